@@ -1,0 +1,104 @@
+"""The console channel: a member's conversation in a terminal, buttons as numbered choices."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from handlers.conversation import Conversation
+from handlers.messages import Button, Incoming, Reply
+
+CHANNEL = "console"
+
+ReadLine = Callable[[], Awaitable[str]]
+
+
+def stdin_reader(stream: TextIO) -> ReadLine:
+    async def read() -> str:
+        # A blocking read belongs in a thread, never in the event loop.
+        return await asyncio.to_thread(stream.readline)
+
+    return read
+
+
+class ConsoleChannel:
+    def __init__(
+        self,
+        conversation: Conversation,
+        *,
+        user_id: str,
+        language_code: str | None,
+        display_name: str | None,
+        read_line: ReadLine,
+        output: TextIO,
+        images_dir: Path,
+    ) -> None:
+        self._conversation = conversation
+        self._user_id = user_id
+        self._language_code = language_code
+        self._display_name = display_name
+        self._read_line = read_line
+        self._output = output
+        self._images_dir = images_dir
+        self._choices: list[Button] = []
+
+    @property
+    def _language(self) -> str:
+        return self._conversation.texts.resolve(self._language_code)
+
+    async def run(self) -> None:
+        texts = self._conversation.texts
+        self._print(texts.text(self._language, "console-intro"))
+        await self._send(Incoming(CHANNEL, self._user_id, text="/start", **self._sender()))
+        while True:
+            line = await self._read_line()
+            if not line:
+                return
+            line = line.strip()
+            if not line:
+                continue
+            if line.lower() in ("/quit", "/exit"):
+                return
+            message = self._incoming(line)
+            if message is None:
+                # A terminal cannot vouch for a phone number: the member types it instead.
+                self._print(self._conversation.texts.text(self._language, "console-type-phone"))
+                continue
+            await self._send(message)
+
+    def _incoming(self, line: str) -> Incoming | None:
+        if line.isdigit() and 1 <= int(line) <= len(self._choices):
+            button = self._choices[int(line) - 1]
+            if button.request_contact:
+                return None
+            return Incoming(CHANNEL, self._user_id, action=button.action, **self._sender())
+        return Incoming(CHANNEL, self._user_id, text=line, **self._sender())
+
+    def _sender(self) -> dict[str, str | None]:
+        return {"display_name": self._display_name, "language_code": self._language_code}
+
+    async def _send(self, message: Incoming) -> None:
+        replies = await self._conversation.handle(message)
+        for reply in replies:
+            self._render(reply)
+
+    def _render(self, reply: Reply) -> None:
+        texts = self._conversation.texts
+        self._print("")
+        self._print(reply.text)
+        if reply.image is not None:
+            self._images_dir.mkdir(parents=True, exist_ok=True)
+            path = self._images_dir / reply.image.filename
+            path.write_bytes(reply.image.png)
+            self._print(texts.text(self._language, "console-image-saved", path=str(path)))
+        buttons = [button for row in reply.buttons for button in row]
+        if buttons:
+            self._choices = buttons
+            for number, button in enumerate(buttons, start=1):
+                self._print(f"  {number}) {button.label}")
+        self._output.flush()
+
+    def _print(self, text: str) -> None:
+        self._output.write(text + "\n")

@@ -1,0 +1,242 @@
+"""Telegram (aiogram 3): updates become `Incoming`, replies become Bot API calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+    User,
+)
+from aiohttp import web
+
+from core.state import UpdateLog
+from handlers.conversation import Conversation
+from handlers.messages import Contact, Incoming, Layout, Reply
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_SEND_ATTEMPTS = 3
+MAX_RETRY_AFTER_SECONDS = 60
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def create_bot(token: str, *, api_url: str = "") -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
+    return Bot(token=token, session=session)
+
+
+class TelegramChannel:
+    def __init__(
+        self,
+        bot: Bot,
+        conversation: Conversation,
+        updates: UpdateLog,
+        *,
+        webhook_secret: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.bot = bot
+        self._conversation = conversation
+        self._updates = updates
+        self._webhook_secret = webhook_secret
+        self._sleep = sleep
+        self.dispatcher = Dispatcher(name="loyalty")
+        self.dispatcher.update.outer_middleware(self._once_per_update)
+        self.dispatcher.include_router(self._router())
+
+    def _router(self) -> Router:
+        router = Router(name=__name__)
+        router.message.register(self._on_message, F.chat.type == "private")
+        router.callback_query.register(self._on_callback)
+        return router
+
+    async def _once_per_update(
+        self,
+        handler: Callable[[Update, dict[str, Any]], Awaitable[Any]],
+        update: Update,
+        data: dict[str, Any],
+    ) -> Any:
+        if not await self._updates.first_time(f"{CHANNEL}:{self.bot.id}:{update.update_id}"):
+            log.info("telegram update %s was already processed", update.update_id)
+            return None
+        return await handler(update, data)
+
+    async def _on_message(self, message: Message) -> None:
+        sender = message.from_user
+        if sender is None:
+            return
+        contact = None
+        if message.contact is not None:
+            contact = Contact(
+                phone=message.contact.phone_number,
+                is_own=message.contact.user_id == sender.id,
+            )
+        incoming = self._incoming(
+            sender, text=message.text or message.caption or "", contact=contact
+        )
+        replies = await self._conversation.handle(incoming)
+        await self.deliver(message.chat.id, replies)
+
+    async def _on_callback(self, callback: CallbackQuery) -> None:
+        await self._call(callback.answer())
+        origin = callback.message if isinstance(callback.message, Message) else None
+        chat_id = origin.chat.id if origin else callback.from_user.id
+        incoming = self._incoming(callback.from_user, action=callback.data or "")
+        replies = await self._conversation.handle(incoming)
+        await self.deliver(chat_id, replies, origin=origin)
+
+    @staticmethod
+    def _incoming(sender: User, **fields: Any) -> Incoming:
+        return Incoming(
+            channel=CHANNEL,
+            user_id=str(sender.id),
+            display_name=sender.full_name,
+            language_code=sender.language_code,
+            **fields,
+        )
+
+    async def deliver(
+        self, chat_id: int, replies: list[Reply], *, origin: Message | None = None
+    ) -> None:
+        for reply in replies:
+            markup = self._markup(reply)
+            if reply.image is not None:
+                photo = BufferedInputFile(reply.image.png, filename=reply.image.filename)
+                sent = self.bot.send_photo(chat_id, photo, caption=reply.text, reply_markup=markup)
+            elif (
+                reply.replaces_origin
+                and origin is not None
+                and origin.text is not None
+                and (markup is None or isinstance(markup, InlineKeyboardMarkup))
+            ):
+                sent = self.bot.edit_message_text(
+                    text=reply.text,
+                    chat_id=chat_id,
+                    message_id=origin.message_id,
+                    reply_markup=markup,
+                )
+            else:
+                sent = self.bot.send_message(chat_id, reply.text, reply_markup=markup)
+            if not await self._call(sent):
+                return
+
+    async def _call(self, request: Awaitable[T]) -> bool:
+        """Send one Bot API request; False when the chat can no longer be reached."""
+        for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+            try:
+                await request
+                return True
+            except TelegramRetryAfter as error:
+                if attempt == MAX_SEND_ATTEMPTS or error.retry_after > MAX_RETRY_AFTER_SECONDS:
+                    log.warning("telegram kept asking to retry after %ss", error.retry_after)
+                    return False
+                await self._sleep(error.retry_after)
+                # An awaited TelegramMethod cannot be awaited again: re-issue the same call.
+                request = error.method.emit(self.bot)  # type: ignore[assignment]
+            except TelegramForbiddenError:
+                log.info("a member blocked the bot; nothing more is sent to them")
+                return False
+            except TelegramBadRequest as error:
+                if "message is not modified" in error.message:
+                    return True
+                log.warning("telegram refused a request: %s", error.message)
+                return False
+            except TelegramAPIError as error:
+                log.warning("telegram request failed: %s", error)
+                return False
+        return False
+
+    @staticmethod
+    def _markup(reply: Reply) -> Markup:
+        if reply.remove_menu and not reply.buttons:
+            return ReplyKeyboardRemove()
+        if not reply.buttons:
+            return None
+        if reply.layout is Layout.MENU:
+            return ReplyKeyboardMarkup(
+                keyboard=[
+                    [
+                        KeyboardButton(
+                            text=button.label, request_contact=button.request_contact or None
+                        )
+                        for button in row
+                    ]
+                    for row in reply.buttons
+                ],
+                resize_keyboard=True,
+                is_persistent=True,
+            )
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(text=button.label, callback_data=button.action)
+                    for button in row
+                ]
+                for row in reply.buttons
+            ]
+        )
+
+    # Long polling, for local use and for shops without a public URL.
+    async def run_polling(self) -> None:
+        await self._call(self.bot.delete_webhook(drop_pending_updates=False))
+        await self.dispatcher.start_polling(
+            self.bot,
+            handle_signals=False,
+            close_bot_session=False,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
+
+    async def stop_polling(self) -> None:
+        if self.dispatcher._running_lock.locked():
+            await self.dispatcher.stop_polling()
+
+    # Webhook: Telegram posts each update to PUBLIC_URL/webhook/telegram.
+    async def set_webhook(self, url: str) -> None:
+        await self.bot.set_webhook(
+            url,
+            secret_token=self._webhook_secret,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
+
+    def register_webhook(self, app: web.Application, path: str = "/webhook/telegram") -> None:
+        app.router.add_post(path, self.handle_webhook)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secrets.compare_digest(given.encode(), self._webhook_secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except ValueError:
+            return web.Response(status=400, text="not a Telegram update")
+        await self.dispatcher.feed_update(self.bot, update)
+        return web.Response(text="ok")
+
+    async def close(self) -> None:
+        await self.stop_polling()
+        await self.bot.session.close()

@@ -1,0 +1,1 @@
+"""The loyalty domain and its services. Knows nothing about any messenger."""

@@ -1,0 +1,254 @@
+"""Members, their messenger identities, profiles and consents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import cards
+from core.clock import Clock
+from core.db import Database
+from core.errors import MemberNotFound
+from core.ledger import Ledger
+from core.models import Consent, Identity, Member
+from core.rules import RuleBook
+
+TERMS = "terms"
+MARKETING = "marketing"
+WELCOME_REASON = "welcome"
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    channel: str
+    external_id: str
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: int
+    card_code: str
+    name: str | None
+    language: str
+    phone: str | None
+    phone_verified: bool
+    birthday: date | None
+    marketing_opt_in: bool
+    referrer_id: int | None
+    balance: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Member) -> Profile:
+        return cls(
+            id=row.id,
+            card_code=row.card_code,
+            name=row.name,
+            language=row.language,
+            phone=row.phone,
+            phone_verified=row.phone_verified,
+            birthday=row.birthday,
+            marketing_opt_in=row.marketing_opt_in,
+            referrer_id=row.referrer_id,
+            balance=row.balance,
+            created_at=row.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class Registration:
+    identity: IdentityKey
+    language: str
+    accepted_terms: bool
+    marketing_opt_in: bool
+    name: str | None = None
+    phone: str | None = None
+    phone_verified: bool = False
+    birthday: date | None = None
+    referral_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    member: Profile
+    created: bool
+    welcome_bonus: int
+
+
+class TermsNotAccepted(ValueError):
+    pass
+
+
+class Members:
+    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._rules = rules
+
+    async def find(self, identity: IdentityKey) -> Profile | None:
+        async with self._db.sessions() as session:
+            row = await session.scalar(
+                select(Member)
+                .join(Identity, Identity.member_id == Member.id)
+                .where(
+                    Identity.channel == identity.channel,
+                    Identity.external_id == identity.external_id,
+                )
+            )
+        return Profile.of(row) if row else None
+
+    async def get(self, member_id: int) -> Profile:
+        async with self._db.sessions() as session:
+            row = await session.get(Member, member_id)
+        if row is None:
+            raise MemberNotFound(member_id)
+        return Profile.of(row)
+
+    async def by_card(self, raw_code: str) -> Profile:
+        """Raises InvalidCardCode for a malformed code, MemberNotFound for an unknown one."""
+        code = cards.normalize(raw_code)
+        async with self._db.sessions() as session:
+            row = await session.scalar(select(Member).where(Member.card_code == code))
+        if row is None:
+            raise MemberNotFound(code)
+        return Profile.of(row)
+
+    async def enrol(self, registration: Registration) -> Enrolment:
+        """Create the member with the welcome bonus, or return the one this identity has.
+
+        Safe to call twice, or concurrently, for the same identity: the unique
+        (channel, external_id) constraint lets exactly one member be created.
+        """
+        if not registration.accepted_terms:
+            raise TermsNotAccepted(str(registration.identity))
+        existing = await self.find(registration.identity)
+        if existing is not None:
+            return Enrolment(member=existing, created=False, welcome_bonus=0)
+        rules = await self._rules.current()
+        for _ in range(5):
+            try:
+                async with self._db.transaction() as session:
+                    return await self._enrol_in(session, registration, rules.welcome_bonus)
+            except IntegrityError:
+                existing = await self.find(registration.identity)
+                if existing is not None:
+                    return Enrolment(member=existing, created=False, welcome_bonus=0)
+                # Otherwise the generated card code collided with another one: try a new one.
+        raise RuntimeError("could not allocate a unique card code")
+
+    async def _enrol_in(
+        self, session: AsyncSession, registration: Registration, welcome_bonus: int
+    ) -> Enrolment:
+        now = self._clock.now()
+        referrer_id = await self._referrer(session, registration.referral_code)
+        member = Member(
+            card_code=cards.generate(),
+            name=registration.name,
+            language=registration.language,
+            phone=registration.phone,
+            phone_verified=registration.phone_verified and registration.phone is not None,
+            birthday=registration.birthday,
+            marketing_opt_in=registration.marketing_opt_in,
+            terms_accepted_at=now,
+            referrer_id=referrer_id,
+            balance=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(member)
+        await session.flush()
+        channel = registration.identity.channel
+        session.add(
+            Identity(
+                member_id=member.id,
+                channel=channel,
+                external_id=registration.identity.external_id,
+                created_at=now,
+            )
+        )
+        session.add(
+            Consent(member_id=member.id, kind=TERMS, granted=True, channel=channel, created_at=now)
+        )
+        session.add(
+            Consent(
+                member_id=member.id,
+                kind=MARKETING,
+                granted=registration.marketing_opt_in,
+                channel=channel,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        if welcome_bonus > 0:
+            await self._ledger.post_in(
+                session,
+                member.id,
+                welcome_bonus,
+                reason=WELCOME_REASON,
+                actor="program",
+                idempotency_key=f"welcome:{member.id}",
+            )
+        await session.refresh(member)
+        return Enrolment(member=Profile.of(member), created=True, welcome_bonus=welcome_bonus)
+
+    async def _referrer(self, session: AsyncSession, raw_code: str | None) -> int | None:
+        if not raw_code:
+            return None
+        try:
+            code = cards.normalize(raw_code)
+        except cards.InvalidCardCode:
+            return None
+        return await session.scalar(select(Member.id).where(Member.card_code == code))
+
+    async def set_language(self, member_id: int, language: str) -> Profile:
+        async with self._db.transaction() as session:
+            member = await self._locked(session, member_id)
+            member.language = language
+            member.updated_at = self._clock.now()
+        return Profile.of(member)
+
+    async def set_marketing(self, member_id: int, *, opt_in: bool, channel: str) -> Profile:
+        """Record the choice with its time and channel, even if it repeats the current one."""
+        async with self._db.transaction() as session:
+            member = await self._locked(session, member_id)
+            now = self._clock.now()
+            member.marketing_opt_in = opt_in
+            member.updated_at = now
+            session.add(
+                Consent(
+                    member_id=member_id,
+                    kind=MARKETING,
+                    granted=opt_in,
+                    channel=channel,
+                    created_at=now,
+                )
+            )
+        return Profile.of(member)
+
+    async def consents(self, member_id: int) -> list[Consent]:
+        async with self._db.sessions() as session:
+            rows = await session.scalars(
+                select(Consent).where(Consent.member_id == member_id).order_by(Consent.id)
+            )
+            return list(rows)
+
+    async def identities(self, member_id: int) -> list[IdentityKey]:
+        async with self._db.sessions() as session:
+            rows = await session.scalars(
+                select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
+            )
+            return [IdentityKey(row.channel, row.external_id) for row in rows]
+
+    async def _locked(self, session: AsyncSession, member_id: int) -> Member:
+        member = await session.get(Member, member_id, with_for_update=True)
+        if member is None:
+            raise MemberNotFound(member_id)
+        return member

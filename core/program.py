@@ -1,0 +1,36 @@
+"""The loyalty core as one object: what handlers and the operator's tools are given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.clock import Clock, SystemClock
+from core.db import Database
+from core.ledger import Ledger
+from core.members import Members
+from core.purchases import Purchases
+from core.rules import RuleBook
+
+
+@dataclass(frozen=True)
+class LoyaltyProgram:
+    db: Database
+    clock: Clock
+    rules: RuleBook
+    ledger: Ledger
+    members: Members
+    purchases: Purchases
+
+    @classmethod
+    def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
+        clock = clock or SystemClock()
+        rules = RuleBook(db, clock)
+        ledger = Ledger(db, clock)
+        return cls(
+            db=db,
+            clock=clock,
+            rules=rules,
+            ledger=ledger,
+            members=Members(db, clock, ledger, rules),
+            purchases=Purchases(db, clock, ledger, rules),
+        )

@@ -1,0 +1,161 @@
+"""Purchases credited by a shop (operator CLI today, HTTP API and cashier flow later)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import cards
+from core.clock import Clock
+from core.db import Database
+from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound
+from core.ledger import Ledger
+from core.models import Member, Purchase
+from core.rules import RuleBook
+
+PURCHASE_REASON = "purchase"
+REDEMPTION_REASON = "redemption"
+MAX_AMOUNT = Decimal("1000000000")
+
+
+@dataclass(frozen=True)
+class Credit:
+    member_id: int
+    card_code: str
+    purchase_id: str
+    amount: Decimal
+    points: int
+    balance: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Redemption:
+    member_id: int
+    points: int
+    balance: int
+    replayed: bool
+
+
+def parse_amount(raw: str | Decimal) -> Decimal:
+    """A positive money amount with at most two decimals ("1234.50", "1234,5")."""
+    try:
+        amount = Decimal(str(raw).strip().replace(",", "."))
+    except InvalidOperation as error:
+        raise InvalidAmount(f"not a number: {raw!r}") from error
+    if not amount.is_finite() or amount <= 0:
+        raise InvalidAmount(f"the amount must be positive: {raw!r}")
+    if amount >= MAX_AMOUNT:
+        raise InvalidAmount(f"the amount is too large: {raw!r}")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidAmount(f"at most two decimals: {raw!r}")
+    return amount.quantize(Decimal("0.01"))
+
+
+class Purchases:
+    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._rules = rules
+
+    async def credit(
+        self, card_code: str, amount: str | Decimal, *, purchase_id: str, actor: str
+    ) -> Credit:
+        """Record a purchase and earn points by the current rate; idempotent on purchase_id."""
+        amount = parse_amount(amount)
+        purchase_id = purchase_id.strip()
+        if not purchase_id or len(purchase_id) > 64:
+            raise InvalidAmount("a purchase id of 1 to 64 characters is required")
+        code = cards.normalize(card_code)
+        rules = await self._rules.current()
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    member_id = await session.scalar(
+                        select(Member.id).where(Member.card_code == code)
+                    )
+                    if member_id is None:
+                        raise MemberNotFound(code)
+                    previous = await session.scalar(
+                        select(Purchase).where(Purchase.purchase_id == purchase_id)
+                    )
+                    if previous is not None:
+                        if previous.member_id != member_id or previous.amount != amount:
+                            raise IdempotencyConflict(f"purchase:{purchase_id}")
+                        balance = await session.scalar(
+                            select(Member.balance).where(Member.id == member_id)
+                        )
+                        return Credit(
+                            member_id,
+                            code,
+                            purchase_id,
+                            amount,
+                            previous.points,
+                            balance or 0,
+                            replayed=True,
+                        )
+                    points = rules.points_for(amount)
+                    entry_id = None
+                    if points > 0:
+                        posting = await self._ledger.post_in(
+                            session,
+                            member_id,
+                            points,
+                            reason=PURCHASE_REASON,
+                            actor=actor,
+                            idempotency_key=f"purchase:{purchase_id}",
+                            reference=purchase_id,
+                        )
+                        entry_id, balance = posting.entry.id, posting.balance
+                    else:
+                        balance = (
+                            await session.scalar(
+                                select(Member.balance).where(Member.id == member_id)
+                            )
+                            or 0
+                        )
+                    session.add(
+                        Purchase(
+                            purchase_id=purchase_id,
+                            member_id=member_id,
+                            amount=amount,
+                            points=points,
+                            ledger_entry_id=entry_id,
+                            actor=actor,
+                            created_at=self._clock.now(),
+                        )
+                    )
+                    await session.flush()
+                    return Credit(
+                        member_id, code, purchase_id, amount, points, balance, replayed=False
+                    )
+            except IntegrityError:
+                # The same purchase was credited concurrently: the retry sees it as a replay.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def redeem(
+        self, card_code: str, points: int, *, redemption_id: str, actor: str
+    ) -> Redemption:
+        """Spend points at the till; idempotent on redemption_id; never below zero."""
+        if points <= 0:
+            raise InvalidAmount("points to redeem must be positive")
+        code = cards.normalize(card_code)
+        async with self._db.sessions() as session:
+            member_id = await session.scalar(select(Member.id).where(Member.card_code == code))
+        if member_id is None:
+            raise MemberNotFound(code)
+        posting = await self._ledger.post(
+            member_id,
+            -points,
+            reason=REDEMPTION_REASON,
+            actor=actor,
+            idempotency_key=f"redemption:{redemption_id}",
+            reference=redemption_id,
+        )
+        return Redemption(member_id, points, posting.balance, posting.replayed)

@@ -1,0 +1,43 @@
+"""Configuration from the environment and `.env` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SUPPORTED_LOCALES = ("ru", "en", "fa")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///data/loyalty.db"
+    redis_url: str = ""
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = ""
+    telegram_webhook_secret: SecretStr | None = None
+
+    public_url: str = ""
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+
+    default_locale: str = "ru"
+    conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    update_dedupe_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None and bool(
+            self.telegram_bot_token.get_secret_value()
+        )
+
+    @property
+    def telegram_webhook_url(self) -> str | None:
+        if not self.public_url:
+            return None
+        return self.public_url.rstrip("/") + "/webhook/telegram"
+
+    @property
+    def locale(self) -> str:
+        return self.default_locale if self.default_locale in SUPPORTED_LOCALES else "en"

@@ -1,0 +1,82 @@
+"""The entry point of every channel: one incoming message in, the replies out."""
+
+from __future__ import annotations
+
+import logging
+
+from core.members import IdentityKey
+from core.program import LoyaltyProgram
+from core.state import ConversationStore
+from handlers import views
+from handlers.i18n import Translator
+from handlers.menu import MemberMenu
+from handlers.messages import Incoming, Reply
+from handlers.parsing import parse_command, simplify
+from handlers.signup import SignUp, referral_code
+from handlers.views import Views
+
+log = logging.getLogger(__name__)
+
+
+class Conversation:
+    def __init__(
+        self, program: LoyaltyProgram, store: ConversationStore, texts: Translator
+    ) -> None:
+        self._program = program
+        self._store = store
+        self._texts = texts
+        self._views = Views(texts)
+        self._signup = SignUp(program, store, self._views)
+        self._menu = MemberMenu(program, self._views)
+        self._vocabulary = self._build_vocabulary(texts)
+
+    @property
+    def texts(self) -> Translator:
+        return self._texts
+
+    async def handle(self, message: Incoming) -> list[Reply]:
+        try:
+            return await self._handle(message)
+        except Exception:
+            # The member gets an apology, never silence; the ledger is transactional, so a
+            # failure here cannot have half-posted points.
+            log.exception("failed to handle a message from %s:%s", message.channel, message.user_id)
+            language = self._texts.resolve(message.language_code)
+            return [Reply(text=self._texts.text(language, "error-generic"))]
+
+    async def _handle(self, message: Incoming) -> list[Reply]:
+        identity = IdentityKey(message.channel, message.user_id)
+        command = None if message.action else parse_command(message.text.strip())
+        member = await self._program.members.find(identity)
+        if member is None:
+            if command is not None and command.name == "start":
+                return await self._signup.begin(
+                    message, identity, referral=referral_code(command.argument)
+                )
+            state = await self._store.get(str(identity))
+            return await self._signup.proceed(message, identity, state, self._action(message))
+        if command is not None:
+            action = "start" if command.name == "start" else views.COMMANDS.get(command.name)
+        else:
+            action = self._action(message)
+        return await self._menu.handle(message, member, action)
+
+    def _action(self, message: Incoming) -> str | None:
+        if message.action:
+            return message.action
+        return self._vocabulary.get(simplify(message.text))
+
+    @staticmethod
+    def _build_vocabulary(texts: Translator) -> dict[str, str]:
+        vocabulary: dict[str, str] = {}
+        for action, keys in views.VOCABULARY.items():
+            for key in keys:
+                for _language, text in texts.variants(key):
+                    for word in text.split(",") if key.startswith("words-") else (text,):
+                        if simplify(word):
+                            vocabulary.setdefault(simplify(word), action)
+        for language in texts.languages:
+            vocabulary.setdefault(
+                simplify(texts.text(language, "language-name")), views.CHOOSE_LANGUAGE + language
+            )
+        return vocabulary

@@ -1,0 +1,85 @@
+"""What a member who has joined can do from the main menu."""
+
+from __future__ import annotations
+
+from core import qr
+from core.members import Profile
+from core.program import LoyaltyProgram
+from handlers import views
+from handlers.messages import Image, Incoming, Reply
+from handlers.views import Views
+
+HISTORY_PAGE_SIZE = 5
+
+
+class MemberMenu:
+    def __init__(self, program: LoyaltyProgram, views: Views) -> None:
+        self._program = program
+        self._views = views
+
+    async def handle(self, message: Incoming, member: Profile, action: str | None) -> list[Reply]:
+        language = member.language
+        t = self._views.t
+        if action == "start":
+            rules = await self._program.rules.current()
+            text = t(
+                language,
+                "menu-welcome-back",
+                program=rules.program_name,
+                points=self._views.texts.points(language, member.balance),
+            )
+            return [self._views.main_menu(language, member, text)]
+        if action == "menu":
+            return [self._views.main_menu(language, member, t(language, "menu-prompt"))]
+        if action == views.BALANCE:
+            rules = await self._program.rules.current()
+            return [Reply(text=self._views.balance(language, member.balance, rules))]
+        if action == views.HISTORY or (action or "").startswith(views.HISTORY_PAGE):
+            return [await self._history(member, action or "")]
+        if action == views.CARD:
+            return [self._card(member)]
+        if action == views.LANGUAGE:
+            return [self._views.language_picker(language, t(language, "language-choose"))]
+        if action and action.startswith(views.CHOOSE_LANGUAGE):
+            return [await self._set_language(member, action.removeprefix(views.CHOOSE_LANGUAGE))]
+        if action == views.HELP:
+            rules = await self._program.rules.current()
+            text = t(
+                language,
+                "help",
+                program=rules.program_name,
+                rules=self._views.rules(language, rules),
+            )
+            return [Reply(text=text)]
+        if action in (views.MARKETING_ON, views.MARKETING_OFF):
+            opt_in = action == views.MARKETING_ON
+            member = await self._program.members.set_marketing(
+                member.id, opt_in=opt_in, channel=message.channel
+            )
+            key = "marketing-on" if opt_in else "marketing-off"
+            return [self._views.main_menu(language, member, t(language, key))]
+        return [self._views.main_menu(language, member, t(language, "menu-unknown"))]
+
+    async def _history(self, member: Profile, action: str) -> Reply:
+        page_text = action.removeprefix(views.HISTORY_PAGE)
+        page = int(page_text) if page_text.isdigit() else 1
+        history = await self._program.ledger.history(
+            member.id, page=page, page_size=HISTORY_PAGE_SIZE
+        )
+        return self._views.history(
+            member.language, history, replaces_origin=action.startswith(views.HISTORY_PAGE)
+        )
+
+    def _card(self, member: Profile) -> Reply:
+        return Reply(
+            text=self._views.card_caption(member.language, member.card_code),
+            image=Image(png=qr.png(member.card_code), filename=f"card-{member.card_code}.png"),
+        )
+
+    async def _set_language(self, member: Profile, language: str) -> Reply:
+        if language not in self._views.texts.languages:
+            return self._views.language_picker(
+                member.language, self._views.t(member.language, "language-choose")
+            )
+        member = await self._program.members.set_language(member.id, language)
+        return self._views.main_menu(language, member, self._views.t(language, "language-changed"))

@@ -1,0 +1,62 @@
+"""What a member sends and what the bot answers, with no messenger's types in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str
+    # The adapter knows whether the shared contact is the sender's own (Telegram's user_id).
+    is_own: bool
+
+
+@dataclass(frozen=True)
+class Incoming:
+    channel: str
+    user_id: str
+    text: str = ""
+    # The action of a button the member pressed, when the channel reports it as such.
+    action: str | None = None
+    contact: Contact | None = None
+    display_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str
+    request_contact: bool = False
+
+
+class Layout(StrEnum):
+    # Buttons under this one message.
+    INLINE = "inline"
+    # A keyboard that stays under the input field (the main menu).
+    MENU = "menu"
+
+
+@dataclass(frozen=True)
+class Image:
+    png: bytes
+    filename: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    layout: Layout = Layout.INLINE
+    image: Image | None = None
+    # Replace the message whose button was pressed, where the channel can (pagination).
+    replaces_origin: bool = False
+    # Take a persistent keyboard away (e.g. the contact button after it was used).
+    remove_menu: bool = False
+    metadata: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def actions(self) -> list[str]:
+        return [button.action for row in self.buttons for button in row]

@@ -1,0 +1,164 @@
+"""Replies built from texts in `locales/`: menus, the program's rules, history pages."""
+
+from __future__ import annotations
+
+from core.cards import display
+from core.ledger import Entry, HistoryPage
+from core.members import Profile
+from core.rules import ProgramRules
+from handlers.i18n import Translator
+from handlers.messages import Button, Layout, Reply
+
+BALANCE = "menu:balance"
+HISTORY = "menu:history"
+CARD = "menu:card"
+LANGUAGE = "menu:language"
+HELP = "menu:help"
+MARKETING_ON = "marketing:on"
+MARKETING_OFF = "marketing:off"
+SKIP = "skip"
+TERMS_ACCEPT = "terms:accept"
+TERMS_DECLINE = "terms:decline"
+CONSENT_YES = "consent:yes"
+CONSENT_NO = "consent:no"
+SHARE_PHONE = "phone:share"
+HISTORY_PAGE = "history:"
+CHOOSE_LANGUAGE = "lang:"
+
+# Which texts (button labels and typed words, in every language) mean which action.
+VOCABULARY: dict[str, tuple[str, ...]] = {
+    BALANCE: ("menu-balance", "words-balance"),
+    HISTORY: ("menu-history", "words-history"),
+    CARD: ("menu-card", "words-card"),
+    LANGUAGE: ("menu-language", "words-language"),
+    HELP: ("menu-help", "words-help"),
+    MARKETING_ON: ("menu-marketing-on",),
+    MARKETING_OFF: ("menu-marketing-off",),
+    SKIP: ("signup-skip", "words-skip"),
+    TERMS_ACCEPT: ("signup-terms-accept",),
+    TERMS_DECLINE: ("signup-terms-decline",),
+    CONSENT_YES: ("signup-marketing-yes",),
+    CONSENT_NO: ("signup-marketing-no",),
+}
+COMMANDS = {
+    "balance": BALANCE,
+    "history": HISTORY,
+    "card": CARD,
+    "language": LANGUAGE,
+    "help": HELP,
+    "menu": "menu",
+}
+
+
+class Views:
+    def __init__(self, texts: Translator) -> None:
+        self.texts = texts
+
+    def t(self, language: str, key: str, /, **args: object) -> str:
+        return self.texts.text(language, key, **args)
+
+    def main_menu(self, language: str, member: Profile, text: str) -> Reply:
+        t = self.texts.text
+        marketing = (
+            Button(t(language, "menu-marketing-off"), MARKETING_OFF)
+            if member.marketing_opt_in
+            else Button(t(language, "menu-marketing-on"), MARKETING_ON)
+        )
+        return Reply(
+            text=text,
+            layout=Layout.MENU,
+            buttons=(
+                (
+                    Button(t(language, "menu-balance"), BALANCE),
+                    Button(t(language, "menu-card"), CARD),
+                ),
+                (
+                    Button(t(language, "menu-history"), HISTORY),
+                    Button(t(language, "menu-help"), HELP),
+                ),
+                (Button(t(language, "menu-language"), LANGUAGE), marketing),
+            ),
+        )
+
+    def language_picker(self, language: str, text: str, *, replaces_origin: bool = False) -> Reply:
+        buttons = tuple(
+            (
+                Button(
+                    ("✓ " if code == language else "") + self.t(code, "language-name"),
+                    CHOOSE_LANGUAGE + code,
+                ),
+            )
+            for code in self.texts.languages
+        )
+        return Reply(text=text, buttons=buttons, replaces_origin=replaces_origin)
+
+    def rules(self, language: str, rules: ProgramRules) -> str:
+        points = self.texts.points
+        lines = []
+        if rules.earn_rate > 0:
+            lines.append(
+                self.t(
+                    language,
+                    "rules-earn",
+                    points=points(language, 1),
+                    spend=self.texts.money(language, rules.spend_for_one_point(), rules.currency),
+                )
+            )
+        else:
+            lines.append(self.t(language, "rules-no-earn"))
+        lines.append(
+            self.t(
+                language,
+                "rules-value",
+                points=points(language, 1),
+                worth=self.texts.money(language, rules.worth(1), rules.currency),
+            )
+        )
+        if rules.welcome_bonus > 0:
+            lines.append(
+                self.t(language, "rules-welcome", bonus=points(language, rules.welcome_bonus))
+            )
+        return "\n".join(lines)
+
+    def balance(self, language: str, balance: int, rules: ProgramRules) -> str:
+        text = self.t(language, "balance", points=self.texts.points(language, balance))
+        if balance > 0:
+            worth = self.texts.money(language, rules.worth(balance), rules.currency)
+            text += "\n" + self.t(language, "balance-worth", worth=worth)
+        return text
+
+    def history(self, language: str, page: HistoryPage, *, replaces_origin: bool) -> Reply:
+        if not page.entries:
+            return Reply(text=self.t(language, "history-empty"), replaces_origin=replaces_origin)
+        lines = [self.t(language, "history-title", page=page.page, pages=page.pages)]
+        lines.extend(self._history_line(language, entry) for entry in page.entries)
+        navigation = []
+        if page.page > 1:
+            navigation.append(
+                Button(self.t(language, "history-newer"), f"{HISTORY_PAGE}{page.page - 1}")
+            )
+        if page.page < page.pages:
+            navigation.append(
+                Button(self.t(language, "history-older"), f"{HISTORY_PAGE}{page.page + 1}")
+            )
+        return Reply(
+            text="\n".join(lines),
+            buttons=(tuple(navigation),) if navigation else (),
+            replaces_origin=replaces_origin,
+        )
+
+    def _history_line(self, language: str, entry: Entry) -> str:
+        reason_key = f"reason-{entry.reason}"
+        if self.t(language, reason_key, reference="") == reason_key:
+            reason_key = "reason-other"
+        return self.t(
+            language,
+            "history-line",
+            date=self.texts.date(language, entry.created_at.date()),
+            sign="+" if entry.points > 0 else "−",
+            amount=self.texts.number(language, abs(entry.points)),
+            reason=self.t(language, reason_key, reference=entry.reference or "").strip(),
+        )
+
+    def card_caption(self, language: str, card_code: str) -> str:
+        return self.t(language, "card-caption", code=display(card_code))

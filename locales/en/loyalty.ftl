@@ -1,0 +1,99 @@
+## Language names, shown in the language picker in their own script.
+language-name = English
+
+## Amounts
+points-amount = { $count ->
+    [one] { $count } point
+   *[other] { $count } points
+}
+
+## Sign-up
+signup-welcome = Welcome to { $program }! Which language shall we use?
+signup-language-picked = We guessed { $language } from your messenger. Tap another language to change it.
+signup-terms =
+    Here is how { $program } works:
+    { $rules }
+
+    To open your card, please accept the program terms.
+signup-terms-accept = ✅ I accept
+signup-terms-decline = ❌ Decline
+signup-terms-declined = Without accepting the terms we cannot open your card. Tap "I accept" whenever you are ready.
+signup-marketing = Shall we send you personal offers and news? You can change this at any time.
+signup-marketing-yes = 🔔 Yes, please
+signup-marketing-no = No, thanks
+signup-phone = Share your phone number so the shop can find your card by it (optional).
+signup-phone-share = 📱 Share my number
+signup-phone-not-own = That is someone else's contact. Please share your own number, or skip this step.
+signup-phone-invalid = That does not look like a phone number. Send it as +79991234567, or skip this step.
+signup-birthday = When is your birthday? We have a gift for you on the day. Send it as DD.MM.YYYY (for example 25.12.1990), or skip.
+signup-birthday-invalid = I could not read that date. Please send your birthday as DD.MM.YYYY, for example 25.12.1990.
+signup-birthday-future = That date is in the future. Please send your real birthday as DD.MM.YYYY.
+signup-birthday-implausible = That date does not look right. Please check the year and send it as DD.MM.YYYY.
+signup-skip = Skip
+signup-repeat = Please choose one of the options below.
+signup-done = Your card is ready! { $bonus ->
+    [0] Welcome to { $program }.
+   *[other] You get { $points } as a welcome gift.
+}
+signup-referred = You joined through a friend's invitation.
+
+## Main menu
+menu-balance = 💰 Balance
+menu-history = 📜 History
+menu-card = 💳 My card
+menu-language = 🌐 Language
+menu-help = ❓ Help
+menu-marketing-off = 🔕 Stop offers
+menu-marketing-on = 🔔 Get offers
+menu-prompt = Choose what you need in the menu below.
+menu-welcome-back = Welcome back to { $program }! You have { $points }.
+menu-unknown = Sorry, I did not understand that. Use the menu below, or send /help.
+
+## Words a member may type instead of pressing a button.
+words-balance = balance, points, bonus
+words-history = history, operations
+words-card = card, my card, qr
+words-language = language
+words-help = help, rules, info
+words-skip = skip, no
+
+## Balance, history, card
+balance = You have { $points }.
+balance-worth = That is worth { $worth } at the till.
+history-title = Your history, page { $page } of { $pages }:
+history-empty = No operations yet. Points you earn and spend will show up here.
+history-line = { $date }  { $sign }{ $amount }  { $reason }
+history-newer = ◀ Newer
+history-older = Older ▶
+reason-welcome = Welcome bonus
+reason-purchase = Purchase { $reference }
+reason-redemption = Paid with points
+reason-other = Adjustment
+card-caption = Your card: { $code }. Show this QR code at the till to earn and spend points.
+
+## Language
+language-choose = Choose your language:
+language-changed = Done, we will talk in English now.
+
+## Marketing consent
+marketing-on = You will receive our personal offers and news. Tap "Stop offers" to unsubscribe at any time.
+marketing-off = Done, no more offers. Your points and card are not affected.
+
+## Help
+help =
+    { $program }: how it works
+    { $rules }
+
+    Buttons: Balance, History, My card, Language. Commands: /balance, /history, /card, /language, /help.
+rules-earn = • You earn { $points } for every { $spend } spent.
+rules-value = • { $points } = { $worth } when you pay with points.
+rules-welcome = • A welcome gift of { $bonus } when you join.
+rules-no-earn = • Points are currently awarded only in special promotions.
+
+## Problems
+error-generic = Something went wrong on our side. Please try again in a minute; your points are safe.
+
+## The console channel (a terminal, for trying the program locally)
+console-intro = Loyalty bot in your terminal. Type a message, or the number of a choice. /quit to leave.
+console-type-phone = Type your phone number, for example +79991234567.
+console-image-saved = Picture saved to { $path }

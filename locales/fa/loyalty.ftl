@@ -1,0 +1,101 @@
+## Language names, shown in the language picker in their own script.
+language-name = فارسی
+
+## Amounts
+# Persian nouns do not change after numerals; the selector is kept so the structure matches en.
+points-amount = { $count ->
+    [one] { $count } امتیاز
+   *[other] { $count } امتیاز
+}
+
+## Sign-up
+signup-welcome = به { $program } خوش آمدید! به چه زبانی با هم صحبت کنیم؟
+signup-language-picked = زبان { $language } را بر اساس پیام‌رسان شما انتخاب کردیم. برای تغییر آن، روی زبان دیگری بزنید.
+signup-terms =
+    { $program } این‌گونه کار می‌کند:
+    { $rules }
+
+    برای صدور کارت، لطفاً شرایط برنامه را بپذیرید.
+signup-terms-accept = ✅ می‌پذیرم
+signup-terms-decline = ❌ نمی‌پذیرم
+signup-terms-declined = بدون پذیرفتن شرایط نمی‌توانیم برای شما کارت صادر کنیم. هر زمان آماده بودید، روی «می‌پذیرم» بزنید.
+signup-marketing = مایلید پیشنهادهای ویژه و اخبار را برایتان بفرستیم؟ هر زمان بخواهید می‌توانید این را تغییر دهید.
+signup-marketing-yes = 🔔 بله، لطفاً
+signup-marketing-no = نه، ممنون
+signup-phone = شماره تلفن خود را بفرستید تا فروشگاه بتواند کارت شما را با آن پیدا کند (اختیاری).
+signup-phone-share = 📱 ارسال شمارهٔ من
+signup-phone-not-own = این مخاطبِ شخص دیگری است. لطفاً شمارهٔ خودتان را بفرستید یا از این مرحله رد شوید.
+signup-phone-invalid = این به شمارهٔ تلفن شبیه نیست. آن را به شکل +79991234567 بفرستید یا از این مرحله رد شوید.
+signup-birthday = تولدتان چه روزی است؟ در آن روز هدیه‌ای برایتان داریم. تاریخ تولد میلادی خود را به شکل «روز.ماه.سال» (مثلاً 25.12.1990) بفرستید یا از این مرحله رد شوید.
+signup-birthday-invalid = نتوانستم این تاریخ را بخوانم. لطفاً تاریخ تولد میلادی خود را به شکل «روز.ماه.سال» بفرستید، مثلاً 25.12.1990.
+signup-birthday-future = این تاریخ در آینده است. لطفاً تاریخ تولد واقعی خود را به شکل «روز.ماه.سال» بفرستید.
+signup-birthday-implausible = این تاریخ درست به نظر نمی‌رسد. لطفاً سال (میلادی) را بررسی کنید و تاریخ را به شکل «روز.ماه.سال» بفرستید.
+signup-skip = رد شدن
+signup-repeat = لطفاً یکی از گزینه‌های زیر را انتخاب کنید.
+signup-done = کارت شما آماده است! { $bonus ->
+    [0] به { $program } خوش آمدید.
+   *[other] { $points } به‌عنوان هدیهٔ خوش‌آمدگویی به شما تعلق گرفت.
+}
+signup-referred = شما با دعوت یک دوست به ما پیوستید.
+
+## Main menu
+menu-balance = 💰 موجودی
+menu-history = 📜 تاریخچه
+menu-card = 💳 کارت من
+menu-language = 🌐 زبان
+menu-help = ❓ راهنما
+menu-marketing-off = 🔕 توقف پیشنهادها
+menu-marketing-on = 🔔 دریافت پیشنهادها
+menu-prompt = گزینهٔ مورد نظر خود را از منوی زیر انتخاب کنید.
+menu-welcome-back = دوباره به { $program } خوش آمدید! شما { $points } دارید.
+menu-unknown = ببخشید، متوجه نشدم. از منوی زیر استفاده کنید یا /help را بفرستید.
+
+## Words a member may type instead of pressing a button.
+# Comma-separated (ASCII commas, so the list splits the same way as in the other languages).
+words-balance = موجودی, امتیاز, امتیازها, امتیازات, اعتبار
+words-history = تاریخچه, سوابق, تراکنش‌ها, تراکنشها, عملیات
+words-card = کارت, کارت من, qr, کیوآر
+words-language = زبان
+words-help = راهنما, کمک, قوانین, اطلاعات
+words-skip = رد شدن, رد, نه, خیر
+
+## Balance, history, card
+balance = شما { $points } دارید.
+balance-worth = ارزش آن هنگام پرداخت در صندوق { $worth } است.
+history-title = تاریخچهٔ شما، صفحهٔ { $page } از { $pages }:
+history-empty = هنوز تراکنشی ثبت نشده است. امتیازهایی که کسب یا خرج می‌کنید اینجا نمایش داده می‌شوند.
+history-line = { $date }  { $sign }{ $amount }  { $reason }
+history-newer = ◀ جدیدتر
+history-older = قدیمی‌تر ▶
+reason-welcome = پاداش خوش‌آمدگویی
+reason-purchase = خرید { $reference }
+reason-redemption = پرداخت با امتیاز
+reason-other = اصلاح موجودی
+card-caption = کارت شما: { $code }. این کد QR را هنگام پرداخت در صندوق نشان دهید تا امتیاز کسب کنید یا امتیازهایتان را خرج کنید.
+
+## Language
+language-choose = زبان خود را انتخاب کنید:
+language-changed = انجام شد، از این پس به فارسی با هم صحبت می‌کنیم.
+
+## Marketing consent
+marketing-on = از این پس پیشنهادهای ویژه و اخبار ما را دریافت می‌کنید. هر زمان بخواهید، با زدن «توقف پیشنهادها» می‌توانید اشتراک را لغو کنید.
+marketing-off = انجام شد، دیگر پیشنهادی برایتان ارسال نمی‌شود. امتیازها و کارت شما بدون تغییر باقی می‌مانند.
+
+## Help
+help =
+    { $program }: چگونه کار می‌کند
+    { $rules }
+
+    دکمه‌ها: موجودی، تاریخچه، کارت من، زبان. دستورها: /balance، /history، /card، /language، /help.
+rules-earn = • به ازای هر { $spend } خرید، { $points } دریافت می‌کنید.
+rules-value = • هنگام پرداخت با امتیاز، { $points } برابر با { $worth } است.
+rules-welcome = • هدیهٔ خوش‌آمدگویی هنگام عضویت: { $bonus }.
+rules-no-earn = • در حال حاضر امتیاز فقط در طرح‌های تشویقی ویژه اعطا می‌شود.
+
+## Problems
+error-generic = مشکلی از طرف ما پیش آمد. لطفاً یک دقیقهٔ دیگر دوباره امتحان کنید؛ امتیازهای شما محفوظ است.
+
+## The console channel (a terminal, for trying the program locally)
+console-intro = ربات باشگاه مشتریان در ترمینال شما. پیامی بنویسید یا شمارهٔ یک گزینه را وارد کنید. برای خروج /quit
+console-type-phone = شمارهٔ تلفن خود را بنویسید، برای مثال +989121234567.
+console-image-saved = تصویر در { $path } ذخیره شد

@@ -1,0 +1,100 @@
+## Language names, shown in the language picker in their own script.
+language-name = Русский
+
+## Amounts
+points-amount = { $count ->
+    [one] { $count } балл
+    [few] { $count } балла
+   *[many] { $count } баллов
+}
+
+## Sign-up
+signup-welcome = Добро пожаловать в { $program }! На каком языке будем общаться?
+signup-language-picked = Мы выбрали язык вашего мессенджера: { $language }. Нажмите на другой язык, чтобы сменить.
+signup-terms =
+    Как работает { $program }:
+    { $rules }
+
+    Чтобы открыть карту, примите, пожалуйста, условия программы.
+signup-terms-accept = ✅ Принимаю
+signup-terms-decline = ❌ Отказаться
+signup-terms-declined = Без согласия с условиями мы не можем открыть карту. Нажмите «Принимаю», когда будете готовы.
+signup-marketing = Присылать вам персональные предложения и новости? Это можно изменить в любой момент.
+signup-marketing-yes = 🔔 Да, присылайте
+signup-marketing-no = Нет, спасибо
+signup-phone = Поделитесь номером телефона, чтобы магазин мог найти вашу карту по нему (необязательно).
+signup-phone-share = 📱 Отправить мой номер
+signup-phone-not-own = Это чужой контакт. Отправьте, пожалуйста, свой номер или пропустите этот шаг.
+signup-phone-invalid = Это не похоже на номер телефона. Отправьте его в виде +79991234567 или пропустите шаг.
+signup-birthday = Когда у вас день рождения? В этот день вас ждёт подарок. Отправьте дату в виде ДД.ММ.ГГГГ (например, 25.12.1990) или пропустите.
+signup-birthday-invalid = Не удалось разобрать дату. Отправьте день рождения в виде ДД.ММ.ГГГГ, например 25.12.1990.
+signup-birthday-future = Эта дата ещё не наступила. Отправьте настоящий день рождения в виде ДД.ММ.ГГГГ.
+signup-birthday-implausible = Дата выглядит странно. Проверьте год и отправьте в виде ДД.ММ.ГГГГ.
+signup-skip = Пропустить
+signup-repeat = Выберите, пожалуйста, один из вариантов ниже.
+signup-done = Ваша карта готова! { $bonus ->
+    [0] Добро пожаловать в { $program }.
+   *[other] В подарок вам { $points }.
+}
+signup-referred = Вы присоединились по приглашению друга.
+
+## Main menu
+menu-balance = 💰 Баланс
+menu-history = 📜 История
+menu-card = 💳 Моя карта
+menu-language = 🌐 Язык
+menu-help = ❓ Помощь
+menu-marketing-off = 🔕 Не присылать предложения
+menu-marketing-on = 🔔 Получать предложения
+menu-prompt = Выберите нужное в меню ниже.
+menu-welcome-back = С возвращением в { $program }! У вас { $points }.
+menu-unknown = Извините, я не понял. Воспользуйтесь меню ниже или отправьте /help.
+
+## Words a member may type instead of pressing a button.
+words-balance = баланс, баллы, бонусы
+words-history = история, операции
+words-card = карта, моя карта, qr
+words-language = язык
+words-help = помощь, правила, справка
+words-skip = пропустить, нет
+
+## Balance, history, card
+balance = У вас { $points }.
+balance-worth = На кассе это { $worth }.
+history-title = Ваша история, страница { $page } из { $pages }:
+history-empty = Операций пока нет. Здесь появятся начисления и списания баллов.
+history-line = { $date }  { $sign }{ $amount }  { $reason }
+history-newer = ◀ Новее
+history-older = Старше ▶
+reason-welcome = Приветственный бонус
+reason-purchase = Покупка { $reference }
+reason-redemption = Оплата баллами
+reason-other = Корректировка
+card-caption = Ваша карта: { $code }. Покажите этот QR-код на кассе, чтобы копить и тратить баллы.
+
+## Language
+language-choose = Выберите язык:
+language-changed = Готово, теперь общаемся на русском.
+
+## Marketing consent
+marketing-on = Вы будете получать наши персональные предложения и новости. Отписаться можно кнопкой «Не присылать предложения».
+marketing-off = Готово, предложений больше не будет. Ваши баллы и карта остаются.
+
+## Help
+help =
+    { $program }: как это работает
+    { $rules }
+
+    Кнопки: Баланс, История, Моя карта, Язык. Команды: /balance, /history, /card, /language, /help.
+rules-earn = • { $points } за каждые { $spend } покупки.
+rules-value = • { $points } = { $worth } при оплате баллами.
+rules-welcome = • Приветственный подарок: { $bonus } при регистрации.
+rules-no-earn = • Сейчас баллы начисляются только в рамках специальных акций.
+
+## Problems
+error-generic = У нас что-то пошло не так. Попробуйте через минуту — ваши баллы в сохранности.
+
+## The console channel (a terminal, for trying the program locally)
+console-intro = Бот программы лояльности в терминале. Напишите сообщение или номер варианта. /quit — выход.
+console-type-phone = Введите номер телефона, например +79991234567.
+console-image-saved = Картинка сохранена: { $path }

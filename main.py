@@ -1,0 +1,292 @@
+"""The composition root: reads settings, builds every layer, and runs what was asked.
+
+python main.py [run]                      web server + every configured channel
+python main.py chat                       talk to the bot in this terminal
+python main.py migrate                    apply database migrations
+python main.py credit CARD AMOUNT --purchase-id ID
+python main.py redeem CARD POINTS --redemption-id ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import hashlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bots.console import ConsoleChannel, stdin_reader
+from bots.telegram import TelegramChannel, create_bot
+from bots.web import Probe, build_web_app
+from core import cards
+from core.clock import Clock
+from core.db import Database
+from core.errors import LoyaltyError, MemberNotFound
+from core.migrate import upgrade_async
+from core.program import LoyaltyProgram
+from core.settings import Settings
+from core.state import (
+    ConversationStore,
+    MemoryConversationStore,
+    MemoryUpdateLog,
+    RedisConversationStore,
+    RedisUpdateLog,
+    UpdateLog,
+)
+from handlers.conversation import Conversation
+from handlers.i18n import Translator
+
+log = logging.getLogger("loyalty")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    program: LoyaltyProgram
+    conversations: ConversationStore
+    updates: UpdateLog
+    conversation: Conversation
+    telegram: TelegramChannel | None = None
+    web_app: web.Application = field(default_factory=web.Application)
+
+    async def close(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.db.close()
+
+
+def webhook_secret(settings: Settings) -> str:
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    # Stable across processes and restarts, and unguessable without the bot token.
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    return hashlib.sha256(f"webhook:{token}".encode()).hexdigest()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    db = Database.from_url(settings.database_url)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    conversations: ConversationStore
+    updates: UpdateLog
+    if redis is not None:
+        conversations = RedisConversationStore(redis, settings.conversation_ttl_seconds)
+        updates = RedisUpdateLog(redis, settings.update_dedupe_ttl_seconds)
+    else:
+        conversations = MemoryConversationStore(settings.conversation_ttl_seconds)
+        updates = MemoryUpdateLog(settings.update_dedupe_ttl_seconds)
+    program = LoyaltyProgram.build(db, clock)
+    conversation = Conversation(program, conversations, Translator.load(settings.locale))
+
+    probes: dict[str, Probe] = {"database": db.ping}
+    if redis is not None:
+
+        async def redis_ping() -> None:
+            await redis.ping()
+
+        probes["redis"] = redis_ping
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        redis=redis,
+        program=program,
+        conversations=conversations,
+        updates=updates,
+        conversation=conversation,
+        web_app=build_web_app(probes),
+    )
+    if settings.telegram_enabled and settings.telegram_bot_token is not None:
+        bot = create_bot(
+            settings.telegram_bot_token.get_secret_value(), api_url=settings.telegram_api_url
+        )
+        runtime.telegram = TelegramChannel(
+            bot, conversation, updates, webhook_secret=webhook_secret(settings)
+        )
+        runtime.telegram.register_webhook(runtime.web_app)
+    return runtime
+
+
+async def run(settings: Settings, *, console: bool | None = None) -> None:
+    """Serve until interrupted (or, with the console channel, until the member leaves)."""
+    await upgrade_async(settings.database_url)
+    runtime = build_runtime(settings)
+    runner = web.AppRunner(runtime.web_app, access_log=None)
+    await runner.setup()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        site = web.TCPSite(runner, settings.web_host, settings.web_port)
+        await site.start()
+        log.info("listening on http://%s:%s", settings.web_host, settings.web_port)
+        if runtime.telegram is not None:
+            if settings.telegram_webhook_url:
+                await runtime.telegram.set_webhook(settings.telegram_webhook_url)
+                log.info("telegram: webhook at %s", settings.telegram_webhook_url)
+            else:
+                tasks.append(asyncio.create_task(runtime.telegram.run_polling()))
+                log.info("telegram: long polling")
+        if console if console is not None else runtime.telegram is None:
+            await console_channel(runtime).run()
+        else:
+            await wait_for_signal(tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if runtime.telegram is not None:
+            await runtime.telegram.stop_polling()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await runner.cleanup()
+        await runtime.close()
+
+
+async def wait_for_signal(tasks: list[asyncio.Task[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    waiters = [asyncio.create_task(stop.wait()), *tasks]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    waiters[0].cancel()
+
+
+def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleChannel:
+    return ConsoleChannel(
+        runtime.conversation,
+        user_id=user_id or os.environ.get("LOYALTY_CONSOLE_USER") or getpass.getuser(),
+        language_code=os.environ.get("LANG"),
+        display_name=None,
+        read_line=stdin_reader(sys.stdin),
+        output=sys.stdout,
+        images_dir=Path("data") / "console",
+    )
+
+
+async def chat(settings: Settings, user_id: str | None) -> None:
+    await upgrade_async(settings.database_url)
+    runtime = build_runtime(settings)
+    try:
+        await console_channel(runtime, user_id=user_id).run()
+    finally:
+        await runtime.close()
+
+
+async def credit(settings: Settings, card: str, amount: str, purchase_id: str, actor: str) -> int:
+    runtime = build_runtime(settings)
+    try:
+        result = await runtime.program.purchases.credit(
+            card, amount, purchase_id=purchase_id, actor=actor
+        )
+    finally:
+        await runtime.close()
+    what = "was already credited" if result.replayed else "credited"
+    print(
+        f"Purchase {result.purchase_id} ({result.amount}) {what}: "
+        f"{result.points} points to card {cards.display(result.card_code)}. "
+        f"Balance: {result.balance}."
+    )
+    return 0
+
+
+async def redeem(settings: Settings, card: str, points: int, redemption_id: str, actor: str) -> int:
+    runtime = build_runtime(settings)
+    try:
+        result = await runtime.program.purchases.redeem(
+            card, points, redemption_id=redemption_id, actor=actor
+        )
+    finally:
+        await runtime.close()
+    what = "was already redeemed" if result.replayed else "redeemed"
+    print(f"Redemption {redemption_id} {what}: {result.points} points. Balance: {result.balance}.")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="main.py", description="Messenger loyalty program.")
+    commands = root.add_subparsers(dest="command")
+    commands.add_parser("run", help="web server and every configured channel (default)")
+    chat_parser = commands.add_parser("chat", help="talk to the bot in this terminal")
+    chat_parser.add_argument("--user", help="who you are in the console channel")
+    commands.add_parser("migrate", help="apply database migrations")
+    credit_parser = commands.add_parser("credit", help="record a purchase and earn points")
+    credit_parser.add_argument("card", help="the member's card code")
+    credit_parser.add_argument("amount", help="purchase amount, e.g. 1234.50")
+    credit_parser.add_argument("--purchase-id", required=True, help="the shop's receipt id")
+    credit_parser.add_argument("--actor", default="operator", help="who records it")
+    redeem_parser = commands.add_parser("redeem", help="spend a member's points at the till")
+    redeem_parser.add_argument("card", help="the member's card code")
+    redeem_parser.add_argument("points", type=int, help="how many points to spend")
+    redeem_parser.add_argument("--redemption-id", required=True, help="the shop's receipt id")
+    redeem_parser.add_argument("--actor", default="operator", help="who records it")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    settings = Settings()
+    command = arguments.command or "run"
+    quiet = command in ("chat", "credit", "redeem") or (
+        command == "run" and not settings.telegram_enabled
+    )
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if command == "run":
+            asyncio.run(run(settings))
+        elif command == "chat":
+            asyncio.run(chat(settings, arguments.user))
+        elif command == "migrate":
+            asyncio.run(upgrade_async(settings.database_url))
+            print("Database is up to date.")
+        elif command == "credit":
+            return asyncio.run(
+                credit(
+                    settings,
+                    arguments.card,
+                    arguments.amount,
+                    arguments.purchase_id,
+                    arguments.actor,
+                )
+            )
+        elif command == "redeem":
+            return asyncio.run(
+                redeem(
+                    settings,
+                    arguments.card,
+                    arguments.points,
+                    arguments.redemption_id,
+                    arguments.actor,
+                )
+            )
+    except cards.InvalidCardCode as error:
+        print(f"Not a valid card code: {error}", file=sys.stderr)
+        return 2
+    except MemberNotFound as error:
+        print(f"No member with card {error}", file=sys.stderr)
+        return 1
+    except LoyaltyError as error:
+        print(f"Refused: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Fixtures: every test that touches data runs on the embedded default (SQLite + in-process
+state) and on real PostgreSQL + Redis. Without those services the second run is skipped,
+except in CI (CI=true), where a missing service fails the suite loudly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from core.db import Database
+from core.migrate import upgrade
+from core.models import Base
+from core.settings import Settings
+from main import Runtime, build_runtime
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+SERVICES_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+SERVICES_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TELEGRAM_TOKEN = "123456:TEST-token"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+async def _reachable(backend: Backend) -> str | None:
+    """None if the services answer, else what is wrong."""
+    db = Database.from_url(backend.database_url)
+    try:
+        await asyncio.wait_for(db.ping(), 10)
+    except Exception as error:
+        return f"PostgreSQL at {backend.database_url}: {error!r}"
+    finally:
+        await db.close()
+    redis = Redis.from_url(backend.redis_url)
+    try:
+        await asyncio.wait_for(redis.ping(), 10)
+    except Exception as error:
+        return f"Redis at {backend.redis_url}: {error!r}"
+    finally:
+        await redis.aclose()
+    return None
+
+
+async def _drop_everything(database_url: str) -> None:
+    db = Database.from_url(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="session", params=["embedded", "services"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    if request.param == "embedded":
+        path = tmp_path_factory.mktemp("embedded") / "loyalty.db"
+        chosen = Backend("embedded", f"sqlite+aiosqlite:///{path}", "")
+    else:
+        chosen = Backend("services", SERVICES_DATABASE_URL, SERVICES_REDIS_URL)
+        problem = asyncio.run(_reachable(chosen))
+        if problem is not None:
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must test against real services; unreachable: {problem}")
+            pytest.skip(f"real services unreachable: {problem}")
+        asyncio.run(_drop_everything(chosen.database_url))
+    upgrade(chosen.database_url)
+    return chosen
+
+
+async def _wipe(backend: Backend) -> None:
+    db = Database.from_url(backend.database_url)
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    try:
+        async with db.transaction() as session:
+            if backend.is_postgres:
+                await session.execute(
+                    text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                )
+            else:
+                for table in tables:
+                    await session.execute(text(f"DELETE FROM {table}"))
+    finally:
+        await db.close()
+    if backend.redis_url:
+        redis = Redis.from_url(backend.redis_url)
+        try:
+            await redis.flushdb()
+        finally:
+            await redis.aclose()
+
+
+def make_settings(backend: Backend, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": backend.database_url,
+        "redis_url": backend.redis_url,
+        "telegram_bot_token": None,
+        "telegram_api_url": "",
+        "telegram_webhook_secret": None,
+        "public_url": "",
+        "default_locale": "en",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def settings(backend: Backend) -> Settings:
+    """Settings of a clean database (and a clean Redis) for one test."""
+    await _wipe(backend)
+    return make_settings(backend)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    built = build_runtime(settings)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegramAPI]:
+    async with FakeTelegramAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def telegram_settings(
+    backend: Backend, settings: Settings, fake_telegram: FakeTelegramAPI
+) -> Settings:
+    return make_settings(
+        backend,
+        telegram_bot_token=TELEGRAM_TOKEN,
+        telegram_api_url=fake_telegram.base_url,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+    )
+
+
+@pytest.fixture
+async def telegram_runtime(telegram_settings: Settings) -> AsyncIterator[Runtime]:
+    built = build_runtime(telegram_settings)
+    assert built.telegram is not None
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
