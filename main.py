@@ -130,6 +130,7 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
         await site.start()
         log.info("listening on http://%s:%s", settings.web_host, settings.web_port)
         if runtime.telegram is not None:
+            await runtime.telegram.publish_commands(runtime.conversation.texts)
             if settings.telegram_webhook_url:
                 await runtime.telegram.set_webhook(settings.telegram_webhook_url)
                 log.info("telegram: webhook at %s", settings.telegram_webhook_url)

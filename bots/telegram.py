@@ -18,6 +18,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.types import (
+    BotCommand,
     BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
@@ -33,12 +34,14 @@ from aiohttp import web
 
 from core.state import UpdateLog
 from handlers.conversation import Conversation
+from handlers.i18n import Translator
 from handlers.messages import Contact, Incoming, Layout, Reply
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_SEND_ATTEMPTS = 3
 MAX_RETRY_AFTER_SECONDS = 60
+COMMAND_MENU = ("start", "balance", "card", "history", "language", "help")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -200,6 +203,16 @@ class TelegramChannel:
                 for row in reply.buttons
             ]
         )
+
+    async def publish_commands(self, texts: Translator) -> None:
+        """The command menu Telegram shows next to the input field, in every language."""
+        for language in (None, *texts.languages):
+            described = language or texts.default
+            commands = [
+                BotCommand(command=name, description=texts.text(described, f"command-{name}"))
+                for name in COMMAND_MENU
+            ]
+            await self._call(self.bot.set_my_commands(commands, language_code=language))
 
     # Long polling, for local use and for shops without a public URL.
     async def run_polling(self) -> None:

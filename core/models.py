@@ -72,7 +72,7 @@ class Member(Base):
     marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     terms_accepted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     referrer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
-    balance: Mapped[int] = mapped_column(Integer, default=0)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -111,12 +111,12 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     reference: Mapped[str | None] = mapped_column(String(128))
-    balance_after: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -128,7 +128,7 @@ class Purchase(Base):
     purchase_id: Mapped[str] = mapped_column(String(64), unique=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    points: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

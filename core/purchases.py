@@ -19,6 +19,7 @@ from core.rules import RuleBook
 PURCHASE_REASON = "purchase"
 REDEMPTION_REASON = "redemption"
 MAX_AMOUNT = Decimal("1000000000")
+MAX_REFERENCE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ class Purchases:
         """Record a purchase and earn points by the current rate; idempotent on purchase_id."""
         amount = parse_amount(amount)
         purchase_id = purchase_id.strip()
-        if not purchase_id or len(purchase_id) > 64:
-            raise InvalidAmount("a purchase id of 1 to 64 characters is required")
+        if not purchase_id or len(purchase_id) > MAX_REFERENCE_LENGTH:
+            raise InvalidAmount(
+                f"a purchase id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
+            )
         code = cards.normalize(card_code)
         rules = await self._rules.current()
         for attempt in range(2):
@@ -145,6 +148,11 @@ class Purchases:
         """Spend points at the till; idempotent on redemption_id; never below zero."""
         if points <= 0:
             raise InvalidAmount("points to redeem must be positive")
+        redemption_id = redemption_id.strip()
+        if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
+            raise InvalidAmount(
+                f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
+            )
         code = cards.normalize(card_code)
         async with self._db.sessions() as session:
             member_id = await session.scalar(select(Member.id).where(Member.card_code == code))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields, replace
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -38,6 +38,9 @@ class ProgramRules:
 
 
 _DECIMAL_RULES = {"earn_rate", "point_value"}
+MAX_EARN_RATE = Decimal(1000)
+MAX_POINT_VALUE = Decimal(1_000_000)
+MAX_WELCOME_BONUS = 1_000_000
 
 
 def _decode(key: str, raw: str) -> Any:
@@ -49,15 +52,39 @@ def _encode(key: str, value: Any) -> str:
     return json.dumps(str(value) if key in _DECIMAL_RULES else value, ensure_ascii=False)
 
 
+def _coerce(key: str, value: Any) -> Any:
+    """The rule's value in its proper type, or ValueError: a marketer's typo must not reach
+    the ledger (a float bonus would break integer points, an infinite rate every credit)."""
+    if key in _DECIMAL_RULES:
+        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+            raise ValueError(f"{key} must be a decimal number such as '0.1', not {value!r}")
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation as error:
+            raise ValueError(f"{key} must be a decimal number, not {value!r}") from error
+        if not number.is_finite():
+            raise ValueError(f"{key} must be a finite number, not {value!r}")
+        return number
+    if key == "welcome_bonus":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"welcome_bonus must be a whole number of points, not {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be text, not {value!r}")
+    return value.strip()
+
+
 def validate(rules: ProgramRules) -> None:
-    if rules.earn_rate < 0:
-        raise ValueError("earn_rate must not be negative")
-    if rules.point_value <= 0:
-        raise ValueError("point_value must be positive")
-    if rules.welcome_bonus < 0:
-        raise ValueError("welcome_bonus must not be negative")
-    if not rules.program_name.strip():
+    if not 0 <= rules.earn_rate <= MAX_EARN_RATE:
+        raise ValueError(f"earn_rate must be between 0 and {MAX_EARN_RATE}")
+    if not 0 < rules.point_value <= MAX_POINT_VALUE:
+        raise ValueError(f"point_value must be positive and at most {MAX_POINT_VALUE}")
+    if not 0 <= rules.welcome_bonus <= MAX_WELCOME_BONUS:
+        raise ValueError(f"welcome_bonus must be between 0 and {MAX_WELCOME_BONUS}")
+    if not rules.program_name:
         raise ValueError("program_name must not be empty")
+    if len(rules.currency) != 3 or not rules.currency.isalpha() or not rules.currency.isupper():
+        raise ValueError("currency must be an ISO 4217 code such as 'RUB'")
 
 
 class RuleBook:
@@ -78,10 +105,7 @@ class RuleBook:
         if unknown:
             raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
         current = await self.current()
-        coerced = {
-            key: Decimal(str(value)) if key in _DECIMAL_RULES else value
-            for key, value in changes.items()
-        }
+        coerced = {key: _coerce(key, value) for key, value in changes.items()}
         updated = replace(current, **coerced)
         validate(updated)
         now = self._clock.now()

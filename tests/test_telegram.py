@@ -5,6 +5,7 @@ the database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import AsyncIterator
 from datetime import date
@@ -384,3 +385,49 @@ async def test_sign_up_continues_where_it_was_after_a_restart(
                 assert "Welcome to Loyalty Club" in text_of(reply)
     finally:
         await second.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_until(settings: Any, fake: FakeTelegramAPI, method: str) -> None:
+    from main import run
+
+    served = asyncio.create_task(run(settings.model_copy(update={"web_port": free_port()})))
+    try:
+        await fake.wait_for_call(method, timeout=20)
+    finally:
+        served.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await served
+
+
+async def test_run_with_a_token_publishes_commands_and_polls(
+    telegram_settings: Any, fake_telegram: FakeTelegramAPI
+) -> None:
+    await run_until(telegram_settings, fake_telegram, "getUpdates")
+
+    commands = fake_telegram.calls_of("setMyCommands")
+    by_language = {call.params.get("language_code"): call.params["commands"] for call in commands}
+    assert set(by_language) == {None, "ru", "en", "fa"}
+    assert {"command": "balance", "description": "Мои баллы"} in by_language["ru"]
+    assert fake_telegram.calls_of("deleteWebhook"), "polling first removes any webhook"
+    assert not fake_telegram.calls_of("setWebhook")
+
+
+async def test_run_with_a_public_url_registers_the_webhook_with_its_secret(
+    telegram_settings: Any, fake_telegram: FakeTelegramAPI
+) -> None:
+    settings = telegram_settings.model_copy(update={"public_url": "https://shop.example/"})
+    await run_until(settings, fake_telegram, "setWebhook")
+
+    (webhook,) = fake_telegram.calls_of("setWebhook")
+    assert webhook.params["url"] == "https://shop.example/webhook/telegram"
+    assert webhook.params["secret_token"] == "test-webhook-secret"
+    assert "callback_query" in webhook.params["allowed_updates"]
+    assert not fake_telegram.calls_of("getUpdates")

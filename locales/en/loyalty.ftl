@@ -97,3 +97,11 @@ error-generic = Something went wrong on our side. Please try again in a minute; 
 console-intro = Loyalty bot in your terminal. Type a message, or the number of a choice. /quit to leave.
 console-type-phone = Type your phone number, for example +79991234567.
 console-image-saved = Picture saved to { $path }
+
+## Telegram's command menu (descriptions, at most 256 characters)
+command-start = Start or open the main menu
+command-balance = My points
+command-history = My history
+command-card = My member card
+command-language = Change the language
+command-help = How the program works

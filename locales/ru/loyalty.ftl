@@ -98,3 +98,11 @@ error-generic = У нас что-то пошло не так. Попробуйт
 console-intro = Бот программы лояльности в терминале. Напишите сообщение или номер варианта. /quit — выход.
 console-type-phone = Введите номер телефона, например +79991234567.
 console-image-saved = Картинка сохранена: { $path }
+
+## Telegram's command menu (descriptions, at most 256 characters)
+command-start = Начать или открыть меню
+command-balance = Мои баллы
+command-history = Моя история
+command-card = Моя карта
+command-language = Сменить язык
+command-help = Как работает программа

@@ -1,0 +1,151 @@
+"""The console channel and `main.py run`, driven as a newcomer would: a real process, its
+stdin and stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from core.members import IdentityKey
+from core.settings import Settings
+from main import build_runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def environment(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "PUBLIC_URL", "WEB_"))
+    }
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        LANG="en_US.UTF-8",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+async def converse(settings: Settings, cwd: Path, lines: list[str], *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "main.py"),
+        *args,
+        cwd=cwd,
+        env=environment(settings),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(
+        process.communicate("\n".join(lines).encode() + b"\n"), 90
+    )
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode()
+
+
+async def test_a_member_joins_and_uses_the_menu_in_the_console(
+    settings: Settings, tmp_path: Path
+) -> None:
+    output = await converse(
+        settings,
+        tmp_path,
+        [
+            "2",  # English (the second language offered)
+            "1",  # accept the terms
+            "2",  # no offers
+            "1",  # "share my number": the console asks to type it instead
+            "+44 20 7946 0958",
+            "1990-12-25",
+            "1",  # Balance
+            "2",  # My card
+            "no idea",
+            "/quit",
+        ],
+        "chat",
+        "--user",
+        "alice",
+    )
+
+    assert "Welcome to Loyalty Club! Which language shall we use?" in output
+    assert "  2) ✓ English" in output
+    assert "Type your phone number" in output
+    assert "Your card is ready! You get 100 points as a welcome gift." in output
+    assert "You have 100 points." in output
+    assert "Sorry, I did not understand that." in output
+    picture = tmp_path / "data" / "console"
+    assert len(list(picture.glob("card-*.png"))) == 1
+
+    runtime = build_runtime(settings)
+    try:
+        member = await runtime.program.members.find(IdentityKey("console", "alice"))
+        assert member is not None
+        assert member.phone == "+442079460958" and member.phone_verified is False
+        assert str(member.birthday) == "1990-12-25"
+        assert await runtime.program.ledger.balance(member.id) == 100
+    finally:
+        await runtime.close()
+
+
+async def test_the_console_survives_bad_input_and_end_of_input(
+    settings: Settings, tmp_path: Path
+) -> None:
+    output = await converse(settings, tmp_path, ["", "99", "🙂", "3"], "chat", "--user", "bob")
+    # "99" is no choice and "🙂" no language: the language question is asked again.
+    assert output.count("Please choose one of the options below.") == 2
+    assert "Как работает Loyalty Club" not in output
+    assert "به باشگاه" in output or "Loyalty Club" in output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_run_serves_health_and_the_console_until_the_member_leaves(
+    settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "main.py"),
+        "run",
+        cwd=tmp_path,
+        env=environment(settings, WEB_PORT=str(port)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        ready = await response.json()
+                        assert response.status == 200, ready
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the web server never came up")
+        assert ready["database"] == "ok"
+        assert ready.get("redis", "ok") == "ok"
+        assert process.stdin is not None
+        process.stdin.write(b"/quit\n")
+        await process.stdin.drain()
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert "Welcome to Loyalty Club!" in stdout.decode()

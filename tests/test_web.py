@@ -1,0 +1,57 @@
+"""Health probes: `/healthz` answers while the process lives; `/readyz` only when the
+database and Redis answer too."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from core.settings import Settings
+from main import Runtime, build_runtime
+
+
+async def test_healthz_and_readyz_when_everything_is_up(runtime: Runtime) -> None:
+    async with TestClient(TestServer(runtime.web_app)) as client:
+        health = await client.get("/healthz")
+        assert health.status == 200
+        ready = await client.get("/readyz")
+        body = await ready.json()
+    assert ready.status == 200
+    assert body["status"] == "ok" and body["database"] == "ok"
+    if runtime.redis is not None:
+        assert body["redis"] == "ok"
+
+
+async def test_readyz_reports_a_missing_redis(settings: Settings) -> None:
+    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    runtime = build_runtime(broken)
+    try:
+        async with TestClient(TestServer(runtime.web_app)) as client:
+            ready = await client.get("/readyz")
+            body = await ready.json()
+            health = await client.get("/healthz")
+    finally:
+        await runtime.close()
+    assert ready.status == 503
+    assert body == {"status": "unavailable", "database": "ok", "redis": "unavailable"}
+    assert health.status == 200
+
+
+async def test_readyz_reports_a_missing_database(settings: Settings, tmp_path: object) -> None:
+    broken = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none", "redis_url": ""}
+    )
+    runtime = build_runtime(broken)
+    try:
+        async with TestClient(TestServer(runtime.web_app)) as client:
+            ready = await client.get("/readyz")
+            body = await ready.json()
+    finally:
+        await runtime.close()
+    assert ready.status == 503
+    assert body["database"] == "unavailable"
+
+
+async def test_no_telegram_webhook_route_without_a_token(runtime: Runtime) -> None:
+    async with TestClient(TestServer(runtime.web_app)) as client:
+        response = await client.post("/webhook/telegram", json={"update_id": 1})
+    assert response.status in (404, 405)
