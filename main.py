@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,23 +177,26 @@ def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleC
     )
 
 
-async def chat(settings: Settings, user_id: str | None) -> None:
-    await upgrade_async(settings.database_url)
+@contextlib.asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = build_runtime(settings)
     try:
-        await console_channel(runtime, user_id=user_id).run()
+        yield runtime
     finally:
         await runtime.close()
+
+
+async def chat(settings: Settings, user_id: str | None) -> None:
+    await upgrade_async(settings.database_url)
+    async with opened(settings) as runtime:
+        await console_channel(runtime, user_id=user_id).run()
 
 
 async def credit(settings: Settings, card: str, amount: str, purchase_id: str, actor: str) -> int:
-    runtime = build_runtime(settings)
-    try:
+    async with opened(settings) as runtime:
         result = await runtime.program.purchases.credit(
             card, amount, purchase_id=purchase_id, actor=actor
         )
-    finally:
-        await runtime.close()
     what = "was already credited" if result.replayed else "credited"
     print(
         f"Purchase {result.purchase_id} ({result.amount}) {what}: "
@@ -203,13 +207,10 @@ async def credit(settings: Settings, card: str, amount: str, purchase_id: str, a
 
 
 async def redeem(settings: Settings, card: str, points: int, redemption_id: str, actor: str) -> int:
-    runtime = build_runtime(settings)
-    try:
+    async with opened(settings) as runtime:
         result = await runtime.program.purchases.redeem(
             card, points, redemption_id=redemption_id, actor=actor
         )
-    finally:
-        await runtime.close()
     what = "was already redeemed" if result.replayed else "redeemed"
     print(f"Redemption {redemption_id} {what}: {result.points} points. Balance: {result.balance}.")
     return 0

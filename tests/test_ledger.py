@@ -9,41 +9,18 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
 from core.ledger import Posting
-from core.members import WELCOME_REASON, IdentityKey, Profile, Registration
+from core.members import WELCOME_REASON, IdentityKey
 from core.models import Consent, Identity, LedgerEntry, Member
 from main import Runtime
+from tests.data import count, enrol, registration
 
 WELCOME_BONUS = 100  # the default rule
-
-
-def registration(external_id: str = "1001") -> Registration:
-    return Registration(
-        identity=IdentityKey("telegram", external_id),
-        language="en",
-        accepted_terms=True,
-        marketing_opt_in=False,
-    )
-
-
-async def enrol(runtime: Runtime, external_id: str = "1001") -> Profile:
-    enrolment = await runtime.program.members.enrol(registration(external_id))
-    assert enrolment.created
-    return enrolment.member
-
-
-async def count(runtime: Runtime, model: type[Any], *criteria: Any) -> int:
-    statement = select(func.count()).select_from(model)
-    if criteria:
-        statement = statement.where(*criteria)
-    async with runtime.db.sessions() as session:
-        return int(await session.scalar(statement) or 0)
 
 
 async def entries_of(runtime: Runtime, member_id: int) -> list[LedgerEntry]:

@@ -7,41 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core import cards
 from core.db import Database
 from core.errors import IdempotencyConflict, InsufficientPoints, InvalidAmount, MemberNotFound
-from core.members import IdentityKey, Profile, Registration
 from core.models import LedgerEntry, Purchase
 from core.program import LoyaltyProgram
 from core.purchases import PURCHASE_REASON
 from core.rules import ProgramRules
 from core.settings import Settings
 from main import Runtime
+from tests.data import count, enrol
 
 WELCOME_BONUS = 100
-
-
-async def enrol(runtime: Runtime, external_id: str = "2001") -> Profile:
-    enrolment = await runtime.program.members.enrol(
-        Registration(
-            identity=IdentityKey("telegram", external_id),
-            language="en",
-            accepted_terms=True,
-            marketing_opt_in=False,
-        )
-    )
-    assert enrolment.created
-    return enrolment.member
-
-
-async def count(runtime: Runtime, model: type[Any], *criteria: Any) -> int:
-    statement = select(func.count()).select_from(model)
-    if criteria:
-        statement = statement.where(*criteria)
-    async with runtime.db.sessions() as session:
-        return int(await session.scalar(statement) or 0)
 
 
 def unknown_card(*taken: str) -> str:

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core import cards
 from core.members import IdentityKey
 from core.models import Identity, LedgerEntry, Member
 from main import Runtime, build_runtime
+from tests.data import count, scalar
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import (
     TelegramMember,
@@ -59,15 +60,6 @@ async def webhook(telegram_runtime: Runtime) -> AsyncIterator[Any]:
 
 def member_of(fake: FakeTelegramAPI, deliver: Any, user_id: int, **kwargs: Any) -> TelegramMember:
     return TelegramMember(fake, deliver, user_id=user_id, **kwargs)
-
-
-async def scalar(runtime: Runtime, statement: Any) -> Any:
-    async with runtime.db.sessions() as session:
-        return await session.scalar(statement)
-
-
-async def count(runtime: Runtime, model: Any, *where: Any) -> int:
-    return int(await scalar(runtime, select(func.count()).select_from(model).where(*where)))
 
 
 async def test_sign_up_skipping_every_optional_step(
