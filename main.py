@@ -78,7 +78,7 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     conversations: ConversationStore
     updates: UpdateLog

@@ -153,7 +153,7 @@ class Ledger:
         return Posting(entry=Entry.of(row), balance=member.balance, replayed=False)
 
     async def balance(self, member_id: int) -> int:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             balance = await session.scalar(select(Member.balance).where(Member.id == member_id))
         if balance is None:
             raise MemberNotFound(member_id)
@@ -161,7 +161,7 @@ class Ledger:
 
     async def history(self, member_id: int, *, page: int = 1, page_size: int = 5) -> HistoryPage:
         """Newest first. A page past the end is clamped to the last one."""
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             total = await session.scalar(
                 select(func.count()).where(LedgerEntry.member_id == member_id)
             )
@@ -178,7 +178,7 @@ class Ledger:
         return HistoryPage(entries=entries, page=page, pages=pages, total=total or 0)
 
     async def audit(self, member_id: int) -> Audit:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             cached = await session.scalar(select(Member.balance).where(Member.id == member_id))
             if cached is None:
                 raise MemberNotFound(member_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,16 @@ from core.errors import MemberNotFound
 from core.ledger import Ledger
 from core.models import Consent, Identity, Member
 from core.rules import RuleBook
+
+# Built once: constructing a statement and its cache key costs more than running it.
+_MEMBER_BY_IDENTITY = (
+    select(*Member.__table__.columns)
+    .join(Identity, Identity.member_id == Member.id)
+    .where(
+        Identity.channel == bindparam("channel"),
+        Identity.external_id == bindparam("external_id"),
+    )
+)
 
 TERMS = "terms"
 MARKETING = "marketing"
@@ -46,7 +57,7 @@ class Profile:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: Member) -> Profile:
+    def of(cls, row: Member | Row[Any]) -> Profile:
         return cls(
             id=row.id,
             card_code=row.card_code,
@@ -94,19 +105,18 @@ class Members:
         self._rules = rules
 
     async def find(self, identity: IdentityKey) -> Profile | None:
-        async with self._db.sessions() as session:
-            row = await session.scalar(
-                select(Member)
-                .join(Identity, Identity.member_id == Member.id)
-                .where(
-                    Identity.channel == identity.channel,
-                    Identity.external_id == identity.external_id,
-                )
+        """Who this messenger account belongs to. Runs on every message, so it reads plain
+        rows, without the ORM's unit of work (a third of the lookup's cost)."""
+        async with self._db.reading_rows() as connection:
+            result = await connection.execute(
+                _MEMBER_BY_IDENTITY,
+                {"channel": identity.channel, "external_id": identity.external_id},
             )
+            row = result.one_or_none()
         return Profile.of(row) if row else None
 
     async def get(self, member_id: int) -> Profile:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             row = await session.get(Member, member_id)
         if row is None:
             raise MemberNotFound(member_id)
@@ -115,7 +125,7 @@ class Members:
     async def by_card(self, raw_code: str) -> Profile:
         """Raises InvalidCardCode for a malformed code, MemberNotFound for an unknown one."""
         code = cards.normalize(raw_code)
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             row = await session.scalar(select(Member).where(Member.card_code == code))
         if row is None:
             raise MemberNotFound(code)
@@ -234,14 +244,14 @@ class Members:
         return Profile.of(member)
 
     async def consents(self, member_id: int) -> list[Consent]:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             rows = await session.scalars(
                 select(Consent).where(Consent.member_id == member_id).order_by(Consent.id)
             )
             return list(rows)
 
     async def identities(self, member_id: int) -> list[IdentityKey]:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             rows = await session.scalars(
                 select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
             )

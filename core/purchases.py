@@ -154,7 +154,7 @@ class Purchases:
                 f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         code = cards.normalize(card_code)
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             member_id = await session.scalar(select(Member.id).where(Member.card_code == code))
         if member_id is None:
             raise MemberNotFound(code)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
@@ -88,12 +90,29 @@ def validate(rules: ProgramRules) -> None:
 
 
 class RuleBook:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._monotonic = monotonic
+        self._cached: tuple[float, ProgramRules] | None = None
 
-    async def current(self) -> ProgramRules:
-        async with self._db.sessions() as session:
+    async def current(self, *, max_age: float = 0.0) -> ProgramRules:
+        """The rules in force. Only what is shown to members may be up to `max_age` seconds
+        old (a marketer's change reaches every process within that time); postings pass no
+        max_age and always read the database."""
+        if max_age > 0 and self._cached is not None:
+            read_at, rules = self._cached
+            if self._monotonic() - read_at < max_age:
+                return rules
+        read_at = self._monotonic()
+        rules = await self._read()
+        self._cached = (read_at, rules)
+        return rules
+
+    async def _read(self) -> ProgramRules:
+        async with self._db.reading() as session:
             rows = (await session.scalars(select(ProgramRule))).all()
         known = {field.name for field in fields(ProgramRules)}
         overrides = {row.key: _decode(row.key, row.value) for row in rows if row.key in known}
@@ -118,4 +137,5 @@ class RuleBook:
                 row.value = _encode(key, value)
                 row.updated_by = actor
                 row.updated_at = now
+        self._cached = None
         return updated

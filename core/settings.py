@@ -12,6 +12,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///data/loyalty.db"
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     redis_url: str = ""
 
     telegram_bot_token: SecretStr | None = None

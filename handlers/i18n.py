@@ -23,6 +23,12 @@ class Translator:
     def __init__(self, bundles: dict[str, FluentBundle], default: str) -> None:
         self._bundles = bundles
         self.default = default if default in bundles else FALLBACK
+        # Parsed once: babel otherwise looks the locale data up again on every call.
+        self._locales = {language: Locale.parse(language) for language in bundles}
+        self._whole_money = {
+            language: re.sub(r"\.0+", "", locale.currency_formats["standard"].pattern)
+            for language, locale in self._locales.items()
+        }
 
     @classmethod
     def load(cls, default: str, directory: Path = LOCALES_DIR) -> Translator:
@@ -67,16 +73,22 @@ class Translator:
 
     def money(self, language: str, amount: Decimal, currency: str) -> str:
         """Whole amounts without the cents ("10 ₽"), others with them ("10,50 ₽")."""
+        locale = self._locale(language)
         if amount == amount.to_integral_value():
-            pattern = Locale.parse(language).currency_formats["standard"].pattern
-            whole = re.sub(r"\.0+", "", pattern.split(";")[0])
             return format_currency(
-                amount, currency, format=whole, locale=language, currency_digits=False
+                amount,
+                currency,
+                format=self._whole_money[str(locale)],
+                locale=locale,
+                currency_digits=False,
             )
-        return format_currency(amount, currency, locale=language)
+        return format_currency(amount, currency, locale=locale)
 
     def number(self, language: str, value: int | Decimal) -> str:
-        return format_decimal(value, locale=language)
+        return format_decimal(value, locale=self._locale(language))
 
     def date(self, language: str, value: date) -> str:
-        return format_date(value, format="short", locale=language)
+        return format_date(value, format="short", locale=self._locale(language))
+
+    def _locale(self, language: str) -> Locale:
+        return self._locales.get(language) or self._locales[self.default]

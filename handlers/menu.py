@@ -7,7 +7,7 @@ from core.members import Profile
 from core.program import LoyaltyProgram
 from handlers import views
 from handlers.messages import Image, Incoming, Reply
-from handlers.views import Views
+from handlers.views import RULES_SHOWN_MAX_AGE, Views
 
 HISTORY_PAGE_SIZE = 5
 
@@ -21,7 +21,7 @@ class MemberMenu:
         language = member.language
         t = self._views.t
         if action == "start":
-            rules = await self._program.rules.current()
+            rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
             text = t(
                 language,
                 "menu-welcome-back",
@@ -32,7 +32,7 @@ class MemberMenu:
         if action == "menu":
             return [self._views.main_menu(language, member, t(language, "menu-prompt"))]
         if action == views.BALANCE:
-            rules = await self._program.rules.current()
+            rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
             return [Reply(text=self._views.balance(language, member.balance, rules))]
         if action == views.HISTORY or (action or "").startswith(views.HISTORY_PAGE):
             return [await self._history(member, action or "")]
@@ -43,7 +43,7 @@ class MemberMenu:
         if action and action.startswith(views.CHOOSE_LANGUAGE):
             return [await self._set_language(member, action.removeprefix(views.CHOOSE_LANGUAGE))]
         if action == views.HELP:
-            rules = await self._program.rules.current()
+            rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
             text = t(
                 language,
                 "help",

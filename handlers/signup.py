@@ -11,7 +11,7 @@ from core.state import ConversationStore
 from handlers import views
 from handlers.messages import Button, Incoming, Layout, Reply
 from handlers.parsing import BirthdayError, parse_birthday, parse_phone
-from handlers.views import Views
+from handlers.views import RULES_SHOWN_MAX_AGE, Views
 
 FLOW = "signup"
 REFERRAL_PREFIX = "ref_"
@@ -64,7 +64,7 @@ class SignUp:
             step="language", language=language, referral=referral, name=message.display_name
         )
         await self._save(identity, draft)
-        program = (await self._program.rules.current()).program_name
+        program = (await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)).program_name
         t = self._views.t
         text = "\n".join(
             (
@@ -174,7 +174,7 @@ class SignUp:
         member = enrolment.member
         language = member.language
         t = self._views.t
-        rules = await self._program.rules.current()
+        rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
         lines = [
             t(
                 language,
@@ -193,7 +193,7 @@ class SignUp:
         await self._store.set(str(identity), draft.dump())
 
     async def _terms_prompt(self, language: str) -> Reply:
-        rules = await self._program.rules.current()
+        rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
         text = self._views.t(
             language,
             "signup-terms",

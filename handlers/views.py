@@ -9,6 +9,9 @@ from core.rules import ProgramRules
 from handlers.i18n import Translator
 from handlers.messages import Button, Layout, Reply
 
+# How stale the rules shown to members (not the ones points are posted by) may be, seconds.
+RULES_SHOWN_MAX_AGE = 10.0
+
 BALANCE = "menu:balance"
 HISTORY = "menu:history"
 CARD = "menu:card"

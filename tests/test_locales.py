@@ -96,9 +96,7 @@ def format_message(locale: str, message_id: str, args: dict[str, object]) -> tup
 
 
 def sample_args(names: set[str], number: int) -> dict[str, object]:
-    return {
-        name: number if name in NUMERIC_VARIABLES else f"<{name}>" for name in sorted(names)
-    }
+    return {name: number if name in NUMERIC_VARIABLES else f"<{name}>" for name in sorted(names)}
 
 
 def points(locale: str, count: int) -> str:
