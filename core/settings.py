@@ -19,6 +19,17 @@ class Settings(BaseSettings):
     telegram_api_url: str = ""
     telegram_webhook_secret: SecretStr | None = None
 
+    vk_group_token: SecretStr | None = None
+    vk_group_id: int | None = None
+    vk_confirmation_code: str = ""
+    vk_secret: SecretStr | None = None
+    vk_api_url: str = ""
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str = ""
+    twilio_api_url: str = ""
+
     public_url: str = ""
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
@@ -31,6 +42,22 @@ class Settings(BaseSettings):
     def telegram_enabled(self) -> bool:
         return self.telegram_bot_token is not None and bool(
             self.telegram_bot_token.get_secret_value()
+        )
+
+    @property
+    def vk_enabled(self) -> bool:
+        return (
+            self.vk_group_token is not None
+            and bool(self.vk_group_token.get_secret_value())
+            and self.vk_group_id is not None
+        )
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return (
+            bool(self.twilio_account_sid and self.twilio_whatsapp_from)
+            and self.twilio_auth_token is not None
+            and bool(self.twilio_auth_token.get_secret_value())
         )
 
     @property

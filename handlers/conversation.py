@@ -12,7 +12,7 @@ from handlers.i18n import Translator
 from handlers.menu import MemberMenu
 from handlers.messages import Incoming, Reply
 from handlers.parsing import parse_command, simplify
-from handlers.signup import SignUp, referral_code
+from handlers.signup import SignUp, referral_code, typed_referral
 from handlers.views import Views
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,10 @@ class Conversation:
                     message, identity, referral=referral_code(command.argument)
                 )
             state = await self._store.get(str(identity))
+            if state is None and command is None and not message.action:
+                referral = typed_referral(message.text)
+                if referral is not None:
+                    return await self._signup.begin(message, identity, referral=referral)
             return await self._signup.proceed(message, identity, state, self._action(message))
         if command is not None:
             action = "start" if command.name == "start" else views.COMMANDS.get(command.name)

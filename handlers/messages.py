@@ -23,6 +23,8 @@ class Incoming:
     contact: Contact | None = None
     display_name: str | None = None
     language_code: str | None = None
+    # A phone number the channel itself vouches for (WhatsApp sends it with every message).
+    verified_phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from core import cards
 from core.members import IdentityKey, Registration
 from core.program import LoyaltyProgram
 from core.state import ConversationStore
@@ -50,6 +51,15 @@ def referral_code(start_argument: str) -> str | None:
     return code[:32] or None
 
 
+def typed_referral(text: str) -> str | None:
+    """A referral code sent as the whole message (WhatsApp's wa.me/<number>?text=ref_CODE)."""
+    word = text.strip()
+    if " " in word or not word.lower().startswith(REFERRAL_PREFIX):
+        return None
+    code = referral_code(word)
+    return code if code and cards.is_valid(code) else None
+
+
 class SignUp:
     def __init__(self, program: LoyaltyProgram, store: ConversationStore, views: Views) -> None:
         self._program = program
@@ -63,6 +73,10 @@ class SignUp:
         draft = Draft(
             step="language", language=language, referral=referral, name=message.display_name
         )
+        phone = parse_phone(message.verified_phone) if message.verified_phone else None
+        if phone is not None:
+            # The channel vouches for this number: asking for it again would only annoy.
+            draft.phone, draft.phone_verified = phone, True
         await self._save(identity, draft)
         program = (await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)).program_name
         t = self._views.t
@@ -119,6 +133,8 @@ class SignUp:
         if action not in (views.CONSENT_YES, views.CONSENT_NO, views.SKIP):
             return [self._marketing_prompt(draft.language, repeat=True)]
         draft.marketing = action == views.CONSENT_YES
+        if draft.phone_verified:
+            return await self._ask_birthday(identity, draft)
         draft.step = "phone"
         await self._save(identity, draft)
         return [self._phone_prompt(draft.language)]
@@ -126,7 +142,6 @@ class SignUp:
     async def _on_phone(
         self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
     ) -> list[Reply]:
-        t = self._views.t
         if message.contact is not None:
             if not message.contact.is_own:
                 return [self._phone_prompt(draft.language, "signup-phone-not-own")]
@@ -139,9 +154,13 @@ class SignUp:
             if phone is None:
                 return [self._phone_prompt(draft.language, "signup-phone-invalid")]
             draft.phone, draft.phone_verified = phone, False
+        return await self._ask_birthday(identity, draft)
+
+    async def _ask_birthday(self, identity: IdentityKey, draft: Draft) -> list[Reply]:
         draft.step = "birthday"
         await self._save(identity, draft)
-        return [self._skippable(draft.language, t(draft.language, "signup-birthday"))]
+        text = self._views.t(draft.language, "signup-birthday")
+        return [self._skippable(draft.language, text)]
 
     async def _on_birthday(
         self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None

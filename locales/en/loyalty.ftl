@@ -56,6 +56,9 @@ words-card = card, my card, qr
 words-language = language
 words-help = help, rules, info
 words-skip = skip, no
+# Sent alone, these switch marketing messages off and on at once (WhatsApp convention).
+words-stop = stop, unsubscribe
+words-resume = start, subscribe
 
 ## Balance, history, card
 balance = You have { $points }.

@@ -58,6 +58,9 @@ words-card = کارت, کارت من, qr, کیوآر
 words-language = زبان
 words-help = راهنما, کمک, قوانین, اطلاعات
 words-skip = رد شدن, رد, نه, خیر
+# Sent alone, these switch marketing messages off and on at once (WhatsApp convention).
+words-stop = توقف, لغو, لغو اشتراک
+words-resume = شروع, اشتراک
 
 ## Balance, history, card
 balance = شما { $points } دارید.

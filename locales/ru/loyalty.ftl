@@ -57,6 +57,9 @@ words-card = карта, моя карта, qr
 words-language = язык
 words-help = помощь, правила, справка
 words-skip = пропустить, нет
+# Sent alone, these switch marketing messages off and on at once (WhatsApp convention).
+words-stop = стоп, отписаться
+words-resume = старт, подписаться
 
 ## Balance, history, card
 balance = У вас { $points }.
