@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,12 @@ _MEMBER_BY_IDENTITY = (
         Identity.external_id == bindparam("external_id"),
     )
 )
+
+
+def member_id_by_card(code: str) -> Select[tuple[int]]:
+    """The member a card code belongs to today: after a merge, the surviving member."""
+    return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.card_code == code)
+
 
 TERMS = "terms"
 MARKETING = "marketing"
@@ -127,6 +133,8 @@ class Members:
         code = cards.normalize(raw_code)
         async with self._db.reading() as session:
             row = await session.scalar(select(Member).where(Member.card_code == code))
+            if row is not None and row.merged_into_id is not None:
+                row = await session.get(Member, row.merged_into_id)
         if row is None:
             raise MemberNotFound(code)
         return Profile.of(row)
@@ -216,7 +224,7 @@ class Members:
             code = cards.normalize(raw_code)
         except cards.InvalidCardCode:
             return None
-        return await session.scalar(select(Member.id).where(Member.card_code == code))
+        return await session.scalar(member_id_by_card(code))
 
     async def set_language(self, member_id: int, language: str) -> Profile:
         async with self._db.transaction() as session:

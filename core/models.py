@@ -73,6 +73,8 @@ class Member(Base):
     terms_accepted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     referrer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set when this member was merged into another one: its identities and points moved there.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -143,3 +145,41 @@ class ProgramRule(Base):
     value: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LinkCode(Base):
+    """A one-time code that attaches another messenger account to a member."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[str | None] = mapped_column(String(96))
+
+
+class LinkAttempt(Base):
+    """A wrong link code, kept to slow down guessing (per messenger account)."""
+
+    __tablename__ = "link_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    identity: Mapped[str] = mapped_column(String(96), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Merge(Base):
+    """The audit record of two members becoming one."""
+
+    __tablename__ = "merges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    absorbed_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    points_moved: Mapped[int] = mapped_column(BigInteger)
+    identities_moved: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.ledger import Ledger
+from core.linking import Linking
 from core.members import Members
 from core.purchases import Purchases
 from core.rules import RuleBook
@@ -20,17 +21,20 @@ class LoyaltyProgram:
     ledger: Ledger
     members: Members
     purchases: Purchases
+    linking: Linking
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
         clock = clock or SystemClock()
         rules = RuleBook(db, clock)
         ledger = Ledger(db, clock)
+        members = Members(db, clock, ledger, rules)
         return cls(
             db=db,
             clock=clock,
             rules=rules,
             ledger=ledger,
-            members=Members(db, clock, ledger, rules),
+            members=members,
             purchases=Purchases(db, clock, ledger, rules),
+            linking=Linking(db, clock, members, ledger),
         )

@@ -13,6 +13,7 @@ from core.clock import Clock
 from core.db import Database
 from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound
 from core.ledger import Ledger
+from core.members import member_id_by_card
 from core.models import Member, Purchase
 from core.rules import RuleBook
 
@@ -78,9 +79,7 @@ class Purchases:
         for attempt in range(2):
             try:
                 async with self._db.transaction() as session:
-                    member_id = await session.scalar(
-                        select(Member.id).where(Member.card_code == code)
-                    )
+                    member_id = await session.scalar(member_id_by_card(code))
                     if member_id is None:
                         raise MemberNotFound(code)
                     previous = await session.scalar(
@@ -155,7 +154,7 @@ class Purchases:
             )
         code = cards.normalize(card_code)
         async with self._db.reading() as session:
-            member_id = await session.scalar(select(Member.id).where(Member.card_code == code))
+            member_id = await session.scalar(member_id_by_card(code))
         if member_id is None:
             raise MemberNotFound(code)
         posting = await self._ledger.post(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from core.cards import display
+from core.linking import LinkRefused, looks_like_code
 from core.members import IdentityKey
 from core.program import LoyaltyProgram
 from core.state import ConversationStore
@@ -46,6 +48,8 @@ class Conversation:
 
     async def _handle(self, message: Incoming) -> list[Reply]:
         identity = IdentityKey(message.channel, message.user_id)
+        if not message.action and looks_like_code(message.text):
+            return await self._link(message, identity)
         command = None if message.action else parse_command(message.text.strip())
         member = await self._program.members.find(identity)
         if member is None:
@@ -64,6 +68,30 @@ class Conversation:
         else:
             action = self._action(message)
         return await self._menu.handle(message, member, action)
+
+    async def _link(self, message: Incoming, identity: IdentityKey) -> list[Reply]:
+        """A link code from another messenger: attach this account, or merge two members."""
+        try:
+            linked = await self._program.linking.redeem(identity, message.text)
+        except LinkRefused as refusal:
+            member = await self._program.members.find(identity)
+            language = member.language if member else self._texts.resolve(message.language_code)
+            key = "link-too-many" if refusal.reason == "too_many_attempts" else None
+            return [Reply(text=self._texts.text(language, key or f"link-{refusal.reason}"))]
+        await self._store.clear(str(identity))
+        member = linked.member
+        language = member.language
+        texts = self._texts
+        points = texts.points(language, member.balance)
+        card = display(member.card_code)
+        if linked.outcome == "already":
+            text = texts.text(language, "link-already")
+        elif linked.outcome == "merged":
+            moved = texts.points(language, linked.points_moved)
+            text = texts.text(language, "link-merged", card=card, moved=moved, points=points)
+        else:
+            text = texts.text(language, "link-done", card=card, points=points)
+        return [self._views.main_menu(language, member, text)]
 
     def _action(self, message: Incoming) -> str | None:
         if message.action:

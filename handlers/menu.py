@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core import qr
+from core.linking import CODE_TTL
 from core.members import Profile
 from core.program import LoyaltyProgram
 from handlers import views
@@ -51,6 +52,10 @@ class MemberMenu:
                 rules=self._views.rules(language, rules),
             )
             return [Reply(text=text)]
+        if action == views.LINK:
+            issued = await self._program.linking.issue(member.id)
+            minutes = int(CODE_TTL.total_seconds() // 60)
+            return [Reply(text=t(language, "link-code", code=issued.display, minutes=minutes))]
         if action in (views.MARKETING_ON, views.MARKETING_OFF):
             opt_in = action == views.MARKETING_ON
             member = await self._program.members.set_marketing(

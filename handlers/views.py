@@ -17,6 +17,7 @@ HISTORY = "menu:history"
 CARD = "menu:card"
 LANGUAGE = "menu:language"
 HELP = "menu:help"
+LINK = "menu:link"
 MARKETING_ON = "marketing:on"
 MARKETING_OFF = "marketing:off"
 SKIP = "skip"
@@ -35,6 +36,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     CARD: ("menu-card", "words-card"),
     LANGUAGE: ("menu-language", "words-language"),
     HELP: ("menu-help", "words-help"),
+    LINK: ("menu-link", "words-link"),
     MARKETING_ON: ("menu-marketing-on", "words-resume"),
     MARKETING_OFF: ("menu-marketing-off", "words-stop"),
     SKIP: ("signup-skip", "words-skip"),
@@ -49,6 +51,7 @@ COMMANDS = {
     "card": CARD,
     "language": LANGUAGE,
     "help": HELP,
+    "link": LINK,
     "menu": "menu",
 }
 
@@ -80,6 +83,7 @@ class Views:
                     Button(t(language, "menu-help"), HELP),
                 ),
                 (Button(t(language, "menu-language"), LANGUAGE), marketing),
+                (Button(t(language, "menu-link"), LINK),),
             ),
         )
 

@@ -108,3 +108,19 @@ command-history = My history
 command-card = My member card
 command-language = Change the language
 command-help = How the program works
+
+## Linking another messenger to the same card
+menu-link = 🔗 Link a messenger
+words-link = link, connect
+link-code =
+    Your linking code: { $code }
+    Within { $minutes } minutes, send it to our bot in your other messenger (Telegram, VK or WhatsApp). It works once.
+link-done = Done! This messenger is now linked to your card { $card }. You have { $points }.
+link-merged = Done! Your two accounts are now one card, { $card }: { $moved } moved over. You have { $points }.
+link-already = This messenger is already linked to your card.
+link-invalid = That linking code is not valid. Please check it and try again.
+link-expired = That linking code has expired. Ask for a new one in your other messenger.
+link-used = That linking code was already used. Ask for a new one in your other messenger.
+link-too-many = Too many wrong codes. Please wait 15 minutes and try again.
+reason-merge_in = Moved from your other account { $reference }
+reason-merge_out = Moved to your card { $reference }

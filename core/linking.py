@@ -1,0 +1,228 @@
+"""One member across messengers: one-time link codes, and merging two members into one.
+
+A member asks for a code in one messenger and sends it from another. If that other account
+is new, it is attached to the member; if it already belongs to a member, the two become one:
+the older member survives (its card code stays valid), the other's points move over as
+transfer entries in the ledger, its identities follow, and a `merges` row records it all.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.cards import ALPHABET
+from core.clock import Clock
+from core.db import Database
+from core.errors import LoyaltyError
+from core.ledger import Ledger
+from core.members import IdentityKey, Members, Profile
+from core.models import Identity, LinkAttempt, LinkCode, Member, Merge
+
+CODE_LENGTH = 8
+CODE_TTL = timedelta(minutes=10)
+MAX_WRONG_CODES = 5
+WRONG_CODE_WINDOW = timedelta(minutes=15)
+MERGE_IN_REASON = "merge_in"
+MERGE_OUT_REASON = "merge_out"
+_CODE_SHAPE = re.compile(rf"^[{ALPHABET}]{{4}}[-\s]?[{ALPHABET}]{{4}}$")
+_TYPED_CODE = re.compile(r"^\s*[A-Za-z0-9]{4}[-\s][A-Za-z0-9]{4}\s*$")
+
+
+class LinkRefused(LoyaltyError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        # "invalid", "expired", "used" or "too_many_attempts": which explanation to give.
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str
+    expires_at: datetime
+
+    @property
+    def display(self) -> str:
+        return f"{self.code[:4]}-{self.code[4:]}"
+
+
+@dataclass(frozen=True)
+class Linked:
+    member: Profile
+    # "attached": a new account joined the member; "merged": two members became one;
+    # "already": this account already belonged to the member.
+    outcome: str
+    points_moved: int = 0
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether a message is meant as a link code (XXXX-XXXX), right or wrong."""
+    return bool(_TYPED_CODE.match(text))
+
+
+class Linking:
+    def __init__(self, db: Database, clock: Clock, members: Members, ledger: Ledger) -> None:
+        self._db = db
+        self._clock = clock
+        self._members = members
+        self._ledger = ledger
+
+    async def issue(self, member_id: int) -> IssuedCode:
+        """A new code for the member; any code it had before stops working."""
+        now = self._clock.now()
+        for _ in range(5):
+            code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+            try:
+                async with self._db.transaction() as session:
+                    await session.execute(
+                        update(LinkCode)
+                        .where(LinkCode.member_id == member_id, LinkCode.used_at.is_(None))
+                        .values(used_at=now, used_by="superseded")
+                    )
+                    session.add(
+                        LinkCode(
+                            code=code,
+                            member_id=member_id,
+                            created_at=now,
+                            expires_at=now + CODE_TTL,
+                        )
+                    )
+                return IssuedCode(code=code, expires_at=now + CODE_TTL)
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not allocate a unique link code")
+
+    async def redeem(self, identity: IdentityKey, typed: str) -> Linked:
+        if await self._wrong_codes_lately(identity) >= MAX_WRONG_CODES:
+            raise LinkRefused("too_many_attempts")
+        code = "".join(typed.split()).replace("-", "").upper()
+        if not _CODE_SHAPE.match(code):
+            await self._record_wrong_code(identity)
+            raise LinkRefused("invalid")
+        try:
+            async with self._db.transaction() as session:
+                return await self._redeem_in(session, identity, code)
+        except LinkRefused as refusal:
+            if refusal.reason == "invalid":
+                await self._record_wrong_code(identity)
+            raise
+
+    async def _redeem_in(self, session: AsyncSession, identity: IdentityKey, code: str) -> Linked:
+        now = self._clock.now()
+        link = await session.scalar(select(LinkCode).where(LinkCode.code == code).with_for_update())
+        if link is None:
+            raise LinkRefused("invalid")
+        if link.used_at is not None:
+            raise LinkRefused("used")
+        if link.expires_at <= now:
+            raise LinkRefused("expired")
+        link.used_at = now
+        link.used_by = str(identity)
+        owner_id = await session.scalar(
+            select(Identity.member_id).where(
+                Identity.channel == identity.channel,
+                Identity.external_id == identity.external_id,
+            )
+        )
+        if owner_id == link.member_id:
+            member = await session.get(Member, link.member_id)
+            assert member is not None
+            return Linked(Profile.of(member), "already")
+        if owner_id is None:
+            session.add(
+                Identity(
+                    member_id=link.member_id,
+                    channel=identity.channel,
+                    external_id=identity.external_id,
+                    created_at=now,
+                )
+            )
+            await session.flush()
+            member = await session.get(Member, link.member_id)
+            assert member is not None
+            return Linked(Profile.of(member), "attached")
+        survivor, moved = await self._merge_in(session, owner_id, link.member_id, str(identity))
+        return Linked(Profile.of(survivor), "merged", points_moved=moved)
+
+    async def _merge_in(
+        self, session: AsyncSession, first_id: int, second_id: int, actor: str
+    ) -> tuple[Member, int]:
+        # Lock both in id order, so two merges of the same pair cannot deadlock.
+        locked = [
+            await session.get(Member, member_id, with_for_update=True)
+            for member_id in sorted((first_id, second_id))
+        ]
+        first, second = (member for member in locked if member is not None)
+        survivor, absorbed = sorted((first, second), key=lambda m: (m.created_at, m.id))
+        now = self._clock.now()
+        moved = absorbed.balance
+        if moved > 0:
+            await self._ledger.post_in(
+                session,
+                absorbed.id,
+                -moved,
+                reason=MERGE_OUT_REASON,
+                actor=actor,
+                idempotency_key=f"merge:{absorbed.id}:out",
+                reference=survivor.card_code,
+            )
+            await self._ledger.post_in(
+                session,
+                survivor.id,
+                moved,
+                reason=MERGE_IN_REASON,
+                actor=actor,
+                idempotency_key=f"merge:{absorbed.id}:in",
+                reference=absorbed.card_code,
+            )
+        identities = await session.execute(
+            update(Identity).where(Identity.member_id == absorbed.id).values(member_id=survivor.id)
+        )
+        # Anyone merged into the absorbed member earlier now points at the survivor too.
+        await session.execute(
+            update(Member)
+            .where(Member.merged_into_id == absorbed.id)
+            .values(merged_into_id=survivor.id)
+        )
+        absorbed.merged_into_id = survivor.id
+        for field in ("phone", "birthday", "name"):
+            if getattr(survivor, field) is None and getattr(absorbed, field) is not None:
+                setattr(survivor, field, getattr(absorbed, field))
+        if survivor.phone is not None and survivor.phone == absorbed.phone:
+            survivor.phone_verified = survivor.phone_verified or absorbed.phone_verified
+        survivor.updated_at = absorbed.updated_at = now
+        session.add(
+            Merge(
+                survivor_id=survivor.id,
+                absorbed_id=absorbed.id,
+                points_moved=moved,
+                identities_moved=identities.rowcount or 0,
+                actor=actor,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        await session.refresh(survivor)
+        return survivor, moved
+
+    async def _wrong_codes_lately(self, identity: IdentityKey) -> int:
+        since = self._clock.now() - WRONG_CODE_WINDOW
+        async with self._db.reading() as session:
+            return int(
+                await session.scalar(
+                    select(func.count()).where(
+                        LinkAttempt.identity == str(identity), LinkAttempt.created_at > since
+                    )
+                )
+                or 0
+            )
+
+    async def _record_wrong_code(self, identity: IdentityKey) -> None:
+        async with self._db.transaction() as session:
+            session.add(LinkAttempt(identity=str(identity), created_at=self._clock.now()))

@@ -1,0 +1,149 @@
+"""One member across messengers: link codes, attaching an account, merging two members."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from sqlalchemy import func, select, update
+
+from core.linking import MAX_WRONG_CODES, LinkRefused
+from core.members import IdentityKey
+from core.models import Identity, LedgerEntry, LinkCode, Member, Merge
+from handlers.messages import Incoming
+from main import Runtime
+from tests.data import count, enrol, registration, scalar
+
+
+async def say(runtime: Runtime, channel: str, user_id: str, text: str) -> str:
+    replies = await runtime.conversation.handle(Incoming(channel, user_id, text=text))
+    assert len(replies) == 1
+    return replies[0].text
+
+
+async def ask_for_code(runtime: Runtime, channel: str, user_id: str) -> str:
+    text = await say(runtime, channel, user_id, "🔗 Link a messenger")
+    match = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", text)
+    assert match, text
+    assert "Within 10 minutes" in text
+    return match.group(0)
+
+
+async def total_points(runtime: Runtime) -> int:
+    return int(await scalar(runtime, select(func.coalesce(func.sum(LedgerEntry.points), 0))))
+
+
+async def test_a_new_messenger_account_is_attached_with_no_second_bonus(runtime: Runtime) -> None:
+    ann = await enrol(runtime, "ann")
+    code = await ask_for_code(runtime, "telegram", "ann")
+
+    reply = await say(runtime, "console", "ann-laptop", code.lower())
+
+    assert reply.startswith("Done! This messenger is now linked to your card")
+    assert "You have 100 points." in reply
+    found = await runtime.program.members.find(IdentityKey("console", "ann-laptop"))
+    assert found is not None and found.id == ann.id
+    assert await count(runtime, Member) == 1
+    assert await count(runtime, LedgerEntry) == 1, "no second welcome bonus"
+    balance = await say(runtime, "console", "ann-laptop", "balance")
+    assert balance.startswith("You have 100 points.")
+
+
+async def test_two_members_with_balances_merge_into_the_older_one(runtime: Runtime) -> None:
+    older = await enrol(runtime, "older")
+    newer = (await runtime.program.members.enrol(registration("newer", channel="vk"))).member
+    await runtime.program.purchases.credit(older.card_code, "500", purchase_id="A", actor="t")
+    await runtime.program.purchases.credit(newer.card_code, "300", purchase_id="B", actor="t")
+    before = await total_points(runtime)
+
+    # The newer member asks for the code; the older one's account redeems it.
+    code = await ask_for_code(runtime, "vk", "newer")
+    reply = await say(runtime, "telegram", "older", code)
+
+    assert "Your two accounts are now one card" in reply
+    assert "130 points moved over" in reply
+    assert "You have 280 points." in reply
+    survivor = await runtime.program.members.get(older.id)
+    absorbed = await scalar(runtime, select(Member).where(Member.id == newer.id))
+    assert survivor.balance == 280 and absorbed.balance == 0
+    assert absorbed.merged_into_id == older.id
+    for member_id in (older.id, newer.id):
+        assert (await runtime.program.ledger.audit(member_id)).consistent
+    assert await total_points(runtime) == before, "nothing counted twice, nothing lost"
+    identities = await runtime.program.members.identities(older.id)
+    assert set(identities) == {IdentityKey("telegram", "older"), IdentityKey("vk", "newer")}
+    merge = await scalar(runtime, select(Merge))
+    assert (merge.survivor_id, merge.absorbed_id, merge.points_moved) == (older.id, newer.id, 130)
+
+    # The absorbed card still works at the till: the points land on the surviving member.
+    credit = await runtime.program.purchases.credit(
+        newer.card_code, "100", purchase_id="C", actor="till"
+    )
+    assert credit.member_id == older.id and credit.balance == 290
+    # And the vk account now sees the merged card.
+    assert (await say(runtime, "vk", "newer", "balance")).startswith("You have 290 points.")
+
+
+async def test_wrong_expired_and_used_codes_get_a_clear_answer(runtime: Runtime) -> None:
+    await enrol(runtime, "owner")
+    code = await ask_for_code(runtime, "telegram", "owner")
+
+    assert "not valid" in await say(runtime, "console", "guest", "ABCD-EFGH")
+    assert "Done!" in await say(runtime, "console", "guest", code)
+    assert "already used" in await say(runtime, "console", "other", code)
+
+    fresh = await ask_for_code(runtime, "telegram", "owner")
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(LinkCode)
+            .where(LinkCode.code == fresh.replace("-", ""))
+            .values(expires_at=runtime.program.clock.now())
+        )
+    assert "expired" in await say(runtime, "console", "late", fresh)
+    assert await runtime.program.members.find(IdentityKey("console", "late")) is None
+
+
+async def test_guessing_is_stopped_after_a_few_wrong_codes(runtime: Runtime) -> None:
+    await enrol(runtime, "victim")
+    code = await ask_for_code(runtime, "telegram", "victim")
+    for guess in range(MAX_WRONG_CODES):
+        assert "not valid" in await say(runtime, "console", "thief", f"ZZZZ-ZZ{guess + 2}Z")
+
+    refused = await say(runtime, "console", "thief", code)
+
+    assert "Too many wrong codes" in refused
+    assert await runtime.program.members.find(IdentityKey("console", "thief")) is None
+    # Somebody else is not affected by the thief's attempts.
+    assert "Done!" in await say(runtime, "console", "honest", code)
+
+
+async def test_a_new_code_replaces_the_previous_one(runtime: Runtime) -> None:
+    await enrol(runtime, "ann")
+    first = await ask_for_code(runtime, "telegram", "ann")
+    second = await ask_for_code(runtime, "telegram", "ann")
+    assert "already used" in await say(runtime, "console", "x", first)
+    assert "Done!" in await say(runtime, "console", "x", second)
+
+
+async def test_redeeming_ones_own_code_changes_nothing(runtime: Runtime) -> None:
+    await enrol(runtime, "ann")
+    code = await ask_for_code(runtime, "telegram", "ann")
+    assert "already linked" in await say(runtime, "telegram", "ann", code)
+    assert await count(runtime, Member) == 1
+
+
+async def test_one_code_redeemed_concurrently_links_exactly_one_account(runtime: Runtime) -> None:
+    ann = await enrol(runtime, "ann")
+    issued = await runtime.program.linking.issue(ann.id)
+    results = await asyncio.gather(
+        *(
+            runtime.program.linking.redeem(IdentityKey("console", f"device-{n}"), issued.display)
+            for n in range(8)
+        ),
+        return_exceptions=True,
+    )
+    linked = [result for result in results if not isinstance(result, BaseException)]
+    refused = [result for result in results if isinstance(result, LinkRefused)]
+    assert len(linked) == 1 and len(refused) == 7
+    assert {refusal.reason for refusal in refused} == {"used"}
+    assert await count(runtime, Identity) == 2
