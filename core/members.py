@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import cards
 from core.clock import Clock
 from core.db import Database
-from core.errors import MemberNotFound
+from core.errors import LoyaltyError, MemberNotFound
 from core.ledger import Ledger
-from core.models import Consent, Identity, Member
+from core.models import Consent, Identity, InstallationSecret, Member, RetiredIdentity
 from core.rules import RuleBook
 
 # Built once: constructing a statement and its cache key costs more than running it.
@@ -34,6 +37,7 @@ def member_id_by_card(code: str) -> Select[tuple[int]]:
     return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.card_code == code)
 
 
+IDENTITY_SALT = "identity_salt"
 TERMS = "terms"
 MARKETING = "marketing"
 WELCOME_REASON = "welcome"
@@ -103,12 +107,21 @@ class TermsNotAccepted(ValueError):
     pass
 
 
+class IdentityNotLinked(LoyaltyError):
+    pass
+
+
+class LastIdentity(LoyaltyError):
+    """A member must keep at least one messenger account, or nobody could reach the card."""
+
+
 class Members:
     def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
+        self._salt: bytes | None = None
 
     async def find(self, identity: IdentityKey) -> Profile | None:
         """Who this messenger account belongs to. Runs on every message, so it reads plain
@@ -151,10 +164,14 @@ class Members:
         if existing is not None:
             return Enrolment(member=existing, created=False, welcome_bonus=0)
         rules = await self._rules.current()
+        # Before the transaction: the salt may need a write of its own the first time.
+        identity_hash = await self.identity_hash(registration.identity)
         for _ in range(5):
             try:
                 async with self._db.transaction() as session:
-                    return await self._enrol_in(session, registration, rules.welcome_bonus)
+                    return await self._enrol_in(
+                        session, registration, rules.welcome_bonus, identity_hash
+                    )
             except IntegrityError:
                 existing = await self.find(registration.identity)
                 if existing is not None:
@@ -163,10 +180,18 @@ class Members:
         raise RuntimeError("could not allocate a unique card code")
 
     async def _enrol_in(
-        self, session: AsyncSession, registration: Registration, welcome_bonus: int
+        self,
+        session: AsyncSession,
+        registration: Registration,
+        welcome_bonus: int,
+        identity_hash: str,
     ) -> Enrolment:
         now = self._clock.now()
         referrer_id = await self._referrer(session, registration.referral_code)
+        retired = await session.get(RetiredIdentity, identity_hash)
+        if retired is not None:
+            # This account already had a card and left it: a new card, but no second gift.
+            welcome_bonus = 0
         member = Member(
             card_code=cards.generate(),
             name=registration.name,
@@ -264,6 +289,66 @@ class Members:
                 select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
             )
             return [IdentityKey(row.channel, row.external_id) for row in rows]
+
+    async def unlink(self, member_id: int, identity: IdentityKey) -> list[IdentityKey]:
+        """Detach one messenger account; the member keeps at least one. Returns those left."""
+        identity_hash = await self.identity_hash(identity)
+        async with self._db.transaction() as session:
+            await self._locked(session, member_id)
+            rows = list(
+                await session.scalars(select(Identity).where(Identity.member_id == member_id))
+            )
+            target = next(
+                (
+                    row
+                    for row in rows
+                    if (row.channel, row.external_id) == (identity.channel, identity.external_id)
+                ),
+                None,
+            )
+            if target is None:
+                raise IdentityNotLinked(str(identity))
+            if len(rows) == 1:
+                raise LastIdentity(str(identity))
+            await session.delete(target)
+            await self._retire_in(session, identity_hash, "unlinked")
+            return [IdentityKey(row.channel, row.external_id) for row in rows if row is not target]
+
+    async def _retire_in(self, session: AsyncSession, identity_hash: str, reason: str) -> None:
+        retired = await session.get(RetiredIdentity, identity_hash)
+        if retired is None:
+            session.add(
+                RetiredIdentity(
+                    identity_hash=identity_hash, reason=reason, retired_at=self._clock.now()
+                )
+            )
+        else:
+            retired.reason, retired.retired_at = reason, self._clock.now()
+
+    async def identity_hash(self, identity: IdentityKey) -> str:
+        """A keyed hash of a messenger account: comparable, but not reversible without the
+        installation's own salt."""
+        salt = await self._identity_salt()
+        return hmac.new(salt, str(identity).encode(), hashlib.sha256).hexdigest()
+
+    async def _identity_salt(self) -> bytes:
+        if self._salt is None:
+            async with self._db.reading() as session:
+                row = await session.get(InstallationSecret, IDENTITY_SALT)
+                value = row.value if row is not None else None
+            if value is None:
+                try:
+                    async with self._db.transaction() as session:
+                        value = secrets.token_hex(32)
+                        session.add(InstallationSecret(name=IDENTITY_SALT, value=value))
+                except IntegrityError:
+                    # Another process created it first: use theirs.
+                    async with self._db.reading() as session:
+                        row = await session.get(InstallationSecret, IDENTITY_SALT)
+                        assert row is not None
+                        value = row.value
+            self._salt = bytes.fromhex(value)
+        return self._salt
 
     async def _locked(self, session: AsyncSession, member_id: int) -> Member:
         member = await session.get(Member, member_id, with_for_update=True)

@@ -183,3 +183,23 @@ class Merge(Base):
     identities_moved: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(96))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RetiredIdentity(Base):
+    """A messenger account that left a member (unlinked, or its member deleted), kept only as
+    a salted hash: enough to refuse a second welcome bonus, nothing to identify anyone by."""
+
+    __tablename__ = "retired_identities"
+
+    identity_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InstallationSecret(Base):
+    """Secrets this installation generates for itself once (e.g. the identity-hash salt)."""
+
+    __tablename__ = "installation_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

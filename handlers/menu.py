@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from core import qr
 from core.linking import CODE_TTL
-from core.members import Profile
+from core.members import IdentityKey, IdentityNotLinked, LastIdentity, Profile
 from core.program import LoyaltyProgram
 from handlers import views
 from handlers.messages import Image, Incoming, Reply
-from handlers.views import RULES_SHOWN_MAX_AGE, Views
+from handlers.views import RULES_SHOWN_MAX_AGE, Views, tail
 
 HISTORY_PAGE_SIZE = 5
 
@@ -53,6 +53,10 @@ class MemberMenu:
             )
             return [Reply(text=text)]
         if action == views.LINK:
+            return [await self._messengers(message, member)]
+        if action and action.startswith(views.UNLINK):
+            return [await self._unlink(message, member, action.removeprefix(views.UNLINK))]
+        if action == views.LINK_CODE:
             issued = await self._program.linking.issue(member.id)
             minutes = int(CODE_TTL.total_seconds() // 60)
             return [Reply(text=t(language, "link-code", code=issued.display, minutes=minutes))]
@@ -74,6 +78,35 @@ class MemberMenu:
         return self._views.history(
             member.language, history, replaces_origin=action.startswith(views.HISTORY_PAGE)
         )
+
+    async def _messengers(self, message: Incoming, member: Profile, notice: str = "") -> Reply:
+        identities = await self._program.members.identities(member.id)
+        current = IdentityKey(message.channel, message.user_id)
+        return self._views.messengers(
+            member.language, member.card_code, identities, current, notice=notice
+        )
+
+    async def _unlink(self, message: Incoming, member: Profile, target: str) -> Reply:
+        language = member.language
+        channel, _, external_id = target.partition(":")
+        identity = IdentityKey(channel, external_id)
+        if identity == IdentityKey(message.channel, message.user_id):
+            # Unlinking the account one is writing from would strand this very chat.
+            return await self._messengers(message, member)
+        try:
+            await self._program.members.unlink(member.id, identity)
+        except LastIdentity:
+            notice = self._views.t(language, "messengers-last")
+        except IdentityNotLinked:
+            notice = self._views.t(language, "messengers-not-found")
+        else:
+            notice = self._views.t(
+                language,
+                "messengers-unlinked",
+                channel=self._views.channel(language, identity),
+                tail=tail(identity),
+            )
+        return await self._messengers(message, member, notice)
 
     def _card(self, member: Profile) -> Reply:
         return Reply(

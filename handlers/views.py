@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.cards import display
 from core.ledger import Entry, HistoryPage
-from core.members import Profile
+from core.members import IdentityKey, Profile
 from core.rules import ProgramRules
 from handlers.i18n import Translator
 from handlers.messages import Button, Layout, Reply
@@ -18,6 +18,8 @@ CARD = "menu:card"
 LANGUAGE = "menu:language"
 HELP = "menu:help"
 LINK = "menu:link"
+LINK_CODE = "link:code"
+UNLINK = "unlink:"
 MARKETING_ON = "marketing:on"
 MARKETING_OFF = "marketing:off"
 SKIP = "skip"
@@ -54,6 +56,11 @@ COMMANDS = {
     "link": LINK,
     "menu": "menu",
 }
+
+
+def tail(identity: IdentityKey) -> str:
+    """The end of an account id: enough to tell two accounts apart, not to reveal them."""
+    return identity.external_id[-4:]
 
 
 class Views:
@@ -166,6 +173,50 @@ class Views:
             amount=self.texts.number(language, abs(entry.points)),
             reason=self.t(language, reason_key, reference=entry.reference or "").strip(),
         )
+
+    def messengers(
+        self,
+        language: str,
+        card_code: str,
+        identities: list[IdentityKey],
+        current: IdentityKey,
+        *,
+        notice: str = "",
+    ) -> Reply:
+        lines = [notice] if notice else []
+        lines.append(self.t(language, "messengers-title", card=display(card_code)))
+        lines.extend(
+            self.t(
+                language,
+                "messengers-line",
+                channel=self.channel(language, identity),
+                tail=tail(identity),
+            )
+            for identity in identities
+        )
+        lines.append(self.t(language, "messengers-hint"))
+        rows = [(Button(self.t(language, "messengers-get-code"), LINK_CODE),)]
+        if len(identities) > 1:
+            rows.extend(
+                (
+                    Button(
+                        self.t(
+                            language,
+                            "messengers-unlink",
+                            channel=self.channel(language, identity),
+                            tail=tail(identity),
+                        ),
+                        f"{UNLINK}{identity.channel}:{identity.external_id}",
+                    ),
+                )
+                for identity in identities
+                if identity != current
+            )
+        return Reply(text="\n".join(lines), buttons=tuple(rows))
+
+    def channel(self, language: str, identity: IdentityKey) -> str:
+        name = self.t(language, f"channel-{identity.channel}")
+        return identity.channel if name == f"channel-{identity.channel}" else name
 
     def card_caption(self, language: str, card_code: str) -> str:
         return self.t(language, "card-caption", code=display(card_code))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
 from sqlalchemy import func, select, update
 
 from core.linking import MAX_WRONG_CODES, LinkRefused
-from core.members import IdentityKey
-from core.models import Identity, LedgerEntry, LinkCode, Member, Merge
-from handlers.messages import Incoming
+from core.members import IdentityKey, LastIdentity
+from core.models import Identity, LedgerEntry, LinkCode, Member, Merge, RetiredIdentity
+from handlers.messages import Incoming, Reply
 from main import Runtime
 from tests.data import count, enrol, registration, scalar
 
@@ -21,8 +22,16 @@ async def say(runtime: Runtime, channel: str, user_id: str, text: str) -> str:
     return replies[0].text
 
 
+async def press(runtime: Runtime, channel: str, user_id: str, action: str) -> Reply:
+    replies = await runtime.conversation.handle(Incoming(channel, user_id, action=action))
+    assert len(replies) == 1
+    return replies[0]
+
+
 async def ask_for_code(runtime: Runtime, channel: str, user_id: str) -> str:
-    text = await say(runtime, channel, user_id, "🔗 Link a messenger")
+    screen = await press(runtime, channel, user_id, "menu:link")
+    assert "link:code" in screen.actions
+    text = (await press(runtime, channel, user_id, "link:code")).text
     match = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", text)
     assert match, text
     assert "Within 10 minutes" in text
@@ -147,3 +156,45 @@ async def test_one_code_redeemed_concurrently_links_exactly_one_account(runtime:
     assert len(linked) == 1 and len(refused) == 7
     assert {refusal.reason for refusal in refused} == {"used"}
     assert await count(runtime, Identity) == 2
+
+
+async def test_messengers_are_listed_and_can_be_unlinked_but_not_the_last(
+    runtime: Runtime,
+) -> None:
+    ann = await enrol(runtime, "10001234")
+    code = await ask_for_code(runtime, "telegram", "10001234")
+    await say(runtime, "vk", "20005678", code)
+
+    screen = await say(runtime, "telegram", "10001234", "/link")
+    assert "• Telegram …1234" in screen and "• VK …5678" in screen
+    listing = await press(runtime, "telegram", "10001234", "menu:link")
+    assert listing.actions == ["link:code", "unlink:vk:20005678"], "never the current chat"
+
+    unlinked = await press(runtime, "telegram", "10001234", "unlink:vk:20005678")
+    assert unlinked.text.startswith("VK …5678 is no longer linked to your card.")
+    assert await runtime.program.members.identities(ann.id) == [IdentityKey("telegram", "10001234")]
+    again = await press(runtime, "telegram", "10001234", "unlink:vk:20005678")
+    assert again.text.startswith("That messenger is not linked to your card any more.")
+    # From the last one left, there is nothing else to unlink, and the core refuses anyway.
+    assert (await press(runtime, "telegram", "10001234", "menu:link")).actions == ["link:code"]
+    with pytest.raises(LastIdentity):
+        await runtime.program.members.unlink(ann.id, IdentityKey("telegram", "10001234"))
+
+
+async def test_an_unlinked_account_can_join_again_but_gets_no_second_welcome_bonus(
+    runtime: Runtime,
+) -> None:
+    ann = await enrol(runtime, "ann")
+    code = await ask_for_code(runtime, "telegram", "ann")
+    await say(runtime, "console", "ann-laptop", code)
+    await runtime.program.members.unlink(ann.id, IdentityKey("console", "ann-laptop"))
+
+    again = await runtime.program.members.enrol(registration("ann-laptop", channel="console"))
+
+    assert again.created and again.welcome_bonus == 0
+    assert again.member.balance == 0
+    stored = await scalar(runtime, select(RetiredIdentity))
+    assert stored.reason == "unlinked"
+    assert "ann-laptop" not in stored.identity_hash and len(stored.identity_hash) == 64
+    # Somebody who never had a card still gets the gift.
+    assert (await runtime.program.members.enrol(registration("new"))).welcome_bonus == 100

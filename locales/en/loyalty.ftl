@@ -110,8 +110,8 @@ command-language = Change the language
 command-help = How the program works
 
 ## Linking another messenger to the same card
-menu-link = 🔗 Link a messenger
-words-link = link, connect
+menu-link = 🔗 My messengers
+words-link = link, connect, messengers
 link-code =
     Your linking code: { $code }
     Within { $minutes } minutes, send it to our bot in your other messenger (Telegram, VK or WhatsApp). It works once.
@@ -124,3 +124,16 @@ link-used = That linking code was already used. Ask for a new one in your other 
 link-too-many = Too many wrong codes. Please wait 15 minutes and try again.
 reason-merge_in = Moved from your other account { $reference }
 reason-merge_out = Moved to your card { $reference }
+
+messengers-title = Messengers linked to your card { $card }:
+messengers-line = • { $channel } …{ $tail }
+messengers-hint = To use the same card in another messenger, get a linking code and send it to our bot there.
+messengers-get-code = ➕ Get a linking code
+messengers-unlink = ✖ Unlink { $channel } …{ $tail }
+messengers-unlinked = { $channel } …{ $tail } is no longer linked to your card.
+messengers-last = This is the only messenger linked to your card, so it cannot be unlinked.
+messengers-not-found = That messenger is not linked to your card any more.
+channel-telegram = Telegram
+channel-vk = VK
+channel-whatsapp = WhatsApp
+channel-console = Console

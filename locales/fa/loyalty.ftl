@@ -112,8 +112,8 @@ command-language = تغییر زبان
 command-help = برنامه چگونه کار می‌کند
 
 ## Linking another messenger to the same card
-menu-link = 🔗 اتصال پیام‌رسان دیگر
-words-link = اتصال, پیوند
+menu-link = 🔗 پیام‌رسان‌های من
+words-link = اتصال, پیوند, پیام‌رسان‌ها
 link-code =
     کد اتصال شما: { $code }
     ظرف { $minutes } دقیقه آن را در پیام‌رسان دیگرتان (تلگرام، VK یا واتس‌اپ) برای ربات ما بفرستید. این کد فقط یک بار کار می‌کند.
@@ -126,3 +126,16 @@ link-used = این کد اتصال قبلاً استفاده شده است. در
 link-too-many = تعداد کدهای نادرست زیاد است. لطفاً ۱۵ دقیقه صبر کنید و دوباره امتحان کنید.
 reason-merge_in = انتقال از حساب دیگر شما { $reference }
 reason-merge_out = انتقال به کارت { $reference }
+
+messengers-title = پیام‌رسان‌های متصل به کارت { $card }:
+messengers-line = • { $channel } …{ $tail }
+messengers-hint = برای استفاده از همین کارت در پیام‌رسان دیگر، یک کد اتصال بگیرید و آن را در آنجا برای ربات ما بفرستید.
+messengers-get-code = ➕ دریافت کد اتصال
+messengers-unlink = ✖ قطع اتصال { $channel } …{ $tail }
+messengers-unlinked = { $channel } …{ $tail } دیگر به کارت شما متصل نیست.
+messengers-last = این تنها پیام‌رسان متصل به کارت شماست و نمی‌توان اتصال آن را قطع کرد.
+messengers-not-found = این پیام‌رسان دیگر به کارت شما متصل نیست.
+channel-telegram = تلگرام
+channel-vk = VK
+channel-whatsapp = واتس‌اپ
+channel-console = کنسول

@@ -111,8 +111,8 @@ command-language = Сменить язык
 command-help = Как работает программа
 
 ## Linking another messenger to the same card
-menu-link = 🔗 Привязать мессенджер
-words-link = привязать, связать
+menu-link = 🔗 Мои мессенджеры
+words-link = привязать, связать, мессенджеры
 link-code =
     Ваш код привязки: { $code }
     В течение { $minutes } минут отправьте его нашему боту в другом мессенджере (Telegram, VK или WhatsApp). Код действует один раз.
@@ -125,3 +125,16 @@ link-used = Этот код уже использован. Запросите н
 link-too-many = Слишком много неверных кодов. Подождите 15 минут и попробуйте снова.
 reason-merge_in = Перенос с другого аккаунта { $reference }
 reason-merge_out = Перенос на карту { $reference }
+
+messengers-title = Мессенджеры, привязанные к карте { $card }:
+messengers-line = • { $channel } …{ $tail }
+messengers-hint = Чтобы пользоваться этой картой в другом мессенджере, получите код привязки и отправьте его нашему боту там.
+messengers-get-code = ➕ Получить код привязки
+messengers-unlink = ✖ Отвязать { $channel } …{ $tail }
+messengers-unlinked = { $channel } …{ $tail } больше не привязан к вашей карте.
+messengers-last = Это единственный мессенджер вашей карты, его нельзя отвязать.
+messengers-not-found = Этот мессенджер уже не привязан к вашей карте.
+channel-telegram = Telegram
+channel-vk = ВКонтакте
+channel-whatsapp = WhatsApp
+channel-console = Консоль
