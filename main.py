@@ -37,9 +37,12 @@ from core.program import LoyaltyProgram
 from core.settings import Settings
 from core.state import (
     ConversationStore,
+    FloodGate,
     MemoryConversationStore,
+    MemoryFloodGate,
     MemoryUpdateLog,
     RedisConversationStore,
+    RedisFloodGate,
     RedisUpdateLog,
     UpdateLog,
 )
@@ -85,11 +88,19 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     if redis is not None:
         conversations = RedisConversationStore(redis, settings.conversation_ttl_seconds)
         updates = RedisUpdateLog(redis, settings.update_dedupe_ttl_seconds)
+        flood: FloodGate = RedisFloodGate(redis, settings.flood_window_seconds)
     else:
         conversations = MemoryConversationStore(settings.conversation_ttl_seconds)
         updates = MemoryUpdateLog(settings.update_dedupe_ttl_seconds)
+        flood = MemoryFloodGate(settings.flood_window_seconds)
     program = LoyaltyProgram.build(db, clock)
-    conversation = Conversation(program, conversations, Translator.load(settings.locale))
+    conversation = Conversation(
+        program,
+        conversations,
+        Translator.load(settings.locale),
+        flood=flood,
+        flood_limit=settings.flood_max_messages,
+    )
 
     probes: dict[str, Probe] = {"database": db.ping}
     if redis is not None:

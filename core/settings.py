@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     default_locale: str = "ru"
     conversation_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    flood_max_messages: int = Field(default=20, ge=1)
+    flood_window_seconds: int = Field(default=10, ge=1)
     update_dedupe_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
 
     @property

@@ -49,6 +49,12 @@ class _Expiring:
         self._purge()
         self._items[key] = (self._monotonic() + self._ttl, value)
 
+    def replace(self, key: str, value: Any) -> None:
+        """A new value that keeps the old expiry (a fixed window, not a sliding one)."""
+        item = self._items.get(key)
+        if item is not None:
+            self._items[key] = (item[0], value)
+
     def pop(self, key: str) -> None:
         self._items.pop(key, None)
 
@@ -109,3 +115,38 @@ class RedisUpdateLog:
 
     async def first_time(self, key: str) -> bool:
         return bool(await self._redis.set(f"{KEY_PREFIX}:update:{key}", 1, nx=True, ex=self._ttl))
+
+
+class FloodGate(Protocol):
+    async def count(self, key: str) -> int:
+        """Messages from this sender in the current window, this one included."""
+        ...
+
+
+class MemoryFloodGate:
+    def __init__(
+        self, window_seconds: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._items = _Expiring(window_seconds, monotonic)
+
+    async def count(self, key: str) -> int:
+        current = (self._items.get(key) or 0) + 1
+        if current == 1:
+            self._items.put(key, current)
+        else:
+            self._items.replace(key, current)
+        return current
+
+
+class RedisFloodGate:
+    def __init__(self, redis: Redis, window_seconds: int) -> None:
+        self._redis = redis
+        self._window = window_seconds
+
+    async def count(self, key: str) -> int:
+        name = f"{KEY_PREFIX}:flood:{key}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, self._window, nx=True)
+            current, _ = await pipe.execute()
+        return int(current)

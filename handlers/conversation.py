@@ -8,7 +8,7 @@ from core.cards import display
 from core.linking import LinkRefused, looks_like_code
 from core.members import IdentityKey
 from core.program import LoyaltyProgram
-from core.state import ConversationStore
+from core.state import ConversationStore, FloodGate
 from handlers import views
 from handlers.i18n import Translator
 from handlers.menu import MemberMenu
@@ -22,9 +22,17 @@ log = logging.getLogger(__name__)
 
 class Conversation:
     def __init__(
-        self, program: LoyaltyProgram, store: ConversationStore, texts: Translator
+        self,
+        program: LoyaltyProgram,
+        store: ConversationStore,
+        texts: Translator,
+        *,
+        flood: FloodGate | None = None,
+        flood_limit: int = 20,
     ) -> None:
         self._program = program
+        self._flood = flood
+        self._flood_limit = flood_limit
         self._store = store
         self._texts = texts
         self._views = Views(texts)
@@ -37,6 +45,14 @@ class Conversation:
         return self._texts
 
     async def handle(self, message: Incoming) -> list[Reply]:
+        if self._flood is not None:
+            sent = await self._flood.count(f"{message.channel}:{message.user_id}")
+            if sent > self._flood_limit:
+                # One polite notice per window, then silence: answering a flood feeds it.
+                if sent > self._flood_limit + 1:
+                    return []
+                language = self._texts.resolve(message.language_code)
+                return [Reply(text=self._texts.text(language, "flood-slow-down"))]
         try:
             return await self._handle(message)
         except Exception:

@@ -117,6 +117,8 @@ def make_settings(backend: Backend, **overrides: object) -> Settings:
         "telegram_webhook_secret": None,
         "public_url": "",
         "default_locale": "en",
+        # Scripted members type faster than people; the flood limit has tests of its own.
+        "flood_max_messages": 10_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

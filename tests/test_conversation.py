@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from core.members import IdentityKey
+from core.state import MemoryFloodGate, RedisFloodGate
+from handlers.conversation import Conversation
 from handlers.messages import Incoming, Reply
 from main import Runtime
 from tests.data import enrol
@@ -75,3 +77,43 @@ async def test_stop_and_start_switch_offers_in_every_language(runtime: Runtime) 
 
     consents = await runtime.program.members.consents(member.id)
     assert [c.granted for c in consents if c.kind == "marketing"] == [False] + [False, True] * 3
+
+
+async def test_a_flooding_member_gets_one_polite_notice_then_silence(runtime: Runtime) -> None:
+    await enrol(runtime, "flood")
+    conversation = Conversation(
+        runtime.program,
+        runtime.conversations,
+        runtime.conversation.texts,
+        flood=MemoryFloodGate(window_seconds=60),
+        flood_limit=3,
+    )
+
+    answers = [
+        await conversation.handle(Incoming("telegram", "flood", text="balance", language_code="ru"))
+        for _ in range(6)
+    ]
+
+    assert all(replies[0].text.startswith("You have 100") for replies in answers[:3])
+    assert [reply.text for reply in answers[3]] == [
+        "Вы отправляете сообщения слишком быстро. Подождите несколько секунд, и я снова отвечу."
+    ]
+    assert answers[4] == [] and answers[5] == []
+    # Someone else is not slowed down by it.
+    other = await conversation.handle(Incoming("telegram", "calm", text="hello"))
+    assert "Welcome to Loyalty Club" in other[0].text
+
+
+async def test_the_flood_window_is_shared_and_expires(runtime: Runtime) -> None:
+    clock = [0.0]
+    gate = MemoryFloodGate(window_seconds=10, monotonic=lambda: clock[0])
+    assert [await gate.count("a") for _ in range(3)] == [1, 2, 3]
+    clock[0] = 9.9
+    assert await gate.count("a") == 4, "a fixed window: more messages do not extend it"
+    clock[0] = 10.1
+    assert await gate.count("a") == 1
+    if runtime.redis is not None:
+        shared = RedisFloodGate(runtime.redis, window_seconds=10)
+        other_process = RedisFloodGate(runtime.redis, window_seconds=10)
+        assert [await shared.count("b"), await other_process.count("b")] == [1, 2]
+        assert 0 < await runtime.redis.ttl("loyalty:flood:b") <= 10

@@ -94,6 +94,7 @@ rules-welcome = • A welcome gift of { $bonus } when you join.
 rules-no-earn = • Points are currently awarded only in special promotions.
 
 ## Problems
+flood-slow-down = You are sending messages very fast. Please wait a few seconds, then I will answer again.
 error-generic = Something went wrong on our side. Please try again in a minute; your points are safe.
 
 ## The console channel (a terminal, for trying the program locally)

@@ -95,6 +95,7 @@ rules-welcome = • Приветственный подарок: { $bonus } пр
 rules-no-earn = • Сейчас баллы начисляются только в рамках специальных акций.
 
 ## Problems
+flood-slow-down = Вы отправляете сообщения слишком быстро. Подождите несколько секунд, и я снова отвечу.
 error-generic = У нас что-то пошло не так. Попробуйте через минуту — ваши баллы в сохранности.
 
 ## The console channel (a terminal, for trying the program locally)
