@@ -88,10 +88,11 @@ class ConsoleChannel:
         texts = self._conversation.texts
         self._print("")
         self._print(reply.text)
-        if reply.image is not None:
+        attachment = reply.image or reply.document
+        if attachment is not None:
             self._images_dir.mkdir(parents=True, exist_ok=True)
-            path = self._images_dir / reply.image.filename
-            path.write_bytes(reply.image.png)
+            path = self._images_dir / attachment.filename
+            path.write_bytes(reply.image.png if reply.image else reply.document.content)
             self._print(texts.text(self._language, "console-image-saved", path=str(path)))
         buttons = [button for row in reply.buttons for button in row]
         if buttons:

@@ -128,7 +128,14 @@ class TelegramChannel:
     ) -> None:
         for reply in replies:
             markup = self._markup(reply)
-            if reply.image is not None:
+            if reply.document is not None:
+                document = BufferedInputFile(
+                    reply.document.content, filename=reply.document.filename
+                )
+                sent = self.bot.send_document(
+                    chat_id, document, caption=reply.text, reply_markup=markup
+                )
+            elif reply.image is not None:
                 photo = BufferedInputFile(reply.image.png, filename=reply.image.filename)
                 sent = self.bot.send_photo(chat_id, photo, caption=reply.text, reply_markup=markup)
             elif (

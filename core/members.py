@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import Row, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,16 @@ from core.clock import Clock
 from core.db import Database
 from core.errors import LoyaltyError, MemberNotFound
 from core.ledger import Ledger
-from core.models import Consent, Identity, InstallationSecret, Member, RetiredIdentity
+from core.models import (
+    Consent,
+    Identity,
+    InstallationSecret,
+    LedgerEntry,
+    LinkCode,
+    Member,
+    Purchase,
+    RetiredIdentity,
+)
 from core.rules import RuleBook
 
 # Built once: constructing a statement and its cache key costs more than running it.
@@ -38,6 +47,12 @@ def member_id_by_card(code: str) -> Select[tuple[int]]:
 
 
 IDENTITY_SALT = "identity_salt"
+
+
+def _keyed_hash(salt: bytes, identity: IdentityKey) -> str:
+    return hmac.new(salt, str(identity).encode(), hashlib.sha256).hexdigest()
+
+
 TERMS = "terms"
 MARKETING = "marketing"
 WELCOME_REASON = "welcome"
@@ -328,8 +343,100 @@ class Members:
     async def identity_hash(self, identity: IdentityKey) -> str:
         """A keyed hash of a messenger account: comparable, but not reversible without the
         installation's own salt."""
+        return _keyed_hash(await self._identity_salt(), identity)
+
+    async def export(self, member_id: int) -> dict[str, Any]:
+        """Everything stored about the member, for the member (the right of access)."""
+        async with self._db.reading() as session:
+            member = await session.get(Member, member_id)
+            if member is None:
+                raise MemberNotFound(member_id)
+            identities = await session.scalars(
+                select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
+            )
+            consents = await session.scalars(
+                select(Consent).where(Consent.member_id == member_id).order_by(Consent.id)
+            )
+            entries = await session.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.member_id == member_id)
+                .order_by(LedgerEntry.id)
+            )
+            purchases = await session.scalars(
+                select(Purchase).where(Purchase.member_id == member_id).order_by(Purchase.id)
+            )
+            return {
+                "profile": {
+                    "card_code": member.card_code,
+                    "name": member.name,
+                    "language": member.language,
+                    "phone": member.phone,
+                    "phone_verified": member.phone_verified,
+                    "birthday": member.birthday.isoformat() if member.birthday else None,
+                    "marketing_opt_in": member.marketing_opt_in,
+                    "terms_accepted_at": member.terms_accepted_at.isoformat(),
+                    "joined_at": member.created_at.isoformat(),
+                    "balance": member.balance,
+                },
+                "messengers": [
+                    {
+                        "channel": row.channel,
+                        "id": row.external_id,
+                        "linked_at": row.created_at.isoformat(),
+                    }
+                    for row in identities
+                ],
+                "consents": [
+                    {
+                        "kind": row.kind,
+                        "granted": row.granted,
+                        "channel": row.channel,
+                        "at": row.created_at.isoformat(),
+                    }
+                    for row in consents
+                ],
+                "points": [
+                    {
+                        "points": row.points,
+                        "reason": row.reason,
+                        "reference": row.reference,
+                        "balance_after": row.balance_after,
+                        "at": row.created_at.isoformat(),
+                    }
+                    for row in entries
+                ],
+                "purchases": [
+                    {
+                        "purchase_id": row.purchase_id,
+                        "amount": str(row.amount),
+                        "points": row.points,
+                        "at": row.created_at.isoformat(),
+                    }
+                    for row in purchases
+                ],
+            }
+
+    async def erase(self, member_id: int) -> None:
+        """Forget the member (the right to erasure): personal data goes on every channel, the
+        ledger stays (anonymous), so the shop's books still add up. Each messenger account is
+        kept only as a keyed hash, so it can join again, without a second welcome gift."""
         salt = await self._identity_salt()
-        return hmac.new(salt, str(identity).encode(), hashlib.sha256).hexdigest()
+        async with self._db.transaction() as session:
+            member = await self._locked(session, member_id)
+            now = self._clock.now()
+            identities = list(
+                await session.scalars(select(Identity).where(Identity.member_id == member_id))
+            )
+            for identity in identities:
+                key = IdentityKey(identity.channel, identity.external_id)
+                await self._retire_in(session, _keyed_hash(salt, key), "deleted")
+                await session.delete(identity)
+            await session.execute(delete(LinkCode).where(LinkCode.member_id == member_id))
+            member.name = member.phone = member.birthday = None
+            member.phone_verified = member.marketing_opt_in = False
+            # A fresh code nobody knows: the old card stops working at the till.
+            member.card_code = cards.generate()
+            member.erased_at = member.updated_at = now
 
     async def _identity_salt(self) -> bytes:
         if self._salt is None:

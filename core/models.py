@@ -75,6 +75,8 @@ class Member(Base):
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     # Set when this member was merged into another one: its identities and points moved there.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # Set when the member asked to be forgotten: personal data gone, ledger kept anonymous.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from core import qr
 from core.linking import CODE_TTL
 from core.members import IdentityKey, IdentityNotLinked, LastIdentity, Profile
 from core.program import LoyaltyProgram
 from handlers import views
-from handlers.messages import Image, Incoming, Reply
+from handlers.messages import Button, Document, Image, Incoming, Reply
 from handlers.views import RULES_SHOWN_MAX_AGE, Views, tail
 
 HISTORY_PAGE_SIZE = 5
@@ -56,6 +58,30 @@ class MemberMenu:
             return [await self._messengers(message, member)]
         if action and action.startswith(views.UNLINK):
             return [await self._unlink(message, member, action.removeprefix(views.UNLINK))]
+        if action == views.PRIVACY:
+            return [self._privacy(language)]
+        if action == views.EXPORT:
+            data = await self._program.members.export(member.id)
+            content = json.dumps(data, ensure_ascii=False, indent=2).encode()
+            document = Document(content=content, filename=f"my-data-{member.card_code}.json")
+            return [Reply(text=t(language, "privacy-export"), document=document)]
+        if action == views.ERASE:
+            return [
+                Reply(
+                    text=t(
+                        language,
+                        "privacy-erase-confirm",
+                        points=self._views.texts.points(language, member.balance),
+                    ),
+                    buttons=(
+                        (Button(t(language, "privacy-erase-yes"), views.ERASE_CONFIRMED),),
+                        (Button(t(language, "privacy-erase-no"), "menu"),),
+                    ),
+                )
+            ]
+        if action == views.ERASE_CONFIRMED:
+            await self._program.members.erase(member.id)
+            return [Reply(text=t(language, "privacy-erased"), remove_menu=True)]
         if action == views.LINK_CODE:
             issued = await self._program.linking.issue(member.id)
             minutes = int(CODE_TTL.total_seconds() // 60)
@@ -107,6 +133,16 @@ class MemberMenu:
                 tail=tail(identity),
             )
         return await self._messengers(message, member, notice)
+
+    def _privacy(self, language: str) -> Reply:
+        t = self._views.t
+        return Reply(
+            text=t(language, "privacy-info"),
+            buttons=(
+                (Button(t(language, "privacy-export-button"), views.EXPORT),),
+                (Button(t(language, "privacy-erase-button"), views.ERASE),),
+            ),
+        )
 
     def _card(self, member: Profile) -> Reply:
         return Reply(

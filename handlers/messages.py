@@ -48,11 +48,19 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Document:
+    content: bytes
+    filename: str
+    mime_type: str = "application/json"
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     layout: Layout = Layout.INLINE
     image: Image | None = None
+    document: Document | None = None
     # Replace the message whose button was pressed, where the channel can (pagination).
     replaces_origin: bool = False
     # Take a persistent keyboard away (e.g. the contact button after it was used).

@@ -19,6 +19,10 @@ LANGUAGE = "menu:language"
 HELP = "menu:help"
 LINK = "menu:link"
 LINK_CODE = "link:code"
+PRIVACY = "menu:privacy"
+EXPORT = "privacy:export"
+ERASE = "privacy:erase"
+ERASE_CONFIRMED = "privacy:erase:confirmed"
 UNLINK = "unlink:"
 MARKETING_ON = "marketing:on"
 MARKETING_OFF = "marketing:off"
@@ -39,6 +43,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     LANGUAGE: ("menu-language", "words-language"),
     HELP: ("menu-help", "words-help"),
     LINK: ("menu-link", "words-link"),
+    PRIVACY: ("menu-privacy", "words-privacy"),
     MARKETING_ON: ("menu-marketing-on", "words-resume"),
     MARKETING_OFF: ("menu-marketing-off", "words-stop"),
     SKIP: ("signup-skip", "words-skip"),
@@ -54,6 +59,7 @@ COMMANDS = {
     "language": LANGUAGE,
     "help": HELP,
     "link": LINK,
+    "privacy": PRIVACY,
     "menu": "menu",
 }
 
@@ -90,7 +96,10 @@ class Views:
                     Button(t(language, "menu-help"), HELP),
                 ),
                 (Button(t(language, "menu-language"), LANGUAGE), marketing),
-                (Button(t(language, "menu-link"), LINK),),
+                (
+                    Button(t(language, "menu-link"), LINK),
+                    Button(t(language, "menu-privacy"), PRIVACY),
+                ),
             ),
         )
 

@@ -138,3 +138,15 @@ channel-telegram = Telegram
 channel-vk = VK
 channel-whatsapp = WhatsApp
 channel-console = Console
+
+## Privacy: the member's own data
+menu-privacy = 🔒 My data
+words-privacy = privacy, my data, delete
+privacy-info = What we store: your name, language, phone and birthday if you gave them, your consents, your messengers and your points history. You can get all of it as a file, or have your account deleted.
+privacy-export-button = 📄 Send me my data
+privacy-erase-button = 🗑 Delete my account
+privacy-export = Here is everything we store about you.
+privacy-erase-confirm = Delete your account? Your name, phone, birthday and messengers will be erased on every channel, and your card with { $points } will stop working. This cannot be undone.
+privacy-erase-yes = 🗑 Yes, delete everything
+privacy-erase-no = No, keep my card
+privacy-erased = Your account is deleted and your personal data erased. Thank you for having been with us; you can join again any time with /start.

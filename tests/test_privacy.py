@@ -1,0 +1,112 @@
+"""The member's control over their data: a copy of everything, and being forgotten."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.errors import MemberNotFound
+from core.members import IdentityKey, Registration
+from core.models import Identity, LedgerEntry, Member, RetiredIdentity
+from handlers.messages import Incoming, Reply
+from main import Runtime
+from tests.data import count, enrol, registration, scalar
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery
+
+
+async def press(runtime: Runtime, channel: str, user_id: str, action: str) -> Reply:
+    (reply,) = await runtime.conversation.handle(Incoming(channel, user_id, action=action))
+    return reply
+
+
+async def test_my_data_arrives_as_a_file_in_telegram(
+    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI
+) -> None:
+    async with webhook_client(telegram_runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=3001)
+        await ann.sign_up()
+        member = await telegram_runtime.program.members.find(IdentityKey("telegram", "3001"))
+        assert member is not None
+        await telegram_runtime.program.purchases.credit(
+            member.card_code, "990", purchase_id="R-9", actor="till"
+        )
+        info = await ann.send("🔒 My data")
+        assert "What we store" in text_of(info)
+        sent = await ann.press("privacy:export")
+
+    assert sent.method == "sendDocument"
+    assert text_of(sent) == "Here is everything we store about you."
+    data: dict[str, Any] = json.loads(sent.files["document"])
+    assert data["profile"]["card_code"] == member.card_code
+    assert data["profile"]["name"] == "Ann" and data["profile"]["balance"] == 199
+    assert data["messengers"][0]["channel"] == "telegram"
+    assert data["messengers"][0]["id"] == "3001"
+    assert [entry["points"] for entry in data["points"]] == [100, 99]
+    assert data["purchases"] == [
+        {"purchase_id": "R-9", "amount": "990.00", "points": 99, "at": data["purchases"][0]["at"]}
+    ]
+    assert {consent["kind"] for consent in data["consents"]} == {"terms", "marketing"}
+
+
+async def test_deleting_the_account_erases_personal_data_on_every_channel(
+    runtime: Runtime,
+) -> None:
+    member = (
+        await runtime.program.members.enrol(
+            Registration(
+                identity=IdentityKey("telegram", "4001"),
+                language="en",
+                accepted_terms=True,
+                marketing_opt_in=True,
+                name="Ann Example",
+                phone="+79990004001",
+                phone_verified=True,
+            )
+        )
+    ).member
+    code = (await runtime.program.linking.issue(member.id)).display
+    await runtime.conversation.handle(Incoming("vk", "5001", text=code))
+    await runtime.program.purchases.credit(member.card_code, "500", purchase_id="P", actor="t")
+
+    confirm = await press(runtime, "telegram", "4001", "privacy:erase")
+    assert "150 points will stop working" in confirm.text
+    assert confirm.actions == ["privacy:erase:confirmed", "menu"]
+    kept = await press(runtime, "telegram", "4001", "menu")
+    assert "Choose what you need" in kept.text
+    assert await runtime.program.members.find(IdentityKey("telegram", "4001")) is not None
+
+    done = await press(runtime, "telegram", "4001", "privacy:erase:confirmed")
+
+    assert done.text.startswith("Your account is deleted")
+    assert done.remove_menu
+    row = await scalar(runtime, select(Member).where(Member.id == member.id))
+    assert (row.name, row.phone, row.birthday, row.marketing_opt_in) == (None, None, None, False)
+    assert row.erased_at is not None
+    assert await count(runtime, Identity) == 0, "erased on every channel"
+    assert await runtime.program.members.find(IdentityKey("vk", "5001")) is None
+    assert await count(runtime, LedgerEntry) == 2, "the shop's books still add up"
+    assert (await runtime.program.ledger.audit(member.id)).consistent
+    reasons = {row.reason for row in (await _all(runtime, RetiredIdentity))}
+    assert reasons == {"deleted"} and await count(runtime, RetiredIdentity) == 2
+    with pytest.raises(MemberNotFound):
+        await runtime.program.purchases.credit(member.card_code, "10", purchase_id="Q", actor="t")
+
+    # The same person may join again, as a new member with no second welcome gift.
+    again = await runtime.program.members.enrol(registration("4001"))
+    assert again.created and again.welcome_bonus == 0
+
+
+async def test_a_member_who_never_asked_is_untouched(runtime: Runtime) -> None:
+    await enrol(runtime, "4002")
+    other = await enrol(runtime, "4003")
+    await press(runtime, "telegram", "4002", "privacy:erase:confirmed")
+    assert await runtime.program.members.find(IdentityKey("telegram", "4003")) == other
+
+
+async def _all(runtime: Runtime, model: Any) -> list[Any]:
+    async with runtime.db.reading() as session:
+        return list(await session.scalars(select(model)))
