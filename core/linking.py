@@ -150,6 +150,46 @@ class Linking:
         survivor, moved = await self._merge_in(session, owner_id, link.member_id, str(identity))
         return Linked(Profile.of(survivor), "merged", points_moved=moved)
 
+    async def holder_of_verified_phone(self, phone: str) -> Profile | None:
+        """The active member whose phone a messenger has vouched for, if any."""
+        async with self._db.reading() as session:
+            row = await session.scalar(
+                select(Member)
+                .where(
+                    Member.phone == phone,
+                    Member.phone_verified.is_(True),
+                    Member.merged_into_id.is_(None),
+                    Member.erased_at.is_(None),
+                )
+                .order_by(Member.created_at, Member.id)
+                .limit(1)
+            )
+        return Profile.of(row) if row is not None else None
+
+    async def attach_by_verified_phone(self, identity: IdentityKey, phone: str) -> Linked:
+        """Attach a new account to the member with the same verified phone. Only on the
+        member's own confirmation, and only when both sides' numbers were verified."""
+        holder = await self.holder_of_verified_phone(phone)
+        if holder is None:
+            raise LinkRefused("invalid")
+        try:
+            async with self._db.transaction() as session:
+                session.add(
+                    Identity(
+                        member_id=holder.id,
+                        channel=identity.channel,
+                        external_id=identity.external_id,
+                        created_at=self._clock.now(),
+                    )
+                )
+        except IntegrityError:
+            # The account joined some member meanwhile (a double tap): nothing to attach.
+            found = await self._members.find(identity)
+            if found is None:
+                raise
+            return Linked(found, "already")
+        return Linked(await self._members.get(holder.id), "attached")
+
     async def _merge_in(
         self, session: AsyncSession, first_id: int, second_id: int, actor: str
     ) -> tuple[Member, int]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import cards
+from core.cards import display
 from core.members import IdentityKey, Registration
 from core.program import LoyaltyProgram
 from core.state import ConversationStore
@@ -134,7 +135,7 @@ class SignUp:
             return [self._marketing_prompt(draft.language, repeat=True)]
         draft.marketing = action == views.CONSENT_YES
         if draft.phone_verified:
-            return await self._ask_birthday(identity, draft)
+            return await self._offer_card_of_phone(identity, draft)
         draft.step = "phone"
         await self._save(identity, draft)
         return [self._phone_prompt(draft.language)]
@@ -149,12 +150,62 @@ class SignUp:
             if phone is None:
                 return [self._phone_prompt(draft.language, "signup-phone-invalid")]
             draft.phone, draft.phone_verified = phone, True
+            return await self._offer_card_of_phone(identity, draft)
         elif action != views.SKIP:
             phone = parse_phone(message.text)
             if phone is None:
                 return [self._phone_prompt(draft.language, "signup-phone-invalid")]
             draft.phone, draft.phone_verified = phone, False
         return await self._ask_birthday(identity, draft)
+
+    async def _offer_card_of_phone(self, identity: IdentityKey, draft: Draft) -> list[Reply]:
+        """The same verified number already has a card: offer it, never link without a yes."""
+        holder = (
+            await self._program.linking.holder_of_verified_phone(draft.phone)
+            if draft.phone
+            else None
+        )
+        if holder is None:
+            return await self._ask_birthday(identity, draft)
+        draft.step = "phone_card"
+        await self._save(identity, draft)
+        return [self._phone_card_prompt(draft.language, holder.card_code)]
+
+    async def _on_phone_card(
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+    ) -> list[Reply]:
+        if action == views.PHONE_CARD_NEW:
+            return await self._ask_birthday(identity, draft)
+        holder = (
+            await self._program.linking.holder_of_verified_phone(draft.phone)
+            if draft.phone
+            else None
+        )
+        if holder is None:
+            return await self._ask_birthday(identity, draft)
+        if action != views.PHONE_CARD_LINK:
+            return [self._phone_card_prompt(draft.language, holder.card_code)]
+        linked = await self._program.linking.attach_by_verified_phone(identity, draft.phone or "")
+        await self._store.clear(str(identity))
+        member = linked.member
+        t = self._views.t
+        text = t(
+            member.language,
+            "link-done",
+            card=display(member.card_code),
+            points=self._views.texts.points(member.language, member.balance),
+        )
+        return [self._views.main_menu(member.language, member, text)]
+
+    def _phone_card_prompt(self, language: str, card_code: str) -> Reply:
+        t = self._views.t
+        return Reply(
+            text=t(language, "signup-phone-card", card=display(card_code)),
+            buttons=(
+                (Button(t(language, "signup-phone-card-link"), views.PHONE_CARD_LINK),),
+                (Button(t(language, "signup-phone-card-new"), views.PHONE_CARD_NEW),),
+            ),
+        )
 
     async def _ask_birthday(self, identity: IdentityKey, draft: Draft) -> list[Reply]:
         draft.step = "birthday"

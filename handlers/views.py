@@ -32,6 +32,8 @@ TERMS_DECLINE = "terms:decline"
 CONSENT_YES = "consent:yes"
 CONSENT_NO = "consent:no"
 SHARE_PHONE = "phone:share"
+PHONE_CARD_LINK = "phone:link"
+PHONE_CARD_NEW = "phone:new"
 HISTORY_PAGE = "history:"
 CHOOSE_LANGUAGE = "lang:"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.members import IdentityKey
+from core.members import IdentityKey, Registration
 from core.state import MemoryFloodGate, RedisFloodGate
 from handlers.conversation import Conversation
-from handlers.messages import Incoming, Reply
+from handlers.messages import Contact, Incoming, Reply
 from main import Runtime
 from tests.data import enrol
 
@@ -117,3 +117,61 @@ async def test_the_flood_window_is_shared_and_expires(runtime: Runtime) -> None:
         other_process = RedisFloodGate(runtime.redis, window_seconds=10)
         assert [await shared.count("b"), await other_process.count("b")] == [1, 2]
         assert 0 < await runtime.redis.ttl("loyalty:flood:b") <= 10
+
+
+async def test_a_card_with_the_same_verified_phone_is_offered_never_applied_silently(
+    runtime: Runtime,
+) -> None:
+    telegram = Member(runtime, "6001", channel="telegram")
+    await telegram.say("/start")
+    await telegram.say(action="lang:en")
+    await telegram.say(action="terms:accept")
+    await telegram.say(action="consent:no")
+    (own_contact,) = await runtime.conversation.handle(
+        Incoming("telegram", "6001", contact=Contact("+79990006001", is_own=True))
+    )
+    assert "birthday" in own_contact.text, "nobody else has this number yet"
+    await telegram.say(action="skip")
+    owner = await runtime.program.members.find(IdentityKey("telegram", "6001"))
+    assert owner is not None
+
+    whatsapp = Member(runtime, "+79990006001", channel="whatsapp", verified_phone="+79990006001")
+    await whatsapp.say("hi")
+    await whatsapp.say(action="lang:en")
+    await whatsapp.say(action="terms:accept")
+    offer = await whatsapp.say(action="consent:no")
+    assert "This phone number already has a card with us" in offer.text
+    assert offer.actions == ["phone:link", "phone:new"]
+    assert await runtime.program.members.find(IdentityKey("whatsapp", "+79990006001")) is None
+    assert "already has a card" in (await whatsapp.say("what?")).text, "asked again"
+
+    linked = await whatsapp.say(action="phone:link")
+
+    assert linked.text.startswith("Done! This messenger is now linked to your card")
+    found = await runtime.program.members.find(IdentityKey("whatsapp", "+79990006001"))
+    assert found is not None and found.id == owner.id
+    assert found.balance == 100, "no second welcome bonus"
+
+
+async def test_declining_the_offered_card_opens_a_new_one(runtime: Runtime) -> None:
+    owner = await runtime.program.members.enrol(
+        Registration(
+            identity=IdentityKey("telegram", "7001"),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            phone="+79990007001",
+            phone_verified=True,
+        )
+    )
+    whatsapp = Member(runtime, "+79990007001", channel="whatsapp", verified_phone="+79990007001")
+    await whatsapp.say("hi")
+    await whatsapp.say(action="lang:en")
+    await whatsapp.say(action="terms:accept")
+    await whatsapp.say(action="consent:no")
+    birthday = await whatsapp.say(action="phone:new")
+    assert "birthday" in birthday.text
+    done = await whatsapp.say(action="skip")
+    assert "Your card is ready" in done.text
+    new = await runtime.program.members.find(IdentityKey("whatsapp", "+79990007001"))
+    assert new is not None and new.id != owner.member.id
