@@ -27,7 +27,11 @@ from redis.asyncio import Redis
 
 from bots.console import ConsoleChannel, stdin_reader
 from bots.telegram import TelegramChannel, create_bot
+from bots.vk import VkChannel
+from bots.vk import create_api as create_vk_api
 from bots.web import Probe, build_web_app
+from bots.whatsapp import WhatsAppChannel
+from bots.whatsapp import create_client as create_twilio_client
 from core import cards
 from core.clock import Clock
 from core.db import Database
@@ -62,11 +66,21 @@ class Runtime:
     updates: UpdateLog
     conversation: Conversation
     telegram: TelegramChannel | None = None
+    vk: VkChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
     web_app: web.Application = field(default_factory=web.Application)
+
+    @property
+    def has_messenger(self) -> bool:
+        return any(channel is not None for channel in (self.telegram, self.vk, self.whatsapp))
 
     async def close(self) -> None:
         if self.telegram is not None:
             await self.telegram.close()
+        if self.vk is not None:
+            await self.vk.close()
+        if self.whatsapp is not None:
+            await self.whatsapp.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.close()
@@ -127,6 +141,35 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             bot, conversation, updates, webhook_secret=webhook_secret(settings)
         )
         runtime.telegram.register_webhook(runtime.web_app)
+    if settings.vk_enabled and settings.vk_group_token and settings.vk_group_id is not None:
+        runtime.vk = VkChannel(
+            create_vk_api(settings.vk_group_token.get_secret_value(), api_url=settings.vk_api_url),
+            conversation,
+            updates,
+            conversations,
+            group_id=settings.vk_group_id,
+            confirmation_code=settings.vk_confirmation_code,
+            secret=settings.vk_secret.get_secret_value() if settings.vk_secret else "",
+        )
+        runtime.vk.register_webhook(runtime.web_app)
+    if settings.whatsapp_enabled and settings.twilio_auth_token is not None:
+        auth_token = settings.twilio_auth_token.get_secret_value()
+        runtime.whatsapp = WhatsAppChannel(
+            create_twilio_client(
+                settings.twilio_account_sid, auth_token, api_url=settings.twilio_api_url
+            ),
+            conversation,
+            updates,
+            conversations,
+            program.members,
+            sender=settings.twilio_whatsapp_from,
+            auth_token=auth_token,
+            public_url=settings.public_url,
+            # Every process must sign card links alike, and nobody without the token can.
+            media_key=hashlib.sha256(f"whatsapp-media:{auth_token}".encode()).digest(),
+            clock=program.clock,
+        )
+        runtime.whatsapp.register_webhook(runtime.web_app)
     return runtime
 
 
@@ -149,7 +192,15 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
             else:
                 tasks.append(asyncio.create_task(runtime.telegram.run_polling()))
                 log.info("telegram: long polling")
-        if console if console is not None else runtime.telegram is None:
+        if runtime.whatsapp is not None:
+            log.info("whatsapp: Twilio webhook at %s/webhook/whatsapp", settings.public_url)
+        if runtime.vk is not None:
+            if settings.public_url:
+                log.info("vk: Callback API at %s/webhook/vk", settings.public_url.rstrip("/"))
+            else:
+                tasks.append(asyncio.create_task(runtime.vk.run_long_poll()))
+                log.info("vk: Bots Long Poll")
+        if console if console is not None else not runtime.has_messenger:
             await console_channel(runtime).run()
         else:
             await wait_for_signal(tasks)
@@ -158,6 +209,8 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
             task.cancel()
         if runtime.telegram is not None:
             await runtime.telegram.stop_polling()
+        if runtime.vk is not None:
+            await runtime.vk.stop()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -252,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     command = arguments.command or "run"
     quiet = command in ("chat", "credit", "redeem") or (
-        command == "run" and not settings.telegram_enabled
+        command == "run"
+        and not (settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled)
     )
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("ru", "en", "fa")
@@ -45,6 +45,17 @@ class Settings(BaseSettings):
         return self.telegram_bot_token is not None and bool(
             self.telegram_bot_token.get_secret_value()
         )
+
+    @model_validator(mode="after")
+    def _webhooks_are_authenticated(self) -> Settings:
+        if (
+            self.vk_enabled
+            and self.public_url
+            and not (self.vk_secret and self.vk_secret.get_secret_value())
+        ):
+            # Without it anyone could post events to /webhook/vk in the members' names.
+            raise ValueError("VK_SECRET is required when VK receives events at PUBLIC_URL")
+        return self
 
     @property
     def vk_enabled(self) -> bool:

@@ -151,6 +151,9 @@ class SignUp:
                 return [self._phone_prompt(draft.language, "signup-phone-invalid")]
             draft.phone, draft.phone_verified = phone, True
             return await self._offer_card_of_phone(identity, draft)
+        elif action == views.SHARE_PHONE:
+            # A channel without a contact button (VK) sends the button's action instead.
+            return [self._phone_prompt(draft.language, "signup-phone-type")]
         elif action != views.SKIP:
             phone = parse_phone(message.text)
             if phone is None:

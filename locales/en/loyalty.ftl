@@ -9,7 +9,7 @@ points-amount = { $count ->
 
 ## Sign-up
 signup-welcome = Welcome to { $program }! Which language shall we use?
-signup-language-picked = We guessed { $language } from your messenger. Tap another language to change it.
+signup-language-picked = We picked { $language } for you. Choose another language to change it.
 signup-terms =
     Here is how { $program } works:
     { $rules }
@@ -17,7 +17,7 @@ signup-terms =
     To open your card, please accept the program terms.
 signup-terms-accept = ✅ I accept
 signup-terms-decline = ❌ Decline
-signup-terms-declined = Without accepting the terms we cannot open your card. Tap "I accept" whenever you are ready.
+signup-terms-declined = Without accepting the terms we cannot open your card. Choose "I accept" whenever you are ready.
 signup-marketing = Shall we send you personal offers and news? You can change this at any time.
 signup-marketing-yes = 🔔 Yes, please
 signup-marketing-no = No, thanks
@@ -25,6 +25,7 @@ signup-phone = Share your phone number so the shop can find your card by it (opt
 signup-phone-share = 📱 Share my number
 signup-phone-not-own = That is someone else's contact. Please share your own number, or skip this step.
 signup-phone-invalid = That does not look like a phone number. Send it as +79991234567, or skip this step.
+signup-phone-type = Please type your phone number, for example +79991234567, or skip this step.
 signup-phone-card = This phone number already has a card with us: { $card }. Link this messenger to that card, or open a new one?
 signup-phone-card-link = 🔗 Yes, it is my card
 signup-phone-card-new = ➕ Open a new card
@@ -48,9 +49,9 @@ menu-language = 🌐 Language
 menu-help = ❓ Help
 menu-marketing-off = 🔕 Stop offers
 menu-marketing-on = 🔔 Get offers
-menu-prompt = Choose what you need in the menu below.
+menu-prompt = Choose what you need from the menu.
 menu-welcome-back = Welcome back to { $program }! You have { $points }.
-menu-unknown = Sorry, I did not understand that. Use the menu below, or send /help.
+menu-unknown = Sorry, I did not understand that. Choose from the menu, or send /help.
 
 ## Words a member may type instead of pressing a button.
 words-balance = balance, points, bonus

@@ -10,7 +10,7 @@ points-amount = { $count ->
 
 ## Sign-up
 signup-welcome = به { $program } خوش آمدید! به چه زبانی با هم صحبت کنیم؟
-signup-language-picked = زبان { $language } را بر اساس پیام‌رسان شما انتخاب کردیم. برای تغییر آن، روی زبان دیگری بزنید.
+signup-language-picked = زبان { $language } را برای شما انتخاب کردیم. برای تغییر، زبان دیگری را انتخاب کنید.
 signup-terms =
     { $program } این‌گونه کار می‌کند:
     { $rules }
@@ -18,7 +18,7 @@ signup-terms =
     برای صدور کارت، لطفاً شرایط برنامه را بپذیرید.
 signup-terms-accept = ✅ می‌پذیرم
 signup-terms-decline = ❌ نمی‌پذیرم
-signup-terms-declined = بدون پذیرفتن شرایط نمی‌توانیم برای شما کارت صادر کنیم. هر زمان آماده بودید، روی «می‌پذیرم» بزنید.
+signup-terms-declined = بدون پذیرفتن شرایط نمی‌توانیم برای شما کارت صادر کنیم. هر زمان آماده بودید، «می‌پذیرم» را انتخاب کنید.
 signup-marketing = مایلید پیشنهادهای ویژه و اخبار را برایتان بفرستیم؟ هر زمان بخواهید می‌توانید این را تغییر دهید.
 signup-marketing-yes = 🔔 بله، لطفاً
 signup-marketing-no = نه، ممنون
@@ -26,6 +26,7 @@ signup-phone = شماره تلفن خود را بفرستید تا فروشگا�
 signup-phone-share = 📱 ارسال شمارهٔ من
 signup-phone-not-own = این مخاطبِ شخص دیگری است. لطفاً شمارهٔ خودتان را بفرستید یا از این مرحله رد شوید.
 signup-phone-invalid = این به شمارهٔ تلفن شبیه نیست. آن را به شکل +79991234567 بفرستید یا از این مرحله رد شوید.
+signup-phone-type = لطفاً شمارهٔ تلفن خود را بنویسید، برای مثال +989121234567، یا از این مرحله رد شوید.
 signup-phone-card = برای این شمارهٔ تلفن از قبل کارتی داریم: { $card }. این پیام‌رسان به همان کارت متصل شود یا کارت تازه‌ای باز کنیم؟
 signup-phone-card-link = 🔗 بله، کارت من است
 signup-phone-card-new = ➕ باز کردن کارت تازه
@@ -49,9 +50,9 @@ menu-language = 🌐 زبان
 menu-help = ❓ راهنما
 menu-marketing-off = 🔕 توقف پیشنهادها
 menu-marketing-on = 🔔 دریافت پیشنهادها
-menu-prompt = گزینهٔ مورد نظر خود را از منوی زیر انتخاب کنید.
+menu-prompt = گزینهٔ مورد نظر خود را از منو انتخاب کنید.
 menu-welcome-back = دوباره به { $program } خوش آمدید! شما { $points } دارید.
-menu-unknown = ببخشید، متوجه نشدم. از منوی زیر استفاده کنید یا /help را بفرستید.
+menu-unknown = ببخشید، متوجه نشدم. گزینه‌ای از منو انتخاب کنید یا /help را بفرستید.
 
 ## Words a member may type instead of pressing a button.
 # Comma-separated (ASCII commas, so the list splits the same way as in the other languages).

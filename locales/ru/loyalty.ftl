@@ -10,7 +10,7 @@ points-amount = { $count ->
 
 ## Sign-up
 signup-welcome = Добро пожаловать в { $program }! На каком языке будем общаться?
-signup-language-picked = Мы выбрали язык вашего мессенджера: { $language }. Нажмите на другой язык, чтобы сменить.
+signup-language-picked = Мы выбрали для вас язык: { $language }. Чтобы сменить, выберите другой.
 signup-terms =
     Как работает { $program }:
     { $rules }
@@ -18,7 +18,7 @@ signup-terms =
     Чтобы открыть карту, примите, пожалуйста, условия программы.
 signup-terms-accept = ✅ Принимаю
 signup-terms-decline = ❌ Отказаться
-signup-terms-declined = Без согласия с условиями мы не можем открыть карту. Нажмите «Принимаю», когда будете готовы.
+signup-terms-declined = Без согласия с условиями мы не можем открыть карту. Выберите «Принимаю», когда будете готовы.
 signup-marketing = Присылать вам персональные предложения и новости? Это можно изменить в любой момент.
 signup-marketing-yes = 🔔 Да, присылайте
 signup-marketing-no = Нет, спасибо
@@ -26,6 +26,7 @@ signup-phone = Поделитесь номером телефона, чтобы 
 signup-phone-share = 📱 Отправить мой номер
 signup-phone-not-own = Это чужой контакт. Отправьте, пожалуйста, свой номер или пропустите этот шаг.
 signup-phone-invalid = Это не похоже на номер телефона. Отправьте его в виде +79991234567 или пропустите шаг.
+signup-phone-type = Напишите, пожалуйста, номер телефона, например +79991234567, или пропустите шаг.
 signup-phone-card = На этот номер телефона уже есть карта: { $card }. Привязать этот мессенджер к ней или открыть новую?
 signup-phone-card-link = 🔗 Да, это моя карта
 signup-phone-card-new = ➕ Открыть новую карту
@@ -49,9 +50,9 @@ menu-language = 🌐 Язык
 menu-help = ❓ Помощь
 menu-marketing-off = 🔕 Не присылать предложения
 menu-marketing-on = 🔔 Получать предложения
-menu-prompt = Выберите нужное в меню ниже.
+menu-prompt = Выберите нужное в меню.
 menu-welcome-back = С возвращением в { $program }! У вас { $points }.
-menu-unknown = Извините, я не понял. Воспользуйтесь меню ниже или отправьте /help.
+menu-unknown = Извините, я не понял. Выберите пункт меню или отправьте /help.
 
 ## Words a member may type instead of pressing a button.
 words-balance = баланс, баллы, бонусы

@@ -1,0 +1,490 @@
+"""VK (vk-api): Callback API and Bots Long Poll events become `Incoming`, replies become
+`messages.send` calls.
+
+vk-api is synchronous (it sits on `requests`), so every call runs in a worker thread and the
+event loop never waits on VK; an async token bucket keeps the community under VK's limit of
+20 requests per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any, TypeVar
+
+import requests
+import vk_api
+from aiohttp import web
+from vk_api.bot_longpoll import VkBotLongPoll
+from vk_api.exceptions import ApiError, VkApiError
+from vk_api.keyboard import VkKeyboard
+from vk_api.upload import VkUpload
+
+from core.state import ConversationStore, UpdateLog
+from handlers.conversation import Conversation
+from handlers.messages import Button, Image, Incoming, Layout, Reply
+
+CHANNEL = "vk"
+# 5.103+ puts the message under `object.message` next to `object.client_info`.
+API_VERSION = "5.199"
+VK_API_BASE = "https://api.vk.ru"
+# Without a timeout, a hung VK request would hold a worker thread forever.
+HTTP_TIMEOUT_SECONDS = 30.0
+# 901: the member never allowed (or revoked) messages from the community; 7: permission denied.
+CANNOT_MESSAGE_CODES = frozenset({7, 901})
+# VK's `client_info.lang_id`; languages we have no texts for stay None.
+LANGUAGES = {0: "ru", 3: "en"}
+HANDLED_EVENTS = frozenset({"message_new", "message_event"})
+# peer_id from 2e9 up are group chats; the loyalty bot talks to members one to one.
+FIRST_CHAT_PEER_ID = 2_000_000_000
+MAX_BUTTONS_PER_ROW = 5
+MAX_ROWS = {Layout.MENU: 10, Layout.INLINE: 6}
+MAX_BUTTONS = {Layout.MENU: 40, Layout.INLINE: 10}
+MAX_LABEL_LENGTH = 40
+# VK counts requests where they arrive, after network jitter: aim a little under its limit.
+RATE_HEADROOM = 0.9
+LONG_POLL_WAIT_SECONDS = 25
+LONG_POLL_RETRY_SECONDS = 3.0
+WORKER_THREADS = 4
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _VkSession(requests.Session):
+    """Adds a timeout to every request and, for tests or a proxy, sends the API calls that
+    vk-api hard-codes to https://api.vk.ru/method/... to another base URL."""
+
+    def __init__(self, api_url: str = "") -> None:
+        super().__init__()
+        self._api_url = api_url.rstrip("/")
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self._api_url and isinstance(url, str) and url.startswith(VK_API_BASE + "/"):
+            url = self._api_url + url[len(VK_API_BASE) :]
+        kwargs.setdefault("timeout", HTTP_TIMEOUT_SECONDS)
+        return super().request(method, url, *args, **kwargs)
+
+
+def create_api(token: str, *, api_url: str = "") -> vk_api.VkApi:
+    api = vk_api.VkApi(token=token, api_version=API_VERSION, session=_VkSession(api_url))
+    # vk-api's own pacing (~3 requests/s, made for user tokens) would sleep under a lock;
+    # VkChannel paces community calls itself at 20/s without blocking anything.
+    api.RPS_DELAY = 0.0
+    return api
+
+
+class TokenBucket:
+    """An async rate limiter: `rate` tokens per second, at most `capacity` saved up.
+
+    A caller that finds the bucket empty reserves its tokens anyway (the level goes negative)
+    and sleeps until they have accrued, so callers are served in order and no more than
+    `capacity + rate * t` acquisitions complete in any interval of t seconds.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("a token bucket needs a positive rate and room for one token")
+        self.rate = rate
+        self.capacity = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = capacity
+        self._updated = clock()
+
+    async def acquire(self, tokens: int = 1) -> None:
+        # No await before the reservation: on one event loop this block is atomic.
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        self._tokens -= tokens
+        if self._tokens < 0:
+            await self._sleep(-self._tokens / self.rate)
+
+
+@dataclass(frozen=True)
+class _Profile:
+    name: str | None
+    language: str | None
+
+
+def random_id(group_id: int, event_id: str, index: int) -> int:
+    """The same (event, reply) always gives the same random_id, so VK drops a retried send."""
+    digest = hashlib.sha256(f"{group_id}:{event_id}:{index}".encode()).digest()
+    # A positive int32; 0 would switch VK's de-duplication off.
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
+
+
+def keyboard_for(reply: Reply) -> str | None:
+    """VK keyboard JSON for a reply, within VK's limits; None when the reply has no buttons."""
+    if not reply.buttons:
+        return VkKeyboard.get_empty_keyboard() if reply.remove_menu else None
+    layout = reply.layout
+    rows = [
+        row[start : start + MAX_BUTTONS_PER_ROW]
+        for row in reply.buttons
+        for start in range(0, len(row), MAX_BUTTONS_PER_ROW)
+    ]
+    kept: list[tuple[Button, ...]] = []
+    buttons = 0
+    for row in rows[: MAX_ROWS[layout]]:
+        row = row[: MAX_BUTTONS[layout] - buttons]
+        if not row:
+            break
+        kept.append(row)
+        buttons += len(row)
+    dropped = sum(len(row) for row in rows) - buttons
+    if dropped:
+        log.warning("vk: %s buttons did not fit a %s keyboard", dropped, layout)
+    keyboard = VkKeyboard(one_time=False, inline=layout is Layout.INLINE)
+    for number, row in enumerate(kept):
+        if number:
+            keyboard.add_line()
+        for button in row:
+            label = _label(button.label)
+            payload = {"action": button.action}
+            if layout is Layout.INLINE:
+                # Callback buttons: the press arrives as message_event, nothing is typed.
+                keyboard.add_callback_button(label, payload=payload)
+            else:
+                # VK cannot share a phone number: `request_contact` becomes a text button and
+                # the conversation then asks the member to type the number.
+                keyboard.add_button(label, payload=payload)
+    return keyboard.get_keyboard()
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= MAX_LABEL_LENGTH else text[: MAX_LABEL_LENGTH - 1] + "…"
+
+
+def _payload(raw: Any) -> dict[str, Any]:
+    """A button payload: a JSON string in message_new, an object in message_event."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def _in_daemon_thread(function: Callable[[], T]) -> T:
+    """Run a blocking call in a daemon thread: a long poll that is still waiting when we stop
+    must not keep the process alive (executor threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # the waiter was cancelled (stop) meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = function()
+        except BaseException as raised:  # handed to the awaiting coroutine
+            error = raised
+        # RuntimeError: the loop closed while we were blocked, so nobody is waiting.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="vk-long-poll", daemon=True).start()
+    return await future
+
+
+class VkChannel:
+    def __init__(
+        self,
+        api: vk_api.VkApi,
+        conversation: Conversation,
+        updates: UpdateLog,
+        store: ConversationStore,
+        *,
+        group_id: int,
+        confirmation_code: str,
+        secret: str,
+        requests_per_second: float = 20.0,
+        long_poll_wait: int = LONG_POLL_WAIT_SECONDS,
+    ) -> None:
+        self.api = api
+        self._conversation = conversation
+        self._updates = updates
+        self._store = store
+        self._group_id = group_id
+        self._confirmation_code = confirmation_code
+        self._secret = secret
+        self._long_poll_wait = long_poll_wait
+        self.limiter = TokenBucket(requests_per_second * RATE_HEADROOM)
+        self._executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="vk-api")
+        self._stopping = asyncio.Event()
+        self._closed = False
+
+    # ------------------------------------------------------------------ Callback API
+    def register_webhook(self, app: web.Application, path: str = "/webhook/vk") -> None:
+        app.router.add_post(path, self.handle_webhook)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        try:
+            event = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return web.Response(status=400, text="not a VK event")
+        if not isinstance(event, dict):
+            return web.Response(status=400, text="not a VK event")
+        if _as_int(event.get("group_id")) != self._group_id:
+            return web.Response(status=403, text="forbidden")
+        if event.get("type") == "confirmation":
+            return web.Response(text=self._confirmation_code)
+        if not self._secret_matches(event.get("secret")):
+            return web.Response(status=403, text="forbidden")
+        await self.process(event)
+        # Anything but a fast plain "ok" makes VK deliver the event again.
+        return web.Response(text="ok")
+
+    def _secret_matches(self, given: Any) -> bool:
+        # An unset secret would let anyone post events: refuse them all instead.
+        if not self._secret or not isinstance(given, str):
+            return False
+        return secrets.compare_digest(given.encode(), self._secret.encode())
+
+    async def process(self, event: dict[str, Any]) -> None:
+        """Handle one event (from the webhook or the long poll) at most once.
+
+        Failures while handling are logged; only an unreachable update log raises, so that
+        the webhook answers 500 and VK delivers the event again later."""
+        kind = event.get("type")
+        if kind not in HANDLED_EVENTS:
+            return
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            log.warning("vk: a %s event without event_id was ignored", kind)
+            return
+        if not await self._updates.first_time(f"{CHANNEL}:{self._group_id}:{event_id}"):
+            log.info("vk event %s was already processed", event_id)
+            return
+        body = event.get("object")
+        if not isinstance(body, dict):
+            return
+        try:
+            if kind == "message_new":
+                await self._on_message(body, event_id)
+            else:
+                await self._on_button(body, event_id)
+        except Exception:
+            # VK would only deliver it again, and the dedupe would drop it: log and go on.
+            log.exception("vk: failed to process event %s", event_id)
+
+    async def _on_message(self, body: dict[str, Any], event_id: str) -> None:
+        # API < 5.103 sent the message itself as the object.
+        nested = body.get("message")
+        message: dict[str, Any] = nested if isinstance(nested, dict) else body
+        sender = _as_int(message.get("from_id"))
+        peer_id = _as_int(message.get("peer_id")) or sender
+        if sender is None or sender <= 0 or peer_id != sender:
+            return  # another community, or a group chat
+        client_info = body.get("client_info")
+        lang_id = client_info.get("lang_id") if isinstance(client_info, dict) else None
+        language = LANGUAGES.get(lang_id) if isinstance(lang_id, int) else None
+        text = str(message.get("text") or "")
+        action = None
+        payload = _payload(message.get("payload"))
+        if message.get("ref"):
+            # The first message from a vk.me/club<ID>?ref=CODE link: a start with a referral.
+            text = f"/start {message['ref']}"
+        elif payload.get("command") == "start":
+            text = "/start"  # VK's own "Start" button
+        elif isinstance(payload.get("action"), str):
+            action = payload["action"]
+        profile = await self._profile(sender, language)
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=str(sender),
+            text=text,
+            action=action,
+            display_name=profile.name,
+            language_code=language or profile.language,
+        )
+        await self.deliver(peer_id, await self._conversation.handle(incoming), event_id=event_id)
+
+    async def _on_button(self, body: dict[str, Any], event_id: str) -> None:
+        user_id = _as_int(body.get("user_id"))
+        peer_id = _as_int(body.get("peer_id")) or user_id
+        if user_id is None or peer_id is None:
+            return
+        # Answer first: until then the member's button shows a spinner.
+        await self._attempt(
+            "messages.sendMessageEventAnswer",
+            event_id=body.get("event_id"),
+            user_id=user_id,
+            peer_id=peer_id,
+        )
+        action = _payload(body.get("payload")).get("action")
+        if peer_id != user_id or not isinstance(action, str):
+            return
+        profile = await self._profile(user_id, None)
+        incoming = Incoming(
+            channel=CHANNEL,
+            user_id=str(user_id),
+            action=action,
+            display_name=profile.name,
+            language_code=profile.language,
+        )
+        await self.deliver(peer_id, await self._conversation.handle(incoming), event_id=event_id)
+
+    async def _profile(self, user_id: int, language: str | None) -> _Profile:
+        """The member's VK name: one users.get per member, then from the store."""
+        key = f"vk-profile:{user_id}"
+        cached = await self._store.get(key)
+        if cached is not None:
+            return _Profile(name=cached.get("name"), language=cached.get("language"))
+        try:
+            users = await self.call("users.get", user_ids=user_id)
+        except (VkApiError, requests.RequestException) as error:
+            log.warning("vk: users.get failed for %s: %s", user_id, error)
+            return _Profile(name=None, language=language)  # not cached: try again next time
+        user = users[0] if isinstance(users, list) and users else {}
+        parts = (user.get("first_name"), user.get("last_name"))
+        name = " ".join(part for part in parts if part) or None
+        await self._store.set(key, {"name": name, "language": language})
+        return _Profile(name=name, language=language)
+
+    # ------------------------------------------------------------------ sending
+    async def deliver(self, peer_id: int, replies: list[Reply], *, event_id: str) -> None:
+        """Send replies in order; the random_id of each comes from (event, position), so
+        sending the same replies for the same event again delivers nothing twice."""
+        for index, reply in enumerate(replies):
+            params: dict[str, Any] = {
+                "peer_id": peer_id,
+                "message": reply.text,
+                "random_id": random_id(self._group_id, event_id, index),
+            }
+            keyboard = keyboard_for(reply)
+            if keyboard is not None:
+                params["keyboard"] = keyboard
+            if reply.image is not None:
+                try:
+                    params["attachment"] = await self._upload_photo(peer_id, reply.image)
+                except (VkApiError, requests.RequestException, KeyError, ValueError) as error:
+                    # The caption (the card code) still reaches the member.
+                    log.warning("vk: photo upload for %s failed: %s", peer_id, error)
+            # `replaces_origin` (pagination): VK can edit, but a new message is just as clear.
+            if not await self._attempt("messages.send", **params):
+                return
+
+    async def _upload_photo(self, peer_id: int, image: Image) -> str:
+        # photo_messages makes two API calls (getMessagesUploadServer, saveMessagesPhoto).
+        await self.limiter.acquire(2)
+        saved = await self._in_thread(self._upload_blocking, peer_id, image)
+        photo = saved[0]
+        attachment = f"photo{photo['owner_id']}_{photo['id']}"
+        if photo.get("access_key"):
+            attachment += f"_{photo['access_key']}"
+        return attachment
+
+    def _upload_blocking(self, peer_id: int, image: Image) -> list[dict[str, Any]]:
+        file = BytesIO(image.png)
+        file.name = image.filename  # vk-api names the upload after it (else ".jpg")
+        result: list[dict[str, Any]] = VkUpload(self.api).photo_messages(file, peer_id=peer_id)
+        return result
+
+    async def _attempt(self, method: str, **params: Any) -> bool:
+        """One API call whose failure must not stop the show; False if it failed."""
+        try:
+            await self.call(method, **params)
+            return True
+        except ApiError as error:
+            if error.code in CANNOT_MESSAGE_CODES:
+                log.info("vk: %s cannot be messaged (%s)", params.get("peer_id"), error)
+            else:
+                log.warning("vk: %s failed: %s", method, error)
+        except (VkApiError, requests.RequestException) as error:
+            log.warning("vk: %s failed: %s", method, error)
+        return False
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """One VK API method, paced by the limiter, in a worker thread."""
+        await self.limiter.acquire()
+        return await self._in_thread(self.api.method, method, params)
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    # ------------------------------------------------------------------ Bots Long Poll
+    async def run_long_poll(self) -> None:
+        """Receive events by Bots Long Poll (no public URL needed) until `stop()`.
+
+        `stop()` is final: a stop that comes before this task first runs still counts."""
+        longpoll: VkBotLongPoll | None = None
+        while not self._stopping.is_set():
+            try:
+                if longpoll is None:
+                    await self.limiter.acquire()  # the constructor calls groups.getLongPollServer
+                    longpoll = await self._until_stopped(
+                        self._in_thread(
+                            VkBotLongPoll, self.api, self._group_id, self._long_poll_wait
+                        )
+                    )
+                    continue
+                events = await self._until_stopped(_in_daemon_thread(longpoll.check))
+            except Exception as error:
+                log.warning("vk long poll failed, retrying: %s", error)
+                await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))
+                continue
+            for event in events or []:
+                try:
+                    await self.process(event.raw)
+                except Exception:  # the update log is down: this event is lost, go on
+                    log.exception("vk: a long-poll event could not be processed")
+
+    async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
+        """The awaitable's result, or None as soon as `stop()` is called."""
+        work = asyncio.ensure_future(awaitable)
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not work.done():
+                work.cancel()
+        return work.result() if work.done() and not work.cancelled() else None
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.stop()
+        # Calls still running finish in their threads; nothing new starts.
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.api.http.close()

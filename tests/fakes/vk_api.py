@@ -1,0 +1,455 @@
+"""A small fake VK API server for end-to-end tests with the real vk-api client.
+
+Point vk-api at it with ``bots.vk.create_api(token, api_url=fake.base_url)``.
+
+Protocol (as the real API and vk-api 11.10 speak it): every method is ``POST`` (or ``GET``)
+``/method/<name>`` with form parameters, including ``access_token`` and ``v``; the answer is
+``{"response": ...}`` or ``{"error": {"error_code", "error_msg", "request_params"}}`` with
+HTTP 200.  Photo uploads go to the ``upload_url`` the API hands out (multipart), Bots Long
+Poll to the ``server`` of ``groups.getLongPollServer`` (``?act=a_check&key=&ts=&wait=``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+JSON = dict[str, Any]
+API_VERSION = "5.199"
+RATE_LIMIT_PER_SECOND = 20
+# VK drops a repeated random_id from the same community to the same peer within an hour.
+RANDOM_ID_WINDOW_SECONDS = 3600.0
+ERROR_MESSAGES = {
+    5: "User authorization failed: invalid access_token",
+    6: "Too many requests per second",
+    8: "Invalid request: v is required",
+    10: "Internal server error",
+    100: "One of the parameters specified was missing or invalid",
+    901: "Can't send messages for users without permission",
+}
+
+
+@dataclass
+class SentMessage:
+    peer_id: int
+    message: str
+    random_id: int
+    message_id: int
+    keyboard: JSON | None = None
+    attachment: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keyboard_rows(self) -> list[list[JSON]]:
+        return list((self.keyboard or {}).get("buttons", []))
+
+    @property
+    def labels(self) -> list[str]:
+        return [button["action"]["label"] for row in self.keyboard_rows for button in row]
+
+    @property
+    def actions(self) -> list[str]:
+        return [
+            json.loads(button["action"]["payload"])["action"]
+            for row in self.keyboard_rows
+            for button in row
+        ]
+
+    @property
+    def inline(self) -> bool:
+        return bool((self.keyboard or {}).get("inline"))
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: dict[str, str]
+    at: float
+    error_code: int | None = None
+
+
+class FakeVkAPI:
+    """In-process VK API stand-in: records calls, serves Bots Long Poll, injects failures."""
+
+    max_poll_wait: float = 0.5  # cap for long-poll waits, keeps tests snappy
+
+    def __init__(
+        self, *, token: str = "vk-test-token", group_id: int = 227000001, secret: str = "s3cr3t"
+    ) -> None:
+        self.token = token
+        self.group_id = group_id
+        self.secret = secret
+        # Seconds each API method call takes, to show the event loop does not wait for them.
+        self.latency = 0.0
+        self.calls: list[ApiCall] = []
+        self.deliveries: list[SentMessage] = []
+        self.event_answers: list[dict[str, str]] = []
+        self.uploads: dict[str, bytes] = {}  # upload token -> the bytes posted
+        self.photos: dict[int, bytes] = {}  # saved photo id -> the bytes
+        self.names: dict[int, tuple[str, str]] = {}
+        self.default_name = ("Ann", "Lee")
+        self._blocked: set[int] = set()
+        self._failing: dict[str, int] = {}
+        self._by_random_id: dict[tuple[int, int], tuple[float, int]] = {}
+        self._accepted_at: deque[float] = deque()
+        self._message_ids = itertools.count(1)
+        self._photo_ids = itertools.count(457239017)
+        self._event_ids = itertools.count(1)
+        self._long_poll: list[JSON] = []
+        self._long_poll_key = secrets.token_hex(8)
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._changed = asyncio.Event()
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/method/{name}", self._method)
+        app.router.add_post("/upload", self._upload)
+        app.router.add_get("/longpoll", self._poll)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self._base_url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        self._notify()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeVkAPI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            raise RuntimeError("FakeVkAPI is not started")
+        return self._base_url
+
+    # ------------------------------------------------------------------ configuration
+    def block_user(self, user_id: int) -> None:
+        """The member forbade messages from the community: sends fail with error 901."""
+        self._blocked.add(user_id)
+
+    def fail(self, method: str, error_code: int) -> None:
+        """Every later call of `method` answers with this error."""
+        self._failing[method] = error_code
+
+    def set_name(self, user_id: int, first_name: str, last_name: str) -> None:
+        self.names[user_id] = (first_name, last_name)
+
+    def queue_long_poll(self, event: JSON) -> None:
+        """An event the next long-poll request returns."""
+        self._long_poll.append({key: value for key, value in event.items() if key != "secret"})
+        self._notify()
+
+    # ------------------------------------------------------------------ inspection
+    def calls_of(self, method: str) -> list[ApiCall]:
+        return [call for call in self.calls if call.method == method]
+
+    @property
+    def rate_limit_errors(self) -> int:
+        return sum(1 for call in self.calls if call.error_code == 6)
+
+    def sent_to(self, peer_id: int) -> list[SentMessage]:
+        return [sent for sent in self.deliveries if sent.peer_id == peer_id]
+
+    async def wait_for_sent(
+        self,
+        peer_id: int,
+        count: int,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[SentMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.sent_to(peer_id)) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"expected >= {count} messages to {peer_id} within {timeout}s, got "
+                    f"{len(self.sent_to(peer_id))}; calls: {[c.method for c in self.calls]}"
+                )
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.sent_to(peer_id)
+
+    async def wait_for_call(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[ApiCall]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls_of(method)) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"expected >= {count} {method} calls within {timeout}s")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return self.calls_of(method)
+
+    def max_calls_in_one_second(self) -> int:
+        """The most accepted API calls that arrived within any one-second window."""
+        times = sorted(call.at for call in self.calls if call.error_code is None)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
+
+    # ------------------------------------------------------------------ event builders
+    def _event(self, kind: str, body: JSON) -> JSON:
+        return {
+            "group_id": self.group_id,
+            "type": kind,
+            "event_id": secrets.token_hex(20),
+            "v": API_VERSION,
+            "object": body,
+            "secret": self.secret,
+        }
+
+    def message_new(
+        self,
+        from_id: int,
+        text: str,
+        payload: JSON | None = None,
+        ref: str | None = None,
+        lang_id: int = 0,
+    ) -> JSON:
+        message: JSON = {
+            "date": int(time.time()),
+            "from_id": from_id,
+            "id": next(self._message_ids),
+            "out": 0,
+            "version": 10_000_000 + next(self._event_ids),
+            "attachments": [],
+            "conversation_message_id": next(self._event_ids),
+            "fwd_messages": [],
+            "important": False,
+            "is_hidden": False,
+            "peer_id": from_id,
+            "random_id": 0,
+            "text": text,
+        }
+        if payload is not None:
+            message["payload"] = json.dumps(payload)
+        if ref is not None:
+            message["ref"] = ref
+            message["ref_source"] = "loyalty-test"
+        client_info = {
+            "button_actions": [
+                "text",
+                "vkpay",
+                "open_app",
+                "location",
+                "open_link",
+                "callback",
+                "intent_subscribe",
+                "intent_unsubscribe",
+            ],
+            "keyboard": True,
+            "inline_keyboard": True,
+            "carousel": True,
+            "lang_id": lang_id,
+        }
+        return self._event("message_new", {"message": message, "client_info": client_info})
+
+    def message_event(
+        self, user_id: int, payload: JSON, conversation_message_id: int | None = None
+    ) -> JSON:
+        return self._event(
+            "message_event",
+            {
+                "user_id": user_id,
+                "peer_id": user_id,
+                "event_id": secrets.token_hex(6),
+                "payload": payload,
+                "conversation_message_id": conversation_message_id or next(self._event_ids),
+            },
+        )
+
+    # ------------------------------------------------------------------ HTTP
+    def _notify(self) -> None:
+        self._changed.set()
+
+    async def _method(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        params: dict[str, str] = dict(request.query)
+        if request.method == "POST":
+            params.update({key: str(value) for key, value in (await request.post()).items()})
+        call = ApiCall(method=name, params=params, at=time.monotonic())
+        self.calls.append(call)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if params.get("access_token") != self.token:
+            return self._error(call, 5)
+        if not params.get("v"):
+            return self._error(call, 8)
+        if self._too_many(call.at):
+            return self._error(call, 6)
+        if name in self._failing:
+            return self._error(call, self._failing[name])
+        handler = getattr(self, "_api_" + name.replace(".", "_"), None)
+        if handler is None:
+            return self._error(call, 100)
+        try:
+            result = handler(params)
+        except (KeyError, ValueError):
+            return self._error(call, 100)
+        if isinstance(result, int) and not isinstance(result, bool) and result < 0:
+            return self._error(call, -result)
+        self._notify()
+        return web.json_response({"response": result})
+
+    def _too_many(self, at: float) -> bool:
+        while self._accepted_at and at - self._accepted_at[0] >= 1.0:
+            self._accepted_at.popleft()
+        if len(self._accepted_at) >= RATE_LIMIT_PER_SECOND:
+            return True
+        self._accepted_at.append(at)
+        return False
+
+    def _error(self, call: ApiCall, code: int) -> web.Response:
+        call.error_code = code
+        self._notify()
+        shown = [
+            {"key": key, "value": value}
+            for key, value in call.params.items()
+            if key != "access_token"
+        ]
+        error = {"error_code": code, "error_msg": ERROR_MESSAGES.get(code, "Unknown error")}
+        return web.json_response({"error": {**error, "request_params": shown}})
+
+    # Each _api_* returns the `response`, or a negative number for an error code.
+    def _api_messages_send(self, params: dict[str, str]) -> Any:
+        peer_id = int(params.get("peer_id") or params["user_id"])
+        random_id = int(params["random_id"])
+        if peer_id in self._blocked:
+            return -901
+        now = time.monotonic()
+        seen = self._by_random_id.get((peer_id, random_id))
+        if random_id and seen is not None and now - seen[0] < RANDOM_ID_WINDOW_SECONDS:
+            return seen[1]  # VK answers with the first message and delivers nothing new
+        message_id = next(self._message_ids)
+        self._by_random_id[(peer_id, random_id)] = (now, message_id)
+        keyboard = json.loads(params["keyboard"]) if params.get("keyboard") else None
+        self.deliveries.append(
+            SentMessage(
+                peer_id=peer_id,
+                message=params.get("message", ""),
+                random_id=random_id,
+                message_id=message_id,
+                keyboard=keyboard,
+                attachment=params.get("attachment"),
+                params=params,
+            )
+        )
+        return message_id
+
+    def _api_messages_sendMessageEventAnswer(self, params: dict[str, str]) -> Any:
+        self.event_answers.append({key: params[key] for key in ("event_id", "user_id", "peer_id")})
+        return 1
+
+    def _api_users_get(self, params: dict[str, str]) -> Any:
+        users = []
+        for raw in params["user_ids"].split(","):
+            user_id = int(raw)
+            first, last = self.names.get(user_id, self.default_name)
+            users.append(
+                {
+                    "id": user_id,
+                    "first_name": first,
+                    "last_name": last,
+                    "can_access_closed": True,
+                    "is_closed": False,
+                }
+            )
+        return users
+
+    def _api_photos_getMessagesUploadServer(self, params: dict[str, str]) -> Any:
+        return {
+            "album_id": -64,
+            "upload_url": f"{self.base_url}/upload?peer={params.get('peer_id', '0')}",
+            "user_id": 0,
+            "group_id": self.group_id,
+        }
+
+    def _api_photos_saveMessagesPhoto(self, params: dict[str, str]) -> Any:
+        upload = params["photo"]
+        if upload not in self.uploads or params["hash"] != _hash(upload):
+            return -100
+        photo_id = next(self._photo_ids)
+        self.photos[photo_id] = self.uploads[upload]
+        return [
+            {
+                "album_id": -64,
+                "date": int(time.time()),
+                "id": photo_id,
+                "owner_id": -self.group_id,
+                "access_key": secrets.token_hex(9),
+                "sizes": [],
+                "text": "",
+                "has_tags": False,
+            }
+        ]
+
+    def _api_groups_getLongPollServer(self, params: dict[str, str]) -> Any:
+        if int(params["group_id"]) != self.group_id:
+            return -100
+        return {
+            "key": self._long_poll_key,
+            "server": f"{self.base_url}/longpoll",
+            "ts": str(len(self._long_poll)),
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        # VK documents the field as `photo`; vk-api sends `file0`.
+        for name in ("photo", "file0"):
+            field_value = form.get(name)
+            if isinstance(field_value, web.FileField):
+                token = json.dumps([{"upload": len(self.uploads) + 1}])
+                self.uploads[token] = field_value.file.read()
+                return web.json_response({"server": 1, "photo": token, "hash": _hash(token)})
+        return web.json_response({"server": 1, "photo": "[]", "hash": ""})
+
+    async def _poll(self, request: web.Request) -> web.Response:
+        if request.query.get("act") != "a_check" or request.query.get("key") != self._long_poll_key:
+            return web.json_response({"failed": 2})
+        try:
+            ts = int(request.query["ts"])
+            wait = min(float(request.query.get("wait", "25")), self.max_poll_wait)
+        except (KeyError, ValueError):
+            return web.json_response({"failed": 1, "ts": str(len(self._long_poll))})
+        deadline = time.monotonic() + wait
+        while len(self._long_poll) <= ts and self._runner is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return web.json_response({"ts": str(len(self._long_poll)), "updates": self._long_poll[ts:]})
+
+
+def _hash(upload: str) -> str:
+    return f"{abs(hash(upload)):x}"

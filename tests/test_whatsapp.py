@@ -1,0 +1,541 @@
+"""A member's WhatsApp conversation end to end: signed Twilio webhooks in, the real twilio client
+sending through a fake Twilio REST API out, asserted on what the member receives and on the
+database."""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import zxingcpp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from bots.whatsapp import (
+    EMPTY_TWIML,
+    MAX_BODY_LENGTH,
+    WhatsAppChannel,
+    body_length,
+    create_client,
+    split_body,
+)
+from core import cards
+from core.clock import Clock
+from core.members import IdentityKey, Profile
+from core.models import Identity, LedgerEntry, Member
+from core.settings import Settings
+from handlers.messages import Button, Layout, Reply
+from main import Runtime, build_runtime
+from tests.conftest import Backend, make_settings
+from tests.data import count, scalar
+from tests.fakes.twilio_api import FakeTwilioAPI, SentMessage, signed_inbound
+
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
+SHOP_NUMBER = "+14155238886"
+MEDIA_KEY = b"test-media-key"
+WEBHOOK_PATH = "/webhook/whatsapp"
+CHOICE = re.compile(r"^(\d+)\. (.+)$")
+
+
+class ShiftableClock:
+    """The program's clock, moved forward on demand (to let a media link expire)."""
+
+    def __init__(self, base: Clock) -> None:
+        self._base = base
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return self._base.now() + self.offset
+
+
+@dataclass
+class WhatsApp:
+    runtime: Runtime
+    channel: WhatsAppChannel
+    client: TestClient[Any, Any]
+    fake: FakeTwilioAPI
+    clock: ShiftableClock
+    public_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_channel(
+    runtime: Runtime, fake: FakeTwilioAPI, clock: Clock, *, public_url: str, token: str = AUTH_TOKEN
+) -> WhatsAppChannel:
+    return WhatsAppChannel(
+        create_client(ACCOUNT_SID, token, api_url=fake.base_url),
+        runtime.conversation,
+        runtime.updates,
+        runtime.conversations,
+        runtime.program.members,
+        sender=f"whatsapp:{SHOP_NUMBER}",
+        auth_token=AUTH_TOKEN,
+        public_url=public_url,
+        media_key=MEDIA_KEY,
+        clock=clock,
+    )
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilioAPI]:
+    async with FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
+    # The port is chosen first: the public URL (what Twilio signs) must be known before the
+    # routes are registered, and routes cannot be added once the server runs.
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}/"
+    clock = ShiftableClock(runtime.program.clock)
+    channel = build_channel(runtime, fake_twilio, clock, public_url=public_url)
+    channel.register_webhook(runtime.web_app)
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(runtime.web_app, host="127.0.0.1", port=port)
+    )
+    await client.start_server()
+    try:
+        yield WhatsApp(runtime, channel, client, fake_twilio, clock, public_url.rstrip("/"))
+    finally:
+        await client.close()
+        await channel.close()
+
+
+def choices(message: SentMessage) -> dict[str, str]:
+    """The numbered choices at the end of a message: label -> number."""
+    found = {}
+    for line in message.body.splitlines():
+        match = CHOICE.match(line)
+        if match:
+            found[match[2]] = match[1]
+    return found
+
+
+class WhatsAppMember:
+    def __init__(self, app: WhatsApp, number: str, *, profile_name: str = "Ann") -> None:
+        self.app = app
+        self.number = number
+        self.profile_name = profile_name
+
+    @property
+    def received(self) -> list[SentMessage]:
+        return self.app.fake.sent_to(self.number)
+
+    @property
+    def last(self) -> SentMessage:
+        return self.received[-1]
+
+    def form(self, body: str, **fields: Any) -> tuple[dict[str, str], dict[str, str]]:
+        return signed_inbound(
+            self.app.public_url + WEBHOOK_PATH,
+            AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            from_number=self.number,
+            to_number=SHOP_NUMBER,
+            body=body,
+            profile_name=self.profile_name,
+            **fields,
+        )
+
+    async def post(self, form: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        response = await self.app.client.post(WEBHOOK_PATH, data=form, headers=headers)
+        return response.status, await response.text()
+
+    async def send(self, body: str, **fields: Any) -> list[SentMessage]:
+        """Write to the shop; what the member received in answer."""
+        before = len(self.received)
+        status, text = await self.post(*self.form(body, **fields))
+        assert status == 200, text
+        assert text == EMPTY_TWIML
+        return self.received[before:]
+
+    async def say(self, body: str, **fields: Any) -> SentMessage:
+        answers = await self.send(body, **fields)
+        assert answers, f"no answer to {body!r}"
+        return answers[-1]
+
+    async def choose(self, label: str) -> SentMessage:
+        """Answer with the number of the offered choice whose label contains `label`."""
+        offered = choices(self.last)
+        numbers = [number for text, number in offered.items() if label in text]
+        assert len(numbers) == 1, f"{label!r} is not one choice of {offered}"
+        return await self.say(numbers[0])
+
+    async def sign_up(self, *, marketing: bool = False) -> SentMessage:
+        await self.say("Hi")
+        await self.choose("English")
+        await self.choose("I accept")
+        await self.choose("Yes, please" if marketing else "No, thanks")
+        return await self.choose("Skip")
+
+    async def profile(self) -> Profile:
+        member = await self.app.runtime.program.members.find(IdentityKey("whatsapp", self.number))
+        assert member is not None
+        return member
+
+
+async def test_sign_up_by_numbers_skips_the_phone_question(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001122", profile_name="Ann Lee")
+
+    welcome = await ann.say("Hello")
+    assert welcome.to == "whatsapp:+79990001122"
+    assert welcome.from_ == f"whatsapp:{SHOP_NUMBER}"
+    assert "Welcome to Loyalty Club" in welcome.body
+    assert choices(welcome) == {"Русский": "1", "✓ English": "2", "فارسی": "3"}
+
+    terms = await ann.choose("English")
+    assert "1 point for every" in terms.body
+    assert choices(terms) == {"✅ I accept": "1", "❌ Decline": "2"}
+    offers = await ann.say("1")
+    assert choices(offers) == {"🔔 Yes, please": "1", "No, thanks": "2"}
+    birthday = await ann.say("2")
+    assert "birthday" in birthday.body, "no phone question: WhatsApp gave us the number"
+    assert "phone" not in birthday.body
+    assert choices(birthday) == {"Skip": "1"}
+    done = await ann.say("25.12.1990")
+
+    assert done.body.startswith("Your card is ready! You get 100 points as a welcome gift.")
+    assert "💰 Balance" in choices(done)
+    runtime = whatsapp.runtime
+    member = await scalar(runtime, select(Member))
+    assert member.name == "Ann Lee"
+    assert (member.phone, member.phone_verified) == ("+79990001122", True)
+    assert member.birthday.isoformat() == "1990-12-25"
+    assert member.marketing_opt_in is False
+    assert member.balance == 100
+    identity = await scalar(runtime, select(Identity))
+    assert (identity.channel, identity.external_id) == ("whatsapp", "+79990001122")
+    assert await count(runtime, LedgerEntry, LedgerEntry.reason == "welcome") == 1
+
+
+async def test_balance_by_a_typed_word_and_by_number(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001123")
+    menu = await ann.sign_up()
+
+    typed = await ann.say("баланс")
+    assert typed.body == "You have 100 points.\nThat is worth RUB100 at the till."
+    assert (await ann.say("  BALANCE ")).body == typed.body, "any case and spacing"
+    by_number = await ann.say(choices(menu)["💰 Balance"])
+    assert by_number.body == typed.body
+    # A reply without choices keeps the menu answerable, like a persistent keyboard.
+    again = await ann.say(choices(menu)["💰 Balance"])
+    assert again.body == typed.body
+    unknown = await ann.say("42")
+    assert "did not understand" in unknown.body, "a number that is no choice is just text"
+    assert "did not understand" in (await ann.say("9" * 5000)).body
+    # A quick-reply button of a template reports its payload.
+    pressed = await ann.say("Check my points", button_payload="menu:balance")
+    assert pressed.body == typed.body
+
+
+async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001124")
+    await ann.sign_up()
+    member = await ann.profile()
+
+    card = await ann.choose("My card")
+    assert cards.display(member.card_code) in card.body, "the text is the media's caption"
+    (media_url,) = card.media_urls
+    assert media_url.startswith(f"{whatsapp.public_url}/media/whatsapp/")
+    path = urlsplit(media_url).path
+    response = await whatsapp.client.get(path)
+    assert response.status == 200
+    assert response.content_type == "image/png"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(await response.read())))
+    assert [code.text for code in decoded] == [member.card_code]
+
+    member_id, expires, signature = (
+        path.removeprefix("/media/whatsapp/").removesuffix(".png").split("-")
+    )
+    tampered_signature = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    forged = [
+        f"{member_id}-{expires}-{tampered_signature}",
+        f"{int(member_id) + 1}-{expires}-{signature}",  # someone else's card
+        f"{member_id}-{int(expires) + 3600}-{signature}",  # a longer life
+        f"{member_id}-{expires}",
+        "garbage",
+    ]
+    for token in forged:
+        assert (await whatsapp.client.get(f"/media/whatsapp/{token}.png")).status == 403, token
+
+    unknown = whatsapp.channel.media_token(member.id + 1000, int(expires))
+    assert (await whatsapp.client.get(f"/media/whatsapp/{unknown}.png")).status == 404
+
+    whatsapp.clock.offset = timedelta(minutes=11)
+    assert (await whatsapp.client.get(path)).status == 403, "the link expires"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, {"X-Twilio-Signature": ""}],
+)
+async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothing(
+    whatsapp: WhatsApp, headers: dict[str, str]
+) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001125")
+    form, genuine = ann.form("Hello")
+
+    assert await ann.post(form, headers) == (403, "forbidden")
+    # Signed for another address: a replay against us is refused too.
+    _, elsewhere = signed_inbound(
+        "https://attacker.example" + WEBHOOK_PATH,
+        AUTH_TOKEN,
+        account_sid=ACCOUNT_SID,
+        from_number=ann.number,
+        to_number=SHOP_NUMBER,
+        body="Hello",
+        message_sid=form["MessageSid"],
+    )
+    assert (await ann.post(form, elsewhere))[0] == 403
+    # The right signature over different fields: a tampered body.
+    assert (await ann.post({**form, "Body": "ref_X"}, genuine))[0] == 403
+
+    assert whatsapp.fake.calls == []
+    assert await whatsapp.runtime.conversations.get("whatsapp:+79990001125") is None
+    assert await whatsapp.channel.last_inbound(ann.number) is None
+    # The refused posts were not even marked as seen: the genuine one still goes through.
+    assert await ann.post(form, genuine) == (200, EMPTY_TWIML)
+    assert len(ann.received) == 1
+
+
+async def test_the_same_message_delivered_twice_is_processed_once(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001126")
+    form, headers = ann.form("Hello")
+    assert await ann.post(form, headers) == (200, EMPTY_TWIML)
+    # Twilio retries a webhook it thinks failed: same MessageSid, same signature.
+    assert await ann.post(form, headers) == (200, EMPTY_TWIML)
+    assert len(ann.received) == 1
+
+
+async def test_a_delivery_status_callback_is_no_message(whatsapp: WhatsApp) -> None:
+    form, _ = signed_inbound(
+        whatsapp.public_url + WEBHOOK_PATH,
+        AUTH_TOKEN,
+        account_sid=ACCOUNT_SID,
+        from_number=SHOP_NUMBER,
+        to_number="+79990001140",
+        body="",
+    )
+    form = {key: form[key] for key in ("AccountSid", "MessageSid", "From", "To", "ApiVersion")}
+    form["MessageStatus"] = form["SmsStatus"] = "delivered"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        whatsapp.public_url + WEBHOOK_PATH, form
+    )
+    response = await whatsapp.client.post(
+        WEBHOOK_PATH, data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert (response.status, await response.text()) == (200, EMPTY_TWIML)
+    assert whatsapp.fake.calls == []
+
+
+async def test_stop_and_start_switch_offers_off_and_on(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001127")
+    await ann.sign_up(marketing=True)
+    member = await ann.profile()
+
+    async def opted_in() -> bool:
+        return bool(
+            await scalar(
+                whatsapp.runtime, select(Member.marketing_opt_in).where(Member.id == member.id)
+            )
+        )
+
+    assert await opted_in() is True
+    stopped = await ann.say("STOP")
+    assert "🔔 Get offers" in choices(stopped)
+    assert await opted_in() is False
+    started = await ann.say("START")
+    assert "🔕 Stop offers" in choices(started)
+    assert await opted_in() is True
+
+
+async def test_a_referral_code_as_the_first_message(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001128")
+    await ann.sign_up()
+    referrer = await ann.profile()
+
+    friend = WhatsAppMember(whatsapp, "+79990001129", profile_name="Bob")
+    welcome = await friend.say(f"ref_{referrer.card_code}")
+    assert "Welcome to Loyalty Club" in welcome.body
+    await friend.choose("English")
+    await friend.choose("I accept")
+    await friend.choose("No, thanks")
+    done = await friend.choose("Skip")
+
+    assert "You joined through a friend's invitation." in done.body
+    joined = await friend.profile()
+    assert joined.referrer_id == referrer.id
+
+
+async def test_persian_digits_pick_a_choice(whatsapp: WhatsApp) -> None:
+    sara = WhatsAppMember(whatsapp, "+989120001130", profile_name="سارا")
+    await sara.say("سلام")
+    terms = await sara.say("۳")  # فارسی, the third choice, in Persian digits
+    assert "می‌پذیرم" in terms.body
+    await sara.say("۱")
+    await sara.say("٢")  # Arabic-Indic digits work too
+    done = await sara.say("۱")
+
+    member = await sara.profile()
+    assert (member.language, member.marketing_opt_in, member.birthday) == ("fa", False, None)
+    assert "💰 موجودی" in choices(done)
+    balance = await sara.say(choices(done)["💰 موجودی"])
+    assert "۱۰۰" in balance.body or "100" in balance.body
+
+
+async def test_a_twilio_error_on_send_does_not_break_the_webhook(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001131")
+    await ann.sign_up()
+
+    whatsapp.fake.fail_next(63016, 400)
+    assert await ann.send("balance") == []
+    refused = whatsapp.fake.calls[-1]
+    assert (refused.status, refused.error_code) == (400, 63016)
+
+    whatsapp.fake.fail_next(20500, 500)
+    assert await ann.send("balance") == []
+    assert (await ann.say("balance")).body.startswith("You have 100 points.")
+
+
+async def test_wrong_twilio_credentials_are_logged_not_raised(
+    whatsapp: WhatsApp, fake_twilio: FakeTwilioAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = build_channel(
+        whatsapp.runtime, fake_twilio, whatsapp.clock, public_url="", token="wrong-token"
+    )
+    try:
+        await channel.deliver("+79990001132", [Reply(text="Hello")])
+    finally:
+        await channel.close()
+    assert [call.status for call in fake_twilio.calls] == [401]
+    assert "20003" in caplog.text
+
+
+async def test_the_last_inbound_time_is_recorded(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001133")
+    assert await whatsapp.channel.last_inbound(ann.number) is None
+
+    whatsapp.clock.offset = timedelta(hours=-3)
+    await ann.say("Hello")
+    first = await whatsapp.channel.last_inbound(ann.number)
+    assert first is not None
+    assert abs(first - whatsapp.clock.now()) < timedelta(seconds=30)
+
+    whatsapp.clock.offset = timedelta()
+    await ann.say("Hello again")
+    second = await whatsapp.channel.last_inbound(ann.number)
+    assert second is not None and second - first > timedelta(hours=2)
+
+
+async def test_a_long_reply_is_split_into_bodies_twilio_accepts(whatsapp: WhatsApp) -> None:
+    number = "+79990001134"
+    paragraph = "All about our points. " * 10
+    text = "\n".join(f"{index}. {paragraph}" for index in range(14))
+    assert 2900 < len(text) < 3300
+    menu = Button("💰 Balance", "menu:balance")
+    await whatsapp.channel.deliver(
+        number, [Reply(text=text, buttons=((menu,),), layout=Layout.MENU)]
+    )
+
+    sent = whatsapp.fake.sent_to(number)
+    assert len(sent) == 2
+    assert all(body_length(message.body) <= MAX_BODY_LENGTH for message in sent)
+    assert "\n".join(message.body for message in sent) == text + "\n\n1. 💰 Balance"
+    assert [call.status for call in whatsapp.fake.calls] == [201, 201]
+
+
+def test_split_body_never_exceeds_the_limit_even_without_line_breaks() -> None:
+    text = "🎁" * 1000 + " " + "x" * 2500
+    bodies = split_body(text)
+    assert all(body_length(body) <= MAX_BODY_LENGTH for body in bodies)
+    assert "".join(bodies).replace(" ", "") == text.replace(" ", "")
+    assert split_body("short") == ["short"]
+
+
+async def test_behind_a_proxy_the_signed_url_comes_from_forwarded_headers(
+    runtime: Runtime, fake_twilio: FakeTwilioAPI
+) -> None:
+    channel = build_channel(runtime, fake_twilio, runtime.program.clock, public_url="")
+    app = web.Application()
+    channel.register_webhook(app)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        form, headers = signed_inbound(
+            "https://shop.example" + WEBHOOK_PATH,
+            AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            from_number="+79990001135",
+            to_number=SHOP_NUMBER,
+            body="Hello",
+        )
+        direct = await client.post(WEBHOOK_PATH, data=form, headers=headers)
+        assert direct.status == 403, "signed for the public address, not the internal one"
+        proxied = await client.post(
+            WEBHOOK_PATH,
+            data=form,
+            headers={
+                **headers,
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "shop.example",
+            },
+        )
+        assert proxied.status == 200
+        assert proxied.headers["Content-Type"].startswith("text/xml")
+        assert len(fake_twilio.sent_to("+79990001135")) == 1
+    finally:
+        await client.close()
+        await channel.close()
+
+
+# ---------------------------------------------------------------------- main.py wiring
+async def test_the_built_runtime_answers_whatsapp_through_twilio(
+    backend: Backend, settings: Settings, fake_twilio: FakeTwilioAPI
+) -> None:
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    runtime = build_runtime(
+        make_settings(
+            backend,
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=AUTH_TOKEN,
+            twilio_whatsapp_from=f"whatsapp:{SHOP_NUMBER}",
+            twilio_api_url=fake_twilio.base_url,
+            public_url=public_url,
+        )
+    )
+    try:
+        assert runtime.whatsapp is not None and runtime.has_messenger
+        server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
+        async with TestClient(server) as client:
+            form, headers = signed_inbound(
+                f"{public_url}{WEBHOOK_PATH}",
+                AUTH_TOKEN,
+                account_sid=ACCOUNT_SID,
+                from_number="+79995550101",
+                to_number=SHOP_NUMBER,
+                body="hello",
+            )
+            response = await client.post(WEBHOOK_PATH, data=form, headers=headers)
+            assert response.status == 200
+        (welcome,) = fake_twilio.sent_to("+79995550101")
+    finally:
+        await runtime.close()
+    assert "Welcome to Loyalty Club" in welcome.body
