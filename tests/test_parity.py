@@ -1,0 +1,276 @@
+"""One scripted member journey on every channel, through one runtime built by main.py: the
+same answers and the same rows in the database, so no channel can silently fall behind."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bots.console import ConsoleChannel
+from core.members import IdentityKey
+from core.models import Consent, LedgerEntry, Member
+from main import Runtime, build_runtime
+from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.fakes.vk_api import FakeVkAPI
+from tests.telegram_member import TelegramMember, text_of, webhook_delivery
+from tests.test_vk import CONFIRMATION_CODE, GROUP_ID, SECRET, VkMember
+from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WhatsAppMember
+
+
+class Driver(Protocol):
+    channel: str
+    user_id: str
+
+    async def start(self) -> str: ...
+    async def press(self, action: str, label: str) -> str: ...
+    async def say(self, text: str) -> str: ...
+    def got_card_image(self) -> bool: ...
+
+
+class TelegramDriver:
+    channel = "telegram"
+
+    def __init__(self, member: TelegramMember) -> None:
+        self._member = member
+        self.user_id = str(member.user_id)
+
+    async def start(self) -> str:
+        return text_of(await self._member.send("/start"))
+
+    async def press(self, action: str, label: str) -> str:
+        return text_of(await self._member.press(action))
+
+    async def say(self, text: str) -> str:
+        return text_of(await self._member.send(text))
+
+    def got_card_image(self) -> bool:
+        return any(call.method == "sendPhoto" for call in self._member.received)
+
+
+class VkDriver:
+    channel = "vk"
+
+    def __init__(self, member: VkMember) -> None:
+        self._member = member
+        self.user_id = str(member.user_id)
+
+    async def start(self) -> str:
+        return (await self._member.send("Start", payload={"command": "start"}))[-1].message
+
+    async def press(self, action: str, label: str) -> str:
+        return (await self._member.press(action))[-1].message
+
+    async def say(self, text: str) -> str:
+        return (await self._member.send(text))[-1].message
+
+    def got_card_image(self) -> bool:
+        return any(str(sent.attachment or "").startswith("photo") for sent in self._member.received)
+
+
+class WhatsAppDriver:
+    channel = "whatsapp"
+
+    def __init__(self, member: WhatsAppMember) -> None:
+        self._member = member
+        self.user_id = member.number
+
+    async def start(self) -> str:
+        return (await self._member.say("Hi")).body
+
+    async def press(self, action: str, label: str) -> str:
+        return (await self._member.choose(label)).body
+
+    async def say(self, text: str) -> str:
+        return (await self._member.say(text)).body
+
+    def got_card_image(self) -> bool:
+        return any(sent.media_urls for sent in self._member.received)
+
+
+class ConsoleDriver:
+    """The console channel in-process: lines in through a queue, the screen in a buffer."""
+
+    channel = "console"
+
+    def __init__(self, runtime: Runtime, images: Path) -> None:
+        self.user_id = "parity"
+        self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._waiting = asyncio.Event()
+        self._screen = io.StringIO()
+        self._images = images
+        self._console = ConsoleChannel(
+            runtime.conversation,
+            user_id=self.user_id,
+            language_code="en",
+            display_name=None,
+            read_line=self._read_line,
+            output=self._screen,
+            images_dir=images,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def _read_line(self) -> str:
+        self._waiting.set()
+        return await self._lines.get()
+
+    async def _turn(self, line: str | None) -> str:
+        before = len(self._screen.getvalue())
+        self._waiting.clear()
+        if line is None:
+            self._task = asyncio.create_task(self._console.run())
+        else:
+            await self._lines.put(line)
+        await asyncio.wait_for(self._waiting.wait(), 10)
+        return self._screen.getvalue()[before:].strip()
+
+    async def start(self) -> str:
+        return await self._turn(None)
+
+    async def press(self, action: str, label: str) -> str:
+        screen = self._screen.getvalue()
+        numbers = re.findall(rf"^  (\d+)\) [^\n]*{re.escape(label)}[^\n]*$", screen, re.M)
+        assert numbers, f"no choice {label!r} on the console screen"
+        return await self._turn(numbers[-1])
+
+    async def say(self, text: str) -> str:
+        return await self._turn(text)
+
+    def got_card_image(self) -> bool:
+        return any(self._images.glob("card-*.png"))
+
+    async def stop(self) -> None:
+        await self._lines.put("")
+        if self._task is not None:
+            await asyncio.wait_for(self._task, 10)
+
+
+@dataclass
+class WhatsAppApp:
+    """What WhatsAppMember needs to know of the app it talks to."""
+
+    runtime: Runtime
+    client: TestClient[Any, Any]
+    fake: FakeTwilioAPI
+    public_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def journey(driver: Driver) -> None:
+    """Join with consent to offers, balance, card, switch to Russian, opt out, history."""
+    assert "Welcome to Loyalty Club" in await driver.start()
+    assert "Here is how Loyalty Club works" in await driver.press("lang:en", "English")
+    assert "personal offers" in await driver.press("terms:accept", "I accept")
+    after_offers = await driver.press("consent:yes", "Yes, please")
+    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
+        assert "phone number" in after_offers
+        after_offers = await driver.say("skip")
+    assert "birthday" in after_offers
+    assert "Your card is ready! You get 100 points" in await driver.say("skip")
+    assert (await driver.say("balance")).startswith("You have 100 points.")
+    assert "Your card:" in await driver.say("card")
+    assert driver.got_card_image(), f"{driver.channel}: the card QR was not delivered"
+    assert "Choose your language" in await driver.say("language")
+    assert "теперь общаемся на русском" in await driver.press("lang:ru", "Русский")
+    assert "предложений больше не будет" in await driver.say("стоп")
+    assert "Приветственный бонус" in await driver.say("история")
+
+
+async def rows_of(runtime: Runtime, channel: str, user_id: str) -> dict[str, Any]:
+    member = await runtime.program.members.find(IdentityKey(channel, user_id))
+    assert member is not None, f"{channel}: no member"
+    async with runtime.db.reading() as session:
+        row = await session.get(Member, member.id)
+        entries = await session.scalars(
+            select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by(LedgerEntry.id)
+        )
+        consents = await session.scalars(
+            select(Consent).where(Consent.member_id == member.id).order_by(Consent.id)
+        )
+        assert row is not None
+        return {
+            "member": (row.language, row.marketing_opt_in, row.balance, row.birthday),
+            "ledger": [(entry.points, entry.reason, entry.balance_after) for entry in entries],
+            "consents": [(c.kind, c.granted, c.channel == channel) for c in consents],
+            "phone": (row.phone, row.phone_verified),
+        }
+
+
+@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
+async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
+    backend: Backend, settings: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    async with (
+        FakeTelegramAPI() as telegram,
+        FakeVkAPI(group_id=GROUP_ID, secret=SECRET) as vk,
+        FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as twilio,
+    ):
+        runtime = build_runtime(
+            make_settings(
+                backend,
+                public_url=public_url,
+                telegram_bot_token=TELEGRAM_TOKEN,
+                telegram_api_url=telegram.base_url,
+                telegram_webhook_secret=WEBHOOK_SECRET,
+                vk_group_token=vk.token,
+                vk_group_id=GROUP_ID,
+                vk_confirmation_code=CONFIRMATION_CODE,
+                vk_secret=SECRET,
+                vk_api_url=vk.base_url,
+                twilio_account_sid=ACCOUNT_SID,
+                twilio_auth_token=AUTH_TOKEN,
+                twilio_whatsapp_from=SHOP_NUMBER,
+                twilio_api_url=twilio.base_url,
+            )
+        )
+        try:
+            server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
+            async with TestClient(server) as client:
+                console = ConsoleDriver(runtime, tmp_path / "console")
+                app = WhatsAppApp(runtime, client, twilio, public_url)
+                drivers: list[Driver] = [
+                    TelegramDriver(
+                        TelegramMember(telegram, webhook_delivery(client), user_id=8001)
+                    ),
+                    VkDriver(VkMember(vk, client, 8002)),
+                    WhatsAppDriver(WhatsAppMember(app, "+79998008003")),
+                    console,
+                ]
+                for driver in drivers:
+                    await journey(driver)
+                await console.stop()
+            rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in drivers}
+        finally:
+            await runtime.close()
+
+    reference = rows["telegram"]
+    assert reference["member"] == ("ru", False, 100, None)
+    assert reference["ledger"] == [(100, "welcome", 100)]
+    assert reference["consents"] == [
+        ("terms", True, True),
+        ("marketing", True, True),
+        ("marketing", False, True),
+    ]
+    for channel, found in rows.items():
+        for part in ("member", "ledger", "consents"):
+            assert found[part] == reference[part], f"{channel} differs in {part}"
+    # The one designed difference: WhatsApp vouches for the sender's number.
+    assert rows["whatsapp"]["phone"] == ("+79998008003", True)
+    assert {rows[c]["phone"] for c in ("telegram", "vk", "console")} == {(None, False)}
