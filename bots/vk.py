@@ -33,7 +33,7 @@ from vk_api.upload import VkUpload
 
 from core.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
-from handlers.messages import Button, Image, Incoming, Layout, Reply
+from handlers.messages import Button, Document, Image, Incoming, Layout, Reply
 
 CHANNEL = "vk"
 # 5.103+ puts the message under `object.message` next to `object.client_info`.
@@ -57,6 +57,9 @@ RATE_HEADROOM = 0.9
 LONG_POLL_WAIT_SECONDS = 25
 LONG_POLL_RETRY_SECONDS = 3.0
 WORKER_THREADS = 4
+# An upload that fails this way is logged and the message goes out without the attachment;
+# TypeError/KeyError: an answer not shaped as documented.
+UPLOAD_ERRORS = (VkApiError, requests.RequestException, KeyError, TypeError, ValueError)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -389,12 +392,21 @@ class VkChannel:
             keyboard = keyboard_for(reply)
             if keyboard is not None:
                 params["keyboard"] = keyboard
+            attachments: list[str] = []
             if reply.image is not None:
                 try:
-                    params["attachment"] = await self._upload_photo(peer_id, reply.image)
-                except (VkApiError, requests.RequestException, KeyError, ValueError) as error:
+                    attachments.append(await self._upload_photo(peer_id, reply.image))
+                except UPLOAD_ERRORS as error:
                     # The caption (the card code) still reaches the member.
                     log.warning("vk: photo upload for %s failed: %s", peer_id, error)
+            if reply.document is not None:
+                try:
+                    attachments.append(await self._upload_document(peer_id, reply.document))
+                except UPLOAD_ERRORS as error:
+                    # The text still reaches the member; they can ask for the file again.
+                    log.warning("vk: document upload for %s failed: %s", peer_id, error)
+            if attachments:
+                params["attachment"] = ",".join(attachments)
             # `replaces_origin` (pagination): VK can edit, but a new message is just as clear.
             if not await self._attempt("messages.send", **params):
                 return
@@ -412,8 +424,32 @@ class VkChannel:
     def _upload_blocking(self, peer_id: int, image: Image) -> list[dict[str, Any]]:
         file = BytesIO(image.png)
         file.name = image.filename  # vk-api names the upload after it (else ".jpg")
-        result: list[dict[str, Any]] = VkUpload(self.api).photo_messages(file, peer_id=peer_id)
+        result: list[dict[str, Any]] = self._uploader().photo_messages(file, peer_id=peer_id)
         return result
+
+    async def _upload_document(self, peer_id: int, document: Document) -> str:
+        # document_message makes two API calls (docs.getMessagesUploadServer, docs.save).
+        await self.limiter.acquire(2)
+        saved = await self._in_thread(self._upload_document_blocking, peer_id, document)
+        doc = saved["doc"]
+        attachment = f"doc{doc['owner_id']}_{doc['id']}"
+        if doc.get("access_key"):
+            attachment += f"_{doc['access_key']}"
+        return attachment
+
+    def _upload_document_blocking(self, peer_id: int, document: Document) -> dict[str, Any]:
+        file = BytesIO(document.content)
+        file.name = document.filename  # the extension VK sees comes from it (else ".jpg")
+        result: dict[str, Any] = self._uploader().document_message(
+            file, title=document.filename, peer_id=peer_id
+        )
+        return result
+
+    def _uploader(self) -> VkUpload:
+        upload = VkUpload(self.api)
+        # vk-api posts files with a session of its own that has no timeout: use ours.
+        upload.http = self.api.http
+        return upload
 
     async def _attempt(self, method: str, **params: Any) -> bool:
         """One API call whose failure must not stop the show; False if it failed."""

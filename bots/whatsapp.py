@@ -3,7 +3,8 @@
 Twilio posts each inbound message to PUBLIC_URL/webhook/whatsapp; we answer with empty TwiML and
 send the bot's replies through the Messages API (`create_async`, never blocking the event loop).
 WhatsApp has no custom keyboards for free-form messages, so buttons become numbered choices that
-the member answers with the number; the member card QR is served as signed, short-lived media.
+the member answers with the number; the member card QR and the member's data export ("My data")
+are served as signed, short-lived media that Twilio fetches from us.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ from core.errors import MemberNotFound
 from core.members import IdentityKey, Members
 from core.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
-from handlers.messages import Incoming, Reply
+from handlers.messages import Document, Incoming, Reply
 from handlers.parsing import ascii_digits
 
 CHANNEL = "whatsapp"
@@ -46,8 +48,15 @@ ADDRESS_PREFIX = "whatsapp:"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio refuses longer bodies (error 21617); WhatsApp itself would take 4096.
 MAX_BODY_LENGTH = 1600
+# Short: a link names one member's card, or all their personal data.
 MEDIA_TOKEN_LIFETIME = timedelta(minutes=10)
 MEDIA_ROUTE = "/media/whatsapp/{token}.png"
+EXPORT_ROUTE = "/media/whatsapp/{token}.json"
+# Token kinds, signed into the HMAC: a card link cannot fetch an export, nor the reverse.
+CARD = "card"
+EXPORT = "export"
+MEDIA_SUFFIX = {CARD: "png", EXPORT: "json"}
+EXPORT_MIME_TYPE = "application/json"
 MEDIA_TOKEN = re.compile(
     r"(?P<member>[0-9]{1,18})-(?P<expires>[0-9]{1,12})-(?P<signature>[0-9a-f]{64})"
 )
@@ -213,6 +222,7 @@ class WhatsAppChannel:
     def register_webhook(self, app: web.Application, path: str = "/webhook/whatsapp") -> None:
         app.router.add_post(path, self.handle_webhook)
         app.router.add_get(MEDIA_ROUTE, self.handle_media)
+        app.router.add_get(EXPORT_ROUTE, self.handle_export)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -333,10 +343,18 @@ class WhatsAppChannel:
                     choices.append(button.action)
                     lines.append(f"{len(choices)}. {button.label}")
             cleared = cleared or reply.remove_menu
-            text = reply.text + ("\n\n" + "\n".join(lines) if lines else "")
+            text = reply.text
             media_url = None
             if reply.image is not None:
-                media_url = await self._card_url(number, base_url)
+                media_url = await self._media_url(number, base_url, CARD)
+            elif reply.document is not None and self._is_export(reply.document):
+                # WhatsApp takes documents only as PDF or Office files (Twilio refuses other
+                # media types), so the member gets the signed, short-lived link to open.
+                link = await self._media_url(number, base_url, EXPORT)
+                if link is not None:
+                    text += "\n" + link
+            if lines:
+                text += "\n\n" + "\n".join(lines)
             bodies = split_body(text)
             rendered.append(Rendered(bodies[0], media_url))
             rendered.extend(Rendered(body, None) for body in bodies[1:])
@@ -368,48 +386,89 @@ class WhatsAppChannel:
             log.warning("twilio request for %s failed: %r", number, error)
         return False
 
-    # ------------------------------------------------------------------ card media
-    async def _card_url(self, number: str, base_url: str) -> str | None:
+    # ------------------------------------------------------------------ media
+    @staticmethod
+    def _is_export(document: Document) -> bool:
+        """Twilio can only fetch what we can regenerate: the only document is the data export."""
+        if document.mime_type != EXPORT_MIME_TYPE:
+            log.warning("document %s is no data export: only its text is sent", document.filename)
+            return False
+        return True
+
+    async def _media_url(self, number: str, base_url: str, kind: str) -> str | None:
+        """A signed, short-lived link to the member's card QR or data export, or None."""
         if not base_url:
-            # Twilio must fetch the image from somewhere public: without PUBLIC_URL (and outside
+            # Twilio must fetch the media from somewhere public: without PUBLIC_URL (and outside
             # a webhook, where the request tells us our address) we send the caption alone.
-            log.warning("no public URL: the card image for %s is not sent", number)
+            log.warning("no public URL: the %s media for %s is not sent", kind, number)
             return None
         member = await self._members.find(IdentityKey(CHANNEL, number))
         if member is None:
-            log.warning("no member for %s: their card image is not sent", number)
+            log.warning("no member for %s: their %s media is not sent", number, kind)
             return None
         expires = int((self._clock.now() + MEDIA_TOKEN_LIFETIME).timestamp())
-        return f"{base_url}/media/whatsapp/{self.media_token(member.id, expires)}.png"
+        token = self.media_token(member.id, expires, kind=kind)
+        return f"{base_url}/media/whatsapp/{token}.{MEDIA_SUFFIX[kind]}"
 
-    def media_token(self, member_id: int, expires: int) -> str:
-        """`<member id>-<unix expiry>-<HMAC>`: names one card, unforgeable without media_key."""
-        return f"{member_id}-{expires}-{self._media_signature(member_id, expires)}"
+    def media_token(self, member_id: int, expires: int, *, kind: str = CARD) -> str:
+        """`<member id>-<unix expiry>-<HMAC>`: names one member's media of one kind (card or
+        export), unforgeable without media_key."""
+        return f"{member_id}-{expires}-{self._media_signature(member_id, expires, kind)}"
 
-    def _media_signature(self, member_id: int, expires: int) -> str:
-        message = f"whatsapp-card:{member_id}:{expires}".encode()
+    def _media_signature(self, member_id: int, expires: int, kind: str) -> str:
+        message = f"whatsapp-{kind}:{member_id}:{expires}".encode()
         return hmac.new(self._media_key, message, hashlib.sha256).hexdigest()
 
-    async def handle_media(self, request: web.Request) -> web.Response:
-        """The card QR of the member a token names, while the token is fresh and genuine."""
-        match = MEDIA_TOKEN.fullmatch(request.match_info["token"])
+    def _verified_member(self, token: str, kind: str) -> int | web.Response:
+        """The member id a genuine, fresh token of this kind names, else the 403 to answer."""
+        match = MEDIA_TOKEN.fullmatch(token)
         if match is None:
             return web.Response(status=403, text="forbidden")
         member_id, expires = int(match["member"]), int(match["expires"])
-        expected = self._media_signature(member_id, expires)
+        expected = self._media_signature(member_id, expires, kind)
         # Signature before expiry, and both before the database: guessing costs no query.
         if not hmac.compare_digest(match["signature"].encode(), expected.encode()):
             return web.Response(status=403, text="forbidden")
         if expires < self._clock.now().timestamp():
             return web.Response(status=403, text="expired")
+        return member_id
+
+    async def handle_media(self, request: web.Request) -> web.Response:
+        """The card QR of the member a token names, while the token is fresh and genuine."""
+        verified = self._verified_member(request.match_info["token"], CARD)
+        if isinstance(verified, web.Response):
+            return verified
         try:
-            member = await self._members.get(member_id)
+            member = await self._members.get(verified)
         except MemberNotFound:
             return web.Response(status=404, text="not found")
         return web.Response(
             body=qr.png(member.card_code),
             content_type="image/png",
             headers={"Cache-Control": "private, max-age=600"},
+        )
+
+    async def handle_export(self, request: web.Request) -> web.Response:
+        """Everything stored about the member a token names, made afresh on every fetch (the
+        export is personal data: it is never written anywhere, nor cached on the way)."""
+        verified = self._verified_member(request.match_info["token"], EXPORT)
+        if isinstance(verified, web.Response):
+            return verified
+        try:
+            data = await self._members.export(verified)
+        except MemberNotFound:
+            return web.Response(status=404, text="not found")
+        # As handlers/menu.py words the Telegram file.
+        content = json.dumps(data, ensure_ascii=False, indent=2).encode()
+        filename = f"my-data-{data['profile']['card_code']}.json"
+        return web.Response(
+            body=content,
+            content_type=EXPORT_MIME_TYPE,
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Cache-Control": "no-store",
+            },
         )
 
     async def close(self) -> None:

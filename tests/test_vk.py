@@ -34,7 +34,7 @@ from core.models import Identity, LedgerEntry, Member
 from core.settings import Settings
 from core.state import MemoryConversationStore, MemoryUpdateLog
 from handlers.conversation import Conversation
-from handlers.messages import Button, Incoming, Layout, Reply
+from handlers.messages import Button, Document, Incoming, Layout, Reply
 from main import Runtime, build_runtime, run
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
@@ -318,6 +318,44 @@ async def test_balance_and_card_with_its_qr_photo(
     png = fake_vk.photos[int(owner_and_id[1])]
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     assert [code.text for code in decoded] == [profile.card_code]
+
+
+async def test_my_data_export_arrives_as_a_document(
+    runtime: Runtime, fake_vk: FakeVkAPI, webhook: TestClient[Any, Any]
+) -> None:
+    ann = member(fake_vk, webhook, 5012)
+    await ann.sign_up()
+    profile = await runtime.program.members.find(IdentityKey("vk", "5012"))
+    assert profile is not None
+
+    (privacy,) = await ann.press("menu:privacy")
+    assert "privacy:export" in privacy.actions
+    (export,) = await ann.press("privacy:export")
+
+    assert export.message == "Here is everything we store about you."
+    assert export.attachment is not None and export.attachment.startswith("doc")
+    doc = fake_vk.doc_for(export.attachment)
+    assert doc.owner_id == -GROUP_ID
+    assert (doc.title, doc.peer_id) == (f"my-data-{profile.card_code}.json", 5012)
+    assert doc.filename.endswith(".json")
+    data = json.loads(doc.content)
+    assert data["profile"]["card_code"] == profile.card_code
+    assert data["messengers"][0]["channel"] == "vk"
+    (server,) = fake_vk.calls_of("docs.getMessagesUploadServer")
+    assert server.params["peer_id"] == "5012"
+
+
+async def test_a_failed_document_upload_still_sends_the_text(
+    bare_vk: VkChannel, fake_vk: FakeVkAPI
+) -> None:
+    fake_vk.fail("docs.save", 10)
+    reply = Reply(text="Here it is.", document=Document(b'{"a": 1}', "my-data.json"))
+
+    await bare_vk.deliver(5013, [reply], event_id="evt-doc")
+
+    (sent,) = fake_vk.sent_to(5013)
+    assert (sent.message, sent.attachment) == ("Here it is.", None)
+    assert fake_vk.docs == {}
 
 
 async def test_a_vk_me_ref_link_is_a_referral(

@@ -5,6 +5,7 @@ database."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -34,7 +35,7 @@ from core.clock import Clock
 from core.members import IdentityKey, Profile
 from core.models import Identity, LedgerEntry, Member
 from core.settings import Settings
-from handlers.messages import Button, Layout, Reply
+from handlers.messages import Button, Document, Layout, Reply
 from main import Runtime, build_runtime
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
@@ -116,6 +117,11 @@ async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterato
     finally:
         await client.close()
         await channel.close()
+
+
+def export_link(message: SentMessage) -> str:
+    (link,) = re.findall(r"https?://\S+\.json", message.body)
+    return link
 
 
 def choices(message: SentMessage) -> dict[str, str]:
@@ -539,3 +545,94 @@ async def test_the_built_runtime_answers_whatsapp_through_twilio(
     finally:
         await runtime.close()
     assert "Welcome to Loyalty Club" in welcome.body
+
+
+async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001141")
+    await ann.sign_up()
+    member = await ann.profile()
+
+    privacy = await ann.choose("My data")
+    export = await ann.choose("Send me my data")
+    # WhatsApp refuses JSON as media (documents must be PDF or Office files): a link it is.
+    assert export.media_urls == []
+    text, media_url = export.body.split("\n")
+    assert text == "Here is everything we store about you."
+    assert media_url.startswith(f"{whatsapp.public_url}/media/whatsapp/")
+    assert media_url.endswith(".json")
+    path = urlsplit(media_url).path
+    response = await whatsapp.client.get(path)
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="my-data-{member.card_code}.json"'
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+    data = json.loads(await response.read())
+    assert data["profile"]["card_code"] == member.card_code
+    assert (data["messengers"][0]["channel"], data["messengers"][0]["id"]) == (
+        "whatsapp",
+        ann.number,
+    )
+    # Twilio checks the type with a HEAD before it fetches.
+    assert (await whatsapp.client.head(path)).status == 200
+
+    # The button payload works as well as the number, and the privacy menu stays answerable.
+    assert "📄 Send me my data" in choices(privacy)
+    pressed = await ann.say("Send me my data", button_payload="privacy:export")
+    again = export_link(pressed)
+    assert again.endswith(".json")
+
+    member_id, expires, signature = (
+        path.removeprefix("/media/whatsapp/").removesuffix(".json").split("-")
+    )
+    tampered_signature = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    forged = [
+        f"{member_id}-{expires}-{tampered_signature}",
+        f"{int(member_id) + 1}-{expires}-{signature}",  # someone else's data
+        f"{member_id}-{int(expires) + 3600}-{signature}",  # a longer life
+        f"{member_id}-{expires}",
+        "garbage",
+    ]
+    for token in forged:
+        assert (await whatsapp.client.get(f"/media/whatsapp/{token}.json")).status == 403, token
+
+    unknown = whatsapp.channel.media_token(member.id + 1000, int(expires), kind="export")
+    assert (await whatsapp.client.get(f"/media/whatsapp/{unknown}.json")).status == 404
+
+    whatsapp.clock.offset = timedelta(minutes=11)
+    expired = await whatsapp.client.get(path)
+    assert expired.status == 403, "the link expires after 10 minutes"
+    assert await expired.text() == "expired"
+
+
+async def test_a_card_link_cannot_fetch_the_data_export_nor_the_reverse(
+    whatsapp: WhatsApp,
+) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001142")
+    await ann.sign_up()
+
+    (card_url,) = (await ann.choose("My card")).media_urls
+    card_token = urlsplit(card_url).path.removeprefix("/media/whatsapp/").removesuffix(".png")
+    await ann.say("My data", button_payload="menu:privacy")
+    export_url = export_link(await ann.say("x", button_payload="privacy:export"))
+    export_token = urlsplit(export_url).path.removeprefix("/media/whatsapp/")
+    export_token = export_token.removesuffix(".json")
+
+    # Each works on its own route...
+    assert (await whatsapp.client.get(f"/media/whatsapp/{card_token}.png")).status == 200
+    assert (await whatsapp.client.get(f"/media/whatsapp/{export_token}.json")).status == 200
+    # ...and on the other one it is refused before anything is looked up.
+    assert (await whatsapp.client.get(f"/media/whatsapp/{card_token}.json")).status == 403
+    assert (await whatsapp.client.get(f"/media/whatsapp/{export_token}.png")).status == 403
+
+
+async def test_a_document_other_than_the_export_goes_as_text_alone(
+    whatsapp: WhatsApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    number = "+79990001143"
+    document = Document(content=b"%PDF-1.4", filename="terms.pdf", mime_type="application/pdf")
+    await whatsapp.channel.deliver(number, [Reply(text="Our terms", document=document)])
+    (sent,) = whatsapp.fake.sent_to(number)
+    assert (sent.body, sent.media_urls) == ("Our terms", [])
+    assert "terms.pdf" in caplog.text

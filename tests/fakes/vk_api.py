@@ -7,6 +7,10 @@ Protocol (as the real API and vk-api 11.10 speak it): every method is ``POST`` (
 ``{"response": ...}`` or ``{"error": {"error_code", "error_msg", "request_params"}}`` with
 HTTP 200.  Photo uploads go to the ``upload_url`` the API hands out (multipart), Bots Long
 Poll to the ``server`` of ``groups.getLongPollServer`` (``?act=a_check&key=&ts=&wait=``).
+Documents for messages: ``docs.getMessagesUploadServer`` (``peer_id``, ``type``) hands out an
+``upload_url``, the file is posted there as multipart field ``file`` (answer ``{"file": token}``
+or ``{"error": ...}``), and ``docs.save`` (``file``, ``title``) turns the token, once, into
+``{"type": "doc", "doc": {...}}``, attached to messages as ``doc{owner_id}_{id}_{access_key}``.
 """
 
 from __future__ import annotations
@@ -70,6 +74,17 @@ class SentMessage:
 
 
 @dataclass
+class SavedDoc:
+    id: int
+    owner_id: int
+    title: str
+    filename: str  # the name of the uploaded multipart file
+    content: bytes
+    access_key: str
+    peer_id: int
+
+
+@dataclass
 class ApiCall:
     method: str
     params: dict[str, str]
@@ -95,6 +110,9 @@ class FakeVkAPI:
         self.event_answers: list[dict[str, str]] = []
         self.uploads: dict[str, bytes] = {}  # upload token -> the bytes posted
         self.photos: dict[int, bytes] = {}  # saved photo id -> the bytes
+        # upload token -> (peer_id, filename, bytes) of a document not yet saved
+        self.doc_uploads: dict[str, tuple[int, str, bytes]] = {}
+        self.docs: dict[int, SavedDoc] = {}  # saved document id -> the document
         self.names: dict[int, tuple[str, str]] = {}
         self.default_name = ("Ann", "Lee")
         self._blocked: set[int] = set()
@@ -103,6 +121,7 @@ class FakeVkAPI:
         self._accepted_at: deque[float] = deque()
         self._message_ids = itertools.count(1)
         self._photo_ids = itertools.count(457239017)
+        self._doc_ids = itertools.count(667812345)
         self._event_ids = itertools.count(1)
         self._long_poll: list[JSON] = []
         self._long_poll_key = secrets.token_hex(8)
@@ -116,6 +135,8 @@ class FakeVkAPI:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/method/{name}", self._method)
         app.router.add_post("/upload", self._upload)
+        app.router.add_post("/upload/doc", self._upload_doc)
+        app.router.add_get(r"/doc{owner_id:-?\d+}_{id:\d+}", self._download_doc)
         app.router.add_get("/longpoll", self._poll)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -167,6 +188,13 @@ class FakeVkAPI:
     @property
     def rate_limit_errors(self) -> int:
         return sum(1 for call in self.calls if call.error_code == 6)
+
+    def doc_for(self, attachment: str) -> SavedDoc:
+        """The saved document an attachment string (`doc{owner}_{id}[_{key}]`) names."""
+        owner_id, doc_id, *key = attachment.removeprefix("doc").split("_")
+        doc = self.docs[int(doc_id)]
+        assert (int(owner_id), key) == (doc.owner_id, [doc.access_key]), attachment
+        return doc
 
     def sent_to(self, peer_id: int) -> list[SentMessage]:
         return [sent for sent in self.deliveries if sent.peer_id == peer_id]
@@ -412,6 +440,45 @@ class FakeVkAPI:
             }
         ]
 
+    def _api_docs_getMessagesUploadServer(self, params: dict[str, str]) -> Any:
+        # A community token must name the conversation; `type` defaults to "doc".
+        peer_id = int(params["peer_id"])
+        kind = params.get("type") or "doc"
+        if kind not in ("doc", "audio_message", "graffiti"):
+            return -100
+        return {"upload_url": f"{self.base_url}/upload/doc?peer={peer_id}&type={kind}"}
+
+    def _api_docs_save(self, params: dict[str, str]) -> Any:
+        upload = self.doc_uploads.pop(params["file"], None)  # a token is good for one save
+        if upload is None:
+            return -100
+        peer_id, filename, content = upload
+        doc = SavedDoc(
+            id=next(self._doc_ids),
+            owner_id=-self.group_id,
+            title=params.get("title") or filename,
+            filename=filename,
+            content=content,
+            access_key=secrets.token_hex(9),
+            peer_id=peer_id,
+        )
+        self.docs[doc.id] = doc
+        ext = filename.rsplit(".", 1)[-1] if "." in filename else ""
+        return {
+            "type": "doc",
+            "doc": {
+                "id": doc.id,
+                "owner_id": doc.owner_id,
+                "title": doc.title,
+                "size": len(content),
+                "ext": ext,
+                "date": int(time.time()),
+                "type": 1 if ext in ("txt", "json", "doc", "docx", "pdf") else 8,
+                "url": f"{self.base_url}/doc{doc.owner_id}_{doc.id}?hash={doc.access_key}",
+                "access_key": doc.access_key,
+            },
+        }
+
     def _api_groups_getLongPollServer(self, params: dict[str, str]) -> Any:
         if int(params["group_id"]) != self.group_id:
             return -100
@@ -431,6 +498,22 @@ class FakeVkAPI:
                 self.uploads[token] = field_value.file.read()
                 return web.json_response({"server": 1, "photo": token, "hash": _hash(token)})
         return web.json_response({"server": 1, "photo": "[]", "hash": ""})
+
+    async def _upload_doc(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        field_value = form.get("file")
+        if not isinstance(field_value, web.FileField):
+            return web.json_response({"error": "no_file", "error_descr": "file is missing"})
+        token = secrets.token_hex(16)
+        peer_id = int(request.query.get("peer", "0"))
+        self.doc_uploads[token] = (peer_id, field_value.filename, field_value.file.read())
+        return web.json_response({"file": token})
+
+    async def _download_doc(self, request: web.Request) -> web.Response:
+        doc = self.docs.get(int(request.match_info["id"]))
+        if doc is None or request.query.get("hash") != doc.access_key:
+            raise web.HTTPNotFound()
+        return web.Response(body=doc.content, content_type="application/octet-stream")
 
     async def _poll(self, request: web.Request) -> web.Response:
         if request.query.get("act") != "a_check" or request.query.get("key") != self._long_poll_key:
