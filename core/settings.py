@@ -9,7 +9,9 @@ SUPPORTED_LOCALES = ("ru", "en", "fa")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///data/loyalty.db"
     database_pool_size: int = Field(default=20, ge=1, le=500)

@@ -3,6 +3,10 @@ database and Redis answer too."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from core.settings import Settings
@@ -55,3 +59,20 @@ async def test_no_telegram_webhook_route_without_a_token(runtime: Runtime) -> No
     async with TestClient(TestServer(runtime.web_app)) as client:
         response = await client.post("/webhook/telegram", json={"update_id": 1})
     assert response.status in (404, 405)
+
+
+def test_a_copy_of_env_example_is_a_valid_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("DATABASE_", "REDIS_", "TELEGRAM_", "VK_", "TWILIO_", "PUBLIC_")):
+            monkeypatch.delenv(name)
+
+    settings = Settings()
+
+    assert settings.database_url == "sqlite+aiosqlite:///data/loyalty.db"
+    assert not (settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled)
+    assert settings.flood_max_messages == 20
