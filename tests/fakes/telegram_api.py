@@ -24,6 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import LocalServer
+
 JSON = dict[str, Any]
 
 # Free-text parameters that must never be JSON-decoded (a text of "42" stays a string).
@@ -51,9 +53,10 @@ class RecordedCall:
         return self.params.get("chat_id")
 
 
-class FakeTelegramAPI:
+class FakeTelegramAPI(LocalServer):
     """In-process Bot API stand-in: records calls, serves long polling, injects failures."""
 
+    max_request_bytes = 64 * 1024 * 1024
     max_poll_wait: float = 1.0  # cap for getUpdates long polling, keeps tests snappy
 
     def __init__(self, *, bot_id: int = 777000, bot_username: str = "loyalty_test_bot") -> None:
@@ -69,43 +72,23 @@ class FakeTelegramAPI:
         self._rate_limits: dict[str, tuple[int, int]] = {}  # method -> (retry_after, times)
         self._changed = asyncio.Event()
         self._closing = False
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
+        super().__init__()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._changed = asyncio.Event()  # fresh event, bound to the loop that starts us
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        self._closing = False
+        await super().start()
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.*}", self._file_not_found)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
-        self._closing = False
 
     async def close(self) -> None:
         self._closing = True
         self._notify()  # wake pending long polls so shutdown is quick
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegramAPI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("FakeTelegramAPI is not started")
-        return self._base_url
+        await super().close()
 
     # ------------------------------------------------------------------ inspection
     def calls_of(self, method: str) -> list[RecordedCall]:

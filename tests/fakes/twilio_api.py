@@ -26,6 +26,8 @@ from typing import Any
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from tests.fakes.server import LocalServer
+
 JSON = dict[str, Any]
 MAX_BODY_LENGTH = 1600
 ERROR_MESSAGES = {
@@ -78,44 +80,22 @@ class SentMessage:
         return bare_number(self.to)
 
 
-class FakeTwilioAPI:
+class FakeTwilioAPI(LocalServer):
     def __init__(self, *, account_sid: str, auth_token: str) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.calls: list[SentMessage] = []
         self._failures: list[tuple[int, int]] = []
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
+        super().__init__()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._changed = asyncio.Event()  # bound to the loop that starts us
-        app = web.Application()
+        await super().start()
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/2010-04-01/Accounts/{account_sid}/Messages.json", self._create)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._base_url = f"http://127.0.0.1:{port}"
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTwilioAPI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        assert self._base_url is not None, "start the fake first"
-        return self._base_url
 
     # ------------------------------------------------------------------ test controls
     def fail_next(self, code: int, status: int = 400) -> None:

@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import LocalServer
+
 JSON = dict[str, Any]
 API_VERSION = "5.199"
 RATE_LIMIT_PER_SECOND = 20
@@ -92,7 +94,7 @@ class ApiCall:
     error_code: int | None = None
 
 
-class FakeVkAPI:
+class FakeVkAPI(LocalServer):
     """In-process VK API stand-in: records calls, serves Bots Long Poll, injects failures."""
 
     max_poll_wait: float = 0.5  # cap for long-poll waits, keeps tests snappy
@@ -126,43 +128,23 @@ class FakeVkAPI:
         self._long_poll: list[JSON] = []
         self._long_poll_key = secrets.token_hex(8)
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
+        super().__init__()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self._changed = asyncio.Event()
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        self._changed = asyncio.Event()  # bound to the loop that starts us
+        await super().start()
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/method/{name}", self._method)
         app.router.add_post("/upload", self._upload)
         app.router.add_post("/upload/doc", self._upload_doc)
         app.router.add_get(r"/doc{owner_id:-?\d+}_{id:\d+}", self._download_doc)
         app.router.add_get("/longpoll", self._poll)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}"
 
     async def close(self) -> None:
         self._notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeVkAPI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("FakeVkAPI is not started")
-        return self._base_url
+        await super().close()
 
     # ------------------------------------------------------------------ configuration
     def block_user(self, user_id: int) -> None:
