@@ -104,7 +104,7 @@ error-generic = Something went wrong on our side. Please try again in a minute; 
 ## The console channel (a terminal, for trying the program locally)
 console-intro = Loyalty bot in your terminal. Type a message, or the number of a choice. /quit to leave.
 console-type-phone = Type your phone number, for example +79991234567.
-console-image-saved = Picture saved to { $path }
+console-image-saved = Saved to { $path }
 
 ## Telegram's command menu (descriptions, at most 256 characters)
 command-start = Start or open the main menu
