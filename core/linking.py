@@ -23,7 +23,8 @@ from core.db import Database
 from core.errors import LoyaltyError
 from core.ledger import Ledger
 from core.members import IdentityKey, Members, Profile
-from core.models import Identity, LinkAttempt, LinkCode, Member, Merge
+from core.models import Identity, LinkAttempt, LinkCode, Member, Merge, Referral
+from core.referrals import Referrals
 
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)
@@ -67,11 +68,19 @@ def looks_like_code(text: str) -> bool:
 
 
 class Linking:
-    def __init__(self, db: Database, clock: Clock, members: Members, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        members: Members,
+        ledger: Ledger,
+        referrals: Referrals,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._members = members
         self._ledger = ledger
+        self._referrals = referrals
 
     async def issue(self, member_id: int) -> IssuedCode:
         """A new code for the member; any code it had before stops working."""
@@ -231,6 +240,13 @@ class Linking:
             .values(merged_into_id=survivor.id)
         )
         absorbed.merged_into_id = survivor.id
+        await self._referrals.forget_between_in(session, survivor.id, absorbed.id)
+        # Friends the absorbed member invited now count for the survivor.
+        await session.execute(
+            update(Referral)
+            .where(Referral.referrer_id == absorbed.id)
+            .values(referrer_id=survivor.id)
+        )
         for field in ("phone", "birthday", "name"):
             if getattr(survivor, field) is None and getattr(absorbed, field) is not None:
                 setattr(survivor, field, getattr(absorbed, field))

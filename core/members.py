@@ -28,7 +28,8 @@ from core.models import (
     Purchase,
     RetiredIdentity,
 )
-from core.rules import RuleBook
+from core.referrals import Referrals
+from core.rules import ProgramRules, RuleBook
 
 # Built once: constructing a statement and its cache key costs more than running it.
 _MEMBER_BY_IDENTITY = (
@@ -131,11 +132,19 @@ class LastIdentity(LoyaltyError):
 
 
 class Members:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: Ledger,
+        rules: RuleBook,
+        referrals: Referrals,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
+        self._referrals = referrals
         self._salt: bytes | None = None
 
     async def find(self, identity: IdentityKey) -> Profile | None:
@@ -184,9 +193,7 @@ class Members:
         for _ in range(5):
             try:
                 async with self._db.transaction() as session:
-                    return await self._enrol_in(
-                        session, registration, rules.welcome_bonus, identity_hash
-                    )
+                    return await self._enrol_in(session, registration, rules, identity_hash)
             except IntegrityError:
                 existing = await self.find(registration.identity)
                 if existing is not None:
@@ -198,9 +205,10 @@ class Members:
         self,
         session: AsyncSession,
         registration: Registration,
-        welcome_bonus: int,
+        rules: ProgramRules,
         identity_hash: str,
     ) -> Enrolment:
+        welcome_bonus = rules.welcome_bonus
         now = self._clock.now()
         referrer_id = await self._referrer(session, registration.referral_code)
         retired = await session.get(RetiredIdentity, identity_hash)
@@ -254,6 +262,8 @@ class Members:
                 actor="program",
                 idempotency_key=f"welcome:{member.id}",
             )
+        if referrer_id is not None:
+            await self._referrals.attribute_in(session, member, referrer_id, rules)
         await session.refresh(member)
         return Enrolment(member=Profile.of(member), created=True, welcome_bonus=welcome_bonus)
 

@@ -205,3 +205,20 @@ class InstallationSecret(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class Referral(Base):
+    """A friend who joined through a member's code: at most one per friend, rewarded once."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    friend_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    # "pending" until the qualifying action, then "rewarded"; or "rejected" with a reason.
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    friend_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    referrer_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

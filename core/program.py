@@ -10,6 +10,7 @@ from core.ledger import Ledger
 from core.linking import Linking
 from core.members import Members
 from core.purchases import Purchases
+from core.referrals import Referrals
 from core.rules import RuleBook
 
 
@@ -22,19 +23,22 @@ class LoyaltyProgram:
     members: Members
     purchases: Purchases
     linking: Linking
+    referrals: Referrals
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
         clock = clock or SystemClock()
         rules = RuleBook(db, clock)
         ledger = Ledger(db, clock)
-        members = Members(db, clock, ledger, rules)
+        referrals = Referrals(db, clock, ledger)
+        members = Members(db, clock, ledger, rules, referrals)
         return cls(
             db=db,
             clock=clock,
             rules=rules,
             ledger=ledger,
             members=members,
-            purchases=Purchases(db, clock, ledger, rules),
-            linking=Linking(db, clock, members, ledger),
+            purchases=Purchases(db, clock, ledger, rules, referrals),
+            linking=Linking(db, clock, members, ledger, referrals),
+            referrals=referrals,
         )

@@ -15,6 +15,7 @@ from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound
 from core.ledger import Ledger
 from core.members import member_id_by_card
 from core.models import Member, Purchase
+from core.referrals import Referrals
 from core.rules import RuleBook
 
 PURCHASE_REASON = "purchase"
@@ -58,11 +59,19 @@ def parse_amount(raw: str | Decimal) -> Decimal:
 
 
 class Purchases:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: Ledger,
+        rules: RuleBook,
+        referrals: Referrals,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
+        self._referrals = referrals
 
     async def credit(
         self, card_code: str, amount: str | Decimal, *, purchase_id: str, actor: str
@@ -132,6 +141,16 @@ class Purchases:
                         )
                     )
                     await session.flush()
+                    if await self._referrals.qualify_in(
+                        session, member_id, "first_purchase", rules
+                    ):
+                        # The friend's own referral bonus landed in the same transaction.
+                        balance = (
+                            await session.scalar(
+                                select(Member.balance).where(Member.id == member_id)
+                            )
+                            or balance
+                        )
                     return Credit(
                         member_id, code, purchase_id, amount, points, balance, replayed=False
                     )

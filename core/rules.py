@@ -25,6 +25,11 @@ class ProgramRules:
     # What one point is worth at the till, in currency units.
     point_value: Decimal = Decimal("1")
     welcome_bonus: int = 100
+    # Referrals: both sides are rewarded once the friend does the qualifying action.
+    referral_friend_bonus: int = 100
+    referral_referrer_bonus: int = 200
+    referral_qualifies_on: str = "first_purchase"  # or "join"
+    referral_daily_cap: int = 10
 
     def points_for(self, amount: Decimal) -> int:
         return int((amount * self.earn_rate).to_integral_value(rounding=ROUND_FLOOR))
@@ -40,6 +45,13 @@ class ProgramRules:
 
 
 _DECIMAL_RULES = {"earn_rate", "point_value"}
+_WHOLE_NUMBER_RULES = {
+    "welcome_bonus",
+    "referral_friend_bonus",
+    "referral_referrer_bonus",
+    "referral_daily_cap",
+}
+REFERRAL_ACTIONS = ("join", "first_purchase")
 MAX_EARN_RATE = Decimal(1000)
 MAX_POINT_VALUE = Decimal(1_000_000)
 MAX_WELCOME_BONUS = 1_000_000
@@ -67,9 +79,9 @@ def _coerce(key: str, value: Any) -> Any:
         if not number.is_finite():
             raise ValueError(f"{key} must be a finite number, not {value!r}")
         return number
-    if key == "welcome_bonus":
+    if key in _WHOLE_NUMBER_RULES:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"welcome_bonus must be a whole number of points, not {value!r}")
+            raise ValueError(f"{key} must be a whole number, not {value!r}")
         return value
     if not isinstance(value, str):
         raise ValueError(f"{key} must be text, not {value!r}")
@@ -81,8 +93,13 @@ def validate(rules: ProgramRules) -> None:
         raise ValueError(f"earn_rate must be between 0 and {MAX_EARN_RATE}")
     if not 0 < rules.point_value <= MAX_POINT_VALUE:
         raise ValueError(f"point_value must be positive and at most {MAX_POINT_VALUE}")
-    if not 0 <= rules.welcome_bonus <= MAX_WELCOME_BONUS:
-        raise ValueError(f"welcome_bonus must be between 0 and {MAX_WELCOME_BONUS}")
+    for name in ("welcome_bonus", "referral_friend_bonus", "referral_referrer_bonus"):
+        if not 0 <= getattr(rules, name) <= MAX_WELCOME_BONUS:
+            raise ValueError(f"{name} must be between 0 and {MAX_WELCOME_BONUS}")
+    if not 0 <= rules.referral_daily_cap <= 1000:
+        raise ValueError("referral_daily_cap must be between 0 and 1000")
+    if rules.referral_qualifies_on not in REFERRAL_ACTIONS:
+        raise ValueError(f"referral_qualifies_on must be one of {', '.join(REFERRAL_ACTIONS)}")
     if not rules.program_name:
         raise ValueError("program_name must not be empty")
     if len(rules.currency) != 3 or not rules.currency.isalpha() or not rules.currency.isupper():

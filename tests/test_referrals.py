@@ -1,0 +1,206 @@
+"""Referral rewards: paid once, to both sides, when the friend qualifies; never for what the
+rules forbid (oneself, beyond the daily cap, a second referrer)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core.members import IdentityKey, Profile, Registration
+from core.models import LedgerEntry, Referral
+from core.program import LoyaltyProgram
+from core.referrals import Progress
+from main import Runtime
+from tests.data import enrol, scalar
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+
+async def join(
+    program: LoyaltyProgram, user: str, referrer: Profile | None, phone: str | None = None
+) -> Profile:
+    enrolment = await program.members.enrol(
+        Registration(
+            identity=IdentityKey("telegram", user),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            phone=phone,
+            phone_verified=phone is not None,
+            referral_code=referrer.card_code if referrer else None,
+        )
+    )
+    return enrolment.member
+
+
+async def referral_points(runtime: Runtime, member_id: int) -> int:
+    return int(
+        await scalar(
+            runtime,
+            select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+                LedgerEntry.member_id == member_id, LedgerEntry.reason.like("referral%")
+            ),
+        )
+    )
+
+
+async def test_both_sides_are_rewarded_once_at_the_friends_first_purchase(
+    runtime: Runtime,
+) -> None:
+    program = runtime.program
+    ann = await enrol(runtime, "ann")
+    bob = await join(program, "bob", ann)
+    assert (await program.ledger.balance(bob.id), await program.ledger.balance(ann.id)) == (
+        100,
+        100,
+    )
+    assert await program.referrals.progress(ann.id) == Progress(1, 0, 1, 0)
+
+    first = await program.purchases.credit(bob.card_code, "500", purchase_id="B1", actor="t")
+    await program.purchases.credit(bob.card_code, "500", purchase_id="B2", actor="t")
+    await program.purchases.credit(bob.card_code, "500", purchase_id="B1", actor="t")  # replay
+
+    assert first.balance == 100 + 50 + 100, "the friend's bonus comes with the first purchase"
+    assert await referral_points(runtime, bob.id) == 100
+    assert await referral_points(runtime, ann.id) == 200
+    assert await program.referrals.progress(ann.id) == Progress(1, 1, 0, 200)
+
+
+async def test_when_joining_qualifies_the_reward_comes_with_the_card(runtime: Runtime) -> None:
+    program = runtime.program
+    await program.rules.update(actor="marketer", referral_qualifies_on="join")
+    ann = await enrol(runtime, "ann")
+    bob = await join(program, "bob", ann)
+    again = await program.members.enrol(
+        Registration(IdentityKey("telegram", "bob"), "en", True, False, referral_code="x")
+    )
+    assert not again.created
+    assert await program.ledger.balance(bob.id) == 200
+    assert await program.ledger.balance(ann.id) == 300
+
+
+async def test_the_same_phone_is_the_same_person(runtime: Runtime) -> None:
+    program = runtime.program
+    ann = await join(program, "ann", None, phone="+79990000001")
+    twin = await join(program, "ann-2", ann, phone="+79990000001")
+    await program.purchases.credit(twin.card_code, "100", purchase_id="T", actor="t")
+    row = await scalar(runtime, select(Referral))
+    assert (row.status, row.reason) == ("rejected", "same_person")
+    assert await referral_points(runtime, ann.id) == 0
+    assert await referral_points(runtime, twin.id) == 0
+
+
+async def test_accounts_that_merge_later_get_nothing_from_each_other(runtime: Runtime) -> None:
+    program = runtime.program
+    ann = await enrol(runtime, "ann")
+    second = await join(program, "ann-second-phone", ann)
+    code = await program.linking.issue(ann.id)
+    await program.linking.redeem(IdentityKey("telegram", "ann-second-phone"), code.display)
+    await program.purchases.credit(second.card_code, "100", purchase_id="M", actor="t")
+
+    row = await scalar(runtime, select(Referral))
+    assert (row.status, row.reason) == ("rejected", "same_person")
+    assert await referral_points(runtime, ann.id) == 0
+
+
+async def test_the_daily_cap_holds_and_a_new_day_opens_it_again(runtime: Runtime) -> None:
+    clock = FakeClock()
+    program = LoyaltyProgram.build(runtime.db, clock)
+    await program.rules.update(actor="m", referral_qualifies_on="join", referral_daily_cap=3)
+    ann = await join(program, "ann", None)
+    for n in range(5):
+        await join(program, f"friend-{n}", ann)
+    assert await referral_points(runtime, ann.id) == 3 * 200
+    statuses = await scalar(runtime, select(func.count()).where(Referral.reason == "daily_cap"))
+    assert statuses == 2
+
+    clock.current += timedelta(days=1)
+    await join(program, "tomorrow", ann)
+    assert await referral_points(runtime, ann.id) == 4 * 200
+
+
+async def test_a_scripted_farm_earns_nothing_the_rules_forbid(runtime: Runtime) -> None:
+    clock = FakeClock()
+    program = LoyaltyProgram.build(runtime.db, clock)
+    await program.rules.update(actor="m", referral_qualifies_on="join", referral_daily_cap=10)
+    boss = await join(program, "boss", None, phone="+79991110000")
+
+    # 60 fresh accounts use the boss's code, 20 of them with the boss's own phone; then a ring
+    # of 20 accounts where each invites the next, and each tries its own code as well.
+    for n in range(60):
+        phone = "+79991110000" if n % 3 == 0 else None
+        await join(program, f"farm-{n}", boss, phone=phone)
+    ring: list[Profile] = [await join(program, "ring-0", None)]
+    for n in range(1, 20):
+        ring.append(await join(program, f"ring-{n}", ring[-1]))
+    for member in ring:  # a member who already joined cannot pick a referrer, least of all itself
+        again = await program.members.enrol(
+            Registration(
+                IdentityKey("telegram", f"ring-{ring.index(member)}"),
+                "en",
+                True,
+                False,
+                referral_code=member.card_code,
+            )
+        )
+        assert not again.created
+
+    boss_rewards = await referral_points(runtime, boss.id)
+    assert boss_rewards == 10 * 200, "the daily cap, not 40 or 60 rewards"
+    rows = list(await _referrals(runtime))
+    assert sum(1 for r in rows if r.reason == "same_person") == 20
+    assert len({r.friend_id for r in rows}) == len(rows), "one referrer per member"
+    total = int(
+        await scalar(
+            runtime,
+            select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
+                LedgerEntry.reason.like("referral%")
+            ),
+        )
+    )
+    rewarded = sum(1 for r in rows if r.status == "rewarded")
+    assert total == rewarded * (100 + 200)
+    assert rewarded == 10 + 19
+
+
+async def test_concurrent_first_purchases_reward_the_referral_once(runtime: Runtime) -> None:
+    program = runtime.program
+    ann = await enrol(runtime, "ann")
+    bob = await join(program, "bob", ann)
+    await asyncio.gather(
+        *(
+            program.purchases.credit(bob.card_code, "100", purchase_id=f"C{n}", actor="t")
+            for n in range(6)
+        )
+    )
+    assert await referral_points(runtime, bob.id) == 100
+    assert await referral_points(runtime, ann.id) == 200
+    assert (await program.ledger.audit(ann.id)).consistent
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"referral_qualifies_on": "dance"},
+        {"referral_daily_cap": -1},
+        {"referral_referrer_bonus": 1.5},
+        {"referral_friend_bonus": "100"},
+    ],
+)
+async def test_invalid_referral_rules_are_refused(runtime: Runtime, changes: dict) -> None:
+    with pytest.raises(ValueError):
+        await runtime.program.rules.update(actor="m", **changes)
+
+
+async def _referrals(runtime: Runtime) -> list[Referral]:
+    async with runtime.db.reading() as session:
+        return list(await session.scalars(select(Referral).order_by(Referral.id)))
