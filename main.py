@@ -52,6 +52,7 @@ from core.state import (
 )
 from handlers.conversation import Conversation
 from handlers.i18n import Translator
+from handlers.invites import InviteLinks
 
 log = logging.getLogger("loyalty")
 
@@ -108,12 +109,20 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         updates = MemoryUpdateLog(settings.update_dedupe_ttl_seconds)
         flood = MemoryFloodGate(settings.flood_window_seconds)
     program = LoyaltyProgram.build(db, clock)
+    invites = InviteLinks()
+    if settings.telegram_bot_username:
+        invites.add_telegram(settings.telegram_bot_username.lstrip("@"))
+    if settings.vk_enabled and settings.vk_group_id is not None:
+        invites.add_vk(settings.vk_group_id)
+    if settings.whatsapp_enabled:
+        invites.add_whatsapp(settings.twilio_whatsapp_from)
     conversation = Conversation(
         program,
         conversations,
         Translator.load(settings.locale),
         flood=flood,
         flood_limit=settings.flood_max_messages,
+        invites=invites,
     )
 
     probes: dict[str, Probe] = {"database": db.ping}
@@ -186,6 +195,10 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
         log.info("listening on http://%s:%s", settings.web_host, settings.web_port)
         if runtime.telegram is not None:
             await runtime.telegram.publish_commands(runtime.conversation.texts)
+            if "telegram" not in runtime.conversation.invites.templates:
+                username = await runtime.telegram.username()
+                if username:
+                    runtime.conversation.invites.add_telegram(username)
             if settings.telegram_webhook_url:
                 await runtime.telegram.set_webhook(settings.telegram_webhook_url)
                 log.info("telegram: webhook at %s", settings.telegram_webhook_url)

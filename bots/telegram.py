@@ -211,6 +211,14 @@ class TelegramChannel:
             ]
         )
 
+    async def username(self) -> str | None:
+        """The bot's @username, for members' invite links; None if Telegram cannot say."""
+        try:
+            return (await self.bot.me()).username
+        except TelegramAPIError as error:
+            log.warning("telegram getMe failed: %s", error)
+            return None
+
     async def publish_commands(self, texts: Translator) -> None:
         """The command menu Telegram shows next to the input field, in every language."""
         for language in (None, *texts.languages):

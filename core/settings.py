@@ -19,6 +19,8 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = ""
+    # For members' invite links; asked from Telegram (getMe) at start when empty.
+    telegram_bot_username: str = ""
     telegram_webhook_secret: SecretStr | None = None
 
     vk_group_token: SecretStr | None = None

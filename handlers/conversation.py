@@ -11,6 +11,7 @@ from core.program import LoyaltyProgram
 from core.state import ConversationStore, FloodGate
 from handlers import views
 from handlers.i18n import Translator
+from handlers.invites import InviteLinks
 from handlers.menu import MemberMenu
 from handlers.messages import Incoming, Reply
 from handlers.parsing import parse_command, simplify
@@ -29,6 +30,7 @@ class Conversation:
         *,
         flood: FloodGate | None = None,
         flood_limit: int = 20,
+        invites: InviteLinks | None = None,
     ) -> None:
         self._program = program
         self._flood = flood
@@ -37,7 +39,8 @@ class Conversation:
         self._texts = texts
         self._views = Views(texts)
         self._signup = SignUp(program, store, self._views)
-        self._menu = MemberMenu(program, self._views)
+        self.invites = invites or InviteLinks()
+        self._menu = MemberMenu(program, self._views, self.invites)
         self._vocabulary = self._build_vocabulary(texts)
 
     @property

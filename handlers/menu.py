@@ -9,6 +9,7 @@ from core.linking import CODE_TTL
 from core.members import IdentityKey, IdentityNotLinked, LastIdentity, Profile
 from core.program import LoyaltyProgram
 from handlers import views
+from handlers.invites import InviteLinks, payload_for
 from handlers.messages import Button, Document, Image, Incoming, Reply
 from handlers.views import RULES_SHOWN_MAX_AGE, Views, tail
 
@@ -16,9 +17,10 @@ HISTORY_PAGE_SIZE = 5
 
 
 class MemberMenu:
-    def __init__(self, program: LoyaltyProgram, views: Views) -> None:
+    def __init__(self, program: LoyaltyProgram, views: Views, invites: InviteLinks) -> None:
         self._program = program
         self._views = views
+        self._invites = invites
 
     async def handle(self, message: Incoming, member: Profile, action: str | None) -> list[Reply]:
         language = member.language
@@ -58,6 +60,8 @@ class MemberMenu:
             return [await self._messengers(message, member)]
         if action and action.startswith(views.UNLINK):
             return [await self._unlink(message, member, action.removeprefix(views.UNLINK))]
+        if action == views.INVITE:
+            return [await self._invite(message, member)]
         if action == views.PRIVACY:
             return [self._privacy(language)]
         if action == views.EXPORT:
@@ -133,6 +137,50 @@ class MemberMenu:
                 tail=tail(identity),
             )
         return await self._messengers(message, member, notice)
+
+    async def _invite(self, message: Incoming, member: Profile) -> Reply:
+        language = member.language
+        t = self._views.t
+        points = self._views.texts.points
+        rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
+        progress = await self._program.referrals.progress(member.id)
+        links = self._invites.for_member(member.card_code)
+        lines = [
+            t(
+                language,
+                "invite-intro",
+                program=rules.program_name,
+                qualifies=t(language, f"invite-qualifies-{rules.referral_qualifies_on}"),
+                referrer_bonus=points(language, rules.referral_referrer_bonus),
+                friend_bonus=points(language, rules.referral_friend_bonus),
+            ),
+        ]
+        if links:
+            lines.append(t(language, "invite-links"))
+            lines.extend(
+                t(
+                    language,
+                    "invite-link-line",
+                    channel=self._views.channel(language, IdentityKey(channel, "")),
+                    link=link,
+                )
+                for channel, link in links.items()
+            )
+        lines.append(t(language, "invite-code", code=payload_for(member.card_code)))
+        lines.append(
+            t(
+                language,
+                "invite-progress",
+                joined=progress.joined,
+                rewarded=progress.rewarded,
+                points=points(language, progress.points_earned),
+            )
+        )
+        shared = links.get(message.channel) or payload_for(member.card_code)
+        return Reply(
+            text="\n".join(lines),
+            image=Image(png=qr.png(shared), filename=f"invite-{member.card_code}.png"),
+        )
 
     def _privacy(self, language: str) -> Reply:
         t = self._views.t

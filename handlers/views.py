@@ -20,6 +20,7 @@ HELP = "menu:help"
 LINK = "menu:link"
 LINK_CODE = "link:code"
 PRIVACY = "menu:privacy"
+INVITE = "menu:invite"
 EXPORT = "privacy:export"
 ERASE = "privacy:erase"
 ERASE_CONFIRMED = "privacy:erase:confirmed"
@@ -46,6 +47,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     HELP: ("menu-help", "words-help"),
     LINK: ("menu-link", "words-link"),
     PRIVACY: ("menu-privacy", "words-privacy"),
+    INVITE: ("menu-invite", "words-invite"),
     MARKETING_ON: ("menu-marketing-on", "words-resume"),
     MARKETING_OFF: ("menu-marketing-off", "words-stop"),
     SKIP: ("signup-skip", "words-skip"),
@@ -62,6 +64,7 @@ COMMANDS = {
     "help": HELP,
     "link": LINK,
     "privacy": PRIVACY,
+    "invite": INVITE,
     "menu": "menu",
 }
 
@@ -93,6 +96,7 @@ class Views:
                     Button(t(language, "menu-balance"), BALANCE),
                     Button(t(language, "menu-card"), CARD),
                 ),
+                (Button(t(language, "menu-invite"), INVITE),),
                 (
                     Button(t(language, "menu-history"), HISTORY),
                     Button(t(language, "menu-help"), HELP),

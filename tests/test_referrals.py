@@ -4,16 +4,24 @@ rules forbid (oneself, beyond the daily cap, a second referrer)."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import zxingcpp
+from PIL import Image
 from sqlalchemy import func, select
 
 from core.members import IdentityKey, Profile, Registration
 from core.models import LedgerEntry, Referral
 from core.program import LoyaltyProgram
 from core.referrals import Progress
-from main import Runtime
+from core.settings import Settings
+from handlers.conversation import Conversation
+from handlers.invites import InviteLinks
+from handlers.messages import Incoming
+from main import Runtime, build_runtime
+from tests.conftest import Backend, make_settings
 from tests.data import enrol, scalar
 
 
@@ -204,3 +212,62 @@ async def test_invalid_referral_rules_are_refused(runtime: Runtime, changes: dic
 async def _referrals(runtime: Runtime) -> list[Referral]:
     async with runtime.db.reading() as session:
         return list(await session.scalars(select(Referral).order_by(Referral.id)))
+
+
+async def test_the_invite_screen_shows_links_progress_and_a_qr_of_this_channels_link(
+    runtime: Runtime,
+) -> None:
+    invites = InviteLinks()
+    invites.add_telegram("shop_bot")
+    invites.add_vk(227000001)
+    invites.add_whatsapp("whatsapp:+1 (415) 523-8886")
+    conversation = Conversation(
+        runtime.program, runtime.conversations, runtime.conversation.texts, invites=invites
+    )
+    ann = await enrol(runtime, "ann")
+    await join(runtime.program, "bob", ann)
+
+    (reply,) = await conversation.handle(Incoming("telegram", "ann", action="menu:invite"))
+
+    payload = f"ref_{ann.card_code}"
+    assert "when a friend makes a first purchase, you get 200 points" in reply.text
+    assert f"• Telegram: https://t.me/shop_bot?start={payload}" in reply.text
+    assert f"• VK: https://vk.me/club227000001?ref={payload}" in reply.text
+    assert f"• WhatsApp: https://wa.me/14155238886?text={payload}" in reply.text
+    assert f"send this code to our bot: {payload}" in reply.text
+    assert "So far: 1 friend joined, 0 qualified, you earned 0 points." in reply.text
+    assert reply.image is not None
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(reply.image.png)))
+    assert [code.text for code in decoded] == [f"https://t.me/shop_bot?start={payload}"]
+
+    # A channel with no link of its own (the console) gets the code itself as the QR.
+    await runtime.program.linking.redeem(
+        IdentityKey("console", "ann-pc"),
+        (await runtime.program.linking.issue(ann.id)).display,
+    )
+    (console,) = await conversation.handle(Incoming("console", "ann-pc", text="invite"))
+    assert console.image is not None
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(console.image.png)))
+    assert [code.text for code in decoded] == [payload]
+
+
+async def test_the_runtime_builds_invite_links_from_its_settings(
+    backend: Backend, settings: Settings
+) -> None:
+    runtime = build_runtime(
+        make_settings(
+            backend,
+            telegram_bot_token="123:abc",
+            telegram_bot_username="@shop_bot",
+            vk_group_token="t",
+            vk_group_id=42,
+        )
+    )
+    try:
+        links = runtime.conversation.invites.for_member("ABCDEFGH2")
+    finally:
+        await runtime.close()
+    assert links == {
+        "telegram": "https://t.me/shop_bot?start=ref_ABCDEFGH2",
+        "vk": "https://vk.me/club42?ref=ref_ABCDEFGH2",
+    }

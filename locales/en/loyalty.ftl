@@ -154,3 +154,17 @@ privacy-erase-confirm = Delete your account? Your name, phone, birthday and mess
 privacy-erase-yes = 🗑 Yes, delete everything
 privacy-erase-no = No, keep my card
 privacy-erased = Your account is deleted and your personal data erased. Thank you for having been with us; you can join again any time with /start.
+
+## Inviting friends
+menu-invite = 🎁 Invite friends
+words-invite = invite, friends, referral
+invite-intro = Invite friends to { $program }: when a friend { $qualifies }, you get { $referrer_bonus } and your friend gets { $friend_bonus }.
+invite-qualifies-join = joins
+invite-qualifies-first_purchase = makes a first purchase
+invite-links = Your personal links:
+invite-link-line = • { $channel }: { $link }
+invite-code = Or your friend can send this code to our bot: { $code }
+invite-progress = So far: { $joined ->
+    [one] 1 friend joined
+   *[other] { $joined } friends joined
+}, { $rewarded } qualified, you earned { $points }.

@@ -156,3 +156,17 @@ privacy-erase-confirm = حساب شما حذف شود؟ نام، تلفن، تا
 privacy-erase-yes = 🗑 بله، همه را حذف کن
 privacy-erase-no = نه، کارتم بماند
 privacy-erased = حساب شما حذف و اطلاعات شخصی‌تان پاک شد. از همراهی شما سپاسگزاریم؛ هر زمان خواستید می‌توانید با /start دوباره عضو شوید.
+
+## Inviting friends
+menu-invite = 🎁 دعوت از دوستان
+words-invite = دعوت, دوستان, معرفی
+invite-intro = دوستانتان را به { $program } دعوت کنید: وقتی دوستتان { $qualifies }، شما { $referrer_bonus } و دوستتان { $friend_bonus } می‌گیرید.
+invite-qualifies-join = عضو شود
+invite-qualifies-first_purchase = نخستین خریدش را انجام دهد
+invite-links = لینک‌های شخصی شما:
+invite-link-line = • { $channel }: { $link }
+invite-code = یا دوستتان می‌تواند این کد را برای ربات ما بفرستد: { $code }
+invite-progress = تا کنون: { $joined ->
+    [one] { $joined } دوست عضو شده
+   *[other] { $joined } دوست عضو شده‌اند
+}، { $rewarded } نفر شرط را انجام داده‌اند، و شما { $points } گرفته‌اید.

@@ -155,3 +155,18 @@ privacy-erase-confirm = Удалить аккаунт? Ваше имя, теле
 privacy-erase-yes = 🗑 Да, удалить всё
 privacy-erase-no = Нет, оставить карту
 privacy-erased = Аккаунт удалён, персональные данные стёрты. Спасибо, что были с нами; вернуться можно в любой момент командой /start.
+
+## Inviting friends
+menu-invite = 🎁 Пригласить друзей
+words-invite = пригласить, друзья, рефералы
+invite-intro = Приглашайте друзей в { $program }: когда друг { $qualifies }, вы получите { $referrer_bonus }, а друг — { $friend_bonus }.
+invite-qualifies-join = присоединится
+invite-qualifies-first_purchase = сделает первую покупку
+invite-links = Ваши личные ссылки:
+invite-link-line = • { $channel }: { $link }
+invite-code = Или друг может отправить нашему боту этот код: { $code }
+invite-progress = Пока что: { $joined ->
+    [one] присоединился { $joined } друг
+    [few] присоединились { $joined } друга
+   *[many] присоединились { $joined } друзей
+}, условие выполнили: { $rewarded }, вы получили { $points }.
