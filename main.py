@@ -283,10 +283,17 @@ async def credit(settings: Settings, card: str, amount: str, purchase_id: str, a
     return 0
 
 
-async def redeem(settings: Settings, card: str, points: int, redemption_id: str, actor: str) -> int:
+async def redeem(
+    settings: Settings,
+    card: str,
+    points: int,
+    redemption_id: str,
+    actor: str,
+    order_amount: str | None = None,
+) -> int:
     async with opened(settings) as runtime:
         result = await runtime.program.purchases.redeem(
-            card, points, redemption_id=redemption_id, actor=actor
+            card, points, redemption_id=redemption_id, actor=actor, order_amount=order_amount
         )
     what = "was already redeemed" if result.replayed else "redeemed"
     print(f"Redemption {redemption_id} {what}: {result.points} points. Balance: {result.balance}.")
@@ -310,6 +317,9 @@ def parser() -> argparse.ArgumentParser:
     redeem_parser.add_argument("points", type=int, help="how many points to spend")
     redeem_parser.add_argument("--redemption-id", required=True, help="the shop's receipt id")
     redeem_parser.add_argument("--actor", default="operator", help="who records it")
+    redeem_parser.add_argument(
+        "--order-amount", help="the order paid with the points; caps them at the allowed share"
+    )
     return root
 
 
@@ -352,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                     arguments.points,
                     arguments.redemption_id,
                     arguments.actor,
+                    arguments.order_amount,
                 )
             )
     except cards.InvalidCardCode as error:

@@ -28,3 +28,11 @@ class IdempotencyConflict(LoyaltyError):
 
 class InvalidAmount(LoyaltyError):
     pass
+
+
+class RedemptionTooLarge(LoyaltyError):
+    """Points may pay only part of an order; `allowed` is the most they may pay of this one."""
+
+    def __init__(self, allowed: int) -> None:
+        super().__init__(f"at most {allowed} points may be spent on this order")
+        self.allowed = allowed

@@ -11,7 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from core import cards
 from core.clock import Clock
 from core.db import Database
-from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound
+from core.errors import (
+    IdempotencyConflict,
+    InvalidAmount,
+    MemberNotFound,
+    RedemptionTooLarge,
+)
 from core.ledger import Ledger
 from core.members import member_id_by_card
 from core.models import Member, Purchase
@@ -161,11 +166,23 @@ class Purchases:
         raise AssertionError("unreachable")
 
     async def redeem(
-        self, card_code: str, points: int, *, redemption_id: str, actor: str
+        self,
+        card_code: str,
+        points: int,
+        *,
+        redemption_id: str,
+        actor: str,
+        order_amount: str | Decimal | None = None,
     ) -> Redemption:
-        """Spend points at the till; idempotent on redemption_id; never below zero."""
+        """Spend points at the till; idempotent on redemption_id; never below zero. Against
+        an order, points may pay at most the program's share of it (`max_points_share`)."""
         if points <= 0:
             raise InvalidAmount("points to redeem must be positive")
+        if order_amount is not None:
+            rules = await self._rules.current()
+            allowed = rules.max_points_for(parse_amount(order_amount))
+            if points > allowed:
+                raise RedemptionTooLarge(allowed)
         redemption_id = redemption_id.strip()
         if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
             raise InvalidAmount(

@@ -25,6 +25,8 @@ class ProgramRules:
     # What one point is worth at the till, in currency units.
     point_value: Decimal = Decimal("1")
     welcome_bonus: int = 100
+    # The largest share of an order that points may pay for (0.3: at most 30 %).
+    max_points_share: Decimal = Decimal("0.3")
     # Referrals: both sides are rewarded once the friend does the qualifying action.
     referral_friend_bonus: int = 100
     referral_referrer_bonus: int = 200
@@ -33,6 +35,10 @@ class ProgramRules:
 
     def points_for(self, amount: Decimal) -> int:
         return int((amount * self.earn_rate).to_integral_value(rounding=ROUND_FLOOR))
+
+    def max_points_for(self, order_amount: Decimal) -> int:
+        payable = order_amount * self.max_points_share / self.point_value
+        return int(payable.to_integral_value(rounding=ROUND_FLOOR))
 
     def worth(self, points: int) -> Decimal:
         return (self.point_value * points).quantize(Decimal("0.01"))
@@ -44,7 +50,7 @@ class ProgramRules:
         return (Decimal(1) / self.earn_rate).quantize(Decimal("0.01"))
 
 
-_DECIMAL_RULES = {"earn_rate", "point_value"}
+_DECIMAL_RULES = {"earn_rate", "point_value", "max_points_share"}
 _WHOLE_NUMBER_RULES = {
     "welcome_bonus",
     "referral_friend_bonus",
@@ -91,6 +97,8 @@ def _coerce(key: str, value: Any) -> Any:
 def validate(rules: ProgramRules) -> None:
     if not 0 <= rules.earn_rate <= MAX_EARN_RATE:
         raise ValueError(f"earn_rate must be between 0 and {MAX_EARN_RATE}")
+    if not 0 <= rules.max_points_share <= 1:
+        raise ValueError("max_points_share must be between 0 and 1")
     if not 0 < rules.point_value <= MAX_POINT_VALUE:
         raise ValueError(f"point_value must be positive and at most {MAX_POINT_VALUE}")
     for name in ("welcome_bonus", "referral_friend_bonus", "referral_referrer_bonus"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from fluent.runtime import FluentBundle, FluentResource
 
 from core.settings import SUPPORTED_LOCALES
@@ -83,6 +83,9 @@ class Translator:
                 currency_digits=False,
             )
         return format_currency(amount, currency, locale=locale)
+
+    def percent(self, language: str, share: Decimal) -> str:
+        return format_percent(share, locale=self._locale(language))
 
     def number(self, language: str, value: int | Decimal) -> str:
         return format_decimal(value, locale=self._locale(language))

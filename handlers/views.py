@@ -143,6 +143,9 @@ class Views:
                 worth=self.texts.money(language, rules.worth(1), rules.currency),
             )
         )
+        if rules.max_points_share < 1:
+            share = self.texts.percent(language, rules.max_points_share)
+            lines.append(self.t(language, "rules-share", share=share))
         if rules.welcome_bonus > 0:
             lines.append(
                 self.t(language, "rules-welcome", bonus=points(language, rules.welcome_bonus))

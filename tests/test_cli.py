@@ -173,3 +173,23 @@ async def test_migrate_reports_up_to_date(
 ) -> None:
     assert await run_cli("migrate") == 0
     assert "up to date" in capsys.readouterr().out
+
+
+async def test_redeem_against_an_order_is_capped_at_the_allowed_share(
+    runtime: Runtime, cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    member = await enrol(runtime)
+
+    code = await run_cli(
+        "redeem", member.card_code, "31", "--redemption-id", "O-1", "--order-amount", "100"
+    )
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert "at most 30 points may be spent on this order" in err
+    assert await runtime.program.ledger.balance(member.id) == WELCOME_BONUS
+
+    code = await run_cli(
+        "redeem", member.card_code, "30", "--redemption-id", "O-1", "--order-amount", "100"
+    )
+    assert code == 0
+    assert await runtime.program.ledger.balance(member.id) == WELCOME_BONUS - 30

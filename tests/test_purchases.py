@@ -11,7 +11,13 @@ from sqlalchemy import select
 
 from core import cards
 from core.db import Database
-from core.errors import IdempotencyConflict, InsufficientPoints, InvalidAmount, MemberNotFound
+from core.errors import (
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidAmount,
+    MemberNotFound,
+    RedemptionTooLarge,
+)
 from core.models import LedgerEntry, Purchase
 from core.program import LoyaltyProgram
 from core.purchases import PURCHASE_REASON
@@ -290,3 +296,34 @@ async def test_concurrent_credits_of_one_purchase_credit_once(runtime: Runtime) 
     assert await count(runtime, LedgerEntry, LedgerEntry.reason == PURCHASE_REASON) == 1
     assert await runtime.program.ledger.balance(member.id) == WELCOME_BONUS + 123
     assert (await runtime.program.ledger.audit(member.id)).consistent
+
+
+async def test_points_pay_at_most_the_allowed_share_of_an_order(runtime: Runtime) -> None:
+    purchases = runtime.program.purchases
+    member = await enrol(runtime)
+    await purchases.credit(member.card_code, "5000", purchase_id="BIG", actor="t")  # +500
+
+    # 30 % of a 1000 order at 1 point = 1 currency unit: at most 300 points.
+    with pytest.raises(RedemptionTooLarge) as refused:
+        await purchases.redeem(
+            member.card_code, 301, redemption_id="O-1", actor="till", order_amount="1000"
+        )
+    assert refused.value.allowed == 300
+    assert await runtime.program.ledger.balance(member.id) == 600
+    spent = await purchases.redeem(
+        member.card_code, 300, redemption_id="O-1", actor="till", order_amount="1000"
+    )
+    assert spent.balance == 300
+
+    await runtime.program.rules.update(actor="m", max_points_share="0.5", point_value="2")
+    with pytest.raises(RedemptionTooLarge) as refused:
+        await purchases.redeem(
+            member.card_code, 51, redemption_id="O-2", actor="till", order_amount="199.99"
+        )
+    assert refused.value.allowed == 49, "floor(199.99 × 0.5 / 2)"
+    with pytest.raises(InvalidAmount):
+        await purchases.redeem(
+            member.card_code, 1, redemption_id="O-3", actor="till", order_amount="-5"
+        )
+    with pytest.raises(ValueError):
+        await runtime.program.rules.update(actor="m", max_points_share="1.5")

@@ -95,6 +95,7 @@ help =
 rules-earn = • You earn { $points } for every { $spend } spent.
 rules-value = • { $points } = { $worth } when you pay with points.
 rules-welcome = • A welcome gift of { $bonus } when you join.
+rules-share = • Points can pay for up to { $share } of an order.
 rules-no-earn = • Points are currently awarded only in special promotions.
 
 ## Problems

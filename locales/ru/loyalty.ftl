@@ -96,6 +96,7 @@ help =
 rules-earn = • { $points } за каждые { $spend } покупки.
 rules-value = • { $points } = { $worth } при оплате баллами.
 rules-welcome = • Приветственный подарок: { $bonus } при регистрации.
+rules-share = • Баллами можно оплатить до { $share } покупки.
 rules-no-earn = • Сейчас баллы начисляются только в рамках специальных акций.
 
 ## Problems
