@@ -300,6 +300,22 @@ async def redeem(
     return 0
 
 
+async def refund(
+    settings: Settings, purchase_id: str, refund_id: str, actor: str, amount: str | None
+) -> int:
+    async with opened(settings) as runtime:
+        result = await runtime.program.purchases.refund(
+            purchase_id, refund_id=refund_id, actor=actor, amount=amount
+        )
+    what = "was already refunded" if result.replayed else "refunded"
+    debt = f" ({result.debt_added} left as debt)" if result.debt_added else ""
+    print(
+        f"Refund {refund_id} of purchase {purchase_id} ({result.amount}) {what}: "
+        f"{result.points} points taken back{debt}. Balance: {result.balance}."
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="main.py", description="Messenger loyalty program.")
     commands = root.add_subparsers(dest="command")
@@ -320,6 +336,11 @@ def parser() -> argparse.ArgumentParser:
     redeem_parser.add_argument(
         "--order-amount", help="the order paid with the points; caps them at the allowed share"
     )
+    refund_parser = commands.add_parser("refund", help="take back a refunded purchase's points")
+    refund_parser.add_argument("purchase_id", help="the purchase's receipt id")
+    refund_parser.add_argument("--refund-id", required=True, help="the shop's refund id")
+    refund_parser.add_argument("--amount", help="a partial refund; the whole purchase if absent")
+    refund_parser.add_argument("--actor", default="operator", help="who records it")
     return root
 
 
@@ -327,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     settings = Settings()
     command = arguments.command or "run"
-    quiet = command in ("chat", "credit", "redeem") or (
+    quiet = command in ("chat", "credit", "redeem", "refund") or (
         command == "run"
         and not (settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled)
     )
@@ -363,6 +384,16 @@ def main(argv: list[str] | None = None) -> int:
                     arguments.redemption_id,
                     arguments.actor,
                     arguments.order_amount,
+                )
+            )
+        elif command == "refund":
+            return asyncio.run(
+                refund(
+                    settings,
+                    arguments.purchase_id,
+                    arguments.refund_id,
+                    arguments.actor,
+                    arguments.amount,
                 )
             )
     except cards.InvalidCardCode as error:

@@ -36,3 +36,7 @@ class RedemptionTooLarge(LoyaltyError):
     def __init__(self, allowed: int) -> None:
         super().__init__(f"at most {allowed} points may be spent on this order")
         self.allowed = allowed
+
+
+class PurchaseNotFound(LoyaltyError):
+    pass

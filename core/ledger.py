@@ -72,6 +72,9 @@ class Audit:
         return self.cached_balance == self.sum_of_entries
 
 
+DEBT_SETTLEMENT_REASON = "debt_settlement"
+
+
 class Ledger:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -149,6 +152,24 @@ class Ledger:
             created_at=self._clock.now(),
         )
         session.add(row)
+        if points > 0 and member.debt > 0:
+            # Earnings settle a refund's debt first; the settlement is an entry of its own, so
+            # the history shows it and the balance stays the sum of the entries.
+            settled = min(member.debt, points)
+            member.debt -= settled
+            member.balance -= settled
+            session.add(
+                LedgerEntry(
+                    member_id=member_id,
+                    points=-settled,
+                    reason=DEBT_SETTLEMENT_REASON,
+                    actor=actor,
+                    idempotency_key=f"{idempotency_key}:settles-debt",
+                    reference=reference,
+                    balance_after=member.balance,
+                    created_at=self._clock.now(),
+                )
+            )
         await session.flush()
         return Posting(entry=Entry.of(row), balance=member.balance, replayed=False)
 

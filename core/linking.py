@@ -240,6 +240,8 @@ class Linking:
             .values(merged_into_id=survivor.id)
         )
         absorbed.merged_into_id = survivor.id
+        survivor.debt += absorbed.debt
+        absorbed.debt = 0
         await self._referrals.forget_between_in(session, survivor.id, absorbed.id)
         # Friends the absorbed member invited now count for the survivor.
         await session.execute(

@@ -80,6 +80,7 @@ class Profile:
     marketing_opt_in: bool
     referrer_id: int | None
     balance: int
+    debt: int
     created_at: datetime
 
     @classmethod
@@ -95,6 +96,7 @@ class Profile:
             marketing_opt_in=row.marketing_opt_in,
             referrer_id=row.referrer_id,
             balance=row.balance,
+            debt=row.debt,
             created_at=row.created_at,
         )
 

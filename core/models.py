@@ -73,6 +73,8 @@ class Member(Base):
     terms_accepted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     referrer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Points a refund took back that the balance could not cover; later earnings settle it.
+    debt: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Set when this member was merged into another one: its identities and points moved there.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     # Set when the member asked to be forgotten: personal data gone, ledger kept anonymous.
@@ -222,3 +224,22 @@ class Referral(Base):
     referrer_points: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Refund(Base):
+    """A refund of (part of) a purchase, and what it did to the member's points."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    refund_id: Mapped[str] = mapped_column(String(64), unique=True)
+    purchase_row_id: Mapped[int] = mapped_column(ForeignKey("purchases.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    # Points the refund reverses: `taken` from the balance, the rest added to the debt.
+    points: Mapped[int] = mapped_column(BigInteger)
+    taken: Mapped[int] = mapped_column(BigInteger)
+    debt_added: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import cards
 from core.clock import Clock
@@ -15,15 +16,17 @@ from core.errors import (
     IdempotencyConflict,
     InvalidAmount,
     MemberNotFound,
+    PurchaseNotFound,
     RedemptionTooLarge,
 )
 from core.ledger import Ledger
 from core.members import member_id_by_card
-from core.models import Member, Purchase
+from core.models import Member, Purchase, Refund
 from core.referrals import Referrals
 from core.rules import RuleBook
 
 PURCHASE_REASON = "purchase"
+REFUND_REASON = "refund"
 REDEMPTION_REASON = "redemption"
 MAX_AMOUNT = Decimal("1000000000")
 MAX_REFERENCE_LENGTH = 64
@@ -36,6 +39,18 @@ class Credit:
     purchase_id: str
     amount: Decimal
     points: int
+    balance: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    member_id: int
+    purchase_id: str
+    amount: Decimal
+    points: int
+    taken: int
+    debt_added: int
     balance: int
     replayed: bool
 
@@ -164,6 +179,126 @@ class Purchases:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    async def refund(
+        self,
+        purchase_id: str,
+        *,
+        refund_id: str,
+        actor: str,
+        amount: str | Decimal | None = None,
+    ) -> RefundResult:
+        """Take back the points of a refunded purchase (all of it, or `amount` of it).
+
+        Partial refunds add up to at most the purchase. Points the balance cannot cover
+        become a debt that later earnings settle first, never a negative balance.
+        Idempotent on refund_id."""
+        refund_id = refund_id.strip()
+        if not refund_id or len(refund_id) > MAX_REFERENCE_LENGTH:
+            raise InvalidAmount(
+                f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
+            )
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    return await self._refund_in(
+                        session, purchase_id.strip(), refund_id, actor, amount
+                    )
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _refund_in(
+        self,
+        session: AsyncSession,
+        purchase_id: str,
+        refund_id: str,
+        actor: str,
+        amount: str | Decimal | None,
+    ) -> RefundResult:
+        purchase = await session.scalar(
+            select(Purchase).where(Purchase.purchase_id == purchase_id).with_for_update()
+        )
+        if purchase is None:
+            raise PurchaseNotFound(purchase_id)
+        previous = await session.scalar(select(Refund).where(Refund.refund_id == refund_id))
+        if previous is not None:
+            if previous.purchase_row_id != purchase.id or (
+                amount is not None and previous.amount != parse_amount(amount)
+            ):
+                raise IdempotencyConflict(f"refund:{refund_id}")
+            balance = await session.scalar(
+                select(Member.balance).where(Member.id == previous.member_id)
+            )
+            return RefundResult(
+                previous.member_id,
+                purchase_id,
+                previous.amount,
+                previous.points,
+                previous.taken,
+                previous.debt_added,
+                balance or 0,
+                replayed=True,
+            )
+        refunded_amount, refunded_points = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Refund.amount), 0),
+                    func.coalesce(func.sum(Refund.points), 0),
+                ).where(Refund.purchase_row_id == purchase.id)
+            )
+        ).one()
+        remaining = purchase.amount - Decimal(refunded_amount)
+        wanted = remaining if amount is None else parse_amount(amount)
+        if remaining <= 0 or wanted > remaining:
+            raise InvalidAmount(f"at most {remaining} of purchase {purchase_id} can be refunded")
+        # Cumulative rounding: all refunds of a purchase together take back its points exactly.
+        total_after = purchase.amount - remaining + wanted
+        points = int(purchase.points * total_after / purchase.amount) - int(refunded_points)
+        member_id = purchase.member_id
+        member = await session.get(Member, member_id, with_for_update=True)
+        if member is not None and member.merged_into_id is not None:
+            member_id = member.merged_into_id
+            member = await session.get(Member, member_id, with_for_update=True)
+        if member is None:
+            raise MemberNotFound(member_id)
+        taken = min(points, member.balance)
+        if taken > 0:
+            await self._ledger.post_in(
+                session,
+                member_id,
+                -taken,
+                reason=REFUND_REASON,
+                actor=actor,
+                idempotency_key=f"refund:{refund_id}",
+                reference=purchase_id,
+            )
+        member.debt += points - taken
+        session.add(
+            Refund(
+                refund_id=refund_id,
+                purchase_row_id=purchase.id,
+                member_id=member_id,
+                amount=wanted,
+                points=points,
+                taken=taken,
+                debt_added=points - taken,
+                actor=actor,
+                created_at=self._clock.now(),
+            )
+        )
+        await session.flush()
+        return RefundResult(
+            member_id,
+            purchase_id,
+            wanted,
+            points,
+            taken,
+            points - taken,
+            member.balance,
+            replayed=False,
+        )
 
     async def redeem(
         self,

@@ -38,7 +38,7 @@ class MemberMenu:
             return [self._views.main_menu(language, member, t(language, "menu-prompt"))]
         if action == views.BALANCE:
             rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
-            return [Reply(text=self._views.balance(language, member.balance, rules))]
+            return [Reply(text=self._views.balance(language, member, rules))]
         if action == views.HISTORY or (action or "").startswith(views.HISTORY_PAGE):
             return [await self._history(member, action or "")]
         if action == views.CARD:

@@ -152,11 +152,16 @@ class Views:
             )
         return "\n".join(lines)
 
-    def balance(self, language: str, balance: int, rules: ProgramRules) -> str:
+    def balance(self, language: str, member: Profile, rules: ProgramRules) -> str:
+        balance = member.balance
         text = self.t(language, "balance", points=self.texts.points(language, balance))
         if balance > 0:
             worth = self.texts.money(language, rules.worth(balance), rules.currency)
             text += "\n" + self.t(language, "balance-worth", worth=worth)
+        if member.debt > 0:
+            text += "\n" + self.t(
+                language, "balance-debt", points=self.texts.points(language, member.debt)
+            )
         return text
 
     def history(self, language: str, page: HistoryPage, *, replaces_origin: bool) -> Reply:

@@ -67,6 +67,7 @@ words-resume = start, subscribe
 ## Balance, history, card
 balance = You have { $points }.
 balance-worth = That is worth { $worth } at the till.
+balance-debt = A refund left { $points } to settle: your next earnings go there first.
 history-title = Your history, page { $page } of { $pages }:
 history-empty = No operations yet. Points you earn and spend will show up here.
 history-line = { $date }  { $sign }{ $amount }  { $reason }
@@ -75,6 +76,8 @@ history-older = Older ▶
 reason-welcome = Welcome bonus
 reason-purchase = Purchase { $reference }
 reason-redemption = Paid with points
+reason-refund = Refund of purchase { $reference }
+reason-debt_settlement = Refund debt settled
 reason-other = Adjustment
 card-caption = Your card: { $code }. Show this QR code at the till to earn and spend points.
 

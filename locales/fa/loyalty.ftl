@@ -69,6 +69,7 @@ words-resume = شروع, اشتراک
 ## Balance, history, card
 balance = شما { $points } دارید.
 balance-worth = ارزش آن هنگام پرداخت در صندوق { $worth } است.
+balance-debt = پس از بازگشت خرید، { $points } باید تسویه شود: امتیازهای بعدی ابتدا صرف آن می‌شوند.
 history-title = تاریخچهٔ شما، صفحهٔ { $page } از { $pages }:
 history-empty = هنوز تراکنشی ثبت نشده است. امتیازهایی که کسب یا خرج می‌کنید اینجا نمایش داده می‌شوند.
 history-line = { $date }  { $sign }{ $amount }  { $reason }
@@ -77,6 +78,8 @@ history-older = قدیمی‌تر ▶
 reason-welcome = پاداش خوش‌آمدگویی
 reason-purchase = خرید { $reference }
 reason-redemption = پرداخت با امتیاز
+reason-refund = بازگشت خرید { $reference }
+reason-debt_settlement = تسویهٔ بدهی بازگشت خرید
 reason-other = اصلاح موجودی
 card-caption = کارت شما: { $code }. این کد QR را هنگام پرداخت در صندوق نشان دهید تا امتیاز کسب کنید یا امتیازهایتان را خرج کنید.
 

@@ -68,6 +68,7 @@ words-resume = старт, подписаться
 ## Balance, history, card
 balance = У вас { $points }.
 balance-worth = На кассе это { $worth }.
+balance-debt = После возврата осталось погасить { $points }: следующие начисления пойдут сначала на это.
 history-title = Ваша история, страница { $page } из { $pages }:
 history-empty = Операций пока нет. Здесь появятся начисления и списания баллов.
 history-line = { $date }  { $sign }{ $amount }  { $reason }
@@ -76,6 +77,8 @@ history-older = Старше ▶
 reason-welcome = Приветственный бонус
 reason-purchase = Покупка { $reference }
 reason-redemption = Оплата баллами
+reason-refund = Возврат покупки { $reference }
+reason-debt_settlement = Погашение долга по возврату
 reason-other = Корректировка
 card-caption = Ваша карта: { $code }. Покажите этот QR-код на кассе, чтобы копить и тратить баллы.
 
