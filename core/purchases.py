@@ -115,7 +115,13 @@ class Purchases:
                         select(Purchase).where(Purchase.purchase_id == purchase_id)
                     )
                     if previous is not None:
-                        if previous.member_id != member_id or previous.amount != amount:
+                        # Compare today's owners: the member may have been merged since.
+                        owner = await session.scalar(
+                            select(func.coalesce(Member.merged_into_id, Member.id)).where(
+                                Member.id == previous.member_id
+                            )
+                        )
+                        if owner != member_id or previous.amount != amount:
                             raise IdempotencyConflict(f"purchase:{purchase_id}")
                         balance = await session.scalar(
                             select(Member.balance).where(Member.id == member_id)

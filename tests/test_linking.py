@@ -198,3 +198,23 @@ async def test_an_unlinked_account_can_join_again_but_gets_no_second_welcome_bon
     assert "ann-laptop" not in stored.identity_hash and len(stored.identity_hash) == 64
     # Somebody who never had a card still gets the gift.
     assert (await runtime.program.members.enrol(registration("new"))).welcome_bonus == 100
+
+
+async def test_a_purchase_replayed_after_its_member_was_merged_is_a_replay(
+    runtime: Runtime,
+) -> None:
+    older = await enrol(runtime, "older")
+    newer = (await runtime.program.members.enrol(registration("newer", channel="vk"))).member
+    first = await runtime.program.purchases.credit(
+        newer.card_code, "300", purchase_id="TILL-7", actor="till"
+    )
+    code = await ask_for_code(runtime, "vk", "newer")
+    await say(runtime, "telegram", "older", code)
+
+    again = await runtime.program.purchases.credit(
+        newer.card_code, "300", purchase_id="TILL-7", actor="till"
+    )
+
+    assert again.replayed and again.points == first.points
+    assert again.member_id == older.id and again.balance == 230
+    assert await count(runtime, LedgerEntry) == 5, "welcome ×2, purchase, merge out and in"
