@@ -167,17 +167,6 @@ class Members:
             raise MemberNotFound(member_id)
         return Profile.of(row)
 
-    async def by_card(self, raw_code: str) -> Profile:
-        """Raises InvalidCardCode for a malformed code, MemberNotFound for an unknown one."""
-        code = cards.normalize(raw_code)
-        async with self._db.reading() as session:
-            row = await session.scalar(select(Member).where(Member.card_code == code))
-            if row is not None and row.merged_into_id is not None:
-                row = await session.get(Member, row.merged_into_id)
-        if row is None:
-            raise MemberNotFound(code)
-        return Profile.of(row)
-
     async def enrol(self, registration: Registration) -> Enrolment:
         """Create the member with the welcome bonus, or return the one this identity has.
 

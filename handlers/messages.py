@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -65,7 +65,6 @@ class Reply:
     replaces_origin: bool = False
     # Take a persistent keyboard away (e.g. the contact button after it was used).
     remove_menu: bool = False
-    metadata: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def actions(self) -> list[str]:
