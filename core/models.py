@@ -79,6 +79,13 @@ class Member(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     # Set when the member asked to be forgotten: personal data gone, ledger kept anonymous.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The tier's key from the rules (None: the base level), since when, and until when a
+    # member who no longer qualifies keeps it before the downgrade.
+    tier: Mapped[str | None] = mapped_column(String(32))
+    tier_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tier_grace_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An IANA zone ("Asia/Tehran"); None: the program's zone. Birthdays fall on local days.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -136,6 +143,10 @@ class Purchase(Base):
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     points: Mapped[int] = mapped_column(BigInteger)
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    # Where and what was bought, for store and category multipliers.
+    store: Mapped[str | None] = mapped_column(String(64))
+    # JSON {"category": "amount", ...}: the part of the amount per category, when given.
+    categories: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -243,3 +254,204 @@ class Refund(Base):
     debt_added: Mapped[int] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PointLot(Base):
+    """Points earned by one ledger entry and not yet spent, expired or taken back.
+
+    Spending consumes lots oldest-expiring first (`lot_allocations` records which), so a
+    batch that expires takes only what is left of it, never points earned later."""
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    earned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class LotAllocation(Base):
+    """Which lots a spending entry (redemption, refund, expiry, ...) took its points from."""
+
+    __tablename__ = "lot_allocations"
+    __table_args__ = (CheckConstraint("points > 0", name="points_positive"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("point_lots.id"), index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class TierChange(Base):
+    """Every move between tiers, with why (purchase, refund, downgrade after grace, ...)."""
+
+    __tablename__ = "tier_changes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    from_tier: Mapped[str | None] = mapped_column(String(32))
+    to_tier: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberEvent(Base):
+    """A non-purchase event (review, survey, channel subscription, quest step) a shop or a
+    quest emitted for a member; unique per (kind, event_id), so a replay pays nothing."""
+
+    __tablename__ = "member_events"
+    __table_args__ = (UniqueConstraint("kind", "event_id", name="kind_event_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CouponCampaign(Base):
+    """What a coupon is worth and the limits of all coupons of one campaign."""
+
+    __tablename__ = "coupon_campaigns"
+    __table_args__ = (
+        CheckConstraint("kind IN ('percent', 'fixed', 'free_item')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    # Percent off (kind percent) or money off (kind fixed); None for a free item.
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    item: Mapped[str | None] = mapped_column(String(128))
+    terms: Mapped[str | None] = mapped_column(Text)
+    min_order: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Days a coupon stays valid after it is issued to a member (None: until ends_at).
+    valid_days: Mapped[int | None] = mapped_column(Integer)
+    total_limit: Mapped[int | None] = mapped_column(Integer)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=0, server_default="0")
+    redemptions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    uses_per_coupon: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    transferable: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Coupon(Base):
+    """One code. Holder-only coupons are bound to `member_id`; transferable ones to nobody
+    until redeemed. `uses` never exceeds the campaign's uses per coupon."""
+
+    __tablename__ = "coupons"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaigns.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    # How it came to be: bulk, import, reward, referral, birthday, manual.
+    source: Mapped[str] = mapped_column(String(16))
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CouponRedemption(Base):
+    __tablename__ = "coupon_redemptions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    redemption_id: Mapped[str] = mapped_column(String(64), unique=True)
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    order_amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    discount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Reward(Base):
+    """A good or perk in the catalogue, bought with points; a claim yields a coupon of
+    `campaign_id` to show at the till."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("cost > 0", name="cost_positive"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    # A file path or an https URL of the picture shown in the chat.
+    picture: Mapped[str | None] = mapped_column(String(512))
+    cost: Mapped[int] = mapped_column(BigInteger)
+    # Units left (None: unlimited).
+    stock: Mapped[int | None] = mapped_column(Integer)
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaigns.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RewardClaim(Base):
+    __tablename__ = "reward_claims"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(String(64), unique=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"))
+    ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Notice(Base):
+    """A message to a member the core decided on (points earned, coupon received, tier
+    changed, points expiring, birthday), written in the same transaction as its cause and
+    delivered later by a dispatcher (transactional outbox). `dedupe_key` makes it once."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # JSON object with what the text needs (points, balance, tier, code, ...).
+    payload: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    # Marketing notices go only to members who opted in; transactional ones to everyone.
+    marketing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # pending -> sent | skipped (no reachable channel, no consent) | failed (after retries).
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    channel: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobRun(Base):
+    """One run of a scheduled job per period key ("expiry:2026-11-24T10"): several processes
+    may fire the same schedule, only the one that inserts the row does the work."""
+
+    __tablename__ = "job_runs"
+
+    run_key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str | None] = mapped_column(Text)

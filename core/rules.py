@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
@@ -32,6 +33,16 @@ class ProgramRules:
     referral_referrer_bonus: int = 200
     referral_qualifies_on: str = "first_purchase"  # or "join"
     referral_daily_cap: int = 10
+    # Points expire this many days after they were earned (0: never).
+    points_ttl_days: int = 0
+    # A reminder goes out this many days before points expire (0: no reminder); where the
+    # law treats it as marketing, only members who opted in get it.
+    expiry_reminder_days: int = 7
+    expiry_reminder_is_marketing: bool = False
+    # Points given on the member's birthday (0: a greeting only), once a year.
+    birthday_bonus: int = 0
+    # The program's IANA time zone: local days for birthdays for members without their own.
+    time_zone: str = "Europe/Moscow"
 
     def points_for(self, amount: Decimal) -> int:
         return int((amount * self.earn_rate).to_integral_value(rounding=ROUND_FLOOR))
@@ -56,7 +67,11 @@ _WHOLE_NUMBER_RULES = {
     "referral_friend_bonus",
     "referral_referrer_bonus",
     "referral_daily_cap",
+    "points_ttl_days",
+    "expiry_reminder_days",
+    "birthday_bonus",
 }
+_BOOLEAN_RULES = {"expiry_reminder_is_marketing"}
 REFERRAL_ACTIONS = ("join", "first_purchase")
 MAX_EARN_RATE = Decimal(1000)
 MAX_POINT_VALUE = Decimal(1_000_000)
@@ -85,6 +100,10 @@ def _coerce(key: str, value: Any) -> Any:
         if not number.is_finite():
             raise ValueError(f"{key} must be a finite number, not {value!r}")
         return number
+    if key in _BOOLEAN_RULES:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, not {value!r}")
+        return value
     if key in _WHOLE_NUMBER_RULES:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{key} must be a whole number, not {value!r}")
@@ -108,6 +127,16 @@ def validate(rules: ProgramRules) -> None:
         raise ValueError("referral_daily_cap must be between 0 and 1000")
     if rules.referral_qualifies_on not in REFERRAL_ACTIONS:
         raise ValueError(f"referral_qualifies_on must be one of {', '.join(REFERRAL_ACTIONS)}")
+    if not 0 <= rules.points_ttl_days <= 3660:
+        raise ValueError("points_ttl_days must be between 0 (never) and 3660")
+    if not 0 <= rules.expiry_reminder_days <= 365:
+        raise ValueError("expiry_reminder_days must be between 0 (no reminder) and 365")
+    if not 0 <= rules.birthday_bonus <= MAX_WELCOME_BONUS:
+        raise ValueError(f"birthday_bonus must be between 0 and {MAX_WELCOME_BONUS}")
+    try:
+        ZoneInfo(rules.time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"time_zone must be an IANA zone name: {error}") from error
     if not rules.program_name:
         raise ValueError("program_name must not be empty")
     if len(rules.currency) != 3 or not rules.currency.isalpha() or not rules.currency.isupper():
