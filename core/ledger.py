@@ -4,13 +4,19 @@ Every posting locks the member's row (SELECT ... FOR UPDATE on PostgreSQL; the w
 taken at BEGIN IMMEDIATE on SQLite) before it reads the balance, so concurrent postings and
 redemptions are serialized per member. The cached `members.balance` is changed in the same
 transaction as the entry, and a database constraint keeps it at or above zero.
+
+Points live in lots: every earning entry opens one (with its expiry, if the program has
+one), every spending entry takes from the lots that expire first and records which
+(`lot_allocations`). The balance is always the sum of what the lots have left, so when a
+batch expires only its own remainder goes, never points earned later.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.db import Database
 from core.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
-from core.models import LedgerEntry, Member
+from core.models import LedgerEntry, LotAllocation, Member, PointLot, ProgramRule
 
 
 @dataclass(frozen=True)
@@ -66,13 +72,20 @@ class HistoryPage:
 class Audit:
     cached_balance: int
     sum_of_entries: int
+    left_in_lots: int
 
     @property
     def consistent(self) -> bool:
-        return self.cached_balance == self.sum_of_entries
+        return self.cached_balance == self.sum_of_entries == self.left_in_lots
+
+
+class LedgerInconsistency(RuntimeError):
+    """The lots do not cover the cached balance: a bug, never a member's mistake."""
 
 
 DEBT_SETTLEMENT_REASON = "debt_settlement"
+POINTS_TTL_RULE = "points_ttl_days"
+LOT_BATCH = 100
 
 
 class Ledger:
@@ -89,6 +102,7 @@ class Ledger:
         actor: str,
         idempotency_key: str,
         reference: str | None = None,
+        take_first_from: int | None = None,
     ) -> Posting:
         """Add `points` (negative to spend). Replaying a key returns the first result."""
         for attempt in range(2):
@@ -102,6 +116,7 @@ class Ledger:
                         actor=actor,
                         idempotency_key=idempotency_key,
                         reference=reference,
+                        take_first_from=take_first_from,
                     )
             except IntegrityError:
                 # Another member's posting took this key first: the retry reports it.
@@ -119,8 +134,18 @@ class Ledger:
         actor: str,
         idempotency_key: str,
         reference: str | None = None,
+        take_first_from: int | None = None,
+        only_from_lot: int | None = None,
+        lots_like: int | None = None,
     ) -> Posting:
-        """The same as `post`, inside a transaction the caller owns."""
+        """The same as `post`, inside a transaction the caller owns.
+
+        Spending takes from the lot opened by entry `take_first_from` first (a refund takes
+        back its own purchase's points), then from the lots that expire soonest; with
+        `only_from_lot`, from that one lot alone (its expiry). Earning
+        opens one lot expiring by the program's rule, or, with `lots_like`, lots with the
+        same expiries as those the spending entry `lots_like` drew from (a merge moves
+        points without making them younger)."""
         if points == 0:
             raise ValueError("a ledger entry must move points")
         member = await session.get(Member, member_id, with_for_update=True)
@@ -152,26 +177,113 @@ class Ledger:
             created_at=self._clock.now(),
         )
         session.add(row)
+        await session.flush()
+        if points > 0:
+            await self._open_lots(session, row, lots_like)
+        else:
+            await self._take_from_lots(session, row, -points, take_first_from, only_from_lot)
         if points > 0 and member.debt > 0:
             # Earnings settle a refund's debt first; the settlement is an entry of its own, so
             # the history shows it and the balance stays the sum of the entries.
             settled = min(member.debt, points)
             member.debt -= settled
             member.balance -= settled
-            session.add(
-                LedgerEntry(
-                    member_id=member_id,
-                    points=-settled,
-                    reason=DEBT_SETTLEMENT_REASON,
-                    actor=actor,
-                    idempotency_key=f"{idempotency_key}:settles-debt",
-                    reference=reference,
-                    balance_after=member.balance,
-                    created_at=self._clock.now(),
-                )
+            settlement = LedgerEntry(
+                member_id=member_id,
+                points=-settled,
+                reason=DEBT_SETTLEMENT_REASON,
+                actor=actor,
+                idempotency_key=f"{idempotency_key}:settles-debt",
+                reference=reference,
+                balance_after=member.balance,
+                created_at=self._clock.now(),
             )
+            session.add(settlement)
+            await session.flush()
+            await self._take_from_lots(session, settlement, settled, row.id)
         await session.flush()
         return Posting(entry=Entry.of(row), balance=member.balance, replayed=False)
+
+    async def _open_lots(
+        self, session: AsyncSession, entry: LedgerEntry, lots_like: int | None
+    ) -> None:
+        if lots_like is not None:
+            drawn = (
+                await session.execute(
+                    select(LotAllocation.points, PointLot.earned_at, PointLot.expires_at)
+                    .join(PointLot, PointLot.id == LotAllocation.lot_id)
+                    .where(LotAllocation.entry_id == lots_like)
+                    .order_by(LotAllocation.id)
+                )
+            ).all()
+            if sum(points for points, _, _ in drawn) != entry.points:
+                raise LedgerInconsistency(f"entry {lots_like} did not draw {entry.points} points")
+            for points, earned_at, expires_at in drawn:
+                session.add(
+                    PointLot(
+                        member_id=entry.member_id,
+                        entry_id=entry.id,
+                        points=points,
+                        remaining=points,
+                        earned_at=earned_at,
+                        expires_at=expires_at,
+                    )
+                )
+            return
+        session.add(
+            PointLot(
+                member_id=entry.member_id,
+                entry_id=entry.id,
+                points=entry.points,
+                remaining=entry.points,
+                earned_at=entry.created_at,
+                expires_at=await self._expiry_for(session, entry.created_at),
+            )
+        )
+
+    async def _expiry_for(self, session: AsyncSession, earned_at: datetime) -> datetime | None:
+        # Read in the posting's own transaction: a rule change applies from the next posting.
+        rule = await session.get(ProgramRule, POINTS_TTL_RULE)
+        days = int(json.loads(rule.value)) if rule is not None else 0
+        return earned_at + timedelta(days=days) if days > 0 else None
+
+    async def _take_from_lots(
+        self,
+        session: AsyncSession,
+        entry: LedgerEntry,
+        points: int,
+        take_first_from: int | None,
+        only_from_lot: int | None = None,
+    ) -> None:
+        wanted = points
+        mine = [PointLot.member_id == entry.member_id, PointLot.remaining > 0]
+        if only_from_lot is not None:
+            mine.append(PointLot.id == only_from_lot)
+        order = [
+            PointLot.expires_at.is_(None),
+            PointLot.expires_at,
+            PointLot.id,
+        ]
+        if take_first_from is not None:
+            order.insert(0, PointLot.entry_id.is_distinct_from(take_first_from))
+        while wanted > 0:
+            lots = (
+                await session.scalars(
+                    select(PointLot).where(*mine).order_by(*order).limit(LOT_BATCH)
+                )
+            ).all()
+            if not lots:
+                raise LedgerInconsistency(
+                    f"member {entry.member_id}'s lots lack {wanted} points for entry {entry.id}"
+                )
+            for lot in lots:
+                taken = min(lot.remaining, wanted)
+                lot.remaining -= taken
+                session.add(LotAllocation(entry_id=entry.id, lot_id=lot.id, points=taken))
+                wanted -= taken
+                if wanted == 0:
+                    break
+            await session.flush()
 
     async def balance(self, member_id: int) -> int:
         async with self._db.reading() as session:
@@ -208,4 +320,11 @@ class Ledger:
                     LedgerEntry.member_id == member_id
                 )
             )
-        return Audit(cached_balance=cached, sum_of_entries=int(total or 0))
+            left = await session.scalar(
+                select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                    PointLot.member_id == member_id
+                )
+            )
+        return Audit(
+            cached_balance=cached, sum_of_entries=int(total or 0), left_in_lots=int(left or 0)
+        )

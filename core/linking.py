@@ -212,7 +212,7 @@ class Linking:
         now = self._clock.now()
         moved = absorbed.balance
         if moved > 0:
-            await self._ledger.post_in(
+            moved_out = await self._ledger.post_in(
                 session,
                 absorbed.id,
                 -moved,
@@ -229,6 +229,7 @@ class Linking:
                 actor=actor,
                 idempotency_key=f"merge:{absorbed.id}:in",
                 reference=absorbed.card_code,
+                lots_like=moved_out.entry.id,
             )
         identities = await session.execute(
             update(Identity).where(Identity.member_id == absorbed.id).values(member_id=survivor.id)

@@ -269,7 +269,8 @@ class PointLot(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    # The earning entry; a merge's entry opens several lots, one per lot it carried over.
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
     points: Mapped[int] = mapped_column(BigInteger)
     remaining: Mapped[int] = mapped_column(BigInteger)
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -352,8 +353,9 @@ class CouponCampaign(Base):
 
 
 class Coupon(Base):
-    """One code. Holder-only coupons are bound to `member_id`; transferable ones to nobody
-    until redeemed. `uses` never exceeds the campaign's uses per coupon."""
+    """One code. `member_id` is whom it was issued to (None: not issued yet); only a
+    holder-only campaign's coupons are refused in anyone else's hands. `uses` never exceeds
+    the campaign's uses per coupon."""
 
     __tablename__ = "coupons"
 
@@ -443,6 +445,9 @@ class Notice(Base):
     error: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Not before this time: a pending notice's next try (backoff after a failure), or the end of
+    # a dispatcher's lease on a "sending" one (a crashed dispatcher's notices are retried then).
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class JobRun(Base):

@@ -86,6 +86,7 @@ def upgrade() -> None:
     sa.Column('error', sa.String(length=256), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_notices_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notices')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_notices_dedupe_key'))
@@ -171,10 +172,10 @@ def upgrade() -> None:
     sa.CheckConstraint('remaining >= 0 AND remaining <= points', name=op.f('ck_point_lots_remaining_in_range')),
     sa.ForeignKeyConstraint(['entry_id'], ['ledger_entries.id'], name=op.f('fk_point_lots_entry_id_ledger_entries')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_point_lots_member_id_members')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_point_lots')),
-    sa.UniqueConstraint('entry_id', name=op.f('uq_point_lots_entry_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_point_lots'))
     )
     with op.batch_alter_table('point_lots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_point_lots_entry_id'), ['entry_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_point_lots_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_point_lots_member_id'), ['member_id'], unique=False)
 
@@ -249,6 +250,7 @@ def downgrade() -> None:
     with op.batch_alter_table('point_lots', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_point_lots_member_id'))
         batch_op.drop_index(batch_op.f('ix_point_lots_expires_at'))
+        batch_op.drop_index(batch_op.f('ix_point_lots_entry_id'))
 
     op.drop_table('point_lots')
     with op.batch_alter_table('member_events', schema=None) as batch_op:
