@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from bots.outbound import NOT_CONNECTED, Delivery
 from handlers.conversation import Conversation
 from handlers.messages import Button, Incoming, Reply
 
@@ -83,6 +84,15 @@ class ConsoleChannel:
         replies = await self._conversation.handle(message)
         for reply in replies:
             self._render(reply)
+
+    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+        """Print a notice in this terminal, between the member's own turns; only the member at
+        this terminal can read it, so one for another console user is not delivered."""
+        if external_id != self._user_id:
+            return Delivery.unreachable(NOT_CONNECTED)
+        for reply in replies:
+            self._render(reply)
+        return Delivery.sent()
 
     def _render(self, reply: Reply) -> None:
         texts = self._conversation.texts

@@ -32,6 +32,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
+from bots.outbound import BLOCKED, Delivery, Outcome
 from core.state import UpdateLog
 from handlers.conversation import Conversation
 from handlers.i18n import Translator
@@ -126,6 +127,24 @@ class TelegramChannel:
     async def deliver(
         self, chat_id: int, replies: list[Reply], *, origin: Message | None = None
     ) -> None:
+        await self._send_replies(chat_id, replies, origin=origin)
+
+    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+        """Send outside a conversation turn (a notice): the same messages a turn would send.
+
+        `key` is unused: `sendMessage` has no idempotency key, so a retried notice may arrive
+        twice if the first attempt was sent but not recorded."""
+        try:
+            chat_id = int(external_id)  # a private chat's id is the member's user id
+        except ValueError:
+            return Delivery.unreachable(f"not a Telegram user id: {external_id}")
+        return await self._send_replies(chat_id, replies)
+
+    async def _send_replies(
+        self, chat_id: int, replies: list[Reply], *, origin: Message | None = None
+    ) -> Delivery:
+        """Send replies in order; the first one that does not go through ends the batch (the
+        rest would fail alike, or arrive out of context)."""
         for reply in replies:
             markup = self._markup(reply)
             if reply.document is not None:
@@ -152,34 +171,45 @@ class TelegramChannel:
                 )
             else:
                 sent = self.bot.send_message(chat_id, reply.text, reply_markup=markup)
-            if not await self._call(sent):
-                return
+            delivery = await self._request(sent)
+            if delivery.outcome is not Outcome.SENT:
+                return delivery
+        return Delivery.sent()
 
     async def _call(self, request: Awaitable[T]) -> bool:
-        """Send one Bot API request; False when the chat can no longer be reached."""
+        """Send one Bot API request; False when it did not go through."""
+        return (await self._request(request)).outcome is Outcome.SENT
+
+    async def _request(self, request: Awaitable[T]) -> Delivery:
+        """Send one Bot API request, waiting exactly as long as Telegram asks on a 429."""
         for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
             try:
                 await request
-                return True
+                return Delivery.sent()
             except TelegramRetryAfter as error:
                 if attempt == MAX_SEND_ATTEMPTS or error.retry_after > MAX_RETRY_AFTER_SECONDS:
                     log.warning("telegram kept asking to retry after %ss", error.retry_after)
-                    return False
+                    return Delivery.failed(
+                        f"rate limited: retry after {error.retry_after}s",
+                        retry_after=error.retry_after,
+                    )
                 await self._sleep(error.retry_after)
                 # An awaited TelegramMethod cannot be awaited again: re-issue the same call.
                 request = error.method.emit(self.bot)  # type: ignore[assignment]
             except TelegramForbiddenError:
                 log.info("a member blocked the bot; nothing more is sent to them")
-                return False
+                return Delivery.unreachable(BLOCKED)
             except TelegramBadRequest as error:
                 if "message is not modified" in error.message:
-                    return True
+                    return Delivery.sent()
                 log.warning("telegram refused a request: %s", error.message)
-                return False
+                if "chat not found" in error.message.lower():
+                    return Delivery.unreachable("chat not found")
+                return Delivery.failed(error.message)
             except TelegramAPIError as error:
                 log.warning("telegram request failed: %s", error)
-                return False
-        return False
+                return Delivery.failed(str(error))
+        return Delivery.failed("too many attempts")
 
     @staticmethod
     def _markup(reply: Reply) -> Markup:

@@ -31,6 +31,7 @@ from vk_api.exceptions import ApiError, VkApiError
 from vk_api.keyboard import VkKeyboard
 from vk_api.upload import VkUpload
 
+from bots.outbound import BLOCKED, Delivery, Outcome
 from core.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Button, Document, Image, Incoming, Layout, Reply
@@ -383,11 +384,25 @@ class VkChannel:
     async def deliver(self, peer_id: int, replies: list[Reply], *, event_id: str) -> None:
         """Send replies in order; the random_id of each comes from (event, position), so
         sending the same replies for the same event again delivers nothing twice."""
+        await self._send_replies(peer_id, replies, origin=event_id)
+
+    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+        """Send outside a conversation turn (a notice). Each random_id comes from (key,
+        position): a notice retried after a crash or a timeout is not delivered twice (VK
+        keeps random_ids for about an hour)."""
+        peer_id = _as_int(external_id)
+        if peer_id is None or peer_id <= 0:
+            return Delivery.unreachable(f"not a VK user id: {external_id}")
+        return await self._send_replies(peer_id, replies, origin=f"outbound:{key}")
+
+    async def _send_replies(self, peer_id: int, replies: list[Reply], *, origin: str) -> Delivery:
+        """`origin` names what the replies answer (an event, a notice) for their random_ids;
+        the first reply that does not go through ends the batch."""
         for index, reply in enumerate(replies):
             params: dict[str, Any] = {
                 "peer_id": peer_id,
                 "message": reply.text,
-                "random_id": random_id(self._group_id, event_id, index),
+                "random_id": random_id(self._group_id, origin, index),
             }
             keyboard = keyboard_for(reply)
             if keyboard is not None:
@@ -408,8 +423,24 @@ class VkChannel:
             if attachments:
                 params["attachment"] = ",".join(attachments)
             # `replaces_origin` (pagination): VK can edit, but a new message is just as clear.
-            if not await self._attempt("messages.send", **params):
-                return
+            delivery = await self._send_message(params)
+            if delivery.outcome is not Outcome.SENT:
+                return delivery
+        return Delivery.sent()
+
+    async def _send_message(self, params: dict[str, Any]) -> Delivery:
+        try:
+            await self.call("messages.send", **params)
+            return Delivery.sent()
+        except ApiError as error:
+            if error.code in CANNOT_MESSAGE_CODES:
+                log.info("vk: %s cannot be messaged (%s)", params.get("peer_id"), error)
+                return Delivery.unreachable(BLOCKED)
+            log.warning("vk: messages.send failed: %s", error)
+            return Delivery.failed(f"VK error {error.code}: {error.error.get('error_msg', '')}")
+        except (VkApiError, requests.RequestException) as error:
+            log.warning("vk: messages.send failed: %s", error)
+            return Delivery.failed(str(error) or type(error).__name__)
 
     async def _upload_photo(self, peer_id: int, image: Image) -> str:
         # photo_messages makes two API calls (getMessagesUploadServer, saveMessagesPhoto).

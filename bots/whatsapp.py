@@ -34,13 +34,14 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from bots.outbound import WHATSAPP_WINDOW, Delivery, Outcome
 from core import qr
 from core.clock import Clock
 from core.errors import MemberNotFound
 from core.members import IdentityKey, Members
 from core.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
-from handlers.messages import Document, Incoming, Reply
+from handlers.messages import Document, Image, Incoming, Reply
 from handlers.parsing import ascii_digits
 
 CHANNEL = "whatsapp"
@@ -52,9 +53,18 @@ MAX_BODY_LENGTH = 1600
 MEDIA_TOKEN_LIFETIME = timedelta(minutes=10)
 MEDIA_ROUTE = "/media/whatsapp/{token}.png"
 EXPORT_ROUTE = "/media/whatsapp/{token}.json"
+# Any other image (a coupon's QR in a notice), kept in the shared store for Twilio to fetch.
+IMAGE_ROUTE = "/media/whatsapp/image/{token}.png"
+IMAGE_KEY = "whatsapp-image:{digest}"
+IMAGE_TOKEN = re.compile(
+    r"(?P<digest>[0-9a-f]{32})-(?P<expires>[0-9]{1,12})-(?P<signature>[0-9a-f]{64})"
+)
+# Free-form messages only within this time after the member's last message (WhatsApp's rule).
+SESSION_WINDOW = timedelta(hours=24)
 # Token kinds, signed into the HMAC: a card link cannot fetch an export, nor the reverse.
 CARD = "card"
 EXPORT = "export"
+IMAGE = "image"
 MEDIA_SUFFIX = {CARD: "png", EXPORT: "json"}
 EXPORT_MIME_TYPE = "application/json"
 MEDIA_TOKEN = re.compile(
@@ -70,6 +80,8 @@ KNOWN_REFUSALS = {
     21610: "the recipient unsubscribed (replied STOP to the number)",
     63024: "invalid recipient",
 }
+# Refusals that no retry cures, as the reason a notice is skipped.
+UNREACHABLE_CODES = {63016: WHATSAPP_WINDOW, 21610: "unsubscribed", 63024: "invalid recipient"}
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +235,7 @@ class WhatsAppChannel:
         app.router.add_post(path, self.handle_webhook)
         app.router.add_get(MEDIA_ROUTE, self.handle_media)
         app.router.add_get(EXPORT_ROUTE, self.handle_export)
+        app.router.add_get(IMAGE_ROUTE, self.handle_image)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -316,16 +329,39 @@ class WhatsAppChannel:
             return None
         return datetime.fromisoformat(str(stored["at"]))
 
+    async def window_open(self, number: str) -> bool:
+        last = await self.last_inbound(number)
+        return last is not None and self._clock.now() - last < SESSION_WINDOW
+
     # ------------------------------------------------------------------ outbound
     async def deliver(self, number: str, replies: list[Reply], *, base_url: str = "") -> None:
         """Send replies to a member, in order; a Twilio error is logged and ends this batch (the
         rest would fail alike, or arrive out of context)."""
-        rendered, choices = await self._render(number, replies, base_url or self._public_url)
+        await self._send_replies(number, replies, base_url=base_url or self._public_url)
+
+    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+        """Send outside a conversation turn (a notice), as free text: only within 24 hours of
+        the member's last message (after that WhatsApp wants an approved template, which we
+        do not send). Images go as signed media links that Twilio fetches from PUBLIC_URL."""
+        if not await self.window_open(external_id):
+            return Delivery.unreachable(WHATSAPP_WINDOW)
+        return await self._send_replies(external_id, replies, base_url=self._public_url)
+
+    async def _send_replies(
+        self,
+        number: str,
+        replies: list[Reply],
+        *,
+        base_url: str,
+    ) -> Delivery:
+        rendered, choices = await self._render(number, replies, base_url)
         if choices is not None:
             await self._store.set(CHOICES_KEY.format(number=number), {"actions": choices})
         for message in rendered:
-            if not await self._send(number, message):
-                return
+            delivery = await self._send(number, message)
+            if delivery.outcome is not Outcome.SENT:
+                return delivery
+        return Delivery.sent()
 
     async def _render(
         self, number: str, replies: list[Reply], base_url: str
@@ -345,8 +381,12 @@ class WhatsAppChannel:
             cleared = cleared or reply.remove_menu
             text = reply.text
             media_url = None
-            if reply.image is not None:
+            if reply.image is not None and reply.image.is_card:
                 media_url = await self._media_url(number, base_url, CARD)
+            elif reply.image is not None:
+                # Any other image (a coupon's or an invite's QR) as it is, kept in the shared
+                # store behind a signed, short-lived link.
+                media_url = await self._image_url(reply.image, base_url)
             elif reply.document is not None and self._is_export(reply.document):
                 # WhatsApp takes documents only as PDF or Office files (Twilio refuses other
                 # media types), so the member gets the signed, short-lived link to open.
@@ -363,7 +403,7 @@ class WhatsAppChannel:
             return rendered, choices
         return rendered, None
 
-    async def _send(self, number: str, message: Rendered) -> bool:
+    async def _send(self, number: str, message: Rendered) -> Delivery:
         extra: dict[str, Any] = {}
         if message.media_url is not None:
             extra["media_url"] = [message.media_url]
@@ -371,7 +411,7 @@ class WhatsAppChannel:
             await self.client.messages.create_async(
                 from_=self.sender, to=whatsapp_address(number), body=message.body, **extra
             )
-            return True
+            return Delivery.sent()
         except TwilioRestException as error:
             reason = KNOWN_REFUSALS.get(error.code or 0, "refused")
             log.warning(
@@ -382,9 +422,12 @@ class WhatsAppChannel:
                 error.status,
                 error.msg,
             )
+            if error.code in UNREACHABLE_CODES:
+                return Delivery.unreachable(UNREACHABLE_CODES[error.code])
+            return Delivery.failed(f"twilio {error.code} (HTTP {error.status}): {error.msg}")
         except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
             log.warning("twilio request for %s failed: %r", number, error)
-        return False
+            return Delivery.failed(repr(error))
 
     # ------------------------------------------------------------------ media
     @staticmethod
@@ -410,13 +453,46 @@ class WhatsAppChannel:
         token = self.media_token(member.id, expires, kind=kind)
         return f"{base_url}/media/whatsapp/{token}.{MEDIA_SUFFIX[kind]}"
 
+    async def _image_url(self, image: Image, base_url: str) -> str | None:
+        """A signed, short-lived link to this very image, kept in the shared store (so any
+        process behind the load balancer can serve Twilio's fetch)."""
+        if not base_url:
+            log.warning("no public URL: an image (%s) is not sent", image.filename)
+            return None
+        digest = hashlib.sha256(image.png).hexdigest()[:32]
+        await self._store.set(
+            IMAGE_KEY.format(digest=digest), {"png": base64.b64encode(image.png).decode()}
+        )
+        expires = int((self._clock.now() + MEDIA_TOKEN_LIFETIME).timestamp())
+        signature = self._media_signature(digest, expires, IMAGE)
+        return f"{base_url}/media/whatsapp/image/{digest}-{expires}-{signature}.png"
+
+    async def handle_image(self, request: web.Request) -> web.Response:
+        match = IMAGE_TOKEN.fullmatch(request.match_info["token"])
+        if match is None:
+            return web.Response(status=403, text="forbidden")
+        digest, expires = match["digest"], int(match["expires"])
+        expected = self._media_signature(digest, expires, IMAGE)
+        if not hmac.compare_digest(match["signature"].encode(), expected.encode()):
+            return web.Response(status=403, text="forbidden")
+        if expires < self._clock.now().timestamp():
+            return web.Response(status=403, text="expired")
+        stored = await self._store.get(IMAGE_KEY.format(digest=digest))
+        if not stored or "png" not in stored:
+            return web.Response(status=404, text="not found")
+        return web.Response(
+            body=base64.b64decode(stored["png"]),
+            content_type="image/png",
+            headers={"Cache-Control": "private, max-age=600"},
+        )
+
     def media_token(self, member_id: int, expires: int, *, kind: str = CARD) -> str:
         """`<member id>-<unix expiry>-<HMAC>`: names one member's media of one kind (card or
         export), unforgeable without media_key."""
         return f"{member_id}-{expires}-{self._media_signature(member_id, expires, kind)}"
 
-    def _media_signature(self, member_id: int, expires: int, kind: str) -> str:
-        message = f"whatsapp-{kind}:{member_id}:{expires}".encode()
+    def _media_signature(self, subject: int | str, expires: int, kind: str) -> str:
+        message = f"whatsapp-{kind}:{subject}:{expires}".encode()
         return hmac.new(self._media_key, message, hashlib.sha256).hexdigest()
 
     def _verified_member(self, token: str, kind: str) -> int | web.Response:

@@ -45,6 +45,9 @@ class Layout(StrEnum):
 class Image:
     png: bytes
     filename: str
+    # The member's own card: a channel may serve it by member (WhatsApp's card link), so an
+    # old link stops working when the card changes.
+    is_card: bool = False
 
 
 @dataclass(frozen=True)

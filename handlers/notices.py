@@ -1,0 +1,218 @@
+"""What a member reads when the core tells them something outside a conversation turn:
+points earned or spent, a coupon, a new tier, points about to expire, a birthday.
+
+A notice is rendered at delivery time, in the member's language then, from the facts the core
+wrote into its payload (see core/notices.py for each kind's fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core import qr
+from core.notices import NoticeKind
+from handlers.i18n import Translator
+from handlers.messages import Image, Reply
+
+
+class UnknownNotice(ValueError):
+    """A kind this version cannot word (a newer process enqueued it, or a typo)."""
+
+
+@dataclass(frozen=True)
+class NoticeTexts:
+    texts: Translator
+    # Coupon values in money are shown in the program's currency.
+    currency: str = "RUB"
+
+    def render(self, kind: str, payload: dict[str, Any], language: str) -> list[Reply]:
+        try:
+            renderer = _RENDERERS[NoticeKind(kind)]
+        except ValueError as error:
+            raise UnknownNotice(kind) from error
+        return renderer(self, payload, self.texts.resolve(language))
+
+    # ------------------------------------------------------------------ kinds
+    def _points_earned(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        return [
+            Reply(
+                self._text(
+                    language,
+                    "notice-points-earned",
+                    points=self._points(language, payload.get("points")),
+                    balance=self._points(language, payload.get("balance")),
+                )
+            )
+        ]
+
+    def _points_spent(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        return [
+            Reply(
+                self._text(
+                    language,
+                    "notice-points-spent",
+                    points=self._points(language, payload.get("points")),
+                    balance=self._points(language, payload.get("balance")),
+                )
+            )
+        ]
+
+    def _coupon_received(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        code = str(payload.get("code") or "")
+        lines = [
+            self._text(
+                language,
+                "notice-coupon-received",
+                benefit=self._benefit(payload, language),
+                code=code,
+            )
+        ]
+        campaign = payload.get("campaign")
+        if campaign:
+            lines.append(self._text(language, "notice-coupon-campaign", campaign=str(campaign)))
+        valid_until = _date(payload.get("valid_until"))
+        if valid_until is not None:
+            lines.append(
+                self._text(
+                    language,
+                    "notice-coupon-valid-until",
+                    date=self.texts.date(language, valid_until),
+                )
+            )
+        terms = payload.get("terms")
+        if terms:
+            lines.append(str(terms))
+        lines.append(self._text(language, "notice-coupon-show"))
+        # The QR carries the code itself: the till scans it like a typed code.
+        image = Image(png=qr.png(code), filename=f"coupon-{_safe(code)}.png") if code else None
+        return [Reply("\n".join(lines), image=image)]
+
+    def _tier_changed(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        tier = self._tier(payload.get("to_tier"), language, payload.get("to_name"))
+        key = "notice-tier-upgraded" if payload.get("upgrade") else "notice-tier-downgraded"
+        return [Reply(self._text(language, key, tier=tier))]
+
+    def _points_expiring(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        expires = _date(payload.get("expires_at"))
+        when = self.texts.date(language, expires) if expires is not None else "—"
+        return [
+            Reply(
+                self._text(
+                    language,
+                    "notice-points-expiring",
+                    points=self._points(language, payload.get("points")),
+                    date=when,
+                )
+            )
+        ]
+
+    def _points_expired(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        return [
+            Reply(
+                self._text(
+                    language,
+                    "notice-points-expired",
+                    points=self._points(language, payload.get("points")),
+                    balance=self._points(language, payload.get("balance")),
+                )
+            )
+        ]
+
+    def _birthday(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        bonus = _int(payload.get("points"))
+        if bonus > 0:
+            text = self._text(
+                language, "notice-birthday-bonus", points=self.texts.points(language, bonus)
+            )
+        else:
+            text = self._text(language, "notice-birthday")
+        code = payload.get("coupon") or payload.get("code")
+        image = None
+        if code:
+            text += "\n" + self._text(language, "notice-birthday-coupon", code=str(code))
+            image = Image(png=qr.png(str(code)), filename=f"coupon-{_safe(str(code))}.png")
+        return [Reply(text, image=image)]
+
+    # ------------------------------------------------------------------ pieces
+    def _text(self, language: str, key: str, /, **args: object) -> str:
+        return self.texts.text(language, key, **args)
+
+    def _points(self, language: str, value: Any) -> str:
+        return self.texts.points(language, _int(value))
+
+    def _benefit(self, payload: dict[str, Any], language: str) -> str:
+        kind = payload.get("kind")
+        value = _decimal(payload.get("value"))
+        if kind == "percent" and value is not None:
+            return self._text(
+                language, "notice-coupon-percent", percent=self.texts.percent(language, value / 100)
+            )
+        if kind == "fixed" and value is not None:
+            return self._text(
+                language,
+                "notice-coupon-fixed",
+                amount=self.texts.money(language, value, self.currency),
+            )
+        if kind == "free_item" and payload.get("item"):
+            return self._text(language, "notice-coupon-item", item=str(payload["item"]))
+        return str(payload.get("campaign") or self._text(language, "notice-coupon-generic"))
+
+    def _tier(self, key: Any, language: str, names: Any = None) -> str:
+        if not key:
+            return self._text(language, "notice-tier-base")
+        # The marketer's names per language, as they were when the tier changed.
+        if isinstance(names, dict):
+            for candidate in (language, "en", *names):
+                name = names.get(candidate)
+                if isinstance(name, str) and name.strip():
+                    return name.strip()
+        message = f"tier-name-{key}"
+        named = self._text(language, message)
+        # Tiers a marketer made up have no translation: their key is their name.
+        return str(key).replace("_", " ").title() if named == message else named
+
+
+_RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[Reply]]] = {
+    NoticeKind.POINTS_EARNED: NoticeTexts._points_earned,
+    NoticeKind.POINTS_SPENT: NoticeTexts._points_spent,
+    NoticeKind.COUPON_RECEIVED: NoticeTexts._coupon_received,
+    NoticeKind.TIER_CHANGED: NoticeTexts._tier_changed,
+    NoticeKind.POINTS_EXPIRING: NoticeTexts._points_expiring,
+    NoticeKind.POINTS_EXPIRED: NoticeTexts._points_expired,
+    NoticeKind.BIRTHDAY: NoticeTexts._birthday,
+}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _date(value: Any) -> date | None:
+    """An ISO date or datetime from a payload; a datetime counts by its (UTC) calendar day."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.date()
+
+
+def _safe(code: str) -> str:
+    return "".join(char for char in code if char.isalnum() or char in "-_") or "code"
