@@ -1,7 +1,15 @@
-"""Purchases credited by a shop (operator CLI today, HTTP API and cashier flow later)."""
+"""Purchases credited by a shop (operator CLI today, HTTP API and cashier flow later).
+
+Points for a purchase follow the rules in force at the clock's now, the member's tier at
+that moment and the active promotions (see `ProgramRules.purchase_points` for the combination
+policy); the purchase then counts towards the member's tier, and a refund takes that progress
+back (see `core.tiers`). Earning and spending enqueue a notice in the same transaction.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -22,14 +30,18 @@ from core.errors import (
 from core.ledger import Ledger
 from core.members import member_id_by_card
 from core.models import Member, Purchase, Refund
+from core.notices import NoticeKind, enqueue_in
 from core.referrals import Referrals
-from core.rules import RuleBook
+from core.rules import ProgramRules, RuleBook
+from core.tiers import Tiers
 
 PURCHASE_REASON = "purchase"
 REFUND_REASON = "refund"
 REDEMPTION_REASON = "redemption"
 MAX_AMOUNT = Decimal("1000000000")
 MAX_REFERENCE_LENGTH = 64
+MAX_LABEL_LENGTH = 64
+MAX_CATEGORIES = 50
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,9 @@ class Credit:
     points: int
     balance: int
     replayed: bool
+    # The member's tier after the purchase, and whether this purchase moved them to it.
+    tier: str | None = None
+    tier_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,39 @@ def parse_amount(raw: str | Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+def parse_label(what: str, raw: str) -> str:
+    label = raw.strip()
+    if not label or len(label) > MAX_LABEL_LENGTH:
+        raise InvalidAmount(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
+    return label
+
+
+def parse_categories(
+    raw: Mapping[str, str | Decimal] | None, total: Decimal
+) -> dict[str, Decimal] | None:
+    """{category: amount}, each positive, together at most the purchase's total (the rest
+    of the total is "uncategorized")."""
+    if not raw:
+        return None
+    if len(raw) > MAX_CATEGORIES:
+        raise InvalidAmount(f"at most {MAX_CATEGORIES} categories per purchase")
+    parsed: dict[str, Decimal] = {}
+    for name, amount in raw.items():
+        label = parse_label("category name", name)
+        if label in parsed:
+            raise InvalidAmount(f"category {label!r} is given twice")
+        parsed[label] = parse_amount(amount)
+    if sum(parsed.values(), Decimal(0)) > total:
+        raise InvalidAmount(f"the categories add up to more than the purchase ({total})")
+    return parsed
+
+
+def _categories_json(categories: Mapping[str, Decimal] | None) -> str | None:
+    if not categories:
+        return None
+    return json.dumps({name: str(categories[name]) for name in sorted(categories)})
+
+
 class Purchases:
     def __init__(
         self,
@@ -86,23 +134,38 @@ class Purchases:
         ledger: Ledger,
         rules: RuleBook,
         referrals: Referrals,
+        tiers: Tiers,
     ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
         self._referrals = referrals
+        self._tiers = tiers
 
     async def credit(
-        self, card_code: str, amount: str | Decimal, *, purchase_id: str, actor: str
+        self,
+        card_code: str,
+        amount: str | Decimal,
+        *,
+        purchase_id: str,
+        actor: str,
+        store: str | None = None,
+        categories: Mapping[str, str | Decimal] | None = None,
     ) -> Credit:
-        """Record a purchase and earn points by the current rate; idempotent on purchase_id."""
+        """Record a purchase and earn points by the rules in force; idempotent on
+        purchase_id (the same id with another amount, store or categories is refused).
+
+        `categories` gives parts of the amount per category ({"coffee": "300"}) for
+        category promotions; what they leave of the total is uncategorized."""
         amount = parse_amount(amount)
         purchase_id = purchase_id.strip()
         if not purchase_id or len(purchase_id) > MAX_REFERENCE_LENGTH:
             raise InvalidAmount(
                 f"a purchase id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
+        store = parse_label("store name", store) if store is not None else None
+        by_category = parse_categories(categories, amount)
         code = cards.normalize(card_code)
         rules = await self._rules.current()
         for attempt in range(2):
@@ -121,21 +184,37 @@ class Purchases:
                                 Member.id == previous.member_id
                             )
                         )
-                        if owner != member_id or previous.amount != amount:
+                        if (
+                            owner != member_id
+                            or previous.amount != amount
+                            or previous.store != store
+                            or previous.categories != _categories_json(by_category)
+                        ):
                             raise IdempotencyConflict(f"purchase:{purchase_id}")
-                        balance = await session.scalar(
-                            select(Member.balance).where(Member.id == member_id)
-                        )
+                        member = await session.get(Member, member_id)
+                        assert member is not None
                         return Credit(
                             member_id,
                             code,
                             purchase_id,
                             amount,
                             previous.points,
-                            balance or 0,
+                            member.balance,
                             replayed=True,
+                            tier=member.tier,
                         )
-                    points = rules.points_for(amount)
+                    # Locked before the tier is read, so it cannot move under this credit.
+                    member = await session.get(Member, member_id, with_for_update=True)
+                    if member is None:
+                        raise MemberNotFound(code)
+                    now = self._clock.now()
+                    points = rules.purchase_points(
+                        amount,
+                        at=now,
+                        tier=member.tier,
+                        store=store,
+                        categories=by_category,
+                    )
                     entry_id = None
                     if points > 0:
                         posting = await self._ledger.post_in(
@@ -162,8 +241,10 @@ class Purchases:
                             amount=amount,
                             points=points,
                             ledger_entry_id=entry_id,
+                            store=store,
+                            categories=_categories_json(by_category),
                             actor=actor,
-                            created_at=self._clock.now(),
+                            created_at=now,
                         )
                     )
                     await session.flush()
@@ -177,8 +258,33 @@ class Purchases:
                             )
                             or balance
                         )
+                    change = await self._tiers.evaluate_in(
+                        session, member_id, PURCHASE_REASON, rules
+                    )
+                    if points > 0:
+                        await enqueue_in(
+                            session,
+                            member_id=member_id,
+                            kind=NoticeKind.POINTS_EARNED,
+                            payload={
+                                "points": points,
+                                "balance": balance,
+                                "reason": PURCHASE_REASON,
+                                "reference": purchase_id,
+                            },
+                            dedupe_key=f"earned:purchase:{purchase_id}",
+                            now=now,
+                        )
                     return Credit(
-                        member_id, code, purchase_id, amount, points, balance, replayed=False
+                        member_id,
+                        code,
+                        purchase_id,
+                        amount,
+                        points,
+                        balance,
+                        replayed=False,
+                        tier=member.tier,
+                        tier_changed=change is not None,
                     )
             except IntegrityError:
                 # The same purchase was credited concurrently: the retry sees it as a replay.
@@ -204,11 +310,12 @@ class Purchases:
             raise InvalidAmount(
                 f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
+        rules = await self._rules.current()
         for attempt in range(2):
             try:
                 async with self._db.transaction() as session:
                     return await self._refund_in(
-                        session, purchase_id.strip(), refund_id, actor, amount
+                        session, purchase_id.strip(), refund_id, actor, amount, rules
                     )
             except IntegrityError:
                 if attempt:
@@ -222,6 +329,7 @@ class Purchases:
         refund_id: str,
         actor: str,
         amount: str | Decimal | None,
+        rules: ProgramRules,
     ) -> RefundResult:
         purchase = await session.scalar(
             select(Purchase).where(Purchase.purchase_id == purchase_id).with_for_update()
@@ -279,6 +387,8 @@ class Purchases:
                 actor=actor,
                 idempotency_key=f"refund:{refund_id}",
                 reference=purchase_id,
+                # The refunded purchase's own points go first, older ones keep their expiry.
+                take_first_from=purchase.ledger_entry_id,
             )
         member.debt += points - taken
         session.add(
@@ -295,6 +405,15 @@ class Purchases:
             )
         )
         await session.flush()
+        # The refunded amount no longer counts towards the tier; if the tier was reached with
+        # this purchase, losing it is immediate (see core.tiers).
+        await self._tiers.evaluate_in(
+            session,
+            member_id,
+            REFUND_REASON,
+            rules,
+            reversed_purchase_at=purchase.created_at,
+        )
         return RefundResult(
             member_id,
             purchase_id,
@@ -334,12 +453,35 @@ class Purchases:
             member_id = await session.scalar(member_id_by_card(code))
         if member_id is None:
             raise MemberNotFound(code)
-        posting = await self._ledger.post(
-            member_id,
-            -points,
-            reason=REDEMPTION_REASON,
-            actor=actor,
-            idempotency_key=f"redemption:{redemption_id}",
-            reference=redemption_id,
-        )
-        return Redemption(member_id, points, posting.balance, posting.replayed)
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    posting = await self._ledger.post_in(
+                        session,
+                        member_id,
+                        -points,
+                        reason=REDEMPTION_REASON,
+                        actor=actor,
+                        idempotency_key=f"redemption:{redemption_id}",
+                        reference=redemption_id,
+                    )
+                    # A replay finds the notice already there: dedupe_key keeps it single.
+                    await enqueue_in(
+                        session,
+                        member_id=member_id,
+                        kind=NoticeKind.POINTS_SPENT,
+                        payload={
+                            "points": points,
+                            "balance": posting.balance,
+                            "reason": REDEMPTION_REASON,
+                            "reference": redemption_id,
+                        },
+                        dedupe_key=f"spent:redemption:{redemption_id}",
+                        now=self._clock.now(),
+                    )
+                    return Redemption(member_id, points, posting.balance, posting.replayed)
+            except IntegrityError:
+                # The same redemption was posted concurrently: the retry reports it.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")

@@ -1,0 +1,190 @@
+"""Non-purchase events (a review, a survey, subscribing to the shop's channel, a quest step)
+that a shop or a quest emits for a member, paid by the `event_bonuses` rule.
+
+- An event is paid at most once: (kind, event_id) is unique, and replaying it returns the
+  first result, whoever sends it again.
+- A member is paid for a kind at most `per_member` times (0: no limit). An event past the
+  limit is still recorded, with 0 points, so its replay answers the same.
+- An unknown kind is refused, and nothing is recorded: a typo in a shop's integration gets a
+  clear error instead of silently using up event ids that a later rule could have paid.
+- Event bonuses are flat: neither the tier multiplier nor promotions apply, and they do not
+  count towards tiers (those follow purchases).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import cards
+from core.clock import Clock
+from core.db import Database
+from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
+from core.ledger import Ledger
+from core.members import member_id_by_card
+from core.models import Member, MemberEvent
+from core.notices import NoticeKind, enqueue_in
+from core.rules import RuleBook
+
+EVENT_REASON = "event"
+MAX_EVENT_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class EventResult:
+    member_id: int
+    kind: str
+    event_id: str
+    points: int
+    balance: int
+    replayed: bool
+    # The member had already been paid `per_member` times for this kind: recorded, unpaid.
+    limited: bool
+
+
+class Events:
+    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._rules = rules
+
+    async def emit(
+        self,
+        *,
+        kind: str,
+        event_id: str,
+        actor: str,
+        card_code: str | None = None,
+        member_id: int | None = None,
+    ) -> EventResult:
+        """Record an event for the member with `card_code` (or `member_id`) and pay its bonus."""
+        if (card_code is None) == (member_id is None):
+            raise ValueError("give either a card code or a member id")
+        kind = kind.strip()
+        event_id = event_id.strip()
+        if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
+            raise InvalidAmount(f"an event id of 1 to {MAX_EVENT_ID_LENGTH} characters is required")
+        rules = await self._rules.current()
+        bonus = rules.event_bonus(kind)
+        if bonus is None:
+            raise UnknownEventKind(kind)
+        code = cards.normalize(card_code) if card_code is not None else None
+        for attempt in range(2):
+            try:
+                async with self._db.transaction() as session:
+                    owner = await self._owner_in(session, code, member_id)
+                    return await self._emit_in(
+                        session, owner, kind, event_id, actor, bonus.points, bonus.per_member
+                    )
+            except IntegrityError:
+                # The same event arrived concurrently: the retry sees it as a replay.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _owner_in(
+        self, session: AsyncSession, code: str | None, member_id: int | None
+    ) -> int:
+        if code is not None:
+            owner = await session.scalar(member_id_by_card(code))
+            if owner is None:
+                raise MemberNotFound(code)
+            return int(owner)
+        member = await session.get(Member, member_id)
+        if member is None:
+            raise MemberNotFound(member_id)
+        return member.merged_into_id or member.id
+
+    async def _emit_in(
+        self,
+        session: AsyncSession,
+        member_id: int,
+        kind: str,
+        event_id: str,
+        actor: str,
+        points: int,
+        per_member: int,
+    ) -> EventResult:
+        # The member's row lock serializes this member's events, so the limit holds under
+        # concurrent emits of different event ids.
+        member = await session.get(Member, member_id, with_for_update=True)
+        if member is None:
+            raise MemberNotFound(member_id)
+        previous = await session.scalar(
+            select(MemberEvent).where(MemberEvent.kind == kind, MemberEvent.event_id == event_id)
+        )
+        if previous is not None:
+            owner = await session.scalar(
+                select(func.coalesce(Member.merged_into_id, Member.id)).where(
+                    Member.id == previous.member_id
+                )
+            )
+            if owner != member_id:
+                raise IdempotencyConflict(f"event:{kind}:{event_id}")
+            return EventResult(
+                member_id,
+                kind,
+                event_id,
+                previous.points,
+                member.balance,
+                replayed=True,
+                limited=previous.points == 0 and points > 0,
+            )
+        paid_before = await session.scalar(
+            select(func.count()).where(
+                MemberEvent.member_id.in_(
+                    select(Member.id).where(
+                        (Member.id == member_id) | (Member.merged_into_id == member_id)
+                    )
+                ),
+                MemberEvent.kind == kind,
+                MemberEvent.points > 0,
+            )
+        )
+        limited = per_member > 0 and (paid_before or 0) >= per_member
+        earned = 0 if limited else points
+        now = self._clock.now()
+        row = MemberEvent(
+            member_id=member_id,
+            kind=kind,
+            event_id=event_id,
+            points=earned,
+            actor=actor,
+            created_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        balance = member.balance
+        if earned > 0:
+            posting = await self._ledger.post_in(
+                session,
+                member_id,
+                earned,
+                reason=EVENT_REASON,
+                actor=actor,
+                # The row's id keeps the key short whatever the shop's event ids look like.
+                idempotency_key=f"event:{row.id}",
+                reference=kind,
+            )
+            row.ledger_entry_id = posting.entry.id
+            balance = posting.balance
+            await enqueue_in(
+                session,
+                member_id=member_id,
+                kind=NoticeKind.POINTS_EARNED,
+                payload={
+                    "points": earned,
+                    "balance": balance,
+                    "reason": EVENT_REASON,
+                    "reference": kind,
+                },
+                dedupe_key=f"earned:event:{row.id}",
+                now=now,
+            )
+        return EventResult(
+            member_id, kind, event_id, earned, balance, replayed=False, limited=limited
+        )
