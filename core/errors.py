@@ -40,3 +40,66 @@ class RedemptionTooLarge(LoyaltyError):
 
 class PurchaseNotFound(LoyaltyError):
     pass
+
+
+class InvalidCampaign(LoyaltyError):
+    """A coupon campaign (or a reward) that cannot be created as given; the message says why."""
+
+
+class CampaignNotFound(LoyaltyError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"no coupon campaign {slug!r}")
+        self.slug = slug
+
+
+class CouponCodesRejected(LoyaltyError):
+    """An import of coupon codes refused as a whole; nothing was imported."""
+
+    def __init__(self, *, invalid: list[str], repeated: list[str], existing: list[str]) -> None:
+        parts = []
+        if invalid:
+            parts.append(f"{len(invalid)} not valid ({', '.join(invalid[:10])})")
+        if repeated:
+            parts.append(f"{len(repeated)} repeated in the list ({', '.join(repeated[:10])})")
+        if existing:
+            parts.append(f"{len(existing)} already exist ({', '.join(existing[:10])})")
+        super().__init__("nothing imported: " + "; ".join(parts))
+        self.invalid = invalid
+        self.repeated = repeated
+        self.existing = existing
+
+
+class CouponRefused(LoyaltyError):
+    """A coupon that cannot be issued or redeemed; `reason` is one of COUPON_REASONS."""
+
+    def __init__(self, reason: str, code: str | None = None, detail: str = "") -> None:
+        what = f"coupon {code}" if code else "coupon"
+        super().__init__(f"{what}: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason = reason
+        self.code = code
+        self.detail = detail
+
+
+class RewardNotFound(LoyaltyError):
+    def __init__(self, reward: str | int) -> None:
+        super().__init__(f"no reward {reward!r}")
+        self.reward = reward
+
+
+class RewardRefused(LoyaltyError):
+    """A claim refused: `reason` is inactive, out_of_stock, limit_reached or
+    not_enough_points (then `missing` says how many points are lacking)."""
+
+    def __init__(self, reason: str, *, missing: int = 0) -> None:
+        detail = f" ({missing} points missing)" if missing else ""
+        super().__init__(f"reward refused: {reason}{detail}")
+        self.reason = reason
+        self.missing = missing
+
+
+class UnknownEventKind(LoyaltyError):
+    """An event whose kind has no bonus in the rules (`event_bonuses`): nothing is recorded."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"no event bonus is defined for the kind {kind!r}")
+        self.kind = kind

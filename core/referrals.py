@@ -5,23 +5,32 @@ cap per referrer. Everything is decided in the transaction of the friend's own a
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.db import Database
+from core.errors import CampaignNotFound, CouponRefused
 from core.ledger import Ledger
 from core.models import Member, Referral
 from core.rules import ProgramRules
+
+if TYPE_CHECKING:  # coupons need members, which need referrals: only the type is needed here
+    from core.coupons import Coupons
 
 PENDING = "pending"
 REWARDED = "rewarded"
 REJECTED = "rejected"
 FRIEND_REASON = "referral_friend"
 REFERRER_REASON = "referral_referrer"
+COUPON_SOURCE = "referral"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,10 +42,11 @@ class Progress:
 
 
 class Referrals:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger) -> None:
+    def __init__(self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
+        self._coupons = coupons
 
     async def attribute_in(
         self, session: AsyncSession, friend: Member, referrer_id: int, rules: ProgramRules
@@ -142,10 +152,24 @@ class Referrals:
                 actor="program",
                 idempotency_key=f"referral:{referral.id}:referrer",
             )
+        await self._give_coupon_in(session, rules.referral_friend_coupon, referral.friend_id)
+        await self._give_coupon_in(session, rules.referral_referrer_coupon, referrer_id)
         referral.status = REWARDED
         referral.friend_points = rules.referral_friend_bonus
         referral.referrer_points = rules.referral_referrer_bonus
         referral.rewarded_at = self._clock.now()
+
+    async def _give_coupon_in(self, session: AsyncSession, slug: str, member_id: int) -> None:
+        """A coupon reward on top of the points. A campaign that ended or ran out must not
+        undo the friend's purchase: that side just gets no coupon, and the log says why."""
+        if not slug:
+            return
+        try:
+            async with session.begin_nested():
+                campaign = await self._coupons.campaign_in(session, slug, lock=True)
+                await self._coupons.issue_in(session, campaign, member_id, source=COUPON_SOURCE)
+        except (CampaignNotFound, CouponRefused) as refusal:
+            log.warning("referral coupon %r not given to member %s: %s", slug, member_id, refusal)
 
     async def _counted_today(self, session: AsyncSession, referrer_id: int, now: datetime) -> int:
         midnight = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)

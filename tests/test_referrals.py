@@ -12,6 +12,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
+from core.coupons import CampaignSpec
 from core.members import IdentityKey, Profile, Registration
 from core.models import LedgerEntry, Referral
 from core.program import LoyaltyProgram
@@ -271,3 +272,34 @@ async def test_the_runtime_builds_invite_links_from_its_settings(
         "telegram": "https://t.me/shop_bot?start=ref_ABCDEFGH2",
         "vk": "https://vk.me/club42?ref=ref_ABCDEFGH2",
     }
+
+
+async def test_a_referral_can_also_give_each_side_a_coupon(runtime: Runtime) -> None:
+    program = runtime.program
+    await program.coupons.create_campaign(
+        CampaignSpec(slug="friend-gift", name="Friend gift", kind="percent", value="10"),
+        actor="marketer",
+    )
+    await program.coupons.create_campaign(
+        CampaignSpec(slug="thanks", name="Thank you", kind="free_item", item="Coffee"),
+        actor="marketer",
+    )
+    await program.rules.update(
+        actor="marketer",
+        referral_qualifies_on="join",
+        referral_friend_coupon="friend-gift",
+        referral_referrer_coupon="thanks",
+    )
+    ann = await enrol(runtime, "ann")
+    bob = await join(program, "bob", ann)
+
+    [bobs] = await program.coupons.active_for(bob.id)
+    [anns] = await program.coupons.active_for(ann.id)
+    assert (bobs.campaign, anns.campaign) == ("Friend gift", "Thank you")
+    # A second friend after the campaign was switched off: points still paid, no coupon.
+    await program.coupons.set_active("friend-gift", False)
+    cid = await join(program, "cid", ann)
+    assert await program.coupons.active_for(cid.id) == []
+    assert await program.ledger.balance(cid.id) == 100 + 100
+    assert len(await program.coupons.active_for(ann.id)) == 2
+    assert (await program.referrals.progress(ann.id)).rewarded == 2
