@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     flood_max_messages: int = Field(default=20, ge=1)
     flood_window_seconds: int = Field(default=10, ge=1)
     update_dedupe_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Run the job scheduler (birthdays, expiry, ...) and a job worker inside `main.py run`;
+    # off for deployments that run `main.py scheduler` and `main.py worker` on their own.
+    scheduler_enabled: bool = True
 
     @property
     def telegram_enabled(self) -> bool:

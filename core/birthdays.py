@@ -1,0 +1,228 @@
+"""Birthday bonus and greeting: on the member's day, in the member's time zone, once a year.
+
+`greet_due` is run by the scheduler every hour, so every time zone gets its day: a member in
+Tehran and one in New York have their birthday at different UTC instants. Each greeting is
+one transaction keyed `birthday:{member}:{year}`: the ledger's idempotency key and the
+notice's dedupe key, so hourly runs, replays and concurrent processes pay it at most once.
+
+Is the greeting marketing? With a bonus it tells the member about points credited to their
+own account under the program's terms (they gave their birthday at sign-up for "a gift on the
+day"), so it is transactional and goes to every member. A greeting without a bonus is only a
+courtesy from the shop, so it is marked marketing and reaches only members who opted in.
+
+Guards against farming: a birthday is given once, at sign-up (nothing in the chat changes it
+later). A messenger account that left a card and joined again gets a new card, but no birthday
+bonus until that card is a year old (the greeting still comes), the way it gets no second
+welcome bonus; and cards merged into one celebrate once a year between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, extract, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from core.db import Database
+from core.ledger import Ledger
+from core.members import IdentityKey, Members
+from core.models import Identity, Member, Notice, RetiredIdentity
+from core.notices import NoticeKind, enqueue_in
+from core.rules import ProgramRules, RuleBook
+
+log = logging.getLogger(__name__)
+
+BIRTHDAY_REASON = "birthday"
+ACTOR = "scheduler:birthdays"
+# Nobody wants a greeting at midnight: it goes out from this local hour of the day on.
+GREETING_LOCAL_HOUR = 9
+# A card opened by an account that had left another one earns its first birthday bonus
+# only after this long, so leaving and joining again cannot be repeated for a bonus.
+REJOINED_BONUS_AFTER = timedelta(days=365)
+# Members looked at per query: the day's candidates of a big base, never all of it at once.
+BATCH_SIZE = 500
+
+
+def birthday_key(member_id: int, year: int) -> str:
+    return f"birthday:{member_id}:{year}"
+
+
+def celebrated_on(birthday: date, year: int) -> date:
+    """The day a birthday falls on in `year`: 29 February is kept on 28 February in years
+    without one (the member's day stays in February, never slides into March)."""
+    if (birthday.month, birthday.day) == (2, 29):
+        try:
+            return date(year, 2, 29)
+        except ValueError:
+            return date(year, 2, 28)
+    return birthday.replace(year=year)
+
+
+def candidate_month_days(now: datetime) -> set[tuple[int, int]]:
+    """(month, day) pairs that can be someone's local today when it is `now` in UTC: every
+    zone's date is UTC's yesterday, today or tomorrow (UTC-12 .. UTC+14)."""
+    pairs: set[tuple[int, int]] = set()
+    for offset in (-1, 0, 1):
+        day = (now + timedelta(days=offset)).date()
+        pairs.add((day.month, day.day))
+        if (day.month, day.day) == (2, 28):
+            # Whether 29 February is celebrated on the 28th depends on the local year,
+            # which the precise check decides; here it only has to be a candidate.
+            pairs.add((2, 29))
+    return pairs
+
+
+def zone_of(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    if not name:
+        return fallback
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r: using the program's", name)
+        return fallback
+
+
+@dataclass(frozen=True)
+class Greeting:
+    member_id: int
+    points: int
+    year: int
+
+
+class Birthdays:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook, members: Members
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._rules = rules
+        self._members = members
+
+    async def greet_due(self) -> list[Greeting]:
+        """Greet (and reward) every member whose birthday it is now in their own time zone
+        and who was not greeted for it yet. Safe to run often and in several processes."""
+        now = self._clock.now()
+        rules = await self._rules.current()
+        program_zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
+        greetings: list[Greeting] = []
+        after_id = 0
+        while True:
+            batch = await self._candidates(now, after_id)
+            if not batch:
+                break
+            after_id = batch[-1][0]
+            for member_id, birthday, zone_name in batch:
+                local = now.astimezone(zone_of(zone_name, program_zone))
+                if celebrated_on(birthday, local.year) != local.date():
+                    continue
+                if local.hour < GREETING_LOCAL_HOUR:
+                    continue
+                greeting = await self._greet(member_id, local.year, rules, now)
+                if greeting is not None:
+                    greetings.append(greeting)
+        return greetings
+
+    async def _candidates(self, now: datetime, after_id: int) -> list[tuple[int, date, str | None]]:
+        """Members whose birthday's month and day is among the candidates, filtered by the
+        database (not in memory), in pages by id."""
+        month = extract("month", Member.birthday)
+        day = extract("day", Member.birthday)
+        on_candidate_day = or_(
+            *(and_(month == m, day == d) for m, d in sorted(candidate_month_days(now)))
+        )
+        statement = (
+            select(Member.id, Member.birthday, Member.time_zone)
+            .where(
+                Member.id > after_id,
+                Member.birthday.is_not(None),
+                Member.erased_at.is_(None),
+                Member.merged_into_id.is_(None),
+                on_candidate_day,
+            )
+            .order_by(Member.id)
+            .limit(BATCH_SIZE)
+        )
+        async with self._db.reading() as session:
+            rows = (await session.execute(statement)).all()
+        return [(row.id, row.birthday, row.time_zone) for row in rows]
+
+    async def _greet(
+        self, member_id: int, year: int, rules: ProgramRules, now: datetime
+    ) -> Greeting | None:
+        key = birthday_key(member_id, year)
+        rejoined = await self._rejoined_recently(member_id, now)
+        async with self._db.transaction() as session:
+            # The member's row lock serializes this with a concurrent greeter (another
+            # process), a merge and an erasure; whoever comes second sees the first's notice.
+            member = await session.get(Member, member_id, with_for_update=True)
+            if member is None or member.erased_at is not None or member.merged_into_id:
+                return None
+            if member.birthday is None:
+                return None
+            if await self._celebrated(session, member_id, year):
+                return None
+            bonus = 0 if rejoined else rules.birthday_bonus
+            if bonus > 0:
+                await self._ledger.post_in(
+                    session,
+                    member_id,
+                    bonus,
+                    reason=BIRTHDAY_REASON,
+                    actor=ACTOR,
+                    idempotency_key=key,
+                )
+            await enqueue_in(
+                session,
+                member_id=member_id,
+                kind=NoticeKind.BIRTHDAY,
+                payload={"points": bonus},
+                dedupe_key=key,
+                now=now,
+                # A greeting with points is news about the member's own account; one without
+                # is a courtesy, i.e. marketing (see the module's docstring).
+                marketing=bonus == 0,
+            )
+        return Greeting(member_id=member_id, points=bonus, year=year)
+
+    async def _celebrated(self, session: AsyncSession, member_id: int, year: int) -> bool:
+        """Greeted this year already: on this card, or on a card merged into it."""
+        absorbed = (
+            await session.scalars(select(Member.id).where(Member.merged_into_id == member_id))
+        ).all()
+        keys = [birthday_key(one, year) for one in (member_id, *absorbed)]
+        found = await session.scalar(select(Notice.id).where(Notice.dedupe_key.in_(keys)))
+        return found is not None
+
+    async def _rejoined_recently(self, member_id: int, now: datetime) -> bool:
+        """A young card one of whose messenger accounts had left a card before."""
+        async with self._db.reading() as session:
+            created_at = await session.scalar(
+                select(Member.created_at).where(Member.id == member_id)
+            )
+            if created_at is None or now - created_at >= REJOINED_BONUS_AFTER:
+                return False
+            identities = (
+                await session.execute(
+                    select(Identity.channel, Identity.external_id).where(
+                        Identity.member_id == member_id
+                    )
+                )
+            ).all()
+        hashes = [
+            await self._members.identity_hash(IdentityKey(row.channel, row.external_id))
+            for row in identities
+        ]
+        if not hashes:
+            return False
+        async with self._db.reading() as session:
+            retired = await session.scalar(
+                select(RetiredIdentity.identity_hash).where(
+                    RetiredIdentity.identity_hash.in_(hashes)
+                )
+            )
+        return retired is not None

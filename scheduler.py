@@ -1,0 +1,215 @@
+"""The job scheduler: taskiq wiring around the core's plain jobs (core/jobs.py).
+
+With Redis (REDIS_URL set), the schedules live in Redis (`ListRedisScheduleSource`, the
+maintained successor of `RedisScheduleSource`: one cron entry per job under a fixed id) and
+a fired job travels through a Redis stream (`RedisStreamBroker`, acknowledged delivery) to
+whichever worker takes it. Any number of processes may run the scheduler and the worker: each
+scheduler fires every schedule, and the job's claim of its period in `job_runs` lets exactly
+one run do the work.
+
+On the embedded default (no Redis), the schedules are the tasks' labels
+(`LabelScheduleSource`) and `InMemoryBroker` runs a fired job right there, in the process
+that scheduled it: `make run` keeps working with no server at all.
+
+Nothing here is global: `JobScheduler.build` wires one broker per process (main.py calls it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from taskiq import (
+    AsyncBroker,
+    InMemoryBroker,
+    ScheduledTask,
+    ScheduleSource,
+    SmartRetryMiddleware,
+    TaskiqScheduler,
+)
+from taskiq.cli.scheduler.run import SchedulerLoop
+from taskiq.receiver import Receiver
+from taskiq.schedule_sources import LabelScheduleSource
+from taskiq_redis import ListRedisScheduleSource, RedisStreamBroker
+
+from core.jobs import Job, JobRunner
+
+log = logging.getLogger(__name__)
+
+TASK_PREFIX = "loyalty."
+SCHEDULE_ID_PREFIX = "loyalty:"
+SCHEDULE_KEY_PREFIX = "loyalty:schedule"
+QUEUE = "loyalty:jobs"
+CONSUMER_GROUP = "loyalty-jobs"
+# How often a scheduler re-reads the schedules from Redis (an operator's change shows then).
+SCHEDULE_REFRESH = timedelta(seconds=60)
+# A failed job is tried again (its period's claim is marked failed, so the retry may take
+# it): a database that was briefly away costs a minute, not a day's run.
+RETRIES = 3
+RETRY_DELAY_SECONDS = 60
+# At most this many jobs run at once in one worker.
+WORKER_CONCURRENCY = 4
+# A job that a dead worker took is handed to another one after this long unacknowledged.
+REDELIVER_AFTER_MS = 30 * 60 * 1000
+
+
+def task_name(job: Job) -> str:
+    return f"{TASK_PREFIX}{job.name}"
+
+
+def schedule_id(job: Job) -> str:
+    return f"{SCHEDULE_ID_PREFIX}{job.name}"
+
+
+def _when(job: Job, every_seconds: int | None) -> dict[str, object]:
+    return {"interval": every_seconds} if every_seconds else {"cron": job.cron}
+
+
+def _task_body(runner: JobRunner, name: str) -> Callable[[], Awaitable[str]]:
+    """The taskiq task of one job: claims the period and runs it (see JobRunner.run)."""
+
+    async def run_job() -> str:
+        outcome = await runner.run(name)
+        return outcome.result if outcome.ran and outcome.result else "skipped"
+
+    run_job.__name__ = f"run_{name}"
+    return run_job
+
+
+@dataclass
+class JobScheduler:
+    runner: JobRunner
+    broker: AsyncBroker
+    source: ScheduleSource
+    # True with Redis: schedules and the queue are shared by every process.
+    distributed: bool
+    # Fire every job every this many seconds instead of by its cron (tests and demos; the
+    # period claim still lets each job run once per period).
+    every_seconds: int | None = None
+
+    @classmethod
+    def build(
+        cls, runner: JobRunner, redis_url: str = "", *, every_seconds: int | None = None
+    ) -> JobScheduler:
+        broker: AsyncBroker
+        source: ScheduleSource
+        if redis_url:
+            source = ListRedisScheduleSource(redis_url, prefix=SCHEDULE_KEY_PREFIX)
+            broker = RedisStreamBroker(
+                redis_url,
+                queue_name=QUEUE,
+                consumer_group_name=CONSUMER_GROUP,
+                # Messages sent before a worker first started are still delivered to it.
+                consumer_id="0",
+                idle_timeout=REDELIVER_AFTER_MS,
+                # A few jobs fire a minute: a bounded stream, never an ever-growing key.
+                maxlen=10_000,
+            ).with_middlewares(
+                SmartRetryMiddleware(
+                    default_retry_count=RETRIES,
+                    default_delay=RETRY_DELAY_SECONDS,
+                    use_jitter=True,
+                    schedule_source=source,
+                )
+            )
+        else:
+            broker = InMemoryBroker(max_async_tasks=WORKER_CONCURRENCY)
+            source = LabelScheduleSource(broker)
+        for job in runner.jobs:
+            labels: dict[str, object] = {"retry_on_error": bool(redis_url)}
+            if not redis_url:
+                labels["schedule"] = [
+                    {**_when(job, every_seconds), "schedule_id": schedule_id(job)}
+                ]
+            broker.register_task(_task_body(runner, job.name), task_name(job), **labels)
+        return cls(
+            runner=runner,
+            broker=broker,
+            source=source,
+            distributed=bool(redis_url),
+            every_seconds=every_seconds,
+        )
+
+    def schedules(self) -> list[ScheduledTask]:
+        """Every job's schedule, as it is stored in Redis (cron, UTC)."""
+        return [
+            ScheduledTask(
+                task_name=task_name(job),
+                labels={},
+                args=[],
+                kwargs={},
+                schedule_id=schedule_id(job),
+                **_when(job, self.every_seconds),
+            )
+            for job in self.runner.jobs
+        ]
+
+    async def sync_schedules(self) -> None:
+        """Make Redis hold exactly this version's schedules: each job's under a fixed id
+        (replaced, so restarts do not pile up copies) and none of jobs that are gone."""
+        if not self.distributed:
+            return
+        wanted = {schedule.schedule_id: schedule for schedule in self.schedules()}
+        for existing in await self.source.get_schedules():
+            if existing.schedule_id.startswith(SCHEDULE_ID_PREFIX) and (
+                existing.schedule_id not in wanted
+            ):
+                await self.source.delete_schedule(existing.schedule_id)
+        for schedule in wanted.values():
+            await self.source.delete_schedule(schedule.schedule_id)
+            await self.source.add_schedule(schedule)
+
+    async def serve(
+        self,
+        *,
+        schedule: bool = True,
+        work: bool = True,
+        started: asyncio.Event | None = None,
+    ) -> None:
+        """Fire the schedules (`schedule`) and run the jobs fired by any process (`work`),
+        until cancelled. On the embedded default fired jobs always run here."""
+        if not self.distributed:
+            work = False  # the in-memory broker runs what this process fires, nothing else
+        self.broker.is_worker_process = work
+        self.broker.is_scheduler_process = schedule
+        await self.broker.startup()
+        await self.source.startup()
+        finish = asyncio.Event()
+        try:
+            async with asyncio.TaskGroup() as group:
+                if work:
+                    receiver = Receiver(
+                        self.broker,
+                        max_async_tasks=WORKER_CONCURRENCY,
+                        run_startup=False,
+                        propagate_exceptions=False,
+                    )
+                    group.create_task(receiver.listen(finish))
+                if schedule:
+                    await self.sync_schedules()
+                    loop = SchedulerLoop(TaskiqScheduler(self.broker, [self.source]))
+                    group.create_task(loop.run(update_interval=SCHEDULE_REFRESH))
+                log.info(
+                    "jobs: %s%s on %s",
+                    "scheduler" if schedule else "",
+                    " + worker" if work else "",
+                    "Redis" if self.distributed else "the embedded broker",
+                )
+                if started is not None:
+                    started.set()
+        finally:
+            finish.set()
+            with contextlib.suppress(Exception):
+                if isinstance(self.broker, InMemoryBroker):
+                    await asyncio.wait_for(self.broker.wait_all(), 10)
+            await self.close()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.broker.shutdown()
+        with contextlib.suppress(Exception):
+            await self.source.shutdown()

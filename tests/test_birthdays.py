@@ -1,0 +1,270 @@
+"""Birthday bonus and greeting: on the member's day in the member's time zone, once a year,
+with a clock the test moves (on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core.birthdays import candidate_month_days, celebrated_on
+from core.members import IdentityKey, Profile, Registration
+from core.models import LedgerEntry, Member, Notice
+from core.notices import NoticeKind
+from core.settings import Settings
+from main import Runtime, build_runtime
+from tests.data import count
+
+BONUS = 50
+
+
+class FakeClock:
+    """A clock that stands still until the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def set(self, *args: int) -> None:
+        self.current = datetime(*args, tzinfo=UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Members join well before the birthdays the tests look at.
+    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def shop(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
+    built = build_runtime(settings, clock=clock)
+    await built.program.rules.update(actor="test", birthday_bonus=BONUS)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def join(
+    runtime: Runtime, user: str, birthday: date | None, zone: str | None = None
+) -> Profile:
+    enrolment = await runtime.program.members.enrol(
+        Registration(
+            identity=IdentityKey("telegram", user),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            birthday=birthday,
+        )
+    )
+    assert enrolment.created
+    if zone is not None:
+        async with runtime.db.transaction() as session:
+            await session.execute(
+                update(Member).where(Member.id == enrolment.member.id).values(time_zone=zone)
+            )
+    return enrolment.member
+
+
+async def greeted(runtime: Runtime) -> set[int]:
+    return {greeting.member_id for greeting in await runtime.program.birthdays.greet_due()}
+
+
+async def birthday_notices(runtime: Runtime, member_id: int) -> list[Notice]:
+    async with runtime.db.reading() as session:
+        return list(
+            await session.scalars(
+                select(Notice).where(
+                    Notice.member_id == member_id, Notice.kind == str(NoticeKind.BIRTHDAY)
+                )
+            )
+        )
+
+
+async def bonuses(runtime: Runtime, member_id: int) -> list[int]:
+    async with runtime.db.reading() as session:
+        rows = await session.scalars(
+            select(LedgerEntry.points).where(
+                LedgerEntry.member_id == member_id, LedgerEntry.reason == "birthday"
+            )
+        )
+        return list(rows)
+
+
+async def test_the_day_begins_in_the_members_own_time_zone(shop: Runtime, clock: FakeClock) -> None:
+    tehran = await join(shop, "1", date(1990, 11, 24), "Asia/Tehran")
+    new_york = await join(shop, "2", date(1985, 11, 24), "America/New_York")
+    # No zone of their own: the program's (Europe/Moscow by default).
+    moscow = await join(shop, "3", date(1970, 11, 24))
+
+    # 06:00 UTC: 09:30 in Tehran and 09:00 in Moscow, but 01:00 in New York.
+    clock.set(2026, 11, 24, 6, 0)
+    assert await greeted(shop) == {tehran.id, moscow.id}
+
+    # 14:00 UTC: 09:00 in New York.
+    clock.set(2026, 11, 24, 14, 0)
+    assert await greeted(shop) == {new_york.id}
+
+    # 04:00 UTC on the 25th: still the 24th in New York, but everyone had their greeting.
+    clock.set(2026, 11, 25, 4, 0)
+    assert await greeted(shop) == set()
+    for member in (tehran, new_york, moscow):
+        assert await bonuses(shop, member.id) == [BONUS]
+        [notice] = await birthday_notices(shop, member.id)
+        assert json.loads(notice.payload) == {"points": BONUS}
+        assert notice.dedupe_key == f"birthday:{member.id}:2026"
+        # Points credited to the member's own account: transactional, sent to everyone.
+        assert notice.marketing is False
+    assert (await shop.program.members.get(tehran.id)).balance == 100 + BONUS
+
+
+async def test_zones_a_day_ahead_of_or_behind_utc(shop: Runtime, clock: FakeClock) -> None:
+    kiritimati = await join(shop, "1", date(1990, 11, 25), "Pacific/Kiritimati")  # UTC+14
+    honolulu = await join(shop, "2", date(1990, 11, 23), "Pacific/Honolulu")  # UTC-10
+
+    clock.set(2026, 11, 24, 8, 0)  # 22:00 on the 23rd in Honolulu
+    assert await greeted(shop) == {honolulu.id}
+    clock.set(2026, 11, 24, 20, 0)  # 10:00 on the 25th in Kiritimati
+    assert await greeted(shop) == {kiritimati.id}
+
+
+async def test_once_a_year_however_often_the_job_runs(shop: Runtime, clock: FakeClock) -> None:
+    member = await join(shop, "1", date(1990, 11, 24), "Asia/Tehran")
+    other = await join(shop, "2", date(1990, 11, 25), "Asia/Tehran")
+
+    clock.set(2026, 11, 23, 0, 0)
+    days: dict[int, list[date]] = {member.id: [], other.id: []}
+    for _ in range(72):  # hourly, three days
+        for member_id in await greeted(shop):
+            days[member_id].append(clock.now().date())
+        clock.advance(timedelta(hours=1))
+
+    assert days == {member.id: [date(2026, 11, 24)], other.id: [date(2026, 11, 25)]}
+    assert await bonuses(shop, member.id) == [BONUS]
+
+    clock.set(2027, 11, 24, 12, 0)
+    assert await greeted(shop) == {member.id}
+    assert await bonuses(shop, member.id) == [BONUS, BONUS]
+
+
+async def test_29_february_is_kept_on_the_28th_in_other_years(
+    shop: Runtime, clock: FakeClock
+) -> None:
+    leapling = await join(shop, "1", date(2000, 2, 29))
+    on_the_28th = await join(shop, "2", date(2001, 2, 28))
+
+    clock.set(2027, 2, 28, 7, 0)  # 10:00 in Moscow, 2027 has no 29 February
+    assert await greeted(shop) == {leapling.id, on_the_28th.id}
+    clock.set(2027, 3, 1, 7, 0)
+    assert await greeted(shop) == set()
+
+    clock.set(2028, 2, 28, 7, 0)  # a leap year: the leapling's day is the 29th
+    assert await greeted(shop) == {on_the_28th.id}
+    clock.set(2028, 2, 29, 7, 0)
+    assert await greeted(shop) == {leapling.id}
+    assert await bonuses(shop, leapling.id) == [BONUS, BONUS]
+
+
+def test_celebrated_on_and_the_candidate_days() -> None:
+    assert celebrated_on(date(2000, 2, 29), 2027) == date(2027, 2, 28)
+    assert celebrated_on(date(2000, 2, 29), 2028) == date(2028, 2, 29)
+    assert celebrated_on(date(1990, 11, 24), 2026) == date(2026, 11, 24)
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert candidate_month_days(now) == {(11, 23), (11, 24), (11, 25)}
+    assert (2, 29) in candidate_month_days(datetime(2027, 3, 1, 1, 0, tzinfo=UTC))
+
+
+async def test_two_processes_greeting_at_once_pay_once(
+    settings: Settings, shop: Runtime, clock: FakeClock
+) -> None:
+    members = [await join(shop, str(n), date(1990, 11, 24), "Asia/Tehran") for n in range(5)]
+    other = build_runtime(settings, clock=clock)  # a second process on the same database
+    try:
+        clock.set(2026, 11, 24, 12, 0)
+        first, second = await asyncio.gather(
+            shop.program.birthdays.greet_due(), other.program.birthdays.greet_due()
+        )
+    finally:
+        await other.close()
+
+    assert sorted(g.member_id for g in [*first, *second]) == sorted(m.id for m in members)
+    for member in members:
+        assert await bonuses(shop, member.id) == [BONUS]
+        assert len(await birthday_notices(shop, member.id)) == 1
+        assert (await shop.program.members.get(member.id)).balance == 100 + BONUS
+
+
+async def test_a_greeting_without_a_bonus_is_marketing(shop: Runtime, clock: FakeClock) -> None:
+    await shop.program.rules.update(actor="test", birthday_bonus=0)
+    member = await join(shop, "1", date(1990, 11, 24))
+
+    clock.set(2026, 11, 24, 12, 0)
+    assert await greeted(shop) == {member.id}
+
+    [notice] = await birthday_notices(shop, member.id)
+    assert json.loads(notice.payload) == {"points": 0}
+    assert notice.marketing is True
+    assert await bonuses(shop, member.id) == []
+
+
+async def test_no_birthday_erased_or_merged_members_are_not_greeted(
+    shop: Runtime, clock: FakeClock
+) -> None:
+    await join(shop, "1", None)
+    erased = await join(shop, "2", date(1990, 11, 24))
+    await shop.program.members.erase(erased.id)
+    survivor = await join(shop, "3", None)
+    absorbed = await join(shop, "4", date(1990, 11, 24))
+
+    clock.set(2026, 11, 24, 7, 0)
+    assert await greeted(shop) == {absorbed.id}
+
+    # The greeted card is merged into one without a birthday, which takes it over: the
+    # person still celebrates once a year.
+    async with shop.db.transaction() as session:
+        await session.execute(
+            update(Member).where(Member.id == absorbed.id).values(merged_into_id=survivor.id)
+        )
+        await session.execute(
+            update(Member).where(Member.id == survivor.id).values(birthday=date(1990, 11, 24))
+        )
+    clock.set(2026, 11, 24, 8, 0)
+    assert await greeted(shop) == set()
+    assert await count(shop, Notice, Notice.member_id == erased.id) == 0
+
+    clock.set(2027, 11, 24, 8, 0)
+    assert await greeted(shop) == {survivor.id}
+
+
+async def test_leaving_and_joining_again_earns_no_second_bonus(
+    shop: Runtime, clock: FakeClock
+) -> None:
+    clock.set(2026, 11, 24, 7, 0)
+    first = await join(shop, "1", date(1990, 11, 24))
+    assert await greeted(shop) == {first.id}
+    await shop.program.members.erase(first.id)
+
+    again = await join(shop, "1", date(1990, 11, 24))
+    newcomer = await join(shop, "2", date(1990, 11, 24))
+    clock.advance(timedelta(hours=1))
+    assert await greeted(shop) == {again.id, newcomer.id}
+
+    assert await bonuses(shop, again.id) == []
+    assert [json.loads(n.payload) for n in await birthday_notices(shop, again.id)] == [
+        {"points": 0}
+    ]
+    assert await bonuses(shop, newcomer.id) == [BONUS]
+
+    # A year on, the card that came back is a member like any other.
+    clock.set(2027, 11, 24, 7, 0)
+    assert await greeted(shop) == {again.id, newcomer.id}
+    assert await bonuses(shop, again.id) == [BONUS]
