@@ -5,6 +5,9 @@ python main.py chat                       talk to the bot in this terminal
 python main.py migrate                    apply database migrations
 python main.py credit CARD AMOUNT --purchase-id ID
 python main.py redeem CARD POINTS --redemption-id ID
+python main.py event CARD KIND EVENT_ID | tier-status CARD   (see cli/earning.py)
+python main.py jobs list | jobs run NAME [--force]
+python main.py scheduler | worker        scheduled jobs in processes of their own
 """
 
 from __future__ import annotations
@@ -26,17 +29,23 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bots.console import ConsoleChannel, stdin_reader
+from bots.dispatch import DispatchReport, NoticeDispatcher
+from bots.outbound import Outbound
 from bots.telegram import TelegramChannel, create_bot
 from bots.vk import VkChannel
 from bots.vk import create_api as create_vk_api
 from bots.web import Probe, build_web_app
 from bots.whatsapp import WhatsAppChannel
 from bots.whatsapp import create_client as create_twilio_client
+from cli import coupons as coupon_commands
+from cli import earning as earning_commands
 from core import cards
 from core.clock import Clock
 from core.db import Database
 from core.errors import LoyaltyError, MemberNotFound
+from core.jobs import Every, Job, JobRunner, UnknownJob, job_runner
 from core.migrate import upgrade_async
+from core.notices import Notices
 from core.program import LoyaltyProgram
 from core.settings import Settings
 from core.state import (
@@ -53,8 +62,13 @@ from core.state import (
 from handlers.conversation import Conversation
 from handlers.i18n import Translator
 from handlers.invites import InviteLinks
+from scheduler import JobScheduler
 
 log = logging.getLogger("loyalty")
+# How long a shutdown waits for the notice dispatcher's batch in flight.
+NOTICE_SHUTDOWN_SECONDS = 10.0
+# Notices one run of the scheduled `dispatch_notices` job delivers at most.
+NOTICE_JOB_BATCH = 100
 
 
 @dataclass
@@ -66,14 +80,40 @@ class Runtime:
     conversations: ConversationStore
     updates: UpdateLog
     conversation: Conversation
+    notices: Notices
     telegram: TelegramChannel | None = None
     vk: VkChannel | None = None
     whatsapp: WhatsAppChannel | None = None
+    # The terminal's member, while `run`/`chat` shows the console channel.
+    console: ConsoleChannel | None = None
     web_app: web.Application = field(default_factory=web.Application)
 
     @property
     def has_messenger(self) -> bool:
         return any(channel is not None for channel in (self.telegram, self.vk, self.whatsapp))
+
+    def outbound_channels(self) -> dict[str, Outbound]:
+        """The channels that can reach a member now, by the name identities carry."""
+        channels: dict[str, Outbound | None] = {
+            "telegram": self.telegram,
+            "vk": self.vk,
+            "whatsapp": self.whatsapp,
+            "console": self.console,
+        }
+        return {name: channel for name, channel in channels.items() if channel is not None}
+
+    @property
+    def dispatcher(self) -> NoticeDispatcher:
+        return NoticeDispatcher(
+            self.notices,
+            self.program.rules,
+            self.conversation.texts,
+            self.outbound_channels,
+        )
+
+    async def dispatch_notices(self, limit: int = 100) -> DispatchReport:
+        """Deliver up to `limit` pending notices (points earned, coupons, reminders ...)."""
+        return await self.dispatcher.dispatch(limit)
 
     async def close(self) -> None:
         if self.telegram is not None:
@@ -140,6 +180,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         conversations=conversations,
         updates=updates,
         conversation=conversation,
+        notices=Notices(db, program.clock),
         web_app=build_web_app(probes),
     )
     if settings.telegram_enabled and settings.telegram_bot_token is not None:
@@ -189,6 +230,8 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
     runner = web.AppRunner(runtime.web_app, access_log=None)
     await runner.setup()
     tasks: list[asyncio.Task[None]] = []
+    stop_notices = asyncio.Event()
+    notices: asyncio.Task[None] | None = None
     try:
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
         await site.start()
@@ -213,11 +256,18 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
             else:
                 tasks.append(asyncio.create_task(runtime.vk.run_long_poll()))
                 log.info("vk: Bots Long Poll")
-        if console if console is not None else not runtime.has_messenger:
-            await console_channel(runtime).run()
+        if settings.scheduler_enabled:
+            jobs = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
+            tasks.append(asyncio.create_task(jobs.serve()))
+        shows_console = console if console is not None else not runtime.has_messenger
+        terminal = console_channel(runtime) if shows_console else None
+        notices = asyncio.create_task(runtime.dispatcher.run_forever(stop_notices))
+        if terminal is not None:
+            await terminal.run()
         else:
             await wait_for_signal(tasks)
     finally:
+        await stop_dispatching(stop_notices, notices)
         for task in tasks:
             task.cancel()
         if runtime.telegram is not None:
@@ -229,6 +279,16 @@ async def run(settings: Settings, *, console: bool | None = None) -> None:
                 await task
         await runner.cleanup()
         await runtime.close()
+
+
+async def stop_dispatching(stop: asyncio.Event, task: asyncio.Task[None] | None) -> None:
+    """Let the notice dispatcher finish the batch it is sending (so none stays claimed until
+    its lease runs out), but not for long."""
+    stop.set()
+    if task is None:
+        return
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+        await asyncio.wait_for(task, NOTICE_SHUTDOWN_SECONDS)
 
 
 async def wait_for_signal(tasks: list[asyncio.Task[None]]) -> None:
@@ -243,7 +303,8 @@ async def wait_for_signal(tasks: list[asyncio.Task[None]]) -> None:
 
 
 def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleChannel:
-    return ConsoleChannel(
+    """The terminal's conversation; notices for its member are printed in it too."""
+    runtime.console = ConsoleChannel(
         runtime.conversation,
         user_id=user_id or os.environ.get("LOYALTY_CONSOLE_USER") or getpass.getuser(),
         language_code=os.environ.get("LANG"),
@@ -252,6 +313,7 @@ def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleC
         output=sys.stdout,
         images_dir=Path("data") / "console",
     )
+    return runtime.console
 
 
 @contextlib.asynccontextmanager
@@ -266,21 +328,41 @@ async def opened(settings: Settings) -> AsyncIterator[Runtime]:
 async def chat(settings: Settings, user_id: str | None) -> None:
     await upgrade_async(settings.database_url)
     async with opened(settings) as runtime:
-        await console_channel(runtime, user_id=user_id).run()
+        terminal = console_channel(runtime, user_id=user_id)
+        stop = asyncio.Event()
+        notices = asyncio.create_task(runtime.dispatcher.run_forever(stop))
+        try:
+            await terminal.run()
+        finally:
+            await stop_dispatching(stop, notices)
 
 
-async def credit(settings: Settings, card: str, amount: str, purchase_id: str, actor: str) -> int:
+async def credit(
+    settings: Settings,
+    card: str,
+    amount: str,
+    purchase_id: str,
+    actor: str,
+    store: str | None = None,
+    categories: dict[str, str] | None = None,
+) -> int:
     async with opened(settings) as runtime:
         result = await runtime.program.purchases.credit(
-            card, amount, purchase_id=purchase_id, actor=actor
+            card, amount, purchase_id=purchase_id, actor=actor, store=store, categories=categories
         )
     what = "was already credited" if result.replayed else "credited"
+    tier = f" New tier: {result.tier}." if result.tier_changed else ""
     print(
         f"Purchase {result.purchase_id} ({result.amount}) {what}: "
         f"{result.points} points to card {cards.display(result.card_code)}. "
-        f"Balance: {result.balance}."
+        f"Balance: {result.balance}.{tier}"
     )
     return 0
+
+
+async def earning(settings: Settings, arguments: argparse.Namespace) -> int:
+    async with opened(settings) as runtime:
+        return await earning_commands.run(runtime.program, arguments)
 
 
 async def redeem(
@@ -316,6 +398,53 @@ async def refund(
     return 0
 
 
+def scheduled_jobs(runtime: Runtime) -> JobRunner:
+    """Every scheduled job: the core's, and delivering notices, which needs the messengers
+    and so is added here (the notices' leases keep it safe next to the live dispatcher)."""
+
+    async def dispatch_notices() -> object:
+        return await runtime.dispatch_notices(NOTICE_JOB_BATCH)
+
+    return job_runner(runtime.program, [Job("dispatch_notices", Every.MINUTE, dispatch_notices)])
+
+
+async def jobs_list(settings: Settings) -> int:
+    async with opened(settings) as runtime:
+        for job in scheduled_jobs(runtime).jobs:
+            print(f"{job.name:<20} every {job.every:<6} cron {job.cron!r} (UTC)")
+    return 0
+
+
+async def run_job(settings: Settings, name: str, *, force: bool) -> int:
+    """One job now, for operators and system cron: it respects the period's claim (several
+    machines may call it), unless forced."""
+    async with opened(settings) as runtime:
+        outcome = await scheduled_jobs(runtime).run(name, force=force)
+    if outcome.ran:
+        print(f"{outcome.job}: {outcome.result} ({outcome.run_key})")
+    else:
+        print(
+            f"{outcome.job}: this period was already run ({outcome.run_key}); --force runs it again"
+        )
+    return 0
+
+
+async def serve_jobs(settings: Settings, *, schedule: bool, work: bool) -> int:
+    if work and not schedule and not settings.redis_url:
+        print("A job worker takes jobs from Redis: set REDIS_URL.", file=sys.stderr)
+        return 2
+    async with opened(settings) as runtime:
+        jobs = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
+        task = asyncio.create_task(jobs.serve(schedule=schedule, work=work))
+        try:
+            await wait_for_signal([task])
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="main.py", description="Messenger loyalty program.")
     commands = root.add_subparsers(dest="command")
@@ -328,6 +457,7 @@ def parser() -> argparse.ArgumentParser:
     credit_parser.add_argument("amount", help="purchase amount, e.g. 1234.50")
     credit_parser.add_argument("--purchase-id", required=True, help="the shop's receipt id")
     credit_parser.add_argument("--actor", default="operator", help="who records it")
+    earning_commands.add_credit_options(credit_parser)
     redeem_parser = commands.add_parser("redeem", help="spend a member's points at the till")
     redeem_parser.add_argument("card", help="the member's card code")
     redeem_parser.add_argument("points", type=int, help="how many points to spend")
@@ -341,6 +471,20 @@ def parser() -> argparse.ArgumentParser:
     refund_parser.add_argument("--refund-id", required=True, help="the shop's refund id")
     refund_parser.add_argument("--amount", help="a partial refund; the whole purchase if absent")
     refund_parser.add_argument("--actor", default="operator", help="who records it")
+    jobs_parser = commands.add_parser("jobs", help="scheduled jobs: list them or run one now")
+    jobs_commands = jobs_parser.add_subparsers(dest="jobs_command", required=True)
+    jobs_commands.add_parser("list", help="every job and its schedule")
+    run_job_parser = jobs_commands.add_parser("run", help="run one job now")
+    run_job_parser.add_argument("name", help="the job's name, as `jobs list` shows it")
+    run_job_parser.add_argument(
+        "--force", action="store_true", help="run even if this period's run is done"
+    )
+    commands.add_parser(
+        "scheduler", help="fire the job schedules (with REDIS_URL; else it runs them too)"
+    )
+    commands.add_parser("worker", help="run the jobs any scheduler fires (needs REDIS_URL)")
+    coupon_commands.add_parsers(commands)
+    earning_commands.add_parsers(commands)
     return root
 
 
@@ -348,10 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     settings = Settings()
     command = arguments.command or "run"
-    quiet = command in ("chat", "credit", "redeem", "refund") or (
+    quiet = command in ("chat", "credit", "redeem", "refund", "jobs") or (
         command == "run"
         and not (settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled)
     )
+    quiet = quiet or command in coupon_commands.COMMANDS | earning_commands.COMMANDS
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -362,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run(settings))
         elif command == "chat":
             asyncio.run(chat(settings, arguments.user))
+        elif command in coupon_commands.COMMANDS:
+            return asyncio.run(coupon_commands.run(settings, arguments))
+        elif command in earning_commands.COMMANDS:
+            return asyncio.run(earning(settings, arguments))
         elif command == "migrate":
             asyncio.run(upgrade_async(settings.database_url))
             print("Database is up to date.")
@@ -373,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
                     arguments.amount,
                     arguments.purchase_id,
                     arguments.actor,
+                    arguments.store,
+                    earning_commands.categories_of(arguments.category),
                 )
             )
         elif command == "redeem":
@@ -386,6 +537,14 @@ def main(argv: list[str] | None = None) -> int:
                     arguments.order_amount,
                 )
             )
+        elif command == "jobs":
+            if arguments.jobs_command == "list":
+                return asyncio.run(jobs_list(settings))
+            return asyncio.run(run_job(settings, arguments.name, force=arguments.force))
+        elif command in ("scheduler", "worker"):
+            return asyncio.run(
+                serve_jobs(settings, schedule=command == "scheduler", work=command == "worker")
+            )
         elif command == "refund":
             return asyncio.run(
                 refund(
@@ -396,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
                     arguments.amount,
                 )
             )
+    except UnknownJob as error:
+        print(f"No job named {error}; see `main.py jobs list`", file=sys.stderr)
+        return 2
+    except argparse.ArgumentTypeError as error:
+        print(f"Usage error: {error}", file=sys.stderr)
+        return 2
     except cards.InvalidCardCode as error:
         print(f"Not a valid card code: {error}", file=sys.stderr)
         return 2

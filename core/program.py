@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.birthdays import Birthdays
 from core.clock import Clock, SystemClock
+from core.coupons import Coupons
 from core.db import Database
+from core.events import Events
+from core.expiry import Expiry
 from core.ledger import Ledger
 from core.linking import Linking
 from core.members import Members
 from core.purchases import Purchases
 from core.referrals import Referrals
+from core.rewards import Rewards
 from core.rules import RuleBook
+from core.tiers import Tiers
 
 
 @dataclass(frozen=True)
@@ -24,13 +30,21 @@ class LoyaltyProgram:
     purchases: Purchases
     linking: Linking
     referrals: Referrals
+    tiers: Tiers
+    events: Events
+    coupons: Coupons
+    rewards: Rewards
+    birthdays: Birthdays
+    expiry: Expiry
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
         clock = clock or SystemClock()
         rules = RuleBook(db, clock)
         ledger = Ledger(db, clock)
-        referrals = Referrals(db, clock, ledger)
+        coupons = Coupons(db, clock)
+        referrals = Referrals(db, clock, ledger, coupons)
+        tiers = Tiers(db, clock, rules)
         members = Members(db, clock, ledger, rules, referrals)
         return cls(
             db=db,
@@ -38,7 +52,13 @@ class LoyaltyProgram:
             rules=rules,
             ledger=ledger,
             members=members,
-            purchases=Purchases(db, clock, ledger, rules, referrals),
+            purchases=Purchases(db, clock, ledger, rules, referrals, tiers),
             linking=Linking(db, clock, members, ledger, referrals),
             referrals=referrals,
+            tiers=tiers,
+            events=Events(db, clock, ledger, rules),
+            coupons=coupons,
+            rewards=Rewards(db, clock, ledger, coupons),
+            birthdays=Birthdays(db, clock, ledger, rules, members),
+            expiry=Expiry(db, clock, ledger, rules),
         )

@@ -90,8 +90,9 @@ class Translator:
     def number(self, language: str, value: int | Decimal) -> str:
         return format_decimal(value, locale=self._locale(language))
 
-    def date(self, language: str, value: date) -> str:
-        return format_date(value, format="short", locale=self._locale(language))
+    def date(self, language: str, value: date, *, style: str = "short") -> str:
+        """`style` "long" spells the month out, for a day that matters ("24 декабря 2026 г.")."""
+        return format_date(value, format=style, locale=self._locale(language))
 
     def _locale(self, language: str) -> Locale:
         return self._locales.get(language) or self._locales[self.default]

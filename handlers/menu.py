@@ -9,6 +9,7 @@ from core.linking import CODE_TTL
 from core.members import IdentityKey, IdentityNotLinked, LastIdentity, Profile
 from core.program import LoyaltyProgram
 from handlers import views
+from handlers.coupons import CouponsMenu
 from handlers.invites import InviteLinks, payload_for
 from handlers.messages import Button, Document, Image, Incoming, Reply
 from handlers.views import RULES_SHOWN_MAX_AGE, Views, tail
@@ -21,6 +22,7 @@ class MemberMenu:
         self._program = program
         self._views = views
         self._invites = invites
+        self._coupons = CouponsMenu(program, views)
 
     async def handle(self, message: Incoming, member: Profile, action: str | None) -> list[Reply]:
         language = member.language
@@ -38,7 +40,14 @@ class MemberMenu:
             return [self._views.main_menu(language, member, t(language, "menu-prompt"))]
         if action == views.BALANCE:
             rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
-            return [Reply(text=self._views.balance(language, member, rules))]
+            tier = await self._program.tiers.status(member.id, rules) if rules.tiers else None
+            # Only a program whose points expire pays for the extra query on every Balance.
+            expiring = (
+                await self._program.expiry.upcoming(member.id)
+                if rules.points_ttl_days and member.balance
+                else None
+            )
+            return [Reply(text=self._views.balance(language, member, rules, tier, expiring))]
         if action == views.HISTORY or (action or "").startswith(views.HISTORY_PAGE):
             return [await self._history(member, action or "")]
         if action == views.CARD:
@@ -53,7 +62,7 @@ class MemberMenu:
                 language,
                 "help",
                 program=rules.program_name,
-                rules=self._views.rules(language, rules),
+                rules=self._views.rules(language, rules, now=self._program.clock.now()),
             )
             return [Reply(text=text)]
         if action == views.LINK:
@@ -62,6 +71,10 @@ class MemberMenu:
             return [await self._unlink(message, member, action.removeprefix(views.UNLINK))]
         if action == views.INVITE:
             return [await self._invite(message, member)]
+        if action in (views.COUPONS, views.REWARDS) or (action or "").startswith(
+            (views.REWARD, views.REWARDS_PAGE)
+        ):
+            return await self._coupons.handle(member, action or "")
         if action == views.PRIVACY:
             return [self._privacy(language)]
         if action == views.EXPORT:
@@ -195,7 +208,11 @@ class MemberMenu:
     def _card(self, member: Profile) -> Reply:
         return Reply(
             text=self._views.card_caption(member.language, member.card_code),
-            image=Image(png=qr.png(member.card_code), filename=f"card-{member.card_code}.png"),
+            image=Image(
+                png=qr.png(member.card_code),
+                filename=f"card-{member.card_code}.png",
+                is_card=True,
+            ),
         )
 
     async def _set_language(self, member: Profile, language: str) -> Reply:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from zoneinfo import ZoneInfo
+
 from core.cards import display
+from core.expiry import Upcoming
 from core.ledger import Entry, HistoryPage
 from core.members import IdentityKey, Profile
 from core.rules import ProgramRules
+from core.tiers import TierStatus
 from handlers.i18n import Translator
 from handlers.messages import Button, Layout, Reply
 
@@ -37,6 +43,12 @@ PHONE_CARD_LINK = "phone:link"
 PHONE_CARD_NEW = "phone:new"
 HISTORY_PAGE = "history:"
 CHOOSE_LANGUAGE = "lang:"
+COUPONS = "menu:coupons"
+REWARDS = "menu:rewards"
+REWARDS_PAGE = "rewards:"
+REWARD = "reward:"
+REWARD_CLAIM = "reward:claim:"
+REWARD_CONFIRMED = "reward:yes:"
 
 # Which texts (button labels and typed words, in every language) mean which action.
 VOCABULARY: dict[str, tuple[str, ...]] = {
@@ -48,6 +60,8 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     LINK: ("menu-link", "words-link"),
     PRIVACY: ("menu-privacy", "words-privacy"),
     INVITE: ("menu-invite", "words-invite"),
+    COUPONS: ("menu-coupons", "words-coupons"),
+    REWARDS: ("menu-rewards", "words-rewards"),
     MARKETING_ON: ("menu-marketing-on", "words-resume"),
     MARKETING_OFF: ("menu-marketing-off", "words-stop"),
     SKIP: ("signup-skip", "words-skip"),
@@ -65,6 +79,8 @@ COMMANDS = {
     "link": LINK,
     "privacy": PRIVACY,
     "invite": INVITE,
+    "coupons": COUPONS,
+    "rewards": REWARDS,
     "menu": "menu",
 }
 
@@ -96,6 +112,10 @@ class Views:
                     Button(t(language, "menu-balance"), BALANCE),
                     Button(t(language, "menu-card"), CARD),
                 ),
+                (
+                    Button(t(language, "menu-coupons"), COUPONS),
+                    Button(t(language, "menu-rewards"), REWARDS),
+                ),
                 (Button(t(language, "menu-invite"), INVITE),),
                 (
                     Button(t(language, "menu-history"), HISTORY),
@@ -121,7 +141,8 @@ class Views:
         )
         return Reply(text=text, buttons=buttons, replaces_origin=replaces_origin)
 
-    def rules(self, language: str, rules: ProgramRules) -> str:
+    def rules(self, language: str, rules: ProgramRules, *, now: datetime | None = None) -> str:
+        """The program's rules; with `now`, also the promotions running at that moment."""
         points = self.texts.points
         lines = []
         if rules.earn_rate > 0:
@@ -150,18 +171,126 @@ class Views:
             lines.append(
                 self.t(language, "rules-welcome", bonus=points(language, rules.welcome_bonus))
             )
+        lines.extend(self._tier_rules(language, rules))
+        if now is not None:
+            lines.extend(self._promotion_rules(language, rules, now))
         return "\n".join(lines)
 
-    def balance(self, language: str, member: Profile, rules: ProgramRules) -> str:
+    def _tier_rules(self, language: str, rules: ProgramRules) -> list[str]:
+        if not rules.tiers:
+            return []
+        lines = [self.t(language, f"rules-tiers-{rules.tier_metric}", days=rules.tier_window_days)]
+        for tier in rules.tiers:
+            name = tier.name.get(language)
+            threshold = self._metric_amount(language, rules, tier.threshold)
+            if tier.earn_multiplier == 1:
+                lines.append(
+                    self.t(language, "rules-tier-line-plain", tier=name, threshold=threshold)
+                )
+                continue
+            lines.append(
+                self.t(
+                    language,
+                    "rules-tier-line",
+                    tier=name,
+                    threshold=threshold,
+                    multiplier=self.texts.number(language, tier.earn_multiplier.normalize()),
+                )
+            )
+        return lines
+
+    def _promotion_rules(self, language: str, rules: ProgramRules, now: datetime) -> list[str]:
+        lines = []
+        for promotion in rules.active_promotions(now):
+            multiplier = self.texts.number(language, promotion.multiplier.normalize())
+            name = promotion.name.get(language)
+            if promotion.ends is None:
+                lines.append(
+                    self.t(language, "rules-promotion", promotion=name, multiplier=multiplier)
+                )
+                continue
+            # `ends` is exclusive: a week ending at midnight lasts until the day before.
+            last_moment = promotion.ends.astimezone(ZoneInfo(rules.time_zone)) - timedelta(
+                microseconds=1
+            )
+            lines.append(
+                self.t(
+                    language,
+                    "rules-promotion-until",
+                    promotion=name,
+                    multiplier=multiplier,
+                    date=self.texts.date(language, last_moment.date()),
+                )
+            )
+        return lines
+
+    def _metric_amount(self, language: str, rules: ProgramRules, amount: Decimal) -> str:
+        """An amount of the tier metric: money for "spend", points for "points"."""
+        if rules.tier_metric == "points":
+            whole = int(amount.to_integral_value(rounding=ROUND_CEILING))
+            return self.texts.points(language, whole)
+        return self.texts.money(language, amount, rules.currency)
+
+    def tier(self, language: str, status: TierStatus, rules: ProgramRules) -> list[str]:
+        """The member's tier, its perks, and what it takes to reach the next one."""
+        lines = []
+        if status.tier is not None:
+            lines.append(self.t(language, "tier-current", tier=status.tier.name.get(language)))
+            if status.tier.perks is not None:
+                lines.append(self.t(language, "tier-perks", perks=status.tier.perks.get(language)))
+            if status.grace_until is not None and status.to_keep:
+                lines.append(
+                    self.t(
+                        language,
+                        f"tier-keep-{status.metric}",
+                        tier=status.tier.name.get(language),
+                        amount=self._metric_amount(language, rules, status.to_keep),
+                        date=self.texts.date(
+                            language,
+                            status.grace_until.astimezone(ZoneInfo(rules.time_zone)).date(),
+                        ),
+                    )
+                )
+        if status.next_tier is not None and status.to_next:
+            lines.append(
+                self.t(
+                    language,
+                    f"tier-next-{status.metric}",
+                    tier=status.next_tier.name.get(language),
+                    amount=self._metric_amount(language, rules, status.to_next),
+                )
+            )
+        elif status.tier is not None and status.next_tier is None:
+            lines.append(self.t(language, "tier-top"))
+        return lines
+
+    def balance(
+        self,
+        language: str,
+        member: Profile,
+        rules: ProgramRules,
+        tier: TierStatus | None = None,
+        expiring: Upcoming | None = None,
+    ) -> str:
         balance = member.balance
         text = self.t(language, "balance", points=self.texts.points(language, balance))
         if balance > 0:
             worth = self.texts.money(language, rules.worth(balance), rules.currency)
             text += "\n" + self.t(language, "balance-worth", worth=worth)
+        if expiring is not None and expiring.points > 0:
+            local = expiring.expires_at.astimezone(ZoneInfo(rules.time_zone)).date()
+            text += "\n" + self.t(
+                language,
+                "balance-expiring",
+                points=self.texts.points(language, expiring.points),
+                date=self.texts.date(language, local, style="long"),
+            )
         if member.debt > 0:
             text += "\n" + self.t(
                 language, "balance-debt", points=self.texts.points(language, member.debt)
             )
+        if tier is not None:
+            text += "".join("\n" + line for line in self.tier(language, tier, rules))
         return text
 
     def history(self, language: str, page: HistoryPage, *, replaces_origin: bool) -> Reply:

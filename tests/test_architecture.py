@@ -3,7 +3,8 @@
 core/      imports neither handlers, bots nor any messenger or web SDK
 handlers/  imports core, never bots or an SDK
 bots/      may import handlers and core (and the SDKs)
-main.py    is the composition root: nothing in core/handlers/bots imports it
+cli/       the operator's commands: core only (they print; no messenger, no web)
+main.py    is the composition root, scheduler.py its job wiring: nothing else imports them
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SDKS = ("aiogram", "vk_api", "twilio", "aiohttp")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "core": (*SDKS, "bots", "handlers", "main"),
-    "handlers": (*SDKS, "bots", "main"),
-    "bots": ("main",),
+    "core": (*SDKS, "bots", "handlers", "cli", "main", "scheduler", "taskiq"),
+    "handlers": (*SDKS, "bots", "cli", "main", "scheduler", "taskiq"),
+    "bots": ("cli", "main", "scheduler"),
+    "cli": (*SDKS, "bots", "handlers", "main", "scheduler"),
 }
 DYNAMIC_IMPORTERS = {"import_module", "__import__"}
 

@@ -172,3 +172,108 @@ invite-progress = So far: { $joined ->
     [one] 1 friend joined
    *[other] { $joined } friends joined
 }, { $rewarded } qualified, you earned { $points }.
+
+## Notices
+notice-points-earned = ✨ You earned { $points }. Your balance: { $balance }.
+notice-points-spent = You spent { $points }. Your balance: { $balance }.
+notice-coupon-received = 🎟 A coupon for you: { $benefit }. Your code: { $code }
+notice-coupon-campaign = Offer: { $campaign }
+notice-coupon-valid-until = Valid until { $date }.
+notice-coupon-show = Show this QR code or tell the code at the till.
+notice-coupon-percent = { $percent } off
+notice-coupon-fixed = { $amount } off
+notice-coupon-item = a free { $item }
+notice-coupon-generic = a gift
+notice-tier-upgraded = 🏆 Congratulations! You have reached the { $tier } level.
+notice-tier-downgraded = Your level is now { $tier }. Keep shopping with us to climb back up.
+notice-tier-base = base
+notice-points-expiring = ⏳ { $points } will expire on { $date }. Spend them before then!
+notice-points-expired = ⌛ { $points } expired. Your balance: { $balance }.
+notice-birthday = 🎂 Happy birthday! Thank you for being with us.
+notice-birthday-bonus = 🎂 Happy birthday! Here is our gift to you: { $points }.
+notice-birthday-coupon = Your birthday coupon: { $code }
+
+## Tiers and earning
+tier-current = Your level: { $tier }
+tier-perks = Your perks: { $perks }
+tier-next-spend = Spend { $amount } more to reach { $tier }.
+tier-next-points = Earn { $amount } more with purchases to reach { $tier }.
+tier-keep-spend = To keep { $tier }, spend { $amount } more by { $date }.
+tier-keep-points = To keep { $tier }, earn { $amount } more with purchases by { $date }.
+tier-top = This is our highest level.
+rules-tiers-spend = Levels, by what you spend over { $days ->
+    [one] the last day
+   *[other] the last { $days } days
+}:
+rules-tiers-points = Levels, by the points your purchases earn over { $days ->
+    [one] the last day
+   *[other] the last { $days } days
+}:
+rules-tier-line = • { $tier }: from { $threshold }, points × { $multiplier }
+rules-promotion = • { $promotion }: points × { $multiplier }
+rules-promotion-until = • { $promotion }: points × { $multiplier } until { $date }
+reason-event = Bonus: { $reference }
+
+## Coupons and rewards
+menu-coupons = 🎟 My coupons
+words-coupons = coupons, my coupons, coupon
+menu-rewards = 🛍 Rewards
+words-rewards = rewards, catalogue, catalog, shop
+coupons-empty = You have no active coupons right now. Get one for your points in 🛍 Rewards.
+coupons-title = { $count ->
+    [one] You have 1 active coupon:
+   *[other] You have { $count } active coupons, the soonest to expire first:
+}
+coupon-title = 🎟 { $campaign }
+coupon-code = Code: { $code }
+coupon-gives-percent = { $percent } off your order
+coupon-gives-fixed = { $amount } off your order
+coupon-gives-free-item = Free: { $item }
+coupon-min-order = For orders from { $amount }
+coupon-valid-until = Valid until { $date }
+coupon-no-expiry = No expiry date
+coupon-uses-left = { $count ->
+    [one] Can be used once.
+   *[other] Can be used { $count } times.
+}
+coupon-terms = Terms: { $terms }
+coupon-show = Show this QR code or tell the code at the till.
+rewards-empty = There are no rewards to claim right now. Please come back soon!
+rewards-title = 🛍 Rewards for your points. You have { $points }.
+rewards-line = • { $name }: { $cost } ({ $stock })
+rewards-button = { $name } · { $cost }
+rewards-previous = ◀ Previous
+rewards-next = More ▶
+reward-stock = { $count ->
+    [one] only 1 left
+   *[other] { $count } left
+}
+reward-stock-unlimited = available
+reward-out-of-stock = out of stock
+reward-title = 🛍 { $name }
+reward-cost = Price: { $cost }. You have { $points }.
+reward-limit = { $count ->
+    [one] At most once per member.
+   *[other] At most { $count } times per member.
+}
+reward-claim-button = ✅ Get it for { $cost }
+reward-back = ◀ All rewards
+reward-confirm = Get { $name } for { $cost }? You will have { $points } left.
+reward-confirm-yes = ✅ Yes, get it
+reward-confirm-no = No
+reward-claimed = Done! { $name } is yours for { $cost }. You have { $points } left. Your coupon:
+reward-not-enough = You need { $missing } more to get { $name }. Your purchases bring you points!
+reward-sold-out = Sorry, { $name } has just run out.
+reward-limit-reached = You have already got { $name } as many times as one member can.
+reward-gone = This reward is no longer available.
+reason-reward = Reward: { $reference }
+
+## Tiers and earning
+rules-tier-line-plain = • { $tier }: from { $threshold }
+
+## Expiry and other history lines
+reason-expiry = Points expired
+reason-birthday = Birthday bonus
+reason-referral_friend = Bonus for joining through a friend
+reason-referral_referrer = Bonus for an invited friend
+balance-expiring = Next to expire: { $points } on { $date }.

@@ -174,3 +174,102 @@ invite-progress = تا کنون: { $joined ->
     [one] { $joined } دوست عضو شده
    *[other] { $joined } دوست عضو شده‌اند
 }، { $rewarded } نفر شرط را انجام داده‌اند، و شما { $points } گرفته‌اید.
+
+## Notices
+notice-points-earned = ✨ { $points } دریافت کردید. موجودی شما: { $balance }.
+notice-points-spent = { $points } خرج کردید. موجودی شما: { $balance }.
+notice-coupon-received = 🎟 یک کوپن برای شما: { $benefit }. کد شما: { $code }
+notice-coupon-campaign = پیشنهاد: { $campaign }
+notice-coupon-valid-until = معتبر تا { $date }.
+notice-coupon-show = این کد QR را نشان دهید یا کد را در صندوق بگویید.
+notice-coupon-percent = { $percent } تخفیف
+notice-coupon-fixed = { $amount } تخفیف
+notice-coupon-item = یک { $item } رایگان
+notice-coupon-generic = یک هدیه
+notice-tier-upgraded = 🏆 تبریک! شما به سطح { $tier } رسیدید.
+notice-tier-downgraded = سطح شما اکنون { $tier } است. با خرید از ما دوباره ارتقا پیدا کنید.
+notice-tier-base = پایه
+notice-points-expiring = ⏳ { $points } در تاریخ { $date } منقضی می‌شود. پیش از آن خرجش کنید!
+notice-points-expired = ⌛ { $points } منقضی شد. موجودی شما: { $balance }.
+notice-birthday = 🎂 تولدتان مبارک! از اینکه با ما هستید سپاسگزاریم.
+notice-birthday-bonus = 🎂 تولدتان مبارک! هدیهٔ ما به شما: { $points }.
+notice-birthday-coupon = کوپن تولد شما: { $code }
+
+## Tiers and earning
+tier-current = سطح شما: { $tier }
+tier-perks = مزایای شما: { $perks }
+tier-next-spend = برای رسیدن به سطح { $tier }، { $amount } دیگر خرید کنید.
+tier-next-points = برای رسیدن به سطح { $tier }، { $amount } دیگر از خریدها بگیرید.
+tier-keep-spend = برای حفظ سطح { $tier }، تا { $date } { $amount } دیگر خرید کنید.
+tier-keep-points = برای حفظ سطح { $tier }، تا { $date } { $amount } دیگر از خریدها بگیرید.
+tier-top = این بالاترین سطح ماست.
+rules-tiers-spend = سطح‌ها، بر اساس مبلغ خرید شما در { $days } روز گذشته:
+rules-tiers-points = سطح‌ها، بر اساس امتیاز خریدهای شما در { $days } روز گذشته:
+rules-tier-line = • { $tier }: از { $threshold }، امتیاز × { $multiplier }
+rules-promotion = • { $promotion }: امتیاز × { $multiplier }
+rules-promotion-until = • { $promotion }: امتیاز × { $multiplier } تا { $date }
+reason-event = پاداش: { $reference }
+
+## Coupons and rewards
+menu-coupons = 🎟 کوپن‌های من
+words-coupons = کوپن, کوپن‌ها, کوپن های من
+menu-rewards = 🛍 جوایز
+words-rewards = جوایز, جایزه, کاتالوگ
+coupons-empty = در حال حاضر کوپن فعالی ندارید. در «🛍 جوایز» با امتیازتان کوپن بگیرید.
+coupons-title = { $count ->
+    [one] { $count } کوپن فعال دارید:
+   *[other] { $count } کوپن فعال دارید، زودتر منقضی‌شونده‌ها اول:
+}
+coupon-title = 🎟 { $campaign }
+coupon-code = کد: { $code }
+coupon-gives-percent = { $percent } تخفیف روی سفارش
+coupon-gives-fixed = { $amount } تخفیف روی سفارش
+coupon-gives-free-item = رایگان: { $item }
+coupon-min-order = برای سفارش‌های از { $amount }
+coupon-valid-until = معتبر تا { $date }
+coupon-no-expiry = بدون تاریخ انقضا
+coupon-uses-left = { $count ->
+    [one] { $count } بار قابل استفاده است.
+   *[other] { $count } بار قابل استفاده است.
+}
+coupon-terms = شرایط: { $terms }
+coupon-show = این کد QR را نشان دهید یا کد را در صندوق بگویید.
+rewards-empty = در حال حاضر جایزه‌ای موجود نیست. به‌زودی سر بزنید!
+rewards-title = 🛍 جوایز در برابر امتیاز. شما { $points } دارید.
+rewards-line = • { $name }: { $cost } ({ $stock })
+rewards-button = { $name } · { $cost }
+rewards-previous = ◀ قبلی
+rewards-next = بیشتر ▶
+reward-stock = { $count ->
+    [one] فقط { $count } عدد مانده
+   *[other] { $count } عدد مانده
+}
+reward-stock-unlimited = موجود
+reward-out-of-stock = ناموجود
+reward-title = 🛍 { $name }
+reward-cost = قیمت: { $cost }. شما { $points } دارید.
+reward-limit = { $count ->
+    [one] حداکثر { $count } بار برای هر عضو.
+   *[other] حداکثر { $count } بار برای هر عضو.
+}
+reward-claim-button = ✅ دریافت با { $cost }
+reward-back = ◀ همهٔ جوایز
+reward-confirm = { $name } را با { $cost } دریافت می‌کنید؟ { $points } برایتان می‌ماند.
+reward-confirm-yes = ✅ بله، دریافت
+reward-confirm-no = خیر
+reward-claimed = انجام شد! { $name } با { $cost } مال شماست. { $points } برایتان مانده است. کوپن شما:
+reward-not-enough = برای دریافت { $name } به { $missing } دیگر نیاز دارید. با هر خرید امتیاز می‌گیرید!
+reward-sold-out = متأسفیم، { $name } همین حالا تمام شد.
+reward-limit-reached = شما { $name } را به اندازهٔ سقف مجاز برای هر عضو دریافت کرده‌اید.
+reward-gone = این جایزه دیگر موجود نیست.
+reason-reward = جایزه: { $reference }
+
+## Tiers and earning
+rules-tier-line-plain = • { $tier }: از { $threshold }
+
+## Expiry and other history lines
+reason-expiry = امتیازها منقضی شد
+reason-birthday = هدیهٔ تولد
+reason-referral_friend = هدیهٔ عضویت با دعوت دوست
+reason-referral_referrer = هدیهٔ دعوت از دوست
+balance-expiring = نزدیک‌ترین انقضا: { $points } در { $date }.

@@ -174,3 +174,118 @@ invite-progress = Пока что: { $joined ->
     [few] присоединились { $joined } друга
    *[many] присоединились { $joined } друзей
 }, условие выполнили: { $rewarded }, вы получили { $points }.
+
+## Notices
+notice-points-earned = ✨ Вам начислено: { $points }. Ваш баланс: { $balance }.
+notice-points-spent = Списано: { $points }. Ваш баланс: { $balance }.
+notice-coupon-received = 🎟 Для вас купон: { $benefit }. Ваш код: { $code }
+notice-coupon-campaign = Акция: { $campaign }
+notice-coupon-valid-until = Действует до { $date }.
+notice-coupon-show = Покажите этот QR-код или назовите код на кассе.
+notice-coupon-percent = скидка { $percent }
+notice-coupon-fixed = скидка { $amount }
+notice-coupon-item = { $item } в подарок
+notice-coupon-generic = подарок
+notice-tier-upgraded = 🏆 Поздравляем! Теперь у вас уровень «{ $tier }».
+notice-tier-downgraded = Теперь у вас уровень «{ $tier }». Делайте покупки, чтобы вернуть прежний.
+notice-tier-base = базовый
+notice-points-expiring = ⏳ { $date } сгорят { $points }. Успейте потратить!
+notice-points-expired = ⌛ Сгорело: { $points }. Ваш баланс: { $balance }.
+notice-birthday = 🎂 С днём рождения! Спасибо, что вы с нами.
+notice-birthday-bonus = 🎂 С днём рождения! Наш подарок вам: { $points }.
+notice-birthday-coupon = Ваш купон ко дню рождения: { $code }
+
+## Tiers and earning
+tier-current = Ваш уровень: { $tier }
+tier-perks = Ваши привилегии: { $perks }
+tier-next-spend = До уровня «{ $tier }» осталось потратить { $amount }.
+tier-next-points = До уровня «{ $tier }» осталось получить за покупки { $amount }.
+tier-keep-spend = Чтобы сохранить уровень «{ $tier }», потратьте ещё { $amount } до { $date }.
+tier-keep-points = Чтобы сохранить уровень «{ $tier }», получите за покупки ещё { $amount } до { $date }.
+tier-top = Это наш самый высокий уровень.
+rules-tiers-spend = Уровни — по сумме покупок за { $days ->
+    [one] последний { $days } день
+    [few] последние { $days } дня
+   *[many] последние { $days } дней
+}:
+rules-tiers-points = Уровни — по баллам за покупки за { $days ->
+    [one] последний { $days } день
+    [few] последние { $days } дня
+   *[many] последние { $days } дней
+}:
+rules-tier-line = • { $tier }: от { $threshold }, баллы × { $multiplier }
+rules-promotion = • { $promotion }: баллы × { $multiplier }
+rules-promotion-until = • { $promotion }: баллы × { $multiplier } до { $date }
+reason-event = Бонус: { $reference }
+
+## Coupons and rewards
+menu-coupons = 🎟 Мои купоны
+words-coupons = купоны, мои купоны, купон
+menu-rewards = 🛍 Награды
+words-rewards = награды, каталог, подарки
+coupons-empty = Сейчас у вас нет действующих купонов. Получите купон за баллы в разделе «🛍 Награды».
+coupons-title = { $count ->
+    [one] У вас { $count } действующий купон:
+    [few] У вас { $count } действующих купона, сначала те, что скоро истекут:
+    [many] У вас { $count } действующих купонов, сначала те, что скоро истекут:
+   *[other] У вас { $count } действующего купона, сначала те, что скоро истекут:
+}
+coupon-title = 🎟 { $campaign }
+coupon-code = Код: { $code }
+coupon-gives-percent = Скидка { $percent } на заказ
+coupon-gives-fixed = Скидка { $amount } на заказ
+coupon-gives-free-item = В подарок: { $item }
+coupon-min-order = Для заказа от { $amount }
+coupon-valid-until = Действует до { $date }
+coupon-no-expiry = Без срока действия
+coupon-uses-left = { $count ->
+    [one] Можно использовать { $count } раз.
+    [few] Можно использовать { $count } раза.
+    [many] Можно использовать { $count } раз.
+   *[other] Можно использовать { $count } раза.
+}
+coupon-terms = Условия: { $terms }
+coupon-show = Покажите этот QR-код или назовите код на кассе.
+rewards-empty = Сейчас наград нет. Загляните попозже!
+rewards-title = 🛍 Награды за баллы. У вас { $points }.
+rewards-line = • { $name }: { $cost } ({ $stock })
+rewards-button = { $name } · { $cost }
+rewards-previous = ◀ Назад
+rewards-next = Ещё ▶
+reward-stock = { $count ->
+    [one] осталась { $count } штука
+    [few] осталось { $count } штуки
+    [many] осталось { $count } штук
+   *[other] осталось { $count } штуки
+}
+reward-stock-unlimited = в наличии
+reward-out-of-stock = закончилось
+reward-title = 🛍 { $name }
+reward-cost = Цена: { $cost }. У вас { $points }.
+reward-limit = { $count ->
+    [one] Не больше { $count } раза на участника.
+    [few] Не больше { $count } раз на участника.
+    [many] Не больше { $count } раз на участника.
+   *[other] Не больше { $count } раза на участника.
+}
+reward-claim-button = ✅ Получить за { $cost }
+reward-back = ◀ Все награды
+reward-confirm = Получить «{ $name }» за { $cost }? У вас останется { $points }.
+reward-confirm-yes = ✅ Да, получить
+reward-confirm-no = Нет
+reward-claimed = Готово! «{ $name }» ваша награда за { $cost }. У вас осталось { $points }. Ваш купон:
+reward-not-enough = Для «{ $name }» не хватает { $missing }. Баллы начисляются за покупки!
+reward-sold-out = Увы, «{ $name }» только что закончилось.
+reward-limit-reached = Вы уже получили «{ $name }» столько раз, сколько можно одному участнику.
+reward-gone = Этой награды больше нет.
+reason-reward = Награда: { $reference }
+
+## Tiers and earning
+rules-tier-line-plain = • { $tier }: от { $threshold }
+
+## Expiry and other history lines
+reason-expiry = Баллы сгорели
+reason-birthday = Бонус ко дню рождения
+reason-referral_friend = Бонус за вступление по приглашению
+reason-referral_referrer = Бонус за приглашённого друга
+balance-expiring = Ближайшее сгорание: { $points } — { $date }.

@@ -1,0 +1,168 @@
+"""Earning, tiers, expiry and notices on every channel through one runtime built by main.py:
+the shop credits a purchase, the member hears of the points and the new tier in the chat,
+and Balance and History say the same on Telegram, VK, WhatsApp and the console."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from core.members import IdentityKey
+from core.models import LedgerEntry, Member, Notice, PointLot
+from main import build_runtime
+from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.fakes.vk_api import FakeVkAPI
+from tests.telegram_member import TelegramMember, webhook_delivery
+from tests.test_parity import (
+    ConsoleDriver,
+    Driver,
+    TelegramDriver,
+    VkDriver,
+    WhatsAppApp,
+    WhatsAppDriver,
+    free_port,
+)
+from tests.test_vk import CONFIRMATION_CODE, GROUP_ID, SECRET, VkMember
+from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WhatsAppMember
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+TIERS = [
+    {"key": "silver", "name": {"en": "Silver", "ru": "Серебро", "fa": "نقره‌ای"}, "threshold": 100},
+    {"key": "gold", "name": "Gold", "threshold": 1000, "earn_multiplier": "2"},
+]
+
+
+class Clock:
+    def now(self) -> datetime:
+        return NOW
+
+
+async def join(driver: Driver) -> None:
+    assert "Welcome to Loyalty Club" in await driver.start()
+    await driver.press("lang:en", "English")
+    await driver.press("terms:accept", "I accept")
+    await driver.press("consent:no", "No, thanks")
+    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
+        await driver.say("skip")
+    assert "Your card is ready!" in await driver.say("skip")
+
+
+async def member_rows(runtime: Any, channel: str, user_id: str) -> dict[str, Any]:
+    member = await runtime.program.members.find(IdentityKey(channel, user_id))
+    assert member is not None, channel
+    async with runtime.db.reading() as session:
+        row = await session.get(Member, member.id)
+        assert row is not None
+        entries = await session.scalars(
+            select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by(LedgerEntry.id)
+        )
+        lots = await session.scalars(
+            select(PointLot).where(PointLot.member_id == member.id).order_by(PointLot.id)
+        )
+        notices = await session.scalars(
+            select(Notice).where(Notice.member_id == member.id).order_by(Notice.id)
+        )
+        return {
+            "member": (row.balance, row.tier),
+            "ledger": [(entry.points, entry.reason) for entry in entries],
+            "lots": [(lot.remaining, lot.expires_at) for lot in lots],
+            "notices": [(notice.kind, notice.status, notice.channel) for notice in notices],
+        }
+
+
+@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
+async def test_points_tiers_expiry_and_notices_work_alike_on_every_channel(
+    backend: Backend, settings: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    async with (
+        FakeTelegramAPI() as telegram,
+        FakeVkAPI(group_id=GROUP_ID, secret=SECRET) as vk,
+        FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as twilio,
+    ):
+        runtime = build_runtime(
+            make_settings(
+                backend,
+                public_url=public_url,
+                telegram_bot_token=TELEGRAM_TOKEN,
+                telegram_api_url=telegram.base_url,
+                telegram_webhook_secret=WEBHOOK_SECRET,
+                vk_group_token=vk.token,
+                vk_group_id=GROUP_ID,
+                vk_confirmation_code=CONFIRMATION_CODE,
+                vk_secret=SECRET,
+                vk_api_url=vk.base_url,
+                twilio_account_sid=ACCOUNT_SID,
+                twilio_auth_token=AUTH_TOKEN,
+                twilio_whatsapp_from=SHOP_NUMBER,
+                twilio_api_url=twilio.base_url,
+            ),
+            clock=Clock(),
+        )
+        try:
+            await runtime.program.rules.update(
+                actor="marketer",
+                earn_rate="1",
+                points_ttl_days=30,
+                tiers=TIERS,
+                tier_metric="spend",
+                tier_window_days=365,
+            )
+            server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
+            async with TestClient(server) as client:
+                console = ConsoleDriver(runtime, tmp_path / "console")
+                app = WhatsAppApp(runtime, client, twilio, public_url)
+                drivers: list[Driver] = [
+                    TelegramDriver(
+                        TelegramMember(telegram, webhook_delivery(client), user_id=9101)
+                    ),
+                    VkDriver(VkMember(vk, client, 9102)),
+                    WhatsAppDriver(WhatsAppMember(app, "+79998009103")),
+                    console,
+                ]
+                screens: dict[str, dict[str, str]] = {}
+                for number, driver in enumerate(drivers):
+                    await join(driver)
+                    member = await runtime.program.members.find(
+                        IdentityKey(driver.channel, driver.user_id)
+                    )
+                    assert member is not None
+                    credit = await runtime.program.purchases.credit(
+                        member.card_code, "150", purchase_id=f"R-{number}", actor="till"
+                    )
+                    assert credit.points == 150
+                    await runtime.dispatch_notices(50)
+                    screens[driver.channel] = {
+                        "balance": await driver.say("balance"),
+                        "history": await driver.say("history"),
+                    }
+                await console.stop()
+            rows = {d.channel: await member_rows(runtime, d.channel, d.user_id) for d in drivers}
+        finally:
+            await runtime.close()
+
+    expires = NOW + timedelta(days=30)
+    for channel, found in rows.items():
+        assert found["member"] == (250, "silver"), channel
+        assert found["ledger"] == [(100, "welcome"), (150, "purchase")], channel
+        assert found["lots"] == [(100, expires), (150, expires)], channel
+        balance = screens[channel]["balance"]
+        assert balance.startswith("You have 250 points."), (channel, balance)
+        assert "Your level: Silver" in balance, (channel, balance)
+        assert "Spend" in balance and "to reach Gold" in balance, (channel, balance)
+        assert "Next to expire: 250 points on December 24, 2026." in balance, (channel, balance)
+        assert "Purchase R-" in screens[channel]["history"], channel
+    for channel in ("telegram", "vk", "whatsapp"):
+        kinds = {(kind, status, via) for kind, status, via in rows[channel]["notices"]}
+        assert ("points_earned", "sent", channel) in kinds, (channel, kinds)
+        assert ("tier_changed", "sent", channel) in kinds, (channel, kinds)
+    # The console reaches only whoever sits at it: the scripted console is not the live one.
+    assert {status for _, status, _ in rows["console"]["notices"]} <= {"sent", "skipped"}
