@@ -10,6 +10,7 @@ delay, never a double payment.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -190,6 +191,9 @@ def summary(done: object) -> str:
         return "ok"
     if isinstance(done, list | tuple | set | dict):
         return f"ok: {len(done)}"
+    if dataclasses.is_dataclass(done) and not isinstance(done, type):
+        fields = dataclasses.asdict(done)
+        return "ok: " + ", ".join(f"{name} {value}" for name, value in fields.items())
     return f"ok: {done}"
 
 

@@ -20,13 +20,18 @@ from core.errors import LoyaltyError, MemberNotFound
 from core.ledger import Ledger
 from core.models import (
     Consent,
+    Coupon,
+    CouponCampaign,
     Identity,
     InstallationSecret,
     LedgerEntry,
     LinkCode,
     Member,
+    MemberEvent,
+    Notice,
     Purchase,
     RetiredIdentity,
+    TierChange,
 )
 from core.referrals import Referrals
 from core.rules import ProgramRules, RuleBook
@@ -366,6 +371,25 @@ class Members:
             purchases = await session.scalars(
                 select(Purchase).where(Purchase.member_id == member_id).order_by(Purchase.id)
             )
+            coupons = (
+                await session.execute(
+                    select(Coupon, CouponCampaign.name)
+                    .join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
+                    .where(Coupon.member_id == member_id)
+                    .order_by(Coupon.id)
+                )
+            ).all()
+            tier_changes = await session.scalars(
+                select(TierChange).where(TierChange.member_id == member_id).order_by(TierChange.id)
+            )
+            events = await session.scalars(
+                select(MemberEvent)
+                .where(MemberEvent.member_id == member_id)
+                .order_by(MemberEvent.id)
+            )
+            notices = await session.scalars(
+                select(Notice).where(Notice.member_id == member_id).order_by(Notice.id)
+            )
             return {
                 "profile": {
                     "card_code": member.card_code,
@@ -412,8 +436,47 @@ class Members:
                         "amount": str(row.amount),
                         "points": row.points,
                         "at": row.created_at.isoformat(),
+                        "store": row.store,
                     }
                     for row in purchases
+                ],
+                "tier": {
+                    "current": member.tier,
+                    "since": member.tier_since.isoformat() if member.tier_since else None,
+                    "changes": [
+                        {
+                            "from": row.from_tier,
+                            "to": row.to_tier,
+                            "reason": row.reason,
+                            "at": row.created_at.isoformat(),
+                        }
+                        for row in tier_changes
+                    ],
+                },
+                "coupons": [
+                    {
+                        "code": coupon.code,
+                        "campaign": campaign,
+                        "uses": coupon.uses,
+                        "issued_at": coupon.issued_at.isoformat() if coupon.issued_at else None,
+                        "valid_until": (
+                            coupon.valid_until.isoformat() if coupon.valid_until else None
+                        ),
+                    }
+                    for coupon, campaign in coupons
+                ],
+                "events": [
+                    {
+                        "kind": row.kind,
+                        "event_id": row.event_id,
+                        "points": row.points,
+                        "at": row.created_at.isoformat(),
+                    }
+                    for row in events
+                ],
+                "messages_sent": [
+                    {"kind": row.kind, "status": row.status, "at": row.created_at.isoformat()}
+                    for row in notices
                 ],
             }
 

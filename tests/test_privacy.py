@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from core.coupons import CampaignSpec
 from core.errors import MemberNotFound
 from core.members import IdentityKey, Registration
 from core.models import Identity, LedgerEntry, Member, RetiredIdentity
@@ -34,6 +35,10 @@ async def test_my_data_arrives_as_a_file_in_telegram(
         await telegram_runtime.program.purchases.credit(
             member.card_code, "990", purchase_id="R-9", actor="till"
         )
+        await telegram_runtime.program.coupons.create_campaign(
+            CampaignSpec(slug="hello", name="Hello gift", kind="fixed", value="50"), actor="t"
+        )
+        coupon = await telegram_runtime.program.coupons.issue("hello", member.id)
         info = await ann.send("🔒 My data")
         assert "What we store" in text_of(info)
         sent = await ann.press("privacy:export")
@@ -47,9 +52,23 @@ async def test_my_data_arrives_as_a_file_in_telegram(
     assert data["messengers"][0]["id"] == "3001"
     assert [entry["points"] for entry in data["points"]] == [100, 99]
     assert data["purchases"] == [
-        {"purchase_id": "R-9", "amount": "990.00", "points": 99, "at": data["purchases"][0]["at"]}
+        {
+            "purchase_id": "R-9",
+            "amount": "990.00",
+            "points": 99,
+            "at": data["purchases"][0]["at"],
+            "store": None,
+        }
     ]
     assert {consent["kind"] for consent in data["consents"]} == {"terms", "marketing"}
+    assert [(c["code"], c["campaign"], c["uses"]) for c in data["coupons"]] == [
+        (coupon.code, "Hello gift", 0)
+    ]
+    assert data["tier"] == {"current": None, "since": None, "changes": []}
+    assert {message["kind"] for message in data["messages_sent"]} == {
+        "points_earned",
+        "coupon_received",
+    }
 
 
 async def test_deleting_the_account_erases_personal_data_on_every_channel(
