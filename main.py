@@ -8,6 +8,7 @@ python main.py redeem CARD POINTS --redemption-id ID
 python main.py event CARD KIND EVENT_ID | tier-status CARD   (see cli/earning.py)
 python main.py jobs list | jobs run NAME [--force]
 python main.py scheduler | worker        scheduled jobs in processes of their own
+python main.py rules [set KEY VALUE]     the program's rules (see cli/rules.py)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from bots.whatsapp import WhatsAppChannel
 from bots.whatsapp import create_client as create_twilio_client
 from cli import coupons as coupon_commands
 from cli import earning as earning_commands
+from cli import rules as rules_commands
 from core import cards
 from core.clock import Clock
 from core.db import Database
@@ -485,6 +487,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the jobs any scheduler fires (needs REDIS_URL)")
     coupon_commands.add_parsers(commands)
     earning_commands.add_parsers(commands)
+    rules_commands.add_parsers(commands)
     return root
 
 
@@ -496,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
         command == "run"
         and not (settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled)
     )
-    quiet = quiet or command in coupon_commands.COMMANDS | earning_commands.COMMANDS
+    quiet = quiet or command in (
+        coupon_commands.COMMANDS | earning_commands.COMMANDS | rules_commands.COMMANDS
+    )
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -509,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(chat(settings, arguments.user))
         elif command in coupon_commands.COMMANDS:
             return asyncio.run(coupon_commands.run(settings, arguments))
+        elif command in rules_commands.COMMANDS:
+            return asyncio.run(rules_commands.run(settings, arguments))
         elif command in earning_commands.COMMANDS:
             return asyncio.run(earning(settings, arguments))
         elif command == "migrate":

@@ -500,6 +500,14 @@ def _coerce(key: str, value: Any) -> Any:
     return value.strip()
 
 
+def rules_as_json(rules: ProgramRules) -> dict[str, Any]:
+    """Every rule in the JSON shape `RuleBook.update` and `program_rules` take."""
+    return {
+        field.name: json.loads(_encode(field.name, getattr(rules, field.name)))
+        for field in fields(ProgramRules)
+    }
+
+
 def parse_rule(key: str, value: Any) -> Any:
     """A rule's value from its JSON shape (or its own type), checked field by field."""
     return _coerce(key, value)

@@ -1,0 +1,74 @@
+"""`main.py rules`: the marketer's rules shown as JSON and changed one at a time, validated."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from main import Runtime
+from tests.test_cli import cli_env, run_cli  # noqa: F401  (cli_env is a fixture)
+
+
+async def test_rules_are_shown_as_json_and_set_one_by_one(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    assert await run_cli("rules") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["earn_rate"] == "0.1" and shown["points_ttl_days"] == 0
+    assert shown["tiers"] == [] and shown["time_zone"] == "Europe/Moscow"
+
+    assert await run_cli("rules", "set", "earn_rate", "0.05") == 0
+    assert await run_cli("rules", "set", "points_ttl_days", "365") == 0
+    assert await run_cli("rules", "set", "program_name", "Coffee Club") == 0
+    tiers = tmp_path / "tiers.json"
+    tiers.write_text(
+        json.dumps([{"key": "gold", "name": {"en": "Gold"}, "threshold": 5000}]), "utf-8"
+    )
+    assert await run_cli("rules", "set", "tiers", "--file", str(tiers)) == 0
+    out = capsys.readouterr().out
+    assert "points_ttl_days = 365" in out and 'program_name = "Coffee Club"' in out
+
+    rules = await runtime.program.rules.current()
+    assert rules.earn_rate == Decimal("0.05")
+    assert (rules.points_ttl_days, rules.program_name) == (365, "Coffee Club")
+    assert [tier.key for tier in rules.tiers] == ["gold"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (("rules", "set", "earn_rate", "lots"), "earn_rate"),
+        (("rules", "set", "points_ttl_days", "-5"), "points_ttl_days"),
+        (("rules", "set", "time_zone", "Mars/Olympus"), "time_zone"),
+        (("rules", "set", "no_such_rule", "1"), "unknown rules"),
+        (("rules", "set", "tiers", '[{"key": "gold"}]'), "tier"),
+    ],
+)
+async def test_a_rule_the_program_cannot_use_is_refused_and_changes_nothing(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+    reason: str,
+) -> None:
+    before = await runtime.program.rules.current()
+
+    assert await run_cli(*argv) == 1
+    assert reason in capsys.readouterr().err
+    assert await runtime.program.rules.current() == before
+
+
+async def test_set_wants_exactly_one_value(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await run_cli("rules", "set", "earn_rate") == 2
+    assert "Give the value" in capsys.readouterr().err
