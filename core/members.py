@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Row, Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +88,7 @@ class Profile:
     balance: int
     debt: int
     created_at: datetime
+    time_zone: str | None = None
 
     @classmethod
     def of(cls, row: Member | Row[Any]) -> Profile:
@@ -103,6 +105,7 @@ class Profile:
             balance=row.balance,
             debt=row.debt,
             created_at=row.created_at,
+            time_zone=row.time_zone,
         )
 
 
@@ -276,6 +279,18 @@ class Members:
         async with self._db.transaction() as session:
             member = await self._locked(session, member_id)
             member.language = language
+            member.updated_at = self._clock.now()
+        return Profile.of(member)
+
+    async def set_time_zone(self, member_id: int, zone: str) -> Profile:
+        """The member's own IANA zone (their birthday falls on their local day)."""
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"not a time zone: {zone!r}") from error
+        async with self._db.transaction() as session:
+            member = await self._locked(session, member_id)
+            member.time_zone = zone
             member.updated_at = self._clock.now()
         return Profile.of(member)
 

@@ -67,7 +67,8 @@ class Conversation:
 
     async def _handle(self, message: Incoming) -> list[Reply]:
         identity = IdentityKey(message.channel, message.user_id)
-        if not message.action and looks_like_code(message.text):
+        # A word of the menu may look like a code too ("time zone"): the word wins.
+        if not message.action and looks_like_code(message.text) and not self._action(message):
             return await self._link(message, identity)
         command = None if message.action else parse_command(message.text.strip())
         member = await self._program.members.find(identity)

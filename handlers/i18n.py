@@ -94,5 +94,9 @@ class Translator:
         """`style` "long" spells the month out, for a day that matters ("24 декабря 2026 г.")."""
         return format_date(value, format=style, locale=self._locale(language))
 
+    def locale(self, language: str) -> Locale:
+        """The Babel locale of a language (the default one for a language we do not speak)."""
+        return self._locale(language)
+
     def _locale(self, language: str) -> Locale:
         return self._locales.get(language) or self._locales[self.default]

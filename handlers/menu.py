@@ -53,7 +53,16 @@ class MemberMenu:
         if action == views.CARD:
             return [self._card(member)]
         if action == views.LANGUAGE:
-            return [self._views.language_picker(language, t(language, "language-choose"))]
+            return [
+                self._views.language_picker(
+                    language, t(language, "language-choose"), with_time_zone=True
+                )
+            ]
+        if action == views.TIME_ZONE:
+            return [await self._time_zone_picker(member)]
+        if action and action.startswith(views.CHOOSE_TIME_ZONE):
+            zone = action.removeprefix(views.CHOOSE_TIME_ZONE)
+            return [await self._set_time_zone(member, zone)]
         if action and action.startswith(views.CHOOSE_LANGUAGE):
             return [await self._set_language(member, action.removeprefix(views.CHOOSE_LANGUAGE))]
         if action == views.HELP:
@@ -214,6 +223,19 @@ class MemberMenu:
                 is_card=True,
             ),
         )
+
+    async def _time_zone_picker(self, member: Profile) -> Reply:
+        rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
+        current = member.time_zone or rules.time_zone
+        return self._views.time_zone_picker(member.language, current, self._program.clock.now())
+
+    async def _set_time_zone(self, member: Profile, zone: str) -> Reply:
+        if zone not in views.TIME_ZONES:
+            return await self._time_zone_picker(member)
+        member = await self._program.members.set_time_zone(member.id, zone)
+        name = self._views.time_zone_name(member.language, zone, self._program.clock.now())
+        text = self._views.t(member.language, "time-zone-changed", zone=name)
+        return self._views.main_menu(member.language, member, text)
 
     async def _set_language(self, member: Profile, language: str) -> Reply:
         if language not in self._views.texts.languages:

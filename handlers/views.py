@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
+from babel.dates import get_timezone_location
+
 from core.cards import display
 from core.expiry import Upcoming
 from core.ledger import Entry, HistoryPage
@@ -43,6 +45,22 @@ PHONE_CARD_LINK = "phone:link"
 PHONE_CARD_NEW = "phone:new"
 HISTORY_PAGE = "history:"
 CHOOSE_LANGUAGE = "lang:"
+TIME_ZONE = "menu:timezone"
+CHOOSE_TIME_ZONE = "tz:"
+# The zones offered in the chat (the shops' markets), west to east; at most 10 fit VK's
+# inline keyboard. A member elsewhere keeps the program's zone.
+TIME_ZONES = (
+    "Europe/Kaliningrad",
+    "Europe/Moscow",
+    "Europe/Samara",
+    "Asia/Tehran",
+    "Asia/Yekaterinburg",
+    "Asia/Almaty",
+    "Asia/Novosibirsk",
+    "Asia/Krasnoyarsk",
+    "Asia/Irkutsk",
+    "Asia/Vladivostok",
+)
 COUPONS = "menu:coupons"
 REWARDS = "menu:rewards"
 REWARDS_PAGE = "rewards:"
@@ -56,6 +74,7 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     HISTORY: ("menu-history", "words-history"),
     CARD: ("menu-card", "words-card"),
     LANGUAGE: ("menu-language", "words-language"),
+    TIME_ZONE: ("menu-timezone", "words-timezone"),
     HELP: ("menu-help", "words-help"),
     LINK: ("menu-link", "words-link"),
     PRIVACY: ("menu-privacy", "words-privacy"),
@@ -75,6 +94,7 @@ COMMANDS = {
     "history": HISTORY,
     "card": CARD,
     "language": LANGUAGE,
+    "timezone": TIME_ZONE,
     "help": HELP,
     "link": LINK,
     "privacy": PRIVACY,
@@ -129,7 +149,14 @@ class Views:
             ),
         )
 
-    def language_picker(self, language: str, text: str, *, replaces_origin: bool = False) -> Reply:
+    def language_picker(
+        self,
+        language: str,
+        text: str,
+        *,
+        replaces_origin: bool = False,
+        with_time_zone: bool = False,
+    ) -> Reply:
         buttons = tuple(
             (
                 Button(
@@ -139,7 +166,32 @@ class Views:
             )
             for code in self.texts.languages
         )
+        if with_time_zone:
+            buttons += ((Button(self.t(language, "menu-timezone"), TIME_ZONE),),)
         return Reply(text=text, buttons=buttons, replaces_origin=replaces_origin)
+
+    def time_zone_name(self, language: str, zone: str, now: datetime) -> str:
+        """ "Москва (UTC+3)": the city in the member's language and today's offset."""
+        city = get_timezone_location(zone, locale=self.texts.locale(language), return_city=True)
+        offset = now.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds()) // 60
+        sign = "+" if minutes >= 0 else "-"
+        hours, rest = divmod(abs(minutes), 60)
+        return f"{city} (UTC{sign}{hours}{f':{rest:02d}' if rest else ''})"
+
+    def time_zone_picker(self, language: str, current: str, now: datetime) -> Reply:
+        choices = [
+            Button(
+                ("✓ " if zone == current else "") + self.time_zone_name(language, zone, now),
+                CHOOSE_TIME_ZONE + zone,
+            )
+            for zone in TIME_ZONES
+        ]
+        rows = tuple(tuple(choices[start : start + 2]) for start in range(0, len(choices), 2))
+        text = self.t(
+            language, "time-zone-choose", zone=self.time_zone_name(language, current, now)
+        )
+        return Reply(text=text, buttons=rows)
 
     def rules(self, language: str, rules: ProgramRules, *, now: datetime | None = None) -> str:
         """The program's rules; with `now`, also the promotions running at that moment."""
@@ -278,7 +330,8 @@ class Views:
             worth = self.texts.money(language, rules.worth(balance), rules.currency)
             text += "\n" + self.t(language, "balance-worth", worth=worth)
         if expiring is not None and expiring.points > 0:
-            local = expiring.expires_at.astimezone(ZoneInfo(rules.time_zone)).date()
+            zone = ZoneInfo(member.time_zone or rules.time_zone)
+            local = expiring.expires_at.astimezone(zone).date()
             text += "\n" + self.t(
                 language,
                 "balance-expiring",

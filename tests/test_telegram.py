@@ -264,7 +264,21 @@ async def test_main_menu(
     assert "💰 Balance" in keyboard_labels(unknown)
 
     picker = await ann.send("🌐 Language")
-    assert inline_actions(picker) == ["lang:ru", "lang:en", "lang:fa"]
+    assert inline_actions(picker) == ["lang:ru", "lang:en", "lang:fa", "menu:timezone"]
+    zones = await ann.press("menu:timezone")
+    assert "Now: Moscow (UTC+3)" in text_of(zones)
+    assert "tz:Asia/Tehran" in inline_actions(zones)
+    assert len(inline_actions(zones)) == 10
+    tehran = await ann.press("tz:Asia/Tehran")
+    assert "your time zone is Tehran (UTC+3:30)" in text_of(tehran)
+    assert (await telegram_runtime.program.members.get(member.id)).time_zone == "Asia/Tehran"
+    # A zone we do not offer (a forged button) changes nothing and shows the choice again.
+    forged = await ann.exchange(
+        fake_telegram.callback_update(
+            user_id=ann.user_id, data="tz:Mars/Olympus", message_id=tehran.params.get("message_id")
+        )
+    )
+    assert "Now: Tehran (UTC+3:30)" in text_of(forged)
     russian = await ann.press("lang:ru")
     assert "теперь общаемся на русском" in text_of(russian)
     assert "💰 Баланс" in keyboard_labels(russian)

@@ -636,3 +636,15 @@ async def test_a_document_other_than_the_export_goes_as_text_alone(
     (sent,) = whatsapp.fake.sent_to(number)
     assert (sent.body, sent.media_urls) == ("Our terms", [])
     assert "terms.pdf" in caplog.text
+
+
+async def test_a_member_sets_their_time_zone_by_typing(whatsapp: WhatsApp) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001190")
+    await ann.sign_up()
+
+    zones = await ann.say("time zone")
+    assert "Now: Moscow (UTC+3)" in zones.body
+    assert "Vladivostok (UTC+10)" in zones.body
+    done = await ann.choose("Yekaterinburg (UTC+5)")
+    assert "your time zone is Yekaterinburg (UTC+5)" in done.body
+    assert (await ann.profile()).time_zone == "Asia/Yekaterinburg"

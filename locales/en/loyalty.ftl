@@ -277,3 +277,9 @@ reason-birthday = Birthday bonus
 reason-referral_friend = Bonus for joining through a friend
 reason-referral_referrer = Bonus for an invited friend
 balance-expiring = Next to expire: { $points } on { $date }.
+
+## Time zone
+menu-timezone = 🕒 Time zone
+words-timezone = time zone
+time-zone-choose = Which time zone are you in? We greet you on your birthday on your own day. Now: { $zone }.
+time-zone-changed = Done: your time zone is { $zone }.

@@ -273,3 +273,9 @@ reason-birthday = هدیهٔ تولد
 reason-referral_friend = هدیهٔ عضویت با دعوت دوست
 reason-referral_referrer = هدیهٔ دعوت از دوست
 balance-expiring = نزدیک‌ترین انقضا: { $points } در { $date }.
+
+## Time zone
+menu-timezone = 🕒 منطقهٔ زمانی
+words-timezone = منطقه زمانی
+time-zone-choose = در کدام منطقهٔ زمانی هستید؟ تا تولدتان را درست در روز خودتان تبریک بگوییم. اکنون: { $zone }.
+time-zone-changed = انجام شد: منطقهٔ زمانی شما { $zone } است.

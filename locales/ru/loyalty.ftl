@@ -289,3 +289,9 @@ reason-birthday = Бонус ко дню рождения
 reason-referral_friend = Бонус за вступление по приглашению
 reason-referral_referrer = Бонус за приглашённого друга
 balance-expiring = Ближайшее сгорание: { $points } — { $date }.
+
+## Time zone
+menu-timezone = 🕒 Часовой пояс
+words-timezone = часовой пояс
+time-zone-choose = В каком вы часовом поясе? Так мы поздравим вас с днём рождения именно в ваш день. Сейчас: { $zone }.
+time-zone-changed = Готово: ваш часовой пояс — { $zone }.
