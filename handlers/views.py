@@ -52,8 +52,8 @@ CHOOSE_TIME_ZONE = "tz:"
 TIME_ZONES = (
     "Europe/Kaliningrad",
     "Europe/Moscow",
-    "Europe/Samara",
     "Asia/Tehran",
+    "Europe/Samara",
     "Asia/Yekaterinburg",
     "Asia/Almaty",
     "Asia/Novosibirsk",
