@@ -11,30 +11,21 @@ from typing import Any
 
 import pytest
 import zxingcpp
-from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 from sqlalchemy import select
 
 from core.members import IdentityKey
 from core.models import Coupon, LedgerEntry, Member, RewardClaim
 from core.rewards import RewardSpec
-from main import Runtime, build_runtime
-from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.twilio_api import FakeTwilioAPI
-from tests.fakes.vk_api import FakeVkAPI
-from tests.telegram_member import TelegramMember, inline_actions, webhook_delivery
+from main import Runtime
+from tests.conftest import Backend
+from tests.telegram_member import TelegramMember, inline_actions
 from tests.test_parity import (
-    ConsoleDriver,
     Driver,
     TelegramDriver,
     VkDriver,
-    WhatsAppApp,
-    WhatsAppDriver,
-    free_port,
+    every_channel,
 )
-from tests.test_vk import CONFIRMATION_CODE, GROUP_ID, SECRET, VkMember
-from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WhatsAppMember
 
 
 def offered(driver: Driver, prefix: str) -> str:
@@ -107,56 +98,18 @@ async def rows_of(runtime: Runtime, channel: str, user_id: str) -> dict[str, Any
 async def test_claiming_a_reward_works_alike_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    async with (
-        FakeTelegramAPI() as telegram,
-        FakeVkAPI(group_id=GROUP_ID, secret=SECRET) as vk,
-        FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as twilio,
-    ):
-        runtime = build_runtime(
-            make_settings(
-                backend,
-                public_url=public_url,
-                telegram_bot_token=TELEGRAM_TOKEN,
-                telegram_api_url=telegram.base_url,
-                telegram_webhook_secret=WEBHOOK_SECRET,
-                vk_group_token=vk.token,
-                vk_group_id=GROUP_ID,
-                vk_confirmation_code=CONFIRMATION_CODE,
-                vk_secret=SECRET,
-                vk_api_url=vk.base_url,
-                twilio_account_sid=ACCOUNT_SID,
-                twilio_auth_token=AUTH_TOKEN,
-                twilio_whatsapp_from=SHOP_NUMBER,
-                twilio_api_url=twilio.base_url,
-            )
+    users = (9001, 9002, "+79998009003")
+    async with every_channel(backend, tmp_path / "console", users) as channels:
+        runtime = channels.runtime
+        mug = await runtime.program.rewards.add(
+            RewardSpec(slug="mug", name="Coffee mug", cost=40, stock=5), actor="t"
         )
-        try:
-            mug = await runtime.program.rewards.add(
-                RewardSpec(slug="mug", name="Coffee mug", cost=40, stock=5), actor="t"
-            )
-            server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
-            async with TestClient(server) as client:
-                console = ConsoleDriver(runtime, tmp_path / "console")
-                app = WhatsAppApp(runtime, client, twilio, public_url)
-                drivers: list[Driver] = [
-                    TelegramDriver(
-                        TelegramMember(telegram, webhook_delivery(client), user_id=9001)
-                    ),
-                    VkDriver(VkMember(vk, client, 9002)),
-                    WhatsAppDriver(WhatsAppMember(app, "+79998009003")),
-                    console,
-                ]
-                screens = {}
-                for stock, driver in zip((5, 4, 3, 2), drivers, strict=True):
-                    # Each member sees the stock the previous ones left.
-                    screens[driver.channel] = await journey(driver, mug.id, stock)
-                await console.stop()
-            rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in drivers}
-            stock_left = await runtime.program.rewards.get("mug")
-        finally:
-            await runtime.close()
+        screens = {}
+        for stock, driver in zip((5, 4, 3, 2), channels.drivers, strict=True):
+            # Each member sees the stock the previous ones left.
+            screens[driver.channel] = await journey(driver, mug.id, stock)
+        rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in channels.drivers}
+        stock_left = await runtime.program.rewards.get("mug")
 
     assert stock_left.stock == 1
     for channel, found in rows.items():

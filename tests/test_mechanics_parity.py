@@ -9,28 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from core.members import IdentityKey
 from core.models import LedgerEntry, Member, Notice, PointLot
-from main import build_runtime
-from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.twilio_api import FakeTwilioAPI
-from tests.fakes.vk_api import FakeVkAPI
-from tests.telegram_member import TelegramMember, webhook_delivery
+from tests.conftest import Backend
 from tests.test_parity import (
-    ConsoleDriver,
     Driver,
-    TelegramDriver,
-    VkDriver,
-    WhatsAppApp,
-    WhatsAppDriver,
-    free_port,
+    every_channel,
 )
-from tests.test_vk import CONFIRMATION_CODE, GROUP_ID, SECRET, VkMember
-from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WhatsAppMember
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 TIERS = [
@@ -81,73 +68,34 @@ async def member_rows(runtime: Any, channel: str, user_id: str) -> dict[str, Any
 async def test_points_tiers_expiry_and_notices_work_alike_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    async with (
-        FakeTelegramAPI() as telegram,
-        FakeVkAPI(group_id=GROUP_ID, secret=SECRET) as vk,
-        FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as twilio,
-    ):
-        runtime = build_runtime(
-            make_settings(
-                backend,
-                public_url=public_url,
-                telegram_bot_token=TELEGRAM_TOKEN,
-                telegram_api_url=telegram.base_url,
-                telegram_webhook_secret=WEBHOOK_SECRET,
-                vk_group_token=vk.token,
-                vk_group_id=GROUP_ID,
-                vk_confirmation_code=CONFIRMATION_CODE,
-                vk_secret=SECRET,
-                vk_api_url=vk.base_url,
-                twilio_account_sid=ACCOUNT_SID,
-                twilio_auth_token=AUTH_TOKEN,
-                twilio_whatsapp_from=SHOP_NUMBER,
-                twilio_api_url=twilio.base_url,
-            ),
-            clock=Clock(),
+    users = (9101, 9102, "+79998009103")
+    async with every_channel(backend, tmp_path / "console", users, clock=Clock()) as channels:
+        runtime = channels.runtime
+        await runtime.program.rules.update(
+            actor="marketer",
+            earn_rate="1",
+            points_ttl_days=30,
+            tiers=TIERS,
+            tier_metric="spend",
+            tier_window_days=365,
         )
-        try:
-            await runtime.program.rules.update(
-                actor="marketer",
-                earn_rate="1",
-                points_ttl_days=30,
-                tiers=TIERS,
-                tier_metric="spend",
-                tier_window_days=365,
+        screens: dict[str, dict[str, str]] = {}
+        for number, driver in enumerate(channels.drivers):
+            await join(driver)
+            member = await runtime.program.members.find(IdentityKey(driver.channel, driver.user_id))
+            assert member is not None
+            credit = await runtime.program.purchases.credit(
+                member.card_code, "150", purchase_id=f"R-{number}", actor="till"
             )
-            server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
-            async with TestClient(server) as client:
-                console = ConsoleDriver(runtime, tmp_path / "console")
-                app = WhatsAppApp(runtime, client, twilio, public_url)
-                drivers: list[Driver] = [
-                    TelegramDriver(
-                        TelegramMember(telegram, webhook_delivery(client), user_id=9101)
-                    ),
-                    VkDriver(VkMember(vk, client, 9102)),
-                    WhatsAppDriver(WhatsAppMember(app, "+79998009103")),
-                    console,
-                ]
-                screens: dict[str, dict[str, str]] = {}
-                for number, driver in enumerate(drivers):
-                    await join(driver)
-                    member = await runtime.program.members.find(
-                        IdentityKey(driver.channel, driver.user_id)
-                    )
-                    assert member is not None
-                    credit = await runtime.program.purchases.credit(
-                        member.card_code, "150", purchase_id=f"R-{number}", actor="till"
-                    )
-                    assert credit.points == 150
-                    await runtime.dispatch_notices(50)
-                    screens[driver.channel] = {
-                        "balance": await driver.say("balance"),
-                        "history": await driver.say("history"),
-                    }
-                await console.stop()
-            rows = {d.channel: await member_rows(runtime, d.channel, d.user_id) for d in drivers}
-        finally:
-            await runtime.close()
+            assert credit.points == 150
+            await runtime.dispatch_notices(50)
+            screens[driver.channel] = {
+                "balance": await driver.say("balance"),
+                "history": await driver.say("history"),
+            }
+        rows = {
+            d.channel: await member_rows(runtime, d.channel, d.user_id) for d in channels.drivers
+        }
 
     expires = NOW + timedelta(days=30)
     for channel, found in rows.items():

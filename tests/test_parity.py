@@ -7,6 +7,8 @@ import asyncio
 import io
 import re
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bots.console import ConsoleChannel
+from core.clock import Clock
 from core.members import IdentityKey
 from core.models import Consent, LedgerEntry, Member
 from main import Runtime, build_runtime
@@ -211,12 +214,29 @@ async def rows_of(runtime: Runtime, channel: str, user_id: str) -> dict[str, Any
         }
 
 
-@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
-async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
-    backend: Backend, settings: Any, tmp_path: Path
-) -> None:
+@dataclass
+class EveryChannel:
+    """One runtime built by main.py with every messenger pointed at its fake, and a member's
+    driver per channel (the console's runs in-process)."""
+
+    runtime: Runtime
+    drivers: list[Driver]
+    console: ConsoleDriver
+
+
+@asynccontextmanager
+async def every_channel(
+    backend: Backend,
+    images: Path,
+    user_ids: tuple[int, int, str],
+    *,
+    clock: Clock | None = None,
+) -> AsyncIterator[EveryChannel]:
+    """`user_ids`: the Telegram and VK user ids and the WhatsApp number of the members. The
+    console is stopped on the way out; the runtime is closed after the body's last query."""
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
+    telegram_id, vk_id, whatsapp_number = user_ids
     async with (
         FakeTelegramAPI() as telegram,
         FakeVkAPI(group_id=GROUP_ID, secret=SECRET) as vk,
@@ -238,27 +258,40 @@ async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
                 twilio_auth_token=AUTH_TOKEN,
                 twilio_whatsapp_from=SHOP_NUMBER,
                 twilio_api_url=twilio.base_url,
-            )
+            ),
+            clock=clock,
         )
         try:
             server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
             async with TestClient(server) as client:
-                console = ConsoleDriver(runtime, tmp_path / "console")
+                console = ConsoleDriver(runtime, images)
                 app = WhatsAppApp(runtime, client, twilio, public_url)
                 drivers: list[Driver] = [
                     TelegramDriver(
-                        TelegramMember(telegram, webhook_delivery(client), user_id=8001)
+                        TelegramMember(telegram, webhook_delivery(client), user_id=telegram_id)
                     ),
-                    VkDriver(VkMember(vk, client, 8002)),
-                    WhatsAppDriver(WhatsAppMember(app, "+79998008003")),
+                    VkDriver(VkMember(vk, client, vk_id)),
+                    WhatsAppDriver(WhatsAppMember(app, whatsapp_number)),
                     console,
                 ]
-                for driver in drivers:
-                    await journey(driver)
-                await console.stop()
-            rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in drivers}
+                try:
+                    yield EveryChannel(runtime, drivers, console)
+                finally:
+                    await console.stop()
         finally:
             await runtime.close()
+
+
+@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
+async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
+    backend: Backend, settings: Any, tmp_path: Path
+) -> None:
+    users = (8001, 8002, "+79998008003")
+    async with every_channel(backend, tmp_path / "console", users) as channels:
+        for driver in channels.drivers:
+            await journey(driver)
+        runtime = channels.runtime
+        rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in channels.drivers}
 
     reference = rows["telegram"]
     assert reference["member"] == ("ru", False, 100, None)
