@@ -17,35 +17,20 @@ from core.models import LedgerEntry, Member, Notice
 from core.notices import NoticeKind
 from core.settings import Settings
 from main import Runtime, build_runtime
+from tests.clocks import StoppedClock
 from tests.data import count
 
 BONUS = 50
 
 
-class FakeClock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def set(self, *args: int) -> None:
-        self.current = datetime(*args, tzinfo=UTC)
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
-
-
 @pytest.fixture
-def clock() -> FakeClock:
+def clock() -> StoppedClock:
     # Members join well before the birthdays the tests look at.
-    return FakeClock(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
+    return StoppedClock(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-async def shop(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
+async def shop(settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
     built = build_runtime(settings, clock=clock)
     await built.program.rules.update(actor="test", birthday_bonus=BONUS)
     try:
@@ -100,7 +85,9 @@ async def bonuses(runtime: Runtime, member_id: int) -> list[int]:
         return list(rows)
 
 
-async def test_the_day_begins_in_the_members_own_time_zone(shop: Runtime, clock: FakeClock) -> None:
+async def test_the_day_begins_in_the_members_own_time_zone(
+    shop: Runtime, clock: StoppedClock
+) -> None:
     tehran = await join(shop, "1", date(1990, 11, 24), "Asia/Tehran")
     new_york = await join(shop, "2", date(1985, 11, 24), "America/New_York")
     # No zone of their own: the program's (Europe/Moscow by default).
@@ -127,7 +114,7 @@ async def test_the_day_begins_in_the_members_own_time_zone(shop: Runtime, clock:
     assert (await shop.program.members.get(tehran.id)).balance == 100 + BONUS
 
 
-async def test_zones_a_day_ahead_of_or_behind_utc(shop: Runtime, clock: FakeClock) -> None:
+async def test_zones_a_day_ahead_of_or_behind_utc(shop: Runtime, clock: StoppedClock) -> None:
     kiritimati = await join(shop, "1", date(1990, 11, 25), "Pacific/Kiritimati")  # UTC+14
     honolulu = await join(shop, "2", date(1990, 11, 23), "Pacific/Honolulu")  # UTC-10
 
@@ -137,7 +124,7 @@ async def test_zones_a_day_ahead_of_or_behind_utc(shop: Runtime, clock: FakeCloc
     assert await greeted(shop) == {kiritimati.id}
 
 
-async def test_once_a_year_however_often_the_job_runs(shop: Runtime, clock: FakeClock) -> None:
+async def test_once_a_year_however_often_the_job_runs(shop: Runtime, clock: StoppedClock) -> None:
     member = await join(shop, "1", date(1990, 11, 24), "Asia/Tehran")
     other = await join(shop, "2", date(1990, 11, 25), "Asia/Tehran")
 
@@ -157,7 +144,7 @@ async def test_once_a_year_however_often_the_job_runs(shop: Runtime, clock: Fake
 
 
 async def test_29_february_is_kept_on_the_28th_in_other_years(
-    shop: Runtime, clock: FakeClock
+    shop: Runtime, clock: StoppedClock
 ) -> None:
     leapling = await join(shop, "1", date(2000, 2, 29))
     on_the_28th = await join(shop, "2", date(2001, 2, 28))
@@ -184,7 +171,7 @@ def test_celebrated_on_and_the_candidate_days() -> None:
 
 
 async def test_two_processes_greeting_at_once_pay_once(
-    settings: Settings, shop: Runtime, clock: FakeClock
+    settings: Settings, shop: Runtime, clock: StoppedClock
 ) -> None:
     members = [await join(shop, str(n), date(1990, 11, 24), "Asia/Tehran") for n in range(5)]
     other = build_runtime(settings, clock=clock)  # a second process on the same database
@@ -203,7 +190,7 @@ async def test_two_processes_greeting_at_once_pay_once(
         assert (await shop.program.members.get(member.id)).balance == 100 + BONUS
 
 
-async def test_a_greeting_without_a_bonus_is_marketing(shop: Runtime, clock: FakeClock) -> None:
+async def test_a_greeting_without_a_bonus_is_marketing(shop: Runtime, clock: StoppedClock) -> None:
     await shop.program.rules.update(actor="test", birthday_bonus=0)
     member = await join(shop, "1", date(1990, 11, 24))
 
@@ -217,7 +204,7 @@ async def test_a_greeting_without_a_bonus_is_marketing(shop: Runtime, clock: Fak
 
 
 async def test_no_birthday_erased_or_merged_members_are_not_greeted(
-    shop: Runtime, clock: FakeClock
+    shop: Runtime, clock: StoppedClock
 ) -> None:
     await join(shop, "1", None)
     erased = await join(shop, "2", date(1990, 11, 24))
@@ -246,7 +233,7 @@ async def test_no_birthday_erased_or_merged_members_are_not_greeted(
 
 
 async def test_leaving_and_joining_again_earns_no_second_bonus(
-    shop: Runtime, clock: FakeClock
+    shop: Runtime, clock: StoppedClock
 ) -> None:
     clock.set(2026, 11, 24, 7, 0)
     first = await join(shop, "1", date(1990, 11, 24))

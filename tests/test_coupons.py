@@ -24,24 +24,17 @@ from core.errors import (
 from core.models import Coupon, CouponCampaign, CouponRedemption, Notice
 from core.program import LoyaltyProgram
 from main import Runtime
+from tests.clocks import StoppedClock
 from tests.data import count, enrol, scalar
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
+@pytest.fixture
+def clock() -> StoppedClock:
+    return StoppedClock()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def program(runtime: Runtime, clock: FakeClock) -> LoyaltyProgram:
+def program(runtime: Runtime, clock: StoppedClock) -> LoyaltyProgram:
     return LoyaltyProgram.build(runtime.db, clock)
 
 
@@ -194,7 +187,7 @@ async def test_import_is_normalized_and_all_or_nothing(coupons: Coupons, runtime
 
 
 async def test_issue_takes_a_free_code_binds_it_and_enqueues_a_notice(
-    coupons: Coupons, runtime: Runtime, clock: FakeClock
+    coupons: Coupons, runtime: Runtime, clock: StoppedClock
 ) -> None:
     ann = await enrol(runtime, "ann")
     await coupons.create_campaign(
@@ -228,7 +221,7 @@ async def test_issue_takes_a_free_code_binds_it_and_enqueues_a_notice(
 
 
 async def test_issue_generates_a_code_when_none_is_free_and_respects_the_end(
-    coupons: Coupons, runtime: Runtime, clock: FakeClock
+    coupons: Coupons, runtime: Runtime, clock: StoppedClock
 ) -> None:
     ann = await enrol(runtime, "ann")
     ends = clock.current + timedelta(days=3)
@@ -239,7 +232,7 @@ async def test_issue_generates_a_code_when_none_is_free_and_respects_the_end(
 
 
 async def test_issue_respects_the_per_member_and_total_limits(
-    coupons: Coupons, runtime: Runtime, clock: FakeClock
+    coupons: Coupons, runtime: Runtime, clock: StoppedClock
 ) -> None:
     ann = await enrol(runtime, "ann")
     bob = await enrol(runtime, "bob")
@@ -291,7 +284,7 @@ async def test_discounts_percent_fixed_and_free_item(coupons: Coupons, runtime: 
 
 
 async def test_every_refusal_has_its_own_reason(
-    coupons: Coupons, runtime: Runtime, clock: FakeClock
+    coupons: Coupons, runtime: Runtime, clock: StoppedClock
 ) -> None:
     ann = await enrol(runtime, "ann")
     bob = await enrol(runtime, "bob")
@@ -385,7 +378,7 @@ async def test_a_redemption_replay_returns_the_first_result(
 
 
 async def test_my_coupons_lists_active_ones_soonest_expiry_first(
-    coupons: Coupons, runtime: Runtime, clock: FakeClock
+    coupons: Coupons, runtime: Runtime, clock: StoppedClock
 ) -> None:
     ann = await enrol(runtime, "ann")
     bob = await enrol(runtime, "bob")

@@ -16,6 +16,7 @@ from core.models import Member, Notice, Purchase
 from core.program import LoyaltyProgram
 from core.rules import ProgramRules, RuleBook, parse_rule
 from main import Runtime
+from tests.clocks import StoppedClock
 from tests.data import count, enrol
 
 START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
@@ -29,14 +30,6 @@ TIERS = [
         "perks": {"en": "Free coffee", "ru": "Бесплатный кофе"},
     },
 ]
-
-
-class FakeClock:
-    def __init__(self, now: datetime = START) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 def promotion(key: str, multiplier: str, **extra: Any) -> dict[str, Any]:
@@ -180,7 +173,7 @@ async def test_the_tier_rate_multiplies_purchase_points(runtime: Runtime) -> Non
 
 
 async def test_a_period_promotion_counts_only_within_its_dates(runtime: Runtime) -> None:
-    clock = FakeClock(START - timedelta(seconds=1))
+    clock = StoppedClock(START - timedelta(seconds=1))
     program = LoyaltyProgram.build(runtime.db, clock)
     await program.rules.update(
         actor="m",

@@ -21,30 +21,20 @@ from core.models import LedgerEntry, LotAllocation, Notice, PointLot
 from core.notices import NoticeKind
 from core.settings import Settings
 from main import Runtime, build_runtime
+from tests.clocks import StoppedClock
 from tests.data import count, registration
 
 START = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 TTL_DAYS = 30
 
 
-class MovableClock:
-    def __init__(self, now: datetime = START) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
+@pytest.fixture
+def clock() -> StoppedClock:
+    return StoppedClock(START)
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
-async def timed(settings: Settings, clock: MovableClock) -> AsyncIterator[Runtime]:
+async def timed(settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
     built = build_runtime(settings, clock=clock)
     await built.program.rules.update(actor="test", points_ttl_days=TTL_DAYS, earn_rate="1")
     try:
@@ -80,7 +70,7 @@ async def assert_consistent(runtime: Runtime, member_id: int) -> None:
 
 
 async def test_spending_across_batches_never_makes_the_balance_collapse(
-    timed: Runtime, clock: MovableClock
+    timed: Runtime, clock: StoppedClock
 ) -> None:
     program = timed.program
     ann = await join(timed)  # 100 welcome points, expiring on day 30
@@ -113,7 +103,7 @@ async def test_spending_across_batches_never_makes_the_balance_collapse(
 
 
 async def test_the_expiry_job_is_idempotent_and_safe_in_two_processes(
-    settings: Settings, timed: Runtime, clock: MovableClock
+    settings: Settings, timed: Runtime, clock: StoppedClock
 ) -> None:
     members = [await join(timed, str(2000 + n)) for n in range(5)]
     clock.advance(days=TTL_DAYS, seconds=1)
@@ -145,7 +135,7 @@ async def test_the_expiry_job_is_idempotent_and_safe_in_two_processes(
 
 
 async def test_a_refund_takes_back_its_own_purchases_points_not_the_oldest(
-    timed: Runtime, clock: MovableClock
+    timed: Runtime, clock: StoppedClock
 ) -> None:
     program = timed.program
     ann = await join(timed)
@@ -165,7 +155,7 @@ async def test_a_refund_takes_back_its_own_purchases_points_not_the_oldest(
 
 
 async def test_a_refund_after_partial_spend_leaves_a_debt_that_new_lots_settle(
-    timed: Runtime, clock: MovableClock
+    timed: Runtime, clock: StoppedClock
 ) -> None:
     program = timed.program
     rules = await program.rules.update(actor="test", welcome_bonus=0)
@@ -186,7 +176,7 @@ async def test_a_refund_after_partial_spend_leaves_a_debt_that_new_lots_settle(
     await assert_consistent(timed, ann)
 
 
-async def test_a_merge_moves_points_with_their_expiry(timed: Runtime, clock: MovableClock) -> None:
+async def test_a_merge_moves_points_with_their_expiry(timed: Runtime, clock: StoppedClock) -> None:
     program = timed.program
     older = await join(timed, "1001")
     clock.advance(days=5)
@@ -213,7 +203,7 @@ async def test_a_merge_moves_points_with_their_expiry(timed: Runtime, clock: Mov
 
 
 async def test_members_hear_once_before_their_points_expire(
-    timed: Runtime, clock: MovableClock
+    timed: Runtime, clock: StoppedClock
 ) -> None:
     program = timed.program
     ann = await join(timed)
@@ -239,7 +229,7 @@ async def test_members_hear_once_before_their_points_expire(
 
 
 async def test_reminders_are_marketing_where_the_marketer_says_so(
-    timed: Runtime, clock: MovableClock
+    timed: Runtime, clock: StoppedClock
 ) -> None:
     program = timed.program
     await program.rules.update(
@@ -253,7 +243,7 @@ async def test_reminders_are_marketing_where_the_marketer_says_so(
     assert notice is not None and notice.marketing
 
 
-async def test_points_never_expire_without_a_ttl(settings: Settings, clock: MovableClock) -> None:
+async def test_points_never_expire_without_a_ttl(settings: Settings, clock: StoppedClock) -> None:
     runtime = build_runtime(settings, clock=clock)
     try:
         ann = await join(runtime)

@@ -19,26 +19,19 @@ from core.models import JobRun, LedgerEntry, Notice
 from core.settings import Settings
 from main import Runtime, build_runtime
 from scheduler import QUEUE, SCHEDULE_KEY_PREFIX, JobScheduler
+from tests.clocks import StoppedClock
 from tests.data import count
 
 BONUS = 25
 
 
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
+@pytest.fixture
+def clock() -> StoppedClock:
+    return StoppedClock(datetime(2026, 11, 24, 10, 15, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 11, 24, 10, 15, tzinfo=UTC))
-
-
-@pytest.fixture
-async def shop(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
+async def shop(settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
     built = build_runtime(settings, clock=clock)
     await built.program.rules.update(actor="test", birthday_bonus=BONUS)
     try:
@@ -48,7 +41,7 @@ async def shop(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
 
 
 @pytest.fixture
-async def second_process(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
+async def second_process(settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
     """Another process of the program on the same database (and Redis)."""
     built = build_runtime(settings, clock=clock)
     try:
@@ -102,7 +95,7 @@ async def test_the_program_offers_its_jobs(shop: Runtime) -> None:
 
 
 async def test_two_processes_running_the_same_period_do_the_work_once(
-    shop: Runtime, second_process: Runtime, clock: FakeClock
+    shop: Runtime, second_process: Runtime, clock: StoppedClock
 ) -> None:
     member = await birthday_today(shop)
     first = job_runner(shop.program)
@@ -124,7 +117,9 @@ async def test_two_processes_running_the_same_period_do_the_work_once(
     assert (again.ran, again.result) == (True, "ok: 0")
 
 
-async def test_a_failed_or_abandoned_run_may_be_taken_over(shop: Runtime, clock: FakeClock) -> None:
+async def test_a_failed_or_abandoned_run_may_be_taken_over(
+    shop: Runtime, clock: StoppedClock
+) -> None:
     calls: list[datetime] = []
 
     async def flaky() -> int:
@@ -153,7 +148,7 @@ async def test_a_failed_or_abandoned_run_may_be_taken_over(shop: Runtime, clock:
     assert (await runner.run("flaky")).ran is True
 
 
-async def test_forcing_a_run_and_pruning_old_runs(shop: Runtime, clock: FakeClock) -> None:
+async def test_forcing_a_run_and_pruning_old_runs(shop: Runtime, clock: StoppedClock) -> None:
     async def once() -> None:
         return None
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from core.members import IdentityKey
 from core.models import LedgerEntry, Member, Notice, PointLot
+from tests.clocks import StoppedClock
 from tests.conftest import Backend
 from tests.test_parity import (
     Driver,
@@ -24,11 +25,6 @@ TIERS = [
     {"key": "silver", "name": {"en": "Silver", "ru": "Серебро", "fa": "نقره‌ای"}, "threshold": 100},
     {"key": "gold", "name": "Gold", "threshold": 1000, "earn_multiplier": "2"},
 ]
-
-
-class Clock:
-    def now(self) -> datetime:
-        return NOW
 
 
 async def join(driver: Driver) -> None:
@@ -69,7 +65,9 @@ async def test_points_tiers_expiry_and_notices_work_alike_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
     users = (9101, 9102, "+79998009103")
-    async with every_channel(backend, tmp_path / "console", users, clock=Clock()) as channels:
+    async with every_channel(
+        backend, tmp_path / "console", users, clock=StoppedClock(NOW)
+    ) as channels:
         runtime = channels.runtime
         await runtime.program.rules.update(
             actor="marketer",

@@ -31,6 +31,7 @@ from handlers.i18n import Translator
 from handlers.messages import Reply
 from handlers.notices import NoticeTexts, UnknownNotice
 from main import Runtime, build_runtime
+from tests.clocks import ShiftedClock
 from tests.conftest import Backend
 from tests.data import enrol, registration
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -52,16 +53,6 @@ COUPON = {
     "value": "15",
     "valid_until": "2026-12-31T20:59:59+00:00",
 }
-
-
-class ShiftedClock:
-    """The program's clock, moved forward on demand (backoff, leases)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 async def notice(runtime: Runtime, dedupe_key: str) -> Notice:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import zxingcpp
@@ -22,16 +22,9 @@ from handlers.conversation import Conversation
 from handlers.invites import InviteLinks
 from handlers.messages import Incoming
 from main import Runtime, build_runtime
+from tests.clocks import StoppedClock
 from tests.conftest import Backend, make_settings
 from tests.data import enrol, scalar
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
 
 
 async def join(
@@ -122,7 +115,7 @@ async def test_accounts_that_merge_later_get_nothing_from_each_other(runtime: Ru
 
 
 async def test_the_daily_cap_holds_and_a_new_day_opens_it_again(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = StoppedClock()
     program = LoyaltyProgram.build(runtime.db, clock)
     await program.rules.update(actor="m", referral_qualifies_on="join", referral_daily_cap=3)
     ann = await join(program, "ann", None)
@@ -138,7 +131,7 @@ async def test_the_daily_cap_holds_and_a_new_day_opens_it_again(runtime: Runtime
 
 
 async def test_a_scripted_farm_earns_nothing_the_rules_forbid(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = StoppedClock()
     program = LoyaltyProgram.build(runtime.db, clock)
     await program.rules.update(actor="m", referral_qualifies_on="join", referral_daily_cap=10)
     boss = await join(program, "boss", None, phone="+79991110000")

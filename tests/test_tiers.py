@@ -15,6 +15,7 @@ from core.models import Member, Notice, TierChange
 from core.program import LoyaltyProgram
 from core.tiers import GRACE_OVER
 from main import Runtime
+from tests.clocks import StoppedClock
 from tests.data import count, enrol
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -24,19 +25,8 @@ TIERS = [
 ]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = START
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
-
-
-async def program_with_tiers(runtime: Runtime, **rules: Any) -> tuple[LoyaltyProgram, FakeClock]:
-    clock = FakeClock()
+async def program_with_tiers(runtime: Runtime, **rules: Any) -> tuple[LoyaltyProgram, StoppedClock]:
+    clock = StoppedClock(START)
     program = LoyaltyProgram.build(runtime.db, clock)
     await program.rules.update(
         actor="m", **{"tiers": TIERS, "tier_window_days": 365, "tier_grace_days": 30, **rules}

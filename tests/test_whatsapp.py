@@ -10,7 +10,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +37,7 @@ from core.models import Identity, LedgerEntry, Member
 from core.settings import Settings
 from handlers.messages import Button, Document, Layout, Reply
 from main import Runtime, build_runtime
+from tests.clocks import ShiftedClock
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
 from tests.fakes.twilio_api import FakeTwilioAPI, SentMessage, signed_inbound
@@ -49,24 +50,13 @@ WEBHOOK_PATH = "/webhook/whatsapp"
 CHOICE = re.compile(r"^(\d+)\. (.+)$")
 
 
-class ShiftableClock:
-    """The program's clock, moved forward on demand (to let a media link expire)."""
-
-    def __init__(self, base: Clock) -> None:
-        self._base = base
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return self._base.now() + self.offset
-
-
 @dataclass
 class WhatsApp:
     runtime: Runtime
     channel: WhatsAppChannel
     client: TestClient[Any, Any]
     fake: FakeTwilioAPI
-    clock: ShiftableClock
+    clock: ShiftedClock
     public_url: str
 
 
@@ -105,7 +95,7 @@ async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterato
     # routes are registered, and routes cannot be added once the server runs.
     port = free_port()
     public_url = f"http://127.0.0.1:{port}/"
-    clock = ShiftableClock(runtime.program.clock)
+    clock = ShiftedClock(runtime.program.clock)
     channel = build_channel(runtime, fake_twilio, clock, public_url=public_url)
     channel.register_webhook(runtime.web_app)
     client: TestClient[Any, Any] = TestClient(
