@@ -25,6 +25,7 @@ from tests.test_parity import (
     TelegramDriver,
     VkDriver,
     every_channel,
+    join_without_offers,
 )
 
 
@@ -51,13 +52,7 @@ def offered(driver: Driver, prefix: str) -> str:
 
 
 async def journey(driver: Driver, reward_id: int, stock: int) -> str:
-    assert "Welcome to Loyalty Club" in await driver.start()
-    await driver.press("lang:en", "English")
-    await driver.press("terms:accept", "I accept")
-    await driver.press("consent:no", "No, thanks")
-    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
-        await driver.say("skip")
-    assert "Your card is ready!" in await driver.say("skip")
+    await join_without_offers(driver)
 
     catalogue = await driver.say("rewards")
     assert f"• Coffee mug: 40 points ({stock} left)" in catalogue, (driver.channel, catalogue)

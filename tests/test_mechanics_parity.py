@@ -16,8 +16,8 @@ from core.models import LedgerEntry, Member, Notice, PointLot
 from tests.clocks import StoppedClock
 from tests.conftest import Backend
 from tests.test_parity import (
-    Driver,
     every_channel,
+    join_without_offers,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -25,16 +25,6 @@ TIERS = [
     {"key": "silver", "name": {"en": "Silver", "ru": "Серебро", "fa": "نقره‌ای"}, "threshold": 100},
     {"key": "gold", "name": "Gold", "threshold": 1000, "earn_multiplier": "2"},
 ]
-
-
-async def join(driver: Driver) -> None:
-    assert "Welcome to Loyalty Club" in await driver.start()
-    await driver.press("lang:en", "English")
-    await driver.press("terms:accept", "I accept")
-    await driver.press("consent:no", "No, thanks")
-    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
-        await driver.say("skip")
-    assert "Your card is ready!" in await driver.say("skip")
 
 
 async def member_rows(runtime: Any, channel: str, user_id: str) -> dict[str, Any]:
@@ -79,7 +69,7 @@ async def test_points_tiers_expiry_and_notices_work_alike_on_every_channel(
         )
         screens: dict[str, dict[str, str]] = {}
         for number, driver in enumerate(channels.drivers):
-            await join(driver)
+            await join_without_offers(driver)
             member = await runtime.program.members.find(IdentityKey(driver.channel, driver.user_id))
             assert member is not None
             credit = await runtime.program.purchases.credit(

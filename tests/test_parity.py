@@ -174,6 +174,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def join_without_offers(driver: Driver) -> None:
+    """Sign up in English, terms accepted, no offers, no phone, no birthday."""
+    assert "Welcome to Loyalty Club" in await driver.start()
+    await driver.press("lang:en", "English")
+    await driver.press("terms:accept", "I accept")
+    await driver.press("consent:no", "No, thanks")
+    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
+        await driver.say("skip")
+    assert "Your card is ready!" in await driver.say("skip")
+
+
 async def journey(driver: Driver) -> None:
     """Join with consent to offers, balance, card, switch to Russian, opt out, history."""
     assert "Welcome to Loyalty Club" in await driver.start()
