@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,7 @@ from core.errors import (
     InvalidCampaign,
     MemberNotFound,
 )
-from core.members import member_id_by_card
+from core.members import member_id_by_card, member_ids_of
 from core.models import Coupon, CouponCampaign, CouponRedemption, Member
 from core.notices import NoticeKind
 from core.purchases import MAX_REFERENCE_LENGTH, parse_amount
@@ -294,11 +294,6 @@ def _optional_count(raw: int | None, what: str) -> int | None:
 def _insert(session: AsyncSession) -> Callable[..., Any]:
     """INSERT ... ON CONFLICT of the session's database."""
     return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
-def member_ids_of(member_id: int) -> Select[tuple[int]]:
-    """A member and every member merged into it: their coupons are the survivor's now."""
-    return select(Member.id).where(or_(Member.id == member_id, Member.merged_into_id == member_id))
 
 
 class Coupons:

@@ -24,7 +24,7 @@ from core.clock import Clock
 from core.db import Database
 from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
 from core.ledger import Ledger
-from core.members import member_id_by_card
+from core.members import member_id_by_card, member_ids_of
 from core.models import Member, MemberEvent
 from core.notices import NoticeKind, enqueue_in
 from core.rules import RuleBook
@@ -136,11 +136,7 @@ class Events:
             )
         paid_before = await session.scalar(
             select(func.count()).where(
-                MemberEvent.member_id.in_(
-                    select(Member.id).where(
-                        (Member.id == member_id) | (Member.merged_into_id == member_id)
-                    )
-                ),
+                MemberEvent.member_id.in_(member_ids_of(member_id)),
                 MemberEvent.kind == kind,
                 MemberEvent.points > 0,
             )

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, Select, bindparam, delete, func, select
+from sqlalchemy import Row, Select, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,12 @@ _MEMBER_BY_IDENTITY = (
 def member_id_by_card(code: str) -> Select[tuple[int]]:
     """The member a card code belongs to today: after a merge, the surviving member."""
     return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.card_code == code)
+
+
+def member_ids_of(member_id: int) -> Select[tuple[int]]:
+    """A member and every member merged into it: what those held (purchases, coupons, claims,
+    events) counts for the survivor now."""
+    return select(Member.id).where(or_(Member.id == member_id, Member.merged_into_id == member_id))
 
 
 IDENTITY_SALT = "identity_salt"

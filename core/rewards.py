@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon, member_ids_of
+from core.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon
 from core.db import Database
 from core.errors import (
     CampaignNotFound,
@@ -29,6 +29,7 @@ from core.errors import (
     RewardRefused,
 )
 from core.ledger import Ledger
+from core.members import member_ids_of
 from core.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
 from core.purchases import MAX_REFERENCE_LENGTH
 

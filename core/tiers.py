@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.db import Database
 from core.errors import MemberNotFound
+from core.members import member_ids_of
 from core.models import Member, Purchase, Refund, TierChange
 from core.notices import NoticeKind, enqueue_in
 from core.rules import ProgramRules, RuleBook, Tier
@@ -78,11 +79,6 @@ def _qualifying_rank(rules: ProgramRules, value: Decimal) -> int:
     return rank
 
 
-def _owned_by(member_id: int) -> Select[tuple[int]]:
-    """The member and every member merged into it: their purchases count for it."""
-    return select(Member.id).where(or_(Member.id == member_id, Member.merged_into_id == member_id))
-
-
 class Tiers:
     def __init__(self, db: Database, clock: Clock, rules: RuleBook) -> None:
         self._db = db
@@ -94,7 +90,7 @@ class Tiers:
     ) -> Decimal:
         """Net spend (or net purchase points) of the rolling window ending at `now`."""
         since = now - timedelta(days=rules.tier_window_days)
-        owned = _owned_by(member_id)
+        owned = member_ids_of(member_id)
         by_points = rules.tier_metric == "points"
         bought = await session.scalar(
             select(func.sum(Purchase.points if by_points else Purchase.amount)).where(
