@@ -55,10 +55,10 @@ from redis.asyncio import Redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core.db import Database  # noqa: E402
-from core.members import IdentityKey, Registration  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from core.db.database import Database  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
+from core.members.accounts import IdentityKey, Registration  # noqa: E402
 from main import Runtime, build_runtime  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 

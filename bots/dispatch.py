@@ -16,7 +16,7 @@ from datetime import timedelta
 from itertools import groupby
 
 from bots.outbound import Outbound, Outcome
-from core.notices import (
+from core.notices.outbox import (
     SKIP_ERASED,
     SKIP_NO_CHANNEL,
     SKIP_NO_CONSENT,
@@ -24,7 +24,7 @@ from core.notices import (
     ClaimedNotice,
     Notices,
 )
-from core.rules import RuleBook
+from core.rules.book import RuleBook
 from handlers.i18n import Translator
 from handlers.notices import NoticeTexts, UnknownNotice
 

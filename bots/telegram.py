@@ -33,7 +33,7 @@ from aiogram.types import (
 from aiohttp import web
 
 from bots.outbound import BLOCKED, Delivery, Outcome
-from core.state import UpdateLog
+from core.db.state import UpdateLog
 from handlers.conversation import Conversation
 from handlers.i18n import Translator
 from handlers.messages import Contact, Incoming, Layout, Reply

@@ -32,7 +32,7 @@ from vk_api.keyboard import VkKeyboard
 from vk_api.upload import VkUpload
 
 from bots.outbound import BLOCKED, Delivery, Outcome
-from core.state import ConversationStore, UpdateLog
+from core.db.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Button, Document, Image, Incoming, Layout, Reply
 

@@ -35,11 +35,11 @@ from twilio.request_validator import (
 )
 
 from bots.outbound import WHATSAPP_WINDOW, Delivery, Outcome
-from core import qr
-from core.clock import Clock
-from core.errors import MemberNotFound
-from core.members import IdentityKey, Members
-from core.state import ConversationStore, UpdateLog
+from core.db.state import ConversationStore, UpdateLog
+from core.members.accounts import IdentityKey, Members
+from core.shared import qr
+from core.shared.clock import Clock
+from core.shared.errors import MemberNotFound
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 from handlers.parsing import ascii_digits

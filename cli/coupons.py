@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import cards
-from core.coupons import Campaign, CampaignSpec, CouponKind
-from core.db import Database
-from core.errors import InvalidCampaign, MemberNotFound
-from core.members import member_id_by_card
+from app.settings import Settings
+from core.db.database import Database
+from core.members.accounts import member_id_by_card
+from core.offers.coupons import Campaign, CampaignSpec, CouponKind
+from core.offers.rewards import RewardSpec
 from core.program import LoyaltyProgram
-from core.rewards import RewardSpec
-from core.settings import Settings
+from core.shared import cards
+from core.shared.errors import InvalidCampaign, MemberNotFound
 
 COMMANDS = frozenset(
     {

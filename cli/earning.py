@@ -16,11 +16,11 @@ import argparse
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from core import cards
-from core.errors import MemberNotFound
-from core.members import member_id_by_card
+from core.members.accounts import member_id_by_card
 from core.program import LoyaltyProgram
-from core.rules import ProgramRules
+from core.rules.book import ProgramRules
+from core.shared import cards
+from core.shared.errors import MemberNotFound
 
 COMMANDS = frozenset({"event", "tier-status"})
 

@@ -18,10 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.db import Database
+from app.settings import Settings
+from core.db.database import Database
 from core.program import LoyaltyProgram
-from core.rules import rules_as_json
-from core.settings import Settings
+from core.rules.book import rules_as_json
 
 COMMANDS = frozenset({"rules"})
 

@@ -20,10 +20,10 @@ from enum import StrEnum
 from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.clock import Clock
-from core.db import Database
-from core.models import JobRun
+from core.db.database import Database
+from core.db.models import JobRun
 from core.program import LoyaltyProgram
+from core.shared.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.birthdays import Birthdays
-from core.clock import Clock, SystemClock
-from core.coupons import Coupons
-from core.db import Database
-from core.events import Events
-from core.expiry import Expiry
-from core.ledger import Ledger
-from core.linking import Linking
-from core.members import Members
-from core.purchases import Purchases
-from core.referrals import Referrals
-from core.rewards import Rewards
-from core.rules import RuleBook
-from core.tiers import Tiers
+from core.birthdays.birthdays import Birthdays
+from core.db.database import Database
+from core.earning.event_bonuses import Events
+from core.earning.purchases import Purchases
+from core.ledger.entries import Ledger
+from core.ledger.expiry import Expiry
+from core.members.accounts import Members
+from core.members.linking import Linking
+from core.offers.coupons import Coupons
+from core.offers.rewards import Rewards
+from core.referrals.referrals import Referrals
+from core.rules.book import RuleBook
+from core.shared.clock import Clock, SystemClock
+from core.tiers.tiers import Tiers
 
 
 @dataclass(frozen=True)

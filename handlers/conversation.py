@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from core.cards import display
-from core.linking import LinkRefused, looks_like_code
-from core.members import IdentityKey
+from core.db.state import ConversationStore, FloodGate
+from core.members.accounts import IdentityKey
+from core.members.linking import LinkRefused, looks_like_code
 from core.program import LoyaltyProgram
-from core.state import ConversationStore, FloodGate
+from core.shared.cards import display
 from handlers import views
 from handlers.i18n import Translator
 from handlers.invites import InviteLinks

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from babel.numbers import format_percent
 
-from core import qr
-from core.coupons import CouponKind, IssuedCoupon
-from core.errors import RewardNotFound, RewardRefused
-from core.members import Profile
+from core.members.accounts import Profile
+from core.offers.coupons import CouponKind, IssuedCoupon
+from core.offers.rewards import RewardItem
 from core.program import LoyaltyProgram
-from core.rewards import RewardItem
-from core.rules import ProgramRules
+from core.rules.book import ProgramRules
+from core.shared import qr
+from core.shared.errors import RewardNotFound, RewardRefused
 from handlers import views
 from handlers.messages import Button, Image, Reply
 from handlers.views import RULES_SHOWN_MAX_AGE, Views

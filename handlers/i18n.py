@@ -13,7 +13,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from fluent.runtime import FluentBundle, FluentResource
 
-from core.settings import SUPPORTED_LOCALES
+from core.shared.languages import SUPPORTED_LOCALES
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 FALLBACK = "en"

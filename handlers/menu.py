@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from core import qr
-from core.linking import CODE_TTL
-from core.members import IdentityKey, IdentityNotLinked, LastIdentity, Profile
+from core.members.accounts import IdentityKey, IdentityNotLinked, LastIdentity, Profile
+from core.members.linking import CODE_TTL
 from core.program import LoyaltyProgram
+from core.shared import qr
 from handlers import views
 from handlers.coupons import CouponsMenu
 from handlers.invites import InviteLinks, payload_for

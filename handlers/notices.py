@@ -13,8 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core import qr
-from core.notices import NoticeKind
+from core.notices.outbox import NoticeKind
+from core.shared import qr
 from handlers.i18n import Translator
 from handlers.messages import Image, Reply
 

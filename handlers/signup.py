@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core import cards
-from core.cards import display
-from core.members import IdentityKey, Registration
+from core.db.state import ConversationStore
+from core.members.accounts import IdentityKey, Registration
 from core.program import LoyaltyProgram
-from core.state import ConversationStore
+from core.shared import cards
+from core.shared.cards import display
 from handlers import views
 from handlers.messages import Button, Incoming, Layout, Reply
 from handlers.parsing import BirthdayError, parse_birthday, parse_phone

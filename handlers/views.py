@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_location
 
-from core.cards import display
-from core.expiry import Upcoming
-from core.ledger import Entry, HistoryPage
-from core.members import IdentityKey, Profile
-from core.rules import ProgramRules
-from core.tiers import TierStatus
+from core.ledger.entries import Entry, HistoryPage
+from core.ledger.expiry import Upcoming
+from core.members.accounts import IdentityKey, Profile
+from core.rules.book import ProgramRules
+from core.shared.cards import display
+from core.tiers.tiers import TierStatus
 from handlers.i18n import Translator
 from handlers.messages import Button, Layout, Reply
 

@@ -7,9 +7,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from core.db import Database
-from core.models import Base
-from core.settings import Settings
+from app.settings import Settings
+from core.db.database import Database
+from core.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.clock import Clock, SystemClock
+from core.shared.clock import Clock, SystemClock
 
 TEST_DAY = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -14,11 +14,11 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from core.db import Database
-from core.migrate import upgrade
-from core.models import Base
-from core.settings import Settings
-from main import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from core.db.database import Database
+from core.db.migrate import upgrade
+from core.db.models import Base
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 SERVICES_DATABASE_URL = os.environ.get(

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.members import IdentityKey, Profile, Registration
-from main import Runtime
+from app.runtime import Runtime
+from core.members.accounts import IdentityKey, Profile, Registration
 
 
 def registration(external_id: str = "1001", channel: str = "telegram") -> Registration:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from main import Runtime
+from app.runtime import Runtime
 from tests.conftest import WEBHOOK_SECRET
 from tests.fakes.telegram_api import FakeTelegramAPI, RecordedCall
 

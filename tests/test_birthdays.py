@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core.birthdays import candidate_month_days, celebrated_on
-from core.members import IdentityKey, Profile, Registration
-from core.models import LedgerEntry, Member, Notice
-from core.notices import NoticeKind
-from core.settings import Settings
-from main import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from core.birthdays.birthdays import candidate_month_days, celebrated_on
+from core.db.models import LedgerEntry, Member, Notice
+from core.members.accounts import IdentityKey, Profile, Registration
+from core.notices.outbox import NoticeKind
 from tests.clocks import StoppedClock
 from tests.data import count
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import cards
+from core.shared import cards
 
 AMBIGUOUS = "0O1ILU"
 # A fixed valid code, so failures are reproducible (its check character is computed).

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 import main
-from core import cards
-from core.members import IdentityKey, Profile, Registration
-from core.models import LedgerEntry, Purchase
-from core.settings import Settings
-from main import Runtime
+from app.runtime import Runtime
+from app.settings import Settings
+from core.db.models import LedgerEntry, Purchase
+from core.members.accounts import IdentityKey, Profile, Registration
+from core.shared import cards
 
 WELCOME_BONUS = 100
 SETTINGS_VARIABLES = (

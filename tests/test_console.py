@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
-from core.members import IdentityKey
-from core.settings import Settings
-from main import build_runtime
+from app.runtime import build_runtime
+from app.settings import Settings
+from core.members.accounts import IdentityKey
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core.members import IdentityKey, Registration
-from core.state import MemoryFloodGate, RedisFloodGate
+from app.runtime import Runtime
+from core.db.state import MemoryFloodGate, RedisFloodGate
+from core.members.accounts import IdentityKey, Registration
 from handlers.conversation import Conversation
 from handlers.messages import Contact, Incoming, Reply
-from main import Runtime
 from tests.data import enrol
 
 

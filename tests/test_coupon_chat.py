@@ -18,12 +18,12 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from core import qr
-from core.coupons import CampaignSpec
-from core.members import IdentityKey, Profile
-from core.models import Coupon, LedgerEntry, Notice, Reward, RewardClaim
-from core.rewards import RewardSpec
-from main import Runtime
+from app.runtime import Runtime
+from core.db.models import Coupon, LedgerEntry, Notice, Reward, RewardClaim
+from core.members.accounts import IdentityKey, Profile
+from core.offers.coupons import CampaignSpec
+from core.offers.rewards import RewardSpec
+from core.shared import qr
 from tests.data import count, scalar
 from tests.fakes.telegram_api import FakeTelegramAPI, RecordedCall
 from tests.fakes.twilio_api import FakeTwilioAPI

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.models import Coupon, CouponRedemption, Reward
-from core.settings import Settings
-from main import Runtime
+from app.runtime import Runtime
+from app.settings import Settings
+from core.db.models import Coupon, CouponRedemption, Reward
 from tests.data import count, enrol, scalar
 from tests.test_cli import cli_env, run_cli
 

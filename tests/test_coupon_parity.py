@@ -14,10 +14,10 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from core.members import IdentityKey
-from core.models import Coupon, LedgerEntry, Member, RewardClaim
-from core.rewards import RewardSpec
-from main import Runtime
+from app.runtime import Runtime
+from core.db.models import Coupon, LedgerEntry, Member, RewardClaim
+from core.members.accounts import IdentityKey
+from core.offers.rewards import RewardSpec
 from tests.conftest import Backend
 from tests.telegram_member import TelegramMember, inline_actions
 from tests.test_parity import (

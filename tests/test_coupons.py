@@ -12,8 +12,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core.coupons import ALPHABET, CampaignSpec, CouponKind, Coupons, random_code
-from core.errors import (
+from app.runtime import Runtime
+from core.db.models import Coupon, CouponCampaign, CouponRedemption, Notice
+from core.offers.coupons import ALPHABET, CampaignSpec, CouponKind, Coupons, random_code
+from core.program import LoyaltyProgram
+from core.shared.errors import (
     CampaignNotFound,
     CouponCodesRejected,
     CouponRefused,
@@ -21,9 +24,6 @@ from core.errors import (
     InvalidAmount,
     InvalidCampaign,
 )
-from core.models import Coupon, CouponCampaign, CouponRedemption, Notice
-from core.program import LoyaltyProgram
-from main import Runtime
 from tests.clocks import StoppedClock
 from tests.data import count, enrol, scalar
 
@@ -132,7 +132,7 @@ async def test_generation_draws_again_when_a_code_exists(
     await coupons.create_campaign(spec(), actor="t")
     (first,) = await coupons.generate("spring", 1, pattern="SP-####")
     drawn = iter([first, first, "SP-2345", "SP-2345", "SP-6789"])
-    monkeypatch.setattr("core.coupons.random_code", lambda pattern: next(drawn))
+    monkeypatch.setattr("core.offers.coupons.random_code", lambda pattern: next(drawn))
 
     assert sorted(await coupons.generate("spring", 2, pattern="SP-####")) == [
         "SP-2345",

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.errors import IdempotencyConflict, InvalidAmount
-from core.models import Member, Notice, Purchase
+from app.runtime import Runtime
+from core.db.models import Member, Notice, Purchase
 from core.program import LoyaltyProgram
-from core.rules import ProgramRules, RuleBook, parse_rule
-from main import Runtime
+from core.rules.book import ProgramRules, RuleBook, parse_rule
+from core.shared.errors import IdempotencyConflict, InvalidAmount
 from tests.clocks import StoppedClock
 from tests.data import count, enrol
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import cards
-from core.models import MemberEvent, Purchase
-from main import Runtime
+from app.runtime import Runtime
+from core.db.models import MemberEvent, Purchase
+from core.shared import cards
 from tests.data import count, enrol
 from tests.test_cli import cli_env, run_cli  # noqa: F401  (cli_env: a fixture)
 

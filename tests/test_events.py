@@ -8,11 +8,11 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from core import cards
-from core.errors import IdempotencyConflict, MemberNotFound, UnknownEventKind
-from core.events import EventResult
-from core.models import LedgerEntry, MemberEvent, Notice
-from main import Runtime
+from app.runtime import Runtime
+from core.db.models import LedgerEntry, MemberEvent, Notice
+from core.earning.event_bonuses import EventResult
+from core.shared import cards
+from core.shared.errors import IdempotencyConflict, MemberNotFound, UnknownEventKind
 from tests.data import count, enrol
 
 WELCOME_BONUS = 100

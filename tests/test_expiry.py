@@ -14,13 +14,13 @@ import pytest
 from alembic import command
 from sqlalchemy import select
 
-from core.expiry import EXPIRY_REASON
-from core.members import IdentityKey
-from core.migrate import alembic_config
-from core.models import LedgerEntry, LotAllocation, Notice, PointLot
-from core.notices import NoticeKind
-from core.settings import Settings
-from main import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from core.db.migrate import alembic_config
+from core.db.models import LedgerEntry, LotAllocation, Notice, PointLot
+from core.ledger.expiry import EXPIRY_REASON
+from core.members.accounts import IdentityKey
+from core.notices.outbox import NoticeKind
 from tests.clocks import StoppedClock
 from tests.data import count, registration
 

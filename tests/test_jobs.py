@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 import main
+from app.runtime import Runtime, build_runtime, scheduled_jobs
+from app.settings import Settings
+from core.db.models import JobRun, LedgerEntry, Notice
 from core.jobs import Every, Job, JobRunner, job_runner
-from core.members import IdentityKey, Registration
-from core.models import JobRun, LedgerEntry, Notice
-from core.settings import Settings
-from main import Runtime, build_runtime
+from core.members.accounts import IdentityKey, Registration
 from scheduler import QUEUE, SCHEDULE_KEY_PREFIX, JobScheduler
 from tests.clocks import StoppedClock
 from tests.data import count
@@ -88,7 +88,7 @@ def test_the_period_key_follows_the_schedule() -> None:
 
 
 async def test_the_program_offers_its_jobs(shop: Runtime) -> None:
-    names = {job.name for job in main.scheduled_jobs(shop).jobs}
+    names = {job.name for job in scheduled_jobs(shop).jobs}
 
     assert {"greet_birthdays", "expire_points", "remind_expiring", "dispatch_notices"} <= names
     assert "prune_job_runs" in names
@@ -199,7 +199,7 @@ async def test_the_scheduler_fires_jobs_that_run_once_per_period(
     process runs what it fires. Either way the hour's birthday run happens once."""
     member = await birthday_today(shop)
     processes = [
-        JobScheduler.build(main.scheduled_jobs(runtime), settings.redis_url, every_seconds=1)
+        JobScheduler.build(scheduled_jobs(runtime), settings.redis_url, every_seconds=1)
         for runtime in (shop, second_process)
     ]
     assert all(p.distributed == bool(settings.redis_url) for p in processes)
@@ -249,9 +249,9 @@ async def test_redis_holds_one_cron_schedule_per_job(
     settings: Settings, shop: Runtime, second_process: Runtime
 ) -> None:
     # Schedules are kept in Redis only on the services backend.
-    jobs = main.scheduled_jobs(shop)
+    jobs = scheduled_jobs(shop)
     for runtime in (shop, second_process, shop):  # restarts and a second process
-        process = JobScheduler.build(main.scheduled_jobs(runtime), settings.redis_url)
+        process = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
         await process.source.startup()
         await process.sync_schedules()
         await process.close()

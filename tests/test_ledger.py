@@ -13,11 +13,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from core.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
-from core.ledger import Posting
-from core.members import WELCOME_REASON, IdentityKey
-from core.models import Consent, Identity, LedgerEntry, Member
-from main import Runtime
+from app.runtime import Runtime
+from core.db.models import Consent, Identity, LedgerEntry, Member
+from core.ledger.entries import Posting
+from core.members.accounts import WELCOME_REASON, IdentityKey
+from core.shared.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
 from tests.data import count, enrol, registration
 
 WELCOME_BONUS = 100  # the default rule

@@ -8,11 +8,11 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
-from core.linking import MAX_WRONG_CODES, LinkRefused
-from core.members import IdentityKey, LastIdentity
-from core.models import Identity, LedgerEntry, LinkCode, Member, Merge, RetiredIdentity
+from app.runtime import Runtime
+from core.db.models import Identity, LedgerEntry, LinkCode, Member, Merge, RetiredIdentity
+from core.members.accounts import IdentityKey, LastIdentity
+from core.members.linking import MAX_WRONG_CODES, LinkRefused
 from handlers.messages import Incoming, Reply
-from main import Runtime
 from tests.data import count, enrol, registration, scalar
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.members import IdentityKey
-from core.models import LedgerEntry, Member, Notice, PointLot
+from core.db.models import LedgerEntry, Member, Notice, PointLot
+from core.members.accounts import IdentityKey
 from tests.clocks import StoppedClock
 from tests.conftest import Backend
 from tests.test_parity import (

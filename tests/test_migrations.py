@@ -13,10 +13,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from core.db import Database
-from core.migrate import alembic_config, upgrade
-from core.models import Base
-from core.settings import Settings
+from app.settings import Settings
+from core.db.database import Database
+from core.db.migrate import alembic_config, upgrade
+from core.db.models import Base
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
 

@@ -18,19 +18,19 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
 from bots.console import ConsoleChannel
 from bots.dispatch import DispatchReport
 from bots.outbound import Delivery
 from bots.vk import random_id
-from core.db import Database
-from core.members import IdentityKey
-from core.models import Member, Notice
-from core.notices import FAILED, PENDING, SENDING, SENT, SKIPPED, NoticeKind, Notices
-from core.settings import Settings
+from core.db.database import Database
+from core.db.models import Member, Notice
+from core.members.accounts import IdentityKey
+from core.notices.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED, NoticeKind, Notices
 from handlers.i18n import Translator
 from handlers.messages import Reply
 from handlers.notices import NoticeTexts, UnknownNotice
-from main import Runtime, build_runtime
 from tests.clocks import ShiftedClock
 from tests.conftest import Backend
 from tests.data import enrol, registration

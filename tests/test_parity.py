@@ -17,11 +17,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from app.runtime import Runtime, build_runtime
 from bots.console import ConsoleChannel
-from core.clock import Clock
-from core.members import IdentityKey
-from core.models import Consent, LedgerEntry, Member
-from main import Runtime, build_runtime
+from core.db.models import Consent, LedgerEntry, Member
+from core.members.accounts import IdentityKey
+from core.shared.clock import Clock
 from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.coupons import CampaignSpec
-from core.errors import MemberNotFound
-from core.members import IdentityKey, Registration
-from core.models import Identity, LedgerEntry, Member, RetiredIdentity
+from app.runtime import Runtime
+from core.db.models import Identity, LedgerEntry, Member, RetiredIdentity
+from core.members.accounts import IdentityKey, Registration
+from core.offers.coupons import CampaignSpec
+from core.shared.errors import MemberNotFound
 from handlers.messages import Incoming, Reply
-from main import Runtime
 from tests.data import count, enrol, registration, scalar
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery

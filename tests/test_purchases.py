@@ -9,21 +9,21 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import cards
-from core.db import Database
-from core.errors import (
+from app.runtime import Runtime
+from app.settings import Settings
+from core.db.database import Database
+from core.db.models import LedgerEntry, Purchase
+from core.earning.purchases import PURCHASE_REASON
+from core.program import LoyaltyProgram
+from core.rules.book import ProgramRules
+from core.shared import cards
+from core.shared.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidAmount,
     MemberNotFound,
     RedemptionTooLarge,
 )
-from core.models import LedgerEntry, Purchase
-from core.program import LoyaltyProgram
-from core.purchases import PURCHASE_REASON
-from core.rules import ProgramRules
-from core.settings import Settings
-from main import Runtime
 from tests.data import count, enrol
 
 WELCOME_BONUS = 100

@@ -12,16 +12,16 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
-from core.coupons import CampaignSpec
-from core.members import IdentityKey, Profile, Registration
-from core.models import LedgerEntry, Referral
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from core.db.models import LedgerEntry, Referral
+from core.members.accounts import IdentityKey, Profile, Registration
+from core.offers.coupons import CampaignSpec
 from core.program import LoyaltyProgram
-from core.referrals import Progress
-from core.settings import Settings
+from core.referrals.referrals import Progress
 from handlers.conversation import Conversation
 from handlers.invites import InviteLinks
 from handlers.messages import Incoming
-from main import Runtime, build_runtime
 from tests.clocks import StoppedClock
 from tests.conftest import Backend, make_settings
 from tests.data import enrol, scalar

@@ -8,10 +8,11 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from core.errors import IdempotencyConflict, InvalidAmount, PurchaseNotFound
-from core.models import LedgerEntry
+from app.runtime import Runtime
+from core.db.models import LedgerEntry
+from core.shared.errors import IdempotencyConflict, InvalidAmount, PurchaseNotFound
 from handlers.messages import Incoming
-from main import Runtime, main
+from main import main
 from tests.data import enrol
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from core.db import Database
+from app.runtime import Runtime
+from core.db.database import Database
 from handlers.messages import Incoming
-from main import Runtime
 from tests.conftest import Backend
 from tests.data import enrol
 

@@ -8,17 +8,17 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from core.coupons import CouponKind
-from core.errors import (
+from app.runtime import Runtime
+from core.db.models import Coupon, CouponCampaign, LedgerEntry, Notice, Reward, RewardClaim
+from core.offers.coupons import CouponKind
+from core.offers.rewards import RewardSpec
+from core.shared.errors import (
     CampaignNotFound,
     IdempotencyConflict,
     InvalidCampaign,
     RewardNotFound,
     RewardRefused,
 )
-from core.models import Coupon, CouponCampaign, LedgerEntry, Notice, Reward, RewardClaim
-from core.rewards import RewardSpec
-from main import Runtime
 from tests.data import count, enrol, scalar
 
 WELCOME = 100
@@ -46,7 +46,7 @@ async def test_a_reward_gets_its_own_free_item_campaign(runtime: Runtime) -> Non
 
 
 async def test_a_reward_can_yield_an_existing_campaign(runtime: Runtime) -> None:
-    from core.coupons import CampaignSpec
+    from core.offers.coupons import CampaignSpec
 
     await runtime.program.coupons.create_campaign(
         CampaignSpec(slug="ten-off", name="10 off", kind="fixed", value="10"), actor="t"

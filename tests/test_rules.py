@@ -3,8 +3,8 @@ posted by never is."""
 
 from __future__ import annotations
 
-from core.rules import RuleBook
-from main import Runtime
+from app.runtime import Runtime
+from core.rules.book import RuleBook
 
 
 class FakeMonotonic:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
-from main import Runtime
+from app.runtime import Runtime
+from app.settings import Settings
 from tests.test_cli import cli_env, run_cli  # noqa: F401  (cli_env is a fixture)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 
-from core.state import (
+from app.runtime import Runtime
+from core.db.state import (
     KEY_PREFIX,
     MemoryConversationStore,
     MemoryUpdateLog,
     RedisConversationStore,
     RedisUpdateLog,
 )
-from main import Runtime
 
 TTL = 60
 

@@ -16,10 +16,10 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from core import cards
-from core.members import IdentityKey
-from core.models import Identity, LedgerEntry, Member
-from main import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime
+from core.db.models import Identity, LedgerEntry, Member
+from core.members.accounts import IdentityKey
+from core.shared import cards
 from tests.data import count, scalar
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.members import IdentityKey
-from main import Runtime
+from app.runtime import Runtime
+from core.members.accounts import IdentityKey
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery
 from tests.test_whatsapp import (  # noqa: F401  (fake_twilio and whatsapp: fixtures)

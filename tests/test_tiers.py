@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.models import Member, Notice, TierChange
+from app.runtime import Runtime
+from core.db.models import Member, Notice, TierChange
 from core.program import LoyaltyProgram
-from core.tiers import GRACE_OVER
-from main import Runtime
+from core.tiers.tiers import GRACE_OVER
 from tests.clocks import StoppedClock
 from tests.data import count, enrol
 

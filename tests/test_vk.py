@@ -20,6 +20,9 @@ from PIL import Image
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from app.lifecycle import run
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
 from bots.vk import (
     MAX_LABEL_LENGTH,
     TokenBucket,
@@ -28,14 +31,12 @@ from bots.vk import (
     keyboard_for,
     random_id,
 )
-from core import cards
-from core.members import IdentityKey
-from core.models import Identity, LedgerEntry, Member
-from core.settings import Settings
-from core.state import MemoryConversationStore, MemoryUpdateLog
+from core.db.models import Identity, LedgerEntry, Member
+from core.db.state import MemoryConversationStore, MemoryUpdateLog
+from core.members.accounts import IdentityKey
+from core.shared import cards
 from handlers.conversation import Conversation
 from handlers.messages import Button, Document, Incoming, Layout, Reply
-from main import Runtime, build_runtime, run
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
 from tests.fakes.vk_api import FakeVkAPI, SentMessage

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from core.settings import Settings
-from main import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
 
 
 async def test_healthz_and_readyz_when_everything_is_up(runtime: Runtime) -> None:

@@ -22,6 +22,8 @@ from PIL import Image
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
 from bots.whatsapp import (
     EMPTY_TWIML,
     MAX_BODY_LENGTH,
@@ -30,13 +32,11 @@ from bots.whatsapp import (
     create_client,
     split_body,
 )
-from core import cards
-from core.clock import Clock
-from core.members import IdentityKey, Profile
-from core.models import Identity, LedgerEntry, Member
-from core.settings import Settings
+from core.db.models import Identity, LedgerEntry, Member
+from core.members.accounts import IdentityKey, Profile
+from core.shared import cards
+from core.shared.clock import Clock
 from handlers.messages import Button, Document, Layout, Reply
-from main import Runtime, build_runtime
 from tests.clocks import ShiftedClock
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar

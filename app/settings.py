@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SUPPORTED_LOCALES = ("ru", "en", "fa")
+from core.shared.languages import SUPPORTED_LOCALES
 
 
 class Settings(BaseSettings):

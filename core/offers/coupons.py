@@ -25,10 +25,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import cards, notices
-from core.clock import Clock
-from core.db import Database
-from core.errors import (
+from core.db.database import Database
+from core.db.models import Coupon, CouponCampaign, CouponRedemption, Member
+from core.earning.purchases import MAX_REFERENCE_LENGTH, parse_amount
+from core.members.accounts import member_id_by_card, member_ids_of
+from core.notices import outbox as notices
+from core.notices.outbox import NoticeKind
+from core.shared import cards
+from core.shared.clock import Clock
+from core.shared.errors import (
     CampaignNotFound,
     CouponCodesRejected,
     CouponRefused,
@@ -37,10 +42,6 @@ from core.errors import (
     InvalidCampaign,
     MemberNotFound,
 )
-from core.members import member_id_by_card, member_ids_of
-from core.models import Coupon, CouponCampaign, CouponRedemption, Member
-from core.notices import NoticeKind
-from core.purchases import MAX_REFERENCE_LENGTH, parse_amount
 
 # Codes are read aloud and typed at the till: no 0/O, 1/I/L, U (the card alphabet).
 ALPHABET = cards.ALPHABET

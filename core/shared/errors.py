@@ -1,10 +1,72 @@
-"""What the core refuses, as exceptions a caller can turn into a clear answer."""
+"""What the core refuses, as exceptions a caller can turn into a clear answer.
+
+One error model for every door into the program: a refusal is a `LoyaltyError` of one of four
+kinds, with a stable machine `code` (for the shop's API, logs and tests) and a message for
+people. The CLI turns the kind into an exit code, the web into an HTTP status with
+`application/problem+json`; both read the tables below, so a new error needs no new mapping.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorKind(StrEnum):
+    INVALID = "invalid"  # the request itself is malformed: fix it and send it again
+    NOT_FOUND = "not_found"  # it names something (a card, a purchase, a campaign) that is not there
+    CONFLICT = "conflict"  # it contradicts what was recorded before under the same key
+    REFUSED = "refused"  # well-formed, but the program's rules say no (points, limits, stock)
+
+
+EXIT_CODES: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 2,
+    ErrorKind.NOT_FOUND: 1,
+    ErrorKind.CONFLICT: 1,
+    ErrorKind.REFUSED: 1,
+}
+HTTP_STATUSES: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.REFUSED: 422,
+}
+
 
 class LoyaltyError(Exception):
-    """Base of every refusal the core makes on purpose."""
+    """Base of every refusal the core makes on purpose. Subclasses set `kind` and `code`
+    (an instance may refine `code`, e.g. a coupon refusal by its reason)."""
+
+    kind: ClassVar[ErrorKind] = ErrorKind.REFUSED
+    code: str = "refused"
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.kind]
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUSES[self.kind]
+
+
+class InvalidInput(LoyaltyError):
+    kind = ErrorKind.INVALID
+    code = "invalid"
+
+
+class NotFound(LoyaltyError):
+    kind = ErrorKind.NOT_FOUND
+    code = "not_found"
+
+
+class Conflict(LoyaltyError):
+    kind = ErrorKind.CONFLICT
+    code = "conflict"
+
+
+class Refused(LoyaltyError):
+    kind = ErrorKind.REFUSED
+    code = "refused"
 
 
 class MemberNotFound(LoyaltyError):

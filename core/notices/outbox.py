@@ -17,9 +17,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.db import Database
-from core.models import Identity, Member, Notice
+from core.db.database import Database
+from core.db.models import Identity, Member, Notice
+from core.shared.clock import Clock
 
 
 class NoticeKind(StrEnum):

@@ -15,10 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon
-from core.db import Database
-from core.errors import (
+from core.db.database import Database
+from core.db.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
+from core.earning.purchases import MAX_REFERENCE_LENGTH
+from core.ledger.entries import Ledger
+from core.members.accounts import member_ids_of
+from core.offers.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon
+from core.shared.clock import Clock
+from core.shared.errors import (
     CampaignNotFound,
     IdempotencyConflict,
     InsufficientPoints,
@@ -28,10 +32,6 @@ from core.errors import (
     RewardNotFound,
     RewardRefused,
 )
-from core.ledger import Ledger
-from core.members import member_ids_of
-from core.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
-from core.purchases import MAX_REFERENCE_LENGTH
 
 REWARD_REASON = "reward"
 INACTIVE = "inactive"

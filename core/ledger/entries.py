@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.db import Database
-from core.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
-from core.models import LedgerEntry, LotAllocation, Member, PointLot, ProgramRule
+from core.db.database import Database
+from core.db.models import LedgerEntry, LotAllocation, Member, PointLot, ProgramRule
+from core.shared.clock import Clock
+from core.shared.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
 
 
 @dataclass(frozen=True)

@@ -17,23 +17,23 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import cards
-from core.clock import Clock
-from core.db import Database
-from core.errors import (
+from core.db.database import Database
+from core.db.models import Member, Purchase, Refund
+from core.ledger.entries import Ledger
+from core.members.accounts import member_id_by_card
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.referrals.referrals import Referrals
+from core.rules.book import ProgramRules, RuleBook
+from core.shared import cards
+from core.shared.clock import Clock
+from core.shared.errors import (
     IdempotencyConflict,
     InvalidAmount,
     MemberNotFound,
     PurchaseNotFound,
     RedemptionTooLarge,
 )
-from core.ledger import Ledger
-from core.members import member_id_by_card
-from core.models import Member, Purchase, Refund
-from core.notices import NoticeKind, enqueue_in
-from core.referrals import Referrals
-from core.rules import ProgramRules, RuleBook
-from core.tiers import Tiers
+from core.tiers.tiers import Tiers
 
 PURCHASE_REASON = "purchase"
 REFUND_REASON = "refund"

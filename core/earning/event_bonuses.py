@@ -19,15 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import cards
-from core.clock import Clock
-from core.db import Database
-from core.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
-from core.ledger import Ledger
-from core.members import member_id_by_card, member_ids_of
-from core.models import Member, MemberEvent
-from core.notices import NoticeKind, enqueue_in
-from core.rules import RuleBook
+from core.db.database import Database
+from core.db.models import Member, MemberEvent
+from core.ledger.entries import Ledger
+from core.members.accounts import member_id_by_card, member_ids_of
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.rules.book import RuleBook
+from core.shared import cards
+from core.shared.clock import Clock
+from core.shared.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
 
 EVENT_REASON = "event"
 MAX_EVENT_ID_LENGTH = 128

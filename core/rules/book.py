@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from core.clock import Clock
-from core.db import Database
-from core.models import ProgramRule
+from core.db.database import Database
+from core.db.models import ProgramRule
+from core.shared.clock import Clock
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, extract, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.db import Database
-from core.ledger import Ledger
-from core.members import IdentityKey, Members
-from core.models import Identity, Member, Notice, RetiredIdentity
-from core.notices import NoticeKind, enqueue_in
-from core.rules import ProgramRules, RuleBook
+from core.db.database import Database
+from core.db.models import Identity, Member, Notice, RetiredIdentity
+from core.ledger.entries import Ledger
+from core.members.accounts import IdentityKey, Members
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.rules.book import ProgramRules, RuleBook
+from core.shared.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.db import Database
-from core.errors import CampaignNotFound, CouponRefused
-from core.ledger import Ledger
-from core.models import Member, Referral
-from core.rules import ProgramRules
+from core.db.database import Database
+from core.db.models import Member, Referral
+from core.ledger.entries import Ledger
+from core.rules.book import ProgramRules
+from core.shared.clock import Clock
+from core.shared.errors import CampaignNotFound, CouponRefused
 
 if TYPE_CHECKING:  # coupons need members, which need referrals: only the type is needed here
-    from core.coupons import Coupons
+    from core.offers.coupons import Coupons
 
 PENDING = "pending"
 REWARDED = "rewarded"

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.db import Database
-from core.ledger import Ledger
-from core.models import Member, PointLot
-from core.notices import NoticeKind, enqueue_in
-from core.rules import RuleBook
+from core.db.database import Database
+from core.db.models import Member, PointLot
+from core.ledger.entries import Ledger
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.rules.book import RuleBook
+from core.shared.clock import Clock
 
 EXPIRY_REASON = "expiry"
 EXPIRY_ACTOR = "program"

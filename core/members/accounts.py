@@ -14,12 +14,8 @@ from sqlalchemy import Row, Select, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import cards
-from core.clock import Clock
-from core.db import Database
-from core.errors import LoyaltyError, MemberNotFound
-from core.ledger import Ledger
-from core.models import (
+from core.db.database import Database
+from core.db.models import (
     Consent,
     Coupon,
     CouponCampaign,
@@ -34,8 +30,12 @@ from core.models import (
     RetiredIdentity,
     TierChange,
 )
-from core.referrals import Referrals
-from core.rules import ProgramRules, RuleBook
+from core.ledger.entries import Ledger
+from core.referrals.referrals import Referrals
+from core.rules.book import ProgramRules, RuleBook
+from core.shared import cards
+from core.shared.clock import Clock
+from core.shared.errors import LoyaltyError, MemberNotFound
 
 # Built once: constructing a statement and its cache key costs more than running it.
 _MEMBER_BY_IDENTITY = (

@@ -17,14 +17,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.cards import ALPHABET
-from core.clock import Clock
-from core.db import Database
-from core.errors import LoyaltyError
-from core.ledger import Ledger
-from core.members import IdentityKey, Members, Profile
-from core.models import Identity, LinkAttempt, LinkCode, Member, Merge, Referral
-from core.referrals import Referrals
+from core.db.database import Database
+from core.db.models import Identity, LinkAttempt, LinkCode, Member, Merge, Referral
+from core.ledger.entries import Ledger
+from core.members.accounts import IdentityKey, Members, Profile
+from core.referrals.referrals import Referrals
+from core.shared.cards import ALPHABET
+from core.shared.clock import Clock
+from core.shared.errors import LoyaltyError
 
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)

@@ -27,14 +27,14 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import Clock
-from core.db import Database
-from core.errors import MemberNotFound
-from core.members import member_ids_of
-from core.models import Member, Purchase, Refund, TierChange
-from core.notices import NoticeKind, enqueue_in
-from core.rules import ProgramRules, RuleBook, Tier
-from core.settings import SUPPORTED_LOCALES
+from core.db.database import Database
+from core.db.models import Member, Purchase, Refund, TierChange
+from core.members.accounts import member_ids_of
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.rules.book import ProgramRules, RuleBook, Tier
+from core.shared.clock import Clock
+from core.shared.errors import MemberNotFound
+from core.shared.languages import SUPPORTED_LOCALES
 
 PURCHASE = "purchase"
 REFUND = "refund"
