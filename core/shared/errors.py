@@ -19,8 +19,10 @@ class ErrorKind(StrEnum):
     REFUSED = "refused"  # well-formed, but the program's rules say no (points, limits, stock)
 
 
+# 2 stays what argparse makes it: a command line that cannot be parsed (a malformed card code
+# is caught there too); a request the program reads and turns down exits 1, whatever the kind.
 EXIT_CODES: dict[ErrorKind, int] = {
-    ErrorKind.INVALID: 2,
+    ErrorKind.INVALID: 1,
     ErrorKind.NOT_FOUND: 1,
     ErrorKind.CONFLICT: 1,
     ErrorKind.REFUSED: 1,
