@@ -176,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if command == "run":
-            asyncio.run(run(settings))
+            return asyncio.run(run(settings))
         elif command == "chat":
-            asyncio.run(chat(settings, arguments.user))
+            return asyncio.run(chat(settings, arguments.user))
         elif command in coupon_commands.COMMANDS:
             return asyncio.run(coupon_commands.run(settings, arguments))
         elif command in rules_commands.COMMANDS:

@@ -1,4 +1,10 @@
-"""Start and stop: serving the web app, the channels, the scheduler and the notice dispatcher."""
+"""Start and stop: serving the web app, the channels, the scheduler and the notice dispatcher.
+
+Every background task (a long poll, the scheduler, the notice dispatcher) is meant to run until
+the process stops. One that ends anyway, with an exception or without, is logged at ERROR (with
+its traceback) and stops the process with a non-zero status: a bot that silently stopped
+listening is worse than one that restarts.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -18,97 +26,122 @@ from scheduler import JobScheduler
 log = logging.getLogger("loyalty")
 # How long a shutdown waits for the notice dispatcher's batch in flight.
 NOTICE_SHUTDOWN_SECONDS = 10.0
+# What `run`, `chat` and `serve_jobs` return when a background task died.
+TASK_DIED = 1
 
 
-async def run(settings: Settings, *, console: bool | None = None) -> None:
-    """Serve until interrupted (or, with the console channel, until the member leaves)."""
+class Supervisor:
+    """The background tasks of one process, and who notices when one ends."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[asyncio.Task[None], str] = {}
+
+    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        self.tasks[asyncio.create_task(work, name=name)] = name
+
+    async def watch(self, main: Coroutine[Any, Any, None]) -> int:
+        """Run `main` (the console, or waiting for a signal) while every task runs: 0 when
+        `main` ends, TASK_DIED as soon as a task ends first."""
+        foreground = asyncio.create_task(main)
+        try:
+            done, _ = await asyncio.wait(
+                {foreground, *self.tasks}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if foreground in done:
+                foreground.result()  # the console's own error, if it had one
+                return 0
+            for task in done:
+                self._report(task)
+            return TASK_DIED
+        finally:
+            if not foreground.done():
+                foreground.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await foreground
+
+    def _report(self, task: asyncio.Task[None]) -> None:
+        name = self.tasks[task]
+        if task.cancelled():
+            log.error("%s was cancelled while the process runs; stopping", name)
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("%s died; stopping", name, exc_info=error)
+        else:
+            log.error("%s ended although it should run until the process stops; stopping", name)
+
+    async def stop(self) -> None:
+        """Cancel what still runs and wait for it; errors were reported by `watch`."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def run(settings: Settings, *, console: bool | None = None) -> int:
+    """Serve until interrupted (or, with the console channel, until the member leaves).
+    0 after a clean stop; TASK_DIED when a background task ended on its own."""
     await upgrade_async(settings.database_url)
     runtime = build_runtime(settings)
     runner = web.AppRunner(runtime.web_app, access_log=None)
     await runner.setup()
-    tasks: list[asyncio.Task[None]] = []
+    supervisor = Supervisor()
     stop_notices = asyncio.Event()
-    notices: asyncio.Task[None] | None = None
     try:
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
         await site.start()
         log.info("listening on http://%s:%s", settings.web_host, settings.web_port)
-        if runtime.telegram is not None:
-            await runtime.telegram.publish_commands(runtime.conversation.texts)
-            if "telegram" not in runtime.conversation.invites.templates:
-                username = await runtime.telegram.username()
-                if username:
-                    runtime.conversation.invites.add_telegram(username)
-            if settings.telegram_webhook_url:
-                await runtime.telegram.set_webhook(settings.telegram_webhook_url)
-                log.info("telegram: webhook at %s", settings.telegram_webhook_url)
-            else:
-                tasks.append(asyncio.create_task(runtime.telegram.run_polling()))
-                log.info("telegram: long polling")
-        if runtime.whatsapp is not None:
-            log.info("whatsapp: Twilio webhook at %s/webhook/whatsapp", settings.public_url)
-        if runtime.vk is not None:
-            if settings.public_url:
-                log.info("vk: Callback API at %s/webhook/vk", settings.public_url.rstrip("/"))
-            else:
-                tasks.append(asyncio.create_task(runtime.vk.run_long_poll()))
-                log.info("vk: Bots Long Poll")
+        for channel in runtime.channels.values():
+            await channel.start(supervisor.spawn)
         if settings.scheduler_enabled:
             jobs = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
-            tasks.append(asyncio.create_task(jobs.serve()))
+            supervisor.spawn("job scheduler", jobs.serve())
         shows_console = console if console is not None else not runtime.has_messenger
         terminal = console_channel(runtime) if shows_console else None
-        notices = asyncio.create_task(runtime.dispatcher.run_forever(stop_notices))
-        if terminal is not None:
-            await terminal.run()
-        else:
-            await wait_for_signal(tasks)
+        supervisor.spawn("notice dispatcher", runtime.dispatcher.run_forever(stop_notices))
+        return await supervisor.watch(terminal.run() if terminal is not None else signalled())
     finally:
-        await stop_dispatching(stop_notices, notices)
-        for task in tasks:
-            task.cancel()
-        if runtime.telegram is not None:
-            await runtime.telegram.stop_polling()
-        if runtime.vk is not None:
-            await runtime.vk.stop()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_dispatching(stop_notices, supervisor)
+        for channel in runtime.channels.values():
+            await channel.stop()
+        await supervisor.stop()
         await runner.cleanup()
         await runtime.close()
 
 
-async def stop_dispatching(stop: asyncio.Event, task: asyncio.Task[None] | None) -> None:
+async def stop_dispatching(stop: asyncio.Event, supervisor: Supervisor) -> None:
     """Let the notice dispatcher finish the batch it is sending (so none stays claimed until
     its lease runs out), but not for long."""
     stop.set()
-    if task is None:
-        return
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, NOTICE_SHUTDOWN_SECONDS)
+    for task, name in supervisor.tasks.items():
+        if name == "notice dispatcher" and not task.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), NOTICE_SHUTDOWN_SECONDS)
 
 
-async def wait_for_signal(tasks: list[asyncio.Task[None]]) -> None:
+async def signalled() -> None:
+    """Until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    waiters = [asyncio.create_task(stop.wait()), *tasks]
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    waiters[0].cancel()
+    await stop.wait()
 
 
-async def chat(settings: Settings, user_id: str | None) -> None:
+async def chat(settings: Settings, user_id: str | None) -> int:
     await upgrade_async(settings.database_url)
     async with opened(settings) as runtime:
         terminal = console_channel(runtime, user_id=user_id)
+        supervisor = Supervisor()
         stop = asyncio.Event()
-        notices = asyncio.create_task(runtime.dispatcher.run_forever(stop))
+        supervisor.spawn("notice dispatcher", runtime.dispatcher.run_forever(stop))
         try:
-            await terminal.run()
+            return await supervisor.watch(terminal.run())
         finally:
-            await stop_dispatching(stop, notices)
+            await stop_dispatching(stop, supervisor)
+            await supervisor.stop()
 
 
 async def serve_jobs(settings: Settings, *, schedule: bool, work: bool) -> int:
@@ -117,11 +150,9 @@ async def serve_jobs(settings: Settings, *, schedule: bool, work: bool) -> int:
         return 2
     async with opened(settings) as runtime:
         jobs = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
-        task = asyncio.create_task(jobs.serve(schedule=schedule, work=work))
+        supervisor = Supervisor()
+        supervisor.spawn("job scheduler", jobs.serve(schedule=schedule, work=work))
         try:
-            await wait_for_signal([task])
+            return await supervisor.watch(signalled())
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return 0
+            await supervisor.stop()

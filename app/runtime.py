@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
+import inspect
 import logging
 import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 from redis.asyncio import Redis
 
+from app.channels import PLUGINS
 from app.settings import Settings
+from bots.base import Channel, ChannelContext, MediaLinks
 from bots.console import ConsoleChannel, stdin_reader
 from bots.dispatch import DispatchReport, NoticeDispatcher
 from bots.outbound import Outbound
-from bots.telegram import TelegramChannel, create_bot
-from bots.vk import VkChannel
-from bots.vk import create_api as create_vk_api
-from bots.web import Probe, build_web_app
-from bots.whatsapp import WhatsAppChannel
-from bots.whatsapp import create_client as create_twilio_client
 from core.db.database import Database
 from core.db.state import (
     ConversationStore,
@@ -44,10 +41,19 @@ from core.shared.clock import Clock
 from handlers.conversation import Conversation
 from handlers.i18n import Translator
 from handlers.invites import InviteLinks
+from web.app import Probe, build_web_app
+from web.media import LIFETIME, SignedMedia
+
+if TYPE_CHECKING:
+    # Only for the types of the properties below: importing them would load the SDKs.
+    from bots.telegram.channel import TelegramChannel
+    from bots.vk.channel import VkChannel
+    from bots.whatsapp.channel import WhatsAppChannel
 
 log = logging.getLogger("loyalty")
 # Notices one run of the scheduled `dispatch_notices` job delivers at most.
 NOTICE_JOB_BATCH = 100
+CONSOLE = "console"
 
 
 @dataclass
@@ -60,26 +66,61 @@ class Runtime:
     updates: UpdateLog
     conversation: Conversation
     notices: Notices
-    telegram: TelegramChannel | None = None
-    vk: VkChannel | None = None
-    whatsapp: WhatsAppChannel | None = None
-    # The terminal's member, while `run`/`chat` shows the console channel.
-    console: ConsoleChannel | None = None
+    # Every channel that runs, by the name identities carry ("telegram", "vk" ...); the
+    # console joins while `run`/`chat` shows the terminal's member.
+    channels: dict[str, Channel] = field(default_factory=dict)
     web_app: web.Application = field(default_factory=web.Application)
+    console_channel: ConsoleChannel | None = None
+
+    # Typed views of the registry, for tests and operators' scripts.
+    @property
+    def telegram(self) -> TelegramChannel | None:
+        return cast("TelegramChannel | None", self.channels.get("telegram"))
+
+    @telegram.setter
+    def telegram(self, channel: TelegramChannel | None) -> None:
+        self._put("telegram", channel)
+
+    @property
+    def vk(self) -> VkChannel | None:
+        return cast("VkChannel | None", self.channels.get("vk"))
+
+    @vk.setter
+    def vk(self, channel: VkChannel | None) -> None:
+        self._put("vk", channel)
+
+    @property
+    def whatsapp(self) -> WhatsAppChannel | None:
+        return cast("WhatsAppChannel | None", self.channels.get("whatsapp"))
+
+    @whatsapp.setter
+    def whatsapp(self, channel: WhatsAppChannel | None) -> None:
+        self._put("whatsapp", channel)
+
+    @property
+    def console(self) -> ConsoleChannel | None:
+        return self.console_channel
+
+    @console.setter
+    def console(self, channel: ConsoleChannel | None) -> None:
+        self.console_channel = channel
+
+    def _put(self, name: str, channel: Channel | None) -> None:
+        if channel is None:
+            self.channels.pop(name, None)
+        else:
+            self.channels[name] = channel
 
     @property
     def has_messenger(self) -> bool:
-        return any(channel is not None for channel in (self.telegram, self.vk, self.whatsapp))
+        return bool(self.channels)
 
     def outbound_channels(self) -> dict[str, Outbound]:
         """The channels that can reach a member now, by the name identities carry."""
-        channels: dict[str, Outbound | None] = {
-            "telegram": self.telegram,
-            "vk": self.vk,
-            "whatsapp": self.whatsapp,
-            "console": self.console,
-        }
-        return {name: channel for name, channel in channels.items() if channel is not None}
+        reachable: dict[str, Outbound] = dict(self.channels)
+        if self.console_channel is not None:
+            reachable[CONSOLE] = self.console_channel
+        return reachable
 
     @property
     def dispatcher(self) -> NoticeDispatcher:
@@ -95,23 +136,11 @@ class Runtime:
         return await self.dispatcher.dispatch(limit)
 
     async def close(self) -> None:
-        if self.telegram is not None:
-            await self.telegram.close()
-        if self.vk is not None:
-            await self.vk.close()
-        if self.whatsapp is not None:
-            await self.whatsapp.close()
+        for channel in self.channels.values():
+            await channel.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.close()
-
-
-def webhook_secret(settings: Settings) -> str:
-    if settings.telegram_webhook_secret is not None:
-        return settings.telegram_webhook_secret.get_secret_value()
-    # Stable across processes and restarts, and unguessable without the bot token.
-    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
-    return hashlib.sha256(f"webhook:{token}".encode()).hexdigest()
 
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -127,14 +156,17 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         conversations = MemoryConversationStore(settings.conversation_ttl_seconds)
         updates = MemoryUpdateLog(settings.update_dedupe_ttl_seconds)
         flood = MemoryFloodGate(settings.flood_window_seconds)
+
+    def expiring(ttl_seconds: int) -> ConversationStore:
+        if redis is not None:
+            return RedisConversationStore(redis, ttl_seconds)
+        return MemoryConversationStore(ttl_seconds)
+
     program = LoyaltyProgram.build(db, clock)
+    enabled = [plugin for plugin in PLUGINS if plugin.enabled(settings)]
     invites = InviteLinks()
-    if settings.telegram_bot_username:
-        invites.add_telegram(settings.telegram_bot_username.lstrip("@"))
-    if settings.vk_enabled and settings.vk_group_id is not None:
-        invites.add_vk(settings.vk_group_id)
-    if settings.whatsapp_enabled:
-        invites.add_whatsapp(settings.twilio_whatsapp_from)
+    for plugin in enabled:
+        plugin.add_invites(settings, invites)
     conversation = Conversation(
         program,
         conversations,
@@ -144,14 +176,36 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         invites=invites,
     )
 
+    def media(namespace: str, key: bytes) -> MediaLinks:
+        # Kept no longer than the links that name it: the export is personal data.
+        store = expiring(int(LIFETIME.total_seconds()))
+        return SignedMedia(
+            namespace, key, clock=program.clock, store=store, members=program.members
+        )
+
+    context = ChannelContext(
+        settings=settings,
+        conversation=conversation,
+        updates=updates,
+        store=conversations,
+        expiring=expiring,
+        program=program,
+        clock=program.clock,
+        media=media,
+    )
+    channels = {plugin.name: plugin.build(context) for plugin in enabled}
+
     probes: dict[str, Probe] = {"database": db.ping}
     if redis is not None:
 
         async def redis_ping() -> None:
-            await redis.ping()
+            # redis-py types ping() for its sync and async clients at once.
+            pong = redis.ping()
+            if inspect.isawaitable(pong):
+                await pong
 
         probes["redis"] = redis_ping
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
         db=db,
         redis=redis,
@@ -160,46 +214,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         updates=updates,
         conversation=conversation,
         notices=Notices(db, program.clock),
-        web_app=build_web_app(probes),
+        channels=channels,
+        web_app=build_web_app(probes, channels.values()),
     )
-    if settings.telegram_enabled and settings.telegram_bot_token is not None:
-        bot = create_bot(
-            settings.telegram_bot_token.get_secret_value(), api_url=settings.telegram_api_url
-        )
-        runtime.telegram = TelegramChannel(
-            bot, conversation, updates, webhook_secret=webhook_secret(settings)
-        )
-        runtime.telegram.register_webhook(runtime.web_app)
-    if settings.vk_enabled and settings.vk_group_token and settings.vk_group_id is not None:
-        runtime.vk = VkChannel(
-            create_vk_api(settings.vk_group_token.get_secret_value(), api_url=settings.vk_api_url),
-            conversation,
-            updates,
-            conversations,
-            group_id=settings.vk_group_id,
-            confirmation_code=settings.vk_confirmation_code,
-            secret=settings.vk_secret.get_secret_value() if settings.vk_secret else "",
-        )
-        runtime.vk.register_webhook(runtime.web_app)
-    if settings.whatsapp_enabled and settings.twilio_auth_token is not None:
-        auth_token = settings.twilio_auth_token.get_secret_value()
-        runtime.whatsapp = WhatsAppChannel(
-            create_twilio_client(
-                settings.twilio_account_sid, auth_token, api_url=settings.twilio_api_url
-            ),
-            conversation,
-            updates,
-            conversations,
-            program.members,
-            sender=settings.twilio_whatsapp_from,
-            auth_token=auth_token,
-            public_url=settings.public_url,
-            # Every process must sign card links alike, and nobody without the token can.
-            media_key=hashlib.sha256(f"whatsapp-media:{auth_token}".encode()).digest(),
-            clock=program.clock,
-        )
-        runtime.whatsapp.register_webhook(runtime.web_app)
-    return runtime
 
 
 def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleChannel:

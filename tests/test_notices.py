@@ -23,7 +23,7 @@ from app.settings import Settings
 from bots.console import ConsoleChannel
 from bots.dispatch import DispatchReport
 from bots.outbound import Delivery
-from bots.vk import random_id
+from bots.vk.render import random_id
 from core.db.database import Database
 from core.db.models import Member, Notice
 from core.members.accounts import IdentityKey

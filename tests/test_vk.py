@@ -23,14 +23,9 @@ from sqlalchemy import select
 from app.lifecycle import run
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from bots.vk import (
-    MAX_LABEL_LENGTH,
-    TokenBucket,
-    VkChannel,
-    create_api,
-    keyboard_for,
-    random_id,
-)
+from bots.vk.channel import VkChannel
+from bots.vk.render import MAX_LABEL_LENGTH, keyboard_for, random_id
+from bots.vk.transport import TokenBucket, create_api
 from core.db.models import Identity, LedgerEntry, Member
 from core.db.state import MemoryConversationStore, MemoryUpdateLog
 from core.members.accounts import IdentityKey

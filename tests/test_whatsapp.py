@@ -24,14 +24,9 @@ from twilio.request_validator import RequestValidator
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from bots.whatsapp import (
-    EMPTY_TWIML,
-    MAX_BODY_LENGTH,
-    WhatsAppChannel,
-    body_length,
-    create_client,
-    split_body,
-)
+from bots.whatsapp.channel import EMPTY_TWIML, WhatsAppChannel
+from bots.whatsapp.render import MAX_BODY_LENGTH, body_length, split_body
+from bots.whatsapp.transport import create_client
 from core.db.models import Identity, LedgerEntry, Member
 from core.members.accounts import IdentityKey, Profile
 from core.shared import cards
@@ -41,6 +36,7 @@ from tests.clocks import ShiftedClock
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
 from tests.fakes.twilio_api import FakeTwilioAPI, SentMessage, signed_inbound
+from web.media import SignedMedia
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -78,7 +74,13 @@ def build_channel(
         sender=f"whatsapp:{SHOP_NUMBER}",
         auth_token=AUTH_TOKEN,
         public_url=public_url,
-        media_key=MEDIA_KEY,
+        media=SignedMedia(
+            "whatsapp",
+            MEDIA_KEY,
+            clock=clock,
+            store=runtime.conversations,
+            members=runtime.program.members,
+        ),
         clock=clock,
     )
 
@@ -638,3 +640,19 @@ async def test_a_member_sets_their_time_zone_by_typing(whatsapp: WhatsApp) -> No
     done = await ann.choose("Yekaterinburg (UTC+5)")
     assert "your time zone is Yekaterinburg (UTC+5)" in done.body
     assert (await ann.profile()).time_zone == "Asia/Yekaterinburg"
+
+
+# ---------------------------------------------------------------------- the export, once
+async def test_whatsapp_serves_the_export_the_handlers_built_without_rebuilding_it(
+    whatsapp: WhatsApp,
+) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001177")
+    await ann.sign_up()
+    made = b'{"made": "once, by the handlers"}'
+    document = Document(content=made, filename="my-data-test.json")
+    await whatsapp.channel.deliver(ann.number, [Reply(text="Your data", document=document)])
+    link = export_link(whatsapp.fake.sent_to(ann.number)[-1])
+    response = await whatsapp.client.get(urlsplit(link).path)
+    assert response.status == 200
+    assert await response.read() == made
+    assert response.headers["Content-Disposition"] == 'attachment; filename="my-data-test.json"'

@@ -70,6 +70,7 @@ class FakeTelegramAPI(LocalServer):
         self._callback_ids = itertools.count(1)
         self._blocked: set[int] = set()
         self._rate_limits: dict[str, tuple[int, int]] = {}  # method -> (retry_after, times)
+        self._revoked = False
         self._changed = asyncio.Event()
         self._closing = False
         super().__init__()
@@ -148,6 +149,10 @@ class FakeTelegramAPI(LocalServer):
 
     def rate_limit_next(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         self._rate_limits[method.lower()] = (retry_after, times)
+
+    def revoke_token(self) -> None:
+        """From now on every call is refused as with a revoked token (401 Unauthorized)."""
+        self._revoked = True
 
     # ------------------------------------------------------------------ update builders
     def message_update(
@@ -292,6 +297,8 @@ class FakeTelegramAPI(LocalServer):
         return web.json_response(body, status=status)
 
     async def _dispatch(self, method: str, params: JSON) -> tuple[int, Any]:
+        if self._revoked:
+            return 401, _error(401, "Unauthorized")
         if method in self._rate_limits:
             retry_after, times = self._rate_limits.pop(method)
             if times > 1:

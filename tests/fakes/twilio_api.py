@@ -1,6 +1,7 @@
 """A small fake Twilio REST API for end-to-end tests with the real `twilio` client.
 
-Point the client at it with `bots.whatsapp.create_client(sid, token, api_url=fake.base_url)`.
+Point the client at it with
+`bots.whatsapp.transport.create_client(sid, token, api_url=fake.base_url)`.
 
 What it speaks, as the real API does (2010-04-01):
 - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP basic auth `AccountSid:AuthToken`,

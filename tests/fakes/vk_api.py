@@ -1,6 +1,6 @@
 """A small fake VK API server for end-to-end tests with the real vk-api client.
 
-Point vk-api at it with ``bots.vk.create_api(token, api_url=fake.base_url)``.
+Point vk-api at it with ``bots.vk.transport.create_api(token, api_url=fake.base_url)``.
 
 Protocol (as the real API and vk-api 11.10 speak it): every method is ``POST`` (or ``GET``)
 ``/method/<name>`` with form parameters, including ``access_token`` and ``v``; the answer is

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from bots.console.transport import ReadLine
 from bots.outbound import NOT_CONNECTED, Delivery
 from handlers.conversation import Conversation
 from handlers.messages import Button, Incoming, Reply
 
 CHANNEL = "console"
 
-ReadLine = Callable[[], Awaitable[str]]
-
-
-def stdin_reader(stream: TextIO) -> ReadLine:
-    async def read() -> str:
-        # A blocking read belongs in a thread, never in the event loop.
-        return await asyncio.to_thread(stream.readline)
-
-    return read
-
 
 class ConsoleChannel:
+    name = CHANNEL
+
     def __init__(
         self,
         conversation: Conversation,
@@ -52,7 +43,7 @@ class ConsoleChannel:
     async def run(self) -> None:
         texts = self._conversation.texts
         self._print(texts.text(self._language, "console-intro"))
-        await self._send(Incoming(CHANNEL, self._user_id, text="/start", **self._sender()))
+        await self._send(self._message(text="/start"))
         while True:
             line = await self._read_line()
             if not line:
@@ -74,11 +65,18 @@ class ConsoleChannel:
             button = self._choices[int(line) - 1]
             if button.request_contact:
                 return None
-            return Incoming(CHANNEL, self._user_id, action=button.action, **self._sender())
-        return Incoming(CHANNEL, self._user_id, text=line, **self._sender())
+            return self._message(action=button.action)
+        return self._message(text=line)
 
-    def _sender(self) -> dict[str, str | None]:
-        return {"display_name": self._display_name, "language_code": self._language_code}
+    def _message(self, *, text: str = "", action: str | None = None) -> Incoming:
+        return Incoming(
+            CHANNEL,
+            self._user_id,
+            text=text,
+            action=action,
+            display_name=self._display_name,
+            language_code=self._language_code,
+        )
 
     async def _send(self, message: Incoming) -> None:
         replies = await self._conversation.handle(message)
@@ -98,11 +96,15 @@ class ConsoleChannel:
         texts = self._conversation.texts
         self._print("")
         self._print(reply.text)
-        attachment = reply.image or reply.document
+        attachment: tuple[str, bytes] | None = None
+        if reply.image is not None:
+            attachment = (reply.image.filename, reply.image.png)
+        elif reply.document is not None:
+            attachment = (reply.document.filename, reply.document.content)
         if attachment is not None:
             self._images_dir.mkdir(parents=True, exist_ok=True)
-            path = self._images_dir / attachment.filename
-            path.write_bytes(reply.image.png if reply.image else reply.document.content)
+            path = self._images_dir / attachment[0]
+            path.write_bytes(attachment[1])
             self._print(texts.text(self._language, "console-image-saved", path=str(path)))
         buttons = [button for row in reply.buttons for button in row]
         if buttons:

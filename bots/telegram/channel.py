@@ -6,52 +6,35 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aiogram import Bot, Dispatcher, F, Router
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramRetryAfter,
-)
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
+    TelegramObject,
     Update,
     User,
 )
 from aiohttp import web
 
-from bots.outbound import BLOCKED, Delivery, Outcome
+from bots.base import Spawn
+from bots.outbound import Delivery, Outcome
+from bots.telegram import render, transport
 from core.db.state import UpdateLog
 from handlers.conversation import Conversation
 from handlers.i18n import Translator
-from handlers.messages import Contact, Incoming, Layout, Reply
+from handlers.messages import Contact, Incoming, Reply
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_SEND_ATTEMPTS = 3
-MAX_RETRY_AFTER_SECONDS = 60
 COMMAND_MENU = ("start", "balance", "card", "history", "language", "help")
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
-
-
-def create_bot(token: str, *, api_url: str = "") -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else None
-    return Bot(token=token, session=session)
+log = logging.getLogger("bots.telegram")
 
 
 class TelegramChannel:
@@ -62,9 +45,11 @@ class TelegramChannel:
         updates: UpdateLog,
         *,
         webhook_secret: str,
+        webhook_url: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.bot = bot
+        self._webhook_url = webhook_url
         self._conversation = conversation
         self._updates = updates
         self._webhook_secret = webhook_secret
@@ -72,6 +57,30 @@ class TelegramChannel:
         self.dispatcher = Dispatcher(name="loyalty")
         self.dispatcher.update.outer_middleware(self._once_per_update)
         self.dispatcher.include_router(self._router())
+
+    # ------------------------------------------------------------------ the Channel protocol
+    name = CHANNEL
+
+    def register_routes(self, app: web.Application) -> None:
+        self.register_webhook(app)
+
+    async def start(self, spawn: Spawn) -> None:
+        """The command menu, the invite links' username, then the webhook or long polling."""
+        await self.publish_commands(self._conversation.texts)
+        invites = self._conversation.invites
+        if "telegram" not in invites.templates:
+            username = await self.username()
+            if username:
+                invites.add_telegram(username)
+        if self._webhook_url:
+            await self.set_webhook(self._webhook_url)
+            log.info("telegram: webhook at %s", self._webhook_url)
+        else:
+            spawn("telegram polling", self.run_polling())
+            log.info("telegram: long polling")
+
+    async def stop(self) -> None:
+        await self.stop_polling()
 
     def _router(self) -> Router:
         router = Router(name=__name__)
@@ -81,11 +90,13 @@ class TelegramChannel:
 
     async def _once_per_update(
         self,
-        handler: Callable[[Update, dict[str, Any]], Awaitable[Any]],
-        update: Update,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        update: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if not await self._updates.first_time(f"{CHANNEL}:{self.bot.id}:{update.update_id}"):
+        if isinstance(update, Update) and not await self._updates.first_time(
+            f"{CHANNEL}:{self.bot.id}:{update.update_id}"
+        ):
             log.info("telegram update %s was already processed", update.update_id)
             return None
         return await handler(update, data)
@@ -146,7 +157,8 @@ class TelegramChannel:
         """Send replies in order; the first one that does not go through ends the batch (the
         rest would fail alike, or arrive out of context)."""
         for reply in replies:
-            markup = self._markup(reply)
+            markup = render.markup(reply)
+            sent: Awaitable[Any]
             if reply.document is not None:
                 document = BufferedInputFile(
                     reply.document.content, filename=reply.document.filename
@@ -176,70 +188,12 @@ class TelegramChannel:
                 return delivery
         return Delivery.sent()
 
-    async def _call(self, request: Awaitable[T]) -> bool:
+    async def _call(self, request: Awaitable[Any]) -> bool:
         """Send one Bot API request; False when it did not go through."""
         return (await self._request(request)).outcome is Outcome.SENT
 
-    async def _request(self, request: Awaitable[T]) -> Delivery:
-        """Send one Bot API request, waiting exactly as long as Telegram asks on a 429."""
-        for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
-            try:
-                await request
-                return Delivery.sent()
-            except TelegramRetryAfter as error:
-                if attempt == MAX_SEND_ATTEMPTS or error.retry_after > MAX_RETRY_AFTER_SECONDS:
-                    log.warning("telegram kept asking to retry after %ss", error.retry_after)
-                    return Delivery.failed(
-                        f"rate limited: retry after {error.retry_after}s",
-                        retry_after=error.retry_after,
-                    )
-                await self._sleep(error.retry_after)
-                # An awaited TelegramMethod cannot be awaited again: re-issue the same call.
-                request = error.method.emit(self.bot)  # type: ignore[assignment]
-            except TelegramForbiddenError:
-                log.info("a member blocked the bot; nothing more is sent to them")
-                return Delivery.unreachable(BLOCKED)
-            except TelegramBadRequest as error:
-                if "message is not modified" in error.message:
-                    return Delivery.sent()
-                log.warning("telegram refused a request: %s", error.message)
-                if "chat not found" in error.message.lower():
-                    return Delivery.unreachable("chat not found")
-                return Delivery.failed(error.message)
-            except TelegramAPIError as error:
-                log.warning("telegram request failed: %s", error)
-                return Delivery.failed(str(error))
-        return Delivery.failed("too many attempts")
-
-    @staticmethod
-    def _markup(reply: Reply) -> Markup:
-        if reply.remove_menu and not reply.buttons:
-            return ReplyKeyboardRemove()
-        if not reply.buttons:
-            return None
-        if reply.layout is Layout.MENU:
-            return ReplyKeyboardMarkup(
-                keyboard=[
-                    [
-                        KeyboardButton(
-                            text=button.label, request_contact=button.request_contact or None
-                        )
-                        for button in row
-                    ]
-                    for row in reply.buttons
-                ],
-                resize_keyboard=True,
-                is_persistent=True,
-            )
-        return InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(text=button.label, callback_data=button.action)
-                    for button in row
-                ]
-                for row in reply.buttons
-            ]
-        )
+    async def _request(self, call: Awaitable[Any]) -> Delivery:
+        return await transport.request(self.bot, call, sleep=self._sleep)
 
     async def username(self) -> str | None:
         """The bot's @username, for members' invite links; None if Telegram cannot say."""

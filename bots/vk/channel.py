@@ -9,18 +9,13 @@ event loop never waits on VK; an async token bucket keeps the community under VK
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import hashlib
 import json
 import logging
 import secrets
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any, TypeVar
 
 import requests
@@ -28,20 +23,17 @@ import vk_api
 from aiohttp import web
 from vk_api.bot_longpoll import VkBotLongPoll
 from vk_api.exceptions import ApiError, VkApiError
-from vk_api.keyboard import VkKeyboard
-from vk_api.upload import VkUpload
 
+from bots.base import Spawn
+from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
+from bots.vk.render import keyboard_for, random_id
+from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from core.db.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
-from handlers.messages import Button, Document, Image, Incoming, Layout, Reply
+from handlers.messages import Document, Image, Incoming, Reply
 
 CHANNEL = "vk"
-# 5.103+ puts the message under `object.message` next to `object.client_info`.
-API_VERSION = "5.199"
-VK_API_BASE = "https://api.vk.ru"
-# Without a timeout, a hung VK request would hold a worker thread forever.
-HTTP_TIMEOUT_SECONDS = 30.0
 # 901: the member never allowed (or revoked) messages from the community; 7: permission denied.
 CANNOT_MESSAGE_CODES = frozenset({7, 901})
 # VK's `client_info.lang_id`; languages we have no texts for stay None.
@@ -49,10 +41,6 @@ LANGUAGES = {0: "ru", 3: "en"}
 HANDLED_EVENTS = frozenset({"message_new", "message_event"})
 # peer_id from 2e9 up are group chats; the loyalty bot talks to members one to one.
 FIRST_CHAT_PEER_ID = 2_000_000_000
-MAX_BUTTONS_PER_ROW = 5
-MAX_ROWS = {Layout.MENU: 10, Layout.INLINE: 6}
-MAX_BUTTONS = {Layout.MENU: 40, Layout.INLINE: 10}
-MAX_LABEL_LENGTH = 40
 # VK counts requests where they arrive, after network jitter: aim a little under its limit.
 RATE_HEADROOM = 0.9
 LONG_POLL_WAIT_SECONDS = 25
@@ -61,122 +49,17 @@ WORKER_THREADS = 4
 # An upload that fails this way is logged and the message goes out without the attachment;
 # TypeError/KeyError: an answer not shaped as documented.
 UPLOAD_ERRORS = (VkApiError, requests.RequestException, KeyError, TypeError, ValueError)
+# The member's VK name and language, asked once (users.get) and kept in the shared store.
+PROFILE = "profile"
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bots.vk")
 T = TypeVar("T")
-
-
-class _VkSession(requests.Session):
-    """Adds a timeout to every request and, for tests or a proxy, sends the API calls that
-    vk-api hard-codes to https://api.vk.ru/method/... to another base URL."""
-
-    def __init__(self, api_url: str = "") -> None:
-        super().__init__()
-        self._api_url = api_url.rstrip("/")
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if self._api_url and isinstance(url, str) and url.startswith(VK_API_BASE + "/"):
-            url = self._api_url + url[len(VK_API_BASE) :]
-        kwargs.setdefault("timeout", HTTP_TIMEOUT_SECONDS)
-        return super().request(method, url, *args, **kwargs)
-
-
-def create_api(token: str, *, api_url: str = "") -> vk_api.VkApi:
-    api = vk_api.VkApi(token=token, api_version=API_VERSION, session=_VkSession(api_url))
-    # vk-api's own pacing (~3 requests/s, made for user tokens) would sleep under a lock;
-    # VkChannel paces community calls itself at 20/s without blocking anything.
-    api.RPS_DELAY = 0.0
-    return api
-
-
-class TokenBucket:
-    """An async rate limiter: `rate` tokens per second, at most `capacity` saved up.
-
-    A caller that finds the bucket empty reserves its tokens anyway (the level goes negative)
-    and sleeps until they have accrued, so callers are served in order and no more than
-    `capacity + rate * t` acquisitions complete in any interval of t seconds.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        capacity: float = 1.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        if rate <= 0 or capacity < 1:
-            raise ValueError("a token bucket needs a positive rate and room for one token")
-        self.rate = rate
-        self.capacity = capacity
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = capacity
-        self._updated = clock()
-
-    async def acquire(self, tokens: int = 1) -> None:
-        # No await before the reservation: on one event loop this block is atomic.
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-        self._tokens -= tokens
-        if self._tokens < 0:
-            await self._sleep(-self._tokens / self.rate)
 
 
 @dataclass(frozen=True)
 class _Profile:
     name: str | None
     language: str | None
-
-
-def random_id(group_id: int, event_id: str, index: int) -> int:
-    """The same (event, reply) always gives the same random_id, so VK drops a retried send."""
-    digest = hashlib.sha256(f"{group_id}:{event_id}:{index}".encode()).digest()
-    # A positive int32; 0 would switch VK's de-duplication off.
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
-
-
-def keyboard_for(reply: Reply) -> str | None:
-    """VK keyboard JSON for a reply, within VK's limits; None when the reply has no buttons."""
-    if not reply.buttons:
-        return VkKeyboard.get_empty_keyboard() if reply.remove_menu else None
-    layout = reply.layout
-    rows = [
-        row[start : start + MAX_BUTTONS_PER_ROW]
-        for row in reply.buttons
-        for start in range(0, len(row), MAX_BUTTONS_PER_ROW)
-    ]
-    kept: list[tuple[Button, ...]] = []
-    buttons = 0
-    for row in rows[: MAX_ROWS[layout]]:
-        row = row[: MAX_BUTTONS[layout] - buttons]
-        if not row:
-            break
-        kept.append(row)
-        buttons += len(row)
-    dropped = sum(len(row) for row in rows) - buttons
-    if dropped:
-        log.warning("vk: %s buttons did not fit a %s keyboard", dropped, layout)
-    keyboard = VkKeyboard(one_time=False, inline=layout is Layout.INLINE)
-    for number, row in enumerate(kept):
-        if number:
-            keyboard.add_line()
-        for button in row:
-            label = _label(button.label)
-            payload = {"action": button.action}
-            if layout is Layout.INLINE:
-                # Callback buttons: the press arrives as message_event, nothing is typed.
-                keyboard.add_callback_button(label, payload=payload)
-            else:
-                # VK cannot share a phone number: `request_contact` becomes a text button and
-                # the conversation then asks the member to type the number.
-                keyboard.add_button(label, payload=payload)
-    return keyboard.get_keyboard()
-
-
-def _label(text: str) -> str:
-    return text if len(text) <= MAX_LABEL_LENGTH else text[: MAX_LABEL_LENGTH - 1] + "…"
 
 
 def _payload(raw: Any) -> dict[str, Any]:
@@ -196,35 +79,6 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-async def _in_daemon_thread(function: Callable[[], T]) -> T:
-    """Run a blocking call in a daemon thread: a long poll that is still waiting when we stop
-    must not keep the process alive (executor threads are joined at exit)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():  # the waiter was cancelled (stop) meanwhile
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def work() -> None:
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            result = function()
-        except BaseException as raised:  # handed to the awaiting coroutine
-            error = raised
-        # RuntimeError: the loop closed while we were blocked, so nobody is waiting.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=work, name="vk-long-poll", daemon=True).start()
-    return await future
-
-
 class VkChannel:
     def __init__(
         self,
@@ -238,11 +92,12 @@ class VkChannel:
         secret: str,
         requests_per_second: float = 20.0,
         long_poll_wait: int = LONG_POLL_WAIT_SECONDS,
+        long_poll: bool = False,
     ) -> None:
         self.api = api
         self._conversation = conversation
         self._updates = updates
-        self._store = store
+        self._store = KeyedStore(store, CHANNEL)
         self._group_id = group_id
         self._confirmation_code = confirmation_code
         self._secret = secret
@@ -251,6 +106,20 @@ class VkChannel:
         self._executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="vk-api")
         self._stopping = asyncio.Event()
         self._closed = False
+        self._long_poll = long_poll
+
+    # ------------------------------------------------------------------ the Channel protocol
+    name = CHANNEL
+
+    def register_routes(self, app: web.Application) -> None:
+        self.register_webhook(app)
+
+    async def start(self, spawn: Spawn) -> None:
+        if self._long_poll:
+            spawn("vk long poll", self.run_long_poll())
+            log.info("vk: Bots Long Poll")
+        else:
+            log.info("vk: Callback API at /webhook/vk")
 
     # ------------------------------------------------------------------ Callback API
     def register_webhook(self, app: web.Application, path: str = "/webhook/vk") -> None:
@@ -365,7 +234,7 @@ class VkChannel:
 
     async def _profile(self, user_id: int, language: str | None) -> _Profile:
         """The member's VK name: one users.get per member, then from the store."""
-        key = f"vk-profile:{user_id}"
+        key = self._store.key(PROFILE, user_id)
         cached = await self._store.get(key)
         if cached is not None:
             return _Profile(name=cached.get("name"), language=cached.get("language"))
@@ -445,42 +314,14 @@ class VkChannel:
     async def _upload_photo(self, peer_id: int, image: Image) -> str:
         # photo_messages makes two API calls (getMessagesUploadServer, saveMessagesPhoto).
         await self.limiter.acquire(2)
-        saved = await self._in_thread(self._upload_blocking, peer_id, image)
-        photo = saved[0]
-        attachment = f"photo{photo['owner_id']}_{photo['id']}"
-        if photo.get("access_key"):
-            attachment += f"_{photo['access_key']}"
-        return attachment
-
-    def _upload_blocking(self, peer_id: int, image: Image) -> list[dict[str, Any]]:
-        file = BytesIO(image.png)
-        file.name = image.filename  # vk-api names the upload after it (else ".jpg")
-        result: list[dict[str, Any]] = self._uploader().photo_messages(file, peer_id=peer_id)
-        return result
+        return await self._in_thread(upload_photo, self.api, peer_id, image.png, image.filename)
 
     async def _upload_document(self, peer_id: int, document: Document) -> str:
         # document_message makes two API calls (docs.getMessagesUploadServer, docs.save).
         await self.limiter.acquire(2)
-        saved = await self._in_thread(self._upload_document_blocking, peer_id, document)
-        doc = saved["doc"]
-        attachment = f"doc{doc['owner_id']}_{doc['id']}"
-        if doc.get("access_key"):
-            attachment += f"_{doc['access_key']}"
-        return attachment
-
-    def _upload_document_blocking(self, peer_id: int, document: Document) -> dict[str, Any]:
-        file = BytesIO(document.content)
-        file.name = document.filename  # the extension VK sees comes from it (else ".jpg")
-        result: dict[str, Any] = self._uploader().document_message(
-            file, title=document.filename, peer_id=peer_id
+        return await self._in_thread(
+            upload_document, self.api, peer_id, document.content, document.filename
         )
-        return result
-
-    def _uploader(self) -> VkUpload:
-        upload = VkUpload(self.api)
-        # vk-api posts files with a session of its own that has no timeout: use ours.
-        upload.http = self.api.http
-        return upload
 
     async def _attempt(self, method: str, **params: Any) -> bool:
         """One API call whose failure must not stop the show; False if it failed."""
@@ -521,7 +362,7 @@ class VkChannel:
                         )
                     )
                     continue
-                events = await self._until_stopped(_in_daemon_thread(longpoll.check))
+                events = await self._until_stopped(in_daemon_thread(longpoll.check))
             except Exception as error:
                 log.warning("vk long poll failed, retrying: %s", error)
                 await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))

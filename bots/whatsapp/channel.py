@@ -1,0 +1,287 @@
+"""WhatsApp (Twilio): signed form posts become `Incoming`, replies become REST messages.
+
+Twilio posts each inbound message to PUBLIC_URL/webhook/whatsapp; we answer with empty TwiML and
+send the bot's replies through the Messages API (`create_async`, never blocking the event loop).
+WhatsApp has no custom keyboards for free-form messages, so buttons become numbered choices that
+the member answers with the number; the member card QR, other images and the member's data
+export ("My data") go as signed, short-lived links that Twilio (or the member) fetches from the
+web app.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import twilio.rest
+from aiohttp import web
+from multidict import MultiDictProxy
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+from bots.base import MediaLinks, Spawn
+from bots.keys import KeyedStore
+from bots.outbound import WHATSAPP_WINDOW, Delivery, Outcome
+from bots.whatsapp.render import Rendered, bodies, number_choices
+from bots.whatsapp.transport import (
+    ADDRESS_PREFIX,
+    close_client,
+    send_message,
+    whatsapp_address,
+)
+from core.db.state import ConversationStore, UpdateLog
+from core.members.accounts import IdentityKey, Members
+from core.shared.clock import Clock
+from handlers.conversation import Conversation
+from handlers.messages import Document, Incoming, Reply
+from handlers.parsing import ascii_digits
+
+CHANNEL = "whatsapp"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Free-form messages only within this time after the member's last message (WhatsApp's rule).
+SESSION_WINDOW = timedelta(hours=24)
+# Token kinds, signed into the link: a card link cannot fetch an export, nor the reverse.
+CARD = "card"
+EXPORT = "export"
+EXPORT_MIME_TYPE = "application/json"
+MAX_CHOICE_DIGITS = 3
+# What the channel keeps in the shared store, per member's number.
+CHOICES = "choices"
+LAST_INBOUND = "last-inbound"
+
+log = logging.getLogger("bots.whatsapp")
+
+
+class WhatsAppChannel:
+    name = CHANNEL
+
+    def __init__(
+        self,
+        client: twilio.rest.Client,
+        conversation: Conversation,
+        updates: UpdateLog,
+        store: ConversationStore,
+        members: Members,
+        *,
+        sender: str,
+        auth_token: str,
+        public_url: str,
+        media: MediaLinks,
+        clock: Clock,
+    ) -> None:
+        self.client = client
+        self._conversation = conversation
+        self._updates = updates
+        self._store = KeyedStore(store, CHANNEL)
+        self._members = members
+        self.sender = whatsapp_address(sender)
+        self._validator = RequestValidator(auth_token)
+        self._public_url = public_url.rstrip("/")
+        self.media = media
+        self._clock = clock
+
+    # ------------------------------------------------------------------ the Channel protocol
+    def register_routes(self, app: web.Application) -> None:
+        self.register_webhook(app)
+
+    async def start(self, spawn: Spawn) -> None:
+        # Twilio posts to us; there is nothing to poll.
+        log.info("whatsapp: Twilio webhook at %s/webhook/whatsapp", self._public_url)
+
+    async def stop(self) -> None:
+        return None
+
+    # ------------------------------------------------------------------ inbound
+    def register_webhook(self, app: web.Application, path: str = "/webhook/whatsapp") -> None:
+        app.router.add_post(path, self.handle_webhook)
+        self.media.mount(app)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        base_url = self._base_url(request)
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+        # The form goes in as a MultiDict: twilio's validator reads repeated fields with getall.
+        if not signature or not self._signed(
+            base_url + request.raw_path, form, signature, algorithm
+        ):
+            log.warning("whatsapp webhook with a missing or wrong signature refused")
+            return web.Response(status=403, text="forbidden")
+
+        sender = str(form.get("From", ""))
+        message_sid = str(form.get("MessageSid", ""))
+        if (
+            not sender.startswith(ADDRESS_PREFIX)
+            or not message_sid
+            or "MessageStatus" in form
+            or sender == self.sender
+        ):
+            # Signed, but not a member's WhatsApp message: an SMS, or a delivery status callback
+            # (From is then our own number) if the console points those here too.
+            return self._twiml()
+        if not await self._updates.first_time(f"{CHANNEL}:{message_sid}"):
+            log.info("whatsapp message %s was already processed", message_sid)
+            return self._twiml()
+
+        number = sender.removeprefix(ADDRESS_PREFIX)
+        await self._remember_inbound(number)
+        incoming = await self._incoming(number, form)
+        replies = await self._conversation.handle(incoming)
+        await self.deliver(number, replies, base_url=base_url)
+        # Twilio only needs to know we got it; the answers went out by REST.
+        return self._twiml()
+
+    def _signed(self, url: str, form: MultiDictProxy[Any], signature: str, algorithm: str) -> bool:
+        try:
+            return bool(self._validator.validate(url, form, signature, algorithm))
+        except (TypeError, ValueError):
+            # A multipart upload (non-text values) is nothing Twilio sends us.
+            return False
+
+    async def _incoming(self, number: str, form: MultiDictProxy[Any]) -> Incoming:
+        text = str(form.get("Body", ""))
+        action = str(form.get("ButtonPayload", "")) or await self._chosen_action(number, text)
+        return Incoming(
+            channel=CHANNEL,
+            user_id=number,
+            text=text,
+            action=action,
+            display_name=str(form.get("ProfileName", "")) or None,
+            # WhatsApp does not tell the member's language; the conversation asks.
+            language_code=None,
+            # The sender's number is vouched for by WhatsApp: sign-up need not ask for it.
+            verified_phone=number,
+        )
+
+    async def _chosen_action(self, number: str, text: str) -> str | None:
+        """A reply that is exactly the number of an offered choice (in any script's digits)."""
+        typed = ascii_digits(text).strip().rstrip(".")
+        # Short ASCII digits only: a long digit string is no choice (and int() would refuse it).
+        if not (typed.isascii() and typed.isdigit() and len(typed) <= MAX_CHOICE_DIGITS):
+            return None
+        stored = await self._store.get(self._store.key(CHOICES, number))
+        actions = list(stored.get("actions", [])) if stored else []
+        index = int(typed) - 1
+        return str(actions[index]) if 0 <= index < len(actions) else None
+
+    def _base_url(self, request: web.Request) -> str:
+        """Scheme and host Twilio used: PUBLIC_URL, else what the proxy in front reports."""
+        if self._public_url:
+            return self._public_url
+        scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        return f"{scheme or request.scheme}://{host or request.host}"
+
+    @staticmethod
+    def _twiml() -> web.Response:
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    # ------------------------------------------------------------------ 24-hour window
+    async def _remember_inbound(self, number: str) -> None:
+        key = self._store.key(LAST_INBOUND, number)
+        await self._store.set(key, {"at": self._clock.now().isoformat()})
+
+    async def last_inbound(self, number: str) -> datetime | None:
+        """When the member last wrote to us: free text is allowed for 24 h after that."""
+        stored = await self._store.get(self._store.key(LAST_INBOUND, number))
+        if not stored or "at" not in stored:
+            return None
+        return datetime.fromisoformat(str(stored["at"]))
+
+    async def window_open(self, number: str) -> bool:
+        last = await self.last_inbound(number)
+        return last is not None and self._clock.now() - last < SESSION_WINDOW
+
+    # ------------------------------------------------------------------ outbound
+    async def deliver(self, number: str, replies: list[Reply], *, base_url: str = "") -> None:
+        """Send replies to a member, in order; a Twilio error is logged and ends this batch (the
+        rest would fail alike, or arrive out of context)."""
+        await self._send_replies(number, replies, base_url=base_url or self._public_url)
+
+    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+        """Send outside a conversation turn (a notice), as free text: only within 24 hours of
+        the member's last message (after that WhatsApp wants an approved template, which we
+        do not send). Images go as signed media links that Twilio fetches from PUBLIC_URL."""
+        if not await self.window_open(external_id):
+            return Delivery.unreachable(WHATSAPP_WINDOW)
+        return await self._send_replies(external_id, replies, base_url=self._public_url)
+
+    async def _send_replies(self, number: str, replies: list[Reply], *, base_url: str) -> Delivery:
+        rendered, choices = await self._render(number, replies, base_url)
+        if choices is not None:
+            await self._store.set(self._store.key(CHOICES, number), {"actions": choices})
+        for message in rendered:
+            delivery = await send_message(
+                self.client, self.sender, number, message.body, message.media_url
+            )
+            if delivery.outcome is not Outcome.SENT:
+                return delivery
+        return Delivery.sent()
+
+    async def _render(
+        self, number: str, replies: list[Reply], base_url: str
+    ) -> tuple[list[Rendered], list[str] | None]:
+        rendered: list[Rendered] = []
+        # Numbered across the whole batch, so two replies with choices never share a number.
+        choices: list[str] = []
+        cleared = False
+        for reply in replies:
+            lines = number_choices(reply, choices)
+            cleared = cleared or reply.remove_menu
+            text = reply.text
+            media_url = None
+            if reply.image is not None:
+                media_url = await self._media_url(number, base_url, reply)
+            elif reply.document is not None and self._is_export(reply.document):
+                # WhatsApp takes documents only as PDF or Office files (Twilio refuses other
+                # media types), so the member gets the signed, short-lived link to open.
+                link = await self._media_url(number, base_url, reply)
+                if link is not None:
+                    text += "\n" + link
+            rendered.extend(bodies(text, lines, media_url))
+        # Replies without buttons keep the last menu answerable, as a persistent keyboard would.
+        if choices or cleared:
+            return rendered, choices
+        return rendered, None
+
+    # ------------------------------------------------------------------ media
+    @staticmethod
+    def _is_export(document: Document) -> bool:
+        """Only the data export goes as a link: other documents would need a route of their
+        own and a member-facing reason to exist."""
+        if document.mime_type != EXPORT_MIME_TYPE:
+            log.warning("document %s is no data export: only its text is sent", document.filename)
+            return False
+        return True
+
+    async def _media_url(self, number: str, base_url: str, reply: Reply) -> str | None:
+        """A signed, short-lived link to the reply's image or export, or None."""
+        kind = "image" if reply.image is not None else EXPORT
+        if not base_url:
+            # Twilio must fetch the media from somewhere public: without PUBLIC_URL (and outside
+            # a webhook, where the request tells us our address) we send the caption alone.
+            log.warning("no public URL: the %s media for %s is not sent", kind, number)
+            return None
+        if reply.image is not None and not reply.image.is_card:
+            # A coupon's or an invite's QR as it is, for any process behind the balancer.
+            return base_url + await self.media.image_path(reply.image)
+        member = await self._members.find(IdentityKey(CHANNEL, number))
+        if member is None:
+            log.warning("no member for %s: their %s media is not sent", number, kind)
+            return None
+        if reply.image is not None:
+            return base_url + self.media.card_path(member.id)
+        assert reply.document is not None
+        return base_url + await self.media.document_path(member.id, reply.document)
+
+    def media_token(self, member_id: int, expires: int, *, kind: str = CARD) -> str:
+        """`<member id>-<unix expiry>-<HMAC>`: names one member's media of one kind."""
+        return self.media.token(member_id, expires, kind=kind)
+
+    async def close(self) -> None:
+        await close_client(self.client)
