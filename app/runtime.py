@@ -70,7 +70,7 @@ class Runtime:
     # console joins while `run`/`chat` shows the terminal's member.
     channels: dict[str, Channel] = field(default_factory=dict)
     web_app: web.Application = field(default_factory=web.Application)
-    console_channel: ConsoleChannel | None = None
+    terminal: ConsoleChannel | None = None
 
     # Typed views of the registry, for tests and operators' scripts.
     @property
@@ -99,11 +99,11 @@ class Runtime:
 
     @property
     def console(self) -> ConsoleChannel | None:
-        return self.console_channel
+        return self.terminal
 
     @console.setter
     def console(self, channel: ConsoleChannel | None) -> None:
-        self.console_channel = channel
+        self.terminal = channel
 
     def _put(self, name: str, channel: Channel | None) -> None:
         if channel is None:
@@ -118,8 +118,8 @@ class Runtime:
     def outbound_channels(self) -> dict[str, Outbound]:
         """The channels that can reach a member now, by the name identities carry."""
         reachable: dict[str, Outbound] = dict(self.channels)
-        if self.console_channel is not None:
-            reachable[CONSOLE] = self.console_channel
+        if self.terminal is not None:
+            reachable[CONSOLE] = self.terminal
         return reachable
 
     @property
