@@ -45,6 +45,7 @@ from core.rules.values import (
     moment,
     one_of,
     refuse,
+    shown,
     text,
     whole,
     zone_name,
@@ -147,7 +148,7 @@ def _event_bonuses(value: object) -> tuple[EventBonus, ...]:
     if isinstance(value, list | tuple) and all(isinstance(item, EventBonus) for item in value):
         return tuple(value)
     if not isinstance(value, dict):
-        raise refuse(f"must be an object {{kind: {{points, per_member}}}}, not {value!r}")
+        raise refuse(f"must be an object {{kind: {{points, per_member}}}}, not {shown(value)}")
     return tuple(
         EventBonus(kind=kind, points=terms.points, per_member=terms.per_member)
         for kind, terms in _EVENT_TERMS.validate_python(value).items()

@@ -56,6 +56,11 @@ class Checked:
         return core_schema.no_info_plain_validator_function(self.check, serialization=serialization)
 
 
+def shown(value: object) -> str:
+    """A refused value as it was typed: a decimal as the number, text in quotes."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 def refuse(reason: str) -> PydanticCustomError:
     # No context is given, so pydantic leaves the braces of "{language: text}" alone.
     return PydanticCustomError("invalid_rule", reason)
@@ -87,7 +92,7 @@ def whole(low: int, high: int, *, zero: str = "") -> Checked:
 
     def check(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise refuse(f"must be a whole number, not {value!r}")
+            raise refuse(f"must be a whole number, not {shown(value)}")
         if not low <= value <= high:
             raise refuse(f"must be between {floor} and {high}, not {value}")
         return value
@@ -118,16 +123,15 @@ def decimal(
         bounds = f"between {low} and {high}"
 
     def check(value: object) -> Decimal:
-        if floats and isinstance(value, float):
-            value = repr(value)
-        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-            raise refuse(f"must be a decimal number such as '0.1', not {value!r}")
+        written = repr(value) if floats and isinstance(value, float) else value
+        if isinstance(written, bool) or not isinstance(written, int | str | Decimal):
+            raise refuse(f"must be a decimal number such as '0.1', not {shown(value)}")
         try:
-            number = Decimal(str(value).strip())
+            number = Decimal(str(written).strip())
         except InvalidOperation as error:
-            raise refuse(f"must be a decimal number such as '0.1', not {value!r}") from error
+            raise refuse(f"must be a decimal number such as '0.1', not {shown(value)}") from error
         if not number.is_finite():
-            raise refuse(f"must be a finite number, not {value!r}")
+            raise refuse(f"must be a finite number, not {shown(value)}")
         too_low = number <= low if above_low else number < low
         too_high = number >= high if below_high else number > high
         if too_low or too_high:
@@ -142,7 +146,7 @@ def decimal(
 def flag() -> Checked:
     def check(value: object) -> bool:
         if not isinstance(value, bool):
-            raise refuse(f"must be true or false, not {value!r}")
+            raise refuse(f"must be true or false, not {shown(value)}")
         return value
 
     return Checked(check)
@@ -153,7 +157,7 @@ def text(*, required: bool = False) -> Checked:
 
     def check(value: object) -> str:
         if not isinstance(value, str):
-            raise refuse(f"must be text, not {value!r}")
+            raise refuse(f"must be text, not {shown(value)}")
         if required and not value.strip():
             raise refuse("must not be empty")
         return value.strip()
@@ -166,7 +170,7 @@ def one_of(choices: Iterable[str]) -> Checked:
 
     def check(value: object) -> str:
         if not isinstance(value, str) or value.strip() not in allowed:
-            raise refuse(f"must be one of {', '.join(allowed)}, not {value!r}")
+            raise refuse(f"must be one of {', '.join(allowed)}, not {shown(value)}")
         return value.strip()
 
     return Checked(check)
@@ -175,7 +179,9 @@ def one_of(choices: Iterable[str]) -> Checked:
 def key() -> Checked:
     def check(value: object) -> str:
         if not isinstance(value, str) or not _KEY.match(value):
-            raise refuse(f"must be 1 to 32 lowercase letters, digits, '-' or '_', not {value!r}")
+            raise refuse(
+                f"must be 1 to 32 lowercase letters, digits, '-' or '_', not {shown(value)}"
+            )
         return value
 
     return Checked(check)
@@ -186,7 +192,7 @@ def label() -> Checked:
 
     def check(value: object) -> str:
         if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_LABEL_LENGTH:
-            raise refuse(f"must be text of 1 to {MAX_LABEL_LENGTH} characters, not {value!r}")
+            raise refuse(f"must be text of 1 to {MAX_LABEL_LENGTH} characters, not {shown(value)}")
         return value.strip()
 
     return Checked(check)
@@ -196,7 +202,7 @@ def currency_code() -> Checked:
     def check(value: object) -> str:
         code = value.strip() if isinstance(value, str) else ""
         if len(code) != 3 or not code.isalpha() or not code.isupper():
-            raise refuse(f"must be an ISO 4217 code such as 'RUB', not {value!r}")
+            raise refuse(f"must be an ISO 4217 code such as 'RUB', not {shown(value)}")
         return code
 
     return Checked(check)
@@ -205,13 +211,13 @@ def currency_code() -> Checked:
 def zone_name() -> Checked:
     def check(value: object) -> str:
         if not isinstance(value, str):
-            raise refuse(f"must be an IANA zone name such as 'Europe/Moscow', not {value!r}")
+            raise refuse(f"must be an IANA zone name such as 'Europe/Moscow', not {shown(value)}")
         name = value.strip()
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError) as error:
             raise refuse(
-                f"must be an IANA zone name such as 'Europe/Moscow', not {value!r}"
+                f"must be an IANA zone name such as 'Europe/Moscow', not {shown(value)}"
             ) from error
         return name
 
@@ -228,9 +234,9 @@ def moment() -> Checked:
             try:
                 parsed = datetime.fromisoformat(value.strip())
             except ValueError as error:
-                raise refuse(f"must be an ISO date and time, not {value!r}") from error
+                raise refuse(f"must be an ISO date and time, not {shown(value)}") from error
         else:
-            raise refuse(f"must be an ISO date and time, not {value!r}")
+            raise refuse(f"must be an ISO date and time, not {shown(value)}")
         if parsed.tzinfo is None:
             # A promotion that starts "at midnight" must say whose midnight.
             raise refuse("needs a UTC offset, such as 2026-12-01T00:00:00+03:00")
@@ -254,7 +260,7 @@ def localized(max_length: int) -> Checked:
         elif isinstance(value, dict) and value:
             texts = value
         else:
-            raise refuse(f"must be text or {{language: text}}, not {value!r}")
+            raise refuse(f"must be text or {{language: text}}, not {shown(value)}")
         checked = []
         for language, words in texts.items():
             if language and not (isinstance(language, str) and _LANGUAGE.match(language)):
@@ -274,11 +280,11 @@ def _localized_json(value: LocalizedText) -> str | dict[str, str]:
 
 
 _STRUCTURE = {
-    "dict_type": "must be an object, not {input!r}",
-    "model_type": "must be an object, not {input!r}",
-    "model_attributes_type": "must be an object, not {input!r}",
-    "list_type": "must be a list, not {input!r}",
-    "tuple_type": "must be a list, not {input!r}",
+    "dict_type": "must be an object, not {input}",
+    "model_type": "must be an object, not {input}",
+    "model_attributes_type": "must be an object, not {input}",
+    "list_type": "must be a list, not {input}",
+    "tuple_type": "must be a list, not {input}",
 }
 
 
@@ -305,7 +311,7 @@ def explain(error: ValidationError, *, prefix: str = "") -> InvalidRules:
 def _why(detail: ErrorDetails) -> str:
     template = _STRUCTURE.get(detail["type"])
     if template is not None:
-        return template.format(input=detail["input"])
+        return template.format(input=shown(detail["input"]))
     return detail["msg"]
 
 
