@@ -1,10 +1,10 @@
 """The kinds of value a rule holds, as pydantic field types with a marketer's wording.
 
-Each factory returns the validator (and, where the stored JSON differs from the Python value,
-the serializer) for `Annotated[...]` fields in `core.rules.sections`. A value is accepted only
-in the types that cannot hide a mistake: a float bonus would break integer points, an infinite
-rate every credit, "30" for a number of days is a typo, not a number. `explain` turns pydantic's
-errors into one message that says which rule and why.
+Each factory returns a `Checked` for an `Annotated[...]` field in `core.rules.sections`: the
+field's validation and, where the stored JSON differs from the Python value, its JSON shape.
+A value is accepted only in the types that cannot hide a mistake: a float bonus would break
+integer points, an infinite rate every credit, "30" for a number of days is a typo, not a
+number. `explain` turns pydantic's errors into one message that says which rule and why.
 """
 
 from __future__ import annotations
