@@ -11,6 +11,7 @@ import pytest
 from app.runtime import Runtime
 from app.settings import Settings
 from tests.test_cli import cli_env, run_cli  # noqa: F401  (cli_env is a fixture)
+from tests.test_rules import CLI_CANNOT_SAY, REFUSALS
 
 
 async def test_rules_are_shown_as_json_and_set_one_by_one(
@@ -72,3 +73,23 @@ async def test_set_wants_exactly_one_value(
 ) -> None:
     assert await run_cli("rules", "set", "earn_rate") == 2
     assert "Give the value" in capsys.readouterr().err
+
+
+async def test_rules_set_refuses_each_with_the_rule_and_why(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every refusal of tests/test_rules.py, typed at the command line as JSON."""
+    await runtime.program.rules.update(actor="m", welcome_bonus=70)
+    before = await runtime.program.rules.current()
+    wrong = []
+    for name, value, message in REFUSALS:
+        if (name, value) in CLI_CANNOT_SAY:
+            continue
+        code = await run_cli("rules", "set", name, json.dumps(value))
+        said = capsys.readouterr().err
+        if code != 1 or not said.startswith(f"Refused: {message}"):
+            wrong.append((name, value, code, said))
+    assert wrong == []
+    assert await runtime.program.rules.current() == before
