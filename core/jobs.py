@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import and_, delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.db.database import Database
 from core.db.models import JobRun
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
+from core.shared.writes import insert_ignoring
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,10 @@ class JobRunner:
 
     async def _claim(self, run_key: str, now: datetime) -> bool:
         async with self._db.transaction() as session:
-            insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
             won = await session.scalar(
-                insert(JobRun)
-                .values(run_key=run_key, started_at=now)
-                .on_conflict_do_nothing(index_elements=["run_key"])
-                .returning(JobRun.run_key)
+                insert_ignoring(
+                    session, JobRun, {"run_key": run_key, "started_at": now}, unique=["run_key"]
+                ).returning(JobRun.run_key)
             )
             if won is not None:
                 return True

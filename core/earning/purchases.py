@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Purchase, Refund
 from core.ledger.entries import Ledger
-from core.members.accounts import member_id_by_card
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.referrals.referrals import Referrals
 from core.rules.book import ProgramRules, RuleBook
@@ -33,14 +31,14 @@ from core.shared.errors import (
     PurchaseNotFound,
     RedemptionTooLarge,
 )
+from core.shared.owners import owner_of, owner_of_card
+from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount, parse_label
+from core.shared.writes import retry_on_conflict
 from core.tiers.tiers import Tiers
 
 PURCHASE_REASON = "purchase"
 REFUND_REASON = "refund"
 REDEMPTION_REASON = "redemption"
-MAX_AMOUNT = Decimal("1000000000")
-MAX_REFERENCE_LENGTH = 64
-MAX_LABEL_LENGTH = 64
 MAX_CATEGORIES = 50
 
 
@@ -76,28 +74,6 @@ class Redemption:
     points: int
     balance: int
     replayed: bool
-
-
-def parse_amount(raw: str | Decimal) -> Decimal:
-    """A positive money amount with at most two decimals ("1234.50", "1234,5")."""
-    try:
-        amount = Decimal(str(raw).strip().replace(",", "."))
-    except InvalidOperation as error:
-        raise InvalidAmount(f"not a number: {raw!r}") from error
-    if not amount.is_finite() or amount <= 0:
-        raise InvalidAmount(f"the amount must be positive: {raw!r}")
-    if amount >= MAX_AMOUNT:
-        raise InvalidAmount(f"the amount is too large: {raw!r}")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidAmount(f"at most two decimals: {raw!r}")
-    return amount.quantize(Decimal("0.01"))
-
-
-def parse_label(what: str, raw: str) -> str:
-    label = raw.strip()
-    if not label or len(label) > MAX_LABEL_LENGTH:
-        raise InvalidAmount(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
-    return label
 
 
 def parse_categories(
@@ -168,129 +144,127 @@ class Purchases:
         by_category = parse_categories(categories, amount)
         code = cards.normalize(card_code)
         rules = await self._rules.current()
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    member_id = await session.scalar(member_id_by_card(code))
-                    if member_id is None:
-                        raise MemberNotFound(code)
-                    previous = await session.scalar(
-                        select(Purchase).where(Purchase.purchase_id == purchase_id)
-                    )
-                    if previous is not None:
-                        # Compare today's owners: the member may have been merged since.
-                        owner = await session.scalar(
-                            select(func.coalesce(Member.merged_into_id, Member.id)).where(
-                                Member.id == previous.member_id
-                            )
-                        )
-                        if (
-                            owner != member_id
-                            or previous.amount != amount
-                            or previous.store != store
-                            or previous.categories != _categories_json(by_category)
-                        ):
-                            raise IdempotencyConflict(f"purchase:{purchase_id}")
-                        member = await session.get(Member, member_id)
-                        assert member is not None
-                        return Credit(
-                            member_id,
-                            code,
-                            purchase_id,
-                            amount,
-                            previous.points,
-                            member.balance,
-                            replayed=True,
-                            tier=member.tier,
-                        )
-                    # Locked before the tier is read, so it cannot move under this credit.
-                    member = await session.get(Member, member_id, with_for_update=True)
-                    if member is None:
-                        raise MemberNotFound(code)
-                    now = self._clock.now()
-                    points = rules.purchase_points(
-                        amount,
-                        at=now,
-                        tier=member.tier,
-                        store=store,
-                        categories=by_category,
-                    )
-                    entry_id = None
-                    if points > 0:
-                        posting = await self._ledger.post_in(
-                            session,
-                            member_id,
-                            points,
-                            reason=PURCHASE_REASON,
-                            actor=actor,
-                            idempotency_key=f"purchase:{purchase_id}",
-                            reference=purchase_id,
-                        )
-                        entry_id, balance = posting.entry.id, posting.balance
-                    else:
-                        balance = (
-                            await session.scalar(
-                                select(Member.balance).where(Member.id == member_id)
-                            )
-                            or 0
-                        )
-                    session.add(
-                        Purchase(
-                            purchase_id=purchase_id,
-                            member_id=member_id,
-                            amount=amount,
-                            points=points,
-                            ledger_entry_id=entry_id,
-                            store=store,
-                            categories=_categories_json(by_category),
-                            actor=actor,
-                            created_at=now,
-                        )
-                    )
-                    await session.flush()
-                    if await self._referrals.qualify_in(
-                        session, member_id, "first_purchase", rules
-                    ):
-                        # The friend's own referral bonus landed in the same transaction.
-                        balance = (
-                            await session.scalar(
-                                select(Member.balance).where(Member.id == member_id)
-                            )
-                            or balance
-                        )
-                    change = await self._tiers.evaluate_in(
-                        session, member_id, PURCHASE_REASON, rules
-                    )
-                    if points > 0:
-                        await enqueue_in(
-                            session,
-                            member_id=member_id,
-                            kind=NoticeKind.POINTS_EARNED,
-                            payload={
-                                "points": points,
-                                "balance": balance,
-                                "reason": PURCHASE_REASON,
-                                "reference": purchase_id,
-                            },
-                            dedupe_key=f"earned:purchase:{purchase_id}",
-                            now=now,
-                        )
-                    return Credit(
-                        member_id,
-                        code,
-                        purchase_id,
-                        amount,
-                        points,
-                        balance,
-                        replayed=False,
-                        tier=member.tier,
-                        tier_changed=change is not None,
-                    )
-            except IntegrityError:
-                # The same purchase was credited concurrently: the retry sees it as a replay.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Credit:
+            async with self._db.transaction() as session:
+                return await self._credit_in(
+                    session, code, purchase_id, amount, store, by_category, actor, rules
+                )
+
+        # A purchase credited concurrently makes the retry see it as a replay.
+        return await retry_on_conflict(attempt)
+
+    async def _credit_in(
+        self,
+        session: AsyncSession,
+        code: str,
+        purchase_id: str,
+        amount: Decimal,
+        store: str | None,
+        by_category: dict[str, Decimal] | None,
+        actor: str,
+        rules: ProgramRules,
+    ) -> Credit:
+        member_id = await session.scalar(owner_of_card(code))
+        if member_id is None:
+            raise MemberNotFound(code)
+        previous = await session.scalar(select(Purchase).where(Purchase.purchase_id == purchase_id))
+        if previous is not None:
+            # Compare today's owners: the member may have been merged since.
+            owner = await session.scalar(owner_of(previous.member_id))
+            if (
+                owner != member_id
+                or previous.amount != amount
+                or previous.store != store
+                or previous.categories != _categories_json(by_category)
+            ):
+                raise IdempotencyConflict(f"purchase:{purchase_id}")
+            member = await session.get(Member, member_id)
+            assert member is not None
+            return Credit(
+                member_id,
+                code,
+                purchase_id,
+                amount,
+                previous.points,
+                member.balance,
+                replayed=True,
+                tier=member.tier,
+            )
+        # Locked before the tier is read, so it cannot move under this credit.
+        member = await session.get(Member, member_id, with_for_update=True)
+        if member is None:
+            raise MemberNotFound(code)
+        now = self._clock.now()
+        points = rules.purchase_points(
+            amount,
+            at=now,
+            tier=member.tier,
+            store=store,
+            categories=by_category,
+        )
+        entry_id = None
+        if points > 0:
+            posting = await self._ledger.post_in(
+                session,
+                member_id,
+                points,
+                reason=PURCHASE_REASON,
+                actor=actor,
+                idempotency_key=f"purchase:{purchase_id}",
+                reference=purchase_id,
+            )
+            entry_id, balance = posting.entry.id, posting.balance
+        else:
+            balance = (
+                await session.scalar(select(Member.balance).where(Member.id == member_id)) or 0
+            )
+        session.add(
+            Purchase(
+                purchase_id=purchase_id,
+                member_id=member_id,
+                amount=amount,
+                points=points,
+                ledger_entry_id=entry_id,
+                store=store,
+                categories=_categories_json(by_category),
+                actor=actor,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        if await self._referrals.qualify_in(session, member_id, "first_purchase", rules):
+            # The friend's own referral bonus landed in the same transaction.
+            balance = (
+                await session.scalar(select(Member.balance).where(Member.id == member_id))
+                or balance
+            )
+        change = await self._tiers.evaluate_in(session, member_id, PURCHASE_REASON, rules)
+        if points > 0:
+            await enqueue_in(
+                session,
+                member_id=member_id,
+                kind=NoticeKind.POINTS_EARNED,
+                payload={
+                    "points": points,
+                    "balance": balance,
+                    "reason": PURCHASE_REASON,
+                    "reference": purchase_id,
+                },
+                dedupe_key=f"earned:purchase:{purchase_id}",
+                now=now,
+            )
+        return Credit(
+            member_id,
+            code,
+            purchase_id,
+            amount,
+            points,
+            balance,
+            replayed=False,
+            tier=member.tier,
+            tier_changed=change is not None,
+        )
 
     async def refund(
         self,
@@ -311,16 +285,14 @@ class Purchases:
                 f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         rules = await self._rules.current()
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    return await self._refund_in(
-                        session, purchase_id.strip(), refund_id, actor, amount, rules
-                    )
-            except IntegrityError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> RefundResult:
+            async with self._db.transaction() as session:
+                return await self._refund_in(
+                    session, purchase_id.strip(), refund_id, actor, amount, rules
+                )
+
+        return await retry_on_conflict(attempt)
 
     async def _refund_in(
         self,
@@ -450,38 +422,36 @@ class Purchases:
             )
         code = cards.normalize(card_code)
         async with self._db.reading() as session:
-            member_id = await session.scalar(member_id_by_card(code))
+            member_id = await session.scalar(owner_of_card(code))
         if member_id is None:
             raise MemberNotFound(code)
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    posting = await self._ledger.post_in(
-                        session,
-                        member_id,
-                        -points,
-                        reason=REDEMPTION_REASON,
-                        actor=actor,
-                        idempotency_key=f"redemption:{redemption_id}",
-                        reference=redemption_id,
-                    )
-                    # A replay finds the notice already there: dedupe_key keeps it single.
-                    await enqueue_in(
-                        session,
-                        member_id=member_id,
-                        kind=NoticeKind.POINTS_SPENT,
-                        payload={
-                            "points": points,
-                            "balance": posting.balance,
-                            "reason": REDEMPTION_REASON,
-                            "reference": redemption_id,
-                        },
-                        dedupe_key=f"spent:redemption:{redemption_id}",
-                        now=self._clock.now(),
-                    )
-                    return Redemption(member_id, points, posting.balance, posting.replayed)
-            except IntegrityError:
-                # The same redemption was posted concurrently: the retry reports it.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Redemption:
+            async with self._db.transaction() as session:
+                posting = await self._ledger.post_in(
+                    session,
+                    member_id,
+                    -points,
+                    reason=REDEMPTION_REASON,
+                    actor=actor,
+                    idempotency_key=f"redemption:{redemption_id}",
+                    reference=redemption_id,
+                )
+                # A replay finds the notice already there: dedupe_key keeps it single.
+                await enqueue_in(
+                    session,
+                    member_id=member_id,
+                    kind=NoticeKind.POINTS_SPENT,
+                    payload={
+                        "points": points,
+                        "balance": posting.balance,
+                        "reason": REDEMPTION_REASON,
+                        "reference": redemption_id,
+                    },
+                    dedupe_key=f"spent:redemption:{redemption_id}",
+                    now=self._clock.now(),
+                )
+                return Redemption(member_id, points, posting.balance, posting.replayed)
+
+        # The same redemption posted concurrently: the retry reports it.
+        return await retry_on_conflict(attempt)

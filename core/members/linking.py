@@ -25,6 +25,7 @@ from core.referrals.referrals import Referrals
 from core.shared.cards import ALPHABET
 from core.shared.clock import Clock
 from core.shared.errors import LoyaltyError
+from core.shared.writes import retry_on_conflict
 
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)
@@ -85,27 +86,30 @@ class Linking:
     async def issue(self, member_id: int) -> IssuedCode:
         """A new code for the member; any code it had before stops working."""
         now = self._clock.now()
-        for _ in range(5):
+
+        async def attempt() -> IssuedCode:
+            # A code that collides with another one is drawn again.
             code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-            try:
-                async with self._db.transaction() as session:
-                    await session.execute(
-                        update(LinkCode)
-                        .where(LinkCode.member_id == member_id, LinkCode.used_at.is_(None))
-                        .values(used_at=now, used_by="superseded")
+            async with self._db.transaction() as session:
+                await session.execute(
+                    update(LinkCode)
+                    .where(LinkCode.member_id == member_id, LinkCode.used_at.is_(None))
+                    .values(used_at=now, used_by="superseded")
+                )
+                session.add(
+                    LinkCode(
+                        code=code,
+                        member_id=member_id,
+                        created_at=now,
+                        expires_at=now + CODE_TTL,
                     )
-                    session.add(
-                        LinkCode(
-                            code=code,
-                            member_id=member_id,
-                            created_at=now,
-                            expires_at=now + CODE_TTL,
-                        )
-                    )
-                return IssuedCode(code=code, expires_at=now + CODE_TTL)
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not allocate a unique link code")
+                )
+            return IssuedCode(code=code, expires_at=now + CODE_TTL)
+
+        try:
+            return await retry_on_conflict(attempt, attempts=5)
+        except IntegrityError:
+            raise RuntimeError("could not allocate a unique link code") from None
 
     async def redeem(self, identity: IdentityKey, typed: str) -> Linked:
         if await self._wrong_codes_lately(identity) >= MAX_WRONG_CODES:

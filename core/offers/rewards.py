@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
-from core.earning.purchases import MAX_REFERENCE_LENGTH
 from core.ledger.entries import Ledger
-from core.members.accounts import member_ids_of
 from core.offers.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon
 from core.shared.clock import Clock
 from core.shared.errors import (
@@ -32,6 +29,9 @@ from core.shared.errors import (
     RewardNotFound,
     RewardRefused,
 )
+from core.shared.owners import member_ids_of
+from core.shared.parsing import MAX_REFERENCE_LENGTH
+from core.shared.writes import retry_on_conflict
 
 REWARD_REASON = "reward"
 INACTIVE = "inactive"
@@ -289,15 +289,13 @@ class Rewards:
         claim_id = claim_id.strip()
         if not claim_id or len(claim_id) > MAX_REFERENCE_LENGTH:
             raise InvalidAmount(f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required")
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    return await self._claim_in(session, member_id, reward, claim_id, actor, notify)
-            except IntegrityError:
-                # The same claim id was used concurrently: the retry sees it as a replay.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Claim:
+            async with self._db.transaction() as session:
+                return await self._claim_in(session, member_id, reward, claim_id, actor, notify)
+
+        # The same claim id used concurrently: the retry sees it as a replay.
+        return await retry_on_conflict(attempt)
 
     async def _claim_in(
         self,

@@ -29,12 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Purchase, Refund, TierChange
-from core.members.accounts import member_ids_of
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.rules.book import ProgramRules, RuleBook, Tier
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
 from core.shared.languages import SUPPORTED_LOCALES
+from core.shared.owners import member_ids_of
 
 PURCHASE = "purchase"
 REFUND = "refund"
