@@ -210,7 +210,7 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
     if expiry is not None:
         # Hourly: points expire at the instant their lot says, not at some daily batch time.
         jobs.append(_job("expire_points", Every.HOUR, expiry.expire_due, minute=5))
-        jobs.append(_job("remind_expiring", Every.HOUR, expiry.remind_due, minute=10))
+        jobs.append(_job("remind_expiring", Every.HOUR, program.reminders.remind_due, minute=10))
     tiers = getattr(program, "tiers", None)
     if tiers is not None:
         # Daily, at a quiet hour: downgrades after the grace period are a matter of days.

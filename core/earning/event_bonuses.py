@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, MemberEvent
+from core.earning.events import EventBonusRecorded
 from core.ledger.entries import Ledger
-from core.notices.outbox import NoticeKind, enqueue_in
 from core.rules.book import RuleBook
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
@@ -46,11 +47,14 @@ class EventResult:
 
 
 class Events:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook, bus: MessageBus
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
+        self._bus = bus
 
     async def emit(
         self,
@@ -92,6 +96,7 @@ class Events:
             if owner is None:
                 raise MemberNotFound(code)
             return int(owner)
+        assert member_id is not None
         found = await session.scalar(owner_of(member_id))
         if found is None:
             raise MemberNotFound(member_id)
@@ -162,19 +167,18 @@ class Events:
             )
             row.ledger_entry_id = posting.entry.id
             balance = posting.balance
-            await enqueue_in(
-                session,
+        await self._bus.publish_in(
+            session,
+            EventBonusRecorded(
+                occurred_at=now,
                 member_id=member_id,
-                kind=NoticeKind.POINTS_EARNED,
-                payload={
-                    "points": earned,
-                    "balance": balance,
-                    "reason": EVENT_REASON,
-                    "reference": kind,
-                },
-                dedupe_key=f"earned:event:{row.id}",
-                now=now,
-            )
+                kind=kind,
+                event_id=event_id,
+                record_id=row.id,
+                points=earned,
+                balance=balance,
+            ),
+        )
         return EventResult(
             member_id, kind, event_id, earned, balance, replayed=False, limited=limited
         )

@@ -3,7 +3,8 @@
 Points for a purchase follow the rules in force at the clock's now, the member's tier at
 that moment and the active promotions (see `ProgramRules.purchase_points` for the combination
 policy); the purchase then counts towards the member's tier, and a refund takes that progress
-back (see `core.tiers`). Earning and spending enqueue a notice in the same transaction.
+back (see `core.tiers`). What happened is published (`core.earning.events`): referrals,
+tiers and notices react inside the same transaction.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Purchase, Refund
+from core.earning.events import PointsRedeemed, PurchaseRecorded, RefundRecorded
 from core.ledger.entries import Ledger
-from core.notices.outbox import NoticeKind, enqueue_in
-from core.referrals.referrals import Referrals
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
     IdempotencyConflict,
@@ -34,7 +35,6 @@ from core.shared.errors import (
 from core.shared.owners import owner_of, owner_of_card
 from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount, parse_label
 from core.shared.writes import retry_on_conflict
-from core.tiers.tiers import Tiers
 
 PURCHASE_REASON = "purchase"
 REFUND_REASON = "refund"
@@ -109,15 +109,13 @@ class Purchases:
         clock: Clock,
         ledger: Ledger,
         rules: RuleBook,
-        referrals: Referrals,
-        tiers: Tiers,
+        bus: MessageBus,
     ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
-        self._referrals = referrals
-        self._tiers = tiers
+        self._bus = bus
 
     async def credit(
         self,
@@ -214,11 +212,7 @@ class Purchases:
                 idempotency_key=f"purchase:{purchase_id}",
                 reference=purchase_id,
             )
-            entry_id, balance = posting.entry.id, posting.balance
-        else:
-            balance = (
-                await session.scalar(select(Member.balance).where(Member.id == member_id)) or 0
-            )
+            entry_id = posting.entry.id
         session.add(
             Purchase(
                 purchase_id=purchase_id,
@@ -233,27 +227,21 @@ class Purchases:
             )
         )
         await session.flush()
-        if await self._referrals.qualify_in(session, member_id, "first_purchase", rules):
-            # The friend's own referral bonus landed in the same transaction.
-            balance = (
-                await session.scalar(select(Member.balance).where(Member.id == member_id))
-                or balance
-            )
-        change = await self._tiers.evaluate_in(session, member_id, PURCHASE_REASON, rules)
-        if points > 0:
-            await enqueue_in(
-                session,
+        tier_before = member.tier
+        # Referrals (the friend's own bonus), tiers and the notice, in this transaction.
+        await self._bus.publish_in(
+            session,
+            PurchaseRecorded(
+                occurred_at=now,
                 member_id=member_id,
-                kind=NoticeKind.POINTS_EARNED,
-                payload={
-                    "points": points,
-                    "balance": balance,
-                    "reason": PURCHASE_REASON,
-                    "reference": purchase_id,
-                },
-                dedupe_key=f"earned:purchase:{purchase_id}",
-                now=now,
-            )
+                purchase_id=purchase_id,
+                amount=amount,
+                points=points,
+                store=store,
+            ),
+        )
+        # The same row object the ledger and the tiers changed: it holds the outcome.
+        balance = member.balance
         return Credit(
             member_id,
             code,
@@ -263,7 +251,7 @@ class Purchases:
             balance,
             replayed=False,
             tier=member.tier,
-            tier_changed=change is not None,
+            tier_changed=member.tier != tier_before,
         )
 
     async def refund(
@@ -284,13 +272,10 @@ class Purchases:
             raise InvalidAmount(
                 f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
-        rules = await self._rules.current()
 
         async def attempt() -> RefundResult:
             async with self._db.transaction() as session:
-                return await self._refund_in(
-                    session, purchase_id.strip(), refund_id, actor, amount, rules
-                )
+                return await self._refund_in(session, purchase_id.strip(), refund_id, actor, amount)
 
         return await retry_on_conflict(attempt)
 
@@ -301,7 +286,6 @@ class Purchases:
         refund_id: str,
         actor: str,
         amount: str | Decimal | None,
-        rules: ProgramRules,
     ) -> RefundResult:
         purchase = await session.scalar(
             select(Purchase).where(Purchase.purchase_id == purchase_id).with_for_update()
@@ -349,6 +333,7 @@ class Purchases:
             member = await session.get(Member, member_id, with_for_update=True)
         if member is None:
             raise MemberNotFound(member_id)
+        now = self._clock.now()
         taken = min(points, member.balance)
         if taken > 0:
             await self._ledger.post_in(
@@ -373,18 +358,24 @@ class Purchases:
                 taken=taken,
                 debt_added=points - taken,
                 actor=actor,
-                created_at=self._clock.now(),
+                created_at=now,
             )
         )
         await session.flush()
         # The refunded amount no longer counts towards the tier; if the tier was reached with
         # this purchase, losing it is immediate (see core.tiers).
-        await self._tiers.evaluate_in(
+        await self._bus.publish_in(
             session,
-            member_id,
-            REFUND_REASON,
-            rules,
-            reversed_purchase_at=purchase.created_at,
+            RefundRecorded(
+                occurred_at=now,
+                member_id=member_id,
+                refund_id=refund_id,
+                purchase_id=purchase_id,
+                purchase_made_at=purchase.created_at,
+                amount=wanted,
+                points=points,
+                debt_added=points - taken,
+            ),
         )
         return RefundResult(
             member_id,
@@ -425,33 +416,31 @@ class Purchases:
             member_id = await session.scalar(owner_of_card(code))
         if member_id is None:
             raise MemberNotFound(code)
+        owner: int = member_id
 
         async def attempt() -> Redemption:
             async with self._db.transaction() as session:
                 posting = await self._ledger.post_in(
                     session,
-                    member_id,
+                    owner,
                     -points,
                     reason=REDEMPTION_REASON,
                     actor=actor,
                     idempotency_key=f"redemption:{redemption_id}",
                     reference=redemption_id,
                 )
-                # A replay finds the notice already there: dedupe_key keeps it single.
-                await enqueue_in(
+                # Published for a replay too: subscribers key on redemption_id.
+                await self._bus.publish_in(
                     session,
-                    member_id=member_id,
-                    kind=NoticeKind.POINTS_SPENT,
-                    payload={
-                        "points": points,
-                        "balance": posting.balance,
-                        "reason": REDEMPTION_REASON,
-                        "reference": redemption_id,
-                    },
-                    dedupe_key=f"spent:redemption:{redemption_id}",
-                    now=self._clock.now(),
+                    PointsRedeemed(
+                        occurred_at=self._clock.now(),
+                        member_id=owner,
+                        redemption_id=redemption_id,
+                        points=points,
+                        balance=posting.balance,
+                    ),
                 )
-                return Redemption(member_id, points, posting.balance, posting.replayed)
+                return Redemption(owner, points, posting.balance, posting.replayed)
 
         # The same redemption posted concurrently: the retry reports it.
         return await retry_on_conflict(attempt)

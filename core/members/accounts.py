@@ -31,9 +31,10 @@ from core.db.models import (
     TierChange,
 )
 from core.ledger.entries import Ledger
-from core.referrals.referrals import Referrals
+from core.members.events import MemberJoined
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import LoyaltyError, MemberNotFound
 from core.shared.owners import owner_of_card
@@ -145,13 +146,13 @@ class Members:
         clock: Clock,
         ledger: Ledger,
         rules: RuleBook,
-        referrals: Referrals,
+        bus: MessageBus,
     ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
-        self._referrals = referrals
+        self._bus = bus
         self._salt: bytes | None = None
 
     async def find(self, identity: IdentityKey) -> Profile | None:
@@ -264,8 +265,13 @@ class Members:
                 actor="program",
                 idempotency_key=f"welcome:{member.id}",
             )
-        if referrer_id is not None:
-            await self._referrals.attribute_in(session, member, referrer_id, rules)
+        # Referrals attribute (and may reward) in this transaction: read the balance after.
+        await self._bus.publish_in(
+            session,
+            MemberJoined(
+                occurred_at=now, member_id=member.id, channel=channel, referrer_id=referrer_id
+            ),
+        )
         await session.refresh(member)
         return Enrolment(member=Profile.of(member), created=True, welcome_bonus=welcome_bonus)
 

@@ -67,8 +67,10 @@ async def enqueue_in(
         "attempts": 0,
         "created_at": now,
     }
-    result = await session.execute(insert_ignoring(session, Notice, values, unique=["dedupe_key"]))
-    return bool(result.rowcount)
+    inserted = await session.scalar(
+        insert_ignoring(session, Notice, values, unique=["dedupe_key"]).returning(Notice.id)
+    )
+    return inserted is not None
 
 
 # A notice a dispatcher has claimed and is delivering; back to pending (retry) or on to

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, CouponRedemption, Member
-from core.notices import outbox as notices
-from core.notices.outbox import NoticeKind
+from core.offers import events
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
     CampaignNotFound,
@@ -291,9 +291,10 @@ def _optional_count(raw: int | None, what: str) -> int | None:
 
 
 class Coupons:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, bus: MessageBus) -> None:
         self._db = db
         self._clock = clock
+        self._bus = bus
 
     # ------------------------------------------------------------------ campaigns
     async def create_campaign(self, spec: CampaignSpec, *, actor: str) -> Campaign:
@@ -513,7 +514,8 @@ class Coupons:
     ) -> IssuedCoupon:
         """Issue inside the caller's transaction; the campaign row must be locked by it.
 
-        With `notify`, a "coupon received" notice is recorded in the same transaction."""
+        Publishes CouponIssued; with `notify`, the notices context records a "coupon
+        received" notice in the same transaction."""
         now = self._clock.now()
         if not campaign.active:
             raise CouponRefused(INACTIVE, detail=f"campaign {campaign.slug} is switched off")
@@ -561,39 +563,24 @@ class Coupons:
         coupon.valid_until = until
         await session.flush()
         issued = IssuedCoupon.of(coupon, campaign)
-        if notify:
-            await self._notify_in(session, member_id, coupon.id, issued, now)
-        return issued
-
-    async def _notify_in(
-        self,
-        session: AsyncSession,
-        member_id: int,
-        coupon_id: int,
-        issued: IssuedCoupon,
-        now: datetime,
-    ) -> None:
-        payload: dict[str, object] = {
-            "code": issued.code,
-            "campaign": issued.campaign,
-            "kind": issued.kind.value,
-        }
-        if issued.value is not None:
-            payload["value"] = str(issued.value)
-        if issued.item is not None:
-            payload["item"] = issued.item
-        if issued.valid_until is not None:
-            payload["valid_until"] = issued.valid_until.isoformat()
-        if issued.terms is not None:
-            payload["terms"] = issued.terms
-        await notices.enqueue_in(
+        await self._bus.publish_in(
             session,
-            member_id=member_id,
-            kind=NoticeKind.COUPON_RECEIVED,
-            payload=payload,
-            dedupe_key=f"coupon:{coupon_id}",
-            now=now,
+            events.CouponIssued(
+                occurred_at=now,
+                member_id=member_id,
+                coupon_id=coupon.id,
+                code=issued.code,
+                campaign=issued.campaign,
+                kind=issued.kind.value,
+                value=issued.value,
+                item=issued.item,
+                valid_until=issued.valid_until,
+                terms=issued.terms,
+                source=coupon.source,
+                notify=notify,
+            ),
         )
+        return issued
 
     async def _new_coupon_in(
         self, session: AsyncSession, campaign: CouponCampaign, source: str
@@ -662,6 +649,7 @@ class Coupons:
             holder = await self._holder(session, card_code, member_id)
             coupon = await session.scalar(select(Coupon).where(Coupon.code == code))
             campaign = await session.get(CouponCampaign, coupon.campaign_id) if coupon else None
+            reason: str | None
             try:
                 verdict = await self._verdict(
                     session, code, coupon, campaign, holder, amount, require_amount=False
@@ -755,6 +743,18 @@ class Coupons:
             )
         )
         await session.flush()
+        await self._bus.publish_in(
+            session,
+            events.CouponRedeemed(
+                occurred_at=self._clock.now(),
+                member_id=holder,
+                redemption_id=redemption_id,
+                code=code,
+                campaign=campaign.name,
+                discount=verdict.discount,
+                order_amount=amount,
+            ),
+        )
         return CouponRedeemed(
             redemption_id=redemption_id,
             code=code,
