@@ -38,51 +38,64 @@ async def points_earned_by_purchase(session: AsyncSession, event: PurchaseRecord
     # The balance now, after whatever else the purchase paid (a referral bonus).
     member = await session.get(Member, event.member_id)
     assert member is not None
-    await enqueue_in(
+    await _points(
         session,
-        member_id=event.member_id,
-        kind=NoticeKind.POINTS_EARNED,
-        payload={
-            "points": event.points,
-            "balance": member.balance,
-            "reason": PURCHASE_REASON,
-            "reference": event.purchase_id,
-        },
+        event,
+        NoticeKind.POINTS_EARNED,
+        balance=member.balance,
+        reason=PURCHASE_REASON,
+        reference=event.purchase_id,
         dedupe_key=f"earned:purchase:{event.purchase_id}",
-        now=event.occurred_at,
     )
 
 
 async def points_earned_by_event(session: AsyncSession, event: EventBonusRecorded) -> None:
     if event.points <= 0:
         return
-    await enqueue_in(
+    await _points(
         session,
-        member_id=event.member_id,
-        kind=NoticeKind.POINTS_EARNED,
-        payload={
-            "points": event.points,
-            "balance": event.balance,
-            "reason": EVENT_REASON,
-            "reference": event.kind,
-        },
+        event,
+        NoticeKind.POINTS_EARNED,
+        balance=event.balance,
+        reason=EVENT_REASON,
+        reference=event.kind,
         dedupe_key=f"earned:event:{event.record_id}",
-        now=event.occurred_at,
     )
 
 
 async def points_spent(session: AsyncSession, event: PointsRedeemed) -> None:
+    await _points(
+        session,
+        event,
+        NoticeKind.POINTS_SPENT,
+        balance=event.balance,
+        reason=REDEMPTION_REASON,
+        reference=event.redemption_id,
+        dedupe_key=f"spent:redemption:{event.redemption_id}",
+    )
+
+
+async def _points(
+    session: AsyncSession,
+    event: PurchaseRecorded | EventBonusRecorded | PointsRedeemed,
+    kind: NoticeKind,
+    *,
+    balance: int,
+    reason: str,
+    reference: str,
+    dedupe_key: str,
+) -> None:
     await enqueue_in(
         session,
         member_id=event.member_id,
-        kind=NoticeKind.POINTS_SPENT,
+        kind=kind,
         payload={
             "points": event.points,
-            "balance": event.balance,
-            "reason": REDEMPTION_REASON,
-            "reference": event.redemption_id,
+            "balance": balance,
+            "reason": reason,
+            "reference": reference,
         },
-        dedupe_key=f"spent:redemption:{event.redemption_id}",
+        dedupe_key=dedupe_key,
         now=event.occurred_at,
     )
 
