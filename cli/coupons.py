@@ -25,12 +25,12 @@ from typing import Any
 
 from app.settings import Settings
 from core.db.database import Database
-from core.members.accounts import member_id_by_card
 from core.offers.coupons import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
 from core.program import LoyaltyProgram
 from core.shared import cards
 from core.shared.errors import InvalidCampaign, MemberNotFound
+from core.shared.owners import owner_of_card
 
 COMMANDS = frozenset(
     {
@@ -212,7 +212,7 @@ async def _run(program: LoyaltyProgram, arguments: argparse.Namespace) -> int:
     if command == "coupon-issue":
         code = cards.normalize(arguments.card)
         async with program.db.reading() as session:
-            member_id = await session.scalar(member_id_by_card(code))
+            member_id = await session.scalar(owner_of_card(code))
         if member_id is None:
             raise MemberNotFound(code)
         issued = await coupons.issue(arguments.slug, member_id)

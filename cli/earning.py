@@ -16,11 +16,11 @@ import argparse
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from core.members.accounts import member_id_by_card
 from core.program import LoyaltyProgram
 from core.rules.book import ProgramRules
 from core.shared import cards
 from core.shared.errors import MemberNotFound
+from core.shared.owners import owner_of_card
 
 COMMANDS = frozenset({"event", "tier-status"})
 
@@ -96,7 +96,7 @@ def metric_amount(rules: ProgramRules, amount: Decimal) -> str:
 async def tier_status(program: LoyaltyProgram, card: str) -> int:
     code = cards.normalize(card)
     async with program.db.reading() as session:
-        member_id = await session.scalar(member_id_by_card(code))
+        member_id = await session.scalar(owner_of_card(code))
     if member_id is None:
         raise MemberNotFound(code)
     rules = await program.rules.current()

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import and_, delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.db.database import Database
 from core.db.models import JobRun
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
+from core.shared.writes import insert_ignoring
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,10 @@ class JobRunner:
 
     async def _claim(self, run_key: str, now: datetime) -> bool:
         async with self._db.transaction() as session:
-            insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
             won = await session.scalar(
-                insert(JobRun)
-                .values(run_key=run_key, started_at=now)
-                .on_conflict_do_nothing(index_elements=["run_key"])
-                .returning(JobRun.run_key)
+                insert_ignoring(
+                    session, JobRun, {"run_key": run_key, "started_at": now}, unique=["run_key"]
+                ).returning(JobRun.run_key)
             )
             if won is not None:
                 return True
@@ -212,7 +210,7 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
     if expiry is not None:
         # Hourly: points expire at the instant their lot says, not at some daily batch time.
         jobs.append(_job("expire_points", Every.HOUR, expiry.expire_due, minute=5))
-        jobs.append(_job("remind_expiring", Every.HOUR, expiry.remind_due, minute=10))
+        jobs.append(_job("remind_expiring", Every.HOUR, program.reminders.remind_due, minute=10))
     tiers = getattr(program, "tiers", None)
     if tiers is not None:
         # Daily, at a quiet hour: downgrades after the grace period are a matter of days.

@@ -1,4 +1,9 @@
-"""The loyalty core as one object: what handlers and the operator's tools are given."""
+"""The loyalty core as one object: what handlers and the operator's tools are given.
+
+`LoyaltyProgram.build` is the core's composition root: it builds the message bus, hands it to
+the contexts that publish, and subscribes the contexts that react, in the order their effects
+must be seen (see `core.shared.bus`).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
 from core.members.accounts import Members
 from core.members.linking import Linking
+from core.notices import announcements
+from core.notices.reminders import ExpiryReminders
 from core.offers.coupons import Coupons
 from core.offers.rewards import Rewards
 from core.referrals.referrals import Referrals
 from core.rules.book import RuleBook
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock, SystemClock
 from core.tiers.tiers import Tiers
 
@@ -24,6 +32,7 @@ from core.tiers.tiers import Tiers
 class LoyaltyProgram:
     db: Database
     clock: Clock
+    bus: MessageBus
     rules: RuleBook
     ledger: Ledger
     members: Members
@@ -36,29 +45,38 @@ class LoyaltyProgram:
     rewards: Rewards
     birthdays: Birthdays
     expiry: Expiry
+    reminders: ExpiryReminders
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
         clock = clock or SystemClock()
+        bus = MessageBus()
         rules = RuleBook(db, clock)
         ledger = Ledger(db, clock)
-        coupons = Coupons(db, clock)
-        referrals = Referrals(db, clock, ledger, coupons)
-        tiers = Tiers(db, clock, rules)
-        members = Members(db, clock, ledger, rules, referrals)
+        coupons = Coupons(db, clock, bus)
+        referrals = Referrals(db, clock, ledger, coupons, rules, bus)
+        tiers = Tiers(db, clock, rules, bus)
+        members = Members(db, clock, ledger, rules, bus)
+        # Order matters within an event: a referral bonus and a tier move first, so the
+        # notice that comes last reports the balance after them.
+        referrals.subscribe(bus)
+        tiers.subscribe(bus)
+        announcements.subscribe(bus)
         return cls(
             db=db,
             clock=clock,
+            bus=bus,
             rules=rules,
             ledger=ledger,
             members=members,
-            purchases=Purchases(db, clock, ledger, rules, referrals, tiers),
-            linking=Linking(db, clock, members, ledger, referrals),
+            purchases=Purchases(db, clock, ledger, rules, bus),
+            linking=Linking(db, clock, members, ledger, bus),
             referrals=referrals,
             tiers=tiers,
-            events=Events(db, clock, ledger, rules),
+            events=Events(db, clock, ledger, rules, bus),
             coupons=coupons,
-            rewards=Rewards(db, clock, ledger, coupons),
+            rewards=Rewards(db, clock, ledger, coupons, bus),
             birthdays=Birthdays(db, clock, ledger, rules, members),
-            expiry=Expiry(db, clock, ledger, rules),
+            expiry=Expiry(db, clock, ledger, rules, bus),
+            reminders=ExpiryReminders(db, clock, rules),
         )

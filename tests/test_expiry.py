@@ -210,13 +210,13 @@ async def test_members_hear_once_before_their_points_expire(
     assert (await program.expiry.upcoming(ann)) is not None
 
     clock.advance(days=TTL_DAYS - 8)
-    assert await program.expiry.remind_due() == 0  # more than 7 days ahead
+    assert await program.reminders.remind_due() == 0  # more than 7 days ahead
 
     clock.advance(days=2)
-    assert await program.expiry.remind_due() == 1
-    assert await program.expiry.remind_due() == 0
+    assert await program.reminders.remind_due() == 1
+    assert await program.reminders.remind_due() == 0
     clock.advance(days=1)
-    assert await program.expiry.remind_due() == 0
+    assert await program.reminders.remind_due() == 0
 
     async with timed.db.sessions() as session:
         [notice] = await session.scalars(select(Notice).where(Notice.member_id == ann))
@@ -237,7 +237,7 @@ async def test_reminders_are_marketing_where_the_marketer_says_so(
     )
     ann = await join(timed)
     clock.advance(days=TTL_DAYS - 2)
-    assert await program.expiry.remind_due() == 1
+    assert await program.reminders.remind_due() == 1
     async with timed.db.sessions() as session:
         notice = await session.scalar(select(Notice).where(Notice.member_id == ann))
     assert notice is not None and notice.marketing
@@ -250,7 +250,7 @@ async def test_points_never_expire_without_a_ttl(settings: Settings, clock: Stop
         clock.advance(days=3650)
         assert (await runtime.program.expiry.expire_due()).points == 0
         assert await runtime.program.expiry.upcoming(ann) is None
-        assert await runtime.program.expiry.remind_due() == 0
+        assert await runtime.program.reminders.remind_due() == 0
         assert await runtime.program.ledger.balance(ann) == 100
     finally:
         await runtime.close()

@@ -16,18 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, MemberEvent
+from core.earning.events import EventBonusRecorded
 from core.ledger.entries import Ledger
-from core.members.accounts import member_id_by_card, member_ids_of
-from core.notices.outbox import NoticeKind, enqueue_in
 from core.rules.book import RuleBook
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
+from core.shared.owners import member_ids_of, owner_of, owner_of_card
+from core.shared.writes import retry_on_conflict
 
 EVENT_REASON = "event"
 MAX_EVENT_ID_LENGTH = 128
@@ -46,11 +47,14 @@ class EventResult:
 
 
 class Events:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook, bus: MessageBus
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
+        self._bus = bus
 
     async def emit(
         self,
@@ -73,31 +77,30 @@ class Events:
         if bonus is None:
             raise UnknownEventKind(kind)
         code = cards.normalize(card_code) if card_code is not None else None
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    owner = await self._owner_in(session, code, member_id)
-                    return await self._emit_in(
-                        session, owner, kind, event_id, actor, bonus.points, bonus.per_member
-                    )
-            except IntegrityError:
-                # The same event arrived concurrently: the retry sees it as a replay.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> EventResult:
+            async with self._db.transaction() as session:
+                owner = await self._owner_in(session, code, member_id)
+                return await self._emit_in(
+                    session, owner, kind, event_id, actor, bonus.points, bonus.per_member
+                )
+
+        # The same event arriving concurrently: the retry sees it as a replay.
+        return await retry_on_conflict(attempt)
 
     async def _owner_in(
         self, session: AsyncSession, code: str | None, member_id: int | None
     ) -> int:
         if code is not None:
-            owner = await session.scalar(member_id_by_card(code))
+            owner = await session.scalar(owner_of_card(code))
             if owner is None:
                 raise MemberNotFound(code)
             return int(owner)
-        member = await session.get(Member, member_id)
-        if member is None:
+        assert member_id is not None
+        found = await session.scalar(owner_of(member_id))
+        if found is None:
             raise MemberNotFound(member_id)
-        return member.merged_into_id or member.id
+        return int(found)
 
     async def _emit_in(
         self,
@@ -118,11 +121,7 @@ class Events:
             select(MemberEvent).where(MemberEvent.kind == kind, MemberEvent.event_id == event_id)
         )
         if previous is not None:
-            owner = await session.scalar(
-                select(func.coalesce(Member.merged_into_id, Member.id)).where(
-                    Member.id == previous.member_id
-                )
-            )
+            owner = await session.scalar(owner_of(previous.member_id))
             if owner != member_id:
                 raise IdempotencyConflict(f"event:{kind}:{event_id}")
             return EventResult(
@@ -168,19 +167,18 @@ class Events:
             )
             row.ledger_entry_id = posting.entry.id
             balance = posting.balance
-            await enqueue_in(
-                session,
+        await self._bus.publish_in(
+            session,
+            EventBonusRecorded(
+                occurred_at=now,
                 member_id=member_id,
-                kind=NoticeKind.POINTS_EARNED,
-                payload={
-                    "points": earned,
-                    "balance": balance,
-                    "reason": EVENT_REASON,
-                    "reference": kind,
-                },
-                dedupe_key=f"earned:event:{row.id}",
-                now=now,
-            )
+                kind=kind,
+                event_id=event_id,
+                record_id=row.id,
+                points=earned,
+                balance=balance,
+            ),
+        )
         return EventResult(
             member_id, kind, event_id, earned, balance, replayed=False, limited=limited
         )

@@ -3,7 +3,8 @@
 Points for a purchase follow the rules in force at the clock's now, the member's tier at
 that moment and the active promotions (see `ProgramRules.purchase_points` for the combination
 policy); the purchase then counts towards the member's tier, and a refund takes that progress
-back (see `core.tiers`). Earning and spending enqueue a notice in the same transaction.
+back (see `core.tiers`). What happened is published (`core.earning.events`): referrals,
+tiers and notices react inside the same transaction.
 """
 
 from __future__ import annotations
@@ -11,20 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Purchase, Refund
+from core.earning.events import PointsRedeemed, PurchaseRecorded, RefundRecorded
 from core.ledger.entries import Ledger
-from core.members.accounts import member_id_by_card
-from core.notices.outbox import NoticeKind, enqueue_in
-from core.referrals.referrals import Referrals
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
     IdempotencyConflict,
@@ -33,14 +32,13 @@ from core.shared.errors import (
     PurchaseNotFound,
     RedemptionTooLarge,
 )
-from core.tiers.tiers import Tiers
+from core.shared.owners import owner_of, owner_of_card
+from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount, parse_label
+from core.shared.writes import retry_on_conflict
 
 PURCHASE_REASON = "purchase"
 REFUND_REASON = "refund"
 REDEMPTION_REASON = "redemption"
-MAX_AMOUNT = Decimal("1000000000")
-MAX_REFERENCE_LENGTH = 64
-MAX_LABEL_LENGTH = 64
 MAX_CATEGORIES = 50
 
 
@@ -78,28 +76,6 @@ class Redemption:
     replayed: bool
 
 
-def parse_amount(raw: str | Decimal) -> Decimal:
-    """A positive money amount with at most two decimals ("1234.50", "1234,5")."""
-    try:
-        amount = Decimal(str(raw).strip().replace(",", "."))
-    except InvalidOperation as error:
-        raise InvalidAmount(f"not a number: {raw!r}") from error
-    if not amount.is_finite() or amount <= 0:
-        raise InvalidAmount(f"the amount must be positive: {raw!r}")
-    if amount >= MAX_AMOUNT:
-        raise InvalidAmount(f"the amount is too large: {raw!r}")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidAmount(f"at most two decimals: {raw!r}")
-    return amount.quantize(Decimal("0.01"))
-
-
-def parse_label(what: str, raw: str) -> str:
-    label = raw.strip()
-    if not label or len(label) > MAX_LABEL_LENGTH:
-        raise InvalidAmount(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
-    return label
-
-
 def parse_categories(
     raw: Mapping[str, str | Decimal] | None, total: Decimal
 ) -> dict[str, Decimal] | None:
@@ -133,15 +109,13 @@ class Purchases:
         clock: Clock,
         ledger: Ledger,
         rules: RuleBook,
-        referrals: Referrals,
-        tiers: Tiers,
+        bus: MessageBus,
     ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
-        self._referrals = referrals
-        self._tiers = tiers
+        self._bus = bus
 
     async def credit(
         self,
@@ -168,129 +142,117 @@ class Purchases:
         by_category = parse_categories(categories, amount)
         code = cards.normalize(card_code)
         rules = await self._rules.current()
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    member_id = await session.scalar(member_id_by_card(code))
-                    if member_id is None:
-                        raise MemberNotFound(code)
-                    previous = await session.scalar(
-                        select(Purchase).where(Purchase.purchase_id == purchase_id)
-                    )
-                    if previous is not None:
-                        # Compare today's owners: the member may have been merged since.
-                        owner = await session.scalar(
-                            select(func.coalesce(Member.merged_into_id, Member.id)).where(
-                                Member.id == previous.member_id
-                            )
-                        )
-                        if (
-                            owner != member_id
-                            or previous.amount != amount
-                            or previous.store != store
-                            or previous.categories != _categories_json(by_category)
-                        ):
-                            raise IdempotencyConflict(f"purchase:{purchase_id}")
-                        member = await session.get(Member, member_id)
-                        assert member is not None
-                        return Credit(
-                            member_id,
-                            code,
-                            purchase_id,
-                            amount,
-                            previous.points,
-                            member.balance,
-                            replayed=True,
-                            tier=member.tier,
-                        )
-                    # Locked before the tier is read, so it cannot move under this credit.
-                    member = await session.get(Member, member_id, with_for_update=True)
-                    if member is None:
-                        raise MemberNotFound(code)
-                    now = self._clock.now()
-                    points = rules.purchase_points(
-                        amount,
-                        at=now,
-                        tier=member.tier,
-                        store=store,
-                        categories=by_category,
-                    )
-                    entry_id = None
-                    if points > 0:
-                        posting = await self._ledger.post_in(
-                            session,
-                            member_id,
-                            points,
-                            reason=PURCHASE_REASON,
-                            actor=actor,
-                            idempotency_key=f"purchase:{purchase_id}",
-                            reference=purchase_id,
-                        )
-                        entry_id, balance = posting.entry.id, posting.balance
-                    else:
-                        balance = (
-                            await session.scalar(
-                                select(Member.balance).where(Member.id == member_id)
-                            )
-                            or 0
-                        )
-                    session.add(
-                        Purchase(
-                            purchase_id=purchase_id,
-                            member_id=member_id,
-                            amount=amount,
-                            points=points,
-                            ledger_entry_id=entry_id,
-                            store=store,
-                            categories=_categories_json(by_category),
-                            actor=actor,
-                            created_at=now,
-                        )
-                    )
-                    await session.flush()
-                    if await self._referrals.qualify_in(
-                        session, member_id, "first_purchase", rules
-                    ):
-                        # The friend's own referral bonus landed in the same transaction.
-                        balance = (
-                            await session.scalar(
-                                select(Member.balance).where(Member.id == member_id)
-                            )
-                            or balance
-                        )
-                    change = await self._tiers.evaluate_in(
-                        session, member_id, PURCHASE_REASON, rules
-                    )
-                    if points > 0:
-                        await enqueue_in(
-                            session,
-                            member_id=member_id,
-                            kind=NoticeKind.POINTS_EARNED,
-                            payload={
-                                "points": points,
-                                "balance": balance,
-                                "reason": PURCHASE_REASON,
-                                "reference": purchase_id,
-                            },
-                            dedupe_key=f"earned:purchase:{purchase_id}",
-                            now=now,
-                        )
-                    return Credit(
-                        member_id,
-                        code,
-                        purchase_id,
-                        amount,
-                        points,
-                        balance,
-                        replayed=False,
-                        tier=member.tier,
-                        tier_changed=change is not None,
-                    )
-            except IntegrityError:
-                # The same purchase was credited concurrently: the retry sees it as a replay.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Credit:
+            async with self._db.transaction() as session:
+                return await self._credit_in(
+                    session, code, purchase_id, amount, store, by_category, actor, rules
+                )
+
+        # A purchase credited concurrently makes the retry see it as a replay.
+        return await retry_on_conflict(attempt)
+
+    async def _credit_in(
+        self,
+        session: AsyncSession,
+        code: str,
+        purchase_id: str,
+        amount: Decimal,
+        store: str | None,
+        by_category: dict[str, Decimal] | None,
+        actor: str,
+        rules: ProgramRules,
+    ) -> Credit:
+        member_id = await session.scalar(owner_of_card(code))
+        if member_id is None:
+            raise MemberNotFound(code)
+        previous = await session.scalar(select(Purchase).where(Purchase.purchase_id == purchase_id))
+        if previous is not None:
+            # Compare today's owners: the member may have been merged since.
+            owner = await session.scalar(owner_of(previous.member_id))
+            if (
+                owner != member_id
+                or previous.amount != amount
+                or previous.store != store
+                or previous.categories != _categories_json(by_category)
+            ):
+                raise IdempotencyConflict(f"purchase:{purchase_id}")
+            member = await session.get(Member, member_id)
+            assert member is not None
+            return Credit(
+                member_id,
+                code,
+                purchase_id,
+                amount,
+                previous.points,
+                member.balance,
+                replayed=True,
+                tier=member.tier,
+            )
+        # Locked before the tier is read, so it cannot move under this credit.
+        member = await session.get(Member, member_id, with_for_update=True)
+        if member is None:
+            raise MemberNotFound(code)
+        now = self._clock.now()
+        points = rules.purchase_points(
+            amount,
+            at=now,
+            tier=member.tier,
+            store=store,
+            categories=by_category,
+        )
+        entry_id = None
+        if points > 0:
+            posting = await self._ledger.post_in(
+                session,
+                member_id,
+                points,
+                reason=PURCHASE_REASON,
+                actor=actor,
+                idempotency_key=f"purchase:{purchase_id}",
+                reference=purchase_id,
+            )
+            entry_id = posting.entry.id
+        session.add(
+            Purchase(
+                purchase_id=purchase_id,
+                member_id=member_id,
+                amount=amount,
+                points=points,
+                ledger_entry_id=entry_id,
+                store=store,
+                categories=_categories_json(by_category),
+                actor=actor,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        tier_before = member.tier
+        # Referrals (the friend's own bonus), tiers and the notice, in this transaction.
+        await self._bus.publish_in(
+            session,
+            PurchaseRecorded(
+                occurred_at=now,
+                member_id=member_id,
+                purchase_id=purchase_id,
+                amount=amount,
+                points=points,
+                store=store,
+            ),
+        )
+        # The same row object the ledger and the tiers changed: it holds the outcome.
+        balance = member.balance
+        return Credit(
+            member_id,
+            code,
+            purchase_id,
+            amount,
+            points,
+            balance,
+            replayed=False,
+            tier=member.tier,
+            tier_changed=member.tier != tier_before,
+        )
 
     async def refund(
         self,
@@ -310,17 +272,12 @@ class Purchases:
             raise InvalidAmount(
                 f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
-        rules = await self._rules.current()
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    return await self._refund_in(
-                        session, purchase_id.strip(), refund_id, actor, amount, rules
-                    )
-            except IntegrityError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> RefundResult:
+            async with self._db.transaction() as session:
+                return await self._refund_in(session, purchase_id.strip(), refund_id, actor, amount)
+
+        return await retry_on_conflict(attempt)
 
     async def _refund_in(
         self,
@@ -329,7 +286,6 @@ class Purchases:
         refund_id: str,
         actor: str,
         amount: str | Decimal | None,
-        rules: ProgramRules,
     ) -> RefundResult:
         purchase = await session.scalar(
             select(Purchase).where(Purchase.purchase_id == purchase_id).with_for_update()
@@ -377,6 +333,7 @@ class Purchases:
             member = await session.get(Member, member_id, with_for_update=True)
         if member is None:
             raise MemberNotFound(member_id)
+        now = self._clock.now()
         taken = min(points, member.balance)
         if taken > 0:
             await self._ledger.post_in(
@@ -401,18 +358,24 @@ class Purchases:
                 taken=taken,
                 debt_added=points - taken,
                 actor=actor,
-                created_at=self._clock.now(),
+                created_at=now,
             )
         )
         await session.flush()
         # The refunded amount no longer counts towards the tier; if the tier was reached with
         # this purchase, losing it is immediate (see core.tiers).
-        await self._tiers.evaluate_in(
+        await self._bus.publish_in(
             session,
-            member_id,
-            REFUND_REASON,
-            rules,
-            reversed_purchase_at=purchase.created_at,
+            RefundRecorded(
+                occurred_at=now,
+                member_id=member_id,
+                refund_id=refund_id,
+                purchase_id=purchase_id,
+                purchase_made_at=purchase.created_at,
+                amount=wanted,
+                points=points,
+                debt_added=points - taken,
+            ),
         )
         return RefundResult(
             member_id,
@@ -450,38 +413,34 @@ class Purchases:
             )
         code = cards.normalize(card_code)
         async with self._db.reading() as session:
-            member_id = await session.scalar(member_id_by_card(code))
+            member_id = await session.scalar(owner_of_card(code))
         if member_id is None:
             raise MemberNotFound(code)
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    posting = await self._ledger.post_in(
-                        session,
-                        member_id,
-                        -points,
-                        reason=REDEMPTION_REASON,
-                        actor=actor,
-                        idempotency_key=f"redemption:{redemption_id}",
-                        reference=redemption_id,
-                    )
-                    # A replay finds the notice already there: dedupe_key keeps it single.
-                    await enqueue_in(
-                        session,
-                        member_id=member_id,
-                        kind=NoticeKind.POINTS_SPENT,
-                        payload={
-                            "points": points,
-                            "balance": posting.balance,
-                            "reason": REDEMPTION_REASON,
-                            "reference": redemption_id,
-                        },
-                        dedupe_key=f"spent:redemption:{redemption_id}",
-                        now=self._clock.now(),
-                    )
-                    return Redemption(member_id, points, posting.balance, posting.replayed)
-            except IntegrityError:
-                # The same redemption was posted concurrently: the retry reports it.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        owner: int = member_id
+
+        async def attempt() -> Redemption:
+            async with self._db.transaction() as session:
+                posting = await self._ledger.post_in(
+                    session,
+                    owner,
+                    -points,
+                    reason=REDEMPTION_REASON,
+                    actor=actor,
+                    idempotency_key=f"redemption:{redemption_id}",
+                    reference=redemption_id,
+                )
+                # Published for a replay too: subscribers key on redemption_id.
+                await self._bus.publish_in(
+                    session,
+                    PointsRedeemed(
+                        occurred_at=self._clock.now(),
+                        member_id=owner,
+                        redemption_id=redemption_id,
+                        points=points,
+                        balance=posting.balance,
+                    ),
+                )
+                return Redemption(owner, points, posting.balance, posting.replayed)
+
+        # The same redemption posted concurrently: the retry reports it.
+        return await retry_on_conflict(attempt)

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import LedgerEntry, LotAllocation, Member, PointLot, ProgramRule
 from core.shared.clock import Clock
 from core.shared.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
+from core.shared.writes import retry_on_conflict
 
 
 @dataclass(frozen=True)
@@ -105,24 +105,22 @@ class Ledger:
         take_first_from: int | None = None,
     ) -> Posting:
         """Add `points` (negative to spend). Replaying a key returns the first result."""
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    return await self.post_in(
-                        session,
-                        member_id,
-                        points,
-                        reason=reason,
-                        actor=actor,
-                        idempotency_key=idempotency_key,
-                        reference=reference,
-                        take_first_from=take_first_from,
-                    )
-            except IntegrityError:
-                # Another member's posting took this key first: the retry reports it.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Posting:
+            async with self._db.transaction() as session:
+                return await self.post_in(
+                    session,
+                    member_id,
+                    points,
+                    reason=reason,
+                    actor=actor,
+                    idempotency_key=idempotency_key,
+                    reference=reference,
+                    take_first_from=take_first_from,
+                )
+
+        # Another member's posting took this key first: the retry reports it.
+        return await retry_on_conflict(attempt)
 
     async def post_in(
         self,

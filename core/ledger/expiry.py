@@ -1,13 +1,13 @@
 """Points that expire: what is due goes as ledger entries, members hear of it beforehand.
 
-Both jobs are safe to run in several processes at once and to rerun: expiring takes each
-lot's remainder under the member's row lock, keyed by the lot, so a lot expires once;
-reminders are notices with a key per batch of expiring points, so each is sent once.
+Expiring is safe to run in several processes at once and to rerun: it takes each lot's
+remainder under the member's row lock, keyed by the lot, so a lot expires once, and publishes
+`PointsExpired`. Reminders before the date are the notices context's job
+(`core.notices.reminders`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.database import Database
 from core.db.models import Member, PointLot
 from core.ledger.entries import Ledger
-from core.notices.outbox import NoticeKind, enqueue_in
+from core.ledger.events import PointsExpired
 from core.rules.book import RuleBook
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 
 EXPIRY_REASON = "expiry"
@@ -41,11 +42,14 @@ class ExpiryRun:
 
 
 class Expiry:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook, bus: MessageBus
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
+        self._bus = bus
 
     async def upcoming(self, member_id: int, *, within: timedelta | None = None) -> Upcoming | None:
         """Points of the lots that expire first (those expiring within a day of the first
@@ -131,60 +135,14 @@ class Expiry:
             total += -posting.entry.points
             balance = posting.balance
         if total:
-            await enqueue_in(
+            await self._bus.publish_in(
                 session,
-                member_id=member_id,
-                kind=NoticeKind.POINTS_EXPIRED,
-                payload={"points": total, "balance": balance},
-                dedupe_key=f"expired:lot:{lots[0].id}",
-                now=now,
+                PointsExpired(
+                    occurred_at=now,
+                    member_id=member_id,
+                    points=total,
+                    balance=balance,
+                    first_lot_id=lots[0].id,
+                ),
             )
         return total
-
-    async def remind_due(self) -> int:
-        """Tell members whose points expire within the reminder period; returns how many
-        reminders were queued now (each batch of expiring points is announced once)."""
-        rules = await self._rules.current()
-        if rules.expiry_reminder_days <= 0:
-            return 0
-        now = self._clock.now()
-        horizon = now + timedelta(days=rules.expiry_reminder_days)
-        async with self._db.reading() as session:
-            rows = (
-                await session.execute(
-                    select(PointLot.member_id, PointLot.id, PointLot.remaining, PointLot.expires_at)
-                    .join(Member, Member.id == PointLot.member_id)
-                    .where(
-                        PointLot.remaining > 0,
-                        PointLot.expires_at > now,
-                        PointLot.expires_at <= horizon,
-                        Member.erased_at.is_(None),
-                        Member.merged_into_id.is_(None),
-                    )
-                    .order_by(PointLot.member_id, PointLot.expires_at, PointLot.id)
-                )
-            ).all()
-        by_member: dict[int, list[tuple[int, int, datetime]]] = defaultdict(list)
-        for member_id, lot_id, remaining, expires_at in rows:
-            by_member[member_id].append((lot_id, remaining, expires_at))
-        queued = 0
-        for member_id, lots in by_member.items():
-            first_lot, _, first_expiry = lots[0]
-            async with self._db.transaction() as session:
-                balance = await session.scalar(select(Member.balance).where(Member.id == member_id))
-                queued += await enqueue_in(
-                    session,
-                    member_id=member_id,
-                    kind=NoticeKind.POINTS_EXPIRING,
-                    payload={
-                        "points": sum(remaining for _, remaining, _ in lots),
-                        "expires_at": first_expiry.isoformat(),
-                        "balance": int(balance or 0),
-                    },
-                    # The first lot to go names the reminder: a later run within the period
-                    # finds the same lot first and queues nothing new.
-                    dedupe_key=f"expiring:lot:{first_lot}",
-                    now=now,
-                    marketing=rules.expiry_reminder_is_marketing,
-                )
-        return queued

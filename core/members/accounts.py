@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, Select, bindparam, delete, func, or_, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,11 +31,14 @@ from core.db.models import (
     TierChange,
 )
 from core.ledger.entries import Ledger
-from core.referrals.referrals import Referrals
+from core.members.events import MemberJoined
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import LoyaltyError, MemberNotFound
+from core.shared.owners import owner_of_card
+from core.shared.writes import retry_on_conflict
 
 # Built once: constructing a statement and its cache key costs more than running it.
 _MEMBER_BY_IDENTITY = (
@@ -46,17 +49,6 @@ _MEMBER_BY_IDENTITY = (
         Identity.external_id == bindparam("external_id"),
     )
 )
-
-
-def member_id_by_card(code: str) -> Select[tuple[int]]:
-    """The member a card code belongs to today: after a merge, the surviving member."""
-    return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.card_code == code)
-
-
-def member_ids_of(member_id: int) -> Select[tuple[int]]:
-    """A member and every member merged into it: what those held (purchases, coupons, claims,
-    events) counts for the survivor now."""
-    return select(Member.id).where(or_(Member.id == member_id, Member.merged_into_id == member_id))
 
 
 IDENTITY_SALT = "identity_salt"
@@ -154,13 +146,13 @@ class Members:
         clock: Clock,
         ledger: Ledger,
         rules: RuleBook,
-        referrals: Referrals,
+        bus: MessageBus,
     ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
-        self._referrals = referrals
+        self._bus = bus
         self._salt: bytes | None = None
 
     async def find(self, identity: IdentityKey) -> Profile | None:
@@ -195,16 +187,22 @@ class Members:
         rules = await self._rules.current()
         # Before the transaction: the salt may need a write of its own the first time.
         identity_hash = await self.identity_hash(registration.identity)
-        for _ in range(5):
-            try:
-                async with self._db.transaction() as session:
-                    return await self._enrol_in(session, registration, rules, identity_hash)
-            except IntegrityError:
-                existing = await self.find(registration.identity)
-                if existing is not None:
-                    return Enrolment(member=existing, created=False, welcome_bonus=0)
-                # Otherwise the generated card code collided with another one: try a new one.
-        raise RuntimeError("could not allocate a unique card code")
+
+        async def attempt() -> Enrolment:
+            async with self._db.transaction() as session:
+                return await self._enrol_in(session, registration, rules, identity_hash)
+
+        async def joined_meanwhile() -> Enrolment | None:
+            # Otherwise the generated card code collided with another one: try a new one.
+            existing = await self.find(registration.identity)
+            if existing is None:
+                return None
+            return Enrolment(member=existing, created=False, welcome_bonus=0)
+
+        try:
+            return await retry_on_conflict(attempt, attempts=5, on_conflict=joined_meanwhile)
+        except IntegrityError:
+            raise RuntimeError("could not allocate a unique card code") from None
 
     async def _enrol_in(
         self,
@@ -267,8 +265,13 @@ class Members:
                 actor="program",
                 idempotency_key=f"welcome:{member.id}",
             )
-        if referrer_id is not None:
-            await self._referrals.attribute_in(session, member, referrer_id, rules)
+        # Referrals attribute (and may reward) in this transaction: read the balance after.
+        await self._bus.publish_in(
+            session,
+            MemberJoined(
+                occurred_at=now, member_id=member.id, channel=channel, referrer_id=referrer_id
+            ),
+        )
         await session.refresh(member)
         return Enrolment(member=Profile.of(member), created=True, welcome_bonus=welcome_bonus)
 
@@ -279,7 +282,7 @@ class Members:
             code = cards.normalize(raw_code)
         except cards.InvalidCardCode:
             return None
-        return await session.scalar(member_id_by_card(code))
+        return await session.scalar(owner_of_card(code))
 
     async def set_language(self, member_id: int, language: str) -> Profile:
         async with self._db.transaction() as session:

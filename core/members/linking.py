@@ -12,19 +12,22 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import Identity, LinkAttempt, LinkCode, Member, Merge, Referral
+from core.db.models import Identity, LinkAttempt, LinkCode, Member, Merge
 from core.ledger.entries import Ledger
 from core.members.accounts import IdentityKey, Members, Profile
-from core.referrals.referrals import Referrals
+from core.members.events import MembersMerged
+from core.shared.bus import MessageBus
 from core.shared.cards import ALPHABET
 from core.shared.clock import Clock
 from core.shared.errors import LoyaltyError
+from core.shared.writes import retry_on_conflict
 
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)
@@ -74,38 +77,41 @@ class Linking:
         clock: Clock,
         members: Members,
         ledger: Ledger,
-        referrals: Referrals,
+        bus: MessageBus,
     ) -> None:
         self._db = db
         self._clock = clock
         self._members = members
         self._ledger = ledger
-        self._referrals = referrals
+        self._bus = bus
 
     async def issue(self, member_id: int) -> IssuedCode:
         """A new code for the member; any code it had before stops working."""
         now = self._clock.now()
-        for _ in range(5):
+
+        async def attempt() -> IssuedCode:
+            # A code that collides with another one is drawn again.
             code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-            try:
-                async with self._db.transaction() as session:
-                    await session.execute(
-                        update(LinkCode)
-                        .where(LinkCode.member_id == member_id, LinkCode.used_at.is_(None))
-                        .values(used_at=now, used_by="superseded")
+            async with self._db.transaction() as session:
+                await session.execute(
+                    update(LinkCode)
+                    .where(LinkCode.member_id == member_id, LinkCode.used_at.is_(None))
+                    .values(used_at=now, used_by="superseded")
+                )
+                session.add(
+                    LinkCode(
+                        code=code,
+                        member_id=member_id,
+                        created_at=now,
+                        expires_at=now + CODE_TTL,
                     )
-                    session.add(
-                        LinkCode(
-                            code=code,
-                            member_id=member_id,
-                            created_at=now,
-                            expires_at=now + CODE_TTL,
-                        )
-                    )
-                return IssuedCode(code=code, expires_at=now + CODE_TTL)
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not allocate a unique link code")
+                )
+            return IssuedCode(code=code, expires_at=now + CODE_TTL)
+
+        try:
+            return await retry_on_conflict(attempt, attempts=5)
+        except IntegrityError:
+            raise RuntimeError("could not allocate a unique link code") from None
 
     async def redeem(self, identity: IdentityKey, typed: str) -> Linked:
         if await self._wrong_codes_lately(identity) >= MAX_WRONG_CODES:
@@ -231,8 +237,14 @@ class Linking:
                 reference=absorbed.card_code,
                 lots_like=moved_out.entry.id,
             )
-        identities = await session.execute(
-            update(Identity).where(Identity.member_id == absorbed.id).values(member_id=survivor.id)
+        # An UPDATE's result is a cursor result: it has the row count.
+        identities = cast(
+            CursorResult[Any],
+            await session.execute(
+                update(Identity)
+                .where(Identity.member_id == absorbed.id)
+                .values(member_id=survivor.id)
+            ),
         )
         # Anyone merged into the absorbed member earlier now points at the survivor too.
         await session.execute(
@@ -243,13 +255,6 @@ class Linking:
         absorbed.merged_into_id = survivor.id
         survivor.debt += absorbed.debt
         absorbed.debt = 0
-        await self._referrals.forget_between_in(session, survivor.id, absorbed.id)
-        # Friends the absorbed member invited now count for the survivor.
-        await session.execute(
-            update(Referral)
-            .where(Referral.referrer_id == absorbed.id)
-            .values(referrer_id=survivor.id)
-        )
         for field in ("phone", "birthday", "name"):
             if getattr(survivor, field) is None and getattr(absorbed, field) is not None:
                 setattr(survivor, field, getattr(absorbed, field))
@@ -267,6 +272,13 @@ class Linking:
             )
         )
         await session.flush()
+        # Referrals forget rewards between the two and move the absorbed one's friends over.
+        await self._bus.publish_in(
+            session,
+            MembersMerged(
+                occurred_at=now, member_id=survivor.id, absorbed_id=absorbed.id, points_moved=moved
+            ),
+        )
         await session.refresh(survivor)
         return survivor, moved
 

@@ -14,12 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Identity, Member, Notice
 from core.shared.clock import Clock
+from core.shared.writes import insert_ignoring
 
 
 class NoticeKind(StrEnum):
@@ -67,12 +67,10 @@ async def enqueue_in(
         "attempts": 0,
         "created_at": now,
     }
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = await session.execute(
-        insert(Notice).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    inserted = await session.scalar(
+        insert_ignoring(session, Notice, values, unique=["dedupe_key"]).returning(Notice.id)
     )
-    return bool(result.rowcount)
+    return inserted is not None
 
 
 # A notice a dispatcher has claimed and is delivering; back to pending (retry) or on to

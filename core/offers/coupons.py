@@ -13,25 +13,20 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, CouponRedemption, Member
-from core.earning.purchases import MAX_REFERENCE_LENGTH, parse_amount
-from core.members.accounts import member_id_by_card, member_ids_of
-from core.notices import outbox as notices
-from core.notices.outbox import NoticeKind
+from core.offers import events
 from core.shared import cards
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
     CampaignNotFound,
@@ -42,6 +37,9 @@ from core.shared.errors import (
     InvalidCampaign,
     MemberNotFound,
 )
+from core.shared.owners import member_ids_of, owner_of, owner_of_card
+from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount
+from core.shared.writes import insert_ignoring, retry_on_conflict
 
 # Codes are read aloud and typed at the till: no 0/O, 1/I/L, U (the card alphabet).
 ALPHABET = cards.ALPHABET
@@ -292,15 +290,11 @@ def _optional_count(raw: int | None, what: str) -> int | None:
     return raw
 
 
-def _insert(session: AsyncSession) -> Callable[..., Any]:
-    """INSERT ... ON CONFLICT of the session's database."""
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-
-
 class Coupons:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, bus: MessageBus) -> None:
         self._db = db
         self._clock = clock
+        self._bus = bus
 
     # ------------------------------------------------------------------ campaigns
     async def create_campaign(self, spec: CampaignSpec, *, actor: str) -> Campaign:
@@ -452,12 +446,7 @@ class Coupons:
         ]
         if not rows:
             return []
-        statement = (
-            _insert(session)(Coupon)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["code"])
-            .returning(Coupon.code)
-        )
+        statement = insert_ignoring(session, Coupon, rows, unique=["code"]).returning(Coupon.code)
         return list((await session.scalars(statement)).all())
 
     async def import_codes(self, slug: str, raw_codes: Iterable[str]) -> list[str]:
@@ -525,7 +514,8 @@ class Coupons:
     ) -> IssuedCoupon:
         """Issue inside the caller's transaction; the campaign row must be locked by it.
 
-        With `notify`, a "coupon received" notice is recorded in the same transaction."""
+        Publishes CouponIssued; with `notify`, the notices context records a "coupon
+        received" notice in the same transaction."""
         now = self._clock.now()
         if not campaign.active:
             raise CouponRefused(INACTIVE, detail=f"campaign {campaign.slug} is switched off")
@@ -573,39 +563,24 @@ class Coupons:
         coupon.valid_until = until
         await session.flush()
         issued = IssuedCoupon.of(coupon, campaign)
-        if notify:
-            await self._notify_in(session, member_id, coupon.id, issued, now)
-        return issued
-
-    async def _notify_in(
-        self,
-        session: AsyncSession,
-        member_id: int,
-        coupon_id: int,
-        issued: IssuedCoupon,
-        now: datetime,
-    ) -> None:
-        payload: dict[str, object] = {
-            "code": issued.code,
-            "campaign": issued.campaign,
-            "kind": issued.kind.value,
-        }
-        if issued.value is not None:
-            payload["value"] = str(issued.value)
-        if issued.item is not None:
-            payload["item"] = issued.item
-        if issued.valid_until is not None:
-            payload["valid_until"] = issued.valid_until.isoformat()
-        if issued.terms is not None:
-            payload["terms"] = issued.terms
-        await notices.enqueue_in(
+        await self._bus.publish_in(
             session,
-            member_id=member_id,
-            kind=NoticeKind.COUPON_RECEIVED,
-            payload=payload,
-            dedupe_key=f"coupon:{coupon_id}",
-            now=now,
+            events.CouponIssued(
+                occurred_at=now,
+                member_id=member_id,
+                coupon_id=coupon.id,
+                code=issued.code,
+                campaign=issued.campaign,
+                kind=issued.kind.value,
+                value=issued.value,
+                item=issued.item,
+                valid_until=issued.valid_until,
+                terms=issued.terms,
+                source=coupon.source,
+                notify=notify,
+            ),
         )
+        return issued
 
     async def _new_coupon_in(
         self, session: AsyncSession, campaign: CouponCampaign, source: str
@@ -674,6 +649,7 @@ class Coupons:
             holder = await self._holder(session, card_code, member_id)
             coupon = await session.scalar(select(Coupon).where(Coupon.code == code))
             campaign = await session.get(CouponCampaign, coupon.campaign_id) if coupon else None
+            reason: str | None
             try:
                 verdict = await self._verdict(
                     session, code, coupon, campaign, holder, amount, require_amount=False
@@ -716,17 +692,15 @@ class Coupons:
                 f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         amount = parse_amount(order_amount) if order_amount is not None else None
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    return await self._redeem_in(
-                        session, code, redemption_id, actor, amount, card_code, member_id
-                    )
-            except IntegrityError:
-                # The same redemption id was used concurrently: the retry sees it as a replay.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> CouponRedeemed:
+            async with self._db.transaction() as session:
+                return await self._redeem_in(
+                    session, code, redemption_id, actor, amount, card_code, member_id
+                )
+
+        # The same redemption id used concurrently: the retry sees it as a replay.
+        return await retry_on_conflict(attempt)
 
     async def _redeem_in(
         self,
@@ -769,6 +743,18 @@ class Coupons:
             )
         )
         await session.flush()
+        await self._bus.publish_in(
+            session,
+            events.CouponRedeemed(
+                occurred_at=self._clock.now(),
+                member_id=holder,
+                redemption_id=redemption_id,
+                code=code,
+                campaign=campaign.name,
+                discount=verdict.discount,
+                order_amount=amount,
+            ),
+        )
         return CouponRedeemed(
             redemption_id=redemption_id,
             code=code,
@@ -812,16 +798,12 @@ class Coupons:
         """Who presents the coupon: the member of a card (after merges, the survivor)."""
         if card_code is not None:
             code = cards.normalize(card_code)
-            found = await session.scalar(member_id_by_card(code))
+            found = await session.scalar(owner_of_card(code))
             if found is None:
                 raise MemberNotFound(code)
             return int(found)
         if member_id is not None:
-            owner = await session.scalar(
-                select(func.coalesce(Member.merged_into_id, Member.id)).where(
-                    Member.id == member_id
-                )
-            )
+            owner = await session.scalar(owner_of(member_id))
             if owner is None:
                 raise MemberNotFound(member_id)
             return int(owner)
@@ -854,11 +836,7 @@ class Coupons:
         if coupon.uses >= campaign.uses_per_coupon:
             raise CouponRefused(USED_UP, code, f"used {coupon.uses} of {campaign.uses_per_coupon}")
         if not campaign.transferable and coupon.member_id is not None:
-            owner = await session.scalar(
-                select(func.coalesce(Member.merged_into_id, Member.id)).where(
-                    Member.id == coupon.member_id
-                )
-            )
+            owner = await session.scalar(owner_of(coupon.member_id))
             if holder is None or owner != holder:
                 raise CouponRefused(FOREIGN, code, "only its holder may use it: show their card")
         if campaign.total_limit is not None and campaign.redemptions >= campaign.total_limit:

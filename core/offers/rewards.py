@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
-from core.earning.purchases import MAX_REFERENCE_LENGTH
 from core.ledger.entries import Ledger
-from core.members.accounts import member_ids_of
 from core.offers.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon
+from core.offers.events import RewardClaimed
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
     CampaignNotFound,
@@ -32,6 +31,9 @@ from core.shared.errors import (
     RewardNotFound,
     RewardRefused,
 )
+from core.shared.owners import member_ids_of
+from core.shared.parsing import MAX_REFERENCE_LENGTH
+from core.shared.writes import retry_on_conflict
 
 REWARD_REASON = "reward"
 INACTIVE = "inactive"
@@ -124,11 +126,14 @@ def _positive_or_none(value: int | None, what: str, *, zero_ok: bool = False) ->
 
 
 class Rewards:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons, bus: MessageBus
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._coupons = coupons
+        self._bus = bus
 
     # ------------------------------------------------------------------ catalogue
     async def add(self, spec: RewardSpec, *, actor: str) -> RewardItem:
@@ -289,15 +294,13 @@ class Rewards:
         claim_id = claim_id.strip()
         if not claim_id or len(claim_id) > MAX_REFERENCE_LENGTH:
             raise InvalidAmount(f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required")
-        for attempt in range(2):
-            try:
-                async with self._db.transaction() as session:
-                    return await self._claim_in(session, member_id, reward, claim_id, actor, notify)
-            except IntegrityError:
-                # The same claim id was used concurrently: the retry sees it as a replay.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Claim:
+            async with self._db.transaction() as session:
+                return await self._claim_in(session, member_id, reward, claim_id, actor, notify)
+
+        # The same claim id used concurrently: the retry sees it as a replay.
+        return await retry_on_conflict(attempt)
 
     async def _claim_in(
         self,
@@ -360,7 +363,7 @@ class Rewards:
             ) from error
         if row.stock is not None:
             row.stock -= 1
-        coupon = await self._coupons.issue_in(
+        issued = await self._coupons.issue_in(
             session, campaign, member_id, source="reward", notify=notify
         )
         session.add(
@@ -368,17 +371,29 @@ class Rewards:
                 claim_id=claim_id,
                 reward_id=row.id,
                 member_id=member_id,
-                coupon_id=coupon.id,
+                coupon_id=issued.id,
                 ledger_entry_id=posting.entry.id,
                 points=row.cost,
                 created_at=self._clock.now(),
             )
         )
         await session.flush()
+        await self._bus.publish_in(
+            session,
+            RewardClaimed(
+                occurred_at=self._clock.now(),
+                member_id=member_id,
+                claim_id=claim_id,
+                reward=row.slug,
+                points=row.cost,
+                balance=posting.balance,
+                coupon_id=issued.id,
+            ),
+        )
         return Claim(
             claim_id,
             RewardItem.of(row, campaign.slug),
-            coupon,
+            issued,
             row.cost,
             posting.balance,
             replayed=False,

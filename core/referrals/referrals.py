@@ -8,20 +8,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Referral
+from core.earning.events import PurchaseRecorded
 from core.ledger.entries import Ledger
-from core.rules.book import ProgramRules
+from core.members.events import MemberJoined, MembersMerged
+from core.offers.coupons import Coupons
+from core.referrals.events import ReferralQualified
+from core.rules.book import ProgramRules, RuleBook
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
-
-if TYPE_CHECKING:  # coupons need members, which need referrals: only the type is needed here
-    from core.offers.coupons import Coupons
 
 PENDING = "pending"
 REWARDED = "rewarded"
@@ -42,11 +43,47 @@ class Progress:
 
 
 class Referrals:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: Ledger,
+        coupons: Coupons,
+        rules: RuleBook,
+        bus: MessageBus,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._coupons = coupons
+        self._rules = rules
+        self._bus = bus
+
+    def subscribe(self, bus: MessageBus) -> None:
+        """Referrals follow members' lives: joining, buying, turning out to be one person."""
+        bus.subscribe_in_transaction(MemberJoined, self.on_member_joined)
+        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+
+    async def on_member_joined(self, session: AsyncSession, event: MemberJoined) -> None:
+        if event.referrer_id is None:
+            return
+        friend = await session.get(Member, event.member_id)
+        assert friend is not None
+        await self.attribute_in(session, friend, event.referrer_id, await self._rules.current())
+
+    async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
+        rules = await self._rules.current()
+        await self.qualify_in(session, event.member_id, "first_purchase", rules)
+
+    async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
+        await self.forget_between_in(session, event.member_id, event.absorbed_id)
+        # Friends the absorbed member invited now count for the survivor.
+        await session.execute(
+            update(Referral)
+            .where(Referral.referrer_id == event.absorbed_id)
+            .values(referrer_id=event.member_id)
+        )
 
     async def attribute_in(
         self, session: AsyncSession, friend: Member, referrer_id: int, rules: ProgramRules
@@ -158,6 +195,17 @@ class Referrals:
         referral.friend_points = rules.referral_friend_bonus
         referral.referrer_points = rules.referral_referrer_bonus
         referral.rewarded_at = self._clock.now()
+        await self._bus.publish_in(
+            session,
+            ReferralQualified(
+                occurred_at=referral.rewarded_at,
+                member_id=referral.friend_id,
+                referrer_id=referrer_id,
+                referral_id=referral.id,
+                friend_points=referral.friend_points,
+                referrer_points=referral.referrer_points,
+            ),
+        )
 
     async def _give_coupon_in(self, session: AsyncSession, slug: str, member_id: int) -> None:
         """A coupon reward on top of the points. A campaign that ended or ran out must not

@@ -15,7 +15,8 @@ Policy, in one place:
   like time passing.
 - A member is never moved more than needed: a downgrade goes to the highest tier the member
   still qualifies for.
-Every move is a `TierChange` row and a TIER_CHANGED notice, in the same transaction.
+Every move is a `TierChange` row and a published `TierChanged` (a notice follows), in the same
+transaction. Tiers follow `PurchaseRecorded` and `RefundRecorded`.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Purchase, Refund, TierChange
-from core.members.accounts import member_ids_of
-from core.notices.outbox import NoticeKind, enqueue_in
+from core.earning.events import PurchaseRecorded, RefundRecorded
 from core.rules.book import ProgramRules, RuleBook, Tier
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
 from core.shared.languages import SUPPORTED_LOCALES
+from core.shared.owners import member_ids_of
+from core.tiers.events import TierChanged
 
 PURCHASE = "purchase"
 REFUND = "refund"
@@ -80,10 +83,27 @@ def _qualifying_rank(rules: ProgramRules, value: Decimal) -> int:
 
 
 class Tiers:
-    def __init__(self, db: Database, clock: Clock, rules: RuleBook) -> None:
+    def __init__(self, db: Database, clock: Clock, rules: RuleBook, bus: MessageBus) -> None:
         self._db = db
         self._clock = clock
         self._rules = rules
+        self._bus = bus
+
+    def subscribe(self, bus: MessageBus) -> None:
+        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_in_transaction(RefundRecorded, self.on_refund_recorded)
+
+    async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
+        await self.evaluate_in(session, event.member_id, PURCHASE, await self._rules.current())
+
+    async def on_refund_recorded(self, session: AsyncSession, event: RefundRecorded) -> None:
+        await self.evaluate_in(
+            session,
+            event.member_id,
+            REFUND,
+            await self._rules.current(),
+            reversed_purchase_at=event.purchase_made_at,
+        )
 
     async def metric_in(
         self, session: AsyncSession, member_id: int, rules: ProgramRules, now: datetime
@@ -261,22 +281,21 @@ class Tiers:
         )
         session.add(change)
         await session.flush()
-        await enqueue_in(
+        await self._bus.publish_in(
             session,
-            member_id=member.id,
-            kind=NoticeKind.TIER_CHANGED,
-            payload={
-                "from_tier": from_tier,
-                "to_tier": to_tier,
-                "upgrade": upgrade,
-                "reason": reason,
+            TierChanged(
+                occurred_at=now,
+                member_id=member.id,
+                change_id=change.id,
+                from_tier=from_tier,
+                to_tier=to_tier,
+                upgrade=upgrade,
+                reason=reason,
                 # The marketer's names, so the notice can say "Gold" (or "Золото") even if
                 # the rules change before it is delivered.
-                "from_name": _names(held),
-                "to_name": _names(target),
-            },
-            dedupe_key=f"tier:{change.id}",
-            now=now,
+                from_name=_names(held),
+                to_name=_names(target),
+            ),
         )
         return change
 

@@ -1,0 +1,55 @@
+"""What the earning context publishes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from core.shared.bus import DomainEvent
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseRecorded(DomainEvent):
+    """A purchase was credited (not published again for a replay of the same purchase_id)."""
+
+    member_id: int
+    purchase_id: str
+    amount: Decimal
+    points: int
+    store: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundRecorded(DomainEvent):
+    member_id: int
+    refund_id: str
+    purchase_id: str
+    # When the refunded purchase was made: a tier reached with it is lost at once.
+    purchase_made_at: datetime
+    amount: Decimal
+    points: int
+    debt_added: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsRedeemed(DomainEvent):
+    """Points spent at the till; published again when the same redemption_id is replayed."""
+
+    member_id: int
+    redemption_id: str
+    points: int
+    balance: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventBonusRecorded(DomainEvent):
+    """A shop's event (a review, a survey ...) was recorded; `points` is 0 past the limit."""
+
+    member_id: int
+    kind: str
+    event_id: str
+    # The recorded row's id: short, unique, and what the bonus's keys are made of.
+    record_id: int
+    points: int
+    balance: int

@@ -1,0 +1,151 @@
+"""What members are told when something happens to them: the notices context subscribes to
+the other contexts' events and records each notice in the transaction of its cause.
+
+A notice's dedupe key is made of the event's ids, so an event published again (a replayed
+redemption) records nothing new. Registered last in `LoyaltyProgram.build`: a notice reports
+the balance after everything else the event caused (a friend's referral bonus).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import Member
+from core.earning.event_bonuses import EVENT_REASON
+from core.earning.events import EventBonusRecorded, PointsRedeemed, PurchaseRecorded
+from core.earning.purchases import PURCHASE_REASON, REDEMPTION_REASON
+from core.ledger.events import PointsExpired
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.offers.events import CouponIssued
+from core.shared.bus import MessageBus
+from core.tiers.events import TierChanged
+
+
+def subscribe(bus: MessageBus) -> None:
+    bus.subscribe_in_transaction(PurchaseRecorded, points_earned_by_purchase)
+    bus.subscribe_in_transaction(EventBonusRecorded, points_earned_by_event)
+    bus.subscribe_in_transaction(PointsRedeemed, points_spent)
+    bus.subscribe_in_transaction(TierChanged, tier_changed)
+    bus.subscribe_in_transaction(CouponIssued, coupon_received)
+    bus.subscribe_in_transaction(PointsExpired, points_expired)
+
+
+async def points_earned_by_purchase(session: AsyncSession, event: PurchaseRecorded) -> None:
+    if event.points <= 0:
+        return
+    # The balance now, after whatever else the purchase paid (a referral bonus).
+    member = await session.get(Member, event.member_id)
+    assert member is not None
+    await _points(
+        session,
+        event,
+        NoticeKind.POINTS_EARNED,
+        balance=member.balance,
+        reason=PURCHASE_REASON,
+        reference=event.purchase_id,
+        dedupe_key=f"earned:purchase:{event.purchase_id}",
+    )
+
+
+async def points_earned_by_event(session: AsyncSession, event: EventBonusRecorded) -> None:
+    if event.points <= 0:
+        return
+    await _points(
+        session,
+        event,
+        NoticeKind.POINTS_EARNED,
+        balance=event.balance,
+        reason=EVENT_REASON,
+        reference=event.kind,
+        dedupe_key=f"earned:event:{event.record_id}",
+    )
+
+
+async def points_spent(session: AsyncSession, event: PointsRedeemed) -> None:
+    await _points(
+        session,
+        event,
+        NoticeKind.POINTS_SPENT,
+        balance=event.balance,
+        reason=REDEMPTION_REASON,
+        reference=event.redemption_id,
+        dedupe_key=f"spent:redemption:{event.redemption_id}",
+    )
+
+
+async def _points(
+    session: AsyncSession,
+    event: PurchaseRecorded | EventBonusRecorded | PointsRedeemed,
+    kind: NoticeKind,
+    *,
+    balance: int,
+    reason: str,
+    reference: str,
+    dedupe_key: str,
+) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=kind,
+        payload={
+            "points": event.points,
+            "balance": balance,
+            "reason": reason,
+            "reference": reference,
+        },
+        dedupe_key=dedupe_key,
+        now=event.occurred_at,
+    )
+
+
+async def tier_changed(session: AsyncSession, event: TierChanged) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.TIER_CHANGED,
+        payload={
+            "from_tier": event.from_tier,
+            "to_tier": event.to_tier,
+            "upgrade": event.upgrade,
+            "reason": event.reason,
+            "from_name": event.from_name,
+            "to_name": event.to_name,
+        },
+        dedupe_key=f"tier:{event.change_id}",
+        now=event.occurred_at,
+    )
+
+
+async def coupon_received(session: AsyncSession, event: CouponIssued) -> None:
+    if not event.notify:
+        return
+    payload: dict[str, Any] = {"code": event.code, "campaign": event.campaign, "kind": event.kind}
+    if event.value is not None:
+        payload["value"] = str(event.value)
+    if event.item is not None:
+        payload["item"] = event.item
+    if event.valid_until is not None:
+        payload["valid_until"] = event.valid_until.isoformat()
+    if event.terms is not None:
+        payload["terms"] = event.terms
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.COUPON_RECEIVED,
+        payload=payload,
+        dedupe_key=f"coupon:{event.coupon_id}",
+        now=event.occurred_at,
+    )
+
+
+async def points_expired(session: AsyncSession, event: PointsExpired) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.POINTS_EXPIRED,
+        payload={"points": event.points, "balance": event.balance},
+        dedupe_key=f"expired:lot:{event.first_lot_id}",
+        now=event.occurred_at,
+    )
