@@ -4,7 +4,7 @@ core/      imports neither handlers, bots nor any messenger or web SDK
 handlers/  imports core, never bots or an SDK
 bots/      may import handlers and core (and the SDKs)
 cli/       the operator's commands: core only (they print; no messenger, no web)
-main.py    is the composition root, scheduler.py its job wiring: nothing else imports them
+main.py    is the entry, workers/ the job wiring: only the composition root (app/) imports them
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SDKS = ("aiogram", "vk_api", "twilio", "aiohttp")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "core": (*SDKS, "bots", "handlers", "cli", "main", "scheduler", "taskiq"),
-    "handlers": (*SDKS, "bots", "cli", "main", "scheduler", "taskiq"),
-    "bots": ("cli", "main", "scheduler"),
-    "cli": (*SDKS, "bots", "handlers", "main", "scheduler"),
+    "core": (*SDKS, "bots", "handlers", "cli", "main", "workers", "taskiq"),
+    "handlers": (*SDKS, "bots", "cli", "main", "workers", "taskiq"),
+    "bots": ("cli", "main", "workers"),
+    "cli": (*SDKS, "bots", "handlers", "main", "workers"),
 }
 DYNAMIC_IMPORTERS = {"import_module", "__import__"}
 

@@ -48,7 +48,7 @@ _MEMBER_BY_IDENTITY = (
 )
 
 
-def member_id_by_card(code: str) -> Select[tuple[int]]:
+def member_id_by_card(code: str) -> Select[int]:
     """The member a card code belongs to today: after a merge, the surviving member."""
     return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.card_code == code)
 
