@@ -55,11 +55,11 @@ from redis.asyncio import Redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from app.runtime import Runtime, build_runtime  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.members.accounts import IdentityKey, Registration  # noqa: E402
-from main import Runtime, build_runtime  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/bench"
