@@ -21,7 +21,7 @@ from aiohttp import web
 from app.runtime import build_runtime, console_channel, opened, scheduled_jobs
 from app.settings import Settings
 from core.db.migrate import upgrade_async
-from scheduler import JobScheduler
+from workers.scheduler import JobScheduler
 
 log = logging.getLogger("loyalty")
 # How long a shutdown waits for the notice dispatcher's batch in flight.

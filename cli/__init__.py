@@ -1,1 +1,2 @@
-"""Operator commands that main.py's CLI wires in (coupons, rewards, earning and tiers)."""
+"""Every operator command (credit, coupons, rules, jobs, run ...), registered the same way:
+a `Command` (command.py) listed in registry.py. Refusals become exit statuses in errors.py."""

@@ -1,4 +1,4 @@
-"""Operator commands for coupons and the rewards catalogue (wired into `main.py`'s CLI).
+"""Coupons and the rewards catalogue, for operators.
 
 python main.py campaign-create SLUG --name NAME --kind percent|fixed|free_item [...]
 python main.py coupons-generate SLUG COUNT [--pattern SPRING-####-####] [--output FILE]
@@ -8,8 +8,6 @@ python main.py coupon-check CODE [--order-amount A] [--card CARD]
 python main.py coupon-redeem CODE --redemption-id ID [--order-amount A] [--card CARD]
 python main.py reward-add SLUG --name NAME --cost POINTS [...]
 python main.py rewards [--all]
-
-Refusals are LoyaltyErrors: `main.main` prints them and exits non-zero, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,114 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from app.settings import Settings
-from core.db.database import Database
+from cli.arguments import card_code, moment
+from cli.command import Command, Context
 from core.offers.coupons import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
-from core.program import LoyaltyProgram
 from core.shared import cards
-from core.shared.errors import InvalidCampaign, MemberNotFound
-from core.shared.owners import owner_of_card
-
-COMMANDS = frozenset(
-    {
-        "campaign-create",
-        "coupons-generate",
-        "coupons-import",
-        "coupon-issue",
-        "coupon-check",
-        "coupon-redeem",
-        "reward-add",
-        "rewards",
-    }
-)
-
-
-def moment(raw: str) -> datetime:
-    """An ISO 8601 date or time; without a zone it is UTC."""
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {raw!r}") from error
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def add_parsers(commands: Any) -> None:
-    """Add this module's subcommands to main.py's subparsers."""
-    create = commands.add_parser("campaign-create", help="create a coupon campaign")
-    create.add_argument("slug", help="the campaign's short name, e.g. spring-2027")
-    create.add_argument("--name", required=True, help="what members see")
-    create.add_argument("--kind", required=True, choices=[kind.value for kind in CouponKind])
-    create.add_argument("--value", help="percent off (percent) or money off (fixed)")
-    create.add_argument("--item", help="what a free_item coupon gives")
-    create.add_argument("--terms", help="the conditions members see with the coupon")
-    create.add_argument("--min-order", help="the smallest order it applies to")
-    create.add_argument("--starts-at", type=moment, help="ISO date/time; UTC if no zone")
-    create.add_argument("--ends-at", type=moment, help="ISO date/time; UTC if no zone")
-    create.add_argument("--valid-days", type=int, help="days a coupon stays valid once issued")
-    create.add_argument("--total-limit", type=int, help="redemptions across the campaign")
-    create.add_argument("--per-member-limit", type=int, help="coupons/redemptions per member")
-    create.add_argument("--budget", help="the most money off all redemptions may give")
-    create.add_argument("--uses-per-coupon", type=int, default=1, help="default 1")
-    create.add_argument(
-        "--transferable", action="store_true", help="anyone may use a code (default: holder only)"
-    )
-    create.add_argument("--actor", default="operator", help="who creates it")
-
-    generate = commands.add_parser("coupons-generate", help="make unique codes in bulk")
-    generate.add_argument("slug", help="the campaign")
-    generate.add_argument("count", type=int, help="how many codes")
-    generate.add_argument("--pattern", help="e.g. SPRING-####-####; each # is random")
-    generate.add_argument("--output", type=Path, help="write the codes to this file")
-
-    imported = commands.add_parser("coupons-import", help="import codes, one per line")
-    imported.add_argument("slug", help="the campaign")
-    imported.add_argument("file", nargs="?", default="-", help="a file, or - for stdin")
-
-    issue = commands.add_parser("coupon-issue", help="give a member a coupon of a campaign")
-    issue.add_argument("slug", help="the campaign")
-    issue.add_argument("card", help="the member's card code")
-
-    for name, help_text in (
-        ("coupon-check", "what a code would give now, or why not"),
-        ("coupon-redeem", "use a code at the till"),
-    ):
-        till = commands.add_parser(name, help=help_text)
-        till.add_argument("code", help="the coupon code")
-        till.add_argument("--order-amount", help="the order it applies to")
-        till.add_argument("--card", help="the card shown with it (holder-only coupons)")
-        if name == "coupon-redeem":
-            till.add_argument("--redemption-id", required=True, help="the shop's receipt id")
-            till.add_argument("--actor", default="operator", help="who redeems it")
-
-    reward = commands.add_parser("reward-add", help="add a reward to the catalogue")
-    reward.add_argument("slug", help="the reward's short name, e.g. mug")
-    reward.add_argument("--name", required=True, help="what members see")
-    reward.add_argument("--cost", required=True, type=int, help="price in points")
-    reward.add_argument("--description", help="a line or two for members")
-    reward.add_argument("--picture", help="a file path or an https URL")
-    reward.add_argument("--stock", type=int, help="units available (default: unlimited)")
-    reward.add_argument("--per-member-limit", type=int, help="claims per member")
-    reward.add_argument("--campaign", help="the campaign of the coupon a claim yields")
-    reward.add_argument("--actor", default="operator", help="who adds it")
-
-    catalogue = commands.add_parser("rewards", help="list the rewards catalogue")
-    catalogue.add_argument("--all", action="store_true", help="include inactive rewards")
-
-
-@asynccontextmanager
-async def _program(settings: Settings) -> AsyncIterator[LoyaltyProgram]:
-    db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
-    try:
-        yield LoyaltyProgram.build(db)
-    finally:
-        await db.close()
+from core.shared.errors import InvalidCampaign
 
 
 def describe(campaign: Campaign) -> str:
@@ -162,69 +60,134 @@ def read_lines(source: str) -> list[str]:
         raise InvalidCampaign(f"cannot read {source}: {error.strerror}") from error
 
 
-async def run(settings: Settings, arguments: argparse.Namespace) -> int:
-    async with _program(settings) as program:
-        return await _run(program, arguments)
+class CampaignCreate(Command):
+    name = "campaign-create"
+    help = "create a coupon campaign"
 
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("slug", help="the campaign's short name, e.g. spring-2027")
+        parser.add_argument("--name", required=True, help="what members see")
+        parser.add_argument("--kind", required=True, choices=[kind.value for kind in CouponKind])
+        parser.add_argument("--value", help="percent off (percent) or money off (fixed)")
+        parser.add_argument("--item", help="what a free_item coupon gives")
+        parser.add_argument("--terms", help="the conditions members see with the coupon")
+        parser.add_argument("--min-order", help="the smallest order it applies to")
+        parser.add_argument("--starts-at", type=moment, help="ISO date/time; UTC if no zone")
+        parser.add_argument("--ends-at", type=moment, help="ISO date/time; UTC if no zone")
+        parser.add_argument("--valid-days", type=int, help="days a coupon stays valid once issued")
+        parser.add_argument("--total-limit", type=int, help="redemptions across the campaign")
+        parser.add_argument("--per-member-limit", type=int, help="coupons/redemptions per member")
+        parser.add_argument("--budget", help="the most money off all redemptions may give")
+        parser.add_argument("--uses-per-coupon", type=int, default=1, help="default 1")
+        parser.add_argument(
+            "--transferable",
+            action="store_true",
+            help="anyone may use a code (default: holder only)",
+        )
+        parser.add_argument("--actor", default="operator", help="who creates it")
 
-async def _run(program: LoyaltyProgram, arguments: argparse.Namespace) -> int:
-    command = arguments.command
-    coupons = program.coupons
-    if command == "campaign-create":
-        campaign = await coupons.create_campaign(
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        campaign = await context.program.coupons.create_campaign(
             CampaignSpec(
-                slug=arguments.slug,
-                name=arguments.name,
-                kind=arguments.kind,
-                value=arguments.value,
-                item=arguments.item,
-                terms=arguments.terms,
-                min_order=arguments.min_order,
-                starts_at=arguments.starts_at,
-                ends_at=arguments.ends_at,
-                valid_days=arguments.valid_days,
-                total_limit=arguments.total_limit,
-                per_member_limit=arguments.per_member_limit,
-                budget=arguments.budget,
-                uses_per_coupon=arguments.uses_per_coupon,
-                transferable=arguments.transferable,
+                slug=args.slug,
+                name=args.name,
+                kind=args.kind,
+                value=args.value,
+                item=args.item,
+                terms=args.terms,
+                min_order=args.min_order,
+                starts_at=args.starts_at,
+                ends_at=args.ends_at,
+                valid_days=args.valid_days,
+                total_limit=args.total_limit,
+                per_member_limit=args.per_member_limit,
+                budget=args.budget,
+                uses_per_coupon=args.uses_per_coupon,
+                transferable=args.transferable,
             ),
-            actor=arguments.actor,
+            actor=args.actor,
         )
         print(f"Campaign {campaign.slug} ({campaign.name}) created: {describe(campaign)}.")
         return 0
-    if command == "coupons-generate":
-        codes = await coupons.generate(arguments.slug, arguments.count, pattern=arguments.pattern)
-        if arguments.output is not None:
+
+
+class CouponsGenerate(Command):
+    name = "coupons-generate"
+    help = "make unique codes in bulk"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("slug", help="the campaign")
+        parser.add_argument("count", type=int, help="how many codes")
+        parser.add_argument("--pattern", help="e.g. SPRING-####-####; each # is random")
+        parser.add_argument("--output", type=Path, help="write the codes to this file")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        codes = await context.program.coupons.generate(args.slug, args.count, pattern=args.pattern)
+        if args.output is not None:
             await asyncio.to_thread(
-                arguments.output.write_text, "\n".join(codes) + "\n", encoding="utf-8"
+                args.output.write_text, "\n".join(codes) + "\n", encoding="utf-8"
             )
-            print(f"Generated {len(codes)} codes for {arguments.slug} into {arguments.output}.")
+            print(f"Generated {len(codes)} codes for {args.slug} into {args.output}.")
         else:
             print("\n".join(codes))
-            print(f"Generated {len(codes)} codes for {arguments.slug}.", file=sys.stderr)
+            print(f"Generated {len(codes)} codes for {args.slug}.", file=sys.stderr)
         return 0
-    if command == "coupons-import":
-        lines = await asyncio.to_thread(read_lines, arguments.file)
-        imported = await coupons.import_codes(arguments.slug, lines)
-        print(f"Imported {len(imported)} codes into {arguments.slug}.")
+
+
+class CouponsImport(Command):
+    name = "coupons-import"
+    help = "import codes, one per line"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("slug", help="the campaign")
+        parser.add_argument("file", nargs="?", default="-", help="a file, or - for stdin")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        lines = await asyncio.to_thread(read_lines, args.file)
+        imported = await context.program.coupons.import_codes(args.slug, lines)
+        print(f"Imported {len(imported)} codes into {args.slug}.")
         return 0
-    if command == "coupon-issue":
-        code = cards.normalize(arguments.card)
-        async with program.db.reading() as session:
-            member_id = await session.scalar(owner_of_card(code))
-        if member_id is None:
-            raise MemberNotFound(code)
-        issued = await coupons.issue(arguments.slug, member_id)
+
+
+class CouponIssue(Command):
+    name = "coupon-issue"
+    help = "give a member a coupon of a campaign"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("slug", help="the campaign")
+        parser.add_argument("card", type=card_code, help="the member's card code")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        program = context.program
+        code: str = args.card
+        member_id = await context.member_id(code)
+        issued = await program.coupons.issue(args.slug, member_id)
         until = issued.valid_until.isoformat() if issued.valid_until else "no end date"
         print(
             f"Coupon {issued.code} ({issued.campaign}) issued to card {cards.display(code)}; "
             f"valid until: {until}."
         )
         return 0
-    if command == "coupon-check":
-        check = await coupons.check(
-            arguments.code, order_amount=arguments.order_amount, card_code=arguments.card
+
+
+def add_till_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("code", help="the coupon code")
+    parser.add_argument("--order-amount", help="the order it applies to")
+    parser.add_argument(
+        "--card", type=card_code, help="the card shown with it (holder-only coupons)"
+    )
+
+
+class CouponCheck(Command):
+    name = "coupon-check"
+    help = "what a code would give now, or why not"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_till_arguments(parser)
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        check = await context.program.coupons.check(
+            args.code, order_amount=args.order_amount, card_code=args.card
         )
         if not check.ok:
             detail = f" ({check.detail})" if check.detail else ""
@@ -241,13 +204,24 @@ async def _run(program: LoyaltyProgram, arguments: argparse.Namespace) -> int:
             f"{check.uses_left} use(s) left."
         )
         return 0
-    if command == "coupon-redeem":
-        result = await coupons.redeem(
-            arguments.code,
-            redemption_id=arguments.redemption_id,
-            actor=arguments.actor,
-            order_amount=arguments.order_amount,
-            card_code=arguments.card,
+
+
+class CouponRedeem(Command):
+    name = "coupon-redeem"
+    help = "use a code at the till"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_till_arguments(parser)
+        parser.add_argument("--redemption-id", required=True, help="the shop's receipt id")
+        parser.add_argument("--actor", default="operator", help="who redeems it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        result = await context.program.coupons.redeem(
+            args.code,
+            redemption_id=args.redemption_id,
+            actor=args.actor,
+            order_amount=args.order_amount,
+            card_code=args.card,
         )
         what = "was already redeemed" if result.replayed else "redeemed"
         if result.kind is CouponKind.FREE_ITEM:
@@ -259,19 +233,36 @@ async def _run(program: LoyaltyProgram, arguments: argparse.Namespace) -> int:
             f"Uses left: {result.uses_left}."
         )
         return 0
-    if command == "reward-add":
-        item = await program.rewards.add(
+
+
+class RewardAdd(Command):
+    name = "reward-add"
+    help = "add a reward to the catalogue"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("slug", help="the reward's short name, e.g. mug")
+        parser.add_argument("--name", required=True, help="what members see")
+        parser.add_argument("--cost", required=True, type=int, help="price in points")
+        parser.add_argument("--description", help="a line or two for members")
+        parser.add_argument("--picture", help="a file path or an https URL")
+        parser.add_argument("--stock", type=int, help="units available (default: unlimited)")
+        parser.add_argument("--per-member-limit", type=int, help="claims per member")
+        parser.add_argument("--campaign", help="the campaign of the coupon a claim yields")
+        parser.add_argument("--actor", default="operator", help="who adds it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        item = await context.program.rewards.add(
             RewardSpec(
-                slug=arguments.slug,
-                name=arguments.name,
-                cost=arguments.cost,
-                description=arguments.description,
-                picture=arguments.picture,
-                stock=arguments.stock,
-                per_member_limit=arguments.per_member_limit,
-                campaign=arguments.campaign,
+                slug=args.slug,
+                name=args.name,
+                cost=args.cost,
+                description=args.description,
+                picture=args.picture,
+                stock=args.stock,
+                per_member_limit=args.per_member_limit,
+                campaign=args.campaign,
             ),
-            actor=arguments.actor,
+            actor=args.actor,
         )
         stock = "unlimited" if item.stock is None else str(item.stock)
         print(
@@ -279,8 +270,17 @@ async def _run(program: LoyaltyProgram, arguments: argparse.Namespace) -> int:
             f"a claim yields a coupon of campaign {item.campaign}."
         )
         return 0
-    if command == "rewards":
-        items = await program.rewards.catalogue(active_only=not arguments.all)
+
+
+class Rewards(Command):
+    name = "rewards"
+    help = "list the rewards catalogue"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--all", action="store_true", help="include inactive rewards")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        items = await context.program.rewards.catalogue(active_only=not args.all)
         if not items:
             print("The rewards catalogue is empty.")
         for item in items:
@@ -288,4 +288,15 @@ async def _run(program: LoyaltyProgram, arguments: argparse.Namespace) -> int:
             state = "" if item.active else ", inactive"
             print(f"{item.slug}: {item.name} - {item.cost} points, {stock}{state}")
         return 0
-    raise AssertionError(f"not a coupon command: {command}")
+
+
+COMMANDS: tuple[Command, ...] = (
+    CampaignCreate(),
+    CouponsGenerate(),
+    CouponsImport(),
+    CouponIssue(),
+    CouponCheck(),
+    CouponRedeem(),
+    RewardAdd(),
+    Rewards(),
+)

@@ -1,4 +1,4 @@
-"""Operator commands for the program's rules (wired into `main.py`'s CLI).
+"""The program's rules, for marketers.
 
 python main.py rules                      every rule in force, as JSON
 python main.py rules set KEY VALUE        one rule; VALUE is JSON (0.1, 30, true, "text",
@@ -18,24 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.settings import Settings
-from core.db.database import Database
-from core.program import LoyaltyProgram
+from cli.command import Command, Context, UsageError
 from core.rules.book import rules_as_json
-
-COMMANDS = frozenset({"rules"})
-
-
-def add_parsers(commands: Any) -> None:
-    """Add this module's subcommands to main.py's subparsers."""
-    rules = commands.add_parser("rules", help="show the program's rules, or set one")
-    actions = rules.add_subparsers(dest="rules_command")
-    actions.add_parser("show", help="every rule in force, as JSON (the default)")
-    change = actions.add_parser("set", help="set one rule")
-    change.add_argument("key", help="the rule's name, as `rules` shows it")
-    change.add_argument("value", nargs="?", help="JSON, or plain text")
-    change.add_argument("--file", type=Path, help="read the value (JSON) from this file")
-    change.add_argument("--actor", default="operator", help="who changes it (kept with it)")
 
 
 def parse_value(raw: str) -> Any:
@@ -46,33 +30,45 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
-async def run(settings: Settings, arguments: argparse.Namespace) -> int:
-    db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
-    try:
-        program = LoyaltyProgram.build(db)
-        if arguments.rules_command != "set":
+class Rules(Command):
+    name = "rules"
+    help = "show the program's rules, or set one"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="rules_command")
+        actions.add_parser("show", help="every rule in force, as JSON (the default)")
+        change = actions.add_parser("set", help="set one rule")
+        change.add_argument("key", help="the rule's name, as `rules` shows it")
+        change.add_argument("value", nargs="?", help="JSON, or plain text")
+        change.add_argument("--file", type=Path, help="read the value (JSON) from this file")
+        change.add_argument("--actor", default="operator", help="who changes it (kept with it)")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        program = context.program
+        if args.rules_command != "set":
             rules = await program.rules.current()
             print(json.dumps(rules_as_json(rules), ensure_ascii=False, indent=2))
             return 0
-        if (arguments.value is None) == (arguments.file is None):
-            print("Give the value, or --file with it, not both.", file=sys.stderr)
-            return 2
-        if arguments.file is not None:
+        if (args.value is None) == (args.file is None):
+            raise UsageError("Give the value, or --file with it, not both.")
+        if args.file is not None:
             try:
-                text = await asyncio.to_thread(arguments.file.read_text, encoding="utf-8")
+                text = await asyncio.to_thread(args.file.read_text, encoding="utf-8")
                 value = json.loads(text, parse_float=Decimal)
             except (OSError, json.JSONDecodeError) as error:
-                print(f"Cannot read {arguments.file}: {error}", file=sys.stderr)
+                print(f"Cannot read {args.file}: {error}", file=sys.stderr)
                 return 1
         else:
-            value = parse_value(arguments.value)
+            value = parse_value(args.value)
         try:
-            updated = await program.rules.update(actor=arguments.actor, **{arguments.key: value})
+            updated = await program.rules.update(actor=args.actor, **{args.key: value})
         except ValueError as error:
+            # The rule book's refusals are ValueErrors today; LoyaltyErrors reach cli/errors.py.
             print(f"Refused: {error}", file=sys.stderr)
             return 1
-        shown = rules_as_json(updated)[arguments.key]
-        print(f"{arguments.key} = {json.dumps(shown, ensure_ascii=False)}")
+        shown = rules_as_json(updated)[args.key]
+        print(f"{args.key} = {json.dumps(shown, ensure_ascii=False)}")
         return 0
-    finally:
-        await db.close()
+
+
+COMMANDS: tuple[Command, ...] = (Rules(),)

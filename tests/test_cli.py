@@ -1,6 +1,8 @@
 """The operator CLI (`main.main`), in-process, against the same database as the test.
 
 `main.main` runs its own event loop (asyncio.run), so it is called in a worker thread.
+`run_cli` gives the exit status a shell would see: main's return value, or the status of the
+SystemExit with which argparse ends a usage error (a missing option, a malformed card code).
 """
 
 from __future__ import annotations
@@ -38,8 +40,15 @@ def cli_env(settings: Settings, workdir: object, monkeypatch: pytest.MonkeyPatch
     return settings
 
 
-async def run_cli(*argv: str) -> int:
+async def run_main(*argv: str) -> int:
     return await asyncio.to_thread(main.main, list(argv))
+
+
+async def run_cli(*argv: str) -> int:
+    try:
+        return await run_main(*argv)
+    except SystemExit as exited:
+        return exited.code if isinstance(exited.code, int) else 1
 
 
 async def enrol(runtime: Runtime) -> Profile:
@@ -162,7 +171,7 @@ async def test_missing_purchase_id_is_a_usage_error(
     cli_env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        await run_cli("credit", "ABC-DEF-GHJ", "10")
+        await run_main("credit", "ABC-DEF-GHJ", "10")
 
     assert exited.value.code == 2
     assert "--purchase-id" in capsys.readouterr().err

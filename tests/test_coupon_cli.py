@@ -14,7 +14,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from core.db.models import Coupon, CouponRedemption, Reward
 from tests.data import count, enrol, scalar
-from tests.test_cli import cli_env, run_cli
+from tests.test_cli import cli_env, run_cli, run_main
 
 __all__ = ["cli_env"]
 
@@ -132,7 +132,7 @@ async def test_campaign_refusals_are_clear(
     _, err = capsys.readouterr()
     assert "Refused: a percent coupon needs a value above 0 and at most 100" in err
     with pytest.raises(SystemExit) as exited:
-        await run_cli(
+        await run_main(
             "campaign-create", "x", "--name", "X", "--kind", "percent", "--ends-at", "soon"
         )
     assert exited.value.code == 2

@@ -18,9 +18,10 @@ from app.settings import Settings
 from core.db.models import JobRun, LedgerEntry, Notice
 from core.jobs import Every, Job, JobRunner, job_runner
 from core.members.accounts import IdentityKey, Registration
-from scheduler import QUEUE, SCHEDULE_KEY_PREFIX, JobScheduler
 from tests.clocks import StoppedClock
 from tests.data import count
+from workers.broker import QUEUE, SCHEDULE_KEY_PREFIX
+from workers.scheduler import JobScheduler
 
 BONUS = 25
 

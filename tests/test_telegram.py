@@ -402,7 +402,7 @@ def free_port() -> int:
 
 
 async def run_until(settings: Any, fake: FakeTelegramAPI, method: str) -> None:
-    from main import run
+    from app.lifecycle import run
 
     served = asyncio.create_task(run(settings.model_copy(update={"web_port": free_port()})))
     try:

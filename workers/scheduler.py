@@ -1,17 +1,14 @@
-"""The job scheduler: taskiq wiring around the core's plain jobs (core/jobs.py).
+"""The job scheduler: the core's plain jobs (core/jobs.py) as taskiq tasks on a schedule.
 
-With Redis (REDIS_URL set), the schedules live in Redis (`ListRedisScheduleSource`, the
-maintained successor of `RedisScheduleSource`: one cron entry per job under a fixed id) and
-a fired job travels through a Redis stream (`RedisStreamBroker`, acknowledged delivery) to
+Each job is a task `loyalty.<job>` on the process's TaskQueue (broker.py). With Redis the
+schedules live in Redis (`ListRedisScheduleSource`, the maintained successor of
+`RedisScheduleSource`: one cron entry per job under a fixed id) and a fired job goes to
 whichever worker takes it. Any number of processes may run the scheduler and the worker: each
 scheduler fires every schedule, and the job's claim of its period in `job_runs` lets exactly
-one run do the work.
+one run do the work. On the embedded default (no Redis) the schedules are the tasks' labels
+and a fired job runs in the process that fired it: `make run` works with no server at all.
 
-On the embedded default (no Redis), the schedules are the tasks' labels
-(`LabelScheduleSource`) and `InMemoryBroker` runs a fired job right there, in the process
-that scheduled it: `make run` keeps working with no server at all.
-
-Nothing here is global: `JobScheduler.build` wires one broker per process (main.py calls it).
+Nothing here is global: `JobScheduler.build` wires one per process (app.lifecycle calls it).
 """
 
 from __future__ import annotations
@@ -23,38 +20,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from taskiq import (
-    AsyncBroker,
-    InMemoryBroker,
-    ScheduledTask,
-    ScheduleSource,
-    SmartRetryMiddleware,
-    TaskiqScheduler,
-)
+from taskiq import AsyncBroker, InMemoryBroker, ScheduledTask, ScheduleSource, TaskiqScheduler
 from taskiq.cli.scheduler.run import SchedulerLoop
 from taskiq.receiver import Receiver
-from taskiq.schedule_sources import LabelScheduleSource
-from taskiq_redis import ListRedisScheduleSource, RedisStreamBroker
 
 from core.jobs import Job, JobRunner
+from workers.broker import TASK_PREFIX, WORKER_CONCURRENCY, TaskQueue
 
 log = logging.getLogger(__name__)
 
-TASK_PREFIX = "loyalty."
 SCHEDULE_ID_PREFIX = "loyalty:"
-SCHEDULE_KEY_PREFIX = "loyalty:schedule"
-QUEUE = "loyalty:jobs"
-CONSUMER_GROUP = "loyalty-jobs"
 # How often a scheduler re-reads the schedules from Redis (an operator's change shows then).
 SCHEDULE_REFRESH = timedelta(seconds=60)
-# A failed job is tried again (its period's claim is marked failed, so the retry may take
-# it): a database that was briefly away costs a minute, not a day's run.
-RETRIES = 3
-RETRY_DELAY_SECONDS = 60
-# At most this many jobs run at once in one worker.
-WORKER_CONCURRENCY = 4
-# A job that a dead worker took is handed to another one after this long unacknowledged.
-REDELIVER_AFTER_MS = 30 * 60 * 1000
 
 
 def task_name(job: Job) -> str:
@@ -95,42 +72,19 @@ class JobScheduler:
     def build(
         cls, runner: JobRunner, redis_url: str = "", *, every_seconds: int | None = None
     ) -> JobScheduler:
-        broker: AsyncBroker
-        source: ScheduleSource
-        if redis_url:
-            source = ListRedisScheduleSource(redis_url, prefix=SCHEDULE_KEY_PREFIX)
-            broker = RedisStreamBroker(
-                redis_url,
-                queue_name=QUEUE,
-                consumer_group_name=CONSUMER_GROUP,
-                # Messages sent before a worker first started are still delivered to it.
-                consumer_id="0",
-                idle_timeout=REDELIVER_AFTER_MS,
-                # A few jobs fire a minute: a bounded stream, never an ever-growing key.
-                maxlen=10_000,
-            ).with_middlewares(
-                SmartRetryMiddleware(
-                    default_retry_count=RETRIES,
-                    default_delay=RETRY_DELAY_SECONDS,
-                    use_jitter=True,
-                    schedule_source=source,
-                )
-            )
-        else:
-            broker = InMemoryBroker(max_async_tasks=WORKER_CONCURRENCY)
-            source = LabelScheduleSource(broker)
+        queue = TaskQueue.build(redis_url)
         for job in runner.jobs:
             labels: dict[str, object] = {"retry_on_error": bool(redis_url)}
             if not redis_url:
                 labels["schedule"] = [
                     {**_when(job, every_seconds), "schedule_id": schedule_id(job)}
                 ]
-            broker.register_task(_task_body(runner, job.name), task_name(job), **labels)
+            queue.broker.register_task(_task_body(runner, job.name), task_name(job), **labels)
         return cls(
             runner=runner,
-            broker=broker,
-            source=source,
-            distributed=bool(redis_url),
+            broker=queue.broker,
+            source=queue.source,
+            distributed=queue.distributed,
             every_seconds=every_seconds,
         )
 

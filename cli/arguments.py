@@ -1,0 +1,56 @@
+"""Argument types shared by the commands: checked while the command line is parsed, so a
+malformed value is a usage error (exit status 2) before anything is opened."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from core.shared import cards
+
+
+def card_code(raw: str) -> str:
+    """A member's card code, as typed or printed (any case, with or without dashes)."""
+    try:
+        return cards.normalize(raw)
+    except cards.InvalidCardCode as error:
+        raise argparse.ArgumentTypeError(f"Not a valid card code: {raw}") from error
+
+
+def moment(raw: str) -> datetime:
+    """An ISO 8601 date or time; without a zone it is UTC."""
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {raw!r}") from error
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def category_amount(raw: str) -> tuple[str, str]:
+    """NAME=AMOUNT of `--category`; the amount itself is checked by the core."""
+    name, separator, amount = raw.partition("=")
+    if not separator or not name.strip() or not amount.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=AMOUNT, such as coffee=300, not {raw!r}")
+    return name.strip(), amount.strip()
+
+
+class CategoryAmounts(argparse.Action):
+    """Repeated `--category NAME=AMOUNT` into {name: amount}; a name given twice is refused."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if not isinstance(values, tuple):
+            raise argparse.ArgumentError(self, f"expected NAME=AMOUNT, not {values!r}")
+        name, amount = values
+        categories: dict[str, str] = dict(getattr(namespace, self.dest, None) or {})
+        if name in categories:
+            raise argparse.ArgumentError(self, f"category {name!r} is given twice")
+        categories[name] = amount
+        setattr(namespace, self.dest, categories)

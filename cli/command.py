@@ -1,0 +1,104 @@
+"""How an operator command is written: a `Command` says what it needs, takes its arguments and
+runs against a `Context` holding just that.
+
+A command that talks to no messenger needs only the core (a Database and the LoyaltyProgram
+over it): it starts without importing any messenger SDK. Only commands that deliver through the
+channels (`jobs`) open the whole runtime, and the long-running ones (`run`, `chat`, ...) build
+their own through app.lifecycle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from app.settings import Settings
+from core.db.database import Database
+from core.program import LoyaltyProgram
+from core.shared.errors import MemberNotFound
+from core.shared.owners import owner_of_card
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+
+class Needs(enum.Enum):
+    SETTINGS = "settings"  # nothing opened: the command builds what it runs (migrate, run ...)
+    CORE = "core"  # the database and the loyalty program over it, no channels
+    RUNTIME = "runtime"  # every configured channel too (delivering notices)
+
+
+class UsageError(Exception):
+    """A command line that parses but does not say one thing to do (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    _program: LoyaltyProgram | None = None
+    _runtime: Runtime | None = None
+
+    @property
+    def program(self) -> LoyaltyProgram:
+        if self._program is None:
+            raise RuntimeError("this command did not ask for the core (needs = Needs.CORE)")
+        return self._program
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("this command did not ask for the runtime (needs = Needs.RUNTIME)")
+        return self._runtime
+
+    async def member_id(self, card: str) -> int:
+        """The member a (normalized) card code belongs to today; MemberNotFound if none."""
+        async with self.program.db.reading() as session:
+            member_id = await session.scalar(owner_of_card(card))
+        if member_id is None:
+            raise MemberNotFound(card)
+        return member_id
+
+
+class Command(ABC):
+    """One subcommand of main.py. Register an instance in cli/registry.py."""
+
+    name: ClassVar[str]
+    help: ClassVar[str]
+    needs: ClassVar[Needs] = Needs.CORE
+
+    # Not abstract on purpose: a command without arguments does not override it.
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:  # noqa: B027
+        """The command's own arguments (none by default)."""
+
+    def logs_progress(self, settings: Settings) -> bool:
+        """True for commands whose INFO log is worth reading as they run (servers, migrations);
+        the rest log warnings only, so what they print stays readable."""
+        return False
+
+    @abstractmethod
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        """Do it; the exit status. Refusals are raised (see cli/errors.py), not printed."""
+
+
+@asynccontextmanager
+async def opened(settings: Settings, needs: Needs) -> AsyncIterator[Context]:
+    if needs is Needs.SETTINGS:
+        yield Context(settings)
+    elif needs is Needs.CORE:
+        db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
+        try:
+            yield Context(settings, _program=LoyaltyProgram.build(db))
+        finally:
+            await db.close()
+    else:
+        # Imported here, not above: the runtime brings the channels (and their SDKs), which
+        # the commands that need only the core must not pay for at start-up.
+        from app.runtime import opened as opened_runtime
+
+        async with opened_runtime(settings) as runtime:
+            yield Context(settings, _program=runtime.program, _runtime=runtime)

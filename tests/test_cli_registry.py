@@ -1,0 +1,115 @@
+"""The one command registry main.py parses through, and the one table of refusals."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from cli import registry
+from cli.command import Needs, UsageError
+from cli.errors import MESSAGES, report
+from core.jobs import UnknownJob
+from core.shared import cards
+from core.shared.cards import InvalidCardCode
+from core.shared.errors import (
+    EXIT_CODES,
+    CampaignNotFound,
+    Conflict,
+    InsufficientPoints,
+    InvalidInput,
+    LoyaltyError,
+    MemberNotFound,
+    NotFound,
+    Refused,
+    UnknownEventKind,
+)
+
+# Commands that talk to no messenger: they must be given the core, not the runtime.
+CORE_COMMANDS = {
+    "credit", "redeem", "refund", "event", "tier-status", "rules", "campaign-create",
+    "coupons-generate", "coupons-import", "coupon-issue", "coupon-check", "coupon-redeem",
+    "reward-add", "rewards",
+}  # fmt: skip
+SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
+
+
+def test_every_command_is_registered_once_and_reachable_from_the_command_line() -> None:
+    names = [command.name for command in registry.COMMANDS]
+    assert len(names) == len(set(names))
+    assert set(names) == CORE_COMMANDS | SERVING_COMMANDS | {"jobs"}
+    assert all(command.help for command in registry.COMMANDS)
+    parser = registry.parser()
+    for name in ("run", "chat", "migrate", "scheduler", "worker", "rules", "rewards"):
+        assert registry.command_of(parser.parse_args([name])).name == name
+    assert registry.command_of(parser.parse_args([])).name == registry.DEFAULT == "run"
+    assert registry.command_of(parser.parse_args(["rules"])).name == "rules"
+
+
+def test_what_each_command_needs() -> None:
+    needs = {command.name: command.needs for command in registry.COMMANDS}
+    assert {name for name, need in needs.items() if need is Needs.CORE} == CORE_COMMANDS
+    assert {name for name, need in needs.items() if need is Needs.SETTINGS} == SERVING_COMMANDS
+    assert needs["jobs"] is Needs.RUNTIME  # dispatch_notices delivers through the channels
+
+
+@pytest.mark.parametrize("argv", [["credit", "NOT-A-CARD", "1", "--purchase-id", "P"],
+                                  ["tier-status", "O0O-O0O-O0O"],
+                                  ["coupon-check", "X", "--card", "nope"]])  # fmt: skip
+def test_a_malformed_card_code_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        registry.parser().parse_args(argv)
+    assert exited.value.code == 2
+    assert "Not a valid card code" in capsys.readouterr().err
+
+
+def test_card_codes_are_normalized_while_parsing() -> None:
+    code = cards.generate()
+    parsed = registry.parser().parse_args(["tier-status", cards.display(code).lower()])
+    assert parsed.card == code
+
+
+def test_categories_are_collected_and_a_repeated_one_is_a_usage_error() -> None:
+    parser = registry.parser()
+    base = ["credit", cards.generate(), "100", "--purchase-id", "P"]
+    parsed = parser.parse_args([*base, "--category", "coffee=30", "--category", "tea = 5"])
+    assert parsed.category == {"coffee": "30", "tea": "5"}
+    assert parser.parse_args(base).category is None
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--category", "tea=1", "--category", "tea=2"])
+
+
+@pytest.mark.parametrize(
+    ("error", "message", "status"),
+    [
+        (UsageError("Give the value"), "Give the value", 2),
+        (UnknownJob("nope"), "No job named nope; see `main.py jobs list`", 2),
+        (InvalidCardCode("X"), "Not a valid card code: X", 2),
+        (MemberNotFound("K7PM2QXR4"), "No member with card K7PM2QXR4", 1),
+        (InsufficientPoints(5, 9), "Refused: balance 5 is less than 9", 1),
+        (CampaignNotFound("spring"), "Refused: no coupon campaign 'spring'", 1),
+        # Its `kind` attribute is the event's kind; the refusal's own kind still decides.
+        (UnknownEventKind("selfie"), "Refused: no event bonus", 1),
+    ],
+)
+def test_each_refusal_is_printed_and_exits_as_its_kind_says(
+    error: Exception, message: str, status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert report(error) == status
+    assert capsys.readouterr().err.startswith(message)
+
+
+@pytest.mark.parametrize("kind", [InvalidInput, NotFound, Conflict, Refused])
+def test_a_loyalty_error_exits_with_its_kinds_code(
+    kind: type[LoyaltyError], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert report(kind("no")) == kind("no").exit_code == EXIT_CODES[kind.kind]
+    assert capsys.readouterr().err == "Refused: no\n"
+
+
+def test_anything_else_is_not_a_refusal() -> None:
+    assert not any(issubclass(ValueError, kind) for kind, _, _ in MESSAGES)
+    with pytest.raises(TypeError):
+        report(argparse.ArgumentTypeError("x"))

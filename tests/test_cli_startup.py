@@ -1,0 +1,118 @@
+"""Operator commands start fast: a command that talks to no messenger imports none of their
+SDKs. Run as an operator runs them (a real `python main.py ...` process), with `-X importtime`
+listing every module the process imported."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.db.database import Database
+from core.db.migrate import upgrade_async
+from core.members.accounts import IdentityKey, Registration
+from core.program import LoyaltyProgram
+
+ROOT = Path(__file__).resolve().parent.parent
+MESSENGER_SDKS = ("aiogram", "vk_api", "twilio")
+
+
+def imported_modules(importtime: str) -> set[str]:
+    """Every module in `-X importtime` output ("import time: self | cumulative | name")."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2 and "[us]" not in line
+    }
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {module.split(".", 1)[0] for module in modules}
+
+
+@pytest.fixture(scope="module")
+def card_and_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A scratch SQLite database, migrated, with one member: what the commands run against."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('startup') / 'loyalty.db'}"
+
+    async def prepare() -> str:
+        await upgrade_async(url)
+        db = Database.from_url(url)
+        try:
+            joined = await LoyaltyProgram.build(db).members.enrol(
+                Registration(
+                    identity=IdentityKey("console", "startup"),
+                    language="en",
+                    accepted_terms=True,
+                    marketing_opt_in=False,
+                )
+            )
+        finally:
+            await db.close()
+        return joined.member.card_code
+
+    return asyncio.run(prepare()), url
+
+
+async def run_main(database_url: str, cwd: Path, *argv: str) -> tuple[int, str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "VK_", "TWILIO_", "WHATSAPP_", "PUBLIC_URL"))
+    }
+    env.update(DATABASE_URL=database_url, REDIS_URL="", PYTHONPATH=str(ROOT))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-X",
+        "importtime",
+        str(ROOT / "main.py"),
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("argv", "printed"),
+    [
+        (("credit", "{card}", "10", "--purchase-id", "S-1"), "points to card"),
+        (("rules",), '"earn_rate"'),
+        (("rewards",), "catalogue is empty"),
+    ],
+    ids=["credit", "rules", "rewards"],
+)
+async def test_an_operator_command_imports_no_messenger_sdk(
+    card_and_database: tuple[str, str],
+    tmp_path: Path,
+    argv: tuple[str, ...],
+    printed: str,
+) -> None:
+    card, database_url = card_and_database
+    argv = tuple(argument.format(card=card) for argument in argv)
+
+    status, out, err = await run_main(database_url, tmp_path, *argv)
+
+    assert status == 0, err[-2000:]
+    assert printed in out
+    modules = imported_modules(err)
+    assert {"sqlalchemy", "core.program", "cli.registry"} <= modules, "the scan sees imports"
+    assert not top_level(modules) & set(MESSENGER_SDKS)
+    assert not modules & {"app.runtime", "app.lifecycle", "bots"}
+
+
+def test_the_scan_finds_a_messenger_sdk() -> None:
+    """The control: the parser reads real `-X importtime` lines, nested ones too."""
+    sample = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       335 |     178971 |   aiohttp\n"
+        "import time:      8396 |    4039990 |       aiogram.client.bot\n"
+    )
+    assert top_level(imported_modules(sample)) == {"aiohttp", "aiogram"}
