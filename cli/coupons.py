@@ -30,7 +30,7 @@ from core.offers.coupons import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
 from core.program import LoyaltyProgram
 from core.shared import cards
-from core.shared.errors import InvalidCampaign, MemberNotFound
+from core.shared.errors import InvalidInput, MemberNotFound
 
 COMMANDS = frozenset(
     {
@@ -152,6 +152,12 @@ def describe(campaign: Campaign) -> str:
     return f"{gives}; " + ", ".join(limits)
 
 
+class UnreadableFile(InvalidInput):
+    """A file of codes the operator named that cannot be read (missing, not allowed)."""
+
+    code = "unreadable_file"
+
+
 def read_lines(source: str) -> list[str]:
     """The lines of a file, or of stdin for "-"."""
     if source == "-":
@@ -159,7 +165,7 @@ def read_lines(source: str) -> list[str]:
     try:
         return Path(source).read_text(encoding="utf-8").splitlines()
     except OSError as error:
-        raise InvalidCampaign(f"cannot read {source}: {error.strerror}") from error
+        raise UnreadableFile(f"cannot read {source}: {error.strerror}") from error
 
 
 async def run(settings: Settings, arguments: argparse.Namespace) -> int:

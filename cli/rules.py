@@ -22,6 +22,7 @@ from app.settings import Settings
 from core.db.database import Database
 from core.program import LoyaltyProgram
 from core.rules.book import rules_as_json
+from core.shared.errors import InvalidRules
 
 COMMANDS = frozenset({"rules"})
 
@@ -68,7 +69,7 @@ async def run(settings: Settings, arguments: argparse.Namespace) -> int:
             value = parse_value(arguments.value)
         try:
             updated = await program.rules.update(actor=arguments.actor, **{arguments.key: value})
-        except ValueError as error:
+        except InvalidRules as error:
             print(f"Refused: {error}", file=sys.stderr)
             return 1
         shown = rules_as_json(updated)[arguments.key]

@@ -29,6 +29,7 @@ from core.shared.clock import Clock
 from core.shared.errors import (
     IdempotencyConflict,
     InvalidAmount,
+    InvalidReference,
     MemberNotFound,
     PurchaseNotFound,
     RedemptionTooLarge,
@@ -96,7 +97,7 @@ def parse_amount(raw: str | Decimal) -> Decimal:
 def parse_label(what: str, raw: str) -> str:
     label = raw.strip()
     if not label or len(label) > MAX_LABEL_LENGTH:
-        raise InvalidAmount(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
+        raise InvalidReference(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
     return label
 
 
@@ -161,7 +162,7 @@ class Purchases:
         amount = parse_amount(amount)
         purchase_id = purchase_id.strip()
         if not purchase_id or len(purchase_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a purchase id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         store = parse_label("store name", store) if store is not None else None
@@ -307,7 +308,7 @@ class Purchases:
         Idempotent on refund_id."""
         refund_id = refund_id.strip()
         if not refund_id or len(refund_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         rules = await self._rules.current()
@@ -445,7 +446,7 @@ class Purchases:
                 raise RedemptionTooLarge(allowed)
         redemption_id = redemption_id.strip()
         if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         code = cards.normalize(card_code)

@@ -35,7 +35,7 @@ from core.referrals.referrals import Referrals
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
 from core.shared.clock import Clock
-from core.shared.errors import LoyaltyError, MemberNotFound
+from core.shared.errors import InvalidTimeZone, MemberNotFound, NotFound, Refused
 
 # Built once: constructing a statement and its cache key costs more than running it.
 _MEMBER_BY_IDENTITY = (
@@ -135,16 +135,18 @@ class Enrolment:
     welcome_bonus: int
 
 
-class TermsNotAccepted(ValueError):
-    pass
+class TermsNotAccepted(Refused):
+    code = "terms_not_accepted"
 
 
-class IdentityNotLinked(LoyaltyError):
-    pass
+class IdentityNotLinked(NotFound):
+    code = "identity_not_linked"
 
 
-class LastIdentity(LoyaltyError):
+class LastIdentity(Refused):
     """A member must keep at least one messenger account, or nobody could reach the card."""
+
+    code = "last_identity"
 
 
 class Members:
@@ -293,7 +295,7 @@ class Members:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"not a time zone: {zone!r}") from error
+            raise InvalidTimeZone(f"not a time zone: {zone!r}") from error
         async with self._db.transaction() as session:
             member = await self._locked(session, member_id)
             member.time_zone = zone

@@ -26,8 +26,8 @@ from core.shared.errors import (
     CampaignNotFound,
     IdempotencyConflict,
     InsufficientPoints,
-    InvalidAmount,
     InvalidCampaign,
+    InvalidReference,
     MemberNotFound,
     RewardNotFound,
     RewardRefused,
@@ -288,7 +288,9 @@ class Rewards:
         the claim), so the member does not get it a second time as a notice."""
         claim_id = claim_id.strip()
         if not claim_id or len(claim_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required")
+            raise InvalidReference(
+                f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
+            )
         for attempt in range(2):
             try:
                 async with self._db.transaction() as session:

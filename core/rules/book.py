@@ -17,6 +17,7 @@ from sqlalchemy import select
 from core.db.database import Database
 from core.db.models import ProgramRule
 from core.shared.clock import Clock
+from core.shared.errors import InvalidRules
 
 
 @dataclass(frozen=True)
@@ -312,25 +313,25 @@ def _decimal(where: str, value: Any) -> Decimal:
         # JSON has only one kind of number: 1.5 means the decimal 1.5, not its binary twin.
         value = repr(value)
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise ValueError(f"{where} must be a decimal number such as '1.5', not {value!r}")
+        raise InvalidRules(f"{where} must be a decimal number such as '1.5', not {value!r}")
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation as error:
-        raise ValueError(f"{where} must be a decimal number, not {value!r}") from error
+        raise InvalidRules(f"{where} must be a decimal number, not {value!r}") from error
     if not number.is_finite():
-        raise ValueError(f"{where} must be a finite number, not {value!r}")
+        raise InvalidRules(f"{where} must be a finite number, not {value!r}")
     return number
 
 
 def _whole(where: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be a whole number, not {value!r}")
+        raise InvalidRules(f"{where} must be a whole number, not {value!r}")
     return value
 
 
 def _key(where: str, value: Any) -> str:
     if not isinstance(value, str) or not _KEY.match(value):
-        raise ValueError(
+        raise InvalidRules(
             f"{where} must be 1 to 32 lowercase letters, digits, '-' or '_', not {value!r}"
         )
     return value
@@ -339,7 +340,7 @@ def _key(where: str, value: Any) -> str:
 def _label(where: str, value: Any) -> str:
     """A store or category name as the shop's systems send it."""
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 64:
-        raise ValueError(f"{where} must be text of 1 to 64 characters, not {value!r}")
+        raise InvalidRules(f"{where} must be text of 1 to 64 characters, not {value!r}")
     return value.strip()
 
 
@@ -351,28 +352,28 @@ def _localized(where: str, value: Any, *, max_length: int) -> LocalizedText:
     elif isinstance(value, dict) and value:
         texts = value
     else:
-        raise ValueError(f"{where} must be text or {{language: text}}, not {value!r}")
+        raise InvalidRules(f"{where} must be text or {{language: text}}, not {value!r}")
     checked = []
     for language, text in texts.items():
         if language and not (isinstance(language, str) and _LANGUAGE.match(language)):
-            raise ValueError(f"{where}: {language!r} is not a language code such as 'en'")
+            raise InvalidRules(f"{where}: {language!r} is not a language code such as 'en'")
         if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{where} ({language or 'all languages'}) must be non-empty text")
+            raise InvalidRules(f"{where} ({language or 'all languages'}) must be non-empty text")
         if len(text.strip()) > max_length:
-            raise ValueError(f"{where} must be at most {max_length} characters")
+            raise InvalidRules(f"{where} must be at most {max_length} characters")
         checked.append((language, text.strip()))
     return LocalizedText(tuple(checked))
 
 
 def _fields(where: str, value: Any, required: set[str], optional: set[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ValueError(f"{where} must be an object, not {value!r}")
+        raise InvalidRules(f"{where} must be an object, not {value!r}")
     missing = required - set(value)
     unknown = set(value) - required - optional
     if missing:
-        raise ValueError(f"{where} lacks {', '.join(sorted(missing))}")
+        raise InvalidRules(f"{where} lacks {', '.join(sorted(missing))}")
     if unknown:
-        raise ValueError(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidRules(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
     return value
 
 
@@ -385,18 +386,18 @@ def _moment(where: str, value: Any) -> datetime | None:
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as error:
-            raise ValueError(f"{where} must be an ISO date and time, not {value!r}") from error
+            raise InvalidRules(f"{where} must be an ISO date and time, not {value!r}") from error
     else:
-        raise ValueError(f"{where} must be an ISO date and time, not {value!r}")
+        raise InvalidRules(f"{where} must be an ISO date and time, not {value!r}")
     if moment.tzinfo is None:
         # A promotion that starts "at midnight" must say whose midnight.
-        raise ValueError(f"{where} needs a UTC offset, such as 2026-12-01T00:00:00+03:00")
+        raise InvalidRules(f"{where} needs a UTC offset, such as 2026-12-01T00:00:00+03:00")
     return moment
 
 
 def _tiers(value: Any) -> tuple[Tier, ...]:
     if not isinstance(value, list | tuple):
-        raise ValueError(f"tiers must be a list, not {value!r}")
+        raise InvalidRules(f"tiers must be a list, not {value!r}")
     tiers = []
     for index, item in enumerate(value):
         if isinstance(item, Tier):
@@ -422,7 +423,7 @@ def _tiers(value: Any) -> tuple[Tier, ...]:
 
 def _promotions(value: Any) -> tuple[Promotion, ...]:
     if not isinstance(value, list | tuple):
-        raise ValueError(f"promotions must be a list, not {value!r}")
+        raise InvalidRules(f"promotions must be a list, not {value!r}")
     promotions = []
     for index, item in enumerate(value):
         if isinstance(item, Promotion):
@@ -453,7 +454,7 @@ def _event_bonuses(value: Any) -> tuple[EventBonus, ...]:
     if isinstance(value, list | tuple) and all(isinstance(item, EventBonus) for item in value):
         value = {bonus.kind: bonus.to_json() for bonus in value}
     if not isinstance(value, dict):
-        raise ValueError("event_bonuses must be an object {kind: {points, per_member}}")
+        raise InvalidRules("event_bonuses must be an object {kind: {points, per_member}}")
     bonuses = []
     for kind, item in value.items():
         where = f"event_bonuses.{kind}"
@@ -479,24 +480,24 @@ def _coerce(key: str, value: Any) -> Any:
         return _event_bonuses(value)
     if key in _DECIMAL_RULES:
         if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-            raise ValueError(f"{key} must be a decimal number such as '0.1', not {value!r}")
+            raise InvalidRules(f"{key} must be a decimal number such as '0.1', not {value!r}")
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation as error:
-            raise ValueError(f"{key} must be a decimal number, not {value!r}") from error
+            raise InvalidRules(f"{key} must be a decimal number, not {value!r}") from error
         if not number.is_finite():
-            raise ValueError(f"{key} must be a finite number, not {value!r}")
+            raise InvalidRules(f"{key} must be a finite number, not {value!r}")
         return number
     if key in _BOOLEAN_RULES:
         if not isinstance(value, bool):
-            raise ValueError(f"{key} must be true or false, not {value!r}")
+            raise InvalidRules(f"{key} must be true or false, not {value!r}")
         return value
     if key in _WHOLE_NUMBER_RULES:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{key} must be a whole number, not {value!r}")
+            raise InvalidRules(f"{key} must be a whole number, not {value!r}")
         return value
     if not isinstance(value, str):
-        raise ValueError(f"{key} must be text, not {value!r}")
+        raise InvalidRules(f"{key} must be text, not {value!r}")
     return value.strip()
 
 
@@ -515,67 +516,67 @@ def parse_rule(key: str, value: Any) -> Any:
 
 def validate(rules: ProgramRules) -> None:
     if not 0 <= rules.earn_rate <= MAX_EARN_RATE:
-        raise ValueError(f"earn_rate must be between 0 and {MAX_EARN_RATE}")
+        raise InvalidRules(f"earn_rate must be between 0 and {MAX_EARN_RATE}")
     if not 0 <= rules.max_points_share <= 1:
-        raise ValueError("max_points_share must be between 0 and 1")
+        raise InvalidRules("max_points_share must be between 0 and 1")
     if not 0 < rules.point_value <= MAX_POINT_VALUE:
-        raise ValueError(f"point_value must be positive and at most {MAX_POINT_VALUE}")
+        raise InvalidRules(f"point_value must be positive and at most {MAX_POINT_VALUE}")
     for name in ("welcome_bonus", "referral_friend_bonus", "referral_referrer_bonus"):
         if not 0 <= getattr(rules, name) <= MAX_WELCOME_BONUS:
-            raise ValueError(f"{name} must be between 0 and {MAX_WELCOME_BONUS}")
+            raise InvalidRules(f"{name} must be between 0 and {MAX_WELCOME_BONUS}")
     if not 0 <= rules.referral_daily_cap <= 1000:
-        raise ValueError("referral_daily_cap must be between 0 and 1000")
+        raise InvalidRules("referral_daily_cap must be between 0 and 1000")
     if rules.referral_qualifies_on not in REFERRAL_ACTIONS:
-        raise ValueError(f"referral_qualifies_on must be one of {', '.join(REFERRAL_ACTIONS)}")
+        raise InvalidRules(f"referral_qualifies_on must be one of {', '.join(REFERRAL_ACTIONS)}")
     if not 0 <= rules.points_ttl_days <= 3660:
-        raise ValueError("points_ttl_days must be between 0 (never) and 3660")
+        raise InvalidRules("points_ttl_days must be between 0 (never) and 3660")
     if not 0 <= rules.expiry_reminder_days <= 365:
-        raise ValueError("expiry_reminder_days must be between 0 (no reminder) and 365")
+        raise InvalidRules("expiry_reminder_days must be between 0 (no reminder) and 365")
     if not 0 <= rules.birthday_bonus <= MAX_WELCOME_BONUS:
-        raise ValueError(f"birthday_bonus must be between 0 and {MAX_WELCOME_BONUS}")
+        raise InvalidRules(f"birthday_bonus must be between 0 and {MAX_WELCOME_BONUS}")
     try:
         ZoneInfo(rules.time_zone)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(f"time_zone must be an IANA zone name: {error}") from error
+        raise InvalidRules(f"time_zone must be an IANA zone name: {error}") from error
     _validate_tiers(rules)
     _validate_promotions(rules)
     for bonus in rules.event_bonuses:
         if not 0 <= bonus.points <= MAX_WELCOME_BONUS:
-            raise ValueError(
+            raise InvalidRules(
                 f"event_bonuses.{bonus.kind}.points must be between 0 and {MAX_WELCOME_BONUS}"
             )
         if not 0 <= bonus.per_member <= MAX_EVENT_PER_MEMBER:
-            raise ValueError(
+            raise InvalidRules(
                 f"event_bonuses.{bonus.kind}.per_member must be between 0 (no limit) "
                 f"and {MAX_EVENT_PER_MEMBER}"
             )
     if not rules.program_name:
-        raise ValueError("program_name must not be empty")
+        raise InvalidRules("program_name must not be empty")
     if len(rules.currency) != 3 or not rules.currency.isalpha() or not rules.currency.isupper():
-        raise ValueError("currency must be an ISO 4217 code such as 'RUB'")
+        raise InvalidRules("currency must be an ISO 4217 code such as 'RUB'")
 
 
 def _validate_tiers(rules: ProgramRules) -> None:
     if rules.tier_metric not in TIER_METRICS:
-        raise ValueError(f"tier_metric must be one of {', '.join(TIER_METRICS)}")
+        raise InvalidRules(f"tier_metric must be one of {', '.join(TIER_METRICS)}")
     if not 1 <= rules.tier_window_days <= 3660:
-        raise ValueError("tier_window_days must be between 1 and 3660")
+        raise InvalidRules("tier_window_days must be between 1 and 3660")
     if not 0 <= rules.tier_grace_days <= 365:
-        raise ValueError("tier_grace_days must be between 0 (none) and 365")
+        raise InvalidRules("tier_grace_days must be between 0 (none) and 365")
     keys = [tier.key for tier in rules.tiers]
     if len(set(keys)) != len(keys):
-        raise ValueError("tier keys must be unique")
+        raise InvalidRules("tier keys must be unique")
     previous: Decimal | None = None
     for tier in rules.tiers:
         if tier.threshold < 0 or tier.threshold >= MAX_THRESHOLD:
-            raise ValueError(f"tier {tier.key}: threshold must be between 0 and {MAX_THRESHOLD}")
+            raise InvalidRules(f"tier {tier.key}: threshold must be between 0 and {MAX_THRESHOLD}")
         if tier.threshold != tier.threshold.quantize(Decimal("0.01")):
-            raise ValueError(f"tier {tier.key}: threshold has at most two decimals")
+            raise InvalidRules(f"tier {tier.key}: threshold has at most two decimals")
         if previous is not None and tier.threshold <= previous:
             # Ordered lowest first, so "the next tier" and "N to next tier" are unambiguous.
-            raise ValueError("tiers must be listed lowest first, with increasing thresholds")
+            raise InvalidRules("tiers must be listed lowest first, with increasing thresholds")
         if not 0 < tier.earn_multiplier <= MAX_MULTIPLIER:
-            raise ValueError(
+            raise InvalidRules(
                 f"tier {tier.key}: earn_multiplier must be above 0 and at most {MAX_MULTIPLIER}"
             )
         previous = tier.threshold
@@ -584,11 +585,11 @@ def _validate_tiers(rules: ProgramRules) -> None:
 def _validate_promotions(rules: ProgramRules) -> None:
     keys = [promotion.key for promotion in rules.promotions]
     if len(set(keys)) != len(keys):
-        raise ValueError("promotion keys must be unique")
+        raise InvalidRules("promotion keys must be unique")
     for promotion in rules.promotions:
         # Promotions only ever add: "the best applicable one" must never cost a member points.
         if not 1 <= promotion.multiplier <= MAX_MULTIPLIER:
-            raise ValueError(
+            raise InvalidRules(
                 f"promotion {promotion.key}: multiplier must be between 1 and {MAX_MULTIPLIER}"
             )
         if (
@@ -596,7 +597,7 @@ def _validate_promotions(rules: ProgramRules) -> None:
             and promotion.ends is not None
             and promotion.starts >= promotion.ends
         ):
-            raise ValueError(f"promotion {promotion.key}: starts must be before ends")
+            raise InvalidRules(f"promotion {promotion.key}: starts must be before ends")
 
 
 class RuleBook:
@@ -632,7 +633,7 @@ class RuleBook:
         known = {field.name: field.type for field in fields(ProgramRules)}
         unknown = set(changes) - set(known)
         if unknown:
-            raise ValueError(f"unknown rules: {', '.join(sorted(unknown))}")
+            raise InvalidRules(f"unknown rules: {', '.join(sorted(unknown))}")
         current = await self.current()
         coerced = {key: _coerce(key, value) for key, value in changes.items()}
         updated = replace(current, **coerced)
