@@ -22,7 +22,7 @@ from cli.command import Command, Context
 from core.offers.coupons import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
 from core.shared import cards
-from core.shared.errors import InvalidCampaign
+from core.shared.errors import InvalidInput
 
 
 def describe(campaign: Campaign) -> str:
@@ -50,6 +50,12 @@ def describe(campaign: Campaign) -> str:
     return f"{gives}; " + ", ".join(limits)
 
 
+class UnreadableFile(InvalidInput):
+    """A file of codes the operator named that cannot be read (missing, not allowed)."""
+
+    code = "unreadable_file"
+
+
 def read_lines(source: str) -> list[str]:
     """The lines of a file, or of stdin for "-"."""
     if source == "-":
@@ -57,7 +63,7 @@ def read_lines(source: str) -> list[str]:
     try:
         return Path(source).read_text(encoding="utf-8").splitlines()
     except OSError as error:
-        raise InvalidCampaign(f"cannot read {source}: {error.strerror}") from error
+        raise UnreadableFile(f"cannot read {source}: {error.strerror}") from error
 
 
 class CampaignCreate(Command):

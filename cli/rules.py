@@ -60,12 +60,8 @@ class Rules(Command):
                 return 1
         else:
             value = parse_value(args.value)
-        try:
-            updated = await program.rules.update(actor=args.actor, **{args.key: value})
-        except ValueError as error:
-            # The rule book's refusals are ValueErrors today; LoyaltyErrors reach cli/errors.py.
-            print(f"Refused: {error}", file=sys.stderr)
-            return 1
+        # A refused value (InvalidRules) is printed and mapped to its exit code by cli/errors.py.
+        updated = await program.rules.update(actor=args.actor, **{args.key: value})
         shown = rules_as_json(updated)[args.key]
         print(f"{args.key} = {json.dumps(shown, ensure_ascii=False)}")
         return 0

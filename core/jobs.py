@@ -23,6 +23,7 @@ from core.db.database import Database
 from core.db.models import JobRun
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
+from core.shared.errors import NotFound
 from core.shared.writes import insert_ignoring
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,8 @@ class JobOutcome:
     result: str | None = None
 
 
-class UnknownJob(LookupError):
-    pass
+class UnknownJob(NotFound):
+    code = "unknown_job"
 
 
 class JobRunner:

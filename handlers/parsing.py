@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from core.shared.errors import InvalidInput
+
 # Persian (U+06F0..) and Arabic-Indic (U+0660..) digits as members type them on their phones.
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _DATE_PATTERNS = (
@@ -22,11 +24,14 @@ def ascii_digits(text: str) -> str:
     return text.translate(_DIGITS)
 
 
-class BirthdayError(ValueError):
+class BirthdayError(InvalidInput):
+    code = "birthday"
+    # Which explanation the member gets.
+    reasons = ("invalid", "future", "implausible")
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        # "invalid", "future" or "implausible": which explanation the member gets.
-        self.reason = reason
+        self.reason = self._refine(reason)
 
 
 def parse_birthday(text: str, *, today: date) -> date:

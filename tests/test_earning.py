@@ -15,7 +15,7 @@ from app.runtime import Runtime
 from core.db.models import Member, Notice, Purchase
 from core.program import LoyaltyProgram
 from core.rules.book import ProgramRules, RuleBook, parse_rule
-from core.shared.errors import IdempotencyConflict, InvalidAmount
+from core.shared.errors import IdempotencyConflict, InvalidAmount, InvalidReference
 from tests.clocks import StoppedClock
 from tests.data import count, enrol
 
@@ -269,7 +269,7 @@ async def test_categories_are_checked_and_part_of_the_purchase_identity(runtime:
         await purchases.credit(
             member.card_code, "100", purchase_id="P1", actor="t", categories={"a": "-5"}
         )
-    with pytest.raises(InvalidAmount):
+    with pytest.raises(InvalidReference):
         await purchases.credit(member.card_code, "100", purchase_id="P1", actor="t", store=" ")
     assert await count(runtime, Purchase) == 0
 

@@ -26,7 +26,12 @@ from core.rules.book import RuleBook
 from core.shared import cards
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
-from core.shared.errors import IdempotencyConflict, InvalidAmount, MemberNotFound, UnknownEventKind
+from core.shared.errors import (
+    IdempotencyConflict,
+    InvalidReference,
+    MemberNotFound,
+    UnknownEventKind,
+)
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
 from core.shared.writes import retry_on_conflict
 
@@ -67,11 +72,13 @@ class Events:
     ) -> EventResult:
         """Record an event for the member with `card_code` (or `member_id`) and pay its bonus."""
         if (card_code is None) == (member_id is None):
-            raise ValueError("give either a card code or a member id")
+            raise InvalidReference("give either a card code or a member id")
         kind = kind.strip()
         event_id = event_id.strip()
         if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
-            raise InvalidAmount(f"an event id of 1 to {MAX_EVENT_ID_LENGTH} characters is required")
+            raise InvalidReference(
+                f"an event id of 1 to {MAX_EVENT_ID_LENGTH} characters is required"
+            )
         rules = await self._rules.current()
         bonus = rules.event_bonus(kind)
         if bonus is None:

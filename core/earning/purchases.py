@@ -28,6 +28,7 @@ from core.shared.clock import Clock
 from core.shared.errors import (
     IdempotencyConflict,
     InvalidAmount,
+    InvalidReference,
     MemberNotFound,
     PurchaseNotFound,
     RedemptionTooLarge,
@@ -135,7 +136,7 @@ class Purchases:
         amount = parse_amount(amount)
         purchase_id = purchase_id.strip()
         if not purchase_id or len(purchase_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a purchase id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         store = parse_label("store name", store) if store is not None else None
@@ -269,7 +270,7 @@ class Purchases:
         Idempotent on refund_id."""
         refund_id = refund_id.strip()
         if not refund_id or len(refund_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
 
@@ -408,7 +409,7 @@ class Purchases:
                 raise RedemptionTooLarge(allowed)
         redemption_id = redemption_id.strip()
         if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         code = cards.normalize(card_code)

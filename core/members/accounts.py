@@ -36,7 +36,7 @@ from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
-from core.shared.errors import LoyaltyError, MemberNotFound
+from core.shared.errors import InvalidTimeZone, MemberNotFound, NotFound, Refused
 from core.shared.owners import owner_of_card
 from core.shared.writes import retry_on_conflict
 
@@ -127,16 +127,18 @@ class Enrolment:
     welcome_bonus: int
 
 
-class TermsNotAccepted(ValueError):
-    pass
+class TermsNotAccepted(Refused):
+    code = "terms_not_accepted"
 
 
-class IdentityNotLinked(LoyaltyError):
-    pass
+class IdentityNotLinked(NotFound):
+    code = "identity_not_linked"
 
 
-class LastIdentity(LoyaltyError):
+class LastIdentity(Refused):
     """A member must keep at least one messenger account, or nobody could reach the card."""
+
+    code = "last_identity"
 
 
 class Members:
@@ -296,7 +298,7 @@ class Members:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"not a time zone: {zone!r}") from error
+            raise InvalidTimeZone(f"not a time zone: {zone!r}") from error
         async with self._db.transaction() as session:
             member = await self._locked(session, member_id)
             member.time_zone = zone

@@ -26,7 +26,7 @@ from core.members.events import MembersMerged
 from core.shared.bus import MessageBus
 from core.shared.cards import ALPHABET
 from core.shared.clock import Clock
-from core.shared.errors import LoyaltyError
+from core.shared.errors import Refused
 from core.shared.writes import retry_on_conflict
 
 CODE_LENGTH = 8
@@ -39,11 +39,14 @@ _CODE_SHAPE = re.compile(rf"^[{ALPHABET}]{{4}}[-\s]?[{ALPHABET}]{{4}}$")
 _TYPED_CODE = re.compile(r"^\s*[A-Za-z0-9]{4}[-\s][A-Za-z0-9]{4}\s*$")
 
 
-class LinkRefused(LoyaltyError):
+class LinkRefused(Refused):
+    code = "link"
+    # Which explanation the member gets.
+    reasons = ("invalid", "expired", "used", "too_many_attempts")
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        # "invalid", "expired", "used" or "too_many_attempts": which explanation to give.
-        self.reason = reason
+        self.reason = self._refine(reason)
 
 
 @dataclass(frozen=True)

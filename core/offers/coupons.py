@@ -35,6 +35,7 @@ from core.shared.errors import (
     IdempotencyConflict,
     InvalidAmount,
     InvalidCampaign,
+    InvalidReference,
     MemberNotFound,
 )
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
@@ -688,7 +689,7 @@ class Coupons:
         code = normalize_code(code)
         redemption_id = redemption_id.strip()
         if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(
+            raise InvalidReference(
                 f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
             )
         amount = parse_amount(order_amount) if order_amount is not None else None

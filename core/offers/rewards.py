@@ -25,8 +25,8 @@ from core.shared.errors import (
     CampaignNotFound,
     IdempotencyConflict,
     InsufficientPoints,
-    InvalidAmount,
     InvalidCampaign,
+    InvalidReference,
     MemberNotFound,
     RewardNotFound,
     RewardRefused,
@@ -293,7 +293,9 @@ class Rewards:
         the claim), so the member does not get it a second time as a notice."""
         claim_id = claim_id.strip()
         if not claim_id or len(claim_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidAmount(f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required")
+            raise InvalidReference(
+                f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
+            )
 
         async def attempt() -> Claim:
             async with self._db.transaction() as session:

@@ -20,21 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import GetCoreSchemaHandler, ValidationError
 from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_schema
 
-from core.shared.errors import InvalidInput
+from core.shared.errors import InvalidRules
 
 # Keys end up in columns of 32 characters (members.tier, member_events.kind) and in notices.
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MAX_LABEL_LENGTH = 64
 T = TypeVar("T")
-
-
-class InvalidRules(InvalidInput, ValueError):
-    """Rules the program cannot use; the message names each rule (and field) and why.
-
-    Also a ValueError: that is what a refused rule has always been to the callers."""
-
-    code = "invalid_rules"
 
 
 @dataclass(frozen=True)

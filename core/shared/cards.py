@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import secrets
 
+from core.shared.errors import InvalidInput
+
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY_LENGTH = 8
 CODE_LENGTH = BODY_LENGTH + 1
 _INDEX = {char: index for index, char in enumerate(ALPHABET)}
 
 
-class InvalidCardCode(ValueError):
-    pass
+# Also a ValueError, as it has always been: argparse turns a ValueError raised by a `type=`
+# function into a usage error (exit 2), which is what a malformed card on the command line is.
+class InvalidCardCode(InvalidInput, ValueError):
+    code = "invalid_card_code"
 
 
 def check_character(body: str) -> str:

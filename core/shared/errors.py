@@ -41,6 +41,24 @@ class LoyaltyError(Exception):
 
     kind: ClassVar[ErrorKind] = ErrorKind.REFUSED
     code: str = "refused"
+    # A refusal that says why (a coupon used up, a link code expired) lists every reason
+    # here; its instance's code is `{code}_{reason}`, so every code is known before any is
+    # raised (tests/test_errors.py lists them all).
+    reasons: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def codes(cls) -> tuple[str, ...]:
+        """Every code an instance of exactly this class can carry."""
+        if cls.reasons:
+            return tuple(f"{cls.code}_{reason}" for reason in cls.reasons)
+        return (cls.code,)
+
+    def _refine(self, reason: str) -> str:
+        if reason not in self.reasons:
+            # A reason nobody listed would be a code no client knows of: a bug in the caller.
+            raise ValueError(f"{type(self).__name__} has no reason {reason!r}")
+        self.code = f"{type(self).code}_{reason}"
+        return reason
 
     @property
     def exit_code(self) -> int:
@@ -71,53 +89,74 @@ class Refused(LoyaltyError):
     code = "refused"
 
 
-class MemberNotFound(LoyaltyError):
-    pass
+class MemberNotFound(NotFound):
+    code = "member_not_found"
 
 
-class InsufficientPoints(LoyaltyError):
+class InsufficientPoints(Refused):
+    code = "insufficient_points"
+
     def __init__(self, balance: int, requested: int) -> None:
         super().__init__(f"balance {balance} is less than {requested}")
         self.balance = balance
         self.requested = requested
 
 
-class IdempotencyConflict(LoyaltyError):
+class IdempotencyConflict(Conflict):
     """The same idempotency key was used before for a different operation."""
+
+    code = "idempotency_conflict"
 
     def __init__(self, key: str) -> None:
         super().__init__(f"idempotency key {key!r} was already used for a different operation")
         self.key = key
 
 
-class InvalidAmount(LoyaltyError):
-    pass
+class InvalidAmount(InvalidInput):
+    """A money amount or a number of points that cannot be used as given."""
+
+    code = "invalid_amount"
 
 
-class RedemptionTooLarge(LoyaltyError):
+class InvalidReference(InvalidInput):
+    """An id or a name the request gives (a purchase, refund, redemption, claim or event id,
+    a store or category name, which member) that is missing, empty or too long."""
+
+    code = "invalid_reference"
+
+
+class RedemptionTooLarge(Refused):
     """Points may pay only part of an order; `allowed` is the most they may pay of this one."""
+
+    code = "redemption_too_large"
 
     def __init__(self, allowed: int) -> None:
         super().__init__(f"at most {allowed} points may be spent on this order")
         self.allowed = allowed
 
 
-class PurchaseNotFound(LoyaltyError):
-    pass
+class PurchaseNotFound(NotFound):
+    code = "purchase_not_found"
 
 
-class InvalidCampaign(LoyaltyError):
+class InvalidCampaign(InvalidInput):
     """A coupon campaign (or a reward) that cannot be created as given; the message says why."""
 
+    code = "invalid_campaign"
 
-class CampaignNotFound(LoyaltyError):
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+
     def __init__(self, slug: str) -> None:
         super().__init__(f"no coupon campaign {slug!r}")
         self.slug = slug
 
 
-class CouponCodesRejected(LoyaltyError):
+class CouponCodesRejected(InvalidInput):
     """An import of coupon codes refused as a whole; nothing was imported."""
+
+    code = "coupon_codes_rejected"
 
     def __init__(self, *, invalid: list[str], repeated: list[str], existing: list[str]) -> None:
         parts = []
@@ -133,37 +172,74 @@ class CouponCodesRejected(LoyaltyError):
         self.existing = existing
 
 
-class CouponRefused(LoyaltyError):
-    """A coupon that cannot be issued or redeemed; `reason` is one of COUPON_REASONS."""
+class CouponRefused(Refused):
+    """A coupon that cannot be issued or redeemed; `reason` is one of `reasons` (the same as
+    core.offers.coupons.COUPON_REASONS), and the code says it: coupon_used_up."""
+
+    code = "coupon"
+    reasons = (
+        "unknown",
+        "voided",
+        "inactive",
+        "not_started",
+        "expired",
+        "used_up",
+        "foreign",
+        "campaign_exhausted",
+        "member_limit",
+        "min_order",
+        "budget_exhausted",
+    )
 
     def __init__(self, reason: str, code: str | None = None, detail: str = "") -> None:
         what = f"coupon {code}" if code else "coupon"
         super().__init__(f"{what}: {reason}" + (f" ({detail})" if detail else ""))
-        self.reason = reason
-        self.code = code
+        self.reason = self._refine(reason)
+        # `code` is the error's code; the coupon's own code is kept apart from it.
+        self.coupon_code = code
         self.detail = detail
 
 
-class RewardNotFound(LoyaltyError):
+class RewardNotFound(NotFound):
+    code = "reward_not_found"
+
     def __init__(self, reward: str | int) -> None:
         super().__init__(f"no reward {reward!r}")
         self.reward = reward
 
 
-class RewardRefused(LoyaltyError):
+class RewardRefused(Refused):
     """A claim refused: `reason` is inactive, out_of_stock, limit_reached or
     not_enough_points (then `missing` says how many points are lacking)."""
+
+    code = "reward"
+    reasons = ("inactive", "out_of_stock", "limit_reached", "not_enough_points")
 
     def __init__(self, reason: str, *, missing: int = 0) -> None:
         detail = f" ({missing} points missing)" if missing else ""
         super().__init__(f"reward refused: {reason}{detail}")
-        self.reason = reason
+        self.reason = self._refine(reason)
         self.missing = missing
 
 
-class UnknownEventKind(LoyaltyError):
+class UnknownEventKind(InvalidInput):
     """An event whose kind has no bonus in the rules (`event_bonuses`): nothing is recorded."""
+
+    code = "unknown_event_kind"
 
     def __init__(self, kind: str) -> None:
         super().__init__(f"no event bonus is defined for the kind {kind!r}")
-        self.kind = kind
+        # Not `kind`: that is the error's kind (invalid), which the exit code is read from.
+        self.event_kind = kind
+
+
+class InvalidRules(InvalidInput, ValueError):
+    """A change of the program's rules that cannot be used; the message names the rule and
+    what it must be. Also a ValueError: pydantic turns only a ValueError raised in a
+    validator into its own error, and callers of the rules have always caught ValueError."""
+
+    code = "invalid_rules"
+
+
+class InvalidTimeZone(InvalidInput):
+    code = "invalid_time_zone"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from core.shared.errors import InvalidAmount
+from core.shared.errors import InvalidAmount, InvalidReference
 
 MAX_AMOUNT = Decimal("1000000000")
 # Purchase, refund, redemption and claim ids: what a POS or a shop's system sends.
@@ -30,5 +30,5 @@ def parse_amount(raw: str | Decimal) -> Decimal:
 def parse_label(what: str, raw: str) -> str:
     label = raw.strip()
     if not label or len(label) > MAX_LABEL_LENGTH:
-        raise InvalidAmount(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
+        raise InvalidReference(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
     return label
