@@ -42,8 +42,8 @@ from core.notices.outbox import Notices
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
-from handlers.i18n import Translator
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
+from handlers.render.i18n import Translator
 
 log = logging.getLogger("loyalty")
 # Notices one run of the scheduled `dispatch_notices` job delivers at most.

@@ -35,8 +35,8 @@ from aiohttp import web
 from bots.outbound import BLOCKED, Delivery, Outcome
 from core.db.state import UpdateLog
 from handlers.conversation import Conversation
-from handlers.i18n import Translator
 from handlers.messages import Contact, Incoming, Layout, Reply
+from handlers.render.i18n import Translator
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -42,7 +42,7 @@ from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
-from handlers.parsing import ascii_digits
+from handlers.render.parsing import ascii_digits
 
 CHANNEL = "whatsapp"
 ADDRESS_PREFIX = "whatsapp:"
