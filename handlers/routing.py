@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # Telegram's limit on a button's callback data, in bytes.
 MAX_ACTION_BYTES = 64
 SEPARATOR = ":"
+# The largest id a database column holds (BIGINT): a bigger "id" is garbage, not a lookup.
+MAX_INT = 2**63 - 1
 
 
 class ActionTooLong(ValueError):
@@ -83,7 +85,7 @@ class Action:
         for (name, kind), segment in zip(fields, segments, strict=True):
             if kind is int:
                 # ASCII digits only: "²" or "۳" are digits to str.isdigit, not to a button.
-                if not (segment.isascii() and segment.isdigit()):
+                if not (segment.isascii() and segment.isdigit()) or int(segment) > MAX_INT:
                     return None
                 values[name] = int(segment)
             elif not segment:

@@ -83,6 +83,7 @@ GARBLED = (
     "reward:claim:",
     "reward:yes:7",
     "reward:-1",
+    "reward:" + "9" * 30,
     "history:²",
     "history:۳",
     "rewards:1.5",
