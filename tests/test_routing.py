@@ -13,10 +13,10 @@ from app.runtime import Runtime
 from core.members.accounts import IdentityKey
 from handlers import actions
 from handlers.conversation import Conversation
-from handlers.messages import Incoming
+from handlers.messages import Incoming, Reply
 from handlers.render.parsing import simplify
 from handlers.render.views import TIME_ZONES
-from handlers.routing import MAX_ACTION_BYTES, Action, ActionTooLong, RouteConflict, Router
+from handlers.routing import MAX_ACTION_BYTES, Action, ActionTooLong, RouteConflict, Router, Turn
 from tests.data import enrol
 
 # The longest value each field can realistically carry. A new kind's field must be added here,
@@ -169,7 +169,7 @@ def test_two_features_cannot_claim_one_prefix() -> None:
     class Theirs(Action, prefix="quiz"):
         pass
 
-    async def answer(_turn: object, _action: object) -> list[object]:
+    async def answer(_turn: Turn, _action: Action) -> list[Reply]:
         return []
 
     router = Router()
