@@ -39,8 +39,8 @@ from core.notices.outbox import Notices
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
-from handlers.i18n import Translator
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
+from handlers.render.i18n import Translator
 from web.app import Probe, build_web_app
 from web.media import LIFETIME, SignedMedia
 

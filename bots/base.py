@@ -20,7 +20,7 @@ from core.db.state import ConversationStore, UpdateLog
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
 from handlers.messages import Document, Image, Reply
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from core.notices.outbox import (
     Notices,
 )
 from core.rules.book import RuleBook
-from handlers.i18n import Translator
-from handlers.notices import NoticeTexts, UnknownNotice
+from handlers.render.i18n import Translator
+from handlers.render.notices import NoticeTexts, UnknownNotice
 
 DEFAULT_BATCH = 100
 DEFAULT_INTERVAL_SECONDS = 2.0

@@ -1,4 +1,10 @@
-"""The entry point of every channel: one incoming message in, the replies out."""
+"""The entry point of every channel: one incoming message in, the replies out.
+
+Who is writing decides where the message goes: someone who has not joined is in the sign-up
+flow; a member's message names an action (a button's payload, a typed menu word, a /command),
+and the router hands it to the feature that registered it. A link code typed in from another
+messenger is the one thing understood from anyone.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,24 @@ import logging
 
 from core.db.state import ConversationStore, FloodGate
 from core.members.accounts import IdentityKey
-from core.members.linking import LinkRefused, looks_like_code
+from core.members.linking import looks_like_code
 from core.program import LoyaltyProgram
-from core.shared.cards import display
-from handlers import views
-from handlers.i18n import Translator
-from handlers.invites import InviteLinks
-from handlers.menu import MemberMenu
+from handlers.flows.signup import SignUp, referral_code, typed_referral
+from handlers.menus.balance import BalanceMenu
+from handlers.menus.card import CardMenu
+from handlers.menus.coupons import CouponsMenu
+from handlers.menus.help import HelpMenu
+from handlers.menus.invite import InviteLinks, InviteMenu
+from handlers.menus.main import MainMenu
+from handlers.menus.messengers import MessengersMenu
+from handlers.menus.privacy import PrivacyMenu
+from handlers.menus.rewards import RewardsMenu
+from handlers.menus.settings import SettingsMenu
 from handlers.messages import Incoming, Reply
-from handlers.parsing import parse_command, simplify
-from handlers.signup import SignUp, referral_code, typed_referral
-from handlers.views import Views
+from handlers.render.i18n import Translator
+from handlers.render.parsing import parse_command, simplify
+from handlers.render.views import Views
+from handlers.routing import Action, Feature, Router, Turn
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +48,29 @@ class Conversation:
         self._program = program
         self._flood = flood
         self._flood_limit = flood_limit
-        self._store = store
         self._texts = texts
-        self._views = Views(texts)
-        self._signup = SignUp(program, store, self._views)
+        views = Views(texts)
         self.invites = invites or InviteLinks()
-        self._menu = MemberMenu(program, self._views, self.invites)
+        self._signup = SignUp(program, store, views)
+        self._main = MainMenu(program, views)
+        self._messengers = MessengersMenu(program, views)
+        coupons = CouponsMenu(program, views)
+        self.router = Router()
+        features: tuple[Feature, ...] = (
+            self._main,
+            BalanceMenu(program, views),
+            CardMenu(views),
+            SettingsMenu(program, views),
+            HelpMenu(program, views),
+            self._messengers,
+            PrivacyMenu(program, views),
+            InviteMenu(program, views, self.invites),
+            coupons,
+            RewardsMenu(program, views, coupons),
+            self._signup,
+        )
+        for feature in features:
+            feature.register(self.router)
         self._vocabulary = self._build_vocabulary(texts)
 
     @property
@@ -67,9 +97,13 @@ class Conversation:
 
     async def _handle(self, message: Incoming) -> list[Reply]:
         identity = IdentityKey(message.channel, message.user_id)
+        action = self._action(message)
         # A word of the menu may look like a code too ("time zone"): the word wins.
-        if not message.action and looks_like_code(message.text) and not self._action(message):
-            return await self._link(message, identity)
+        if not message.action and action is None and looks_like_code(message.text):
+            reply, linked = await self._messengers.redeem(message, identity)
+            if linked:
+                await self._signup.abandon(identity)
+            return [reply]
         command = None if message.action else parse_command(message.text.strip())
         member = await self._program.members.find(identity)
         if member is None:
@@ -77,58 +111,37 @@ class Conversation:
                 return await self._signup.begin(
                     message, identity, referral=referral_code(command.argument)
                 )
-            state = await self._store.get(str(identity))
+            state = await self._signup.state(identity)
             if state is None and command is None and not message.action:
                 referral = typed_referral(message.text)
                 if referral is not None:
                     return await self._signup.begin(message, identity, referral=referral)
-            return await self._signup.proceed(message, identity, state, self._action(message))
+            return await self._signup.proceed(message, identity, state, action)
         if command is not None:
-            action = "start" if command.name == "start" else views.COMMANDS.get(command.name)
-        else:
-            action = self._action(message)
-        return await self._menu.handle(message, member, action)
+            action = self.router.for_command(command.name)
+        turn = Turn(message, member)
+        handler = self.router.handler(action) if action is not None else None
+        if handler is None:
+            return self._main.unknown(turn)
+        return await handler(turn, action)
 
-    async def _link(self, message: Incoming, identity: IdentityKey) -> list[Reply]:
-        """A link code from another messenger: attach this account, or merge two members."""
-        try:
-            linked = await self._program.linking.redeem(identity, message.text)
-        except LinkRefused as refusal:
-            member = await self._program.members.find(identity)
-            language = member.language if member else self._texts.resolve(message.language_code)
-            key = "link-too-many" if refusal.reason == "too_many_attempts" else None
-            return [Reply(text=self._texts.text(language, key or f"link-{refusal.reason}"))]
-        await self._store.clear(str(identity))
-        member = linked.member
-        language = member.language
-        texts = self._texts
-        points = texts.points(language, member.balance)
-        card = display(member.card_code)
-        if linked.outcome == "already":
-            text = texts.text(language, "link-already")
-        elif linked.outcome == "merged":
-            moved = texts.points(language, linked.points_moved)
-            text = texts.text(language, "link-merged", card=card, moved=moved, points=points)
-        else:
-            text = texts.text(language, "link-done", card=card, points=points)
-        return [self._views.main_menu(language, member, text)]
-
-    def _action(self, message: Incoming) -> str | None:
+    def _action(self, message: Incoming) -> Action | None:
+        """The action of a pressed button, or of a typed word; None for anything else."""
         if message.action:
-            return message.action
+            return self.router.decode(message.action)
         return self._vocabulary.get(simplify(message.text))
 
-    @staticmethod
-    def _build_vocabulary(texts: Translator) -> dict[str, str]:
-        vocabulary: dict[str, str] = {}
-        for action, keys in views.VOCABULARY.items():
-            for key in keys:
-                for _language, text in texts.variants(key):
+    def _build_vocabulary(self, texts: Translator) -> dict[str, Action]:
+        vocabulary: dict[str, Action] = {}
+        for words in self.router.vocabulary:
+            for key in words.text_keys:
+                variants = (
+                    [(words.only, texts.text(words.only, key))]
+                    if words.only
+                    else texts.variants(key)
+                )
+                for _language, text in variants:
                     for word in text.split(",") if key.startswith("words-") else (text,):
                         if simplify(word):
-                            vocabulary.setdefault(simplify(word), action)
-        for language in texts.languages:
-            vocabulary.setdefault(
-                simplify(texts.text(language, "language-name")), views.CHOOSE_LANGUAGE + language
-            )
+                            vocabulary.setdefault(simplify(word), words.action)
         return vocabulary

@@ -28,9 +28,9 @@ from core.db.database import Database
 from core.db.models import Member, Notice
 from core.members.accounts import IdentityKey
 from core.notices.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED, NoticeKind, Notices
-from handlers.i18n import Translator
 from handlers.messages import Reply
-from handlers.notices import NoticeTexts, UnknownNotice
+from handlers.render.i18n import Translator
+from handlers.render.notices import NoticeTexts, UnknownNotice
 from tests.clocks import ShiftedClock
 from tests.conftest import Backend
 from tests.data import enrol, registration

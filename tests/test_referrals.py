@@ -20,7 +20,7 @@ from core.offers.coupons import CampaignSpec
 from core.program import LoyaltyProgram
 from core.referrals.referrals import Progress
 from handlers.conversation import Conversation
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
 from handlers.messages import Incoming
 from tests.clocks import StoppedClock
 from tests.conftest import Backend, make_settings

@@ -203,7 +203,7 @@ async def test_a_webhook_without_the_secret_is_refused_and_touches_nothing(
 
     assert response.status == 403
     assert fake_telegram.sent_to(1006) == []
-    assert await telegram_runtime.conversations.get("telegram:1006") is None
+    assert await telegram_runtime.conversations.get("flow:signup:telegram:1006") is None
     # The refused update was not even marked as seen: the genuine one still goes through.
     await webhook_delivery(webhook)(update)
     assert len(fake_telegram.sent_to(1006)) == 1

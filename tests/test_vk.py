@@ -197,7 +197,7 @@ async def test_an_event_without_our_secret_is_refused_and_touches_nothing(
 
     assert response.status == 403
     assert fake_vk.calls == []
-    assert await runtime.conversations.get("vk:5001") is None
+    assert await runtime.conversations.get("flow:signup:vk:5001") is None
     assert await runtime.conversations.get("vk-profile:5001") is None
     # Refused events are not marked as seen: the genuine one still gets through.
     assert await runtime.updates.first_time(f"vk:{GROUP_ID}:{event['event_id']}")
@@ -386,7 +386,7 @@ async def test_a_member_who_blocked_the_community_breaks_nothing(
     refused = fake_vk.calls_of("messages.send")
     assert [call.error_code for call in refused] == [901]
     # The conversation went on; the member simply did not get the message.
-    assert (await runtime.conversations.get("vk:5008") or {}).get("step") == "language"
+    assert (await runtime.conversations.get("flow:signup:vk:5008") or {}).get("step") == "language"
 
 
 async def test_other_vk_errors_are_logged_and_the_event_still_acknowledged(
@@ -401,7 +401,7 @@ async def test_other_vk_errors_are_logged_and_the_event_still_acknowledged(
     fake_vk.fail("messages.sendMessageEventAnswer", 100)
     fake_vk.fail("messages.send", 10)
     assert await ann.press("lang:en") == []  # the webhook still answered 200 "ok"
-    assert (await runtime.conversations.get("vk:5011") or {}).get("step") == "terms"
+    assert (await runtime.conversations.get("flow:signup:vk:5011") or {}).get("step") == "terms"
 
 
 async def test_resending_the_same_replies_for_an_event_delivers_them_once(
@@ -526,7 +526,7 @@ async def test_long_poll_receives_a_message_and_replies(
         fake_vk.queue_long_poll(fake_vk.message_new(5010, "Start", payload={"command": "start"}))
         (welcome,) = await fake_vk.wait_for_sent(5010, 1)
         assert "Добро пожаловать" in welcome.message, "lang_id=0 is Russian"
-        assert await runtime.conversations.get("vk:5010") is not None
+        assert await runtime.conversations.get("flow:signup:vk:5010") is not None
     finally:
         started = time.monotonic()
         await vk.stop()

@@ -306,7 +306,7 @@ async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothin
     assert (await ann.post({**form, "Body": "ref_X"}, genuine))[0] == 403
 
     assert whatsapp.fake.calls == []
-    assert await whatsapp.runtime.conversations.get("whatsapp:+79990001125") is None
+    assert await whatsapp.runtime.conversations.get("flow:signup:whatsapp:+79990001125") is None
     assert await whatsapp.channel.last_inbound(ann.number) is None
     # The refused posts were not even marked as seen: the genuine one still goes through.
     assert await ann.post(form, genuine) == (200, EMPTY_TWIML)

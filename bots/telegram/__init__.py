@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from bots.base import Channel, ChannelContext, ChannelSettings
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
 
 
 def webhook_secret(settings: ChannelSettings) -> str:

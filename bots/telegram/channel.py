@@ -27,8 +27,8 @@ from bots.outbound import Delivery, Outcome
 from bots.telegram import render, transport
 from core.db.state import UpdateLog
 from handlers.conversation import Conversation
-from handlers.i18n import Translator
 from handlers.messages import Contact, Incoming, Reply
+from handlers.render.i18n import Translator
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -5,7 +5,7 @@ package loads no SDK: `PLUGIN.build` does, when VK is enabled."""
 from __future__ import annotations
 
 from bots.base import Channel, ChannelContext, ChannelSettings
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
 
 
 class VkPlugin:

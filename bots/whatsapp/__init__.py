@@ -8,7 +8,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from bots.base import Channel, ChannelContext, ChannelSettings
-from handlers.invites import InviteLinks
+from handlers.menus.invite import InviteLinks
 
 if TYPE_CHECKING:
     from bots.whatsapp.channel import WhatsAppChannel

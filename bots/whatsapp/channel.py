@@ -39,7 +39,7 @@ from core.members.accounts import IdentityKey, Members
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
 from handlers.messages import Document, Incoming, Reply
-from handlers.parsing import ascii_digits
+from handlers.render.parsing import ascii_digits
 
 CHANNEL = "whatsapp"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'

@@ -15,8 +15,8 @@ from typing import Any
 
 from core.notices.outbox import NoticeKind
 from core.shared import qr
-from handlers.i18n import Translator
 from handlers.messages import Image, Reply
+from handlers.render.i18n import Translator
 
 
 class UnknownNotice(ValueError):

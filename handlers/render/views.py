@@ -14,39 +14,14 @@ from core.members.accounts import IdentityKey, Profile
 from core.rules.book import ProgramRules
 from core.shared.cards import display
 from core.tiers.tiers import TierStatus
-from handlers.i18n import Translator
+from handlers import actions
 from handlers.messages import Button, Layout, Reply
+from handlers.render.i18n import Translator
+from handlers.routing import Action
 
 # How stale the rules shown to members (not the ones points are posted by) may be, seconds.
 RULES_SHOWN_MAX_AGE = 10.0
 
-BALANCE = "menu:balance"
-HISTORY = "menu:history"
-CARD = "menu:card"
-LANGUAGE = "menu:language"
-HELP = "menu:help"
-LINK = "menu:link"
-LINK_CODE = "link:code"
-PRIVACY = "menu:privacy"
-INVITE = "menu:invite"
-EXPORT = "privacy:export"
-ERASE = "privacy:erase"
-ERASE_CONFIRMED = "privacy:erase:confirmed"
-UNLINK = "unlink:"
-MARKETING_ON = "marketing:on"
-MARKETING_OFF = "marketing:off"
-SKIP = "skip"
-TERMS_ACCEPT = "terms:accept"
-TERMS_DECLINE = "terms:decline"
-CONSENT_YES = "consent:yes"
-CONSENT_NO = "consent:no"
-SHARE_PHONE = "phone:share"
-PHONE_CARD_LINK = "phone:link"
-PHONE_CARD_NEW = "phone:new"
-HISTORY_PAGE = "history:"
-CHOOSE_LANGUAGE = "lang:"
-TIME_ZONE = "menu:timezone"
-CHOOSE_TIME_ZONE = "tz:"
 # The zones offered in the chat (the shops' markets), west to east; at most 10 fit VK's
 # inline keyboard. A member elsewhere keeps the program's zone.
 TIME_ZONES = (
@@ -61,53 +36,19 @@ TIME_ZONES = (
     "Asia/Irkutsk",
     "Asia/Vladivostok",
 )
-COUPONS = "menu:coupons"
-REWARDS = "menu:rewards"
-REWARDS_PAGE = "rewards:"
-REWARD = "reward:"
-REWARD_CLAIM = "reward:claim:"
-REWARD_CONFIRMED = "reward:yes:"
-
-# Which texts (button labels and typed words, in every language) mean which action.
-VOCABULARY: dict[str, tuple[str, ...]] = {
-    BALANCE: ("menu-balance", "words-balance"),
-    HISTORY: ("menu-history", "words-history"),
-    CARD: ("menu-card", "words-card"),
-    LANGUAGE: ("menu-language", "words-language"),
-    TIME_ZONE: ("menu-timezone", "words-timezone"),
-    HELP: ("menu-help", "words-help"),
-    LINK: ("menu-link", "words-link"),
-    PRIVACY: ("menu-privacy", "words-privacy"),
-    INVITE: ("menu-invite", "words-invite"),
-    COUPONS: ("menu-coupons", "words-coupons"),
-    REWARDS: ("menu-rewards", "words-rewards"),
-    MARKETING_ON: ("menu-marketing-on", "words-resume"),
-    MARKETING_OFF: ("menu-marketing-off", "words-stop"),
-    SKIP: ("signup-skip", "words-skip"),
-    TERMS_ACCEPT: ("signup-terms-accept",),
-    TERMS_DECLINE: ("signup-terms-decline",),
-    CONSENT_YES: ("signup-marketing-yes",),
-    CONSENT_NO: ("signup-marketing-no",),
-}
-COMMANDS = {
-    "balance": BALANCE,
-    "history": HISTORY,
-    "card": CARD,
-    "language": LANGUAGE,
-    "timezone": TIME_ZONE,
-    "help": HELP,
-    "link": LINK,
-    "privacy": PRIVACY,
-    "invite": INVITE,
-    "coupons": COUPONS,
-    "rewards": REWARDS,
-    "menu": "menu",
-}
 
 
 def tail(identity: IdentityKey) -> str:
     """The end of an account id: enough to tell two accounts apart, not to reveal them."""
     return identity.external_id[-4:]
+
+
+def _unlink(identity: IdentityKey) -> actions.Unlink:
+    return actions.Unlink(identity.channel, identity.external_id)
+
+
+def button(label: str, action: Action, *, request_contact: bool = False) -> Button:
+    return Button(label, action.encode(), request_contact=request_contact)
 
 
 class Views:
@@ -120,31 +61,31 @@ class Views:
     def main_menu(self, language: str, member: Profile, text: str) -> Reply:
         t = self.texts.text
         marketing = (
-            Button(t(language, "menu-marketing-off"), MARKETING_OFF)
+            button(t(language, "menu-marketing-off"), actions.MarketingOff())
             if member.marketing_opt_in
-            else Button(t(language, "menu-marketing-on"), MARKETING_ON)
+            else button(t(language, "menu-marketing-on"), actions.MarketingOn())
         )
         return Reply(
             text=text,
             layout=Layout.MENU,
             buttons=(
                 (
-                    Button(t(language, "menu-balance"), BALANCE),
-                    Button(t(language, "menu-card"), CARD),
+                    button(t(language, "menu-balance"), actions.Balance()),
+                    button(t(language, "menu-card"), actions.Card()),
                 ),
                 (
-                    Button(t(language, "menu-coupons"), COUPONS),
-                    Button(t(language, "menu-rewards"), REWARDS),
+                    button(t(language, "menu-coupons"), actions.Coupons()),
+                    button(t(language, "menu-rewards"), actions.Rewards()),
                 ),
-                (Button(t(language, "menu-invite"), INVITE),),
+                (button(t(language, "menu-invite"), actions.Invite()),),
                 (
-                    Button(t(language, "menu-history"), HISTORY),
-                    Button(t(language, "menu-help"), HELP),
+                    button(t(language, "menu-history"), actions.History()),
+                    button(t(language, "menu-help"), actions.Help()),
                 ),
-                (Button(t(language, "menu-language"), LANGUAGE), marketing),
+                (button(t(language, "menu-language"), actions.Language()), marketing),
                 (
-                    Button(t(language, "menu-link"), LINK),
-                    Button(t(language, "menu-privacy"), PRIVACY),
+                    button(t(language, "menu-link"), actions.Messengers()),
+                    button(t(language, "menu-privacy"), actions.Privacy()),
                 ),
             ),
         )
@@ -159,15 +100,15 @@ class Views:
     ) -> Reply:
         buttons = tuple(
             (
-                Button(
+                button(
                     ("✓ " if code == language else "") + self.t(code, "language-name"),
-                    CHOOSE_LANGUAGE + code,
+                    actions.ChooseLanguage(code),
                 ),
             )
             for code in self.texts.languages
         )
         if with_time_zone:
-            buttons += ((Button(self.t(language, "menu-timezone"), TIME_ZONE),),)
+            buttons += ((button(self.t(language, "menu-timezone"), actions.TimeZone()),),)
         return Reply(text=text, buttons=buttons, replaces_origin=replaces_origin)
 
     def time_zone_name(self, language: str, zone: str, now: datetime) -> str:
@@ -181,9 +122,9 @@ class Views:
 
     def time_zone_picker(self, language: str, current: str, now: datetime) -> Reply:
         choices = [
-            Button(
+            button(
                 ("✓ " if zone == current else "") + self.time_zone_name(language, zone, now),
-                CHOOSE_TIME_ZONE + zone,
+                actions.ChooseTimeZone(zone),
             )
             for zone in TIME_ZONES
         ]
@@ -354,11 +295,11 @@ class Views:
         navigation = []
         if page.page > 1:
             navigation.append(
-                Button(self.t(language, "history-newer"), f"{HISTORY_PAGE}{page.page - 1}")
+                button(self.t(language, "history-newer"), actions.HistoryPage(page.page - 1))
             )
         if page.page < page.pages:
             navigation.append(
-                Button(self.t(language, "history-older"), f"{HISTORY_PAGE}{page.page + 1}")
+                button(self.t(language, "history-older"), actions.HistoryPage(page.page + 1))
             )
         return Reply(
             text="\n".join(lines),
@@ -400,22 +341,25 @@ class Views:
             for identity in identities
         )
         lines.append(self.t(language, "messengers-hint"))
-        rows = [(Button(self.t(language, "messengers-get-code"), LINK_CODE),)]
+        rows = [(button(self.t(language, "messengers-get-code"), actions.LinkCode()),)]
         if len(identities) > 1:
             rows.extend(
                 (
-                    Button(
+                    button(
                         self.t(
                             language,
                             "messengers-unlink",
                             channel=self.channel(language, identity),
                             tail=tail(identity),
                         ),
-                        f"{UNLINK}{identity.channel}:{identity.external_id}",
+                        _unlink(identity),
                     ),
                 )
                 for identity in identities
+                # An id too long for a button (the database allows 64 characters) is listed
+                # but offers no button: a longer one would make Telegram refuse the keyboard.
                 if identity != current
+                and actions.Unlink(identity.channel, identity.external_id).fits()
             )
         return Reply(text="\n".join(lines), buttons=tuple(rows))
 

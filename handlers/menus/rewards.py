@@ -1,8 +1,6 @@
-"""A member's coupons and the rewards catalogue in the chat: browse, claim, show at the till.
+"""The rewards catalogue in the chat: browse, claim with points, get the coupon.
 
-Button actions stay short (Telegram allows 64 bytes of callback data, VK's payloads are
-small too): `reward:<id>`, `reward:claim:<id>`, `reward:yes:<id>:<nonce>`, `rewards:<page>`.
-The nonce is drawn when the confirmation is shown, so pressing "Yes" twice (or a retried
+The confirmation carries a nonce drawn when it is shown, so pressing "Yes" twice (or a retried
 update) replays the same claim instead of buying the reward twice.
 """
 
@@ -12,38 +10,24 @@ import asyncio
 import logging
 import math
 import secrets
-from decimal import Decimal
 from pathlib import Path
 
-from babel.numbers import format_percent
-
 from core.members.accounts import Profile
-from core.offers.coupons import CouponKind, IssuedCoupon
 from core.offers.rewards import RewardItem
 from core.program import LoyaltyProgram
-from core.rules.book import ProgramRules
-from core.shared import qr
 from core.shared.errors import RewardNotFound, RewardRefused
-from handlers import views
+from handlers import actions
+from handlers.menus.coupons import CAPTION_LIMIT, CouponsMenu, shortened
 from handlers.messages import Button, Image, Reply
-from handlers.views import RULES_SHOWN_MAX_AGE, Views
+from handlers.render.views import RULES_SHOWN_MAX_AGE, Views, button
+from handlers.routing import Router, Turn
 
 log = logging.getLogger(__name__)
 
-# Telegram cuts photo captions at 1024 characters: a longer coupon text goes as a message of
-# its own, and the QR follows with the code alone.
-CAPTION_LIMIT = 1000
-# Coupons sent at once; the rest wait until these are used or expire.
-MAX_COUPONS_SHOWN = 10
 # One reward per row plus a row to page: VK's inline keyboards hold 6 rows.
 REWARDS_PER_PAGE = 5
-MAX_TERMS_SHOWN = 400
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
-
-
-def _shortened(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _read_picture(picture: str) -> bytes | None:
@@ -62,92 +46,39 @@ def _read_picture(picture: str) -> bytes | None:
         return None
 
 
-class CouponsMenu:
-    def __init__(self, program: LoyaltyProgram, views: Views) -> None:
+class RewardsMenu:
+    def __init__(self, program: LoyaltyProgram, views: Views, coupons: CouponsMenu) -> None:
         self._program = program
         self._views = views
+        self._coupons = coupons
 
     def t(self, language: str, key: str, /, **args: object) -> str:
         return self._views.t(language, key, **args)
 
-    async def handle(self, member: Profile, action: str) -> list[Reply]:
-        if action == views.COUPONS:
-            return await self.my_coupons(member)
-        if action == views.REWARDS:
-            return [await self.catalogue(member, 1, replaces_origin=False)]
-        if action.startswith(views.REWARDS_PAGE):
-            page = action.removeprefix(views.REWARDS_PAGE)
-            return [await self.catalogue(member, int(page) if page.isdigit() else 1)]
-        if action.startswith(views.REWARD_CONFIRMED):
-            reward_id, _, nonce = action.removeprefix(views.REWARD_CONFIRMED).partition(":")
-            return await self._claim(member, reward_id, nonce)
-        if action.startswith(views.REWARD_CLAIM):
-            return [await self._confirm(member, action.removeprefix(views.REWARD_CLAIM))]
-        return [await self._reward(member, action.removeprefix(views.REWARD))]
+    def register(self, router: Router) -> None:
+        router.route(actions.Rewards, self.rewards)
+        router.route(actions.RewardsPage, self.rewards_page)
+        router.route(actions.Reward, self.reward)
+        router.route(actions.RewardClaim, self.confirm)
+        router.route(actions.RewardConfirmed, self.claim)
+        router.words(actions.Rewards(), "menu-rewards", "words-rewards")
+        router.command("rewards", actions.Rewards())
 
-    # ------------------------------------------------------------------ my coupons
-    async def my_coupons(self, member: Profile) -> list[Reply]:
-        language = member.language
-        active = await self._program.coupons.active_for(member.id)
-        if not active:
-            return [
-                Reply(
-                    text=self.t(language, "coupons-empty"),
-                    buttons=((Button(self.t(language, "menu-rewards"), views.REWARDS),),),
-                )
-            ]
-        rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
-        replies = [Reply(text=self.t(language, "coupons-title", count=len(active)))]
-        for coupon in active[:MAX_COUPONS_SHOWN]:
-            replies.extend(self.coupon_replies(language, coupon, rules))
-        return replies
+    async def rewards(self, turn: Turn, _action: actions.Rewards) -> list[Reply]:
+        return [await self.catalogue(turn.member, 1, replaces_origin=False)]
 
-    def coupon_replies(
-        self, language: str, coupon: IssuedCoupon, rules: ProgramRules, *, intro: str = ""
-    ) -> list[Reply]:
-        """A coupon as its holder gets it: what it gives, until when, terms, and its QR."""
-        text = "\n".join(filter(None, [intro, self.coupon_text(language, coupon, rules)]))
-        image = Image(png=qr.png(coupon.code), filename=f"coupon-{coupon.code}.png")
-        if len(text) <= CAPTION_LIMIT:
-            return [Reply(text=text, image=image)]
-        return [
-            Reply(text=text),
-            Reply(text=self.t(language, "coupon-code", code=coupon.code), image=image),
-        ]
+    async def rewards_page(self, turn: Turn, action: actions.RewardsPage) -> list[Reply]:
+        return [await self.catalogue(turn.member, action.page)]
 
-    def coupon_text(self, language: str, coupon: IssuedCoupon, rules: ProgramRules) -> str:
-        money = self._views.texts.money
-        lines = [
-            self.t(language, "coupon-title", campaign=coupon.campaign),
-            self.t(language, "coupon-code", code=coupon.code),
-        ]
-        if coupon.kind is CouponKind.PERCENT:
-            percent = format_percent(
-                Decimal(coupon.value or 0) / 100, format="#,##0.##%", locale=language
-            )
-            lines.append(self.t(language, "coupon-gives-percent", percent=percent))
-        elif coupon.kind is CouponKind.FIXED:
-            amount = money(language, Decimal(coupon.value or 0), rules.currency)
-            lines.append(self.t(language, "coupon-gives-fixed", amount=amount))
-        else:
-            lines.append(self.t(language, "coupon-gives-free-item", item=coupon.item or ""))
-        if coupon.min_order is not None:
-            amount = money(language, coupon.min_order, rules.currency)
-            lines.append(self.t(language, "coupon-min-order", amount=amount))
-        if coupon.valid_until is not None:
-            date = self._views.texts.date(language, coupon.valid_until.date())
-            lines.append(self.t(language, "coupon-valid-until", date=date))
-        else:
-            lines.append(self.t(language, "coupon-no-expiry"))
-        if coupon.uses_left > 1:
-            lines.append(self.t(language, "coupon-uses-left", count=coupon.uses_left))
-        if coupon.terms:
-            terms = _shortened(coupon.terms, MAX_TERMS_SHOWN)
-            lines.append(self.t(language, "coupon-terms", terms=terms))
-        lines.append(self.t(language, "coupon-show"))
-        return "\n".join(lines)
+    async def reward(self, turn: Turn, action: actions.Reward) -> list[Reply]:
+        return [await self._reward(turn.member, action.id)]
 
-    # ------------------------------------------------------------------ rewards
+    async def confirm(self, turn: Turn, action: actions.RewardClaim) -> list[Reply]:
+        return [await self._confirm(turn.member, action.id)]
+
+    async def claim(self, turn: Turn, action: actions.RewardConfirmed) -> list[Reply]:
+        return await self._claim(turn.member, action.id, action.nonce)
+
     async def catalogue(self, member: Profile, page: int, *, replaces_origin: bool = True) -> Reply:
         language = member.language
         points = self._views.texts.points
@@ -170,11 +101,11 @@ class CouponsMenu:
         )
         rows: list[tuple[Button, ...]] = [
             (
-                Button(
+                button(
                     self.t(
                         language, "rewards-button", name=item.name, cost=points(language, item.cost)
                     ),
-                    f"{views.REWARD}{item.id}",
+                    actions.Reward(item.id),
                 ),
             )
             for item in shown
@@ -182,11 +113,11 @@ class CouponsMenu:
         navigation = []
         if page > 1:
             navigation.append(
-                Button(self.t(language, "rewards-previous"), f"{views.REWARDS_PAGE}{page - 1}")
+                button(self.t(language, "rewards-previous"), actions.RewardsPage(page - 1))
             )
         if page < pages:
             navigation.append(
-                Button(self.t(language, "rewards-next"), f"{views.REWARDS_PAGE}{page + 1}")
+                button(self.t(language, "rewards-next"), actions.RewardsPage(page + 1))
             )
         if navigation:
             rows.append(tuple(navigation))
@@ -199,18 +130,16 @@ class CouponsMenu:
             return self.t(language, "reward-out-of-stock")
         return self.t(language, "reward-stock", count=item.stock)
 
-    async def _item(self, raw_id: str) -> RewardItem | None:
-        if not raw_id.isdigit():
-            return None
+    async def _item(self, reward_id: int) -> RewardItem | None:
         try:
-            return await self._program.rewards.get(int(raw_id))
+            return await self._program.rewards.get(reward_id)
         except RewardNotFound:
             return None
 
-    async def _reward(self, member: Profile, raw_id: str) -> Reply:
+    async def _reward(self, member: Profile, reward_id: int) -> Reply:
         language = member.language
         points = self._views.texts.points
-        item = await self._item(raw_id)
+        item = await self._item(reward_id)
         if item is None or not item.active:
             return Reply(text=self.t(language, "reward-gone"))
         lines = [self.t(language, "reward-title", name=item.name)]
@@ -230,8 +159,8 @@ class CouponsMenu:
         rows: list[tuple[Button, ...]] = []
         if item.stock != 0:
             label = self.t(language, "reward-claim-button", cost=points(language, item.cost))
-            rows.append((Button(label, f"{views.REWARD_CLAIM}{item.id}"),))
-        rows.append((Button(self.t(language, "reward-back"), views.REWARDS),))
+            rows.append((button(label, actions.RewardClaim(item.id)),))
+        rows.append((button(self.t(language, "reward-back"), actions.Rewards()),))
         image = None
         if item.picture:
             content = await asyncio.to_thread(_read_picture, item.picture)
@@ -239,13 +168,13 @@ class CouponsMenu:
                 image = Image(png=content, filename=Path(item.picture).name)
         text = "\n".join(lines)
         if image is not None and len(text) > CAPTION_LIMIT:
-            text = _shortened(text, CAPTION_LIMIT)
+            text = shortened(text, CAPTION_LIMIT)
         return Reply(text=text, buttons=tuple(rows), image=image)
 
-    async def _confirm(self, member: Profile, raw_id: str) -> Reply:
+    async def _confirm(self, member: Profile, reward_id: int) -> Reply:
         language = member.language
         points = self._views.texts.points
-        item = await self._item(raw_id)
+        item = await self._item(reward_id)
         if item is None or not item.active:
             return Reply(text=self.t(language, "reward-gone"))
         if member.balance < item.cost:
@@ -261,11 +190,11 @@ class CouponsMenu:
             ),
             buttons=(
                 (
-                    Button(
+                    button(
                         self.t(language, "reward-confirm-yes"),
-                        f"{views.REWARD_CONFIRMED}{item.id}:{nonce}",
+                        actions.RewardConfirmed(item.id, nonce),
                     ),
-                    Button(self.t(language, "reward-confirm-no"), views.REWARDS),
+                    button(self.t(language, "reward-confirm-no"), actions.Rewards()),
                 ),
             ),
         )
@@ -276,12 +205,12 @@ class CouponsMenu:
             text=self.t(
                 language, "reward-not-enough", name=item.name, missing=points(language, missing)
             ),
-            buttons=((Button(self.t(language, "reward-back"), views.REWARDS),),),
+            buttons=((button(self.t(language, "reward-back"), actions.Rewards()),),),
         )
 
-    async def _claim(self, member: Profile, raw_id: str, nonce: str) -> list[Reply]:
+    async def _claim(self, member: Profile, reward_id: int, nonce: str) -> list[Reply]:
         language = member.language
-        item = await self._item(raw_id)
+        item = await self._item(reward_id)
         if item is None or not nonce.isalnum():
             return [Reply(text=self.t(language, "reward-gone"))]
         try:
@@ -303,7 +232,7 @@ class CouponsMenu:
             return [
                 Reply(
                     text=self.t(language, key, name=item.name),
-                    buttons=((Button(self.t(language, "reward-back"), views.REWARDS),),),
+                    buttons=((button(self.t(language, "reward-back"), actions.Rewards()),),),
                 )
             ]
         rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
@@ -315,4 +244,4 @@ class CouponsMenu:
             cost=points(language, claim.points),
             points=points(language, claim.balance),
         )
-        return self.coupon_replies(language, claim.coupon, rules, intro=intro)
+        return self._coupons.coupon_replies(language, claim.coupon, rules, intro=intro)

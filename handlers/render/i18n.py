@@ -15,7 +15,7 @@ from fluent.runtime import FluentBundle, FluentResource
 
 from core.shared.languages import SUPPORTED_LOCALES
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 FALLBACK = "en"
 
 
@@ -60,7 +60,8 @@ class Translator:
                 if message.value is None:
                     break
                 value, _errors = bundle.format_pattern(message.value, args)
-                return value
+                # A pattern formats to a str; FluentNone stands for an unresolvable one.
+                return value if isinstance(value, str) else value.format(self._locale(language))
         return key
 
     def variants(self, key: str) -> Iterable[tuple[str, str]]:

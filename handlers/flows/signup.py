@@ -1,8 +1,12 @@
-"""Joining the program: language, terms, marketing consent, phone and birthday (both optional)."""
+"""Joining the program: language, terms, marketing consent, phone and birthday (both optional).
+
+The steps are looked up in a table by the draft's step; a draft whose step this version does
+not know (or a garbled one) starts the sign-up again."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from core.db.state import ConversationStore
@@ -10,20 +14,31 @@ from core.members.accounts import IdentityKey, Registration
 from core.program import LoyaltyProgram
 from core.shared import cards
 from core.shared.cards import display
-from handlers import views
+from handlers import actions
+from handlers.flows.base import FlowStore, Step
 from handlers.messages import Button, Incoming, Layout, Reply
-from handlers.parsing import BirthdayError, parse_birthday, parse_phone
-from handlers.views import RULES_SHOWN_MAX_AGE, Views
+from handlers.render.parsing import BirthdayError, parse_birthday, parse_phone
+from handlers.render.views import RULES_SHOWN_MAX_AGE, Views, button
+from handlers.routing import Action, Router
 
 FLOW = "signup"
 REFERRAL_PREFIX = "ref_"
 
 
+class SignUpStep(StrEnum):
+    LANGUAGE = "language"
+    TERMS = "terms"
+    MARKETING = "marketing"
+    PHONE = "phone"
+    PHONE_CARD = "phone_card"
+    BIRTHDAY = "birthday"
+
+
 @dataclass
 class Draft:
-    """The answers so far, kept in the conversation store between messages."""
+    """The answers so far, kept in the flow's store between messages."""
 
-    step: str
+    step: SignUpStep
     language: str
     referral: str | None = None
     name: str | None = None
@@ -40,8 +55,9 @@ class Draft:
             return None
         fields = {key: value for key, value in data.items() if key in cls.__dataclass_fields__}
         try:
+            fields["step"] = SignUpStep(str(fields.get("step")))
             return cls(**fields)
-        except TypeError:
+        except (TypeError, ValueError):
             return None
 
 
@@ -64,15 +80,50 @@ def typed_referral(text: str) -> str | None:
 class SignUp:
     def __init__(self, program: LoyaltyProgram, store: ConversationStore, views: Views) -> None:
         self._program = program
-        self._store = store
+        self._store = FlowStore(store, FLOW)
         self._views = views
+        self._steps: dict[SignUpStep, Step[Draft]] = {
+            SignUpStep.LANGUAGE: self._on_language,
+            SignUpStep.TERMS: self._on_terms,
+            SignUpStep.MARKETING: self._on_marketing,
+            SignUpStep.PHONE: self._on_phone,
+            SignUpStep.PHONE_CARD: self._on_phone_card,
+            SignUpStep.BIRTHDAY: self._on_birthday,
+        }
+
+    @staticmethod
+    def register(router: Router) -> None:
+        """The answers this flow understands; a member who taps an old one gets the menu."""
+        router.accept(
+            actions.TermsAccept,
+            actions.TermsDecline,
+            actions.ConsentYes,
+            actions.ConsentNo,
+            actions.SharePhone,
+            actions.PhoneCardLink,
+            actions.PhoneCardNew,
+        )
+        router.words(actions.Skip(), "signup-skip", "words-skip")
+        router.words(actions.TermsAccept(), "signup-terms-accept")
+        router.words(actions.TermsDecline(), "signup-terms-decline")
+        router.words(actions.ConsentYes(), "signup-marketing-yes")
+        router.words(actions.ConsentNo(), "signup-marketing-no")
+
+    async def state(self, identity: IdentityKey) -> dict[str, Any] | None:
+        return await self._store.load(identity)
+
+    async def abandon(self, identity: IdentityKey) -> None:
+        await self._store.clear(identity)
 
     async def begin(
         self, message: Incoming, identity: IdentityKey, *, referral: str | None
     ) -> list[Reply]:
         language = self._views.texts.resolve(message.language_code)
         draft = Draft(
-            step="language", language=language, referral=referral, name=message.display_name
+            step=SignUpStep.LANGUAGE,
+            language=language,
+            referral=referral,
+            name=message.display_name,
         )
         phone = parse_phone(message.verified_phone) if message.verified_phone else None
         if phone is not None:
@@ -94,54 +145,50 @@ class SignUp:
         message: Incoming,
         identity: IdentityKey,
         state: dict[str, Any] | None,
-        action: str | None,
+        action: Action | None,
     ) -> list[Reply]:
         draft = Draft.load(state) if state else None
         if draft is None:
             return await self.begin(message, identity, referral=None)
-        step = getattr(self, f"_on_{draft.step}", None)
-        if step is None:
-            return await self.begin(message, identity, referral=draft.referral)
-        return await step(message, identity, draft, action)
+        return await self._steps[draft.step](message, identity, draft, action)
 
     async def _on_language(
-        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: Action | None
     ) -> list[Reply]:
-        if action and action.startswith(views.CHOOSE_LANGUAGE):
-            chosen = action.removeprefix(views.CHOOSE_LANGUAGE)
-            if chosen in self._views.texts.languages:
-                draft.language = chosen
-                draft.step = "terms"
-                await self._save(identity, draft)
-                return [await self._terms_prompt(draft.language)]
+        languages = self._views.texts.languages
+        if isinstance(action, actions.ChooseLanguage) and action.code in languages:
+            draft.language = action.code
+            draft.step = SignUpStep.TERMS
+            await self._save(identity, draft)
+            return [await self._terms_prompt(draft.language)]
         text = self._views.t(draft.language, "signup-repeat")
         return [self._views.language_picker(draft.language, text)]
 
     async def _on_terms(
-        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: Action | None
     ) -> list[Reply]:
-        if action == views.TERMS_ACCEPT:
-            draft.step = "marketing"
+        if isinstance(action, actions.TermsAccept):
+            draft.step = SignUpStep.MARKETING
             await self._save(identity, draft)
             return [self._marketing_prompt(draft.language)]
-        if action == views.TERMS_DECLINE:
+        if isinstance(action, actions.TermsDecline):
             return [self._with_terms_buttons(draft.language, "signup-terms-declined")]
         return [await self._terms_prompt(draft.language)]
 
     async def _on_marketing(
-        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: Action | None
     ) -> list[Reply]:
-        if action not in (views.CONSENT_YES, views.CONSENT_NO, views.SKIP):
+        if not isinstance(action, actions.ConsentYes | actions.ConsentNo | actions.Skip):
             return [self._marketing_prompt(draft.language, repeat=True)]
-        draft.marketing = action == views.CONSENT_YES
+        draft.marketing = isinstance(action, actions.ConsentYes)
         if draft.phone_verified:
             return await self._offer_card_of_phone(identity, draft)
-        draft.step = "phone"
+        draft.step = SignUpStep.PHONE
         await self._save(identity, draft)
         return [self._phone_prompt(draft.language)]
 
     async def _on_phone(
-        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: Action | None
     ) -> list[Reply]:
         if message.contact is not None:
             if not message.contact.is_own:
@@ -151,10 +198,10 @@ class SignUp:
                 return [self._phone_prompt(draft.language, "signup-phone-invalid")]
             draft.phone, draft.phone_verified = phone, True
             return await self._offer_card_of_phone(identity, draft)
-        elif action == views.SHARE_PHONE:
+        elif isinstance(action, actions.SharePhone):
             # A channel without a contact button (VK) sends the button's action instead.
             return [self._phone_prompt(draft.language, "signup-phone-type")]
-        elif action != views.SKIP:
+        elif not isinstance(action, actions.Skip):
             phone = parse_phone(message.text)
             if phone is None:
                 return [self._phone_prompt(draft.language, "signup-phone-invalid")]
@@ -170,14 +217,14 @@ class SignUp:
         )
         if holder is None:
             return await self._ask_birthday(identity, draft)
-        draft.step = "phone_card"
+        draft.step = SignUpStep.PHONE_CARD
         await self._save(identity, draft)
         return [self._phone_card_prompt(draft.language, holder.card_code)]
 
     async def _on_phone_card(
-        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: Action | None
     ) -> list[Reply]:
-        if action == views.PHONE_CARD_NEW:
+        if isinstance(action, actions.PhoneCardNew):
             return await self._ask_birthday(identity, draft)
         holder = (
             await self._program.linking.holder_of_verified_phone(draft.phone)
@@ -186,10 +233,10 @@ class SignUp:
         )
         if holder is None:
             return await self._ask_birthday(identity, draft)
-        if action != views.PHONE_CARD_LINK:
+        if not isinstance(action, actions.PhoneCardLink):
             return [self._phone_card_prompt(draft.language, holder.card_code)]
         linked = await self._program.linking.attach_by_verified_phone(identity, draft.phone or "")
-        await self._store.clear(str(identity))
+        await self._store.clear(identity)
         member = linked.member
         t = self._views.t
         text = t(
@@ -205,22 +252,22 @@ class SignUp:
         return Reply(
             text=t(language, "signup-phone-card", card=display(card_code)),
             buttons=(
-                (Button(t(language, "signup-phone-card-link"), views.PHONE_CARD_LINK),),
-                (Button(t(language, "signup-phone-card-new"), views.PHONE_CARD_NEW),),
+                (button(t(language, "signup-phone-card-link"), actions.PhoneCardLink()),),
+                (button(t(language, "signup-phone-card-new"), actions.PhoneCardNew()),),
             ),
         )
 
     async def _ask_birthday(self, identity: IdentityKey, draft: Draft) -> list[Reply]:
-        draft.step = "birthday"
+        draft.step = SignUpStep.BIRTHDAY
         await self._save(identity, draft)
         text = self._views.t(draft.language, "signup-birthday")
         return [self._skippable(draft.language, text)]
 
     async def _on_birthday(
-        self, message: Incoming, identity: IdentityKey, draft: Draft, action: str | None
+        self, message: Incoming, identity: IdentityKey, draft: Draft, action: Action | None
     ) -> list[Reply]:
         birthday = None
-        if action != views.SKIP:
+        if not isinstance(action, actions.Skip):
             today = self._program.clock.now().date()
             try:
                 birthday = parse_birthday(message.text, today=today)
@@ -243,7 +290,7 @@ class SignUp:
                 referral_code=draft.referral,
             )
         )
-        await self._store.clear(str(identity))
+        await self._store.clear(identity)
         member = enrolment.member
         language = member.language
         t = self._views.t
@@ -263,7 +310,7 @@ class SignUp:
         return [self._views.main_menu(language, member, "\n".join(lines))]
 
     async def _save(self, identity: IdentityKey, draft: Draft) -> None:
-        await self._store.set(str(identity), draft.dump())
+        await self._store.save(identity, draft.dump())
 
     async def _terms_prompt(self, language: str) -> Reply:
         rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
@@ -282,8 +329,8 @@ class SignUp:
         t = self._views.t
         return (
             (
-                Button(t(language, "signup-terms-accept"), views.TERMS_ACCEPT),
-                Button(t(language, "signup-terms-decline"), views.TERMS_DECLINE),
+                button(t(language, "signup-terms-accept"), actions.TermsAccept()),
+                button(t(language, "signup-terms-decline"), actions.TermsDecline()),
             ),
         )
 
@@ -296,8 +343,8 @@ class SignUp:
             text=text,
             buttons=(
                 (
-                    Button(t(language, "signup-marketing-yes"), views.CONSENT_YES),
-                    Button(t(language, "signup-marketing-no"), views.CONSENT_NO),
+                    button(t(language, "signup-marketing-yes"), actions.ConsentYes()),
+                    button(t(language, "signup-marketing-no"), actions.ConsentNo()),
                 ),
             ),
         )
@@ -309,14 +356,16 @@ class SignUp:
             layout=Layout.MENU,
             buttons=(
                 (
-                    Button(
-                        t(language, "signup-phone-share"), views.SHARE_PHONE, request_contact=True
+                    button(
+                        t(language, "signup-phone-share"),
+                        actions.SharePhone(),
+                        request_contact=True,
                     ),
                 ),
-                (Button(t(language, "signup-skip"), views.SKIP),),
+                (button(t(language, "signup-skip"), actions.Skip()),),
             ),
         )
 
     def _skippable(self, language: str, text: str) -> Reply:
-        skip = Button(self._views.t(language, "signup-skip"), views.SKIP)
+        skip = button(self._views.t(language, "signup-skip"), actions.Skip())
         return Reply(text=text, layout=Layout.MENU, buttons=((skip,),))

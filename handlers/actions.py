@@ -1,0 +1,209 @@
+"""Every kind of action a button can carry: the conversation's wire format in one place.
+
+The encodings are the strings the buttons carried before actions were typed ("menu:balance",
+"reward:yes:7:1a2b3c4d"): members keep old keyboards in their chats for months, and a changed
+string would answer their taps with "unknown". A new kind takes a new prefix; an old prefix is
+never given a new meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.routing import Action
+
+# ---------------------------------------------------------------------------- main menu
+
+
+@dataclass(frozen=True)
+class Start(Action, prefix="start"):
+    """/start from a member who has already joined."""
+
+
+@dataclass(frozen=True)
+class Menu(Action, prefix="menu"):
+    pass
+
+
+@dataclass(frozen=True)
+class Balance(Action, prefix="menu:balance"):
+    pass
+
+
+@dataclass(frozen=True)
+class History(Action, prefix="menu:history"):
+    pass
+
+
+@dataclass(frozen=True)
+class HistoryPage(Action, prefix="history"):
+    page: int
+
+
+@dataclass(frozen=True)
+class Card(Action, prefix="menu:card"):
+    pass
+
+
+@dataclass(frozen=True)
+class Help(Action, prefix="menu:help"):
+    pass
+
+
+@dataclass(frozen=True)
+class Invite(Action, prefix="menu:invite"):
+    pass
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Language(Action, prefix="menu:language"):
+    pass
+
+
+@dataclass(frozen=True)
+class ChooseLanguage(Action, prefix="lang"):
+    code: str
+
+
+@dataclass(frozen=True)
+class TimeZone(Action, prefix="menu:timezone"):
+    pass
+
+
+@dataclass(frozen=True)
+class ChooseTimeZone(Action, prefix="tz"):
+    zone: str
+
+
+@dataclass(frozen=True)
+class MarketingOn(Action, prefix="marketing:on"):
+    pass
+
+
+@dataclass(frozen=True)
+class MarketingOff(Action, prefix="marketing:off"):
+    pass
+
+
+# ---------------------------------------------------------------------------- messengers
+
+
+@dataclass(frozen=True)
+class Messengers(Action, prefix="menu:link"):
+    pass
+
+
+@dataclass(frozen=True)
+class LinkCode(Action, prefix="link:code"):
+    pass
+
+
+@dataclass(frozen=True)
+class Unlink(Action, prefix="unlink"):
+    channel: str
+    external_id: str
+
+
+# ---------------------------------------------------------------------------- privacy
+
+
+@dataclass(frozen=True)
+class Privacy(Action, prefix="menu:privacy"):
+    pass
+
+
+@dataclass(frozen=True)
+class Export(Action, prefix="privacy:export"):
+    pass
+
+
+@dataclass(frozen=True)
+class Erase(Action, prefix="privacy:erase"):
+    pass
+
+
+@dataclass(frozen=True)
+class EraseConfirmed(Action, prefix="privacy:erase:confirmed"):
+    pass
+
+
+# ---------------------------------------------------------------------------- coupons, rewards
+
+
+@dataclass(frozen=True)
+class Coupons(Action, prefix="menu:coupons"):
+    pass
+
+
+@dataclass(frozen=True)
+class Rewards(Action, prefix="menu:rewards"):
+    pass
+
+
+@dataclass(frozen=True)
+class RewardsPage(Action, prefix="rewards"):
+    page: int
+
+
+@dataclass(frozen=True)
+class Reward(Action, prefix="reward"):
+    id: int
+
+
+@dataclass(frozen=True)
+class RewardClaim(Action, prefix="reward:claim"):
+    id: int
+
+
+@dataclass(frozen=True)
+class RewardConfirmed(Action, prefix="reward:yes"):
+    """The nonce is drawn with the question, so a second tap replays the same claim."""
+
+    id: int
+    nonce: str
+
+
+# ---------------------------------------------------------------------------- sign-up
+
+
+@dataclass(frozen=True)
+class Skip(Action, prefix="skip"):
+    pass
+
+
+@dataclass(frozen=True)
+class TermsAccept(Action, prefix="terms:accept"):
+    pass
+
+
+@dataclass(frozen=True)
+class TermsDecline(Action, prefix="terms:decline"):
+    pass
+
+
+@dataclass(frozen=True)
+class ConsentYes(Action, prefix="consent:yes"):
+    pass
+
+
+@dataclass(frozen=True)
+class ConsentNo(Action, prefix="consent:no"):
+    pass
+
+
+@dataclass(frozen=True)
+class SharePhone(Action, prefix="phone:share"):
+    pass
+
+
+@dataclass(frozen=True)
+class PhoneCardLink(Action, prefix="phone:link"):
+    pass
+
+
+@dataclass(frozen=True)
+class PhoneCardNew(Action, prefix="phone:new"):
+    pass

@@ -1,0 +1,1 @@
+"""Multi-step dialogues (sign-up; next quizzes and contest entry) on a namespaced store."""

@@ -1,0 +1,1 @@
+"""How replies look: views, notice texts, the translator, reading what members type."""
