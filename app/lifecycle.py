@@ -39,7 +39,7 @@ class Supervisor:
     def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         self.tasks[asyncio.create_task(work, name=name)] = name
 
-    async def watch(self, main: Coroutine[Any, Any, None]) -> int:
+    async def watch(self, main: Coroutine[Any, Any, object]) -> int:
         """Run `main` (the console, or waiting for a signal) while every task runs: 0 when
         `main` ends, TASK_DIED as soon as a task ends first."""
         foreground = asyncio.create_task(main)
@@ -59,7 +59,7 @@ class Supervisor:
                 with contextlib.suppress(asyncio.CancelledError):
                     await foreground
 
-    def _report(self, task: asyncio.Task[None]) -> None:
+    def _report(self, task: asyncio.Task[Any]) -> None:
         name = self.tasks[task]
         if task.cancelled():
             log.error("%s was cancelled while the process runs; stopping", name)

@@ -368,12 +368,12 @@ async def bench(args: argparse.Namespace) -> None:
     client: aiohttp.ClientSession | None = None
     try:
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=database_url,
             redis_url=redis_url,
-            telegram_bot_token=OUR_TOKEN,  # type: ignore[arg-type]
+            telegram_bot_token=OUR_TOKEN,
             telegram_api_url=fake.base_url,
-            telegram_webhook_secret=SECRET,  # type: ignore[arg-type]
+            telegram_webhook_secret=SECRET,
             public_url="",
             default_locale="en",
             # 50 members each tapping Balance ~40 times a second is a flood by design here;

@@ -18,8 +18,10 @@ class StoppedClock:
     def now(self) -> datetime:
         return self.current
 
-    def set(self, *args: int) -> None:
-        self.current = datetime(*args, tzinfo=UTC)
+    def set(
+        self, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+    ) -> None:
+        self.current = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
     def advance(self, delta: timedelta = timedelta(), /, **parts: float) -> None:
         self.current += delta + timedelta(**parts)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -51,7 +52,8 @@ async def _reachable(backend: Backend) -> str | None:
         await db.close()
     redis = Redis.from_url(backend.redis_url)
     try:
-        await asyncio.wait_for(redis.ping(), 10)
+        # redis-py types ping() for the sync and the async client at once.
+        await asyncio.wait_for(cast("Awaitable[bool]", redis.ping()), 10)
     except Exception as error:
         return f"Redis at {backend.redis_url}: {error!r}"
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.runtime import Runtime
 from core.db.state import MemoryFloodGate, RedisFloodGate
 from core.members.accounts import IdentityKey, Registration
@@ -12,7 +14,7 @@ from tests.data import enrol
 
 class Member:
     def __init__(
-        self, runtime: Runtime, user_id: str, *, channel: str = "sms", **fields: str | None
+        self, runtime: Runtime, user_id: str, *, channel: str = "sms", **fields: Any
     ) -> None:
         self._runtime = runtime
         self._channel = channel

@@ -101,8 +101,12 @@ async def test_a_campaign_is_created_once_per_slug(coupons: Coupons) -> None:
     created = await coupons.create_campaign(
         spec("Spring", budget="1000", total_limit=5, terms="One per receipt"), actor="ann"
     )
-    assert (created.slug, created.kind, created.value) == ("spring", CouponKind.PERCENT, 10)
-    assert (created.budget, created.spent, created.redemptions) == (Decimal(1000), 0, 0)
+    assert (created.slug, created.kind, created.value) == (
+        "spring",
+        CouponKind.PERCENT,
+        Decimal(10),
+    )
+    assert (created.budget, created.spent, created.redemptions) == (Decimal(1000), Decimal(0), 0)
     with pytest.raises(InvalidCampaign, match="already exists"):
         await coupons.create_campaign(spec("spring"), actor="ann")
     with pytest.raises(CampaignNotFound):
@@ -280,7 +284,7 @@ async def test_discounts_percent_fixed_and_free_item(coupons: Coupons, runtime: 
     capped = await coupons.redeem("FIX-2", redemption_id="F2", actor="t", order_amount="120.50")
     assert capped.discount == Decimal("120.50"), "never more than the order"
     tea = await coupons.redeem("TEA-1", redemption_id="T1", actor="t", order_amount="10")
-    assert (tea.discount, tea.item, tea.kind) == (0, "Green tea", CouponKind.FREE_ITEM)
+    assert (tea.discount, tea.item, tea.kind) == (Decimal(0), "Green tea", CouponKind.FREE_ITEM)
 
 
 async def test_every_refusal_has_its_own_reason(

@@ -87,12 +87,14 @@ def bundle(locale: str) -> FluentBundle:
     return result
 
 
-def format_message(locale: str, message_id: str, args: dict[str, object]) -> tuple[str, list]:
+def format_message(
+    locale: str, message_id: str, args: dict[str, object]
+) -> tuple[str, list[Exception]]:
     fluent_bundle = bundle(locale)
     message = fluent_bundle.get_message(message_id)
     assert message.value is not None, f"{locale}: {message_id} has no value"
     value, errors = fluent_bundle.format_pattern(message.value, args)
-    return value, errors
+    return str(value), errors
 
 
 def sample_args(names: set[str], number: int) -> dict[str, object]:
@@ -116,8 +118,9 @@ def test_parses_without_junk(locale: str) -> None:
     for (path, _text), resource in zip(ftl_sources(locale), parsed(locale), strict=True):
         for entry in resource.body:
             if isinstance(entry, ast.Junk):
-                notes = "; ".join(annotation.message for annotation in entry.annotations)
-                problems.append(f"{path.name}: {notes}: {entry.content.strip()[:80]!r}")
+                notes = "; ".join(str(annotation.message) for annotation in entry.annotations)
+                content = (entry.content or "").strip()
+                problems.append(f"{path.name}: {notes}: {content[:80]!r}")
     assert not problems, f"{locale}: syntax errors:\n" + "\n".join(problems)
 
 

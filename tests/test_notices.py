@@ -520,7 +520,7 @@ async def test_two_dispatchers_at_once_deliver_each_notice_exactly_once(
     try:
         recorders = [RecordingChannel(delay=0.002), RecordingChannel(delay=0.002)]
         for runtime, recorder in zip((first, second), recorders, strict=True):
-            runtime.outbound_channels = lambda recorder=recorder: {"telegram": recorder}  # type: ignore[method-assign]
+            runtime.outbound_channels = lambda recorder=recorder: {"telegram": recorder}  # type: ignore[method-assign,misc]
         for number in range(12):
             member = await enrol(first, str(7000 + number))
             for kind in ("a", "b", "c"):
@@ -596,6 +596,7 @@ async def test_failures_back_off_and_give_up(runtime: Runtime) -> None:
             waits.append(round((stored.due_at - clock.now()).total_seconds()))
             clock.offset += stored.due_at - clock.now()
     assert waits == [30, 60]
+    assert stored is not None
     assert (stored.status, stored.attempts, stored.error) == (FAILED, 3, "HTTP 502")
 
 
@@ -626,9 +627,9 @@ async def test_a_member_without_a_connected_channel_is_skipped(runtime: Runtime)
     )
     await runtime.notices.enqueue(
         member_id=member.id,
-        kind="from_the_future",
+        kind="from_the_future",  # type: ignore[arg-type]
         payload={},
-        dedupe_key="future",  # type: ignore[arg-type]
+        dedupe_key="future",
     )
 
     assert (await runtime.dispatch_notices(10)).skipped == 2
@@ -733,7 +734,7 @@ async def test_the_console_chat_prints_notices_as_they_come(
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None
-    seen = []
+    seen: list[str] = []
     try:
         while True:
             line = await asyncio.wait_for(process.stdout.readline(), 30)

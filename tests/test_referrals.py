@@ -198,7 +198,9 @@ async def test_concurrent_first_purchases_reward_the_referral_once(runtime: Runt
         {"referral_friend_bonus": "100"},
     ],
 )
-async def test_invalid_referral_rules_are_refused(runtime: Runtime, changes: dict) -> None:
+async def test_invalid_referral_rules_are_refused(
+    runtime: Runtime, changes: dict[str, object]
+) -> None:
     with pytest.raises(ValueError):
         await runtime.program.rules.update(actor="m", **changes)
 

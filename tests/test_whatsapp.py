@@ -11,7 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pytest
@@ -113,7 +113,7 @@ async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterato
 
 def export_link(message: SentMessage) -> str:
     (link,) = re.findall(r"https?://\S+\.json", message.body)
-    return link
+    return str(link)
 
 
 def choices(message: SentMessage) -> dict[str, str]:
@@ -126,8 +126,21 @@ def choices(message: SentMessage) -> dict[str, str]:
     return found
 
 
+class WhatsAppSide(Protocol):
+    """What a WhatsAppMember needs of the app it talks to (this file's and the parity test's)."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+    @property
+    def client(self) -> TestClient[Any, Any]: ...
+    @property
+    def fake(self) -> FakeTwilioAPI: ...
+    @property
+    def public_url(self) -> str: ...
+
+
 class WhatsAppMember:
-    def __init__(self, app: WhatsApp, number: str, *, profile_name: str = "Ann") -> None:
+    def __init__(self, app: WhatsAppSide, number: str, *, profile_name: str = "Ann") -> None:
         self.app = app
         self.number = number
         self.profile_name = profile_name

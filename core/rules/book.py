@@ -31,8 +31,9 @@ from core.rules.sections import (
     Tier,
     split_portions,
 )
-from core.rules.values import InvalidRules, LocalizedText, validated
+from core.rules.values import LocalizedText, validated
 from core.shared.clock import Clock
+from core.shared.errors import InvalidRules
 
 __all__ = [
     "MAX_EARN_RATE",

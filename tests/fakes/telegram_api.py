@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -329,9 +329,9 @@ class FakeTelegramAPI(LocalServer):
             return 200, True
         if method == "sendmediagroup":
             media = params.get("media") or []
-            return 200, [self._message(method, chat_id, params) for _ in media]
+            return 200, [self._message(method, cast(int, chat_id), params) for _ in media]
         if method.startswith(("send", "forward", "copy", "editmessage")):
-            return 200, self._message(method, chat_id, params)
+            return 200, self._message(method, cast(int, chat_id), params)
         return 200, True
 
     def _message(self, method: str, chat_id: int, params: JSON) -> JSON:
