@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.runtime import Runtime
 from core.db.models import Identity, LedgerEntry, Member, RetiredIdentity
 from core.members.accounts import IdentityKey, Registration
-from core.offers.coupons import CampaignSpec
+from core.offers.campaigns import CampaignSpec
 from core.shared.errors import MemberNotFound
 from handlers.messages import Incoming, Reply
 from tests.data import count, enrol, registration, scalar
