@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cli.arguments import card_code, moment
 from cli.command import Command, Context
-from core.offers.coupons import Campaign, CampaignSpec, CouponKind
+from core.offers.campaigns import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
 from core.shared import cards
 from core.shared.errors import InvalidInput

@@ -12,19 +12,30 @@ from dataclasses import dataclass
 from core.birthdays.birthdays import Birthdays
 from core.db.database import Database
 from core.earning.event_bonuses import Events
+from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
 from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
+from core.ledger.privacy import PointsSection
 from core.members.accounts import Members
 from core.members.linking import Linking
+from core.members.privacy import (
+    ConsentsSection,
+    MessengersSection,
+    Privacy,
+    ProfileSection,
+)
 from core.notices import announcements
+from core.notices.privacy import NoticesSection
 from core.notices.reminders import ExpiryReminders
 from core.offers.coupons import Coupons
+from core.offers.privacy import CouponsSection
 from core.offers.rewards import Rewards
 from core.referrals.referrals import Referrals
 from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock, SystemClock
+from core.tiers.privacy import TierSection
 from core.tiers.tiers import Tiers
 
 
@@ -36,6 +47,7 @@ class LoyaltyProgram:
     rules: RuleBook
     ledger: Ledger
     members: Members
+    privacy: Privacy
     purchases: Purchases
     linking: Linking
     referrals: Referrals
@@ -62,6 +74,22 @@ class LoyaltyProgram:
         referrals.subscribe(bus)
         tiers.subscribe(bus)
         announcements.subscribe(bus)
+        # What each context keeps about a member, in the order of the export's keys.
+        privacy = Privacy(
+            db,
+            members,
+            [
+                ProfileSection(clock),
+                MessengersSection(members),
+                ConsentsSection(),
+                PointsSection(),
+                PurchasesSection(),
+                TierSection(),
+                CouponsSection(),
+                EventsSection(),
+                NoticesSection(),
+            ],
+        )
         return cls(
             db=db,
             clock=clock,
@@ -69,6 +97,7 @@ class LoyaltyProgram:
             rules=rules,
             ledger=ledger,
             members=members,
+            privacy=privacy,
             purchases=Purchases(db, clock, ledger, rules, bus),
             linking=Linking(db, clock, members, ledger, bus),
             referrals=referrals,

@@ -208,7 +208,7 @@ async def test_no_birthday_erased_or_merged_members_are_not_greeted(
 ) -> None:
     await join(shop, "1", None)
     erased = await join(shop, "2", date(1990, 11, 24))
-    await shop.program.members.erase(erased.id)
+    await shop.program.privacy.erase(erased.id)
     survivor = await join(shop, "3", None)
     absorbed = await join(shop, "4", date(1990, 11, 24))
 
@@ -238,7 +238,7 @@ async def test_leaving_and_joining_again_earns_no_second_bonus(
     clock.set(2026, 11, 24, 7, 0)
     first = await join(shop, "1", date(1990, 11, 24))
     assert await greeted(shop) == {first.id}
-    await shop.program.members.erase(first.id)
+    await shop.program.privacy.erase(first.id)
 
     again = await join(shop, "1", date(1990, 11, 24))
     newcomer = await join(shop, "2", date(1990, 11, 24))

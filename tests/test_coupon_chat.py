@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.runtime import Runtime
 from core.db.models import Coupon, LedgerEntry, Notice, Reward, RewardClaim
 from core.members.accounts import IdentityKey, Profile
-from core.offers.coupons import CampaignSpec
+from core.offers.campaigns import CampaignSpec
 from core.offers.rewards import RewardSpec
 from core.shared import qr
 from tests.data import count, scalar

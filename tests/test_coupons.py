@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from app.runtime import Runtime
 from core.db.models import Coupon, CouponCampaign, CouponRedemption, Notice
-from core.offers.coupons import ALPHABET, CampaignSpec, CouponKind, Coupons, random_code
+from core.offers.campaigns import CampaignSpec, CouponKind
+from core.offers.codes import ALPHABET, random_code
+from core.offers.coupons import Coupons
 from core.program import LoyaltyProgram
 from core.shared.errors import (
     CampaignNotFound,
@@ -136,7 +138,7 @@ async def test_generation_draws_again_when_a_code_exists(
     await coupons.create_campaign(spec(), actor="t")
     (first,) = await coupons.generate("spring", 1, pattern="SP-####")
     drawn = iter([first, first, "SP-2345", "SP-2345", "SP-6789"])
-    monkeypatch.setattr("core.offers.coupons.random_code", lambda pattern: next(drawn))
+    monkeypatch.setattr("core.offers.codes.random_code", lambda pattern: next(drawn))
 
     assert sorted(await coupons.generate("spring", 2, pattern="SP-####")) == [
         "SP-2345",

@@ -16,7 +16,7 @@ import pytest
 from app.runtime import Runtime
 from core.members.accounts import IdentityKey
 from core.members.linking import LinkRefused
-from core.offers.coupons import COUPON_REASONS
+from core.offers.campaigns import COUPON_REASONS
 from core.shared import cards
 from core.shared.errors import (
     EXIT_CODES,

@@ -263,7 +263,7 @@ async def test_an_erased_member_gets_nothing(
         payload={"points": 10, "balance": 90},
         dedupe_key="spent:1",
     )
-    await runtime.program.members.erase(ann_id)
+    await runtime.program.privacy.erase(ann_id)
     before = len(telegram.received)
 
     assert (await runtime.dispatch_notices(10)).skipped == 1

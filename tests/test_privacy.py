@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.runtime import Runtime
 from core.db.models import Identity, LedgerEntry, Member, RetiredIdentity
 from core.members.accounts import IdentityKey, Registration
-from core.offers.coupons import CampaignSpec
+from core.members.privacy import MessengersSection, Privacy, ProfileSection
+from core.offers.campaigns import CampaignSpec
 from core.shared.errors import MemberNotFound
 from handlers.messages import Incoming, Reply
 from tests.data import count, enrol, registration, scalar
@@ -129,3 +131,86 @@ async def test_a_member_who_never_asked_is_untouched(runtime: Runtime) -> None:
 async def _all(runtime: Runtime, model: Any) -> list[Any]:
     async with runtime.db.reading() as session:
         return list(await session.scalars(select(model)))
+
+
+# ---------------------------------------------------------------------- composed from sections
+async def test_the_export_has_every_contexts_section_in_a_fixed_order(runtime: Runtime) -> None:
+    member = await enrol(runtime, "4101")
+
+    data = await runtime.program.privacy.export(member.id)
+
+    assert list(data) == [
+        "profile",
+        "messengers",
+        "consents",
+        "points",
+        "purchases",
+        "tier",
+        "coupons",
+        "events",
+        "messages_sent",
+    ]
+
+
+class Notes:
+    """A context of the test's own: what it keeps is exported, and forgotten on erasure."""
+
+    name = "notes"
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.kept: dict[int, str] = {}
+        self.fail = fail
+
+    async def export_in(self, session: AsyncSession, member_id: int) -> Any:
+        return self.kept.get(member_id)
+
+    async def erase_in(self, session: AsyncSession, member_id: int) -> None:
+        if self.fail:
+            raise RuntimeError("notes are unavailable")
+        self.kept.pop(member_id)
+
+
+async def test_a_context_contributes_its_section_to_export_and_erasure(runtime: Runtime) -> None:
+    program = runtime.program
+    member = await enrol(runtime, "4102")
+    notes = Notes()
+    notes.kept[member.id] = "likes tea"
+    privacy = Privacy(runtime.db, program.members, [ProfileSection(program.clock), notes])
+
+    data = await privacy.export(member.id)
+    assert list(data) == ["profile", "notes"] and data["notes"] == "likes tea"
+
+    await privacy.erase(member.id)
+    assert notes.kept == {}
+    row = await scalar(runtime, select(Member).where(Member.id == member.id))
+    assert row.erased_at is not None and row.card_code != member.card_code
+
+
+async def test_an_erasure_is_one_transaction_across_the_sections(runtime: Runtime) -> None:
+    program = runtime.program
+    member = await enrol(runtime, "4103")
+    privacy = Privacy(
+        runtime.db,
+        program.members,
+        [ProfileSection(program.clock), MessengersSection(program.members), Notes(fail=True)],
+    )
+
+    with pytest.raises(RuntimeError, match="notes are unavailable"):
+        await privacy.erase(member.id)
+
+    row = await scalar(runtime, select(Member).where(Member.id == member.id))
+    assert row.erased_at is None and row.card_code == member.card_code
+    assert await program.members.find(IdentityKey("telegram", "4103")) == member
+    assert await count(runtime, RetiredIdentity) == 0
+
+
+async def test_unknown_members_have_nothing_to_export_or_erase(runtime: Runtime) -> None:
+    with pytest.raises(MemberNotFound):
+        await runtime.program.privacy.export(999_999)
+    with pytest.raises(MemberNotFound):
+        await runtime.program.privacy.erase(999_999)
+
+
+def test_two_sections_cannot_share_a_key(runtime: Runtime) -> None:
+    with pytest.raises(ValueError, match="share a name"):
+        Privacy(runtime.db, runtime.program.members, [Notes(), Notes()])

@@ -16,7 +16,7 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from core.db.models import LedgerEntry, Referral
 from core.members.accounts import IdentityKey, Profile, Registration
-from core.offers.coupons import CampaignSpec
+from core.offers.campaigns import CampaignSpec
 from core.program import LoyaltyProgram
 from core.referrals.referrals import Progress
 from handlers.conversation import Conversation

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.runtime import Runtime
 from core.db.models import Coupon, CouponCampaign, LedgerEntry, Notice, Reward, RewardClaim
-from core.offers.coupons import CouponKind
+from core.offers.campaigns import CouponKind
 from core.offers.rewards import RewardSpec
 from core.shared.errors import (
     CampaignNotFound,
@@ -46,7 +46,7 @@ async def test_a_reward_gets_its_own_free_item_campaign(runtime: Runtime) -> Non
 
 
 async def test_a_reward_can_yield_an_existing_campaign(runtime: Runtime) -> None:
-    from core.offers.coupons import CampaignSpec
+    from core.offers.campaigns import CampaignSpec
 
     await runtime.program.coupons.create_campaign(
         CampaignSpec(slug="ten-off", name="10 off", kind="fixed", value="10"), actor="t"

@@ -1,4 +1,5 @@
-"""Members, their messenger identities, profiles and consents."""
+"""Members, their messenger identities, profiles and consents (their export and erasure:
+core.members.privacy)."""
 
 from __future__ import annotations
 
@@ -10,25 +11,17 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import (
     Consent,
-    Coupon,
-    CouponCampaign,
     Identity,
     InstallationSecret,
-    LedgerEntry,
-    LinkCode,
     Member,
-    MemberEvent,
-    Notice,
-    Purchase,
     RetiredIdentity,
-    TierChange,
 )
 from core.ledger.entries import Ledger
 from core.members.events import MemberJoined
@@ -358,10 +351,11 @@ class Members:
             if len(rows) == 1:
                 raise LastIdentity(str(identity))
             await session.delete(target)
-            await self._retire_in(session, identity_hash, "unlinked")
+            await self.retire_in(session, identity_hash, "unlinked")
             return [IdentityKey(row.channel, row.external_id) for row in rows if row is not target]
 
-    async def _retire_in(self, session: AsyncSession, identity_hash: str, reason: str) -> None:
+    async def retire_in(self, session: AsyncSession, identity_hash: str, reason: str) -> None:
+        """Remember a messenger account that left a card (so it gets no second welcome)."""
         retired = await session.get(RetiredIdentity, identity_hash)
         if retired is None:
             session.add(
@@ -375,160 +369,11 @@ class Members:
     async def identity_hash(self, identity: IdentityKey) -> str:
         """A keyed hash of a messenger account: comparable, but not reversible without the
         installation's own salt."""
-        return _keyed_hash(await self._identity_salt(), identity)
+        return _keyed_hash(await self.identity_salt(), identity)
 
-    async def export(self, member_id: int) -> dict[str, Any]:
-        """Everything stored about the member, for the member (the right of access)."""
-        async with self._db.reading() as session:
-            member = await session.get(Member, member_id)
-            if member is None:
-                raise MemberNotFound(member_id)
-            identities = await session.scalars(
-                select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
-            )
-            consents = await session.scalars(
-                select(Consent).where(Consent.member_id == member_id).order_by(Consent.id)
-            )
-            entries = await session.scalars(
-                select(LedgerEntry)
-                .where(LedgerEntry.member_id == member_id)
-                .order_by(LedgerEntry.id)
-            )
-            purchases = await session.scalars(
-                select(Purchase).where(Purchase.member_id == member_id).order_by(Purchase.id)
-            )
-            coupons = (
-                await session.execute(
-                    select(Coupon, CouponCampaign.name)
-                    .join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
-                    .where(Coupon.member_id == member_id)
-                    .order_by(Coupon.id)
-                )
-            ).all()
-            tier_changes = await session.scalars(
-                select(TierChange).where(TierChange.member_id == member_id).order_by(TierChange.id)
-            )
-            events = await session.scalars(
-                select(MemberEvent)
-                .where(MemberEvent.member_id == member_id)
-                .order_by(MemberEvent.id)
-            )
-            notices = await session.scalars(
-                select(Notice).where(Notice.member_id == member_id).order_by(Notice.id)
-            )
-            return {
-                "profile": {
-                    "card_code": member.card_code,
-                    "name": member.name,
-                    "language": member.language,
-                    "phone": member.phone,
-                    "phone_verified": member.phone_verified,
-                    "birthday": member.birthday.isoformat() if member.birthday else None,
-                    "marketing_opt_in": member.marketing_opt_in,
-                    "terms_accepted_at": member.terms_accepted_at.isoformat(),
-                    "joined_at": member.created_at.isoformat(),
-                    "balance": member.balance,
-                },
-                "messengers": [
-                    {
-                        "channel": row.channel,
-                        "id": row.external_id,
-                        "linked_at": row.created_at.isoformat(),
-                    }
-                    for row in identities
-                ],
-                "consents": [
-                    {
-                        "kind": row.kind,
-                        "granted": row.granted,
-                        "channel": row.channel,
-                        "at": row.created_at.isoformat(),
-                    }
-                    for row in consents
-                ],
-                "points": [
-                    {
-                        "points": row.points,
-                        "reason": row.reason,
-                        "reference": row.reference,
-                        "balance_after": row.balance_after,
-                        "at": row.created_at.isoformat(),
-                    }
-                    for row in entries
-                ],
-                "purchases": [
-                    {
-                        "purchase_id": row.purchase_id,
-                        "amount": str(row.amount),
-                        "points": row.points,
-                        "at": row.created_at.isoformat(),
-                        "store": row.store,
-                    }
-                    for row in purchases
-                ],
-                "tier": {
-                    "current": member.tier,
-                    "since": member.tier_since.isoformat() if member.tier_since else None,
-                    "changes": [
-                        {
-                            "from": row.from_tier,
-                            "to": row.to_tier,
-                            "reason": row.reason,
-                            "at": row.created_at.isoformat(),
-                        }
-                        for row in tier_changes
-                    ],
-                },
-                "coupons": [
-                    {
-                        "code": coupon.code,
-                        "campaign": campaign,
-                        "uses": coupon.uses,
-                        "issued_at": coupon.issued_at.isoformat() if coupon.issued_at else None,
-                        "valid_until": (
-                            coupon.valid_until.isoformat() if coupon.valid_until else None
-                        ),
-                    }
-                    for coupon, campaign in coupons
-                ],
-                "events": [
-                    {
-                        "kind": row.kind,
-                        "event_id": row.event_id,
-                        "points": row.points,
-                        "at": row.created_at.isoformat(),
-                    }
-                    for row in events
-                ],
-                "messages_sent": [
-                    {"kind": row.kind, "status": row.status, "at": row.created_at.isoformat()}
-                    for row in notices
-                ],
-            }
-
-    async def erase(self, member_id: int) -> None:
-        """Forget the member (the right to erasure): personal data goes on every channel, the
-        ledger stays (anonymous), so the shop's books still add up. Each messenger account is
-        kept only as a keyed hash, so it can join again, without a second welcome gift."""
-        salt = await self._identity_salt()
-        async with self._db.transaction() as session:
-            member = await self._locked(session, member_id)
-            now = self._clock.now()
-            identities = list(
-                await session.scalars(select(Identity).where(Identity.member_id == member_id))
-            )
-            for identity in identities:
-                key = IdentityKey(identity.channel, identity.external_id)
-                await self._retire_in(session, _keyed_hash(salt, key), "deleted")
-                await session.delete(identity)
-            await session.execute(delete(LinkCode).where(LinkCode.member_id == member_id))
-            member.name = member.phone = member.birthday = None
-            member.phone_verified = member.marketing_opt_in = False
-            # A fresh code nobody knows: the old card stops working at the till.
-            member.card_code = cards.generate()
-            member.erased_at = member.updated_at = now
-
-    async def _identity_salt(self) -> bytes:
+    async def identity_salt(self) -> bytes:
+        """The installation's salt for identity hashes, read (or created) once per process.
+        Load it before a transaction that hashes: creating it takes a write of its own."""
         if self._salt is None:
             async with self._db.reading() as session:
                 row = await session.get(InstallationSecret, IDENTITY_SALT)

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
 from core.ledger.entries import Ledger
-from core.offers.coupons import CampaignSpec, CouponKind, Coupons, IssuedCoupon
+from core.offers.campaigns import CampaignSpec, CouponKind
+from core.offers.coupons import Coupons
 from core.offers.events import RewardClaimed
+from core.offers.issuing import IssuedCoupon
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
@@ -163,7 +165,7 @@ class Rewards:
                     raise CampaignNotFound(spec.campaign)
             else:
                 # The coupon names the reward at the till: a free item of the same name.
-                campaign = await self._coupons.create_campaign_in(
+                campaign = await self._coupons.campaigns.create_campaign_in(
                     session,
                     CampaignSpec(
                         slug=f"reward-{slug}"[:32].rstrip("-_"),
@@ -365,7 +367,7 @@ class Rewards:
             ) from error
         if row.stock is not None:
             row.stock -= 1
-        issued = await self._coupons.issue_in(
+        issued = await self._coupons.issuing.issue_in(
             session, campaign, member_id, source="reward", notify=notify
         )
         session.add(

@@ -214,8 +214,10 @@ class Referrals:
             return
         try:
             async with session.begin_nested():
-                campaign = await self._coupons.campaign_in(session, slug, lock=True)
-                await self._coupons.issue_in(session, campaign, member_id, source=COUPON_SOURCE)
+                campaign = await self._coupons.campaigns.campaign_in(session, slug, lock=True)
+                await self._coupons.issuing.issue_in(
+                    session, campaign, member_id, source=COUPON_SOURCE
+                )
         except (CampaignNotFound, CouponRefused) as refusal:
             log.warning("referral coupon %r not given to member %s: %s", slug, member_id, refusal)
 

@@ -174,7 +174,7 @@ class CouponCodesRejected(InvalidInput):
 
 class CouponRefused(Refused):
     """A coupon that cannot be issued or redeemed; `reason` is one of `reasons` (the same as
-    core.offers.coupons.COUPON_REASONS), and the code says it: coupon_used_up."""
+    core.offers.campaigns.COUPON_REASONS), and the code says it: coupon_used_up."""
 
     code = "coupon"
     reasons = (

@@ -7,7 +7,8 @@ from decimal import Decimal
 from babel.numbers import format_percent
 
 from core.members.accounts import Profile
-from core.offers.coupons import CouponKind, IssuedCoupon
+from core.offers.campaigns import CouponKind
+from core.offers.issuing import IssuedCoupon
 from core.program import LoyaltyProgram
 from core.rules.book import ProgramRules
 from core.shared import qr

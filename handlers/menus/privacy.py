@@ -40,7 +40,7 @@ class PrivacyMenu:
     async def export(self, turn: Turn, _action: actions.Export) -> list[Reply]:
         """The one place the export file is built; every channel sends this Document."""
         member = turn.member
-        data = await self._program.members.export(member.id)
+        data = await self._program.privacy.export(member.id)
         content = json.dumps(data, ensure_ascii=False, indent=2).encode()
         document = Document(content=content, filename=f"my-data-{member.card_code}.json")
         return [Reply(text=self._views.t(member.language, "privacy-export"), document=document)]
@@ -64,6 +64,6 @@ class PrivacyMenu:
         ]
 
     async def erase_confirmed(self, turn: Turn, _action: actions.EraseConfirmed) -> list[Reply]:
-        await self._program.members.erase(turn.member.id)
+        await self._program.privacy.erase(turn.member.id)
         text = self._views.t(turn.member.language, "privacy-erased")
         return [Reply(text=text, remove_menu=True)]
