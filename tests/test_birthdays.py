@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, text, update
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.birthdays.birthdays import candidate_month_days, celebrated_on
+from core.birthdays.birthdays import candidate_month_days, candidates_query, celebrated_on
 from core.db.models import LedgerEntry, Member, Notice
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.notices.outbox import NoticeKind
@@ -255,3 +255,66 @@ async def test_leaving_and_joining_again_earns_no_second_bonus(
     clock.set(2027, 11, 24, 7, 0)
     assert await greeted(shop) == {again.id, newcomer.id}
     assert await bonuses(shop, again.id) == [BONUS]
+
+
+async def query_plan(runtime: Runtime, now: datetime) -> str:
+    statement = candidates_query(now, after_id=0)
+    dialect = runtime.db.engine.dialect
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    async with runtime.db.engine.connect() as connection:
+        if runtime.db.dialect == "postgresql":
+            # A table this small is cheaper to read whole; forbidding that shows whether the
+            # index can answer the lookup at all (its expressions must be the query's). With
+            # statistics, the planner knows that `id > 0` keeps every member.
+            await connection.execute(text("ANALYZE members"))
+            await connection.execute(text("SET enable_seqscan = off"))
+            rows = await connection.execute(text(f"EXPLAIN {sql}"))
+            return "\n".join(row[0] for row in rows)
+        rows = await connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+        return "\n".join(str(row[-1]) for row in rows)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        datetime(2027, 3, 1, 1, 0, tzinfo=UTC),  # 28 February is a candidate: and so is the 29th
+    ],
+)
+async def test_the_lookup_reads_the_days_birthdays_through_the_index(
+    shop: Runtime, now: datetime
+) -> None:
+    # A crowd with birthdays all over the year (written directly: enrolment is slow), big
+    # enough that reading every member is the planner's worse choice.
+    joined = datetime(2026, 1, 1, tzinfo=UTC)
+    async with shop.db.transaction() as session:
+        await session.execute(
+            insert(Member),
+            [
+                {
+                    "card_code": f"CROWD{n:08d}",
+                    "language": "en",
+                    "birthday": date(1990, 1, 1) + timedelta(days=n % 365),
+                    "terms_accepted_at": joined,
+                    "created_at": joined,
+                    "updated_at": joined,
+                }
+                for n in range(5000)
+            ],
+        )
+
+    plan = await query_plan(shop, now)
+
+    if shop.db.dialect == "postgresql":
+        # Neither the table nor the primary key read whole: only the birthday index.
+        scans = [line for line in plan.splitlines() if "Scan" in line and "Heap" not in line]
+        assert scans, plan
+        assert all("ix_members_birthday_month_day" in line for line in scans), plan
+    else:
+        # One search of the index per candidate day, and no scan of anything.
+        reads = [line for line in plan.splitlines() if "members" in line]
+        assert len(reads) == len(candidate_month_days(now)), plan
+        assert all(
+            line.startswith("SEARCH members USING INDEX ix_members_birthday_month_day")
+            for line in reads
+        ), plan

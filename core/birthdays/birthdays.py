@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, extract, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import Identity, Member, Notice, RetiredIdentity
+from core.db.models import Identity, Member, Notice, RetiredIdentity, birthday_month_day
 from core.ledger.entries import Ledger
 from core.members.accounts import IdentityKey, Members
 from core.notices.outbox import NoticeKind, enqueue_in
@@ -74,6 +74,28 @@ def candidate_month_days(now: datetime) -> set[tuple[int, int]]:
             # which the precise check decides; here it only has to be a candidate.
             pairs.add((2, 29))
     return pairs
+
+
+def candidates_query(now: datetime, after_id: int) -> Select[int, date | None, str | None]:
+    """A page (by id) of the members whose birthday's month and day is among the candidates.
+    Found through the (month, day) index, so a run reads the day's birthdays, not every
+    member: it compares the index's own expressions (`birthday_month_day`)."""
+    month, day = birthday_month_day()
+    on_candidate_day = or_(
+        *(and_(month == m, day == d) for m, d in sorted(candidate_month_days(now)))
+    )
+    return (
+        select(Member.id, Member.birthday, Member.time_zone)
+        .where(
+            Member.id > after_id,
+            Member.birthday.is_not(None),
+            Member.erased_at.is_(None),
+            Member.merged_into_id.is_(None),
+            on_candidate_day,
+        )
+        .order_by(Member.id)
+        .limit(BATCH_SIZE)
+    )
 
 
 def zone_of(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
@@ -128,27 +150,8 @@ class Birthdays:
         return greetings
 
     async def _candidates(self, now: datetime, after_id: int) -> list[tuple[int, date, str | None]]:
-        """Members whose birthday's month and day is among the candidates, filtered by the
-        database (not in memory), in pages by id."""
-        month = extract("month", Member.birthday)
-        day = extract("day", Member.birthday)
-        on_candidate_day = or_(
-            *(and_(month == m, day == d) for m, d in sorted(candidate_month_days(now)))
-        )
-        statement = (
-            select(Member.id, Member.birthday, Member.time_zone)
-            .where(
-                Member.id > after_id,
-                Member.birthday.is_not(None),
-                Member.erased_at.is_(None),
-                Member.merged_into_id.is_(None),
-                on_candidate_day,
-            )
-            .order_by(Member.id)
-            .limit(BATCH_SIZE)
-        )
         async with self._db.reading() as session:
-            rows = (await session.execute(statement)).all()
+            rows = (await session.execute(candidates_query(now, after_id))).all()
         return [(row.id, row.birthday, row.time_zone) for row in rows]
 
     async def _greet(
