@@ -7,9 +7,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Select, insert, select, text, update
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
@@ -257,8 +258,7 @@ async def test_leaving_and_joining_again_earns_no_second_bonus(
     assert await bonuses(shop, again.id) == [BONUS]
 
 
-async def query_plan(runtime: Runtime, now: datetime) -> str:
-    statement = candidates_query(now, after_id=0)
+async def query_plan(runtime: Runtime, statement: Select[Any]) -> str:
     dialect = runtime.db.engine.dialect
     sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     async with runtime.db.engine.connect() as connection:
@@ -274,20 +274,11 @@ async def query_plan(runtime: Runtime, now: datetime) -> str:
         return "\n".join(str(row[-1]) for row in rows)
 
 
-@pytest.mark.parametrize(
-    "now",
-    [
-        datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
-        datetime(2027, 3, 1, 1, 0, tzinfo=UTC),  # 28 February is a candidate: and so is the 29th
-    ],
-)
-async def test_the_lookup_reads_the_days_birthdays_through_the_index(
-    shop: Runtime, now: datetime
-) -> None:
-    # A crowd with birthdays all over the year (written directly: enrolment is slow), big
-    # enough that reading every member is the planner's worse choice.
+async def crowd(runtime: Runtime, size: int = 5000) -> None:
+    """Members with birthdays all over the year (written directly: enrolment is slow), enough
+    that reading every member is the planner's worse choice."""
     joined = datetime(2026, 1, 1, tzinfo=UTC)
-    async with shop.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         await session.execute(
             insert(Member),
             [
@@ -299,11 +290,24 @@ async def test_the_lookup_reads_the_days_birthdays_through_the_index(
                     "created_at": joined,
                     "updated_at": joined,
                 }
-                for n in range(5000)
+                for n in range(size)
             ],
         )
 
-    plan = await query_plan(shop, now)
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        datetime(2027, 3, 1, 1, 0, tzinfo=UTC),  # 28 February is a candidate: and so is the 29th
+    ],
+)
+async def test_the_lookup_reads_the_days_birthdays_through_the_index(
+    shop: Runtime, now: datetime
+) -> None:
+    await crowd(shop)
+
+    plan = await query_plan(shop, candidates_query(now, after_id=0))
 
     if shop.db.dialect == "postgresql":
         # Neither the table nor the primary key read whole: only the birthday index.
@@ -318,3 +322,14 @@ async def test_the_lookup_reads_the_days_birthdays_through_the_index(
             line.startswith("SEARCH members USING INDEX ix_members_birthday_month_day")
             for line in reads
         ), plan
+
+
+async def test_the_cards_merged_into_a_member_are_found_through_the_index(shop: Runtime) -> None:
+    # Asked for every birthday (a merged card's greeting counts) and every tier metric.
+    await crowd(shop)
+    absorbed = select(Member.id).where(Member.merged_into_id == 1)
+
+    plan = await query_plan(shop, absorbed)
+
+    assert "ix_members_merged_into_id" in plan, plan
+    assert "Seq Scan" not in plan and "SCAN members" not in plan, plan
