@@ -7,10 +7,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Select, insert, select, text, update
+from sqlalchemy import ClauseElement, insert, select, text, update
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
@@ -258,7 +257,7 @@ async def test_leaving_and_joining_again_earns_no_second_bonus(
     assert await bonuses(shop, again.id) == [BONUS]
 
 
-async def query_plan(runtime: Runtime, statement: Select[Any]) -> str:
+async def query_plan(runtime: Runtime, statement: ClauseElement) -> str:
     dialect = runtime.db.engine.dialect
     sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     async with runtime.db.engine.connect() as connection:
