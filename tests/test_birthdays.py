@@ -306,21 +306,24 @@ async def test_the_lookup_reads_the_days_birthdays_through_the_index(
 ) -> None:
     await crowd(shop)
 
-    plan = await query_plan(shop, candidates_query(now, after_id=0))
+    for month_day in candidate_month_days(now):
+        plan = await query_plan(shop, candidates_query(month_day, after_id=0))
 
-    if shop.db.dialect == "postgresql":
-        # Neither the table nor the primary key read whole: only the birthday index.
-        scans = [line for line in plan.splitlines() if "Scan" in line and "Heap" not in line]
-        assert scans, plan
-        assert all("ix_members_birthday_month_day" in line for line in scans), plan
-    else:
-        # One search of the index per candidate day, and no scan of anything.
-        reads = [line for line in plan.splitlines() if "members" in line]
-        assert len(reads) == len(candidate_month_days(now)), plan
-        assert all(
-            line.startswith("SEARCH members USING INDEX ix_members_birthday_month_day")
-            for line in reads
-        ), plan
+        if shop.db.dialect == "postgresql":
+            # Neither the table nor the primary key read whole: only the birthday index.
+            scans = [line for line in plan.splitlines() if "Scan" in line and "Heap" not in line]
+            assert len(scans) == 1, plan
+            assert "Scan using ix_members_birthday_month_day" in scans[0] or (
+                "Scan on ix_members_birthday_month_day" in scans[0]
+            ), plan
+        else:
+            # One search of the index, and no scan of anything.
+            reads = [line for line in plan.splitlines() if "members" in line]
+            assert len(reads) == 1, plan
+            assert reads[0].startswith(
+                "SEARCH members USING INDEX ix_members_birthday_month_day"
+            ), plan
+            assert "TEMP B-TREE" not in plan, plan
 
 
 async def test_the_cards_merged_into_a_member_are_found_through_the_index(shop: Runtime) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
@@ -76,22 +76,23 @@ def candidate_month_days(now: datetime) -> set[tuple[int, int]]:
     return pairs
 
 
-def candidates_query(now: datetime, after_id: int) -> Select[int, date | None, str | None]:
-    """A page (by id) of the members whose birthday's month and day is among the candidates.
-    Found through the (month, day) index, so a run reads the day's birthdays, not every
-    member: it compares the index's own expressions (`birthday_month_day`)."""
+def candidates_query(
+    month_day: tuple[int, int], after_id: int
+) -> Select[int, date | None, str | None]:
+    """A page (by id) of the members born on one (month, day). It compares the expressions
+    of the index on (month, day, id) (`birthday_month_day`), which hands the rows over in
+    id order: a run reads that day's birthdays, not every member. One day per query: with
+    several days OR-ed, PostgreSQL may rather walk the primary key in id order."""
     month, day = birthday_month_day()
-    on_candidate_day = or_(
-        *(and_(month == m, day == d) for m, d in sorted(candidate_month_days(now)))
-    )
     return (
         select(Member.id, Member.birthday, Member.time_zone)
         .where(
+            month == month_day[0],
+            day == month_day[1],
             Member.id > after_id,
             Member.birthday.is_not(None),
             Member.erased_at.is_(None),
             Member.merged_into_id.is_(None),
-            on_candidate_day,
         )
         .order_by(Member.id)
         .limit(BATCH_SIZE)
@@ -132,26 +133,29 @@ class Birthdays:
         rules = await self._rules.current()
         program_zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
         greetings: list[Greeting] = []
-        after_id = 0
-        while True:
-            batch = await self._candidates(now, after_id)
-            if not batch:
-                break
-            after_id = batch[-1][0]
-            for member_id, birthday, zone_name in batch:
-                local = now.astimezone(zone_of(zone_name, program_zone))
-                if celebrated_on(birthday, local.year) != local.date():
-                    continue
-                if local.hour < GREETING_LOCAL_HOUR:
-                    continue
-                greeting = await self._greet(member_id, local.year, rules, now)
-                if greeting is not None:
-                    greetings.append(greeting)
+        for month_day in sorted(candidate_month_days(now)):
+            after_id = 0
+            while True:
+                batch = await self._candidates(month_day, after_id)
+                if not batch:
+                    break
+                after_id = batch[-1][0]
+                for member_id, birthday, zone_name in batch:
+                    local = now.astimezone(zone_of(zone_name, program_zone))
+                    if celebrated_on(birthday, local.year) != local.date():
+                        continue
+                    if local.hour < GREETING_LOCAL_HOUR:
+                        continue
+                    greeting = await self._greet(member_id, local.year, rules, now)
+                    if greeting is not None:
+                        greetings.append(greeting)
         return greetings
 
-    async def _candidates(self, now: datetime, after_id: int) -> list[tuple[int, date, str | None]]:
+    async def _candidates(
+        self, month_day: tuple[int, int], after_id: int
+    ) -> list[tuple[int, date, str | None]]:
         async with self._db.reading() as session:
-            rows = (await session.execute(candidates_query(now, after_id))).all()
+            rows = (await session.execute(candidates_query(month_day, after_id))).all()
         return [(row.id, row.birthday, row.time_zone) for row in rows]
 
     async def _greet(

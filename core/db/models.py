@@ -101,9 +101,9 @@ def birthday_month_day() -> tuple[ColumnElement[int], ColumnElement[int]]:
     return extract("month", birthday), extract("day", birthday)
 
 
-# The birthday greeter's lookup by (month, day): without it, every hourly run read every
-# member. On expressions, so nothing that writes a birthday has to keep a copy up to date.
-Index("ix_members_birthday_month_day", *birthday_month_day())
+# The birthday greeter's lookup by (month, day), in pages by id: without it, every hourly
+# run read every member. On expressions, so nothing that writes a birthday keeps a copy.
+Index("ix_members_birthday_month_day", *birthday_month_day(), Member.__table__.c.id)
 # "The cards merged into this one" is asked for every member a job or a purchase looks at
 # (tier metric, birthday greeting), and read every member without an index. Only merged
 # cards are in it: a planner without statistics (SQLite) must not take it for the

@@ -20,12 +20,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # The same expressions as core.db.models.birthday_month_day, compiled per dialect
-    # (EXTRACT on PostgreSQL, STRFTIME on SQLite), which the greeter's lookup compares.
+    # (EXTRACT on PostgreSQL, STRFTIME on SQLite), which the greeter's lookup compares; then
+    # the id, by which it pages.
     birthday = sa.column("birthday", sa.Date())
     op.create_index(
         "ix_members_birthday_month_day",
         "members",
-        [sa.extract("month", birthday), sa.extract("day", birthday)],
+        [sa.extract("month", birthday), sa.extract("day", birthday), sa.column("id")],
         unique=False,
     )
     merged = sa.text("merged_into_id IS NOT NULL")
