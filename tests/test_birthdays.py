@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import ClauseElement, insert, select, text, update
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.birthdays.birthdays import candidate_month_days, celebrated_on
+from core.birthdays.birthdays import candidate_month_days, candidates_query, celebrated_on
 from core.db.models import LedgerEntry, Member, Notice
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.notices.outbox import NoticeKind
@@ -255,3 +255,83 @@ async def test_leaving_and_joining_again_earns_no_second_bonus(
     clock.set(2027, 11, 24, 7, 0)
     assert await greeted(shop) == {again.id, newcomer.id}
     assert await bonuses(shop, again.id) == [BONUS]
+
+
+async def query_plan(runtime: Runtime, statement: ClauseElement) -> str:
+    dialect = runtime.db.engine.dialect
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    async with runtime.db.engine.connect() as connection:
+        if runtime.db.dialect == "postgresql":
+            # A table this small is cheaper to read whole; forbidding that shows whether the
+            # index can answer the lookup at all (its expressions must be the query's). With
+            # statistics, the planner knows that `id > 0` keeps every member.
+            await connection.execute(text("ANALYZE members"))
+            await connection.execute(text("SET enable_seqscan = off"))
+            rows = await connection.execute(text(f"EXPLAIN {sql}"))
+            return "\n".join(row[0] for row in rows)
+        rows = await connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+        return "\n".join(str(row[-1]) for row in rows)
+
+
+async def crowd(runtime: Runtime, size: int = 5000) -> None:
+    """Members with birthdays all over the year (written directly: enrolment is slow), enough
+    that reading every member is the planner's worse choice."""
+    joined = datetime(2026, 1, 1, tzinfo=UTC)
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            insert(Member),
+            [
+                {
+                    "card_code": f"CROWD{n:08d}",
+                    "language": "en",
+                    "birthday": date(1990, 1, 1) + timedelta(days=n % 365),
+                    "terms_accepted_at": joined,
+                    "created_at": joined,
+                    "updated_at": joined,
+                }
+                for n in range(size)
+            ],
+        )
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        datetime(2027, 3, 1, 1, 0, tzinfo=UTC),  # 28 February is a candidate: and so is the 29th
+    ],
+)
+async def test_the_lookup_reads_the_days_birthdays_through_the_index(
+    shop: Runtime, now: datetime
+) -> None:
+    await crowd(shop)
+
+    for month_day in candidate_month_days(now):
+        plan = await query_plan(shop, candidates_query(month_day, after_id=0))
+
+        if shop.db.dialect == "postgresql":
+            # Neither the table nor the primary key read whole: only the birthday index.
+            scans = [line for line in plan.splitlines() if "Scan" in line and "Heap" not in line]
+            assert len(scans) == 1, plan
+            assert "Scan using ix_members_birthday_month_day" in scans[0] or (
+                "Scan on ix_members_birthday_month_day" in scans[0]
+            ), plan
+        else:
+            # One search of the index, and no scan of anything.
+            reads = [line for line in plan.splitlines() if "members" in line]
+            assert len(reads) == 1, plan
+            assert reads[0].startswith(
+                "SEARCH members USING INDEX ix_members_birthday_month_day"
+            ), plan
+            assert "TEMP B-TREE" not in plan, plan
+
+
+async def test_the_cards_merged_into_a_member_are_found_through_the_index(shop: Runtime) -> None:
+    # Asked for every birthday (a merged card's greeting counts) and every tier metric.
+    await crowd(shop)
+    absorbed = select(Member.id).where(Member.merged_into_id == 1)
+
+    plan = await query_plan(shop, absorbed)
+
+    assert "ix_members_merged_into_id" in plan, plan
+    assert "Seq Scan" not in plan and "SCAN members" not in plan, plan

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, extract, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import Identity, Member, Notice, RetiredIdentity
+from core.db.models import Identity, Member, Notice, RetiredIdentity, birthday_month_day
 from core.ledger.entries import Ledger
 from core.members.accounts import IdentityKey, Members
 from core.notices.outbox import NoticeKind, enqueue_in
@@ -76,6 +76,29 @@ def candidate_month_days(now: datetime) -> set[tuple[int, int]]:
     return pairs
 
 
+def candidates_query(
+    month_day: tuple[int, int], after_id: int
+) -> Select[int, date | None, str | None]:
+    """A page (by id) of the members born on one (month, day). It compares the expressions
+    of the index on (month, day, id) (`birthday_month_day`), which hands the rows over in
+    id order: a run reads that day's birthdays, not every member. One day per query: with
+    several days OR-ed, PostgreSQL may rather walk the primary key in id order."""
+    month, day = birthday_month_day()
+    return (
+        select(Member.id, Member.birthday, Member.time_zone)
+        .where(
+            month == month_day[0],
+            day == month_day[1],
+            Member.id > after_id,
+            Member.birthday.is_not(None),
+            Member.erased_at.is_(None),
+            Member.merged_into_id.is_(None),
+        )
+        .order_by(Member.id)
+        .limit(BATCH_SIZE)
+    )
+
+
 def zone_of(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
     if not name:
         return fallback
@@ -110,45 +133,29 @@ class Birthdays:
         rules = await self._rules.current()
         program_zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
         greetings: list[Greeting] = []
-        after_id = 0
-        while True:
-            batch = await self._candidates(now, after_id)
-            if not batch:
-                break
-            after_id = batch[-1][0]
-            for member_id, birthday, zone_name in batch:
-                local = now.astimezone(zone_of(zone_name, program_zone))
-                if celebrated_on(birthday, local.year) != local.date():
-                    continue
-                if local.hour < GREETING_LOCAL_HOUR:
-                    continue
-                greeting = await self._greet(member_id, local.year, rules, now)
-                if greeting is not None:
-                    greetings.append(greeting)
+        for month_day in sorted(candidate_month_days(now)):
+            after_id = 0
+            while True:
+                batch = await self._candidates(month_day, after_id)
+                if not batch:
+                    break
+                after_id = batch[-1][0]
+                for member_id, birthday, zone_name in batch:
+                    local = now.astimezone(zone_of(zone_name, program_zone))
+                    if celebrated_on(birthday, local.year) != local.date():
+                        continue
+                    if local.hour < GREETING_LOCAL_HOUR:
+                        continue
+                    greeting = await self._greet(member_id, local.year, rules, now)
+                    if greeting is not None:
+                        greetings.append(greeting)
         return greetings
 
-    async def _candidates(self, now: datetime, after_id: int) -> list[tuple[int, date, str | None]]:
-        """Members whose birthday's month and day is among the candidates, filtered by the
-        database (not in memory), in pages by id."""
-        month = extract("month", Member.birthday)
-        day = extract("day", Member.birthday)
-        on_candidate_day = or_(
-            *(and_(month == m, day == d) for m, d in sorted(candidate_month_days(now)))
-        )
-        statement = (
-            select(Member.id, Member.birthday, Member.time_zone)
-            .where(
-                Member.id > after_id,
-                Member.birthday.is_not(None),
-                Member.erased_at.is_(None),
-                Member.merged_into_id.is_(None),
-                on_candidate_day,
-            )
-            .order_by(Member.id)
-            .limit(BATCH_SIZE)
-        )
+    async def _candidates(
+        self, month_day: tuple[int, int], after_id: int
+    ) -> list[tuple[int, date, str | None]]:
         async with self._db.reading() as session:
-            rows = (await session.execute(statement)).all()
+            rows = (await session.execute(candidates_query(month_day, after_id))).all()
         return [(row.id, row.birthday, row.time_zone) for row in rows]
 
     async def _greet(

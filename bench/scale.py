@@ -1,0 +1,372 @@
+"""How the scheduled jobs and a purchase scale with the number of members.
+
+    python bench/scale.py [--members 10000 1000000] [--purchases 20] [--keep]
+                          [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+For each N, a scratch PostgreSQL database `bench_scale_<N>` is created (dropped first if it
+exists), migrated to head, and seeded straight through asyncpg's COPY with N members: one
+Telegram identity each (a tenth also a VK one), a welcome entry of 100 points with its lot
+and its (sent) welcome notice, a purchase with its entry and lot for a fifth of them,
+birthdays for four fifths, spread over the year, and a few time zones.
+
+The work due at the benchmark's instant (2026-11-24 12:00 UTC) is the same at every N, so
+what grows with N is the cost of finding it: 50 birthdays on the day (none on the
+neighbouring days the lookup also considers), 50 members with a lot expired in the last
+hour, 50 with a lot expiring within the reminder week, 50 members in a tier (about half of
+them no longer qualifying), 50 pending notices and 60 days of job runs.
+
+Every scheduled job (`app.runtime.scheduled_jobs`) is run twice through its `JobRunner`:
+`first` claims the period and does the work, `again` is an operator's rerun (force) that
+finds nothing new to do, i.e. the pure cost of looking (except `dispatch_notices`, whose
+first run takes 100 of the ~150 pending notices and the second the rest). A purchase is
+`program.purchases.credit` on a seeded member's card (median of --purchases). Figures are
+wall times; the last table is the ratio of the largest N to the smallest.
+
+The databases are scratch: they are dropped at the end unless --keep is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import asyncpg  # type: ignore[import-untyped]  # noqa: E402  (no type information)
+
+from app.runtime import Runtime, build_runtime, scheduled_jobs  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
+from core.shared import cards  # noqa: E402
+from tests.clocks import StoppedClock  # noqa: E402
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # 15:00 in Moscow, the program's zone
+DUE = 50  # birthdays, expiring lots, reminders, tiered members, pending notices
+SEED = 8
+CHUNK = 100_000  # rows per COPY
+ZONES = ["Asia/Tehran", "Europe/Berlin", "Asia/Yekaterinburg", "Europe/Moscow"]
+TIERS = [
+    {"key": "silver", "name": "Silver", "threshold": 1000, "earn_multiplier": "1.5"},
+    {"key": "gold", "name": "Gold", "threshold": 5000, "earn_multiplier": "2"},
+]
+
+
+def card_code(member_id: int) -> str:
+    """A valid card code per id (base 30 of the id, then the check character)."""
+    body = []
+    value = member_id
+    for _ in range(cards.BODY_LENGTH):
+        value, digit = divmod(value, len(cards.ALPHABET))
+        body.append(cards.ALPHABET[digit])
+    text = "".join(reversed(body))
+    return text + cards.check_character(text)
+
+
+def spread_birthday(rng: random.Random, avoid: set[tuple[int, int]]) -> date:
+    while True:
+        day = date(rng.randint(1950, 2006), 1, 1) + timedelta(days=rng.randrange(365))
+        if (day.month, day.day) not in avoid:
+            return day
+
+
+@dataclass
+class Rows:
+    members: list[tuple[Any, ...]] = field(default_factory=list)
+    identities: list[tuple[Any, ...]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    lots: list[tuple[Any, ...]] = field(default_factory=list)
+    purchases: list[tuple[Any, ...]] = field(default_factory=list)
+    notices: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def seed_rows(first: int, last: int, n: int) -> Rows:
+    """Members first..last (inclusive) of a base of n; deterministic per member id."""
+    rows = Rows()
+    # The days the birthday lookup considers at NOW (local yesterday, today, tomorrow).
+    avoid = {(11, 23), (11, 24), (11, 25)}
+    special = {1 + k * (n // DUE) for k in range(DUE)}  # evenly spread over the ids
+    for member_id in range(first, last + 1):
+        rng = random.Random(SEED * 10_000_019 + member_id)
+        created = NOW - timedelta(days=30 + rng.randrange(700), seconds=rng.randrange(86400))
+        index = (member_id - 1) // (n // DUE) if member_id in special else -1
+        birthday: date | None = None
+        if member_id in special:
+            birthday = date(rng.randint(1960, 2005), 11, 24)
+        elif rng.random() < 0.8:
+            birthday = spread_birthday(rng, avoid)
+        zone = None
+        if member_id in special:
+            zone = ZONES[index % len(ZONES)] if index % 2 else None
+        elif rng.random() < 0.1:
+            zone = rng.choice(ZONES)
+        balance = 100
+        entry_id = member_id * 2 - 1
+        # Welcome bonus: its lot expires a year after joining, pushed out of the week the
+        # reminder looks at (so the reminders due are the same 50 at every N).
+        expires = created + timedelta(days=365)
+        if expires <= NOW + timedelta(days=8):
+            expires = NOW + timedelta(days=8 + rng.randrange(300))
+        if member_id in special:
+            # Half of the special members have a lot that expired in the last hour, the
+            # other half one that expires within the reminder week.
+            expires = NOW - timedelta(minutes=30) if index % 2 else NOW + timedelta(days=3)
+        rows.entries.append(
+            (entry_id, member_id, 100, "welcome", "bench", f"welcome:{member_id}", None, 100,
+             created)
+        )  # fmt: skip
+        rows.lots.append((entry_id, member_id, entry_id, 100, 100, created, expires))
+        tier = tier_since = None
+        if member_id in special or rng.random() < 0.2:
+            bought = created + timedelta(days=rng.randrange(1, 25))
+            amount = 1200 if member_id in special else rng.randrange(100, 3000)
+            points = amount // 10
+            balance += points
+            entry = member_id * 2
+            rows.entries.append(
+                (entry, member_id, points, "purchase", "bench", f"purchase:bench-{member_id}",
+                 f"bench-{member_id}", balance, bought)
+            )  # fmt: skip
+            rows.purchases.append(
+                (member_id, f"bench-{member_id}", member_id, amount, points, entry, None, None,
+                 "bench", bought)
+            )  # fmt: skip
+            rows.lots.append(
+                (entry, member_id, entry, points, points, bought,
+                 max(bought + timedelta(days=365), NOW + timedelta(days=8 + rng.randrange(300))))
+            )  # fmt: skip
+            if member_id in special:
+                tier, tier_since = "silver", bought
+        rows.members.append(
+            (member_id, card_code(member_id), f"Member {member_id}", rng.choice(["ru", "en"]),
+             None, False, birthday, rng.random() < 0.3, created, None, balance, 0, None, None,
+             tier, tier_since, None, zone, created, created)
+        )  # fmt: skip
+        rows.identities.append(
+            (member_id * 2 - 1, member_id, "telegram", str(1_000_000_000 + member_id), created)
+        )
+        if rng.random() < 0.1:
+            rows.identities.append(
+                (member_id * 2, member_id, "vk", str(500_000_000 + member_id), created)
+            )
+        rows.notices.append(
+            (member_id * 2 - 1, member_id, "points_earned", '{"points": 100}',
+             f"welcome:{member_id}", False, "sent", 1, "telegram", None, created, created,
+             None)
+        )  # fmt: skip
+        if member_id in special:
+            rows.notices.append(
+                (member_id * 2, member_id, "points_earned", '{"points": 1}',
+                 f"bench-pending:{member_id}", False, "pending", 0, None, None,
+                 NOW - timedelta(minutes=5), None, None)
+            )  # fmt: skip
+    return rows
+
+
+COLUMNS = {
+    "members": [
+        "id", "card_code", "name", "language", "phone", "phone_verified", "birthday",
+        "marketing_opt_in", "terms_accepted_at", "referrer_id", "balance", "debt",
+        "merged_into_id", "erased_at", "tier", "tier_since", "tier_grace_until", "time_zone",
+        "created_at", "updated_at",
+    ],
+    "identities": ["id", "member_id", "channel", "external_id", "created_at"],
+    "ledger_entries": [
+        "id", "member_id", "points", "reason", "actor", "idempotency_key", "reference",
+        "balance_after", "created_at",
+    ],
+    "point_lots": [
+        "id", "member_id", "entry_id", "points", "remaining", "earned_at", "expires_at",
+    ],
+    "purchases": [
+        "id", "purchase_id", "member_id", "amount", "points", "ledger_entry_id", "store",
+        "categories", "actor", "created_at",
+    ],
+    "notices": [
+        "id", "member_id", "kind", "payload", "dedupe_key", "marketing", "status", "attempts",
+        "channel", "error", "created_at", "sent_at", "due_at",
+    ],
+}  # fmt: skip
+ROW_FIELD = {
+    "members": "members",
+    "identities": "identities",
+    "ledger_entries": "entries",
+    "point_lots": "lots",
+    "purchases": "purchases",
+    "notices": "notices",
+}
+
+
+def chunks(n: int) -> Iterator[tuple[int, int]]:
+    for first in range(1, n + 1, CHUNK):
+        yield first, min(first + CHUNK - 1, n)
+
+
+async def seed(dsn: str, n: int) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        for first, last in chunks(n):
+            rows = seed_rows(first, last, n)
+            async with connection.transaction():
+                for table, columns in COLUMNS.items():
+                    records = getattr(rows, ROW_FIELD[table])
+                    if records:
+                        await connection.copy_records_to_table(
+                            table, records=records, columns=columns
+                        )
+        job_runs = []
+        for hours in range(60 * 24):
+            at = NOW - timedelta(hours=hours + 1)
+            for job in ("greet_birthdays", "expire_points", "remind_expiring"):
+                job_runs.append(
+                    (f"{job}:{at.strftime('%Y-%m-%dT%H')}", at, at + timedelta(seconds=1), "ok")
+                )
+        await connection.copy_records_to_table(
+            "job_runs",
+            records=job_runs,
+            columns=["run_key", "started_at", "finished_at", "result"],
+        )
+        for table in COLUMNS:
+            await connection.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
+        # What autovacuum would have done on a base this size by now.
+        await connection.execute("VACUUM ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def recreate(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def drop(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def database_dsn(admin_url: str, name: str) -> str:
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def configure(runtime: Runtime) -> None:
+    await runtime.program.rules.update(
+        actor="bench",
+        welcome_bonus=100,
+        birthday_bonus=200,
+        points_ttl_days=365,
+        expiry_reminder_days=7,
+        tiers=TIERS,
+        tier_window_days=365,
+    )
+
+
+@dataclass
+class Figures:
+    n: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)
+
+
+async def measure(runtime: Runtime, n: int, purchases: int) -> Figures:
+    figures = Figures(n)
+    runner = scheduled_jobs(runtime)
+    # Warm up what every job uses first (connections, the rules), so the first job timed
+    # pays no more than the others.
+    await runtime.db.ping()
+    await runtime.program.rules.current()
+    for job in runner.jobs:
+        for label, force in (("first", False), ("again", True)):
+            started = time.perf_counter()
+            outcome = await runner.run(job.name, force=force)
+            figures.seconds[f"{job.name} ({label})"] = time.perf_counter() - started
+            figures.results[f"{job.name} ({label})"] = outcome.result or "not run"
+    times = []
+    for number in range(purchases):
+        member_id = 1 + (number * 7919) % n
+        started = time.perf_counter()
+        await runtime.program.purchases.credit(
+            card_code(member_id), "450.00", purchase_id=f"bench-buy-{number}", actor="bench"
+        )
+        times.append(time.perf_counter() - started)
+    figures.seconds["purchase (median)"] = statistics.median(times)
+    figures.results["purchase (median)"] = f"{purchases} purchases"
+    return figures
+
+
+async def run_one(admin_url: str, n: int, purchases: int, keep: bool) -> Figures:
+    name = f"bench_scale_{n}"
+    await recreate(admin_url, name)
+    dsn = database_dsn(admin_url, name)
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        await asyncio.to_thread(upgrade, url)
+        started = time.perf_counter()
+        await seed(dsn, n)
+        print(f"N={n:,}: seeded in {time.perf_counter() - started:.1f} s", flush=True)
+        settings = Settings(_env_file=None, database_url=url, redis_url="", public_url="")
+        runtime = build_runtime(settings, clock=StoppedClock(NOW))
+        try:
+            await configure(runtime)
+            figures = await measure(runtime, n, purchases)
+        finally:
+            await runtime.close()
+    finally:
+        if not keep:
+            await drop(admin_url, name)
+    for key, seconds in figures.seconds.items():
+        print(f"  {key:32} {seconds * 1000:10.1f} ms   {figures.results[key]}", flush=True)
+    return figures
+
+
+def report(all_figures: Sequence[Figures]) -> None:
+    small, large = all_figures[0], all_figures[-1]
+    print()
+    header = f"| what | N={small.n:,} ms | N={large.n:,} ms | ratio |"
+    print(header)
+    print("|---|---:|---:|---:|")
+    for key, seconds in small.seconds.items():
+        other = large.seconds[key]
+        ratio = other / seconds if seconds else float("inf")
+        print(f"| {key} | {seconds * 1000:.1f} | {other * 1000:.1f} | {ratio:.1f}× |")
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--purchases", type=int, default=20)
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    args = parser.parse_args(argv)
+    if any(n < DUE for n in args.members):
+        parser.error(f"at least {DUE} members")
+    logging.basicConfig(level=logging.WARNING)
+    all_figures = [
+        await run_one(args.postgres_url, n, args.purchases, args.keep) for n in args.members
+    ]
+    report(all_figures)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
