@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.runtime import Runtime
 from core.db.models import LedgerEntry, Notice, Purchase
 from core.earning.events import PurchaseRecorded
+from core.members.accounts import IdentityKey, Registration
 from core.notices import announcements
 from core.notices.outbox import NoticeKind, Notices, enqueue_in
+from core.rules.book import ProgramRules
 from core.shared.bus import DomainEvent, MessageBus
 from tests.data import enrol
 
@@ -118,3 +120,48 @@ async def test_the_program_wires_reactions_before_the_notice(runtime: Runtime) -
         program.tiers.on_purchase_recorded,
         announcements.points_earned_by_purchase,
     )
+
+
+async def test_subscribers_decide_under_the_rules_the_purchase_was_decided_under(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purchase reads the rules once, before its transaction; the referral and the tier it
+    triggers use that snapshot (session-pinned), so they neither see a marketer's change made
+    meanwhile nor ask the pool for a second connection while the member's row is locked."""
+    program = runtime.program
+    await program.rules.update(
+        actor="m",
+        referral_qualifies_on="first_purchase",
+        referral_friend_bonus=25,
+        referral_referrer_bonus=50,
+        tiers=[{"key": "silver", "name": "Silver", "threshold": "100", "earn_multiplier": "2"}],
+    )
+    referrer = await enrol(runtime, "ref")
+    friend = (
+        await program.members.enrol(
+            Registration(
+                identity=IdentityKey("telegram", "friend"),
+                language="en",
+                accepted_terms=True,
+                marketing_opt_in=False,
+                referral_code=referrer.card_code,
+            )
+        )
+    ).member
+    reads: list[bool] = []
+    current = program.rules.current
+
+    async def counted(*, max_age: float = 0.0) -> ProgramRules:
+        reads.append(True)
+        return await current(max_age=max_age)
+
+    monkeypatch.setattr(program.rules, "current", counted)
+
+    credit = await program.purchases.credit(
+        friend.card_code, "150", purchase_id="P-1", actor="till"
+    )
+
+    assert reads == [True], "only the purchase itself reads the rules"
+    assert credit.tier_changed and credit.tier == "silver"
+    referrer_after = await program.members.get(referrer.id)
+    assert referrer_after.balance - referrer.balance == 50

@@ -13,7 +13,7 @@ from app.runtime import Runtime
 from app.settings import Settings
 from core.db.database import Database
 from core.db.models import LedgerEntry, Purchase
-from core.earning.purchases import PURCHASE_REASON
+from core.earning.events import PURCHASE_REASON
 from core.program import LoyaltyProgram
 from core.rules.book import ProgramRules
 from core.shared import cards

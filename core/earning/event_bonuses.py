@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, MemberEvent
-from core.earning.events import EventBonusRecorded
+from core.earning.events import EVENT_REASON, EventBonusRecorded
 from core.ledger.entries import Ledger
 from core.rules.book import RuleBook
 from core.shared import cards
@@ -35,7 +35,6 @@ from core.shared.errors import (
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
 from core.shared.writes import retry_on_conflict
 
-EVENT_REASON = "event"
 MAX_EVENT_ID_LENGTH = 128
 
 

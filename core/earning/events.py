@@ -8,6 +8,13 @@ from decimal import Decimal
 
 from core.shared.bus import DomainEvent
 
+# The ledger reasons of earning's entries: part of what it publishes (notices and, next,
+# webhooks name them), so they live with its events rather than in its services.
+PURCHASE_REASON = "purchase"
+REFUND_REASON = "refund"
+REDEMPTION_REASON = "redemption"
+EVENT_REASON = "event"
+
 
 @dataclass(frozen=True, kw_only=True)
 class PurchaseRecorded(DomainEvent):

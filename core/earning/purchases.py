@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, Purchase, Refund
-from core.earning.events import PointsRedeemed, PurchaseRecorded, RefundRecorded
+from core.earning.events import (
+    PURCHASE_REASON,
+    REDEMPTION_REASON,
+    REFUND_REASON,
+    PointsRedeemed,
+    PurchaseRecorded,
+    RefundRecorded,
+)
 from core.ledger.entries import Ledger
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
@@ -37,9 +44,6 @@ from core.shared.owners import owner_of, owner_of_card
 from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount, parse_label
 from core.shared.writes import retry_on_conflict
 
-PURCHASE_REASON = "purchase"
-REFUND_REASON = "refund"
-REDEMPTION_REASON = "redemption"
 MAX_CATEGORIES = 50
 
 
@@ -164,6 +168,8 @@ class Purchases:
         actor: str,
         rules: ProgramRules,
     ) -> Credit:
+        # Referrals and tiers, subscribers of what this publishes, decide under the same rules.
+        self._rules.pin(session, rules)
         member_id = await session.scalar(owner_of_card(code))
         if member_id is None:
             raise MemberNotFound(code)

@@ -206,6 +206,8 @@ class Members:
         rules: ProgramRules,
         identity_hash: str,
     ) -> Enrolment:
+        # Referrals, which hear of the new member, decide under the same rules.
+        self._rules.pin(session, rules)
         welcome_bonus = rules.welcome_bonus
         now = self._clock.now()
         referrer_id = await self._referrer(session, registration.referral_code)

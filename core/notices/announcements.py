@@ -13,9 +13,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Member
-from core.earning.event_bonuses import EVENT_REASON
-from core.earning.events import EventBonusRecorded, PointsRedeemed, PurchaseRecorded
-from core.earning.purchases import PURCHASE_REASON, REDEMPTION_REASON
+from core.earning.events import (
+    EVENT_REASON,
+    PURCHASE_REASON,
+    REDEMPTION_REASON,
+    EventBonusRecorded,
+    PointsRedeemed,
+    PurchaseRecorded,
+)
 from core.ledger.events import PointsExpired
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.offers.events import CouponIssued

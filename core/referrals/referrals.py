@@ -70,10 +70,11 @@ class Referrals:
             return
         friend = await session.get(Member, event.member_id)
         assert friend is not None
-        await self.attribute_in(session, friend, event.referrer_id, await self._rules.current())
+        rules = await self._rules.in_force(session)
+        await self.attribute_in(session, friend, event.referrer_id, rules)
 
     async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
-        rules = await self._rules.current()
+        rules = await self._rules.in_force(session)
         await self.qualify_in(session, event.member_id, "first_purchase", rules)
 
     async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:

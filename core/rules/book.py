@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import ProgramRule
@@ -101,6 +102,10 @@ def _from_stored(stored: Mapping[str, str]) -> ProgramRules:
     return _validate(values, prefix="stored rules: ")
 
 
+# Where a transaction's session keeps the rules its operation decided under (see pin).
+_IN_FORCE = "loyalty.rules_in_force"
+
+
 class RuleBook:
     def __init__(
         self, db: Database, clock: Clock, *, monotonic: Callable[[], float] = time.monotonic
@@ -126,9 +131,28 @@ class RuleBook:
         self._cached = (read_at, rules)
         return rules
 
+    def pin(self, session: AsyncSession, rules: ProgramRules) -> None:
+        """Decide everything in `session`'s transaction under `rules`: the subscribers of the
+        events it publishes (referrals, tiers) read them back with `in_force`."""
+        session.info[_IN_FORCE] = rules
+
+    async def in_force(self, session: AsyncSession) -> ProgramRules:
+        """The rules the operation running in `session` decides under: those it pinned, else
+        read once through `session` itself. Never a second connection: a subscriber asking
+        for the rules while its publisher holds row locks must not wait for the pool."""
+        pinned = session.info.get(_IN_FORCE)
+        if isinstance(pinned, ProgramRules):
+            return pinned
+        rules = await self._read_in(session)
+        self.pin(session, rules)
+        return rules
+
     async def _read(self) -> ProgramRules:
         async with self._db.reading() as session:
-            rows = (await session.execute(select(ProgramRule.key, ProgramRule.value))).all()
+            return await self._read_in(session)
+
+    async def _read_in(self, session: AsyncSession) -> ProgramRules:
+        rows = (await session.execute(select(ProgramRule.key, ProgramRule.value))).all()
         # A rule a newer version stored and this one does not know is left alone.
         stored = {key: value for key, value in rows if key in RULE_NAMES}
         if self._parsed is not None and self._parsed[0] == stored:

@@ -94,14 +94,15 @@ class Tiers:
         bus.subscribe_in_transaction(RefundRecorded, self.on_refund_recorded)
 
     async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
-        await self.evaluate_in(session, event.member_id, PURCHASE, await self._rules.current())
+        rules = await self._rules.in_force(session)
+        await self.evaluate_in(session, event.member_id, PURCHASE, rules)
 
     async def on_refund_recorded(self, session: AsyncSession, event: RefundRecorded) -> None:
         await self.evaluate_in(
             session,
             event.member_id,
             REFUND,
-            await self._rules.current(),
+            await self._rules.in_force(session),
             reversed_purchase_at=event.purchase_made_at,
         )
 
