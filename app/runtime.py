@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from bots.whatsapp.channel import WhatsAppChannel
 
 log = logging.getLogger("loyalty")
-# Notices one run of the scheduled `dispatch_notices` job delivers at most.
+# Notices one dispatch run (the scheduled `dispatch_notices` job, an operator's) sends at most.
 NOTICE_JOB_BATCH = 100
 CONSOLE = "console"
 
@@ -131,7 +131,7 @@ class Runtime:
             self.outbound_channels,
         )
 
-    async def dispatch_notices(self, limit: int = 100) -> DispatchReport:
+    async def dispatch_notices(self, limit: int = NOTICE_JOB_BATCH) -> DispatchReport:
         """Deliver up to `limit` pending notices (points earned, coupons, reminders ...)."""
         return await self.dispatcher.dispatch(limit)
 

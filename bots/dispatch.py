@@ -2,7 +2,7 @@
 messenger, and records what became of each notice.
 
 Several processes may run it at once (and a scheduler may call it too): each claims its own
-batch (core/notices.py), so every notice is delivered by one of them.
+batch (core/notices/outbox.py), so every notice is delivered by one of them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 points earned or spent, a coupon, a new tier, points about to expire, a birthday.
 
 A notice is rendered at delivery time, in the member's language then, from the facts the core
-wrote into its payload (see core/notices.py for each kind's fields).
+wrote into its payload (see core/notices/announcements.py for each kind's fields).
 """
 
 from __future__ import annotations
