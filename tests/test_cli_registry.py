@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from pydantic import SecretStr
 
+from app.settings import Settings
 from cli import registry
 from cli.command import Needs, UsageError
 from cli.errors import MESSAGES, report
@@ -52,6 +54,34 @@ def test_what_each_command_needs() -> None:
     assert {name for name, need in needs.items() if need is Needs.SETTINGS} == SERVING_COMMANDS
     # `jobs run dispatch_notices` delivers through the channels: it opens them itself.
     assert needs["jobs"] is Needs.CORE
+
+
+class AnotherChannel:
+    """A channel added by its one line in app/channels.py, configured on this machine."""
+
+    name = "another"
+
+    def enabled(self, settings: object) -> bool:
+        return True
+
+
+def test_run_logs_progress_when_any_channel_of_the_plugin_list_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a messenger the terminal is the chat and logs would garble it; with one, `run`
+    logs at INFO, whichever channel it is."""
+    from app import channels
+
+    run = registry.BY_NAME["run"]
+    bare = Settings(
+        _env_file=None, telegram_bot_token=None, vk_group_token=None, twilio_auth_token=None
+    )
+    assert run.logs_progress(bare) is False
+    telegram = bare.model_copy(update={"telegram_bot_token": SecretStr("1:x")})
+    assert run.logs_progress(telegram) is True
+
+    monkeypatch.setattr(channels, "PLUGINS", (*channels.PLUGINS, AnotherChannel()))
+    assert run.logs_progress(bare) is True
 
 
 @pytest.mark.parametrize("argv", [["credit", "NOT-A-CARD", "1", "--purchase-id", "P"],
