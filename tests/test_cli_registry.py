@@ -56,6 +56,42 @@ def test_what_each_command_needs() -> None:
     assert needs["jobs"] is Needs.CORE
 
 
+def receipt_options(command: str) -> dict[str, tuple[bool, object, str | None]]:
+    """`--...-id` and `--actor` of a till command: (required, default, help) by flag."""
+    subparsers = next(
+        action
+        for action in registry.parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    parser = subparsers.choices[command]
+    return {
+        flag: (action.required, action.default, action.help)
+        for action in parser._actions
+        for flag in action.option_strings
+        if flag.endswith("-id") or flag == "--actor"
+    }
+
+
+def test_every_till_command_asks_for_the_shops_id_and_who_records_it() -> None:
+    receipt = "the shop's receipt id"
+    assert receipt_options("credit") == {
+        "--purchase-id": (True, None, receipt),
+        "--actor": (False, "operator", "who records it"),
+    }
+    assert receipt_options("redeem") == {
+        "--redemption-id": (True, None, receipt),
+        "--actor": (False, "operator", "who records it"),
+    }
+    assert receipt_options("refund") == {
+        "--refund-id": (True, None, "the shop's refund id"),
+        "--actor": (False, "operator", "who records it"),
+    }
+    assert receipt_options("coupon-redeem") == {
+        "--redemption-id": (True, None, receipt),
+        "--actor": (False, "operator", "who redeems it"),
+    }
+
+
 class AnotherChannel:
     """A channel added by its one line in app/channels.py, configured on this machine."""
 
