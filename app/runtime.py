@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 from redis.asyncio import Redis
 
+from app import jobs
 from app.channels import PLUGINS
 from app.settings import Settings
 from bots.base import Channel, ChannelContext, MediaLinks
@@ -34,7 +35,7 @@ from core.db.state import (
     RedisUpdateLog,
     UpdateLog,
 )
-from core.jobs import Every, Job, JobRunner, job_runner
+from core.jobs import JobRunner
 from core.notices.outbox import Notices
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
     from bots.whatsapp.channel import WhatsAppChannel
 
 log = logging.getLogger("loyalty")
-# Notices one dispatch run (the scheduled `dispatch_notices` job, an operator's) sends at most.
-NOTICE_JOB_BATCH = 100
 CONSOLE = "console"
 
 
@@ -131,7 +130,7 @@ class Runtime:
             self.outbound_channels,
         )
 
-    async def dispatch_notices(self, limit: int = NOTICE_JOB_BATCH) -> DispatchReport:
+    async def dispatch_notices(self, limit: int = jobs.NOTICE_JOB_BATCH) -> DispatchReport:
         """Deliver up to `limit` pending notices (points earned, coupons, reminders ...)."""
         return await self.dispatcher.dispatch(limit)
 
@@ -243,10 +242,5 @@ async def opened(settings: Settings) -> AsyncIterator[Runtime]:
 
 
 def scheduled_jobs(runtime: Runtime) -> JobRunner:
-    """Every scheduled job: the core's, and delivering notices, which needs the messengers
-    and so is added here (the notices' leases keep it safe next to the live dispatcher)."""
-
-    async def dispatch_notices() -> object:
-        return await runtime.dispatch_notices(NOTICE_JOB_BATCH)
-
-    return job_runner(runtime.program, [Job("dispatch_notices", Every.MINUTE, dispatch_notices)])
+    """Every scheduled job (app/jobs.py), delivering notices through this runtime's channels."""
+    return jobs.scheduled_jobs(runtime.program, runtime.dispatch_notices)

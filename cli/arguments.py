@@ -54,3 +54,16 @@ class CategoryAmounts(argparse.Action):
             raise argparse.ArgumentError(self, f"category {name!r} is given twice")
         categories[name] = amount
         setattr(namespace, self.dest, categories)
+
+
+def add_receipt_arguments(
+    parser: argparse.ArgumentParser,
+    what: str,
+    *,
+    id_help: str = "the shop's receipt id",
+    actor_help: str = "who records it",
+) -> None:
+    """`--<what>-id`, the shop's id of what the till records: required, since a retried
+    command with the same id is a replay, not a second write; and `--actor`, who did it."""
+    parser.add_argument(f"--{what}-id", required=True, help=id_help)
+    parser.add_argument("--actor", default="operator", help=actor_help)

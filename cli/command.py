@@ -2,9 +2,9 @@
 runs against a `Context` holding just that.
 
 A command that talks to no messenger needs only the core (a Database and the LoyaltyProgram
-over it): it starts without importing any messenger SDK. Only commands that deliver through the
-channels (`jobs`) open the whole runtime, and the long-running ones (`run`, `chat`, ...) build
-their own through app.lifecycle.
+over it): it starts without importing any messenger SDK. The long-running ones (`run`, `chat`,
+...) build their own runtime through app.lifecycle, and what delivers through the channels
+(`jobs run dispatch_notices`) opens one when it runs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from app.settings import Settings
 from core.db.database import Database
@@ -23,14 +23,10 @@ from core.program import LoyaltyProgram
 from core.shared.errors import MemberNotFound
 from core.shared.owners import owner_of_card
 
-if TYPE_CHECKING:
-    from app.runtime import Runtime
-
 
 class Needs(enum.Enum):
     SETTINGS = "settings"  # nothing opened: the command builds what it runs (migrate, run ...)
     CORE = "core"  # the database and the loyalty program over it, no channels
-    RUNTIME = "runtime"  # every configured channel too (delivering notices)
 
 
 class UsageError(Exception):
@@ -41,19 +37,12 @@ class UsageError(Exception):
 class Context:
     settings: Settings
     _program: LoyaltyProgram | None = None
-    _runtime: Runtime | None = None
 
     @property
     def program(self) -> LoyaltyProgram:
         if self._program is None:
             raise RuntimeError("this command did not ask for the core (needs = Needs.CORE)")
         return self._program
-
-    @property
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            raise RuntimeError("this command did not ask for the runtime (needs = Needs.RUNTIME)")
-        return self._runtime
 
     async def member_id(self, card: str) -> int:
         """The member a (normalized) card code belongs to today; MemberNotFound if none."""
@@ -89,16 +78,9 @@ class Command(ABC):
 async def opened(settings: Settings, needs: Needs) -> AsyncIterator[Context]:
     if needs is Needs.SETTINGS:
         yield Context(settings)
-    elif needs is Needs.CORE:
+    else:
         db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
         try:
             yield Context(settings, _program=LoyaltyProgram.build(db))
         finally:
             await db.close()
-    else:
-        # Imported here, not above: the runtime brings the channels (and their SDKs), which
-        # the commands that need only the core must not pay for at start-up.
-        from app.runtime import opened as opened_runtime
-
-        async with opened_runtime(settings) as runtime:
-            yield Context(settings, _program=runtime.program, _runtime=runtime)

@@ -17,7 +17,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from cli.arguments import card_code, moment
+from cli.arguments import add_receipt_arguments, card_code, moment
 from cli.command import Command, Context
 from core.offers.campaigns import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
@@ -218,8 +218,7 @@ class CouponRedeem(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         add_till_arguments(parser)
-        parser.add_argument("--redemption-id", required=True, help="the shop's receipt id")
-        parser.add_argument("--actor", default="operator", help="who redeems it")
+        add_receipt_arguments(parser, "redemption", actor_help="who redeems it")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         result = await context.program.coupons.redeem(

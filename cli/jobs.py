@@ -7,15 +7,25 @@ python main.py jobs run NAME [--force]
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
-from cli.command import Command, Context, Needs
+from app.jobs import scheduled_jobs
+from app.settings import Settings
+from cli.command import Command, Context
+
+
+async def deliver_notices(settings: Settings, limit: int) -> object:
+    """The one job that talks to the messengers opens the runtime, and so imports their
+    SDKs, when it runs: listing jobs or running any other stays on the core."""
+    from app.runtime import opened
+
+    async with opened(settings) as runtime:
+        return await runtime.dispatch_notices(limit)
 
 
 class Jobs(Command):
     name = "jobs"
     help = "scheduled jobs: list them or run one now"
-    # `dispatch_notices` delivers through the channels: the runtime, not only the core.
-    needs = Needs.RUNTIME
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="jobs_command", required=True)
@@ -27,9 +37,7 @@ class Jobs(Command):
         )
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        from app.runtime import scheduled_jobs  # with the runtime only (see cli/command.py)
-
-        jobs = scheduled_jobs(context.runtime)
+        jobs = scheduled_jobs(context.program, partial(deliver_notices, context.settings))
         if args.jobs_command == "list":
             for job in jobs.jobs:
                 print(f"{job.name:<20} every {job.every:<6} cron {job.cron!r} (UTC)")

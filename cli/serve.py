@@ -24,7 +24,10 @@ class Run(Command):
 
     def logs_progress(self, settings: Settings) -> bool:
         # Without a messenger the terminal is the console channel: logs would garble it.
-        return settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled
+        # Imported here: every command asks this, and only `run` should load the channel list.
+        from app.channels import PLUGINS
+
+        return any(plugin.enabled(settings) for plugin in PLUGINS)
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         from app.lifecycle import run as serve

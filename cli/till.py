@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.arguments import CategoryAmounts, card_code, category_amount
+from cli.arguments import CategoryAmounts, add_receipt_arguments, card_code, category_amount
 from cli.command import Command, Context
 from core.shared import cards
 
@@ -23,8 +23,7 @@ class Credit(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("card", type=card_code, help="the member's card code")
         parser.add_argument("amount", help="purchase amount, e.g. 1234.50")
-        parser.add_argument("--purchase-id", required=True, help="the shop's receipt id")
-        parser.add_argument("--actor", default="operator", help="who records it")
+        add_receipt_arguments(parser, "purchase")
         parser.add_argument("--store", help="the store the purchase was made in")
         parser.add_argument(
             "--category",
@@ -60,8 +59,7 @@ class Redeem(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("card", type=card_code, help="the member's card code")
         parser.add_argument("points", type=int, help="how many points to spend")
-        parser.add_argument("--redemption-id", required=True, help="the shop's receipt id")
-        parser.add_argument("--actor", default="operator", help="who records it")
+        add_receipt_arguments(parser, "redemption")
         parser.add_argument(
             "--order-amount", help="the order paid with the points; caps them at the allowed share"
         )
@@ -88,9 +86,8 @@ class Refund(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("purchase_id", help="the purchase's receipt id")
-        parser.add_argument("--refund-id", required=True, help="the shop's refund id")
+        add_receipt_arguments(parser, "refund", id_help="the shop's refund id")
         parser.add_argument("--amount", help="a partial refund; the whole purchase if absent")
-        parser.add_argument("--actor", default="operator", help="who records it")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         result = await context.program.purchases.refund(

@@ -39,6 +39,11 @@ class History(Action, prefix="menu:history"):
 class HistoryPage(Action, prefix="history"):
     page: int
 
+    @classmethod
+    def fallback(cls, segments: list[str]) -> Action | None:
+        # Buttons before typed actions showed the first page for "history:" or "history:x".
+        return cls(page=1) if segments else None
+
 
 @dataclass(frozen=True)
 class Card(Action, prefix="menu:card"):

@@ -36,6 +36,11 @@ class ActionTooLong(ValueError):
     """An action whose encoding would not fit in a button."""
 
 
+class UnreadableAction(ValueError):
+    """An action whose encoding would decode as something else (a separator inside a field
+    that is not the last one)."""
+
+
 class RouteConflict(ValueError):
     """Two kinds claim the same prefix, one could swallow another's, or a kind is routed twice."""
 
@@ -60,7 +65,14 @@ class Action:
         return tuple((field.name, hints[field.name]) for field in dataclasses.fields(cls))
 
     def encode(self) -> str:
-        values = [str(getattr(self, name)) for name, _type in self.field_types()]
+        fields = self.field_types()
+        values = [str(getattr(self, name)) for name, _type in fields]
+        for (name, _type), value in zip(fields[:-1], values[:-1], strict=True):
+            if SEPARATOR in value:
+                raise UnreadableAction(
+                    f"{type(self).__name__}.{name} cannot contain {SEPARATOR!r} "
+                    f"(only the last field takes the rest): {value!r}"
+                )
         encoded = SEPARATOR.join([self.prefix, *values])
         if len(encoded.encode()) > MAX_ACTION_BYTES:
             raise ActionTooLong(encoded)
@@ -75,7 +87,19 @@ class Action:
 
     @classmethod
     def parse(cls, segments: list[str]) -> Action | None:
-        """This kind from the segments after its prefix, or None if they do not fit its fields."""
+        """This kind from the segments after its prefix, or None if they do not fit its fields
+        (and the kind has no `fallback` for them)."""
+        action = cls._read(segments)
+        return action if action is not None else cls.fallback(segments)
+
+    @classmethod
+    def fallback(cls, segments: list[str]) -> Action | None:
+        """What this prefix means when its fields cannot be read, for a kind whose old buttons
+        meant something even then; by default nothing (a garbled payload is no action)."""
+        return None
+
+    @classmethod
+    def _read(cls, segments: list[str]) -> Action | None:
         fields = cls.field_types()
         if len(segments) < len(fields) or (len(segments) > len(fields) and not _takes_rest(fields)):
             return None
@@ -149,7 +173,8 @@ class ActionCodec:
 def _can_swallow(kind: type[Action]) -> bool:
     """Whether a longer prefix's next word could be read as this kind's first field."""
     fields = kind.field_types()
-    return bool(fields) and fields[0][1] is not int
+    # A kind with a fallback reads any word: "history:x" is history's first page.
+    return (bool(fields) and fields[0][1] is not int) or kind.fallback(["word"]) is not None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from pydantic import SecretStr
 
+from app.settings import Settings
 from cli import registry
 from cli.command import Needs, UsageError
 from cli.errors import MESSAGES, report
@@ -29,7 +31,7 @@ from core.shared.errors import (
 CORE_COMMANDS = {
     "credit", "redeem", "refund", "event", "tier-status", "rules", "campaign-create",
     "coupons-generate", "coupons-import", "coupon-issue", "coupon-check", "coupon-redeem",
-    "reward-add", "rewards",
+    "reward-add", "rewards", "jobs",
 }  # fmt: skip
 SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
 
@@ -37,7 +39,7 @@ SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
 def test_every_command_is_registered_once_and_reachable_from_the_command_line() -> None:
     names = [command.name for command in registry.COMMANDS]
     assert len(names) == len(set(names))
-    assert set(names) == CORE_COMMANDS | SERVING_COMMANDS | {"jobs"}
+    assert set(names) == CORE_COMMANDS | SERVING_COMMANDS
     assert all(command.help for command in registry.COMMANDS)
     parser = registry.parser()
     for name in ("run", "chat", "migrate", "scheduler", "worker", "rules", "rewards"):
@@ -50,7 +52,72 @@ def test_what_each_command_needs() -> None:
     needs = {command.name: command.needs for command in registry.COMMANDS}
     assert {name for name, need in needs.items() if need is Needs.CORE} == CORE_COMMANDS
     assert {name for name, need in needs.items() if need is Needs.SETTINGS} == SERVING_COMMANDS
-    assert needs["jobs"] is Needs.RUNTIME  # dispatch_notices delivers through the channels
+    # `jobs run dispatch_notices` delivers through the channels: it opens them itself.
+    assert needs["jobs"] is Needs.CORE
+
+
+def receipt_options(command: str) -> dict[str, tuple[bool, object, str | None]]:
+    """`--...-id` and `--actor` of a till command: (required, default, help) by flag."""
+    subparsers = next(
+        action
+        for action in registry.parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    parser = subparsers.choices[command]
+    return {
+        flag: (action.required, action.default, action.help)
+        for action in parser._actions
+        for flag in action.option_strings
+        if flag.endswith("-id") or flag == "--actor"
+    }
+
+
+def test_every_till_command_asks_for_the_shops_id_and_who_records_it() -> None:
+    receipt = "the shop's receipt id"
+    assert receipt_options("credit") == {
+        "--purchase-id": (True, None, receipt),
+        "--actor": (False, "operator", "who records it"),
+    }
+    assert receipt_options("redeem") == {
+        "--redemption-id": (True, None, receipt),
+        "--actor": (False, "operator", "who records it"),
+    }
+    assert receipt_options("refund") == {
+        "--refund-id": (True, None, "the shop's refund id"),
+        "--actor": (False, "operator", "who records it"),
+    }
+    assert receipt_options("coupon-redeem") == {
+        "--redemption-id": (True, None, receipt),
+        "--actor": (False, "operator", "who redeems it"),
+    }
+
+
+class AnotherChannel:
+    """A channel added by its one line in app/channels.py, configured on this machine."""
+
+    name = "another"
+
+    def enabled(self, settings: object) -> bool:
+        return True
+
+
+def test_run_logs_progress_when_any_channel_of_the_plugin_list_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a messenger the terminal is the chat and logs would garble it; with one, `run`
+    logs at INFO, whichever channel it is."""
+    from app import channels
+
+    run = registry.BY_NAME["run"]
+    bare = Settings(
+        _env_file=None, telegram_bot_token=None, vk_group_token=None, twilio_auth_token=None
+    )
+    assert run.logs_progress(bare) is False
+    telegram = bare.model_copy(update={"telegram_bot_token": SecretStr("1:x")})
+    assert run.logs_progress(telegram) is True
+
+    monkeypatch.setattr(channels, "PLUGINS", (*channels.PLUGINS, AnotherChannel()))
+    assert run.logs_progress(bare) is True
 
 
 @pytest.mark.parametrize("argv", [["credit", "NOT-A-CARD", "1", "--purchase-id", "P"],

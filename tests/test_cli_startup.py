@@ -1,6 +1,6 @@
 """Operator commands start fast: a command that talks to no messenger imports none of their
-SDKs. Run as an operator runs them (a real `python main.py ...` process), with `-X importtime`
-listing every module the process imported."""
+SDKs, even with every channel configured. Run as an operator runs them (a real
+`python main.py ...` process), with `-X importtime` listing every module the process imported."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ from core.program import LoyaltyProgram
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSENGER_SDKS = ("aiogram", "vk_api", "twilio")
+# Every channel enabled, as on a shop's server. The addresses lead nowhere: a command that
+# needs no messenger must not even import one, and the control below calls none.
+NOWHERE = "http://127.0.0.1:9"
+MESSENGERS = {
+    "TELEGRAM_BOT_TOKEN": "123456:startup-test-token",
+    "TELEGRAM_API_URL": NOWHERE,
+    "TELEGRAM_BOT_USERNAME": "startup_test_bot",
+    "VK_GROUP_TOKEN": "startup-test-token",
+    "VK_GROUP_ID": "1",
+    "VK_API_URL": NOWHERE,
+    "TWILIO_ACCOUNT_SID": "AC0000000000000000000000000000000",
+    "TWILIO_AUTH_TOKEN": "startup-test-token",
+    "TWILIO_WHATSAPP_FROM": "whatsapp:+15550000000",
+    "TWILIO_API_URL": NOWHERE,
+}
 
 
 def imported_modules(importtime: str) -> set[str]:
@@ -63,7 +78,7 @@ async def run_main(database_url: str, cwd: Path, *argv: str) -> tuple[int, str, 
         for key, value in os.environ.items()
         if not key.startswith(("TELEGRAM_", "VK_", "TWILIO_", "WHATSAPP_", "PUBLIC_URL"))
     }
-    env.update(DATABASE_URL=database_url, REDIS_URL="", PYTHONPATH=str(ROOT))
+    env.update(MESSENGERS, DATABASE_URL=database_url, REDIS_URL="", PYTHONPATH=str(ROOT))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-X",
@@ -86,8 +101,10 @@ async def run_main(database_url: str, cwd: Path, *argv: str) -> tuple[int, str, 
         (("credit", "{card}", "10", "--purchase-id", "S-1"), "points to card"),
         (("rules",), '"earn_rate"'),
         (("rewards",), "catalogue is empty"),
+        (("jobs", "list"), "dispatch_notices     every minute"),
+        (("jobs", "run", "prune_job_runs"), "prune_job_runs: ok"),
     ],
-    ids=["credit", "rules", "rewards"],
+    ids=["credit", "rules", "rewards", "jobs-list", "jobs-run"],
 )
 async def test_an_operator_command_imports_no_messenger_sdk(
     card_and_database: tuple[str, str],
@@ -106,6 +123,20 @@ async def test_an_operator_command_imports_no_messenger_sdk(
     assert {"sqlalchemy", "core.program", "cli.registry"} <= modules, "the scan sees imports"
     assert not top_level(modules) & set(MESSENGER_SDKS)
     assert not modules & {"app.runtime", "app.lifecycle", "bots"}
+
+
+async def test_delivering_notices_by_hand_opens_the_configured_channels(
+    card_and_database: tuple[str, str], tmp_path: Path
+) -> None:
+    """The control: the settings above do enable every channel, so the commands above leave
+    the SDKs out because they need none, and the one job that delivers still gets them."""
+    _, database_url = card_and_database
+
+    status, out, err = await run_main(database_url, tmp_path, "jobs", "run", "dispatch_notices")
+
+    assert status == 0, err[-2000:]
+    assert "dispatch_notices: ok: claimed " in out
+    assert set(MESSENGER_SDKS) <= top_level(imported_modules(err))
 
 
 def test_the_scan_finds_a_messenger_sdk() -> None:

@@ -65,6 +65,31 @@ async def test_a_referral_code_sent_as_the_first_message_is_attributed(
     assert "Welcome to Loyalty Club" in (await stranger.say("ref_NOPE")).text
 
 
+async def test_a_saved_state_this_version_cannot_read_restarts_with_its_referral(
+    runtime: Runtime,
+) -> None:
+    """A step renamed by an upgrade (or a garbled state) restarts sign-up; the friend who came
+    through a referral link still joins as that member's referral."""
+    referrer = await enrol(runtime, "referrer")
+    await runtime.conversations.set(
+        "flow:signup:sms:friend",
+        {"flow": "signup", "step": "no_such_step", "language": "en",
+         "referral": referrer.card_code, "marketing": True},
+    )  # fmt: skip
+    friend = Member(runtime, "friend")
+
+    assert "Welcome to Loyalty Club" in (await friend.say("hello")).text
+    await friend.say(action="lang:en")
+    await friend.say(action="terms:accept")
+    await friend.say(action="consent:no")
+    await friend.say(action="skip")
+    done = await friend.say(action="skip")
+
+    assert "friend's invitation" in done.text
+    joined = await runtime.program.members.find(IdentityKey("sms", "friend"))
+    assert joined is not None and joined.referrer_id == referrer.id
+
+
 async def test_stop_and_start_switch_offers_in_every_language(runtime: Runtime) -> None:
     member = await enrol(runtime, "opt")
     ann = Member(runtime, "opt", channel="telegram")

@@ -183,6 +183,9 @@ async def test_the_operator_runs_a_job_from_the_command_line(
     assert "prune_job_runs: ok: 0" in out
     assert "this period was already run" in out
     assert "greet_birthdays" in out and "'0 * * * *'" in out
+    # The whole schedule the scheduler fires, in its order, dispatch_notices included.
+    listed = [line.split()[0] for line in out.splitlines() if " every " in line]
+    assert listed == [job.name for job in scheduled_jobs(shop).jobs]
 
 
 async def wait_for(condition: object, within: float = 15.0) -> None:

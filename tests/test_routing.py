@@ -16,7 +16,15 @@ from handlers.conversation import Conversation
 from handlers.messages import Incoming, Reply
 from handlers.render.parsing import simplify
 from handlers.render.views import TIME_ZONES
-from handlers.routing import MAX_ACTION_BYTES, Action, ActionTooLong, RouteConflict, Router, Turn
+from handlers.routing import (
+    MAX_ACTION_BYTES,
+    Action,
+    ActionTooLong,
+    RouteConflict,
+    Router,
+    Turn,
+    UnreadableAction,
+)
 from tests.data import enrol
 
 # The longest value each field can realistically carry. A new kind's field must be added here,
@@ -74,6 +82,9 @@ OLD_BUTTONS = {
     "phone:new": actions.PhoneCardNew(),
 }
 
+# Before actions were typed, a history button whose page could not be read showed the first.
+HISTORY_WITHOUT_A_PAGE = ("history:", "history:x", "history:²", "history:۳", "history:5:extra")
+
 GARBLED = (
     "",
     ":",
@@ -84,8 +95,7 @@ GARBLED = (
     "reward:yes:7",
     "reward:-1",
     "reward:" + "9" * 30,
-    "history:²",
-    "history:۳",
+    "history",
     "rewards:1.5",
     "lang",
     "tz:",
@@ -138,6 +148,30 @@ def test_an_action_too_long_for_a_button_is_refused_not_sent() -> None:
     assert not too_long.fits()
     with pytest.raises(ActionTooLong):
         too_long.encode()
+
+
+def test_a_separator_inside_a_field_that_is_not_the_last_is_refused() -> None:
+    """It would decode as another action: "unlink:a:b:c" is the account "b:c" of channel "a"."""
+    with pytest.raises(UnreadableAction, match=r"Unlink\.channel cannot contain ':'"):
+        actions.Unlink("tele:gram", "42").encode()
+    with pytest.raises(UnreadableAction):
+        actions.Unlink(":", "1").encode()
+    # The last field takes the rest: that one reads back whole.
+    assert actions.Unlink("console", "a:b").encode() == "unlink:console:a:b"
+
+
+async def test_a_history_button_without_a_readable_page_shows_the_first_page(
+    runtime: Runtime,
+) -> None:
+    router = runtime.conversation.router
+    for payload in HISTORY_WITHOUT_A_PAGE:
+        assert router.decode(payload) == actions.HistoryPage(1), payload
+    member = await enrol(runtime, "pager")
+    await runtime.program.purchases.credit(member.card_code, "500", purchase_id="P1", actor="t")
+    (first,) = await runtime.conversation.handle(Incoming("telegram", "pager", action="history:1"))
+    for payload in HISTORY_WITHOUT_A_PAGE:
+        (reply,) = await runtime.conversation.handle(Incoming("telegram", "pager", action=payload))
+        assert (reply.text, reply.replaces_origin) == (first.text, True), payload
 
 
 def test_the_buttons_members_already_have_keep_their_meaning(conversation: Conversation) -> None:

@@ -219,10 +219,6 @@ class EarningRules(Section):
         Checked(_event_bonuses, to_json=_event_bonuses_json),
     ] = ()
 
-    def points_for(self, amount: Decimal) -> int:
-        """Points for an amount at the base rate, no tier and no promotion."""
-        return int((amount * self.earn_rate).to_integral_value(rounding=ROUND_FLOOR))
-
     def promotion_multiplier(
         self, at: datetime, *, store: str | None, category: str | None
     ) -> Decimal:
@@ -364,12 +360,3 @@ class ProgramRules(
             multiplier = self.promotion_multiplier(at, store=store, category=portion.category)
             total += portion.amount * self.earn_rate * tier_multiplier * multiplier
         return int(total.to_integral_value(rounding=ROUND_FLOOR))
-
-
-def rule_names() -> tuple[str, ...]:
-    return tuple(ProgramRules.model_fields)
-
-
-def section_of(name: str) -> type[Section] | None:
-    """The section (context) a rule belongs to; None for no such rule."""
-    return next((section for section in SECTIONS if name in section.model_fields), None)

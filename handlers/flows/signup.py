@@ -1,7 +1,7 @@
 """Joining the program: language, terms, marketing consent, phone and birthday (both optional).
 
 The steps are looked up in a table by the draft's step; a draft whose step this version does
-not know (or a garbled one) starts the sign-up again."""
+not know (or a garbled one) starts the sign-up again, with the referral it carried."""
 
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ class Draft:
             return cls(**fields)
         except (TypeError, ValueError):
             return None
+
+    @staticmethod
+    def saved_referral(data: dict[str, Any] | None) -> str | None:
+        """The referral a state of this flow carries even when the rest is unreadable: starting
+        again must not cost the friend the referral bonus."""
+        if not data or data.get("flow") != FLOW:
+            return None
+        referral = data.get("referral")
+        return referral if isinstance(referral, str) and referral else None
 
 
 def referral_code(start_argument: str) -> str | None:
@@ -149,7 +158,7 @@ class SignUp:
     ) -> list[Reply]:
         draft = Draft.load(state) if state else None
         if draft is None:
-            return await self.begin(message, identity, referral=None)
+            return await self.begin(message, identity, referral=Draft.saved_referral(state))
         return await self._steps[draft.step](message, identity, draft, action)
 
     async def _on_language(
