@@ -286,13 +286,19 @@ async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) 
         "garbage",
     ]
     for token in forged:
-        assert (await whatsapp.client.get(f"/media/whatsapp/{token}.png")).status == 403, token
+        refused = await whatsapp.client.get(f"/media/whatsapp/{token}.png")
+        assert (refused.status, refused.content_type) == (403, PROBLEM_TYPE), token
+        assert (await refused.json(content_type=PROBLEM_TYPE))["code"] == "forbidden"
 
     unknown = whatsapp.channel.media.token(member.id + 1000, int(expires), kind=CARD)
-    assert (await whatsapp.client.get(f"/media/whatsapp/{unknown}.png")).status == 404
+    missing = await whatsapp.client.get(f"/media/whatsapp/{unknown}.png")
+    assert (missing.status, missing.content_type) == (404, PROBLEM_TYPE)
+    assert (await missing.json(content_type=PROBLEM_TYPE))["code"] == "member_not_found"
 
     whatsapp.clock.offset = timedelta(minutes=11)
-    assert (await whatsapp.client.get(path)).status == 403, "the link expires"
+    expired = await whatsapp.client.get(path)
+    assert (expired.status, expired.content_type) == (403, PROBLEM_TYPE), "the link expires"
+    assert (await expired.json(content_type=PROBLEM_TYPE))["code"] == LINK_EXPIRED
 
 
 @pytest.mark.parametrize(
@@ -305,7 +311,15 @@ async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothin
     ann = WhatsAppMember(whatsapp, "+79990001125")
     form, genuine = ann.form("Hello")
 
-    assert await ann.post(form, headers) == (403, "forbidden")
+    response = await ann.app.client.post(WEBHOOK_PATH, data=form, headers=headers)
+    assert (response.status, response.content_type) == (403, PROBLEM_TYPE)
+    problem = await response.json(content_type=PROBLEM_TYPE)
+    # The body was a plain "forbidden": it stays the problem's detail.
+    assert (problem["code"], problem["detail"], problem["status"]) == (
+        "forbidden",
+        "forbidden",
+        403,
+    )
     # Signed for another address: a replay against us is refused too.
     _, elsewhere = signed_inbound(
         "https://attacker.example" + WEBHOOK_PATH,
