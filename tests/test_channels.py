@@ -196,6 +196,48 @@ async def test_a_task_that_crashes_is_logged_with_its_traceback(
     assert record.exc_info is not None and "the platform hung up" in caplog.text
 
 
+async def test_a_task_spawned_while_watching_is_watched_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A channel may start its long poll after the supervisor began watching: that poll dying
+    must stop the process as surely as one spawned before."""
+    supervisor = Supervisor()
+    gate = asyncio.Event()
+
+    async def crashes() -> None:
+        await gate.wait()
+        raise ConnectionResetError("the late poll hung up")
+
+    async def foreground() -> None:
+        await asyncio.sleep(0)
+        supervisor.spawn("late poll", crashes())
+        gate.set()
+        await asyncio.Event().wait()
+
+    try:
+        assert await asyncio.wait_for(supervisor.watch(foreground()), 5) == TASK_DIED
+    finally:
+        await supervisor.stop()
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "late poll died; stopping"
+
+
+async def test_a_task_spawned_after_watching_ended_is_refused() -> None:
+    supervisor = Supervisor()
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async def done() -> None:
+        return None
+
+    assert await supervisor.watch(done()) == 0
+    work = forever()
+    with pytest.raises(RuntimeError, match="nobody would see it end"):
+        supervisor.spawn("too late", work)
+    assert supervisor.tasks == {}
+
+
 async def test_main_run_exits_non_zero_when_telegram_polling_dies(
     backend: Backend, settings: Settings, fake_telegram: FakeTelegramAPI, tmp_path: Path
 ) -> None:
