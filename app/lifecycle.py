@@ -31,29 +31,48 @@ TASK_DIED = 1
 
 
 class Supervisor:
-    """The background tasks of one process, and who notices when one ends."""
+    """The background tasks of one process, and who notices when one ends. A task may be
+    spawned before `watch` or while it runs (a channel that starts polling late); after
+    `watch` has returned nobody would notice, so `spawn` refuses."""
 
     def __init__(self) -> None:
         self.tasks: dict[asyncio.Task[None], str] = {}
+        # Resolved by `spawn` while `watch` waits, so the wait starts over with the new task.
+        self._spawned: asyncio.Future[None] | None = None
+        self._watched = False
 
     def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        if self._watched:
+            work.close()
+            raise RuntimeError(f"{name} spawned after the watch ended: nobody would see it end")
         self.tasks[asyncio.create_task(work, name=name)] = name
+        if self._spawned is not None and not self._spawned.done():
+            self._spawned.set_result(None)
 
     async def watch(self, main: Coroutine[Any, Any, object]) -> int:
         """Run `main` (the console, or waiting for a signal) while every task runs: 0 when
         `main` ends, TASK_DIED as soon as a task ends first."""
         foreground = asyncio.create_task(main)
+        loop = asyncio.get_running_loop()
+        spawned = self._spawned = loop.create_future()
         try:
-            done, _ = await asyncio.wait(
-                {foreground, *self.tasks}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if foreground in done:
-                foreground.result()  # the console's own error, if it had one
-                return 0
-            for task in done:
-                self._report(task)
-            return TASK_DIED
+            while True:
+                waited: set[asyncio.Future[Any]] = {foreground, spawned, *self.tasks}
+                done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+                if foreground in done:
+                    foreground.result()  # the console's own error, if it had one
+                    return 0
+                ended = [task for task in self.tasks if task in done]
+                for task in ended:
+                    self._report(task)
+                if ended:
+                    return TASK_DIED
+                # Only a new task: wait again, over it too.
+                spawned = self._spawned = loop.create_future()
         finally:
+            self._watched = True
+            self._spawned = None
+            spawned.cancel()
             if not foreground.done():
                 foreground.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -176,11 +176,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
 
     def media(namespace: str, key: bytes) -> MediaLinks:
-        # Kept no longer than the links that name it: the export is personal data.
+        # Kept no longer than the links that name it.
         store = expiring(int(LIFETIME.total_seconds()))
-        return SignedMedia(
-            namespace, key, clock=program.clock, store=store, members=program.members
-        )
+        return SignedMedia(namespace, key, clock=program.clock, store=store, program=program)
 
     context = ChannelContext(
         settings=settings,

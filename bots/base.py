@@ -21,7 +21,7 @@ from core.program import LoyaltyProgram
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
-from handlers.messages import Document, Image, Reply
+from handlers.messages import Image, Reply
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -65,8 +65,9 @@ class MediaLinks(Protocol):
     async def image_path(self, image: Image) -> str:
         """This very image, kept for as long as its link lives."""
 
-    async def document_path(self, member_id: int, document: Document) -> str:
-        """This member's document, kept for as long as its link lives."""
+    def export_path(self, member_id: int) -> str:
+        """The member's data export, made when the link is fetched (nothing personal is kept
+        for the link: after erasure it serves what is left, which is nothing personal)."""
 
     def token(self, subject: int, expires: int, *, kind: str) -> str: ...
 

@@ -23,7 +23,7 @@ from core.shared.errors import HTTP_STATUSES, InsufficientPoints, MemberNotFound
 from tests.conftest import Backend
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.test_architecture import ROOT, imports_of, python_files, top_package
-from web.app import PROBLEM_TYPE, build_web_app
+from web.app import PROBLEM_TYPE, PROBLEM_URI, build_web_app, problem
 
 SDKS = ("aiogram", "vk_api", "twilio")
 CHANNEL_PACKAGES = ("telegram", "vk", "whatsapp", "console")
@@ -123,6 +123,52 @@ async def test_an_unknown_route_is_a_404_problem(runtime: Runtime) -> None:
     assert (status, content_type, body["status"]) == (404, PROBLEM_TYPE, 404)
 
 
+async def test_every_error_the_web_app_answers_is_a_problem() -> None:
+    """Not only refusals raised by the core: a handler's (or a channel's) own plain-text error,
+    aiohttp's own 405 (its Allow header kept) and a status HTTP does not name."""
+
+    async def plain(_request: web.Request) -> web.Response:
+        return web.Response(status=403, text="forbidden", headers={"Retry-After": "5"})
+
+    async def odd(_request: web.Request) -> web.Response:
+        return web.Response(status=599, text="the proxy gave up")
+
+    async def fine(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = build_web_app({})
+    app.router.add_get("/plain", plain)
+    app.router.add_get("/odd", odd)
+    app.router.add_get("/fine", fine)
+    async with TestClient(TestServer(app)) as client:
+        refused = await client.get("/plain")
+        assert (refused.status, refused.content_type) == (403, PROBLEM_TYPE)
+        assert refused.headers["Retry-After"] == "5"
+        assert await refused.json(content_type=PROBLEM_TYPE) == {
+            "type": PROBLEM_URI.format(code="forbidden"),
+            "title": "Forbidden",
+            "status": 403,
+            "code": "forbidden",
+            "detail": "forbidden",
+        }
+        odd_answer = await client.get("/odd")
+        assert (odd_answer.status, odd_answer.content_type) == (599, PROBLEM_TYPE)
+        body = await odd_answer.json(content_type=PROBLEM_TYPE)
+        assert (body["title"], body["code"], body["detail"]) == (
+            "Error",
+            "http_599",
+            "the proxy gave up",
+        )
+        not_allowed = await client.post("/fine")
+        assert (not_allowed.status, not_allowed.content_type) == (405, PROBLEM_TYPE)
+        assert not_allowed.headers["Allow"] == "GET,HEAD"
+        assert (await not_allowed.json(content_type=PROBLEM_TYPE))["code"] == "method_not_allowed"
+        # A success keeps its own body and type (VK wants a plain "ok").
+        ok = await client.get("/fine")
+        assert (ok.status, ok.content_type, await ok.text()) == (200, "text/plain", "ok")
+    assert json.loads(problem(599, code="http_599").text or "")["title"] == "Error"
+
+
 # ---------------------------------------------------------------------- dying tasks
 async def test_a_task_that_ends_quietly_is_an_error_too(caplog: pytest.LogCaptureFixture) -> None:
     async def returns() -> None:
@@ -148,6 +194,48 @@ async def test_a_task_that_crashes_is_logged_with_its_traceback(
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.getMessage() == "scheduler died; stopping"
     assert record.exc_info is not None and "the platform hung up" in caplog.text
+
+
+async def test_a_task_spawned_while_watching_is_watched_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A channel may start its long poll after the supervisor began watching: that poll dying
+    must stop the process as surely as one spawned before."""
+    supervisor = Supervisor()
+    gate = asyncio.Event()
+
+    async def crashes() -> None:
+        await gate.wait()
+        raise ConnectionResetError("the late poll hung up")
+
+    async def foreground() -> None:
+        await asyncio.sleep(0)
+        supervisor.spawn("late poll", crashes())
+        gate.set()
+        await asyncio.Event().wait()
+
+    try:
+        assert await asyncio.wait_for(supervisor.watch(foreground()), 5) == TASK_DIED
+    finally:
+        await supervisor.stop()
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "late poll died; stopping"
+
+
+async def test_a_task_spawned_after_watching_ended_is_refused() -> None:
+    supervisor = Supervisor()
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async def done() -> None:
+        return None
+
+    assert await supervisor.watch(done()) == 0
+    work = forever()
+    with pytest.raises(RuntimeError, match="nobody would see it end"):
+        supervisor.spawn("too late", work)
+    assert supervisor.tasks == {}
 
 
 async def test_main_run_exits_non_zero_when_telegram_polling_dies(

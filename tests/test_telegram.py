@@ -32,6 +32,7 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
+from web.app import PROBLEM_TYPE
 
 
 @pytest.fixture(params=["webhook", "polling"])
@@ -202,6 +203,8 @@ async def test_a_webhook_without_the_secret_is_refused_and_touches_nothing(
     response = await webhook.post("/webhook/telegram", json=update, headers=headers)
 
     assert response.status == 403
+    assert response.content_type == PROBLEM_TYPE
+    assert (await response.json(content_type=PROBLEM_TYPE))["code"] == "forbidden"
     assert fake_telegram.sent_to(1006) == []
     assert await telegram_runtime.conversations.get("flow:signup:telegram:1006") is None
     # The refused update was not even marked as seen: the genuine one still goes through.
@@ -216,6 +219,9 @@ async def test_a_malformed_webhook_body_gets_400(
     for body in (b"not json", b'{"no_update_id": true}', b"[]"):
         response = await webhook.post("/webhook/telegram", data=body, headers=headers)
         assert response.status == 400
+        assert response.content_type == PROBLEM_TYPE
+        problem = await response.json(content_type=PROBLEM_TYPE)
+        assert (problem["code"], problem["detail"]) == ("bad_request", "not a Telegram update")
     assert fake_telegram.calls_of("sendMessage") == []
 
 

@@ -35,6 +35,7 @@ from handlers.messages import Button, Document, Incoming, Layout, Reply
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
 from tests.fakes.vk_api import FakeVkAPI, SentMessage
+from web.app import PROBLEM_TYPE
 
 GROUP_ID = 227000001
 SECRET = "vk-callback-secret"
@@ -195,7 +196,8 @@ async def test_an_event_without_our_secret_is_refused_and_touches_nothing(
 
     response = await webhook.post("/webhook/vk", json=event)
 
-    assert response.status == 403
+    assert (response.status, response.content_type) == (403, PROBLEM_TYPE)
+    assert (await response.json(content_type=PROBLEM_TYPE))["code"] == "forbidden"
     assert fake_vk.calls == []
     assert await runtime.conversations.get("flow:signup:vk:5001") is None
     assert await runtime.conversations.get("vk-profile:5001") is None
@@ -212,6 +214,10 @@ async def test_malformed_and_unknown_events(
     assert broken.status == 400
     not_an_object = await webhook.post("/webhook/vk", json=[1, 2])
     assert not_an_object.status == 400
+    for refused in (broken, not_an_object):
+        assert refused.content_type == PROBLEM_TYPE
+        problem = await refused.json(content_type=PROBLEM_TYPE)
+        assert (problem["code"], problem["detail"]) == ("bad_request", "not a VK event")
 
     typing = {
         "group_id": GROUP_ID,

@@ -10,7 +10,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -19,7 +19,7 @@ import zxingcpp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
 from app.runtime import Runtime, build_runtime
@@ -31,12 +31,14 @@ from core.db.models import Identity, LedgerEntry, Member
 from core.members.accounts import IdentityKey, Profile
 from core.shared import cards
 from core.shared.clock import Clock
+from handlers.menus.privacy import export_document
 from handlers.messages import Button, Document, Layout, Reply
 from tests.clocks import ShiftedClock
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
 from tests.fakes.twilio_api import FakeTwilioAPI, SentMessage, signed_inbound
-from web.media import SignedMedia
+from web.app import PROBLEM_TYPE
+from web.media import CARD, EXPORT, LINK_EXPIRED, SignedMedia, media_store_key
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -79,7 +81,7 @@ def build_channel(
             MEDIA_KEY,
             clock=clock,
             store=runtime.conversations,
-            members=runtime.program.members,
+            program=runtime.program,
         ),
         clock=clock,
     )
@@ -284,13 +286,19 @@ async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) 
         "garbage",
     ]
     for token in forged:
-        assert (await whatsapp.client.get(f"/media/whatsapp/{token}.png")).status == 403, token
+        refused = await whatsapp.client.get(f"/media/whatsapp/{token}.png")
+        assert (refused.status, refused.content_type) == (403, PROBLEM_TYPE), token
+        assert (await refused.json(content_type=PROBLEM_TYPE))["code"] == "forbidden"
 
-    unknown = whatsapp.channel.media_token(member.id + 1000, int(expires))
-    assert (await whatsapp.client.get(f"/media/whatsapp/{unknown}.png")).status == 404
+    unknown = whatsapp.channel.media.token(member.id + 1000, int(expires), kind=CARD)
+    missing = await whatsapp.client.get(f"/media/whatsapp/{unknown}.png")
+    assert (missing.status, missing.content_type) == (404, PROBLEM_TYPE)
+    assert (await missing.json(content_type=PROBLEM_TYPE))["code"] == "member_not_found"
 
     whatsapp.clock.offset = timedelta(minutes=11)
-    assert (await whatsapp.client.get(path)).status == 403, "the link expires"
+    expired = await whatsapp.client.get(path)
+    assert (expired.status, expired.content_type) == (403, PROBLEM_TYPE), "the link expires"
+    assert (await expired.json(content_type=PROBLEM_TYPE))["code"] == LINK_EXPIRED
 
 
 @pytest.mark.parametrize(
@@ -303,7 +311,15 @@ async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothin
     ann = WhatsAppMember(whatsapp, "+79990001125")
     form, genuine = ann.form("Hello")
 
-    assert await ann.post(form, headers) == (403, "forbidden")
+    response = await ann.app.client.post(WEBHOOK_PATH, data=form, headers=headers)
+    assert (response.status, response.content_type) == (403, PROBLEM_TYPE)
+    problem = await response.json(content_type=PROBLEM_TYPE)
+    # The body was a plain "forbidden": it stays the problem's detail.
+    assert (problem["code"], problem["detail"], problem["status"]) == (
+        "forbidden",
+        "forbidden",
+        403,
+    )
     # Signed for another address: a replay against us is refused too.
     _, elsewhere = signed_inbound(
         "https://attacker.example" + WEBHOOK_PATH,
@@ -602,13 +618,15 @@ async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: Whats
     for token in forged:
         assert (await whatsapp.client.get(f"/media/whatsapp/{token}.json")).status == 403, token
 
-    unknown = whatsapp.channel.media_token(member.id + 1000, int(expires), kind="export")
+    unknown = whatsapp.channel.media.token(member.id + 1000, int(expires), kind=EXPORT)
     assert (await whatsapp.client.get(f"/media/whatsapp/{unknown}.json")).status == 404
 
     whatsapp.clock.offset = timedelta(minutes=11)
     expired = await whatsapp.client.get(path)
     assert expired.status == 403, "the link expires after 10 minutes"
-    assert await expired.text() == "expired"
+    # The web app's problem+json, saying which refusal it is (the body was plain "expired").
+    assert expired.content_type == PROBLEM_TYPE
+    assert (await expired.json(content_type=PROBLEM_TYPE))["code"] == LINK_EXPIRED
 
 
 async def test_a_card_link_cannot_fetch_the_data_export_nor_the_reverse(
@@ -659,13 +677,48 @@ async def test_a_member_sets_their_time_zone_by_typing(whatsapp: WhatsApp) -> No
 async def test_whatsapp_serves_the_export_the_handlers_built_without_rebuilding_it(
     whatsapp: WhatsApp,
 ) -> None:
+    """The adapter builds no export of its own and keeps no copy: its link serves, byte for
+    byte, what the handlers' one builder makes for the member (the privacy menu's file)."""
     ann = WhatsAppMember(whatsapp, "+79990001177")
     await ann.sign_up()
-    made = b'{"made": "once, by the handlers"}'
+    member = await ann.profile()
+    made = b'{"made": "by someone else"}'
     document = Document(content=made, filename="my-data-test.json")
     await whatsapp.channel.deliver(ann.number, [Reply(text="Your data", document=document)])
     link = export_link(whatsapp.fake.sent_to(ann.number)[-1])
     response = await whatsapp.client.get(urlsplit(link).path)
+    built = await export_document(whatsapp.runtime.program, member.id)
     assert response.status == 200
-    assert await response.read() == made
-    assert response.headers["Content-Disposition"] == 'attachment; filename="my-data-test.json"'
+    assert await response.read() == built.content != made
+    assert response.headers["Content-Disposition"] == (f'attachment; filename="{built.filename}"')
+    assert built.filename == f"my-data-{member.card_code}.json"
+    stored = media_store_key("whatsapp", EXPORT, str(member.id))
+    assert await whatsapp.runtime.conversations.get(stored) is None, "nothing personal is kept"
+
+
+async def test_an_export_link_fetched_after_erasure_holds_nothing_personal(
+    whatsapp: WhatsApp,
+) -> None:
+    """The link names the member, not a copy of their data: once they are forgotten, what it
+    serves is the export of a forgotten member (as it was before the export went through the
+    media store, where it outlived the erasure by the link's ten minutes)."""
+    ann = WhatsAppMember(whatsapp, "+79990001178", profile_name="Annabel Leewood")
+    await ann.sign_up()
+    member = await ann.profile()
+    async with whatsapp.runtime.program.db.transaction() as session:
+        await session.execute(
+            update(Member).where(Member.id == member.id).values(birthday=date(1990, 4, 17))
+        )
+    await ann.choose("My data")
+    path = urlsplit(export_link(await ann.choose("Send me my data"))).path
+    before = (await (await whatsapp.client.get(path)).read()).decode()
+    personal = ("Annabel Leewood", ann.number.removeprefix("+"), "1990-04-17")
+    assert all(value in before for value in personal), before
+
+    await whatsapp.runtime.program.privacy.erase(member.id)
+
+    response = await whatsapp.client.get(path)
+    assert response.status == 200
+    after = (await response.read()).decode()
+    assert not any(value in after for value in personal), after
+    assert json.loads(after)["profile"]["name"] is None

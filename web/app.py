@@ -29,10 +29,19 @@ class Routed(Protocol):
     def register_routes(self, app: web.Application) -> None: ...
 
 
+# What a problem answer sets itself; every other header of the error it replaces is kept
+# (Allow on a 405, Retry-After, WWW-Authenticate).
+BODY_HEADERS = frozenset(
+    {"content-type", "content-length", "content-encoding", "transfer-encoding"}
+)
+# Set on an error response whose own body is what its clients read (see keep_body).
+KEEPS_BODY = web.ResponseKey("keeps_body", bool)
+
+
 def problem(status: int, *, code: str, detail: str = "", title: str = "") -> web.Response:
     body = {
         "type": PROBLEM_URI.format(code=code),
-        "title": title or HTTPStatus(status).phrase,
+        "title": title or _phrase(status),
         "status": status,
         "code": code,
         "detail": detail,
@@ -40,24 +49,69 @@ def problem(status: int, *, code: str, detail: str = "", title: str = "") -> web
     return web.json_response(body, status=status, content_type=PROBLEM_TYPE)
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status HTTP does not name (599 from a proxy, say)
+        return "Error"
+
+
+def _status_code(status: int) -> str:
+    try:
+        return HTTPStatus(status).name.lower()
+    except ValueError:
+        return f"http_{status}"
+
+
+def keep_body(response: web.Response) -> web.Response:
+    """Mark an error response whose own body is what its clients read (the readiness report
+    a probe logs), so the middleware leaves it as it is."""
+    response[KEEPS_BODY] = True
+    return response
+
+
+def _as_problem(response: web.Response) -> web.Response:
+    """An error answered in another form (a channel's plain-text refusal, aiohttp's own 404 or
+    405) as the same status in problem+json; a plain-text body becomes the detail."""
+    detail = ""
+    if response.content_type == "text/plain" and response.text is not None:
+        detail = response.text
+        if detail == f"{response.status}: {response.reason}":
+            detail = ""  # aiohttp's default body repeats the title
+    answer = problem(response.status, code=_status_code(response.status), detail=detail)
+    for name, value in response.headers.items():
+        if name.lower() not in BODY_HEADERS:
+            answer.headers.add(name, value)
+    return answer
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A refusal of the core becomes its status and code; anything unexpected a 500 whose body
-    says nothing of the code (the traceback goes to the log)."""
+    """Every error the app answers is a problem: a refusal of the core becomes its status and
+    code; an HTTP error raised or returned in any other form (a channel's plain-text refusal,
+    a forged media link, aiohttp's 404 and 405) the same status with its standard code;
+    anything unexpected a 500 whose body says nothing of the code (the traceback goes to the
+    log). Successes keep their bodies: VK wants a plain "ok", Twilio TwiML."""
     try:
-        return await handler(request)
+        response = await handler(request)
     except LoyaltyError as error:
         return problem(error.http_status, code=error.code, detail=str(error))
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        response = problem(error.status, code=HTTPStatus(error.status).name.lower())
-        if "Allow" in error.headers:
-            response.headers["Allow"] = error.headers["Allow"]
-        return response
+        return _as_problem(error)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return problem(500, code="internal_error")
+    if (
+        response.status >= 400
+        and isinstance(response, web.Response)
+        and not response.prepared
+        and response.content_type != PROBLEM_TYPE
+        and not response.get(KEEPS_BODY, False)
+    ):
+        return _as_problem(response)
+    return response
 
 
 def build_web_app(probes: dict[str, Probe], channels: Iterable[Routed] = ()) -> web.Application:
@@ -78,9 +132,11 @@ def build_web_app(probes: dict[str, Probe], channels: Iterable[Routed] = ()) -> 
                 log.warning("readiness probe %s failed: %s", name, error)
                 report[name] = "unavailable"
                 ready = False
-        return web.json_response(
-            {"status": "ok" if ready else "unavailable", **report}, status=200 if ready else 503
-        )
+        body = {"status": "ok" if ready else "unavailable", **report}
+        if ready:
+            return web.json_response(body)
+        # Its own report, not a problem: probes and the operators reading them want each part.
+        return keep_body(web.json_response(body, status=503))
 
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[problems])
     app.router.add_get("/healthz", healthz)

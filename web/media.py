@@ -4,8 +4,11 @@ WhatsApp (through Twilio) takes images only by URL and documents only as PDF or 
 a member's card QR, a coupon's QR and the data export go out as links: `<subject>-<unix
 expiry>-<HMAC>`, where the HMAC covers the kind of media too (a card link cannot fetch an
 export). Nothing but the signature and the expiry is checked before anything is looked up, so
-guessing costs no query. Stored media lives in the shared store (Redis on real deployments), so
-any process behind the load balancer can serve Twilio's fetch.
+guessing costs no query. A card or an export link names the member and nothing more: what it
+serves is made on each fetch (the export by the handlers' own builder), so personal data is
+never kept outside the database, and a member who is forgotten is forgotten behind their links
+too. Other images live in the shared store (Redis on real deployments), so any process behind
+the load balancer can serve Twilio's fetch.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from datetime import timedelta
 from aiohttp import web
 
 from core.db.state import ConversationStore
-from core.members.accounts import Members
+from core.program import LoyaltyProgram
 from core.shared import qr
 from core.shared.clock import Clock
-from core.shared.errors import MemberNotFound
-from handlers.messages import Document, Image
+from handlers.menus.privacy import export_document
+from handlers.messages import Image
+from web.app import problem
 
 # Short: a link names one member's card, or all their personal data.
 LIFETIME = timedelta(minutes=10)
@@ -36,6 +40,8 @@ SUBJECT_TOKEN = re.compile(
 IMAGE_TOKEN = re.compile(
     r"(?P<subject>[0-9a-f]{32})-(?P<expires>[0-9]{1,12})-(?P<signature>[0-9a-f]{64})"
 )
+# The code of a genuine link that is too old (a forged one is plain "forbidden").
+LINK_EXPIRED = "link_expired"
 PRIVATE_CACHE = {"Cache-Control": "private, max-age=600"}
 
 
@@ -53,15 +59,15 @@ class SignedMedia:
         *,
         clock: Clock,
         store: ConversationStore,
-        members: Members,
+        program: LoyaltyProgram,
     ) -> None:
         self.namespace = namespace
         self.prefix = f"/media/{namespace}"
         self._key = key
         self._clock = clock
-        # Entries here should outlive their links a little and no more (personal data).
+        # Entries here should outlive their links a little and no more.
         self._store = store
-        self._members = members
+        self._program = program
 
     def mount(self, app: web.Application) -> None:
         app.router.add_get(self.prefix + "/image/{token}.png", self._serve_image)
@@ -84,13 +90,7 @@ class SignedMedia:
         await self._store.set(media_store_key(self.namespace, IMAGE, digest), stored)
         return f"{self.prefix}/image/{self.token(digest, self._expiry(), kind=IMAGE)}.png"
 
-    async def document_path(self, member_id: int, document: Document) -> str:
-        stored = {
-            "content": base64.b64encode(document.content).decode(),
-            "filename": document.filename,
-            "mime_type": document.mime_type,
-        }
-        await self._store.set(media_store_key(self.namespace, EXPORT, str(member_id)), stored)
+    def export_path(self, member_id: int) -> str:
         return f"{self.prefix}/{self.token(member_id, self._expiry(), kind=EXPORT)}.json"
 
     def _signature(self, subject: int | str, expires: int, kind: str) -> str:
@@ -101,15 +101,15 @@ class SignedMedia:
         """The subject a genuine, fresh token of this kind names, else the 403 to answer."""
         match = pattern.fullmatch(token)
         if match is None:
-            return web.Response(status=403, text="forbidden")
+            return problem(403, code="forbidden", detail="not a link we signed")
         subject, expires = match["subject"], int(match["expires"])
         if kind != IMAGE:
             subject = str(int(subject))  # as it was signed
         expected = self._signature(subject, expires, kind)
         if not hmac.compare_digest(match["signature"].encode(), expected.encode()):
-            return web.Response(status=403, text="forbidden")
+            return problem(403, code="forbidden", detail="not a link we signed")
         if expires < self._clock.now().timestamp():
-            return web.Response(status=403, text="expired")
+            return problem(403, code=LINK_EXPIRED, detail="the link has expired")
         return subject
 
     # ------------------------------------------------------------------ serving
@@ -118,10 +118,8 @@ class SignedMedia:
         verified = self._verified(request.match_info["token"], CARD, SUBJECT_TOKEN)
         if isinstance(verified, web.Response):
             return verified
-        try:
-            member = await self._members.get(int(verified))
-        except MemberNotFound:
-            return web.Response(status=404, text="not found")
+        # An unknown member is MemberNotFound, which the web app answers as its 404 problem.
+        member = await self._program.members.get(int(verified))
         return web.Response(
             body=qr.png(member.card_code), content_type="image/png", headers=PRIVATE_CACHE
         )
@@ -132,26 +130,24 @@ class SignedMedia:
             return verified
         stored = await self._store.get(media_store_key(self.namespace, IMAGE, verified))
         if not stored or "png" not in stored:
-            return web.Response(status=404, text="not found")
+            raise web.HTTPNotFound()
         return web.Response(
             body=base64.b64decode(stored["png"]), content_type="image/png", headers=PRIVATE_CACHE
         )
 
     async def _serve_document(self, request: web.Request) -> web.Response:
-        """The document the handlers made for the member a token names (the data export);
-        personal data, so never cached on the way."""
+        """The data export of the member a token names, built afresh by the handlers on every
+        fetch; personal data, so never cached on the way."""
         verified = self._verified(request.match_info["token"], EXPORT, SUBJECT_TOKEN)
         if isinstance(verified, web.Response):
             return verified
-        stored = await self._store.get(media_store_key(self.namespace, EXPORT, verified))
-        if not stored or "content" not in stored:
-            return web.Response(status=404, text="not found")
+        document = await export_document(self._program, int(verified))
         return web.Response(
-            body=base64.b64decode(stored["content"]),
-            content_type=str(stored["mime_type"]),
+            body=document.content,
+            content_type=document.mime_type,
             charset="utf-8",
             headers={
-                "Content-Disposition": f'attachment; filename="{stored["filename"]}"',
+                "Content-Disposition": f'attachment; filename="{document.filename}"',
                 "Cache-Control": "no-store",
             },
         )

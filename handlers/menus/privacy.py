@@ -11,6 +11,15 @@ from handlers.render.views import Views, button
 from handlers.routing import Router, Turn
 
 
+async def export_document(program: LoyaltyProgram, member_id: int) -> Document:
+    """The member's data export as the file every channel sends: the one place it is built.
+    Made afresh each time (personal data is never kept beside the database); for an erased
+    member it holds what erasure left, which is nothing personal."""
+    data = await program.privacy.export(member_id)
+    content = json.dumps(data, ensure_ascii=False, indent=2).encode()
+    return Document(content=content, filename=f"my-data-{data['profile']['card_code']}.json")
+
+
 class PrivacyMenu:
     def __init__(self, program: LoyaltyProgram, views: Views) -> None:
         self._program = program
@@ -38,11 +47,8 @@ class PrivacyMenu:
         ]
 
     async def export(self, turn: Turn, _action: actions.Export) -> list[Reply]:
-        """The one place the export file is built; every channel sends this Document."""
         member = turn.member
-        data = await self._program.privacy.export(member.id)
-        content = json.dumps(data, ensure_ascii=False, indent=2).encode()
-        document = Document(content=content, filename=f"my-data-{member.card_code}.json")
+        document = await export_document(self._program, member.id)
         return [Reply(text=self._views.t(member.language, "privacy-export"), document=document)]
 
     async def erase(self, turn: Turn, _action: actions.Erase) -> list[Reply]:
