@@ -9,7 +9,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.runtime import Runtime
-from core.db.models import Identity, LedgerEntry, LinkCode, Member, Merge, RetiredIdentity
+from core.db.models import (
+    Identity,
+    LedgerEntry,
+    LinkAttempt,
+    LinkCode,
+    Member,
+    Merge,
+    RetiredIdentity,
+)
 from core.members.accounts import IdentityKey, LastIdentity
 from core.members.linking import MAX_WRONG_CODES, LinkRefused
 from handlers.messages import Incoming, Reply
@@ -124,6 +132,20 @@ async def test_guessing_is_stopped_after_a_few_wrong_codes(runtime: Runtime) -> 
     assert await runtime.program.members.find(IdentityKey("console", "thief")) is None
     # Somebody else is not affected by the thief's attempts.
     assert "Done!" in await say(runtime, "console", "honest", code)
+
+
+async def test_a_burst_of_wrong_codes_records_at_most_the_limit(runtime: Runtime) -> None:
+    thief = IdentityKey("console", "burst")
+    results = await asyncio.gather(
+        *(runtime.program.linking.redeem(thief, f"ZZZZ-ZZ{n % 8 + 2}Z") for n in range(20)),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(result, LinkRefused) for result in results), results
+    reasons = [result.reason for result in results if isinstance(result, LinkRefused)]
+    assert reasons.count("invalid") == MAX_WRONG_CODES
+    assert reasons.count("too_many_attempts") == 20 - MAX_WRONG_CODES
+    assert await count(runtime, LinkAttempt) == MAX_WRONG_CODES
 
 
 async def test_a_new_code_replaces_the_previous_one(runtime: Runtime) -> None:

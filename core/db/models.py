@@ -204,7 +204,8 @@ class LinkCode(Base):
 
 
 class LinkAttempt(Base):
-    """A wrong link code, kept to slow down guessing (per messenger account)."""
+    """A wrong link code (or a try still being checked), kept to slow down guessing (per
+    messenger account)."""
 
     __tablename__ = "link_attempts"
 

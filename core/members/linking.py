@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,12 +27,14 @@ from core.shared.bus import MessageBus
 from core.shared.cards import ALPHABET
 from core.shared.clock import Clock
 from core.shared.errors import Refused
-from core.shared.writes import retry_on_conflict
+from core.shared.writes import dialect_of, retry_on_conflict
 
 CODE_LENGTH = 8
 CODE_TTL = timedelta(minutes=10)
 MAX_WRONG_CODES = 5
 WRONG_CODE_WINDOW = timedelta(minutes=15)
+# The first key of the advisory lock that serialises one account's guesses (PostgreSQL).
+_GUESS_LOCK_CLASS = 0x4C4B  # "LK"
 MERGE_IN_REASON = "merge_in"
 MERGE_OUT_REASON = "merge_out"
 _CODE_SHAPE = re.compile(rf"^[{ALPHABET}]{{4}}[-\s]?[{ALPHABET}]{{4}}$")
@@ -117,18 +119,22 @@ class Linking:
             raise RuntimeError("could not allocate a unique link code") from None
 
     async def redeem(self, identity: IdentityKey, typed: str) -> Linked:
-        if await self._wrong_codes_lately(identity) >= MAX_WRONG_CODES:
-            raise LinkRefused("too_many_attempts")
+        # Every try takes one of the account's few guesses first, atomically, and gives it
+        # back unless the code was wrong: a burst of tries cannot all pass the check at once.
+        # (A try that failed for another reason, an outage, keeps its guess until the window
+        # ends: the safe side.)
+        attempt_id = await self._claim_guess(identity)
         code = "".join(typed.split()).replace("-", "").upper()
         if not _CODE_SHAPE.match(code):
-            await self._record_wrong_code(identity)
             raise LinkRefused("invalid")
         try:
             async with self._db.transaction() as session:
-                return await self._redeem_in(session, identity, code)
+                linked = await self._redeem_in(session, identity, code)
+                await session.execute(delete(LinkAttempt).where(LinkAttempt.id == attempt_id))
+                return linked
         except LinkRefused as refusal:
-            if refusal.reason == "invalid":
-                await self._record_wrong_code(identity)
+            if refusal.reason != "invalid":
+                await self._give_back_guess(attempt_id)
             raise
 
     async def _redeem_in(self, session: AsyncSession, identity: IdentityKey, code: str) -> Linked:
@@ -285,18 +291,32 @@ class Linking:
         await session.refresh(survivor)
         return survivor, moved
 
-    async def _wrong_codes_lately(self, identity: IdentityKey) -> int:
-        since = self._clock.now() - WRONG_CODE_WINDOW
-        async with self._db.reading() as session:
-            return int(
-                await session.scalar(
-                    select(func.count()).where(
-                        LinkAttempt.identity == str(identity), LinkAttempt.created_at > since
+    async def _claim_guess(self, identity: IdentityKey) -> int:
+        """Record a try as a wrong code unless the account has used up its guesses (then
+        refuse). The count and the insert are one step: PostgreSQL serialises them per
+        account with a transaction-scoped advisory lock, SQLite with its write lock, which
+        every transaction takes when it begins."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            if dialect_of(session) == "postgresql":
+                await session.execute(
+                    select(
+                        func.pg_advisory_xact_lock(_GUESS_LOCK_CLASS, func.hashtext(str(identity)))
                     )
                 )
-                or 0
+            wrong = await session.scalar(
+                select(func.count()).where(
+                    LinkAttempt.identity == str(identity),
+                    LinkAttempt.created_at > now - WRONG_CODE_WINDOW,
+                )
             )
+            if int(wrong or 0) >= MAX_WRONG_CODES:
+                raise LinkRefused("too_many_attempts")
+            attempt = LinkAttempt(identity=str(identity), created_at=now)
+            session.add(attempt)
+            await session.flush()
+            return attempt.id
 
-    async def _record_wrong_code(self, identity: IdentityKey) -> None:
+    async def _give_back_guess(self, attempt_id: int) -> None:
         async with self._db.transaction() as session:
-            session.add(LinkAttempt(identity=str(identity), created_at=self._clock.now()))
+            await session.execute(delete(LinkAttempt).where(LinkAttempt.id == attempt_id))
