@@ -43,12 +43,14 @@ class TelegramMember:
         user_id: int,
         language_code: str = "en",
         first_name: str = "Ann",
+        last_name: str | None = None,
     ) -> None:
         self.fake = fake
         self._deliver = deliver
         self.user_id = user_id
         self.language_code = language_code
         self.first_name = first_name
+        self.last_name = last_name
 
     @property
     def received(self) -> list[RecordedCall]:
@@ -63,6 +65,7 @@ class TelegramMember:
             user_id=self.user_id,
             language_code=self.language_code,
             first_name=self.first_name,
+            last_name=self.last_name,
             **fields,
         )
 

@@ -62,6 +62,7 @@ CODES = [
     "idempotency_conflict",
     "identity_not_linked",
     "insufficient_points",
+    "invalid_actor",
     "invalid_amount",
     "invalid_campaign",
     "invalid_card_code",

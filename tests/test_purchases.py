@@ -20,6 +20,7 @@ from core.shared import cards
 from core.shared.errors import (
     IdempotencyConflict,
     InsufficientPoints,
+    InvalidActor,
     InvalidAmount,
     InvalidReference,
     MemberNotFound,
@@ -328,3 +329,27 @@ async def test_points_pay_at_most_the_allowed_share_of_an_order(runtime: Runtime
         )
     with pytest.raises(ValueError):
         await runtime.program.rules.update(actor="m", max_points_share="1.5")
+
+
+async def test_a_store_name_and_actor_are_cleaned_or_refused_as_they_are_kept(
+    runtime: Runtime,
+) -> None:
+    member = await enrol(runtime)
+    purchases = runtime.program.purchases
+
+    await purchases.credit(
+        member.card_code, "10", purchase_id="R-1", actor="till\x00 1", store="Main\x00\n St"
+    )
+    with pytest.raises(InvalidReference):
+        await purchases.credit(member.card_code, "10", purchase_id="R-2", actor="op", store="\x00")
+    with pytest.raises(InvalidActor):
+        await purchases.credit(member.card_code, "10", purchase_id="R-3", actor="a" * 65)
+    with pytest.raises(InvalidActor):
+        await runtime.program.ledger.post(
+            member.id, 5, reason="gift", actor="\x07", idempotency_key="gift-1"
+        )
+
+    async with runtime.db.sessions() as session:
+        purchase = await session.scalar(select(Purchase))
+    assert purchase is not None and (purchase.store, purchase.actor) == ("Main St", "till 1")
+    assert await count(runtime, Purchase) == 1

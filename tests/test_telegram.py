@@ -102,6 +102,38 @@ async def test_sign_up_skipping_every_optional_step(
     assert await count(runtime, LedgerEntry, LedgerEntry.reason == "welcome") == 1
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "stored"),
+    [
+        # Telegram allows 64 + 64 characters: with the space, one more than is stored.
+        ("Ж" * 64, "Ш" * 64, "Ж" * 64 + " " + "Ш" * 63),
+        ("Ann\x00\x07", "Lee\n\tJr", "Ann Lee Jr"),
+    ],
+    ids=["64+64", "control-characters"],
+)
+async def test_every_name_telegram_allows_can_join(
+    telegram_runtime: Runtime,
+    fake_telegram: FakeTelegramAPI,
+    webhook: Any,
+    first: str,
+    last: str,
+    stored: str,
+) -> None:
+    ann = TelegramMember(
+        fake_telegram, webhook_delivery(webhook), user_id=1031, first_name=first, last_name=last
+    )
+    await ann.send("/start")
+    await ann.press("lang:en")
+    await ann.press("terms:accept")
+    await ann.press("consent:no")
+    await ann.send("Skip")
+    done = await ann.send("Skip")
+
+    assert text_of(done).startswith("Your card is ready!"), text_of(done)
+    member = await scalar(telegram_runtime, select(Member))
+    assert member.name == stored
+
+
 async def test_sign_up_taking_every_step_in_russian(
     telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI, transport: Any
 ) -> None:

@@ -300,6 +300,19 @@ async def test_sign_up_with_keyboard_and_callback_buttons(
     assert await count(runtime, LedgerEntry, LedgerEntry.reason == "welcome") == 1
 
 
+async def test_every_name_vk_sends_can_join(
+    runtime: Runtime, fake_vk: FakeVkAPI, webhook: TestClient[Any, Any]
+) -> None:
+    fake_vk.set_name(5009, "Анна\x00\n" + "А" * 100, "Б" * 100)
+    ann = member(fake_vk, webhook, 5009)
+
+    done = await ann.sign_up()
+
+    assert done.message.startswith("Your card is ready!"), done.message
+    found = await scalar(runtime, select(Member))
+    assert found.name == "Анна " + "А" * 100 + " " + "Б" * 22
+
+
 async def test_balance_and_card_with_its_qr_photo(
     runtime: Runtime, fake_vk: FakeVkAPI, webhook: TestClient[Any, Any]
 ) -> None:

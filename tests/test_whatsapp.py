@@ -238,6 +238,23 @@ async def test_sign_up_by_numbers_skips_the_phone_question(whatsapp: WhatsApp) -
     assert await count(runtime, LedgerEntry, LedgerEntry.reason == "welcome") == 1
 
 
+@pytest.mark.parametrize(
+    ("profile_name", "stored"),
+    [("W" * 200, "W" * 128), ("Ann\x00 \u2028Lee\x1b", "Ann Lee"), ("\x00\t", None)],
+    ids=["200-characters", "control-characters", "nothing-left"],
+)
+async def test_every_profile_name_whatsapp_sends_can_join(
+    whatsapp: WhatsApp, profile_name: str, stored: str | None
+) -> None:
+    ann = WhatsAppMember(whatsapp, "+79990001188", profile_name=profile_name)
+
+    done = await ann.sign_up()
+
+    assert done.body.startswith("Your card is ready!"), done.body
+    member = await scalar(whatsapp.runtime, select(Member))
+    assert member.name == stored
+
+
 async def test_balance_by_a_typed_word_and_by_number(whatsapp: WhatsApp) -> None:
     ann = WhatsAppMember(whatsapp, "+79990001123")
     menu = await ann.sign_up()

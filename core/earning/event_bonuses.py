@@ -33,6 +33,7 @@ from core.shared.errors import (
     UnknownEventKind,
 )
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
+from core.shared.parsing import parse_actor
 from core.shared.writes import retry_on_conflict
 
 MAX_EVENT_ID_LENGTH = 128
@@ -72,6 +73,7 @@ class Events:
         """Record an event for the member with `card_code` (or `member_id`) and pay its bonus."""
         if (card_code is None) == (member_id is None):
             raise InvalidReference("give either a card code or a member id")
+        actor = parse_actor(actor)
         kind = kind.strip()
         event_id = event_id.strip()
         if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:

@@ -41,7 +41,7 @@ from core.shared.errors import (
     RedemptionTooLarge,
 )
 from core.shared.owners import owner_of, owner_of_card
-from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount, parse_label
+from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_actor, parse_amount, parse_label
 from core.shared.writes import retry_on_conflict
 
 MAX_CATEGORIES = 50
@@ -138,6 +138,7 @@ class Purchases:
         `categories` gives parts of the amount per category ({"coffee": "300"}) for
         category promotions; what they leave of the total is uncategorized."""
         amount = parse_amount(amount)
+        actor = parse_actor(actor)
         purchase_id = purchase_id.strip()
         if not purchase_id or len(purchase_id) > MAX_REFERENCE_LENGTH:
             raise InvalidReference(
@@ -274,6 +275,7 @@ class Purchases:
         Partial refunds add up to at most the purchase. Points the balance cannot cover
         become a debt that later earnings settle first, never a negative balance.
         Idempotent on refund_id."""
+        actor = parse_actor(actor)
         refund_id = refund_id.strip()
         if not refund_id or len(refund_id) > MAX_REFERENCE_LENGTH:
             raise InvalidReference(
@@ -408,6 +410,7 @@ class Purchases:
         an order, points may pay at most the program's share of it (`max_points_share`)."""
         if points <= 0:
             raise InvalidAmount("points to redeem must be positive")
+        actor = parse_actor(actor)
         if order_amount is not None:
             rules = await self._rules.current()
             allowed = rules.max_points_for(parse_amount(order_amount))

@@ -25,6 +25,7 @@ from core.db.database import Database
 from core.db.models import LedgerEntry, LotAllocation, Member, PointLot, ProgramRule
 from core.shared.clock import Clock
 from core.shared.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
+from core.shared.parsing import parse_actor
 from core.shared.writes import retry_on_conflict
 
 
@@ -146,6 +147,7 @@ class Ledger:
         points without making them younger)."""
         if points == 0:
             raise ValueError("a ledger entry must move points")
+        actor = parse_actor(actor)
         member = await session.get(Member, member_id, with_for_update=True)
         if member is None:
             raise MemberNotFound(member_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,11 +30,20 @@ from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
-from core.shared.errors import InvalidTimeZone, MemberNotFound, NotFound, Refused
+from core.shared.errors import (
+    InvalidReference,
+    InvalidTimeZone,
+    MemberNotFound,
+    NotFound,
+    Refused,
+)
 from core.shared.owners import owner_of_card
+from core.shared.parsing import bounded_name
 from core.shared.writes import retry_on_conflict
 
 # Built once: constructing a statement and its cache key costs more than running it.
+# A phone as the members table keeps it (E.164-like), at most 32 characters.
+_PHONE_SHAPE = re.compile(r"^\+\d{6,20}$")
 _MEMBER_BY_IDENTITY = (
     select(*Member.__table__.columns)
     .join(Identity, Identity.member_id == Member.id)
@@ -111,6 +121,14 @@ class Registration:
     phone_verified: bool = False
     birthday: date | None = None
     referral_code: str | None = None
+
+    def __post_init__(self) -> None:
+        # Whatever a platform calls the person (a 64 + 64 character Telegram name, a long
+        # WhatsApp profile name, a NUL) is cleaned and cut here, once for every channel, so
+        # that everyone can join.
+        object.__setattr__(self, "name", bounded_name(self.name))
+        if self.phone is not None and not _PHONE_SHAPE.match(self.phone):
+            raise InvalidReference("a phone number is + and 6 to 20 digits")
 
 
 @dataclass(frozen=True)

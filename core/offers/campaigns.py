@@ -18,7 +18,7 @@ from core.db.database import Database
 from core.db.models import CouponCampaign
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, InvalidAmount, InvalidCampaign
-from core.shared.parsing import parse_amount
+from core.shared.parsing import parse_actor, parse_amount
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -223,7 +223,7 @@ class Campaigns:
             uses_per_coupon=spec.uses_per_coupon,
             transferable=spec.transferable,
             active=True,
-            created_by=actor,
+            created_by=parse_actor(actor),
             created_at=now,
         )
 

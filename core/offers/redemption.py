@@ -46,7 +46,7 @@ from core.shared.errors import (
     MemberNotFound,
 )
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
-from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_amount
+from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_actor, parse_amount
 from core.shared.writes import retry_on_conflict
 
 CENT = Decimal("0.01")
@@ -155,6 +155,7 @@ class Redemptions:
         """Use a code at the till, atomically; idempotent on redemption_id (a replay returns
         the first result, whatever happened to the coupon since)."""
         code = normalize_code(code)
+        actor = parse_actor(actor)
         redemption_id = redemption_id.strip()
         if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
             raise InvalidReference(

@@ -34,7 +34,7 @@ from core.shared.errors import (
     RewardRefused,
 )
 from core.shared.owners import member_ids_of
-from core.shared.parsing import MAX_REFERENCE_LENGTH
+from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_actor
 from core.shared.writes import retry_on_conflict
 
 REWARD_REASON = "reward"
@@ -139,6 +139,7 @@ class Rewards:
 
     # ------------------------------------------------------------------ catalogue
     async def add(self, spec: RewardSpec, *, actor: str) -> RewardItem:
+        actor = parse_actor(actor)
         slug = spec.slug.strip().lower()
         if not _SLUG.match(slug):
             raise InvalidCampaign(
@@ -293,6 +294,7 @@ class Rewards:
 
         `notify=False` when the caller hands the coupon over itself (the chat's answer to
         the claim), so the member does not get it a second time as a notice."""
+        actor = parse_actor(actor)
         claim_id = claim_id.strip()
         if not claim_id or len(claim_id) > MAX_REFERENCE_LENGTH:
             raise InvalidReference(

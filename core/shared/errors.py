@@ -125,6 +125,12 @@ class InvalidReference(InvalidInput):
     code = "invalid_reference"
 
 
+class InvalidActor(InvalidInput):
+    """Who records a change (an operator, a till, a system), kept with it: empty or too long."""
+
+    code = "invalid_actor"
+
+
 class RedemptionTooLarge(Refused):
     """Points may pay only part of an order; `allowed` is the most they may pay of this one."""
 

@@ -1,15 +1,24 @@
-"""Money amounts and the ids and labels shops send, parsed the same way by every context."""
+"""Money amounts and the ids, labels, names and actors that shops, operators and platforms
+send, parsed the same way by every context."""
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
-from core.shared.errors import InvalidAmount, InvalidReference
+from core.shared.errors import InvalidActor, InvalidAmount, InvalidReference
 
 MAX_AMOUNT = Decimal("1000000000")
 # Purchase, refund, redemption and claim ids: what a POS or a shop's system sends.
 MAX_REFERENCE_LENGTH = 64
 MAX_LABEL_LENGTH = 64
+# A member's name as a messenger gives it (Telegram: first + last name of up to 64 each).
+MAX_NAME_LENGTH = 128
+# Who recorded a change: an operator, a till, a system ("program", "expiry").
+MAX_ACTOR_LENGTH = 64
+# Control characters (NUL among them, which PostgreSQL cannot store in text), lone
+# surrogates (which cannot be encoded) and private-use characters.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
 
 
 def parse_amount(raw: str | Decimal) -> Decimal:
@@ -27,8 +36,36 @@ def parse_amount(raw: str | Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+def clean_text(raw: str) -> str:
+    """Text on one line as it may be stored and shown: control characters dropped, every run
+    of whitespace (newlines, tabs) made one space, none at either end."""
+    kept = "".join(
+        " " if char.isspace() else char
+        for char in raw
+        if char.isspace() or unicodedata.category(char) not in _DROPPED_CATEGORIES
+    )
+    return " ".join(kept.split())
+
+
+def bounded_name(raw: str | None) -> str | None:
+    """A member's name as a platform sent it, cleaned and cut to what is stored (so that
+    everyone can join, whatever their profile says); None if nothing is left of it."""
+    if raw is None:
+        return None
+    name = clean_text(raw)[:MAX_NAME_LENGTH].rstrip()
+    return name or None
+
+
+def parse_actor(raw: str) -> str:
+    """Who records a change, as it is kept with it (the ledger, purchases, rules ...)."""
+    actor = clean_text(raw)
+    if not actor or len(actor) > MAX_ACTOR_LENGTH:
+        raise InvalidActor(f"an actor of 1 to {MAX_ACTOR_LENGTH} characters is required")
+    return actor
+
+
 def parse_label(what: str, raw: str) -> str:
-    label = raw.strip()
+    label = clean_text(raw)
     if not label or len(label) > MAX_LABEL_LENGTH:
         raise InvalidReference(f"a {what} of 1 to {MAX_LABEL_LENGTH} characters is required")
     return label
