@@ -14,7 +14,7 @@ import sys
 
 from app.settings import Settings
 from cli import registry
-from cli.errors import REFUSALS, report
+from cli.errors import REFUSALS, database_unreachable, report, report_unreachable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return report(error)
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if database_unreachable(error):
+            return report_unreachable(settings.database_url)
+        raise
 
 
 if __name__ == "__main__":

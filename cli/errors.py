@@ -2,12 +2,19 @@
 
 A `LoyaltyError` exits with its own `exit_code` (the kind's, from core.shared.errors); names the
 operator typed that do not exist as such (a card code, a job) and commands that do not say one
-thing to do are usage errors, 2, like argparse's own.
+thing to do are usage errors, 2, like argparse's own. A database that cannot be reached
+(refused, unknown host, timed out, wrong password, no such database, an unopenable file) is
+named, without its password, and exits 1: never a traceback.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from types import TracebackType
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from cli.command import UsageError
 from core.jobs import UnknownJob
@@ -37,6 +44,79 @@ def report(error: Exception) -> int:
                 return status
             return exit_code(error) if isinstance(error, LoyaltyError) else 1
     raise TypeError(f"not a refusal: {error!r}") from error
+
+
+UNREACHABLE = 1
+# Where a connection error comes from when it is the database's (an OSError from a socket
+# is the database's only if it was raised under one of these).
+_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3")
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether `error` is the database driver failing to connect (or losing the connection),
+    not a refusal nor a bug."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        # The driver's own error is the adapter's cause (asyncpg's, under SQLAlchemy's).
+        cause: BaseException | None = error.orig
+        while cause is not None:
+            if _is_connection_error(cause):
+                return True
+            cause = cause.__cause__
+        return False
+    return _is_connection_error(error) and _raised_under_database(error.__traceback__)
+
+
+def _is_connection_error(error: BaseException | None) -> bool:
+    if error is None:
+        return False
+    if isinstance(error, (OSError, TimeoutError)):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        return "unable to open" in str(error)
+    # asyncpg's own, without importing it here (the driver is optional).
+    kind = type(error)
+    return kind.__module__.startswith("asyncpg") and kind.__name__ in _ASYNCPG_CONNECTION_ERRORS
+
+
+_ASYNCPG_CONNECTION_ERRORS = frozenset(
+    {
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "ConnectionRejectionError",
+        "ClientCannotConnectError",
+        "InvalidAuthorizationSpecificationError",
+        "InvalidPasswordError",
+        "InvalidCatalogNameError",
+        "TooManyConnectionsError",
+        "InternalClientError",
+    }
+)
+
+
+def _raised_under_database(traceback: TracebackType | None) -> bool:
+    while traceback is not None:
+        module = str(traceback.tb_frame.f_globals.get("__name__", ""))
+        if module.split(".", 1)[0] in _DATABASE_MODULES:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def report_unreachable(database_url: str) -> int:
+    print(f"Cannot reach the database at {shown_url(database_url)}", file=sys.stderr)
+    return UNREACHABLE
+
+
+def shown_url(database_url: str) -> str:
+    """The URL as an operator may read it in a terminal or a log: no password in it."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return "(the DATABASE_URL given)"
+    return url._replace(password=None).render_as_string(hide_password=False)
 
 
 def exit_code(error: LoyaltyError) -> int:

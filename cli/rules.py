@@ -20,14 +20,23 @@ from typing import Any
 
 from cli.command import Command, Context, UsageError
 from core.rules.book import rules_as_json
+from core.shared.errors import InvalidRules
 
 
 def parse_value(raw: str) -> Any:
     """JSON where it parses (decimals kept exact: 0.1 stays Decimal('0.1')), else the text."""
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return _loads(raw)
     except json.JSONDecodeError:
         return raw
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError:
+        # Not text either: a value nested thousands of levels deep is no rule.
+        raise InvalidRules("the value is nested too deeply to be a rule") from None
 
 
 class Rules(Command):
@@ -54,7 +63,7 @@ class Rules(Command):
         if args.file is not None:
             try:
                 text = await asyncio.to_thread(args.file.read_text, encoding="utf-8")
-                value = json.loads(text, parse_float=Decimal)
+                value = _loads(text)
             except (OSError, json.JSONDecodeError) as error:
                 print(f"Cannot read {args.file}: {error}", file=sys.stderr)
                 return 1

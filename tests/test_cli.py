@@ -8,6 +8,10 @@ SystemExit with which argparse ends a usage error (a missing option, a malformed
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from core.db.models import LedgerEntry, Purchase
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.shared import cards
 
+ROOT = Path(__file__).resolve().parent.parent
 WELCOME_BONUS = 100
 SETTINGS_VARIABLES = (
     "TELEGRAM_BOT_TOKEN",
@@ -202,3 +207,69 @@ async def test_redeem_against_an_order_is_capped_at_the_allowed_share(
     )
     assert code == 0
     assert await runtime.program.ledger.balance(member.id) == WELCOME_BONUS - 30
+
+
+async def test_an_actor_longer_than_is_kept_is_refused_not_a_traceback(
+    runtime: Runtime, cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    member = await enrol(runtime)
+    long_actor = "a" * 65
+
+    commands = (
+        ("credit", member.card_code, "100", "--purchase-id", "R-1", "--actor", long_actor),
+        ("redeem", member.card_code, "10", "--redemption-id", "X-1", "--actor", long_actor),
+        ("rules", "set", "welcome_bonus", "50", "--actor", long_actor),
+    )
+    for argv in commands:
+        code = await run_cli(*argv)
+        _, err = capsys.readouterr()
+        assert code == 1, (argv, err)
+        assert err.startswith("Refused: an actor of 1 to 64 characters"), err
+        assert "Traceback" not in err
+
+    assert await count(runtime, Purchase) == 0
+    assert await runtime.program.ledger.balance(member.id) == WELCOME_BONUS
+    assert (await runtime.program.rules.current()).welcome_bonus == WELCOME_BONUS
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("rules",), ("migrate",), ("credit", "CARD", "10", "--purchase-id", "R-1"), ("run",)],
+    ids=["rules", "migrate", "credit", "run"],
+)
+async def test_an_unreachable_database_is_named_without_its_password(
+    argv: tuple[str, ...], tmp_path: Path
+) -> None:
+    port = closed_port()
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"postgresql+asyncpg://shop:s3cret-pw@127.0.0.1:{port}/loyalty",
+        "REDIS_URL": "",
+        "PORT": str(closed_port()),
+    }
+    for name in SETTINGS_VARIABLES:
+        environment.pop(name, None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "main.py"),
+        *(cards.generate() if word == "CARD" else word for word in argv),
+        cwd=tmp_path,
+        env=environment,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, raw_err = await asyncio.wait_for(process.communicate(), 60)
+    err = raw_err.decode()
+
+    assert process.returncode == 1, err
+    assert f"Cannot reach the database at postgresql+asyncpg://shop@127.0.0.1:{port}/loyalty" in err
+    assert "Traceback" not in err
+    assert "s3cret-pw" not in err

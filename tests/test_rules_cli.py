@@ -93,3 +93,25 @@ async def test_rules_set_refuses_each_with_the_rule_and_why(
             wrong.append((name, value, code, said))
     assert wrong == []
     assert await runtime.program.rules.current() == before
+
+
+async def test_a_value_nested_thousands_deep_is_refused_not_a_traceback(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    source = tmp_path / "deep.json"
+    source.write_text(deep, encoding="utf-8")
+
+    for argv in (
+        ("rules", "set", "tiers", deep),
+        ("rules", "set", "tiers", "--file", str(source)),
+        ("rules", "set", "tiers", "[" * 100 + "]" * 100),
+    ):
+        code = await run_cli(*argv)
+        _, err = capsys.readouterr()
+        assert code == 1, err
+        assert err.startswith("Refused: "), err
+        assert "Traceback" not in err

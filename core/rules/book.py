@@ -35,6 +35,7 @@ from core.rules.sections import (
 from core.rules.values import LocalizedText, validated
 from core.shared.clock import Clock
 from core.shared.errors import InvalidRules
+from core.shared.parsing import parse_actor
 
 __all__ = [
     "MAX_EARN_RATE",
@@ -83,6 +84,23 @@ def validate(rules: ProgramRules) -> None:
 
 def _validate(values: Mapping[str, Any], *, prefix: str = "") -> ProgramRules:
     return validated(lambda: ProgramRules.model_validate(values), prefix=prefix)
+
+
+# No rule's value is nested deeper than a few levels (tiers, promotions, event bonuses).
+MAX_VALUE_DEPTH = 16
+
+
+def _refuse_too_deep(changes: Mapping[str, Any]) -> None:
+    """Refuse a value nested deeper than any rule is, before validating it (which recurses)."""
+    for key, value in changes.items():
+        pending = [(value, 1)]
+        while pending:
+            item, depth = pending.pop()
+            if isinstance(item, (dict, list, tuple)):
+                if depth > MAX_VALUE_DEPTH:
+                    raise InvalidRules(f"{key}: nested deeper than {MAX_VALUE_DEPTH} levels")
+                children = item.values() if isinstance(item, dict) else item
+                pending.extend((child, depth + 1) for child in children)
 
 
 def _refuse_unknown(names: Any) -> None:
@@ -164,7 +182,9 @@ class RuleBook:
     async def update(self, *, actor: str, **changes: Any) -> ProgramRules:
         """Sets the rules in `changes` (by their flat names, values in their JSON shape or
         their own type), all or none; raises InvalidRules naming each rule refused and why."""
+        actor = parse_actor(actor)
         _refuse_unknown(changes)
+        _refuse_too_deep(changes)
         current = await self.current()
         updated = _validate({**dict(current), **changes})
         shapes = rules_as_json(updated)
