@@ -19,7 +19,7 @@ from multidict import MultiDict
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from app.runtime import Runtime
+from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.telegram.channel import SECRET_HEADER
 from bots.whatsapp.channel import EMPTY_TWIML
@@ -391,3 +391,36 @@ async def test_vk_refuses_an_oversized_or_broken_body_without_a_traceback(
     writer.close()
     assert status_line.split()[1] == b"400", status_line
     no_traceback(caplog)
+
+
+async def test_trusted_proxies_reach_the_whatsapp_channel_of_the_built_runtime(
+    backend: Backend, settings: Settings, fake_twilio: FakeTwilioAPI
+) -> None:
+    for trusted, expected in (("", 403), ("127.0.0.1", 200)):
+        runtime = build_runtime(
+            make_settings(
+                backend,
+                twilio_account_sid=ACCOUNT_SID,
+                twilio_auth_token=AUTH_TOKEN,
+                twilio_whatsapp_from=f"whatsapp:{SHOP_NUMBER}",
+                twilio_api_url=fake_twilio.base_url,
+                trusted_proxies=trusted,
+            )
+        )
+        try:
+            async with TestClient(TestServer(runtime.web_app, host="127.0.0.1")) as client:
+                form, headers = signed_inbound(
+                    "https://shop.example" + WEBHOOK_PATH,
+                    AUTH_TOKEN,
+                    account_sid=ACCOUNT_SID,
+                    from_number="+79990001209",
+                    to_number=SHOP_NUMBER,
+                    body="Hello",
+                )
+                forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example"}
+                response = await client.post(
+                    WEBHOOK_PATH, data=form, headers={**headers, **forwarded}
+                )
+                assert response.status == expected, trusted
+        finally:
+            await runtime.close()
