@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.shared.languages import SUPPORTED_LOCALES
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
     twilio_api_url: str = ""
 
     public_url: str = ""
+    # The reverse proxies in front of the web server (addresses or networks, comma-separated):
+    # only their X-Forwarded-Proto and X-Forwarded-Host are believed; anyone else's are ignored.
+    trusted_proxies: str = ""
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
 
@@ -46,6 +51,16 @@ class Settings(BaseSettings):
     # Run the job scheduler (birthdays, expiry, ...) and a job worker inside `main.py run`;
     # off for deployments that run `main.py scheduler` and `main.py worker` on their own.
     scheduler_enabled: bool = True
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        _networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @property
     def telegram_enabled(self) -> bool:
@@ -89,3 +104,18 @@ class Settings(BaseSettings):
     @property
     def locale(self) -> str:
         return self.default_locale if self.default_locale in SUPPORTED_LOCALES else "en"
+
+
+def _networks(listed: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """TRUSTED_PROXIES: addresses (10.0.0.2, ::1) or networks (10.0.0.0/8), comma-separated."""
+    networks = []
+    for item in listed.split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"TRUSTED_PROXIES: {item.strip()!r} is no IP address or network"
+            ) from None
+    return tuple(networks)

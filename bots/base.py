@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -102,6 +103,10 @@ class ChannelSettings(Protocol):
 
     @property
     def telegram_webhook_url(self) -> str | None: ...
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The peers whose X-Forwarded-Proto and X-Forwarded-Host are believed."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -65,7 +66,13 @@ def free_port() -> int:
 
 
 def build_channel(
-    runtime: Runtime, fake: FakeTwilioAPI, clock: Clock, *, public_url: str, token: str = AUTH_TOKEN
+    runtime: Runtime,
+    fake: FakeTwilioAPI,
+    clock: Clock,
+    *,
+    public_url: str,
+    token: str = AUTH_TOKEN,
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (),
 ) -> WhatsAppChannel:
     return WhatsAppChannel(
         create_client(ACCOUNT_SID, token, api_url=fake.base_url),
@@ -84,6 +91,7 @@ def build_channel(
             program=runtime.program,
         ),
         clock=clock,
+        trusted_proxies=trusted_proxies,
     )
 
 
@@ -516,7 +524,14 @@ def test_split_body_never_exceeds_the_limit_even_without_line_breaks() -> None:
 async def test_behind_a_proxy_the_signed_url_comes_from_forwarded_headers(
     runtime: Runtime, fake_twilio: FakeTwilioAPI
 ) -> None:
-    channel = build_channel(runtime, fake_twilio, runtime.program.clock, public_url="")
+    # The proxy in front (TRUSTED_PROXIES) is this test's own client.
+    channel = build_channel(
+        runtime,
+        fake_twilio,
+        runtime.program.clock,
+        public_url="",
+        trusted_proxies=(ip_network("127.0.0.0/8"), ip_network("::1")),
+    )
     app = web.Application()
     channel.register_webhook(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))

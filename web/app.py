@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
+from aiohttp.web_protocol import RequestPayloadError
 
 from core.shared.errors import LoyaltyError
 
@@ -36,6 +39,27 @@ BODY_HEADERS = frozenset(
 )
 # Set on an error response whose own body is what its clients read (see keep_body).
 KEEPS_BODY = web.ResponseKey("keeps_body", bool)
+
+
+# What aiohttp's server raises on a request it cannot parse (a broken request line, header or
+# chunked body): the client's doing, answered 400 by the server itself.
+CLIENT_ERRORS: tuple[type[BaseException], ...] = (HttpProcessingError, RequestPayloadError)
+
+
+class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, where a request it cannot parse is noted at INFO, without a
+    traceback, instead of an ERROR: anyone can send one, and it is no fault of ours. Every
+    other failure is logged as aiohttp logs it."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if isinstance(error, CLIENT_ERRORS) or isinstance(
+            getattr(error, "__cause__", None), CLIENT_ERRORS
+        ):
+            kwargs.pop("exc_info")
+            self.info(f"{msg} (malformed request: %s)", *args, type(error).__name__, **kwargs)
+            return
+        super().exception(msg, *args, **kwargs)
 
 
 def problem(status: int, *, code: str, detail: str = "", title: str = "") -> web.Response:
@@ -138,7 +162,14 @@ def build_web_app(probes: dict[str, Probe], channels: Iterable[Routed] = ()) -> 
         # Its own report, not a problem: probes and the operators reading them want each part.
         return keep_body(web.json_response(body, status=503))
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[problems])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[problems],
+        # Bodies reach the handlers as sent: no platform compresses its webhooks, and the
+        # server's own inflating would turn a broken or exploding gzip body into an error
+        # outside any handler (and a traceback). A compressed body is refused as unreadable.
+        handler_args={"auto_decompress": False, "logger": ServerLog(server_logger)},
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     for channel in channels:

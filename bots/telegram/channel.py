@@ -25,6 +25,7 @@ from aiohttp import web
 from bots.base import Spawn
 from bots.outbound import Delivery, Outcome
 from bots.telegram import render, transport
+from bots.webhooks import read_json
 from core.db.state import UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Contact, Incoming, Reply
@@ -32,6 +33,7 @@ from handlers.render.i18n import Translator
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+NOT_AN_UPDATE = "not a Telegram update"
 COMMAND_MENU = ("start", "balance", "card", "history", "language", "help")
 
 log = logging.getLogger("bots.telegram")
@@ -242,10 +244,12 @@ class TelegramChannel:
         given = request.headers.get(SECRET_HEADER, "")
         if not secrets.compare_digest(given.encode(), self._webhook_secret.encode()):
             return web.Response(status=403, text="forbidden")
+        # Authenticated first: nothing of the body is read for a request without the secret.
+        data = await read_json(request, NOT_AN_UPDATE)
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except ValueError:
-            return web.Response(status=400, text="not a Telegram update")
+            update = Update.model_validate(data, context={"bot": self.bot})
+        except ValueError:  # pydantic's ValidationError
+            return web.Response(status=400, text=NOT_AN_UPDATE)
         await self.dispatcher.feed_update(self.bot, update)
         return web.Response(text="ok")
 

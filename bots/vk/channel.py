@@ -29,6 +29,7 @@ from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
+from bots.webhooks import read_json
 from core.db.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
@@ -38,6 +39,7 @@ CHANNEL = "vk"
 CANNOT_MESSAGE_CODES = frozenset({7, 901})
 # VK's `client_info.lang_id`; languages we have no texts for stay None.
 LANGUAGES = {0: "ru", 3: "en"}
+NOT_AN_EVENT = "not a VK event"
 HANDLED_EVENTS = frozenset({"message_new", "message_event"})
 # peer_id from 2e9 up are group chats; the loyalty bot talks to members one to one.
 FIRST_CHAT_PEER_ID = 2_000_000_000
@@ -126,12 +128,11 @@ class VkChannel:
         app.router.add_post(path, self.handle_webhook)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        try:
-            event = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="not a VK event")
+        # VK puts its secret inside the event: the body is read bounded and parsed defensively
+        # (bots.webhooks) before anything can be checked.
+        event = await read_json(request, NOT_AN_EVENT)
         if not isinstance(event, dict):
-            return web.Response(status=400, text="not a VK event")
+            return web.Response(status=400, text=NOT_AN_EVENT)
         if _as_int(event.get("group_id")) != self._group_id:
             return web.Response(status=403, text="forbidden")
         if event.get("type") == "confirmation":

@@ -46,6 +46,7 @@ class WhatsAppPlugin:
             public_url=settings.public_url,
             media=context.media(self.name, media_key),
             clock=context.clock,
+            trusted_proxies=settings.trusted_proxy_networks,
         )
 
 

@@ -11,8 +11,10 @@ web app.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import twilio.rest
 from aiohttp import web
@@ -27,6 +29,7 @@ from twilio.request_validator import (
 from bots.base import MediaLinks, Spawn
 from bots.keys import KeyedStore
 from bots.outbound import WHATSAPP_WINDOW, Delivery, Outcome
+from bots.webhooks import read_form
 from bots.whatsapp.render import Rendered, bodies, number_choices
 from bots.whatsapp.transport import (
     ADDRESS_PREFIX,
@@ -42,6 +45,7 @@ from handlers.messages import Document, Incoming, Reply
 from handlers.render.parsing import ascii_digits
 
 CHANNEL = "whatsapp"
+IPNetwork = IPv4Network | IPv6Network
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Free-form messages only within this time after the member's last message (WhatsApp's rule).
 SESSION_WINDOW = timedelta(hours=24)
@@ -52,7 +56,60 @@ MAX_CHOICE_DIGITS = 3
 CHOICES = "choices"
 LAST_INBOUND = "last-inbound"
 
+NOT_A_MESSAGE = "not a Twilio message"
+# The shape of every field Twilio sends that we read or that names the message. Twilio signs
+# the names and values run together, so a value that strays from its shape may carry a
+# neighbour's name and value (MessageSid=SM...MessageTypetext): refused, not read.
+_SID = "[0-9a-fA-F]{32}"
+_ADDRESS = r"(?:whatsapp:)?\+[0-9]{1,15}"
+FIELD_SHAPES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern)
+    for name, pattern in {
+        "MessageSid": f"(?:SM|MM){_SID}",
+        "SmsMessageSid": f"(?:SM|MM){_SID}",
+        "SmsSid": f"(?:SM|MM){_SID}",
+        "AccountSid": f"AC{_SID}",
+        "MessagingServiceSid": f"MG{_SID}",
+        "From": _ADDRESS,
+        "To": _ADDRESS,
+        "WaId": "[0-9]{1,15}",
+        "NumMedia": "[0-9]{1,2}",
+        "NumSegments": "[0-9]{1,3}",
+        "ReferralNumMedia": "[0-9]{1,2}",
+        "MessageType": "[a-z_]{1,32}",
+        "SmsStatus": "[a-z_]{1,32}",
+        "MessageStatus": "[a-z_]{1,32}",
+        "ApiVersion": "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    }.items()
+}
+# What a member's message cannot be without (a status callback has them too).
+REQUIRED_FIELDS = ("MessageSid", "AccountSid", "From", "To")
+
 log = logging.getLogger("bots.whatsapp")
+
+
+def malformed_field(form: MultiDictProxy[str]) -> str | None:
+    """The name of the first field that is missing, repeated or not in Twilio's shape; None
+    when every field we know of is as Twilio writes it."""
+    for name in REQUIRED_FIELDS:
+        if name not in form:
+            return name
+    for name, shape in FIELD_SHAPES.items():
+        values = form.getall(name, [])
+        if len(values) > 1 or any(shape.fullmatch(value) is None for value in values):
+            return name
+    return None
+
+
+def is_trusted(peer: str | None, proxies: Sequence[IPNetwork]) -> bool:
+    """Whether the peer (`request.remote`) is one of the operator's proxies."""
+    if not peer or not proxies:
+        return False
+    try:
+        address = ip_address(peer)
+    except ValueError:  # a Unix socket's peer, say
+        return False
+    return any(address in network for network in proxies)
 
 
 class WhatsAppChannel:
@@ -71,6 +128,7 @@ class WhatsAppChannel:
         public_url: str,
         media: MediaLinks,
         clock: Clock,
+        trusted_proxies: Sequence[IPNetwork] = (),
     ) -> None:
         self.client = client
         self._conversation = conversation
@@ -82,6 +140,7 @@ class WhatsAppChannel:
         self._public_url = public_url.rstrip("/")
         self.media = media
         self._clock = clock
+        self._trusted_proxies = tuple(trusted_proxies)
 
     # ------------------------------------------------------------------ the Channel protocol
     def register_routes(self, app: web.Application) -> None:
@@ -100,7 +159,9 @@ class WhatsAppChannel:
         self.media.mount(app)
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        # The signature covers the form, so the form is read first: bounded, uncompressed,
+        # parsed defensively (bots.webhooks).
+        form = await read_form(request, NOT_A_MESSAGE)
         base_url = self._base_url(request)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
@@ -110,6 +171,12 @@ class WhatsAppChannel:
         ):
             log.warning("whatsapp webhook with a missing or wrong signature refused")
             return web.Response(status=403, text="forbidden")
+        malformed = malformed_field(form)
+        if malformed is not None:
+            # Signed, yet not as Twilio writes it: names and values shifted under the same
+            # signature (which runs them together), made to slip past the de-duplication.
+            log.warning("whatsapp webhook with a malformed %s refused", malformed)
+            return web.Response(status=400, text=f"malformed {malformed}")
 
         sender = str(form.get("From", ""))
         message_sid = str(form.get("MessageSid", ""))
@@ -134,14 +201,14 @@ class WhatsAppChannel:
         # Twilio only needs to know we got it; the answers went out by REST.
         return self._twiml()
 
-    def _signed(self, url: str, form: MultiDictProxy[Any], signature: str, algorithm: str) -> bool:
+    def _signed(self, url: str, form: MultiDictProxy[str], signature: str, algorithm: str) -> bool:
         try:
             return bool(self._validator.validate(url, form, signature, algorithm))
         except (TypeError, ValueError):
-            # A multipart upload (non-text values) is nothing Twilio sends us.
+            # A signature header that is not what the algorithm produces.
             return False
 
-    async def _incoming(self, number: str, form: MultiDictProxy[Any]) -> Incoming:
+    async def _incoming(self, number: str, form: MultiDictProxy[str]) -> Incoming:
         text = str(form.get("Body", ""))
         action = str(form.get("ButtonPayload", "")) or await self._chosen_action(number, text)
         return Incoming(
@@ -168,11 +235,14 @@ class WhatsAppChannel:
         return str(actions[index]) if 0 <= index < len(actions) else None
 
     def _base_url(self, request: web.Request) -> str:
-        """Scheme and host Twilio used: PUBLIC_URL, else what the proxy in front reports."""
+        """Scheme and host Twilio used: PUBLIC_URL, else what the proxy in front reports (only
+        a peer in TRUSTED_PROXIES is believed), else what the request itself says."""
         if self._public_url:
             return self._public_url
-        scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
-        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        scheme = host = ""
+        if is_trusted(request.remote, self._trusted_proxies):
+            scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+            host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
         return f"{scheme or request.scheme}://{host or request.host}"
 
     @staticmethod
