@@ -68,6 +68,11 @@ class Member(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     card_code: Mapped[str] = mapped_column(String(16), unique=True)
+    # What invite links carry: joins a friend to this member, spends nothing (cards.referral).
+    # (Never empty: enrolment draws it; the default is only there for SQLite's ADD COLUMN.)
+    referral_code: Mapped[str] = mapped_column(
+        String(32), unique=True, index=True, server_default=text("''")
+    )
     name: Mapped[str | None] = mapped_column(String(128))
     language: Mapped[str] = mapped_column(String(8))
     phone: Mapped[str | None] = mapped_column(String(32))

@@ -30,7 +30,7 @@ from core.shared import cards
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import InvalidTimeZone, MemberNotFound, NotFound, Refused
-from core.shared.owners import owner_of_card
+from core.shared.owners import owner_of_card, owner_of_referral
 from core.shared.writes import retry_on_conflict
 
 # Built once: constructing a statement and its cache key costs more than running it.
@@ -69,6 +69,7 @@ class IdentityKey:
 class Profile:
     id: int
     card_code: str
+    referral_code: str
     name: str | None
     language: str
     phone: str | None
@@ -86,6 +87,7 @@ class Profile:
         return cls(
             id=row.id,
             card_code=row.card_code,
+            referral_code=row.referral_code,
             name=row.name,
             language=row.language,
             phone=row.phone,
@@ -217,6 +219,7 @@ class Members:
             welcome_bonus = 0
         member = Member(
             card_code=cards.generate(),
+            referral_code=cards.generate_referral(),
             name=registration.name,
             language=registration.language,
             phone=registration.phone,
@@ -275,6 +278,10 @@ class Members:
     async def _referrer(self, session: AsyncSession, raw_code: str | None) -> int | None:
         if not raw_code:
             return None
+        referral = cards.referral(raw_code)
+        if referral is not None:
+            return await session.scalar(owner_of_referral(referral))
+        # Invite links before referral codes carried the card code: they still bring a friend.
         try:
             code = cards.normalize(raw_code)
         except cards.InvalidCardCode:
