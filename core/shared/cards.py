@@ -67,6 +67,7 @@ def display(code: str) -> str:
 
 
 def generate_referral() -> str:
+    # The same draw as the Member model's default (core.db.models.REFERRAL_CODE_BYTES).
     return secrets.token_hex(REFERRAL_LENGTH // 2)
 
 
