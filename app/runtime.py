@@ -24,6 +24,7 @@ from bots.console import ConsoleChannel, stdin_reader
 from bots.dispatch import DispatchReport, NoticeDispatcher
 from bots.outbound import Outbound
 from core.db.database import Database
+from core.db.installation import installation_secret
 from core.db.state import (
     ConversationStore,
     FloodGate,
@@ -43,7 +44,7 @@ from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
 from handlers.render.i18n import Translator
 from web.app import Probe, build_web_app
-from web.media import LIFETIME, SignedMedia
+from web.media import LIFETIME, MEDIA_KEY, SignedMedia
 
 if TYPE_CHECKING:
     # Only for the types of the properties below: importing them would load the SDKs.
@@ -175,10 +176,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         invites=invites,
     )
 
-    def media(namespace: str, key: bytes) -> MediaLinks:
+    async def media_key() -> bytes:
+        # The installation's own: every process signs alike, and no platform credential can.
+        return await installation_secret(db, MEDIA_KEY)
+
+    def media(namespace: str) -> MediaLinks:
         # Kept no longer than the links that name it.
         store = expiring(int(LIFETIME.total_seconds()))
-        return SignedMedia(namespace, key, clock=program.clock, store=store, program=program)
+        return SignedMedia(namespace, media_key, clock=program.clock, store=store, program=program)
 
     context = ChannelContext(
         settings=settings,

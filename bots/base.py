@@ -60,17 +60,17 @@ class MediaLinks(Protocol):
 
     def mount(self, app: web.Application) -> None: ...
 
-    def card_path(self, member_id: int) -> str:
+    async def card_path(self, member_id: int) -> str:
         """The member's current card QR (an old link stops working when the card changes)."""
 
     async def image_path(self, image: Image) -> str:
         """This very image, kept for as long as its link lives."""
 
-    def export_path(self, member_id: int) -> str:
+    async def export_path(self, member_id: int) -> str:
         """The member's data export, made when the link is fetched (nothing personal is kept
         for the link: after erasure it serves what is left, which is nothing personal)."""
 
-    def token(self, subject: int, expires: int, *, kind: str) -> str: ...
+    async def token(self, subject: str, expires: int, *, kind: str) -> str: ...
 
 
 class ChannelSettings(Protocol):
@@ -122,8 +122,9 @@ class ChannelContext:
     expiring: Callable[[int], ConversationStore]
     program: LoyaltyProgram
     clock: Clock
-    # Builds the web app's signed-media service for a channel: (namespace, signing key).
-    media: Callable[[str, bytes], MediaLinks]
+    # Builds the web app's signed-media service for a channel's namespace (signed with the
+    # installation's own key, which the composition root provides).
+    media: Callable[[str], MediaLinks]
 
 
 class ChannelPlugin(Protocol):

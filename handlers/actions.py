@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from handlers.routing import Action
 
+# The longest nonce a confirmation button carries (rewards draw 8 hex digits).
+NONCE_MAX = 16
+
 # ---------------------------------------------------------------------------- main menu
 
 
@@ -169,6 +172,10 @@ class RewardConfirmed(Action, prefix="reward:yes"):
 
     id: int
     nonce: str
+
+    def valid(self) -> bool:
+        # Drawn as 8 hex digits; a longer or stranger one was never ours.
+        return 0 < len(self.nonce) <= NONCE_MAX and self.nonce.isascii() and self.nonce.isalnum()
 
 
 # ---------------------------------------------------------------------------- sign-up

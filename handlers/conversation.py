@@ -122,6 +122,8 @@ class Conversation:
         turn = Turn(message, member)
         handler = self.router.handler(action) if action is not None else None
         if handler is None:
+            if message.action and self.router.stale(message.action):
+                return self._main.stale(turn)
             return self._main.unknown(turn)
         return await handler(turn, action)
 

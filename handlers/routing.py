@@ -92,6 +92,11 @@ class Action:
         action = cls._read(segments)
         return action if action is not None else cls.fallback(segments)
 
+    def valid(self) -> bool:
+        """Whether the fields, once typed, are ones we could have sent (a kind narrows this,
+        e.g. a nonce's length); an invalid action decodes to nothing."""
+        return True
+
     @classmethod
     def fallback(cls, segments: list[str]) -> Action | None:
         """What this prefix means when its fields cannot be read, for a kind whose old buttons
@@ -116,7 +121,8 @@ class Action:
                 return None
             else:
                 values[name] = segment
-        return cls(**values)
+        action = cls(**values)
+        return action if action.valid() else None
 
 
 def _takes_rest(fields: tuple[tuple[str, type], ...]) -> bool:
@@ -154,6 +160,8 @@ class ActionCodec:
 
     def decode(self, payload: str) -> Action | None:
         """The action a payload names, or None for a foreign, garbled or ambiguous one."""
+        if len(payload.encode(errors="replace")) > MAX_ACTION_BYTES:
+            return None  # longer than anything we send: forged
         segments = payload.split(SEPARATOR)
         found = []
         for cut in range(1, len(segments) + 1):
@@ -168,6 +176,14 @@ class ActionCodec:
                 log.error("ambiguous action %r: %r", payload, found)
             return None
         return found[0]
+
+    def claims(self, payload: str) -> bool:
+        """Whether a payload starts with one of our prefixes: a button of ours, perhaps stale or
+        forged, rather than another bot's or noise."""
+        segments = payload.split(SEPARATOR)
+        return any(
+            SEPARATOR.join(segments[:cut]) in self._kinds for cut in range(1, len(segments) + 1)
+        )
 
 
 def _can_swallow(kind: type[Action]) -> bool:
@@ -243,6 +259,10 @@ class Router:
 
     def decode(self, payload: str) -> Action | None:
         return self.codec.decode(payload)
+
+    def stale(self, payload: str) -> bool:
+        """A button payload of ours that no longer decodes (stale or forged)."""
+        return self.codec.decode(payload) is None and self.codec.claims(payload)
 
 
 class Feature(Protocol):

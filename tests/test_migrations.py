@@ -18,6 +18,7 @@ from app.settings import Settings
 from core.db.database import Database
 from core.db.migrate import alembic_config, upgrade
 from core.db.models import Base
+from core.shared import cards
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
 # On expressions: Alembic compares it on PostgreSQL, but SQLite's cannot be reflected, so its
@@ -126,3 +127,42 @@ def test_downgrade_to_base_and_upgrade_to_head_on_a_throwaway_database(
     differences, revision, tables = asyncio.run(inspect_database(url))
     assert (differences, revision) == ([], head_revision())
     assert tables >= TABLES
+
+
+def test_members_who_joined_before_referral_codes_get_one_each(tmp_path: Path) -> None:
+    """0009 gives every existing member a referral code of its own: unguessable, distinct,
+    and never readable as a card."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0008")
+
+    async def add_members() -> None:
+        db = Database.from_url(url)
+        try:
+            async with db.engine.begin() as connection:
+                for number, card in enumerate(("ABCDEFGH2", "BCDEFGHJ3", "CDEFGHJK4")):
+                    await connection.execute(
+                        text(
+                            "INSERT INTO members (card_code, language, phone_verified, "
+                            "marketing_opt_in, terms_accepted_at, balance, created_at, "
+                            "updated_at) VALUES (:card, 'en', 0, 0, :now, :n, :now, :now)"
+                        ),
+                        {"card": card, "now": "2026-11-30 10:00:00.000000", "n": number},
+                    )
+        finally:
+            await db.close()
+
+    async def referral_codes() -> list[str]:
+        db = Database.from_url(url)
+        try:
+            async with db.engine.connect() as connection:
+                rows = await connection.execute(text("SELECT referral_code FROM members"))
+                return [row[0] for row in rows]
+        finally:
+            await db.close()
+
+    asyncio.run(add_members())
+    command.upgrade(config, "head")
+    codes = asyncio.run(referral_codes())
+    assert len(codes) == len(set(codes)) == 3
+    assert all(cards.referral(code) == code and not cards.is_valid(code) for code in codes)

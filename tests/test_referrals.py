@@ -19,12 +19,15 @@ from core.members.accounts import IdentityKey, Profile, Registration
 from core.offers.campaigns import CampaignSpec
 from core.program import LoyaltyProgram
 from core.referrals.referrals import Progress
+from core.shared import cards
+from core.shared.cards import InvalidCardCode
 from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
 from handlers.messages import Incoming
 from tests.clocks import StoppedClock
 from tests.conftest import Backend, make_settings
 from tests.data import enrol, scalar
+from tests.test_conversation import Member
 
 
 async def join(
@@ -225,7 +228,8 @@ async def test_the_invite_screen_shows_links_progress_and_a_qr_of_this_channels_
 
     (reply,) = await conversation.handle(Incoming("telegram", "ann", action="menu:invite"))
 
-    payload = f"ref_{ann.card_code}"
+    payload = f"ref_{ann.referral_code}"
+    assert ann.card_code not in reply.text, "the till credential is never in an invite"
     assert "when a friend makes a first purchase, you get 200 points" in reply.text
     assert f"• Telegram: https://t.me/shop_bot?start={payload}" in reply.text
     assert f"• VK: https://vk.me/club227000001?ref={payload}" in reply.text
@@ -298,3 +302,53 @@ async def test_a_referral_can_also_give_each_side_a_coupon(runtime: Runtime) -> 
     assert await program.ledger.balance(cid.id) == 100 + 100
     assert len(await program.coupons.active_for(ann.id)) == 2
     assert (await program.referrals.progress(ann.id)).rewarded == 2
+
+
+async def test_a_referral_code_of_its_own_joins_but_spends_nothing(runtime: Runtime) -> None:
+    """The code in invite links is not the card: it brings friends in, and is refused wherever
+    a card code is expected (points at the till, holder-only coupons, a purchase)."""
+    program = runtime.program
+    ann = await enrol(runtime, "ann")
+    other = await enrol(runtime, "other")
+    code = ann.referral_code
+    assert code and code != ann.card_code and code != other.referral_code
+    assert not cards.is_valid(code), "a referral code can never be read as a card"
+    assert len(code) >= 16
+
+    # Joining with it, in core and through the conversation (a typed ref_ message).
+    bob = await program.members.enrol(
+        Registration(
+            identity=IdentityKey("telegram", "bob"),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            referral_code=code,
+        )
+    )
+    assert bob.member.referrer_id == ann.id
+    friend = Member(runtime, "friend")
+    await friend.say(f"ref_{code.upper()}")
+    for step in ("lang:en", "terms:accept", "consent:no", "skip", "skip"):
+        await friend.say(action=step)
+    joined = await program.members.find(IdentityKey("sms", "friend"))
+    assert joined is not None and joined.referrer_id == ann.id
+    # Links that carried the card code keep working, for joining only.
+    carol = await join(program, "carol", ann)
+    assert carol.referrer_id == ann.id
+
+    await program.purchases.credit(ann.card_code, "1000", purchase_id="P-1", actor="till")
+    with pytest.raises(InvalidCardCode):
+        await program.purchases.redeem(code, 10, redemption_id="R-1", actor="till")
+    with pytest.raises(InvalidCardCode):
+        await program.purchases.credit(code, "100", purchase_id="P-2", actor="till")
+    await program.coupons.create_campaign(
+        CampaignSpec(slug="mine", name="Mine", kind="percent", value="10"), actor="t"
+    )
+    coupon = await program.coupons.issue("mine", ann.id)
+    with pytest.raises(InvalidCardCode):
+        await program.coupons.check(coupon.code, order_amount="100", card_code=code)
+    with pytest.raises(InvalidCardCode):
+        await program.coupons.redeem(
+            coupon.code, redemption_id="C-1", actor="till", order_amount="100", card_code=code
+        )
+    assert (await program.members.get(ann.id)).balance > 0, "nothing was spent"

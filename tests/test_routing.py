@@ -85,9 +85,16 @@ OLD_BUTTONS = {
 # Before actions were typed, a history button whose page could not be read showed the first.
 HISTORY_WITHOUT_A_PAGE = ("history:", "history:x", "history:²", "history:۳", "history:5:extra")
 
-GARBLED = (
+# Payloads that are none of ours: another bot's, or noise.
+FOREIGN = (
     "",
     ":",
+    "vk_payload_from_another_bot",
+    "x" * 300,
+    "\x00",
+)
+# Payloads with one of our prefixes whose fields do not read: stale or forged buttons.
+STALE = (
     "menu:",
     "menu:balance:extra",
     "reward:abc",
@@ -101,10 +108,13 @@ GARBLED = (
     "tz:",
     "unlink:telegram",
     "unlink:telegram:",
-    "vk_payload_from_another_bot",
-    "x" * 300,
-    "\x00",
+    "reward:" + "\u00b2",
+    "reward:yes:7:" + "a" * 51,
+    "reward:yes:7:1a2b-3c4d",
+    "reward:yes:7:" + "a" * 300,
+    "tz:" + "A" * 300,
 )
+GARBLED = FOREIGN + STALE
 
 
 @pytest.fixture
@@ -254,12 +264,30 @@ def test_garbled_and_foreign_payloads_decode_to_nothing(conversation: Conversati
 async def test_a_member_pressing_a_garbled_button_gets_the_menu(runtime: Runtime) -> None:
     await enrol(runtime, "garbled")
     unknown = runtime.conversation.texts.text("en", "menu-unknown")
-    for payload in GARBLED:
+    for payload in FOREIGN:
         (reply,) = await runtime.conversation.handle(
             Incoming("telegram", "garbled", action=payload)
         )
         assert reply.text == unknown, payload
         assert "menu:balance" in reply.actions
+
+
+async def test_a_stale_or_forged_button_of_ours_is_no_longer_valid(runtime: Runtime) -> None:
+    """A payload with one of our prefixes whose fields do not read (a forged number, an
+    over-long nonce, a retired shape) tells the member the button is no longer valid, with the
+    menu; typed text that means nothing keeps "not understood"."""
+    await enrol(runtime, "stale")
+    texts = runtime.conversation.texts
+    for language in ("en", "ru", "fa"):
+        assert texts.text(language, "button-invalid") != "button-invalid"
+    invalid = texts.text("en", "button-invalid")
+    for payload in STALE:
+        (reply,) = await runtime.conversation.handle(Incoming("telegram", "stale", action=payload))
+        assert reply.text == invalid, payload
+        assert "menu:balance" in reply.actions, payload
+    for typed in ("reward:yes:7:" + "a" * 51, "reward:\u00b2", "what is this"):
+        (reply,) = await runtime.conversation.handle(Incoming("telegram", "stale", text=typed))
+        assert reply.text == texts.text("en", "menu-unknown"), typed
 
 
 def test_no_typed_word_means_two_things(conversation: Conversation) -> None:

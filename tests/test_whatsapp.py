@@ -4,6 +4,8 @@ database."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import re
@@ -29,7 +31,7 @@ from bots.whatsapp.channel import EMPTY_TWIML, WhatsAppChannel
 from bots.whatsapp.render import MAX_BODY_LENGTH, body_length, split_body
 from bots.whatsapp.transport import create_client
 from core.db.models import Identity, LedgerEntry, Member
-from core.members.accounts import IdentityKey, Profile
+from core.members.accounts import IdentityKey, Profile, Registration
 from core.shared import cards
 from core.shared.clock import Clock
 from handlers.menus.privacy import export_document
@@ -45,6 +47,12 @@ ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 SHOP_NUMBER = "+14155238886"
 MEDIA_KEY = b"test-media-key"
+
+
+async def media_key() -> bytes:
+    return MEDIA_KEY
+
+
 WEBHOOK_PATH = "/webhook/whatsapp"
 CHOICE = re.compile(r"^(\d+)\. (.+)$")
 
@@ -85,7 +93,7 @@ def build_channel(
         public_url=public_url,
         media=SignedMedia(
             "whatsapp",
-            MEDIA_KEY,
+            media_key,
             clock=clock,
             store=runtime.conversations,
             program=runtime.program,
@@ -303,9 +311,10 @@ async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) 
         path.removeprefix("/media/whatsapp/").removesuffix(".png").split("-")
     )
     tampered_signature = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    other = f"{int(member_id, 16) + 1:032x}"
     forged = [
         f"{member_id}-{expires}-{tampered_signature}",
-        f"{int(member_id) + 1}-{expires}-{signature}",  # someone else's card
+        f"{other}-{expires}-{signature}",  # someone else's card
         f"{member_id}-{int(expires) + 3600}-{signature}",  # a longer life
         f"{member_id}-{expires}",
         "garbage",
@@ -315,8 +324,8 @@ async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) 
         assert (refused.status, refused.content_type) == (403, PROBLEM_TYPE), token
         assert (await refused.json(content_type=PROBLEM_TYPE))["code"] == "forbidden"
 
-    unknown = whatsapp.channel.media.token(member.id + 1000, int(expires), kind=CARD)
-    missing = await whatsapp.client.get(f"/media/whatsapp/{unknown}.png")
+    unknown = await whatsapp.channel.media.card_path(member.id + 1000)
+    missing = await whatsapp.client.get(unknown)
     assert (missing.status, missing.content_type) == (404, PROBLEM_TYPE)
     assert (await missing.json(content_type=PROBLEM_TYPE))["code"] == "member_not_found"
 
@@ -600,6 +609,77 @@ async def test_the_built_runtime_answers_whatsapp_through_twilio(
     assert "Welcome to Loyalty Club" in welcome.body
 
 
+async def test_media_links_are_signed_with_the_installations_own_key_and_name_nobody(
+    backend: Backend, settings: Settings, fake_twilio: FakeTwilioAPI
+) -> None:
+    """Whoever holds the Twilio token cannot mint a link (the key was once derived from it),
+    and a link names no member id: a random reference, fresh for every link."""
+    port = free_port()
+    runtime = build_runtime(
+        make_settings(
+            backend,
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=AUTH_TOKEN,
+            twilio_whatsapp_from=f"whatsapp:{SHOP_NUMBER}",
+            twilio_api_url=fake_twilio.base_url,
+            public_url=f"http://127.0.0.1:{port}",
+        )
+    )
+    try:
+        assert runtime.whatsapp is not None
+        media = runtime.whatsapp.media
+        members = [
+            await runtime.program.members.enrol(
+                Registration(
+                    identity=IdentityKey("whatsapp", number),
+                    language="en",
+                    accepted_terms=True,
+                    marketing_opt_in=False,
+                )
+            )
+            for number in ("+79990001171", "+79990001172")
+        ]
+        ann, bob = (enrolment.member for enrolment in members)
+        paths = [
+            await media.export_path(ann.id),
+            await media.export_path(ann.id),
+            await media.export_path(bob.id),
+            await media.card_path(bob.id),
+        ]
+        references = [path.rsplit("/", 1)[1].split("-")[0] for path in paths]
+        assert len(set(references)) == len(references), "a fresh reference for every link"
+        for reference in references:
+            assert re.fullmatch("[0-9a-f]{32}", reference)
+            assert reference not in (str(ann.id), str(bob.id))
+
+        twilio_key = hashlib.sha256(f"whatsapp-media:{AUTH_TOKEN}".encode()).digest()
+
+        def signed_with_twilio(subject: str, expires: str, kind: str) -> str:
+            message = f"whatsapp-{kind}:{subject}:{expires}".encode()
+            return hmac.new(twilio_key, message, hashlib.sha256).hexdigest()
+
+        server = TestServer(runtime.web_app, host="127.0.0.1", port=port)
+        async with TestClient(server) as client:
+            assert (await client.get(paths[0])).status == 200
+            expires = paths[0].rsplit("-", 2)[1]
+            forged = [
+                # The old shape: the member's id, signed with the Twilio-derived key.
+                f"/media/whatsapp/{ann.id}-{expires}-"
+                f"{signed_with_twilio(str(ann.id), expires, EXPORT)}.json",
+                # A genuine reference, re-signed with that key.
+                f"/media/whatsapp/{references[2]}-{expires}-"
+                f"{signed_with_twilio(references[2], expires, EXPORT)}.json",
+                f"/media/whatsapp/{references[3]}-{expires}-"
+                f"{signed_with_twilio(references[3], expires, CARD)}.png",
+            ]
+            for path in forged:
+                refused = await client.get(path)
+                assert refused.status == 403, path
+                assert (await refused.json(content_type=PROBLEM_TYPE))["code"] == "forbidden"
+    finally:
+        await runtime.close()
+
+
 async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: WhatsApp) -> None:
     ann = WhatsAppMember(whatsapp, "+79990001141")
     await ann.sign_up()
@@ -640,9 +720,10 @@ async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: Whats
         path.removeprefix("/media/whatsapp/").removesuffix(".json").split("-")
     )
     tampered_signature = signature[:-1] + ("0" if signature[-1] != "0" else "1")
+    other = f"{int(member_id, 16) + 1:032x}"
     forged = [
         f"{member_id}-{expires}-{tampered_signature}",
-        f"{int(member_id) + 1}-{expires}-{signature}",  # someone else's data
+        f"{other}-{expires}-{signature}",  # someone else's data
         f"{member_id}-{int(expires) + 3600}-{signature}",  # a longer life
         f"{member_id}-{expires}",
         "garbage",
@@ -650,8 +731,8 @@ async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: Whats
     for token in forged:
         assert (await whatsapp.client.get(f"/media/whatsapp/{token}.json")).status == 403, token
 
-    unknown = whatsapp.channel.media.token(member.id + 1000, int(expires), kind=EXPORT)
-    assert (await whatsapp.client.get(f"/media/whatsapp/{unknown}.json")).status == 404
+    unknown = await whatsapp.channel.media.export_path(member.id + 1000)
+    assert (await whatsapp.client.get(unknown)).status == 404
 
     whatsapp.clock.offset = timedelta(minutes=11)
     expired = await whatsapp.client.get(path)

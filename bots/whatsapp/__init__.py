@@ -4,7 +4,6 @@ loads no SDK: `PLUGIN.build` does, when WhatsApp is enabled."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from bots.base import Channel, ChannelContext, ChannelSettings
@@ -33,8 +32,6 @@ class WhatsAppPlugin:
         settings = context.settings
         assert settings.twilio_auth_token is not None
         auth_token = settings.twilio_auth_token.get_secret_value()
-        # Every process must sign links alike, and nobody without the token can.
-        media_key = hashlib.sha256(f"whatsapp-media:{auth_token}".encode()).digest()
         return WhatsAppChannel(
             create_client(settings.twilio_account_sid, auth_token, api_url=settings.twilio_api_url),
             context.conversation,
@@ -44,7 +41,7 @@ class WhatsAppPlugin:
             sender=settings.twilio_whatsapp_from,
             auth_token=auth_token,
             public_url=settings.public_url,
-            media=context.media(self.name, media_key),
+            media=context.media(self.name),
             clock=context.clock,
             trusted_proxies=settings.trusted_proxy_networks,
         )

@@ -343,10 +343,10 @@ class WhatsAppChannel:
             log.warning("no member for %s: their %s media is not sent", number, kind)
             return None
         if reply.image is not None:
-            return base_url + self.media.card_path(member.id)
+            return base_url + await self.media.card_path(member.id)
         # The link names the member; the web app has the handlers build the export when it
         # is fetched, so the reply's copy is not kept anywhere.
-        return base_url + self.media.export_path(member.id)
+        return base_url + await self.media.export_path(member.id)
 
     async def close(self) -> None:
         await close_client(self.client)

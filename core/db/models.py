@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -62,12 +63,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# A referral code is this many random bytes in hex (core.shared.cards.referral reads it; the
+# models cannot import it: core.shared asks the models who owns what).
+REFERRAL_CODE_BYTES = 10
+
+
 class Member(Base):
     __tablename__ = "members"
     __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     card_code: Mapped[str] = mapped_column(String(16), unique=True)
+    # What invite links carry: joins a friend to this member, spends nothing (cards.referral).
+    # Drawn for every new row (the server default is only there for SQLite's ADD COLUMN).
+    referral_code: Mapped[str] = mapped_column(
+        String(32),
+        unique=True,
+        index=True,
+        default=lambda: secrets.token_hex(REFERRAL_CODE_BYTES),
+        server_default=text("''"),
+    )
     name: Mapped[str | None] = mapped_column(String(128))
     language: Mapped[str] = mapped_column(String(8))
     phone: Mapped[str | None] = mapped_column(String(32))

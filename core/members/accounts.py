@@ -37,7 +37,7 @@ from core.shared.errors import (
     NotFound,
     Refused,
 )
-from core.shared.owners import owner_of_card
+from core.shared.owners import owner_of_card, owner_of_referral
 from core.shared.parsing import bounded_name
 from core.shared.writes import retry_on_conflict
 
@@ -79,6 +79,7 @@ class IdentityKey:
 class Profile:
     id: int
     card_code: str
+    referral_code: str
     name: str | None
     language: str
     phone: str | None
@@ -96,6 +97,7 @@ class Profile:
         return cls(
             id=row.id,
             card_code=row.card_code,
+            referral_code=row.referral_code,
             name=row.name,
             language=row.language,
             phone=row.phone,
@@ -235,6 +237,7 @@ class Members:
             welcome_bonus = 0
         member = Member(
             card_code=cards.generate(),
+            referral_code=cards.generate_referral(),
             name=registration.name,
             language=registration.language,
             phone=registration.phone,
@@ -293,6 +296,10 @@ class Members:
     async def _referrer(self, session: AsyncSession, raw_code: str | None) -> int | None:
         if not raw_code:
             return None
+        referral = cards.referral(raw_code)
+        if referral is not None:
+            return await session.scalar(owner_of_referral(referral))
+        # Invite links before referral codes carried the card code: they still bring a friend.
         try:
             code = cards.normalize(raw_code)
         except cards.InvalidCardCode:

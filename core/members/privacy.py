@@ -106,6 +106,8 @@ class ProfileSection:
         member.phone_verified = member.marketing_opt_in = False
         # A fresh code nobody knows: the old card stops working at the till.
         member.card_code = cards.generate()
+        # And a fresh referral code: links shared before name nobody any more.
+        member.referral_code = cards.generate_referral()
         member.erased_at = member.updated_at = self._clock.now()
 
 

@@ -1,4 +1,5 @@
-"""Member card codes: short, unambiguous when read aloud or typed, with a check character.
+"""Member card codes: short, unambiguous when read aloud or typed, with a check character;
+and referral codes, which only bring friends in.
 
 The alphabet leaves out 0/O, 1/I/L and U; the check character is Luhn mod N over that
 alphabet, so any single mistyped character and most swaps of neighbours are caught.
@@ -13,6 +14,10 @@ from core.shared.errors import InvalidInput
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY_LENGTH = 8
 CODE_LENGTH = BODY_LENGTH + 1
+# A referral code goes into invite links that members share with anyone: it must never be a
+# till credential, so it has a shape no card code has (20 hex digits, 80 random bits).
+REFERRAL_LENGTH = 20
+_HEX = frozenset("0123456789abcdef")
 _INDEX = {char: index for index, char in enumerate(ALPHABET)}
 
 
@@ -59,3 +64,16 @@ def is_valid(raw: str) -> bool:
 def display(code: str) -> str:
     """How a code is printed for people: three groups of three."""
     return "-".join(code[i : i + 3] for i in range(0, len(code), 3))
+
+
+def generate_referral() -> str:
+    # The same draw as the Member model's default (core.db.models.REFERRAL_CODE_BYTES).
+    return secrets.token_hex(REFERRAL_LENGTH // 2)
+
+
+def referral(raw: str) -> str | None:
+    """The canonical form of a referral code, or None if `raw` cannot be one."""
+    code = raw.strip().lower()
+    if len(code) != REFERRAL_LENGTH or not set(code) <= _HEX:
+        return None
+    return code

@@ -17,6 +17,13 @@ def owner_of_card(code: str) -> Select[int]:
     return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.card_code == code)
 
 
+def owner_of_referral(code: str) -> Select[int]:
+    """The member a referral code brings friends to today: after a merge, the survivor."""
+    return select(func.coalesce(Member.merged_into_id, Member.id)).where(
+        Member.referral_code == code
+    )
+
+
 def owner_of(member_id: int) -> Select[int]:
     """The member that `member_id` is today: itself, or the member it was merged into."""
     return select(func.coalesce(Member.merged_into_id, Member.id)).where(Member.id == member_id)

@@ -83,7 +83,10 @@ def typed_referral(text: str) -> str | None:
     if " " in word or not word.lower().startswith(REFERRAL_PREFIX):
         return None
     code = referral_code(word)
-    return code if code and cards.is_valid(code) else None
+    if not code:
+        return None
+    # A referral code, or the card code that invite links carried before.
+    return code if cards.referral(code) is not None or cards.is_valid(code) else None
 
 
 class SignUp:

@@ -34,16 +34,17 @@ class InviteLinks:
         digits = "".join(char for char in number if char.isdigit())
         self.templates["whatsapp"] = f"https://wa.me/{digits}?text={{payload}}"
 
-    def for_member(self, card_code: str) -> dict[str, str]:
-        payload = quote(payload_for(card_code))
+    def for_member(self, referral_code: str) -> dict[str, str]:
+        payload = quote(payload_for(referral_code))
         return {
             channel: template.format(payload=payload)
             for channel, template in self.templates.items()
         }
 
 
-def payload_for(card_code: str) -> str:
-    return f"{REFERRAL_PREFIX}{card_code}"
+def payload_for(referral_code: str) -> str:
+    """What an invite carries: the member's referral code, never the card (a till credential)."""
+    return f"{REFERRAL_PREFIX}{referral_code}"
 
 
 class InviteMenu:
@@ -66,7 +67,7 @@ class InviteMenu:
         points = self._views.texts.points
         rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
         progress = await self._program.referrals.progress(member.id)
-        links = self._links.for_member(member.card_code)
+        links = self._links.for_member(member.referral_code)
         lines = [
             t(
                 language,
@@ -88,7 +89,7 @@ class InviteMenu:
                 )
                 for channel, link in links.items()
             )
-        lines.append(t(language, "invite-code", code=payload_for(member.card_code)))
+        lines.append(t(language, "invite-code", code=payload_for(member.referral_code)))
         lines.append(
             t(
                 language,
@@ -98,10 +99,10 @@ class InviteMenu:
                 points=points(language, progress.points_earned),
             )
         )
-        shared = links.get(turn.message.channel) or payload_for(member.card_code)
+        shared = links.get(turn.message.channel) or payload_for(member.referral_code)
         return [
             Reply(
                 text="\n".join(lines),
-                image=Image(png=qr.png(shared), filename=f"invite-{member.card_code}.png"),
+                image=Image(png=qr.png(shared), filename="invite.png"),
             )
         ]

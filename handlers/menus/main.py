@@ -38,6 +38,10 @@ class MainMenu:
         """A word or a button this version does not know (a foreign, garbled or retired one)."""
         return [self.answer(turn, "menu-unknown")]
 
+    def stale(self, turn: Turn) -> list[Reply]:
+        """A button of ours whose data no longer reads: an old keyboard, or a forged payload."""
+        return [self.answer(turn, "button-invalid")]
+
     def answer(self, turn: Turn, key: str) -> Reply:
         language = turn.member.language
         return self._views.main_menu(language, turn.member, self._views.t(language, key))

@@ -52,6 +52,7 @@ menu-marketing-on = 🔔 Get offers
 menu-prompt = Choose what you need from the menu.
 menu-welcome-back = Welcome back to { $program }! You have { $points }.
 menu-unknown = Sorry, I did not understand that. Choose from the menu, or send /help.
+button-invalid = This button is no longer valid. Choose from the menu.
 
 ## Words a member may type instead of pressing a button.
 words-balance = balance, points, bonus

@@ -53,6 +53,7 @@ menu-marketing-on = 🔔 دریافت پیشنهادها
 menu-prompt = گزینهٔ مورد نظر خود را از منو انتخاب کنید.
 menu-welcome-back = دوباره به { $program } خوش آمدید! شما { $points } دارید.
 menu-unknown = ببخشید، متوجه نشدم. گزینه‌ای از منو انتخاب کنید یا /help را بفرستید.
+button-invalid = این دکمه دیگر معتبر نیست. گزینه‌ای از منو انتخاب کنید.
 
 ## Words a member may type instead of pressing a button.
 # Comma-separated (ASCII commas, so the list splits the same way as in the other languages).

@@ -53,6 +53,7 @@ menu-marketing-on = 🔔 Получать предложения
 menu-prompt = Выберите нужное в меню.
 menu-welcome-back = С возвращением в { $program }! У вас { $points }.
 menu-unknown = Извините, я не понял. Выберите пункт меню или отправьте /help.
+button-invalid = Эта кнопка больше не действует. Выберите пункт меню.
 
 ## Words a member may type instead of pressing a button.
 words-balance = баланс, баллы, бонусы
