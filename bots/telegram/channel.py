@@ -26,7 +26,7 @@ from bots.base import Spawn
 from bots.outbound import Delivery, Outcome
 from bots.telegram import render, transport
 from bots.webhooks import read_json
-from core.db.state import UpdateLog
+from core.db.state import Claim, UpdateInProgress, UpdateLog, handling
 from handlers.conversation import Conversation
 from handlers.messages import Contact, Incoming, Reply
 from handlers.render.i18n import Translator
@@ -96,12 +96,17 @@ class TelegramChannel:
         update: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if isinstance(update, Update) and not await self._updates.first_time(
-            f"{CHANNEL}:{self.bot.id}:{update.update_id}"
-        ):
-            log.info("telegram update %s was already processed", update.update_id)
-            return None
-        return await handler(update, data)
+        if not isinstance(update, Update):
+            return await handler(update, data)
+        key = f"{CHANNEL}:{self.bot.id}:{update.update_id}"
+        async with handling(self._updates, key) as claim:
+            if claim is Claim.DONE:
+                log.info("telegram update %s was already processed", update.update_id)
+                return None
+            if claim is Claim.IN_PROGRESS:
+                # The webhook answers 503: Telegram delivers it again later.
+                raise UpdateInProgress(f"telegram update {update.update_id} is being handled")
+            return await handler(update, data)
 
     async def _on_message(self, message: Message) -> None:
         sender = message.from_user

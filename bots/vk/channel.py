@@ -30,7 +30,8 @@ from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
-from core.db.state import ConversationStore, UpdateLog
+from core.db.failures import RetryLater, is_infrastructure_failure
+from core.db.state import Claim, ConversationStore, UpdateInProgress, UpdateLog, handling
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 
@@ -150,10 +151,12 @@ class VkChannel:
         return secrets.compare_digest(given.encode(), self._secret.encode())
 
     async def process(self, event: dict[str, Any]) -> None:
-        """Handle one event (from the webhook or the long poll) at most once.
+        """Handle one event (from the webhook or the long poll) at most once to the end.
 
-        Failures while handling are logged; only an unreachable update log raises, so that
-        the webhook answers 500 and VK delivers the event again later."""
+        A bug while handling is logged (the member got the apology, or nothing); an
+        infrastructure failure (the update log, the database or Redis unreachable) raises, with
+        the event's claim released, and so does a delivery of an event still being handled
+        (`UpdateInProgress`): the webhook answers 503 and VK delivers the event again later."""
         kind = event.get("type")
         if kind not in HANDLED_EVENTS:
             return
@@ -161,20 +164,25 @@ class VkChannel:
         if not isinstance(event_id, str) or not event_id:
             log.warning("vk: a %s event without event_id was ignored", kind)
             return
-        if not await self._updates.first_time(f"{CHANNEL}:{self._group_id}:{event_id}"):
-            log.info("vk event %s was already processed", event_id)
-            return
-        body = event.get("object")
-        if not isinstance(body, dict):
-            return
-        try:
-            if kind == "message_new":
-                await self._on_message(body, event_id)
-            else:
-                await self._on_button(body, event_id)
-        except Exception:
-            # VK would only deliver it again, and the dedupe would drop it: log and go on.
-            log.exception("vk: failed to process event %s", event_id)
+        async with handling(self._updates, f"{CHANNEL}:{self._group_id}:{event_id}") as claim:
+            if claim is Claim.DONE:
+                log.info("vk event %s was already processed", event_id)
+                return
+            if claim is Claim.IN_PROGRESS:
+                raise UpdateInProgress(f"vk event {event_id} is being handled")
+            body = event.get("object")
+            if not isinstance(body, dict):
+                return
+            try:
+                if kind == "message_new":
+                    await self._on_message(body, event_id)
+                else:
+                    await self._on_button(body, event_id)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+                # A bug: VK would only deliver it again, to fail the same way: log and go on.
+                log.exception("vk: failed to process event %s", event_id)
 
     async def _on_message(self, body: dict[str, Any], event_id: str) -> None:
         # API < 5.103 sent the message itself as the object.
@@ -369,10 +377,23 @@ class VkChannel:
                 await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))
                 continue
             for event in events or []:
-                try:
-                    await self.process(event.raw)
-                except Exception:  # the update log is down: this event is lost, go on
+                await self._process_polled(event.raw)
+
+    async def _process_polled(self, event: dict[str, Any]) -> None:
+        """A long-polled event is not delivered again: while the infrastructure is down it is
+        tried again here, until it is handled or the channel stops."""
+        while not self._stopping.is_set():
+            try:
+                await self.process(event)
+                return
+            except Exception as error:
+                if not (isinstance(error, RetryLater) or is_infrastructure_failure(error)):
                     log.exception("vk: a long-poll event could not be processed")
+                    return
+                log.warning(
+                    "vk: a long-poll event waits for the service (%s)", type(error).__name__
+                )
+            await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """The awaitable's result, or None as soon as `stop()` is called."""

@@ -37,7 +37,7 @@ from bots.whatsapp.transport import (
     send_message,
     whatsapp_address,
 )
-from core.db.state import ConversationStore, UpdateLog
+from core.db.state import Claim, ConversationStore, UpdateInProgress, UpdateLog, handling
 from core.members.accounts import IdentityKey, Members
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
@@ -189,15 +189,18 @@ class WhatsAppChannel:
             # Signed, but not a member's WhatsApp message: an SMS, or a delivery status callback
             # (From is then our own number) if the console points those here too.
             return self._twiml()
-        if not await self._updates.first_time(f"{CHANNEL}:{message_sid}"):
-            log.info("whatsapp message %s was already processed", message_sid)
-            return self._twiml()
-
-        number = sender.removeprefix(ADDRESS_PREFIX)
-        await self._remember_inbound(number)
-        incoming = await self._incoming(number, form)
-        replies = await self._conversation.handle(incoming)
-        await self.deliver(number, replies, base_url=base_url)
+        async with handling(self._updates, f"{CHANNEL}:{message_sid}") as claim:
+            if claim is Claim.DONE:
+                log.info("whatsapp message %s was already processed", message_sid)
+                return self._twiml()
+            if claim is Claim.IN_PROGRESS:
+                # Answered 503 (see web.app): Twilio retries when the webhook URL asks it to.
+                raise UpdateInProgress(f"whatsapp message {message_sid} is being handled")
+            number = sender.removeprefix(ADDRESS_PREFIX)
+            await self._remember_inbound(number)
+            incoming = await self._incoming(number, form)
+            replies = await self._conversation.handle(incoming)
+            await self.deliver(number, replies, base_url=base_url)
         # Twilio only needs to know we got it; the answers went out by REST.
         return self._twiml()
 
