@@ -25,8 +25,9 @@ from aiohttp import web
 from bots.base import Spawn
 from bots.outbound import Delivery, Outcome
 from bots.telegram import render, transport
+from bots.updates import once
 from bots.webhooks import read_json
-from core.db.state import Claim, UpdateInProgress, UpdateLog, handling
+from core.db.state import UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Contact, Incoming, Reply
 from handlers.render.i18n import Translator
@@ -99,14 +100,8 @@ class TelegramChannel:
         if not isinstance(update, Update):
             return await handler(update, data)
         key = f"{CHANNEL}:{self.bot.id}:{update.update_id}"
-        async with handling(self._updates, key) as claim:
-            if claim is Claim.DONE:
-                log.info("telegram update %s was already processed", update.update_id)
-                return None
-            if claim is Claim.IN_PROGRESS:
-                # The webhook answers 503: Telegram delivers it again later.
-                raise UpdateInProgress(f"telegram update {update.update_id} is being handled")
-            return await handler(update, data)
+        async with once(self._updates, key, f"telegram update {update.update_id}") as new:
+            return await handler(update, data) if new else None
 
     async def _on_message(self, message: Message) -> None:
         sender = message.from_user

@@ -27,11 +27,12 @@ from vk_api.exceptions import ApiError, VkApiError
 from bots.base import Spawn
 from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
+from bots.updates import once, until_handled
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
-from core.db.failures import RetryLater, is_infrastructure_failure
-from core.db.state import Claim, ConversationStore, UpdateInProgress, UpdateLog, handling
+from core.db.failures import is_infrastructure_failure
+from core.db.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 
@@ -47,7 +48,7 @@ FIRST_CHAT_PEER_ID = 2_000_000_000
 # VK counts requests where they arrive, after network jitter: aim a little under its limit.
 RATE_HEADROOM = 0.9
 LONG_POLL_WAIT_SECONDS = 25
-LONG_POLL_RETRY_SECONDS = 3.0
+LONG_POLL_RETRY = 3.0  # seconds
 WORKER_THREADS = 4
 # An upload that fails this way is logged and the message goes out without the attachment;
 # TypeError/KeyError: an answer not shaped as documented.
@@ -153,10 +154,8 @@ class VkChannel:
     async def process(self, event: dict[str, Any]) -> None:
         """Handle one event (from the webhook or the long poll) at most once to the end.
 
-        A bug while handling is logged (the member got the apology, or nothing); an
-        infrastructure failure (the update log, the database or Redis unreachable) raises, with
-        the event's claim released, and so does a delivery of an event still being handled
-        (`UpdateInProgress`): the webhook answers 503 and VK delivers the event again later."""
+        A bug while handling is logged; an infrastructure failure, or an event still being
+        handled, raises: the webhook answers 503 and VK delivers the event again later."""
         kind = event.get("type")
         if kind not in HANDLED_EVENTS:
             return
@@ -164,14 +163,10 @@ class VkChannel:
         if not isinstance(event_id, str) or not event_id:
             log.warning("vk: a %s event without event_id was ignored", kind)
             return
-        async with handling(self._updates, f"{CHANNEL}:{self._group_id}:{event_id}") as claim:
-            if claim is Claim.DONE:
-                log.info("vk event %s was already processed", event_id)
-                return
-            if claim is Claim.IN_PROGRESS:
-                raise UpdateInProgress(f"vk event {event_id} is being handled")
+        key = f"{CHANNEL}:{self._group_id}:{event_id}"
+        async with once(self._updates, key, f"vk event {event_id}") as new:
             body = event.get("object")
-            if not isinstance(body, dict):
+            if not new or not isinstance(body, dict):
                 return
             try:
                 if kind == "message_new":
@@ -181,7 +176,6 @@ class VkChannel:
             except Exception as error:
                 if is_infrastructure_failure(error):
                     raise
-                # A bug: VK would only deliver it again, to fail the same way: log and go on.
                 log.exception("vk: failed to process event %s", event_id)
 
     async def _on_message(self, body: dict[str, Any], event_id: str) -> None:
@@ -374,26 +368,10 @@ class VkChannel:
                 events = await self._until_stopped(in_daemon_thread(longpoll.check))
             except Exception as error:
                 log.warning("vk long poll failed, retrying: %s", error)
-                await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))
+                await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY))
                 continue
             for event in events or []:
-                await self._process_polled(event.raw)
-
-    async def _process_polled(self, event: dict[str, Any]) -> None:
-        """A long-polled event is not delivered again: while the infrastructure is down it is
-        tried again here, until it is handled or the channel stops."""
-        while not self._stopping.is_set():
-            try:
-                await self.process(event)
-                return
-            except Exception as error:
-                if not (isinstance(error, RetryLater) or is_infrastructure_failure(error)):
-                    log.exception("vk: a long-poll event could not be processed")
-                    return
-                log.warning(
-                    "vk: a long-poll event waits for the service (%s)", type(error).__name__
-                )
-            await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))
+                await until_handled(self.process, event.raw, self._stopping, LONG_POLL_RETRY)
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """The awaitable's result, or None as soon as `stop()` is called."""

@@ -29,6 +29,7 @@ from twilio.request_validator import (
 from bots.base import MediaLinks, Spawn
 from bots.keys import KeyedStore
 from bots.outbound import WHATSAPP_WINDOW, Delivery, Outcome
+from bots.updates import once
 from bots.webhooks import read_form
 from bots.whatsapp.render import Rendered, bodies, number_choices
 from bots.whatsapp.transport import (
@@ -37,7 +38,7 @@ from bots.whatsapp.transport import (
     send_message,
     whatsapp_address,
 )
-from core.db.state import Claim, ConversationStore, UpdateInProgress, UpdateLog, handling
+from core.db.state import ConversationStore, UpdateLog
 from core.members.accounts import IdentityKey, Members
 from core.shared.clock import Clock
 from handlers.conversation import Conversation
@@ -189,13 +190,10 @@ class WhatsAppChannel:
             # Signed, but not a member's WhatsApp message: an SMS, or a delivery status callback
             # (From is then our own number) if the console points those here too.
             return self._twiml()
-        async with handling(self._updates, f"{CHANNEL}:{message_sid}") as claim:
-            if claim is Claim.DONE:
-                log.info("whatsapp message %s was already processed", message_sid)
+        name = f"whatsapp message {message_sid}"
+        async with once(self._updates, f"{CHANNEL}:{message_sid}", name) as new:
+            if not new:
                 return self._twiml()
-            if claim is Claim.IN_PROGRESS:
-                # Answered 503 (see web.app): Twilio retries when the webhook URL asks it to.
-                raise UpdateInProgress(f"whatsapp message {message_sid} is being handled")
             number = sender.removeprefix(ADDRESS_PREFIX)
             await self._remember_inbound(number)
             incoming = await self._incoming(number, form)
