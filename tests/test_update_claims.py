@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.runtime import Runtime
+from bots.updates import until_handled
 from core.db.database import Database
 from core.db.failures import is_infrastructure_failure
 from core.db.state import (
@@ -359,3 +360,37 @@ async def test_a_database_out_of_reach_is_answered_503_and_the_retry_answered_on
                 await assert_handled(side, await side.post(update))
         finally:
             await dead.close()
+
+
+# ---------------------------------------------------------------------- the long poll's retries
+async def test_a_long_polled_update_is_tried_again_until_the_service_is_back() -> None:
+    attempts: list[Any] = []
+
+    async def process(update: Any) -> None:
+        attempts.append(update)
+        if len(attempts) < 3:
+            raise ConnectionRefusedError  # the database is still down
+
+    await until_handled(process, {"event_id": "e"}, asyncio.Event(), 0.001)
+    assert attempts == [{"event_id": "e"}] * 3
+
+
+async def test_a_long_polled_update_that_meets_a_bug_is_left_and_a_stop_ends_the_wait() -> None:
+    attempts: list[Any] = []
+
+    async def buggy(update: Any) -> None:
+        attempts.append(update)
+        raise KeyError("a bug")
+
+    await until_handled(buggy, 1, asyncio.Event(), 0.001)
+    assert attempts == [1]
+
+    stopping = asyncio.Event()
+
+    async def down(update: Any) -> None:
+        attempts.append(update)
+        stopping.set()
+        raise ConnectionRefusedError
+
+    await asyncio.wait_for(until_handled(down, 2, stopping, 60), 5)
+    assert attempts == [1, 2]
