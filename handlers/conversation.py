@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from core.db.failures import is_infrastructure_failure
 from core.db.state import ConversationStore, FloodGate
 from core.members.accounts import IdentityKey
 from core.members.linking import looks_like_code
@@ -88,9 +89,13 @@ class Conversation:
                 return [Reply(text=self._texts.text(language, "flood-slow-down"))]
         try:
             return await self._handle(message)
-        except Exception:
-            # The member gets an apology, never silence; the ledger is transactional, so a
-            # failure here cannot have half-posted points.
+        except Exception as error:
+            if is_infrastructure_failure(error):
+                # The database or Redis is out of reach: no apology, the channel answers the
+                # platform 503 and the update comes again once the service is back.
+                raise
+            # A bug of ours: the member gets an apology, never silence; the ledger is
+            # transactional, so a failure here cannot have half-posted points.
             log.exception("failed to handle a message from %s:%s", message.channel, message.user_id)
             language = self._texts.resolve(message.language_code)
             return [Reply(text=self._texts.text(language, "error-generic"))]

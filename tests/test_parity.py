@@ -233,6 +233,12 @@ class EveryChannel:
     runtime: Runtime
     drivers: list[Driver]
     console: ConsoleDriver
+    # For tests that post raw updates: the web app's client and the platforms' fakes.
+    client: TestClient[Any, Any]
+    telegram: FakeTelegramAPI
+    vk: FakeVkAPI
+    twilio: FakeTwilioAPI
+    public_url: str
 
 
 @asynccontextmanager
@@ -286,7 +292,9 @@ async def every_channel(
                     console,
                 ]
                 try:
-                    yield EveryChannel(runtime, drivers, console)
+                    yield EveryChannel(
+                        runtime, drivers, console, client, telegram, vk, twilio, public_url
+                    )
                 finally:
                     await console.stop()
         finally:

@@ -13,6 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.log import server_logger
 from aiohttp.web_protocol import RequestPayloadError
 
+from core.db.failures import RetryLater, is_infrastructure_failure
 from core.shared.errors import LoyaltyError
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ PROBLEM_TYPE = "application/problem+json"
 PROBLEM_URI = "urn:loyalty:problem:{code}"
 # The body limit: webhooks and API requests are small; Twilio's forms are the largest.
 MAX_BODY_BYTES = 1024**2
+# When a platform may try again after an outage answered 503 (a hint: each platform keeps its
+# own schedule).
+RETRY_AFTER_SECONDS = 10
 
 
 class Routed(Protocol):
@@ -71,6 +75,12 @@ def problem(status: int, *, code: str, detail: str = "", title: str = "") -> web
         "detail": detail,
     }
     return web.json_response(body, status=status, content_type=PROBLEM_TYPE)
+
+
+def unavailable(retry_after: int) -> web.Response:
+    answer = problem(503, code="service_unavailable", detail="try again later")
+    answer.headers["Retry-After"] = str(retry_after)
+    return answer
 
 
 def _phrase(status: int) -> str:
@@ -124,7 +134,21 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if error.status < 400:
             raise
         return _as_problem(error)
-    except Exception:
+    except RetryLater as error:
+        # An update still being handled: the platform delivers it again later.
+        log.info("%s %s: %s, answered 503", request.method, request.path, error)
+        return unavailable(error.retry_after)
+    except Exception as error:
+        if is_infrastructure_failure(error):
+            # The database or Redis out of reach: not handled, so the platform delivers it
+            # again (no traceback: the message would carry the query's parameters).
+            log.warning(
+                "%s %s: the service is unavailable (%s), answered 503",
+                request.method,
+                request.path,
+                type(error).__name__,
+            )
+            return unavailable(RETRY_AFTER_SECONDS)
         log.exception("%s %s failed", request.method, request.path)
         return problem(500, code="internal_error")
     if (

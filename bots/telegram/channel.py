@@ -25,6 +25,7 @@ from aiohttp import web
 from bots.base import Spawn
 from bots.outbound import Delivery, Outcome
 from bots.telegram import render, transport
+from bots.updates import once
 from bots.webhooks import read_json
 from core.db.state import UpdateLog
 from handlers.conversation import Conversation
@@ -96,12 +97,11 @@ class TelegramChannel:
         update: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if isinstance(update, Update) and not await self._updates.first_time(
-            f"{CHANNEL}:{self.bot.id}:{update.update_id}"
-        ):
-            log.info("telegram update %s was already processed", update.update_id)
-            return None
-        return await handler(update, data)
+        if not isinstance(update, Update):
+            return await handler(update, data)
+        key = f"{CHANNEL}:{self.bot.id}:{update.update_id}"
+        async with once(self._updates, key, f"telegram update {update.update_id}") as new:
+            return await handler(update, data) if new else None
 
     async def _on_message(self, message: Message) -> None:
         sender = message.from_user

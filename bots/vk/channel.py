@@ -27,9 +27,11 @@ from vk_api.exceptions import ApiError, VkApiError
 from bots.base import Spawn
 from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
+from bots.updates import once, until_handled
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
+from core.db.failures import is_infrastructure_failure
 from core.db.state import ConversationStore, UpdateLog
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
@@ -46,7 +48,7 @@ FIRST_CHAT_PEER_ID = 2_000_000_000
 # VK counts requests where they arrive, after network jitter: aim a little under its limit.
 RATE_HEADROOM = 0.9
 LONG_POLL_WAIT_SECONDS = 25
-LONG_POLL_RETRY_SECONDS = 3.0
+LONG_POLL_RETRY = 3.0  # seconds
 WORKER_THREADS = 4
 # An upload that fails this way is logged and the message goes out without the attachment;
 # TypeError/KeyError: an answer not shaped as documented.
@@ -150,10 +152,10 @@ class VkChannel:
         return secrets.compare_digest(given.encode(), self._secret.encode())
 
     async def process(self, event: dict[str, Any]) -> None:
-        """Handle one event (from the webhook or the long poll) at most once.
+        """Handle one event (from the webhook or the long poll) at most once to the end.
 
-        Failures while handling are logged; only an unreachable update log raises, so that
-        the webhook answers 500 and VK delivers the event again later."""
+        A bug while handling is logged; an infrastructure failure, or an event still being
+        handled, raises: the webhook answers 503 and VK delivers the event again later."""
         kind = event.get("type")
         if kind not in HANDLED_EVENTS:
             return
@@ -161,20 +163,20 @@ class VkChannel:
         if not isinstance(event_id, str) or not event_id:
             log.warning("vk: a %s event without event_id was ignored", kind)
             return
-        if not await self._updates.first_time(f"{CHANNEL}:{self._group_id}:{event_id}"):
-            log.info("vk event %s was already processed", event_id)
-            return
-        body = event.get("object")
-        if not isinstance(body, dict):
-            return
-        try:
-            if kind == "message_new":
-                await self._on_message(body, event_id)
-            else:
-                await self._on_button(body, event_id)
-        except Exception:
-            # VK would only deliver it again, and the dedupe would drop it: log and go on.
-            log.exception("vk: failed to process event %s", event_id)
+        key = f"{CHANNEL}:{self._group_id}:{event_id}"
+        async with once(self._updates, key, f"vk event {event_id}") as new:
+            body = event.get("object")
+            if not new or not isinstance(body, dict):
+                return
+            try:
+                if kind == "message_new":
+                    await self._on_message(body, event_id)
+                else:
+                    await self._on_button(body, event_id)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
+                log.exception("vk: failed to process event %s", event_id)
 
     async def _on_message(self, body: dict[str, Any], event_id: str) -> None:
         # API < 5.103 sent the message itself as the object.
@@ -366,13 +368,10 @@ class VkChannel:
                 events = await self._until_stopped(in_daemon_thread(longpoll.check))
             except Exception as error:
                 log.warning("vk long poll failed, retrying: %s", error)
-                await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY_SECONDS))
+                await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY))
                 continue
             for event in events or []:
-                try:
-                    await self.process(event.raw)
-                except Exception:  # the update log is down: this event is lost, go on
-                    log.exception("vk: a long-poll event could not be processed")
+                await until_handled(self.process, event.raw, self._stopping, LONG_POLL_RETRY)
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """The awaitable's result, or None as soon as `stop()` is called."""

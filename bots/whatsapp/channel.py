@@ -29,6 +29,7 @@ from twilio.request_validator import (
 from bots.base import MediaLinks, Spawn
 from bots.keys import KeyedStore
 from bots.outbound import WHATSAPP_WINDOW, Delivery, Outcome
+from bots.updates import once
 from bots.webhooks import read_form
 from bots.whatsapp.render import Rendered, bodies, number_choices
 from bots.whatsapp.transport import (
@@ -189,15 +190,15 @@ class WhatsAppChannel:
             # Signed, but not a member's WhatsApp message: an SMS, or a delivery status callback
             # (From is then our own number) if the console points those here too.
             return self._twiml()
-        if not await self._updates.first_time(f"{CHANNEL}:{message_sid}"):
-            log.info("whatsapp message %s was already processed", message_sid)
-            return self._twiml()
-
-        number = sender.removeprefix(ADDRESS_PREFIX)
-        await self._remember_inbound(number)
-        incoming = await self._incoming(number, form)
-        replies = await self._conversation.handle(incoming)
-        await self.deliver(number, replies, base_url=base_url)
+        name = f"whatsapp message {message_sid}"
+        async with once(self._updates, f"{CHANNEL}:{message_sid}", name) as new:
+            if not new:
+                return self._twiml()
+            number = sender.removeprefix(ADDRESS_PREFIX)
+            await self._remember_inbound(number)
+            incoming = await self._incoming(number, form)
+            replies = await self._conversation.handle(incoming)
+            await self.deliver(number, replies, base_url=base_url)
         # Twilio only needs to know we got it; the answers went out by REST.
         return self._twiml()
 
