@@ -84,6 +84,12 @@ def _values_in(tree: ast.AST) -> Iterator[str]:
                 value = _literal(node.value)
                 if isinstance(target, ast.Name) and CONSTANT_NAME.search(target.id) and value:
                     yield value
+        elif isinstance(node, ast.Dict):
+            # An environment or a settings dict: {"TELEGRAM_BOT_TOKEN": "123:revoked"}.
+            for key, item in zip(node.keys, node.values, strict=True):
+                name, value = _literal(key), _literal(item)
+                if name and value and CREDENTIAL_NAME.search(name):
+                    yield value
         elif isinstance(node, ast.keyword) and node.arg is not None:
             if node.arg in PERSONAL_ARGUMENTS or CREDENTIAL_NAME.search(node.arg):
                 if (value := _literal(node.value)) is not None:

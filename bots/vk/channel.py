@@ -24,14 +24,13 @@ from aiohttp import web
 from vk_api.bot_longpoll import VkBotLongPoll
 from vk_api.exceptions import ApiError, VkApiError
 
-from bots.base import Spawn
+from bots.base import Spawn, who
 from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
 from core.db.state import ConversationStore, UpdateLog
-from core.shared.redaction import who
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 
@@ -290,9 +289,7 @@ class VkChannel:
                     attachments.append(await self._upload_document(peer_id, reply.document))
                 except UPLOAD_ERRORS as error:
                     # The text still reaches the member; they can ask for the file again.
-                    log.warning(
-                        "vk: document upload for %s failed: %s", who(CHANNEL, peer_id), error
-                    )
+                    log.warning("vk: document upload for %s failed: %s", who("vk", peer_id), error)
             if attachments:
                 params["attachment"] = ",".join(attachments)
             # `replaces_origin` (pagination): VK can edit, but a new message is just as clear.
@@ -307,9 +304,7 @@ class VkChannel:
             return Delivery.sent()
         except ApiError as error:
             if error.code in CANNOT_MESSAGE_CODES:
-                log.info(
-                    "vk: %s cannot be messaged (%s)", who(CHANNEL, params.get("peer_id")), error
-                )
+                log.info("vk: %s cannot be messaged (%s)", who("vk", params.get("peer_id")), error)
                 return Delivery.unreachable(BLOCKED)
             log.warning("vk: messages.send failed: %s", error)
             return Delivery.failed(f"VK error {error.code}: {error.error.get('error_msg', '')}")
@@ -336,9 +331,7 @@ class VkChannel:
             return True
         except ApiError as error:
             if error.code in CANNOT_MESSAGE_CODES:
-                log.info(
-                    "vk: %s cannot be messaged (%s)", who(CHANNEL, params.get("peer_id")), error
-                )
+                log.info("vk: %s cannot be messaged (%s)", who("vk", params.get("peer_id")), error)
             else:
                 log.warning("vk: %s failed: %s", method, error)
         except (VkApiError, requests.RequestException) as error:
