@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
+from typing import cast
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.exc import IntegrityError
 
 from app.runtime import Runtime
+from bots.base import Channel
 from core.db.models import Member
 from core.shared.redaction import who
 from tests.conftest import LOG_SCAN, TELEGRAM_TOKEN, WEBHOOK_SECRET, leaks_in
 from tests.logscan import CONTROL_PHONE, harvest, source_files
+from web.app import build_web_app
 
 log = logging.getLogger("tests.logscan")
 
@@ -65,3 +70,26 @@ async def test_a_database_error_shows_no_parameters(runtime: Runtime) -> None:
         assert value not in shown
     log.error("the insert failed", exc_info=failed.value)
     assert LOG_SCAN.findings(LOG_SCAN.take()) == []
+
+
+class _FailingMedia:
+    """A channel whose signed link fails to serve: its path holds the link's secret."""
+
+    def register_routes(self, app: web.Application) -> None:
+        async def fail(_request: web.Request) -> web.Response:
+            raise RuntimeError("the store went away")
+
+        app.router.add_get("/media/{token}.json", fail)
+
+
+async def test_a_failed_request_is_logged_by_its_route_not_its_secret_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token = "s1gned-t0ken-of-an-export"
+    app = build_web_app({}, [cast("Channel", _FailingMedia())])
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get(f"/media/{token}.json")
+    assert response.status == 500
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "web.app")
+    assert "GET /media/{token}.json failed" in ours
+    assert token not in ours

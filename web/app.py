@@ -109,6 +109,11 @@ def _as_problem(response: web.Response) -> web.Response:
     return answer
 
 
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error the app answers is a problem: a refusal of the core becomes its status and
@@ -125,7 +130,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             raise
         return _as_problem(error)
     except Exception:
-        log.exception("%s %s failed", request.method, request.path)
+        # The route, not the path: a signed media link's path is its secret.
+        log.exception("%s %s failed", request.method, _route_of(request))
         return problem(500, code="internal_error")
     if (
         response.status >= 400
