@@ -28,6 +28,8 @@ SERVICES_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 SERVICES_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+pytest_plugins = ("pytester",)
+
 TELEGRAM_TOKEN = "123456:TEST-token"
 WEBHOOK_SECRET = "test-webhook-secret"
 

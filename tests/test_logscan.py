@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -93,3 +94,27 @@ async def test_a_failed_request_is_logged_by_its_route_not_its_secret_path(
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name == "web.app")
     assert "GET /media/{token}.json failed" in ours
     assert token not in ours
+
+
+def test_a_test_that_logs_a_phone_number_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan as the suite runs it: a session of its own, with this suite's conftest hooks."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+    pytester.makeconftest(
+        "from tests.conftest import (  # noqa: F401\n"
+        "    no_personal_data_in_logs, pytest_configure, pytest_unconfigure\n"
+        ")\n"
+    )
+    pytester.makepyfile(
+        "import logging\n"
+        "from tests.logscan import CONTROL_PHONE\n"
+        "log = logging.getLogger('control')\n"
+        "def test_leaks():\n"
+        "    log.debug('sending to whatsapp:%s', CONTROL_PHONE)\n"
+        "def test_clean():\n"
+        "    log.warning('sending to member 42')\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*", "*personal data*"])
