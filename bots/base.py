@@ -20,6 +20,7 @@ from bots.outbound import Delivery
 from core.db.state import ConversationStore, UpdateLog
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
+from core.shared.redaction import who as who  # a member in a channel's log lines
 from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
 from handlers.messages import Image, Reply

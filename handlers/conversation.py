@@ -15,6 +15,7 @@ from core.db.state import ConversationStore, FloodGate
 from core.members.accounts import IdentityKey
 from core.members.linking import looks_like_code
 from core.program import LoyaltyProgram
+from core.shared.redaction import who
 from handlers.flows.signup import SignUp, referral_code, typed_referral
 from handlers.menus.balance import BalanceMenu
 from handlers.menus.card import CardMenu
@@ -96,7 +97,9 @@ class Conversation:
                 raise
             # A bug of ours: the member gets an apology, never silence; the ledger is
             # transactional, so a failure here cannot have half-posted points.
-            log.exception("failed to handle a message from %s:%s", message.channel, message.user_id)
+            log.exception(
+                "failed to handle a message from %s", who(message.channel, message.user_id)
+            )
             language = self._texts.resolve(message.language_code)
             return [Reply(text=self._texts.text(language, "error-generic"))]
 

@@ -5,8 +5,9 @@ except in CI (CI=true), where a missing service fails the suite loudly."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -21,13 +22,46 @@ from core.db.database import Database
 from core.db.migrate import upgrade
 from core.db.models import Base
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.logscan import LogScan, harvest, pattern_of, source_files
 
 SERVICES_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 SERVICES_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+pytest_plugins = ("pytester",)
+
 TELEGRAM_TOKEN = "123456:TEST-token"
 WEBHOOK_SECRET = "test-webhook-secret"
+
+# Every log line of the suite, at DEBUG, is scanned for the personal data and secrets the tests
+# use (tests/logscan.py): a test that logged one fails.
+LOG_SCAN = LogScan(pattern_of(harvest(source_files())))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = logging.getLogger()
+    root.addHandler(LOG_SCAN)
+    root.setLevel(logging.DEBUG)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    logging.getLogger().removeHandler(LOG_SCAN)
+
+
+def leaks_in(output: str | bytes) -> list[str]:
+    """What a process's own output (a subprocess's log) shows of the tests' personal data."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    return LOG_SCAN.findings_in(output)
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs() -> Iterator[None]:
+    LOG_SCAN.take()
+    yield
+    findings = LOG_SCAN.findings(LOG_SCAN.take())
+    if findings:
+        pytest.fail("personal data or a secret in the log:\n" + "\n".join(findings[:20]))
 
 
 @dataclass(frozen=True)

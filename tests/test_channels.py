@@ -20,7 +20,7 @@ from app.lifecycle import TASK_DIED, Supervisor
 from app.runtime import Runtime
 from app.settings import Settings
 from core.shared.errors import HTTP_STATUSES, InsufficientPoints, MemberNotFound
-from tests.conftest import Backend
+from tests.conftest import Backend, leaks_in
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.test_architecture import ROOT, imports_of, python_files, top_package
 from web.app import PROBLEM_TYPE, PROBLEM_URI, build_web_app, problem
@@ -272,6 +272,7 @@ async def test_main_run_exits_non_zero_when_telegram_polling_dies(
             process.kill()
             await process.wait()
     log = stderr.decode()
+    assert leaks_in(log) == []
     assert process.returncode == TASK_DIED != 0, log
     assert "ERROR loyalty: telegram polling died; stopping" in log
     assert "Traceback (most recent call last)" in log

@@ -23,6 +23,7 @@ from app.settings import Settings
 from core.db.models import LedgerEntry, Purchase
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.shared import cards
+from tests.conftest import leaks_in
 
 ROOT = Path(__file__).resolve().parent.parent
 WELCOME_BONUS = 100
@@ -269,6 +270,7 @@ async def test_an_unreachable_database_is_named_without_its_password(
     _, raw_err = await asyncio.wait_for(process.communicate(), 60)
     err = raw_err.decode()
 
+    assert leaks_in(err) == []
     assert process.returncode == 1, err
     assert f"Cannot reach the database at postgresql+asyncpg://shop@127.0.0.1:{port}/loyalty" in err
     assert "Traceback" not in err

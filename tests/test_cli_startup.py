@@ -15,6 +15,7 @@ from core.db.database import Database
 from core.db.migrate import upgrade_async
 from core.members.accounts import IdentityKey, Registration
 from core.program import LoyaltyProgram
+from tests.conftest import leaks_in
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSENGER_SDKS = ("aiogram", "vk_api", "twilio")
@@ -92,6 +93,7 @@ async def run_main(database_url: str, cwd: Path, *argv: str) -> tuple[int, str, 
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
+    assert leaks_in(stderr) == []
     return process.returncode, stdout.decode(), stderr.decode()
 
 

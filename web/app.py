@@ -119,6 +119,11 @@ def _as_problem(response: web.Response) -> web.Response:
     return answer
 
 
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error the app answers is a problem: a refusal of the core becomes its status and
@@ -136,7 +141,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return _as_problem(error)
     except RetryLater as error:
         # An update still being handled: the platform delivers it again later.
-        log.info("%s %s: %s, answered 503", request.method, request.path, error)
+        log.info("%s %s: %s, answered 503", request.method, _route_of(request), error)
         return unavailable(error.retry_after)
     except Exception as error:
         if is_infrastructure_failure(error):
@@ -145,11 +150,12 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             log.warning(
                 "%s %s: the service is unavailable (%s), answered 503",
                 request.method,
-                request.path,
+                _route_of(request),
                 type(error).__name__,
             )
             return unavailable(RETRY_AFTER_SECONDS)
-        log.exception("%s %s failed", request.method, request.path)
+        # The route, not the path: a signed media link's path is its secret.
+        log.exception("%s %s failed", request.method, _route_of(request))
         return problem(500, code="internal_error")
     if (
         response.status >= 400

@@ -24,7 +24,7 @@ from aiohttp import web
 from vk_api.bot_longpoll import VkBotLongPoll
 from vk_api.exceptions import ApiError, VkApiError
 
-from bots.base import Spawn
+from bots.base import Spawn, who
 from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.updates import once, until_handled
@@ -244,7 +244,7 @@ class VkChannel:
         try:
             users = await self.call("users.get", user_ids=user_id)
         except (VkApiError, requests.RequestException) as error:
-            log.warning("vk: users.get failed for %s: %s", user_id, error)
+            log.warning("vk: users.get failed for %s: %s", who(CHANNEL, user_id), error)
             return _Profile(name=None, language=language)  # not cached: try again next time
         user = users[0] if isinstance(users, list) and users else {}
         parts = (user.get("first_name"), user.get("last_name"))
@@ -285,13 +285,13 @@ class VkChannel:
                     attachments.append(await self._upload_photo(peer_id, reply.image))
                 except UPLOAD_ERRORS as error:
                     # The caption (the card code) still reaches the member.
-                    log.warning("vk: photo upload for %s failed: %s", peer_id, error)
+                    log.warning("vk: photo upload for %s failed: %s", who(CHANNEL, peer_id), error)
             if reply.document is not None:
                 try:
                     attachments.append(await self._upload_document(peer_id, reply.document))
                 except UPLOAD_ERRORS as error:
                     # The text still reaches the member; they can ask for the file again.
-                    log.warning("vk: document upload for %s failed: %s", peer_id, error)
+                    log.warning("vk: document upload for %s failed: %s", who("vk", peer_id), error)
             if attachments:
                 params["attachment"] = ",".join(attachments)
             # `replaces_origin` (pagination): VK can edit, but a new message is just as clear.
@@ -306,7 +306,7 @@ class VkChannel:
             return Delivery.sent()
         except ApiError as error:
             if error.code in CANNOT_MESSAGE_CODES:
-                log.info("vk: %s cannot be messaged (%s)", params.get("peer_id"), error)
+                log.info("vk: %s cannot be messaged (%s)", who("vk", params.get("peer_id")), error)
                 return Delivery.unreachable(BLOCKED)
             log.warning("vk: messages.send failed: %s", error)
             return Delivery.failed(f"VK error {error.code}: {error.error.get('error_msg', '')}")
@@ -333,7 +333,7 @@ class VkChannel:
             return True
         except ApiError as error:
             if error.code in CANNOT_MESSAGE_CODES:
-                log.info("vk: %s cannot be messaged (%s)", params.get("peer_id"), error)
+                log.info("vk: %s cannot be messaged (%s)", who("vk", params.get("peer_id")), error)
             else:
                 log.warning("vk: %s failed: %s", method, error)
         except (VkApiError, requests.RequestException) as error:

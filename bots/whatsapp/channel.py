@@ -41,6 +41,7 @@ from bots.whatsapp.transport import (
 from core.db.state import ConversationStore, UpdateLog
 from core.members.accounts import IdentityKey, Members
 from core.shared.clock import Clock
+from core.shared.redaction import who
 from handlers.conversation import Conversation
 from handlers.messages import Document, Incoming, Reply
 from handlers.render.parsing import ascii_digits
@@ -334,14 +335,16 @@ class WhatsAppChannel:
         if not base_url:
             # Twilio must fetch the media from somewhere public: without PUBLIC_URL (and outside
             # a webhook, where the request tells us our address) we send the caption alone.
-            log.warning("no public URL: the %s media for %s is not sent", kind, number)
+            log.warning(
+                "no public URL: the %s media for %s is not sent", kind, who(CHANNEL, number)
+            )
             return None
         if reply.image is not None and not reply.image.is_card:
             # A coupon's or an invite's QR as it is, for any process behind the balancer.
             return base_url + await self.media.image_path(reply.image)
         member = await self._members.find(IdentityKey(CHANNEL, number))
         if member is None:
-            log.warning("no member for %s: their %s media is not sent", number, kind)
+            log.warning("no member for %s: their %s media is not sent", who(CHANNEL, number), kind)
             return None
         if reply.image is not None:
             return base_url + await self.media.card_path(member.id)

@@ -15,6 +15,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 
 from bots.outbound import WHATSAPP_WINDOW, Delivery
+from core.shared.redaction import who
 
 ADDRESS_PREFIX = "whatsapp:"
 REQUEST_TIMEOUT_SECONDS = 10
@@ -117,20 +118,24 @@ async def send_message(
         return Delivery.sent()
     except TwilioRestException as error:
         reason = KNOWN_REFUSALS.get(error.code or 0, "refused")
+        # Twilio's own message may quote the number ("The 'To' number +7... is not valid"): the
+        # log and the notice's reason carry the code, never the message.
         log.warning(
-            "twilio did not send to %s: %s (code %s, HTTP %s: %s)",
-            number,
+            "twilio did not send to %s: %s (code %s, HTTP %s)",
+            who("whatsapp", number),
             reason,
             error.code,
             error.status,
-            error.msg,
         )
         if error.code in UNREACHABLE_CODES:
             return Delivery.unreachable(UNREACHABLE_CODES[error.code])
-        return Delivery.failed(f"twilio {error.code} (HTTP {error.status}): {error.msg}")
+        return Delivery.failed(f"twilio {error.code} (HTTP {error.status}): {reason}")
     except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
-        log.warning("twilio request for %s failed: %r", number, error)
-        return Delivery.failed(repr(error))
+        # Only the kind of failure: a client error's text may quote the request's URL.
+        log.warning(
+            "twilio request for %s failed: %s", who("whatsapp", number), type(error).__name__
+        )
+        return Delivery.failed(type(error).__name__)
 
 
 async def close_client(client: twilio.rest.Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,10 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_POOL_SIZE = 20
 POOL_RECYCLE_SECONDS = 1800
+
+# aiosqlite's DEBUG log shows every statement with its parameters (members' names, phones,
+# birthdays): it stays quiet whatever level the root logger is set to.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 class Database:
@@ -40,6 +45,9 @@ class Database:
             # every checkout three extra round trips with asyncpg, doubling a reply's DB time.
             "pool_pre_ping": False,
             "pool_recycle": POOL_RECYCLE_SECONDS,
+            # A failed statement's message and log never show its parameters: they are
+            # members' names, phones and birthdays.
+            "hide_parameters": True,
         }
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database
@@ -49,6 +57,7 @@ class Database:
         else:
             options.update(pool_size=pool_size, max_overflow=pool_size // 2)
         engine = create_async_engine(url, **options)
+        event.listen(engine.sync_engine, "handle_error", _hide_row_values)
         if engine.dialect.name == "sqlite":
             _serialize_sqlite_writers(engine)
         return cls(engine)
@@ -81,6 +90,19 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _hide_row_values(context: Any) -> None:
+    """PostgreSQL explains a failed constraint with the row's values ("DETAIL: Failing row
+    contains (..., Ann Lee, +79990001122, 1990-11-24, ...)", "Key (phone)=(...)"), and asyncpg
+    puts that in the error's text, where a logged traceback would show it: drop it."""
+    seen: set[int] = set()
+    error: BaseException | None = context.original_exception
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "detail", None):
+            error.detail = None  # type: ignore[attr-defined]
+        error = error.__cause__ or error.__context__
 
 
 def _serialize_sqlite_writers(engine: AsyncEngine) -> None:

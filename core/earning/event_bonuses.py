@@ -33,7 +33,7 @@ from core.shared.errors import (
     UnknownEventKind,
 )
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
-from core.shared.parsing import parse_actor
+from core.shared.parsing import parse_actor, parse_reference
 from core.shared.writes import retry_on_conflict
 
 MAX_EVENT_ID_LENGTH = 128
@@ -75,11 +75,7 @@ class Events:
             raise InvalidReference("give either a card code or a member id")
         actor = parse_actor(actor)
         kind = kind.strip()
-        event_id = event_id.strip()
-        if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
-            raise InvalidReference(
-                f"an event id of 1 to {MAX_EVENT_ID_LENGTH} characters is required"
-            )
+        event_id = parse_reference("event id", event_id, max_length=MAX_EVENT_ID_LENGTH)
         rules = await self._rules.current()
         bonus = rules.event_bonus(kind)
         if bonus is None:

@@ -35,13 +35,17 @@ from core.shared.clock import Clock
 from core.shared.errors import (
     IdempotencyConflict,
     InvalidAmount,
-    InvalidReference,
     MemberNotFound,
     PurchaseNotFound,
     RedemptionTooLarge,
 )
 from core.shared.owners import owner_of, owner_of_card
-from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_actor, parse_amount, parse_label
+from core.shared.parsing import (
+    parse_actor,
+    parse_amount,
+    parse_label,
+    parse_reference,
+)
 from core.shared.writes import retry_on_conflict
 
 MAX_CATEGORIES = 50
@@ -139,11 +143,7 @@ class Purchases:
         category promotions; what they leave of the total is uncategorized."""
         amount = parse_amount(amount)
         actor = parse_actor(actor)
-        purchase_id = purchase_id.strip()
-        if not purchase_id or len(purchase_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidReference(
-                f"a purchase id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
-            )
+        purchase_id = parse_reference("purchase id", purchase_id)
         store = parse_label("store name", store) if store is not None else None
         by_category = parse_categories(categories, amount)
         code = cards.normalize(card_code)
@@ -276,11 +276,7 @@ class Purchases:
         become a debt that later earnings settle first, never a negative balance.
         Idempotent on refund_id."""
         actor = parse_actor(actor)
-        refund_id = refund_id.strip()
-        if not refund_id or len(refund_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidReference(
-                f"a refund id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
-            )
+        refund_id = parse_reference("refund id", refund_id)
 
         async def attempt() -> RefundResult:
             async with self._db.transaction() as session:
@@ -416,11 +412,7 @@ class Purchases:
             allowed = rules.max_points_for(parse_amount(order_amount))
             if points > allowed:
                 raise RedemptionTooLarge(allowed)
-        redemption_id = redemption_id.strip()
-        if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidReference(
-                f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
-            )
+        redemption_id = parse_reference("redemption id", redemption_id)
         code = cards.normalize(card_code)
         async with self._db.reading() as session:
             member_id = await session.scalar(owner_of_card(code))

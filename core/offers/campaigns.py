@@ -18,7 +18,7 @@ from core.db.database import Database
 from core.db.models import CouponCampaign
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, InvalidAmount, InvalidCampaign
-from core.shared.parsing import parse_actor, parse_amount
+from core.shared.parsing import has_control_characters, parse_actor, parse_amount
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -171,7 +171,7 @@ class Campaigns:
                 f"a campaign slug is 1 to 32 lower-case letters, digits, '-' or '_': {spec.slug!r}"
             )
         name = spec.name.strip()
-        if not name or len(name) > 128:
+        if not name or len(name) > 128 or has_control_characters(name):
             raise InvalidCampaign("a campaign name of 1 to 128 characters is required")
         try:
             kind = CouponKind(spec.kind)
@@ -191,7 +191,7 @@ class Campaigns:
                 raise InvalidCampaign("a free-item coupon has no value; name the item instead")
             if item is None:
                 raise InvalidCampaign("a free-item coupon needs the item it gives")
-        if item is not None and len(item) > 128:
+        if item is not None and (len(item) > 128 or has_control_characters(item)):
             raise InvalidCampaign("the item's name is at most 128 characters")
         budget = _optional_money(spec.budget, "budget")
         if budget is not None and kind is CouponKind.FREE_ITEM:

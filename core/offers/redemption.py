@@ -42,11 +42,10 @@ from core.shared.errors import (
     CouponRefused,
     IdempotencyConflict,
     InvalidAmount,
-    InvalidReference,
     MemberNotFound,
 )
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
-from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_actor, parse_amount
+from core.shared.parsing import parse_actor, parse_amount, parse_reference
 from core.shared.writes import retry_on_conflict
 
 CENT = Decimal("0.01")
@@ -156,11 +155,7 @@ class Redemptions:
         the first result, whatever happened to the coupon since)."""
         code = normalize_code(code)
         actor = parse_actor(actor)
-        redemption_id = redemption_id.strip()
-        if not redemption_id or len(redemption_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidReference(
-                f"a redemption id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
-            )
+        redemption_id = parse_reference("redemption id", redemption_id)
         amount = parse_amount(order_amount) if order_amount is not None else None
 
         async def attempt() -> CouponRedeemed:

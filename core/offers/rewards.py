@@ -28,13 +28,16 @@ from core.shared.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidCampaign,
-    InvalidReference,
     MemberNotFound,
     RewardNotFound,
     RewardRefused,
 )
 from core.shared.owners import member_ids_of
-from core.shared.parsing import MAX_REFERENCE_LENGTH, parse_actor
+from core.shared.parsing import (
+    has_control_characters,
+    parse_actor,
+    parse_reference,
+)
 from core.shared.writes import retry_on_conflict
 
 REWARD_REASON = "reward"
@@ -146,7 +149,7 @@ class Rewards:
                 f"a reward slug is 1 to 32 lower-case letters, digits, '-' or '_': {spec.slug!r}"
             )
         name = spec.name.strip()
-        if not name or len(name) > 128:
+        if not name or len(name) > 128 or has_control_characters(name):
             raise InvalidCampaign("a reward name of 1 to 128 characters is required")
         if not 1 <= spec.cost <= MAX_COST:
             raise InvalidCampaign("a reward costs at least 1 point")
@@ -213,7 +216,7 @@ class Rewards:
             if row is None:
                 raise RewardNotFound(slug)
             if name is not None:
-                if not name.strip() or len(name.strip()) > 128:
+                if not name.strip() or len(name.strip()) > 128 or has_control_characters(name):
                     raise InvalidCampaign("a reward name of 1 to 128 characters is required")
                 row.name = name.strip()
             if description is not None:
@@ -295,11 +298,7 @@ class Rewards:
         `notify=False` when the caller hands the coupon over itself (the chat's answer to
         the claim), so the member does not get it a second time as a notice."""
         actor = parse_actor(actor)
-        claim_id = claim_id.strip()
-        if not claim_id or len(claim_id) > MAX_REFERENCE_LENGTH:
-            raise InvalidReference(
-                f"a claim id of 1 to {MAX_REFERENCE_LENGTH} characters is required"
-            )
+        claim_id = parse_reference("claim id", claim_id)
 
         async def attempt() -> Claim:
             async with self._db.transaction() as session:

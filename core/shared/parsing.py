@@ -64,6 +64,25 @@ def parse_actor(raw: str) -> str:
     return actor
 
 
+def has_control_characters(raw: str) -> bool:
+    """True if the text holds a character no stored text may: a control character (NUL
+    among them), a lone surrogate or a private-use character."""
+    return any(unicodedata.category(char) in _DROPPED_CATEGORIES for char in raw)
+
+
+def parse_reference(what: str, raw: str, *, max_length: int = MAX_REFERENCE_LENGTH) -> str:
+    """An id a shop, a till or an operator gives (a purchase, refund, redemption, claim or event
+    id), as it is kept: spaces at either end dropped, 1 to `max_length` characters, and no
+    control character. An id is compared as it is, so nothing in it is silently changed: a NUL
+    (which PostgreSQL cannot store) or a newline is refused, not dropped."""
+    reference = raw.strip()
+    if not reference or len(reference) > max_length:
+        raise InvalidReference(f"a {what} of 1 to {max_length} characters is required")
+    if has_control_characters(reference):
+        raise InvalidReference(f"a {what} may not contain control characters")
+    return reference
+
+
 def parse_label(what: str, raw: str) -> str:
     label = clean_text(raw)
     if not label or len(label) > MAX_LABEL_LENGTH:
