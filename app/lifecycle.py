@@ -3,7 +3,10 @@
 Every background task (a long poll, the scheduler, the notice dispatcher) is meant to run until
 the process stops. One that ends anyway, with an exception or without, is logged at ERROR (with
 its traceback) and stops the process with a non-zero status: a bot that silently stopped
-listening is worse than one that restarts.
+listening is worse than one that restarts. That is for bugs: an outage of Redis or of the
+database ends no task, each loop waits it out itself (logged once, retried with backoff: the
+job scheduler in workers/scheduler.py, the notice dispatcher in bots/dispatch.py), and
+/readyz says 503 meanwhile.
 """
 
 from __future__ import annotations

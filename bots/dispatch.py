@@ -25,6 +25,7 @@ from core.notices.outbox import (
     Notices,
 )
 from core.rules.book import RuleBook
+from core.shared.outage import Outage
 from handlers.render.i18n import Translator
 from handlers.render.notices import NoticeTexts, UnknownNotice
 
@@ -179,14 +180,22 @@ class NoticeDispatcher:
         limit: int = DEFAULT_BATCH,
     ) -> None:
         """Dispatch until `stop` is set; a batch in progress is finished first, so nothing
-        is left claimed (and waiting for its lease to expire) by a clean shutdown."""
+        is left claimed (and waiting for its lease to expire) by a clean shutdown.
+
+        A failing batch (the database or Redis away, or a bug) never ends the loop: the
+        failure is logged once, at ERROR (with its traceback if it is a bug), the next
+        batch is tried after a growing pause, and the end of the outage is logged once."""
+        outage = Outage("notice dispatch", log)
         while not stop.is_set():
+            pause = interval
             try:
                 report = await self.dispatch(limit)
-            except Exception:  # the database is away: try again at the next tick
-                log.exception("notice dispatch failed")
+            except Exception as error:
                 report = DispatchReport()
+                pause = max(interval, outage.failed(error))
+            else:
+                outage.recovered()
             if report.claimed >= limit:
                 continue  # more are waiting: no pause
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), pause)

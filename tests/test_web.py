@@ -3,6 +3,7 @@ database and Redis answer too."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from web.app import build_web_app
 
 
 async def test_healthz_and_readyz_when_everything_is_up(runtime: Runtime) -> None:
@@ -38,6 +40,24 @@ async def test_readyz_reports_a_missing_redis(settings: Settings) -> None:
     assert ready.status == 503
     assert body == {"status": "unavailable", "database": "ok", "redis": "unavailable"}
     assert health.status == 200
+
+
+async def test_readyz_answers_503_at_once_when_a_dependency_hangs() -> None:
+    """A Redis behind a dead link answers nothing: /readyz says so within its own bound
+    instead of hanging until the orchestrator's probe gives up."""
+
+    async def ok() -> None:
+        return None
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    app = build_web_app({"database": ok, "redis": hangs})
+    async with TestClient(TestServer(app)) as client:
+        ready = await asyncio.wait_for(client.get("/readyz"), 5)
+        body = await ready.json()
+    assert ready.status == 503
+    assert body == {"status": "unavailable", "database": "ok", "redis": "unavailable"}
 
 
 async def test_readyz_reports_a_missing_database(settings: Settings, tmp_path: object) -> None:

@@ -3,6 +3,7 @@ answered as `application/problem+json` (RFC 9457)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
@@ -23,6 +24,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PROBLEM_TYPE = "application/problem+json"
 # A problem's `type`: one URI per stable code, so a client can branch on it.
 PROBLEM_URI = "urn:loyalty:problem:{code}"
+# How long /readyz waits for one dependency: one that hangs (a Redis behind a dead link) is
+# not ready, answered as such rather than left to the caller's own timeout.
+PROBE_TIMEOUT_SECONDS = 2.0
 # The body limit: webhooks and API requests are small; Twilio's forms are the largest.
 MAX_BODY_BYTES = 1024**2
 # When a platform may try again after an outage answered 503 (a hint: each platform keeps its
@@ -180,10 +184,10 @@ def build_web_app(probes: dict[str, Probe], channels: Iterable[Routed] = ()) -> 
         ready = True
         for name, probe in probes.items():
             try:
-                await probe()
+                await asyncio.wait_for(probe(), PROBE_TIMEOUT_SECONDS)
                 report[name] = "ok"
             except Exception as error:
-                log.warning("readiness probe %s failed: %s", name, error)
+                log.warning("readiness probe %s failed: %s", name, error or type(error).__name__)
                 report[name] = "unavailable"
                 ready = False
         body = {"status": "ok" if ready else "unavailable", **report}

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from taskiq import AsyncBroker, InMemoryBroker, ScheduledTask, ScheduleSource, TaskiqScheduler
 from taskiq.cli.scheduler.run import SchedulerLoop
 from taskiq.receiver import Receiver
 
 from core.jobs import Job, JobRunner
+from core.shared.outage import Outage, infrastructure
 from workers.broker import TASK_PREFIX, WORKER_CONCURRENCY, TaskQueue
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,9 @@ log = logging.getLogger(__name__)
 SCHEDULE_ID_PREFIX = "loyalty:"
 # How often a scheduler re-reads the schedules from Redis (an operator's change shows then).
 SCHEDULE_REFRESH = timedelta(seconds=60)
+# How often a serving scheduler or worker checks that Redis answers, and how long it waits.
+WATCH_SECONDS = 2.0
+WATCH_TIMEOUT_SECONDS = 5.0
 
 
 def task_name(job: Job) -> str:
@@ -57,6 +64,16 @@ def _task_body(runner: JobRunner, name: str) -> Callable[[], Awaitable[str]]:
     return run_job
 
 
+def redis_outage(error: BaseException) -> bool:
+    """Whether `error` means Redis is away (or came back empty: the queue's consumer group
+    is gone), not a bug."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(redis_outage(inner) for inner in error.exceptions)
+    if isinstance(error, ResponseError) and str(error).startswith("NOGROUP"):
+        return True
+    return infrastructure(error)
+
+
 @dataclass
 class JobScheduler:
     runner: JobRunner
@@ -64,6 +81,8 @@ class JobScheduler:
     source: ScheduleSource
     # True with Redis: schedules and the queue are shared by every process.
     distributed: bool
+    # Where the schedules and the queue live ("" on the embedded default).
+    redis_url: str = ""
     # Fire every job every this many seconds instead of by its cron (tests and demos; the
     # period claim still lets each job run once per period).
     every_seconds: int | None = None
@@ -85,6 +104,7 @@ class JobScheduler:
             broker=queue.broker,
             source=queue.source,
             distributed=queue.distributed,
+            redis_url=redis_url,
             every_seconds=every_seconds,
         )
 
@@ -125,16 +145,48 @@ class JobScheduler:
         started: asyncio.Event | None = None,
     ) -> None:
         """Fire the schedules (`schedule`) and run the jobs fired by any process (`work`),
-        until cancelled. On the embedded default fired jobs always run here."""
+        until cancelled. On the embedded default fired jobs always run here.
+
+        With Redis, an outage of it (unreachable at start, gone while serving, restarted
+        empty) ends nothing: it is logged once, the broker is started again after a growing
+        pause until Redis answers, and then the schedules are written again and the queue's
+        consumer group made again, as at a first start. Any other error ends the task."""
         if not self.distributed:
             work = False  # the in-memory broker runs what this process fires, nothing else
         self.broker.is_worker_process = work
         self.broker.is_scheduler_process = schedule
-        await self.broker.startup()
-        await self.source.startup()
+        if not self.distributed:
+            await self._serve_once(schedule=schedule, work=work, started=started)
+            return
+        outage = Outage("jobs on Redis", log)
+        while True:
+            try:
+                await self._serve_once(schedule=schedule, work=work, started=started, outage=outage)
+            except Exception as error:
+                if not redis_outage(error):
+                    raise
+                pause = outage.failed(error)
+            else:
+                return
+            await asyncio.sleep(pause)
+
+    async def _serve_once(
+        self,
+        *,
+        schedule: bool,
+        work: bool,
+        started: asyncio.Event | None,
+        outage: Outage | None = None,
+    ) -> None:
         finish = asyncio.Event()
         try:
+            await self.broker.startup()
+            await self.source.startup()
+            if schedule:
+                await self.sync_schedules()
             async with asyncio.TaskGroup() as group:
+                if self.distributed:
+                    group.create_task(self._watch_redis())
                 if work:
                     receiver = Receiver(
                         self.broker,
@@ -144,9 +196,10 @@ class JobScheduler:
                     )
                     group.create_task(receiver.listen(finish))
                 if schedule:
-                    await self.sync_schedules()
                     loop = SchedulerLoop(TaskiqScheduler(self.broker, [self.source]))
                     group.create_task(loop.run(update_interval=SCHEDULE_REFRESH))
+                if outage is not None:
+                    outage.recovered()
                 log.info(
                     "jobs: %s%s on %s",
                     "scheduler" if schedule else "",
@@ -161,6 +214,24 @@ class JobScheduler:
                 if isinstance(self.broker, InMemoryBroker):
                     await asyncio.wait_for(self.broker.wait_all(), 10)
             await self.close()
+
+    async def _watch_redis(self) -> None:
+        """Ping Redis every few seconds; raise when it does not answer, so that the worker
+        and the scheduler start again on a Redis that may have lost their schedules and
+        their consumer group (taskiq's scheduler loop would otherwise go on firing nothing)."""
+        client = Redis.from_url(
+            self.redis_url,
+            socket_connect_timeout=WATCH_TIMEOUT_SECONDS,
+            socket_timeout=WATCH_TIMEOUT_SECONDS,
+        )
+        try:
+            while True:
+                pong = client.ping()
+                if inspect.isawaitable(pong):
+                    await pong
+                await asyncio.sleep(WATCH_SECONDS)
+        finally:
+            await client.aclose()
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
