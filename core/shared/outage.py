@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import time
 
+from core.db.failures import is_infrastructure_failure
+
 # The first pause after a failure, and the longest one.
 FIRST_PAUSE_SECONDS = 0.5
 LONGEST_PAUSE_SECONDS = 30.0
@@ -82,45 +84,10 @@ def describe(error: BaseException) -> str:
     return kind
 
 
-# A driver's errors that mean "cannot reach it", by name (the drivers are optional).
-_CONNECTION_ERRORS = frozenset(
-    {
-        # redis-py (TimeoutError, BusyLoadingError and others derive from these)
-        "redis.exceptions.ConnectionError",
-        "redis.exceptions.TimeoutError",
-        # SQLAlchemy's pool, out of connections for too long
-        "sqlalchemy.exc.TimeoutError",
-        # asyncpg
-        "asyncpg.exceptions.CannotConnectNowError",
-        "asyncpg.exceptions.ConnectionDoesNotExistError",
-        "asyncpg.exceptions.ConnectionFailureError",
-        "asyncpg.exceptions.ConnectionRejectionError",
-        "asyncpg.exceptions.TooManyConnectionsError",
-        "asyncpg.exceptions.AdminShutdownError",
-        "asyncpg.exceptions.CrashShutdownError",
-        "asyncpg.exceptions._base.InternalClientError",
-        "asyncpg.exceptions.PostgresConnectionError",
-        "asyncpg.exceptions.OperatorInterventionError",
-    }
-)
-
-
 def infrastructure(error: BaseException) -> bool:
     """Whether `error` says a dependency (Redis, the database) cannot be reached or did not
-    answer in time, as opposed to a refusal or a bug: an outage to wait out."""
+    answer in time, as opposed to a refusal or a bug: an outage to wait out. The drivers'
+    errors are known in one place, core.db.failures; a group is one when all its parts are."""
     if isinstance(error, BaseExceptionGroup):
         return all(infrastructure(inner) for inner in error.exceptions)
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (OSError, TimeoutError)):
-            return True
-        if getattr(current, "connection_invalidated", False):
-            return True
-        names = {f"{kind.__module__}.{kind.__qualname__}" for kind in type(current).__mro__}
-        if names & _CONNECTION_ERRORS:
-            return True
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else current.__cause__
-    return False
+    return is_infrastructure_failure(error)
