@@ -4,16 +4,21 @@ stdin and stdout."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import socket
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app.runtime import build_runtime
+from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from bots.console.channel import ConsoleChannel
 from core.members.accounts import IdentityKey
+from handlers.messages import Incoming, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,3 +154,45 @@ async def test_run_serves_health_and_the_console_until_the_member_leaves(
             await process.wait()
     assert process.returncode == 0, stderr.decode()
     assert "Welcome to Loyalty Club!" in stdout.decode()
+
+
+async def test_the_console_says_when_the_service_is_away_and_goes_on(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody redelivers a terminal's line: during an outage of Redis or the database the
+    member is told, and the console keeps going (it used to end with a traceback)."""
+    lines = iter(["2", "/quit"])
+
+    async def read_line() -> str:
+        return next(lines, "")
+
+    real = runtime.conversation.handle
+    calls = 0
+
+    async def away_once(message: Incoming) -> list[Reply]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RedisConnectionError(
+                "Error 111 connecting to 127.0.0.1:6390. Connection refused."
+            )
+        return await real(message)
+
+    monkeypatch.setattr(runtime.conversation, "handle", away_once)
+    output = io.StringIO()
+    console = ConsoleChannel(
+        runtime.conversation,
+        user_id="ann",
+        language_code="en",
+        display_name=None,
+        read_line=read_line,
+        output=output,
+        images_dir=tmp_path,
+    )
+
+    await console.run()
+
+    shown = output.getvalue()
+    assert "The service is unavailable for a moment." in shown
+    assert calls == 2, "the next line was handled as usual"
+    assert "Loyalty Club" in shown.split("The service is unavailable for a moment.")[1]

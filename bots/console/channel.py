@@ -7,6 +7,7 @@ from typing import TextIO
 
 from bots.console.transport import ReadLine
 from bots.outbound import NOT_CONNECTED, Delivery
+from core.db.failures import is_infrastructure_failure
 from handlers.conversation import Conversation
 from handlers.messages import Button, Incoming, Reply
 
@@ -79,7 +80,15 @@ class ConsoleChannel:
         )
 
     async def _send(self, message: Incoming) -> None:
-        replies = await self._conversation.handle(message)
+        try:
+            replies = await self._conversation.handle(message)
+        except Exception as error:
+            if not is_infrastructure_failure(error):
+                raise
+            # No platform redelivers a terminal's line: the member is told, and types it again
+            # once the database or Redis is back.
+            self._print(self._conversation.texts.text(self._language, "console-unavailable"))
+            return
         for reply in replies:
             self._render(reply)
 

@@ -109,6 +109,7 @@ error-generic = Something went wrong on our side. Please try again in a minute; 
 ## The console channel (a terminal, for trying the program locally)
 console-intro = Loyalty bot in your terminal. Type a message, or the number of a choice. /quit to leave.
 console-type-phone = Type your phone number, for example +79991234567.
+console-unavailable = The service is unavailable for a moment. Please send that again in a little while.
 console-image-saved = Saved to { $path }
 
 ## Telegram's command menu (descriptions, at most 256 characters)

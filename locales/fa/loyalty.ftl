@@ -111,6 +111,7 @@ error-generic = مشکلی از طرف ما پیش آمد. لطفاً یک دق�
 ## The console channel (a terminal, for trying the program locally)
 console-intro = ربات باشگاه مشتریان در ترمینال شما. پیامی بنویسید یا شمارهٔ یک گزینه را وارد کنید. برای خروج /quit
 console-type-phone = شمارهٔ تلفن خود را بنویسید، برای مثال +989121234567.
+console-unavailable = سرویس برای لحظه‌ای در دسترس نیست. لطفاً کمی بعد دوباره بفرستید.
 console-image-saved = در { $path } ذخیره شد
 
 ## Telegram's command menu (descriptions, at most 256 characters)

@@ -110,6 +110,7 @@ error-generic = У нас что-то пошло не так. Попробуйт
 ## The console channel (a terminal, for trying the program locally)
 console-intro = Бот программы лояльности в терминале. Напишите сообщение или номер варианта. /quit — выход.
 console-type-phone = Введите номер телефона, например +79991234567.
+console-unavailable = Сервис ненадолго недоступен. Пожалуйста, отправьте это ещё раз чуть позже.
 console-image-saved = Сохранено: { $path }
 
 ## Telegram's command menu (descriptions, at most 256 characters)
