@@ -145,7 +145,15 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     db = Database.from_url(settings.database_url, pool_size=settings.database_pool_size)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = (
+        Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+        if settings.redis_url
+        else None
+    )
     conversations: ConversationStore
     updates: UpdateLog
     if redis is not None:

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///data/loyalty.db"
     database_pool_size: int = Field(default=20, ge=1, le=500)
     redis_url: str = ""
+    # A Redis behind a dead link must not hold a webhook (or a member) for ever: every command
+    # of the conversation's store, the update log and the flood gate gives up after this long.
+    redis_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = ""

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from tests.conftest import Backend, make_settings
 from web.app import build_web_app
 
 
@@ -96,3 +98,28 @@ def test_a_copy_of_env_example_is_a_valid_configuration(
     assert settings.database_url == "sqlite+aiosqlite:///data/loyalty.db"
     assert not (settings.telegram_enabled or settings.vk_enabled or settings.whatsapp_enabled)
     assert settings.flood_max_messages == 20
+
+
+async def test_a_redis_that_never_answers_is_given_up_on(
+    backend: Backend, settings: Settings
+) -> None:
+    """A Redis behind a dead link (it accepts, then says nothing) must not hold a webhook for
+    ever: the update log's command times out, which the web app answers 503."""
+    silent = await asyncio.start_server(lambda _reader, _writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        built = build_runtime(
+            make_settings(
+                backend, redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_seconds=0.5
+            )
+        )
+        try:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(RedisTimeoutError):
+                await asyncio.wait_for(built.updates.first_time("telegram:1:1"), 10)
+            assert asyncio.get_running_loop().time() - started < 5
+        finally:
+            await built.close()
+    finally:
+        silent.close()
+        await silent.wait_closed()
