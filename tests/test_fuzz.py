@@ -42,6 +42,9 @@ from tests.test_whatsapp import (
 )
 from web.app import PROBLEM_TYPE
 
+# An update with no known field is ignored by aiogram with this warning: that is the point of it.
+pytestmark = pytest.mark.filterwarnings("ignore:Detected unknown update type:RuntimeWarning")
+
 FUZZ = settings(
     # FUZZ_EXAMPLES=2000 for a longer hunt; the default keeps the file near 10 s per backend.
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
