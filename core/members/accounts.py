@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
+from core.db.installation import installation_secret
 from core.db.models import (
     Consent,
     Identity,
-    InstallationSecret,
     Member,
     RetiredIdentity,
 )
@@ -402,21 +401,7 @@ class Members:
         """The installation's salt for identity hashes, read (or created) once per process.
         Load it before a transaction that hashes: creating it takes a write of its own."""
         if self._salt is None:
-            async with self._db.reading() as session:
-                row = await session.get(InstallationSecret, IDENTITY_SALT)
-                value = row.value if row is not None else None
-            if value is None:
-                try:
-                    async with self._db.transaction() as session:
-                        value = secrets.token_hex(32)
-                        session.add(InstallationSecret(name=IDENTITY_SALT, value=value))
-                except IntegrityError:
-                    # Another process created it first: use theirs.
-                    async with self._db.reading() as session:
-                        row = await session.get(InstallationSecret, IDENTITY_SALT)
-                        assert row is not None
-                        value = row.value
-            self._salt = bytes.fromhex(value)
+            self._salt = await installation_secret(self._db, IDENTITY_SALT)
         return self._salt
 
     async def _locked(self, session: AsyncSession, member_id: int) -> Member:
