@@ -24,3 +24,14 @@ class MembersMerged(DomainEvent):
     member_id: int
     absorbed_id: int
     points_moved: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileChanged(DomainEvent):
+    """A member's phone, birthday or offers consent was set or changed after joining (joining
+    itself is `MemberJoined`): what the profile holds now, so a subscriber need not read it."""
+
+    member_id: int
+    has_phone: bool
+    has_birthday: bool
+    marketing: bool
