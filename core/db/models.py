@@ -503,3 +503,100 @@ class JobRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class Quest(Base):
+    """A quest as a marketer defined it (`definition`: the validated JSON, see
+    core.games.quests.definition); the columns repeat what queries filter on. The definition
+    never changes once created (progress is keyed on its steps' positions); a quest is ended,
+    not edited."""
+
+    __tablename__ = "quests"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    definition: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Every member in the audience takes part without joining.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by quest-end: no progress, no join, no reward after it.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuestJoin(Base):
+    """A member who joined a quest (once; a recurring quest's periods all count from it)."""
+
+    __tablename__ = "quest_joins"
+    __table_args__ = (UniqueConstraint("member_id", "quest_id", name="member_quest"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    quest_id: Mapped[int] = mapped_column(ForeignKey("quests.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuestProgress(Base):
+    """One thing that counted towards a step in one period, keyed by the event's own id
+    (`source`: "purchase:P1", "event:12", "checkin:2026-12-01" ...), so a duplicate or late
+    event counts once. `amount` is what it counted for: 1, or a purchase's amount (a refund
+    lowers it; at 0 it no longer counts)."""
+
+    __tablename__ = "quest_progress"
+    __table_args__ = (
+        UniqueConstraint("quest_id", "member_id", "period", "step", "source", name="source_once"),
+        Index("ix_quest_progress_member_source", "member_id", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    quest_id: Mapped[int] = mapped_column(ForeignKey("quests.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(160))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuestCompletion(Base):
+    """A quest done in one period, and its reward: at most one per (member, quest, period)."""
+
+    __tablename__ = "quest_completions"
+    __table_args__ = (UniqueConstraint("quest_id", "member_id", "period", name="once_per_period"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    quest_id: Mapped[int] = mapped_column(ForeignKey("quests.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    # The badge the quest awards (the badges context awards it on QuestCompleted).
+    badge: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuestProof(Base):
+    """What a member sent as proof for a step (a text, or a photo's reference), waiting for
+    staff: pending -> approved | rejected (with the reason the member is told). Personal
+    data: exported and erased with the member."""
+
+    __tablename__ = "quest_proofs"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    quest_id: Mapped[int] = mapped_column(ForeignKey("quests.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reason: Mapped[str | None] = mapped_column(String(512))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,8 @@ class PurchaseRecorded(DomainEvent):
     amount: Decimal
     points: int
     store: str | None
+    # The parts of the amount per category ({"coffee": Decimal("300")}), if the shop gave them.
+    categories: Mapping[str, Decimal] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -246,6 +246,7 @@ class Purchases:
                 amount=amount,
                 points=points,
                 store=store,
+                categories=by_category,
             ),
         )
         # The same row object the ledger and the tiers changed: it holds the outcome.

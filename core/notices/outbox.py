@@ -37,6 +37,12 @@ class NoticeKind(StrEnum):
     POINTS_EXPIRED = "points_expired"
     # payload: points (bonus, may be 0), coupon code?
     BIRTHDAY = "birthday"
+    # payload: quest (slug), title ({language: text} or text), step (1-based), steps, done
+    QUEST_STEP_DONE = "quest_step_done"
+    # payload: quest, title, points, balance, badge?, coupon? (true: a coupon notice follows)
+    QUEST_COMPLETED = "quest_completed"
+    # payload: quest, title, approved (bool), reason?
+    QUEST_PROOF_REVIEWED = "quest_proof_reviewed"
 
 
 PENDING = "pending"

@@ -1,0 +1,1010 @@
+"""Quests: a marketer's tasks of several steps; a member joins, the other contexts' events
+move the steps, and the reward is paid once per (member, quest, period).
+
+Progress from events, in the publisher's transaction
+    Every subscriber (`subscribe`) runs inside the transaction of what happened (a purchase,
+    a check-in, a qualified referral, a shop's event, a profile change) and writes one
+    `quest_progress` row per (quest, member, period, step, source), where the source is the
+    event's own id ("purchase:P1"): inserted with ON CONFLICT DO NOTHING, so a duplicate event
+    counts nothing and a late one counts once, in the period it happened in (the event's
+    `occurred_at`, in the member's time zone). No polling: nothing else reads the domain.
+
+The reward, exactly once
+    Completing inserts `quest_completions` (unique per member, quest, period) first; only the
+    transaction whose insert went in pays, with the ledger key
+    `quest:<quest>:<member>:<period>` (reason "quest", shown in History). Two purchases that
+    finish the same quest concurrently are serialized by the member's row lock the purchase
+    takes; two paths that do not lock the member (a staff approval and a quiz answer) meet at
+    the unique completion row: PostgreSQL makes the second insert wait for the first's
+    commit and then skip.
+
+Refunds
+    A refund lowers the amount its purchase counted for (a full refund to 0, which no longer
+    counts), so a refunded purchase cannot complete a quest later. A quest already completed
+    and rewarded stays completed: the reward is not taken back (the purchase's own points
+    are, by the refund itself).
+
+Ordered quests
+    A step counts only once every step before it is done; what happens for a later step
+    before that is not kept (the member is told the order in the chat).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.database import Database
+from core.db.models import (
+    Identity,
+    Member,
+    Quest,
+    QuestCompletion,
+    QuestJoin,
+    QuestProgress,
+    QuestProof,
+)
+from core.earning.events import EventBonusRecorded, PurchaseRecorded, RefundRecorded
+from core.games.events import CheckedIn, QuestCompleted
+from core.games.quests.definition import (
+    ChannelStep,
+    CheckInStep,
+    EventStep,
+    ProfileStep,
+    ProofStep,
+    PurchaseStep,
+    QuestDefinition,
+    QuizStep,
+    ReferralStep,
+    Step,
+    TierAudience,
+)
+from core.games.quests.errors import (
+    ProofNotFound,
+    QuestExists,
+    QuestNotFound,
+    QuestRefused,
+)
+from core.games.quests.membership import ChannelMembership, Membership
+from core.games.quests.periods import period_of
+from core.ledger.entries import Ledger
+from core.members.events import MemberJoined, ProfileChanged
+from core.notices.outbox import NoticeKind, enqueue_in
+from core.offers.coupons import Coupons
+from core.referrals.events import ReferralQualified
+from core.rules.book import RuleBook
+from core.shared.bus import MessageBus
+from core.shared.clock import Clock
+from core.shared.errors import CampaignNotFound, CouponRefused
+from core.shared.parsing import parse_actor
+from core.shared.writes import insert_ignoring, retry_on_conflict
+
+QUEST_REASON = "quest"
+COUPON_SOURCE = "quest"
+PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+MAX_PROOF_TEXT = 2000
+MAX_REASON = 500
+# The ledger reference is shown in History: the quest's title, cut to the column.
+MAX_REFERENCE = 128
+
+log = logging.getLogger(__name__)
+
+# What one event is worth to a step: None when it does not count for it.
+Matcher = Callable[[Step], Decimal | None]
+
+
+@dataclass(frozen=True)
+class QuestInfo:
+    id: int
+    slug: str
+    definition: QuestDefinition
+    starts_at: datetime
+    ends_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+
+    def live(self, now: datetime) -> bool:
+        return (
+            self.ended_at is None
+            and self.starts_at <= now
+            and (self.ends_at is None or now < self.ends_at)
+        )
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    index: int
+    step: Step
+    done: Decimal
+    target: Decimal
+    # Earlier steps of an ordered quest are not done yet.
+    locked: bool
+    proof_pending: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.target
+
+
+@dataclass(frozen=True)
+class QuestView:
+    """A quest as one member sees it now: joined or not, this period's steps."""
+
+    quest: QuestInfo
+    joined: bool
+    period: str
+    completed: bool
+    steps: tuple[StepProgress, ...]
+
+    @property
+    def steps_done(self) -> int:
+        return sum(1 for step in self.steps if step.complete)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a member's own action (an answer, a check) did to a quest."""
+
+    step_done: bool
+    quest_done: bool
+    correct: bool = True
+
+
+@dataclass(frozen=True)
+class PendingProof:
+    id: int
+    quest_id: int
+    quest_slug: str
+    member_id: int
+    card_code: str
+    step: int
+    text: str | None
+    photo: str | None
+    created_at: datetime
+
+
+@dataclass
+class _Tally:
+    """A period's progress of one member in one quest, as read at the start of an event."""
+
+    done: dict[int, Decimal] = field(default_factory=dict)
+
+
+def normalize_answer(text: str) -> str:
+    """What an answer is compared as: case and every kind of space ignored."""
+    return "".join(text.split()).casefold()
+
+
+class Quests:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: Ledger,
+        coupons: Coupons,
+        rules: RuleBook,
+        bus: MessageBus,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._coupons = coupons
+        self._rules = rules
+        self._bus = bus
+        # A definition never changes once created: parsed once per process.
+        self._definitions: dict[int, QuestDefinition] = {}
+        # Messengers that can tell whether an account is in a channel (the bot layer adds
+        # Telegram's when it builds the channel).
+        self.memberships: dict[str, ChannelMembership] = {}
+
+    # ------------------------------------------------------------------ wiring
+
+    def subscribe(self, bus: MessageBus) -> None:
+        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase)
+        bus.subscribe_in_transaction(RefundRecorded, self.on_refund)
+        bus.subscribe_in_transaction(ReferralQualified, self.on_referral)
+        bus.subscribe_in_transaction(CheckedIn, self.on_checked_in)
+        bus.subscribe_in_transaction(EventBonusRecorded, self.on_event)
+        bus.subscribe_in_transaction(ProfileChanged, self.on_profile_changed)
+        bus.subscribe_in_transaction(MemberJoined, self.on_member_joined)
+
+    def add_membership(self, channel: str, checker: ChannelMembership) -> None:
+        self.memberships[channel] = checker
+
+    # ------------------------------------------------------------------ operators
+
+    async def create(self, definition: QuestDefinition, *, actor: str) -> QuestInfo:
+        actor = parse_actor(actor)
+
+        async def attempt() -> QuestInfo:
+            async with self._db.transaction() as session:
+                existing = await session.scalar(
+                    select(Quest.id).where(Quest.slug == definition.slug)
+                )
+                if existing is not None:
+                    raise QuestExists(definition.slug)
+                row = Quest(
+                    slug=definition.slug,
+                    definition=definition.to_json(),
+                    starts_at=definition.starts,
+                    ends_at=definition.ends,
+                    automatic=definition.automatic,
+                    created_by=actor,
+                    created_at=self._clock.now(),
+                )
+                session.add(row)
+                await session.flush()
+                return self._info(row)
+
+        return await retry_on_conflict(attempt)
+
+    async def all(self) -> list[QuestInfo]:
+        async with self._db.reading() as session:
+            rows = await session.scalars(select(Quest).order_by(Quest.id))
+            return [self._info(row) for row in rows]
+
+    async def get(self, quest: int | str) -> QuestInfo:
+        async with self._db.reading() as session:
+            row = await self._row_in(session, quest)
+            return self._info(row)
+
+    async def end(self, quest: int | str, *, actor: str) -> QuestInfo:
+        parse_actor(actor)
+        async with self._db.transaction() as session:
+            row = await self._row_in(session, quest)
+            if row.ended_at is None:
+                row.ended_at = self._clock.now()
+            return self._info(row)
+
+    async def counts(self, quest_id: int) -> tuple[int, int]:
+        """(members who joined, completions) of a quest, for quest-list."""
+        async with self._db.reading() as session:
+            joined = await session.scalar(
+                select(func.count()).where(QuestJoin.quest_id == quest_id)
+            )
+            completed = await session.scalar(
+                select(func.count()).where(QuestCompletion.quest_id == quest_id)
+            )
+        return int(joined or 0), int(completed or 0)
+
+    # ------------------------------------------------------------------ members
+
+    async def available(self, member_id: int) -> list[QuestView]:
+        """The quests this member can see now: live, and for their audience."""
+        now = self._clock.now()
+        async with self._db.reading() as session:
+            member = await self._member_in(session, member_id)
+            rows = await session.scalars(
+                select(Quest)
+                .where(
+                    Quest.ended_at.is_(None),
+                    Quest.starts_at <= now,
+                    or_(Quest.ends_at.is_(None), Quest.ends_at > now),
+                )
+                .order_by(Quest.starts_at, Quest.id)
+            )
+            views = []
+            for row in rows.all():
+                info = self._info(row)
+                if self._for(info.definition, member):
+                    views.append(await self._view_in(session, info, member, now))
+            return views
+
+    async def view(self, member_id: int, quest_id: int) -> QuestView:
+        now = self._clock.now()
+        async with self._db.reading() as session:
+            member = await self._member_in(session, member_id)
+            info = self._info(await self._row_in(session, quest_id))
+            if not info.live(now) or not self._for(info.definition, member):
+                raise QuestRefused("not_available")
+            return await self._view_in(session, info, member, now)
+
+    async def join(self, member_id: int, quest_id: int) -> QuestView:
+        """Join (again: nothing changes). What the profile already holds counts at once."""
+        now = self._clock.now()
+
+        async def attempt() -> None:
+            async with self._db.transaction() as session:
+                member = await self._member_in(session, member_id, lock=True)
+                info = self._info(await self._row_in(session, quest_id))
+                if not info.live(now) or not self._for(info.definition, member):
+                    raise QuestRefused("not_available")
+                await session.execute(
+                    insert_ignoring(
+                        session,
+                        QuestJoin,
+                        {"quest_id": info.id, "member_id": member.id, "joined_at": now},
+                        unique=["member_id", "quest_id"],
+                    )
+                )
+                await self._advance_in(
+                    session, member.id, now, "profile", _profile_matcher(member), only=info.id
+                )
+
+        await retry_on_conflict(attempt)
+        return await self.view(member_id, quest_id)
+
+    async def answer(self, member_id: int, quest_id: int, step: int, answer: str) -> Outcome:
+        """A quiz answer: a choice's number for multiple choice, or the typed text."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            member = await self._member_in(session, member_id, lock=True)
+            info, quiz, _period = await self._own_step_in(session, member, quest_id, step, now)
+            if not isinstance(quiz, QuizStep):
+                raise QuestRefused("step_unknown")
+            if not _correct(quiz, answer):
+                return Outcome(step_done=False, quest_done=False, correct=False)
+            return await self._advance_in(
+                session,
+                member.id,
+                now,
+                "quiz",
+                lambda candidate: Decimal(1) if candidate is quiz else None,
+                only=info.id,
+            )
+
+    async def submit_proof(
+        self,
+        member_id: int,
+        quest_id: int,
+        step: int,
+        *,
+        text: str | None = None,
+        photo: str | None = None,
+    ) -> int:
+        """Keep what the member sent for staff to review; its id."""
+        now = self._clock.now()
+        text = (text or "").strip()[:MAX_PROOF_TEXT] or None
+        async with self._db.transaction() as session:
+            member = await self._member_in(session, member_id, lock=True)
+            info, proof, period = await self._own_step_in(session, member, quest_id, step, now)
+            if not isinstance(proof, ProofStep) or (text is None and photo is None):
+                raise QuestRefused("step_unknown")
+            waiting = await session.scalar(
+                select(QuestProof.id).where(
+                    QuestProof.quest_id == info.id,
+                    QuestProof.member_id == member.id,
+                    QuestProof.period == period,
+                    QuestProof.step == step,
+                    QuestProof.status == PENDING,
+                )
+            )
+            if waiting is not None:
+                raise QuestRefused("proof_pending")
+            row = QuestProof(
+                quest_id=info.id,
+                member_id=member.id,
+                period=period,
+                step=step,
+                text=text,
+                photo=photo,
+                status=PENDING,
+                created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def pending_proofs(self) -> list[PendingProof]:
+        async with self._db.reading() as session:
+            rows = await session.execute(
+                select(QuestProof, Quest.slug, Member.card_code)
+                .join(Quest, Quest.id == QuestProof.quest_id)
+                .join(Member, Member.id == QuestProof.member_id)
+                .where(QuestProof.status == PENDING)
+                .order_by(QuestProof.id)
+            )
+            return [
+                PendingProof(
+                    id=proof.id,
+                    quest_id=proof.quest_id,
+                    quest_slug=slug,
+                    member_id=proof.member_id,
+                    card_code=card,
+                    step=proof.step,
+                    text=proof.text,
+                    photo=proof.photo,
+                    created_at=proof.created_at,
+                )
+                for proof, slug, card in rows.all()
+            ]
+
+    async def review(
+        self, proof_id: int, *, approve: bool, actor: str, reason: str | None = None
+    ) -> Outcome:
+        """Staff approve (the step counts, in the period it was sent in) or reject (the
+        member is told `reason`)."""
+        actor = parse_actor(actor)
+        reason = (reason or "").strip()[:MAX_REASON] or None
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            proof = await session.scalar(
+                select(QuestProof).where(QuestProof.id == proof_id).with_for_update()
+            )
+            if proof is None or proof.status != PENDING:
+                raise ProofNotFound(proof_id)
+            member = await self._member_in(session, proof.member_id, lock=True)
+            info = self._info(await self._row_in(session, proof.quest_id))
+            proof.status = APPROVED if approve else REJECTED
+            proof.reason = reason
+            proof.reviewed_by = actor
+            proof.reviewed_at = now
+            await enqueue_in(
+                session,
+                member_id=member.id,
+                kind=NoticeKind.QUEST_PROOF_REVIEWED,
+                payload={
+                    "quest": info.slug,
+                    "title": info.definition.title.to_json(),
+                    "approved": approve,
+                    "reason": reason,
+                },
+                dedupe_key=f"quest-proof:{proof.id}",
+                now=now,
+            )
+            if not approve:
+                return Outcome(step_done=False, quest_done=False, correct=False)
+            step = info.definition.steps[proof.step]
+            return await self._advance_in(
+                session,
+                member.id,
+                proof.created_at,
+                f"proof:{proof.id}",
+                lambda candidate: Decimal(1) if candidate is step else None,
+                only=info.id,
+                period=proof.period,
+            )
+
+    async def check_channel(self, member_id: int, quest_id: int, step: int) -> Membership:
+        """Ask the messenger whether the member is in the step's channel; count it if so."""
+        now = self._clock.now()
+        async with self._db.reading() as session:
+            member = await self._member_in(session, member_id)
+            _info, channel, _period = await self._own_step_in(session, member, quest_id, step, now)
+            if not isinstance(channel, ChannelStep):
+                raise QuestRefused("step_unknown")
+            account = await session.scalar(
+                select(Identity.external_id)
+                .where(Identity.member_id == member.id, Identity.channel == "telegram")
+                .order_by(Identity.id)
+                .limit(1)
+            )
+        if account is None:
+            raise QuestRefused("no_telegram")
+        checker = self.memberships.get("telegram")
+        if checker is None:
+            raise QuestRefused("check_unavailable")
+        # Outside any transaction: a messenger's answer may take seconds.
+        answer = await checker.membership(channel.chat, account)
+        if answer is Membership.MEMBER:
+            async with self._db.transaction() as session:
+                await self._member_in(session, member_id, lock=True)
+                await self._advance_in(
+                    session,
+                    member_id,
+                    now,
+                    f"channel:{channel.chat}",
+                    lambda candidate: Decimal(1) if candidate == channel else None,
+                    only=quest_id,
+                )
+        return answer
+
+    # ------------------------------------------------------------------ events
+
+    async def on_purchase(self, session: AsyncSession, event: PurchaseRecorded) -> None:
+        categories = event.categories or {}
+
+        def matcher(step: Step) -> Decimal | None:
+            if not isinstance(step, PurchaseStep):
+                return None
+            if step.store is not None and step.store != event.store:
+                return None
+            if step.category is not None:
+                share = categories.get(step.category)
+                return share if share is not None and share > 0 else None
+            return event.amount
+
+        await self._advance_in(
+            session, event.member_id, event.occurred_at, f"purchase:{event.purchase_id}", matcher
+        )
+
+    async def on_refund(self, session: AsyncSession, event: RefundRecorded) -> None:
+        # Whatever the purchase counted for, in periods not yet completed, less the refund.
+        source = f"purchase:{event.purchase_id}"
+        rows = await session.scalars(
+            select(QuestProgress).where(
+                QuestProgress.source == source,
+                QuestProgress.member_id.in_(
+                    select(Member.id).where(
+                        or_(Member.id == event.member_id, Member.merged_into_id == event.member_id)
+                    )
+                ),
+            )
+        )
+        for row in rows.all():
+            completed = await session.scalar(
+                select(QuestCompletion.id).where(
+                    QuestCompletion.quest_id == row.quest_id,
+                    QuestCompletion.member_id == row.member_id,
+                    QuestCompletion.period == row.period,
+                )
+            )
+            if completed is None:
+                row.amount = max(Decimal(0), row.amount - event.amount)
+
+    async def on_referral(self, session: AsyncSession, event: ReferralQualified) -> None:
+        await self._advance_in(
+            session,
+            event.referrer_id,
+            event.occurred_at,
+            f"referral:{event.referral_id}",
+            lambda step: Decimal(1) if isinstance(step, ReferralStep) else None,
+        )
+
+    async def on_checked_in(self, session: AsyncSession, event: CheckedIn) -> None:
+        await self._advance_in(
+            session,
+            event.member_id,
+            event.occurred_at,
+            f"checkin:{event.day.isoformat()}",
+            lambda step: Decimal(1) if isinstance(step, CheckInStep) else None,
+        )
+
+    async def on_event(self, session: AsyncSession, event: EventBonusRecorded) -> None:
+        await self._advance_in(
+            session,
+            event.member_id,
+            event.occurred_at,
+            f"event:{event.record_id}",
+            lambda step: (
+                Decimal(1) if isinstance(step, EventStep) and step.event == event.kind else None
+            ),
+        )
+
+    async def on_profile_changed(self, session: AsyncSession, event: ProfileChanged) -> None:
+        filled = {
+            "phone": event.has_phone,
+            "birthday": event.has_birthday,
+            "marketing": event.marketing,
+        }
+        await self._advance_in(
+            session, event.member_id, event.occurred_at, "profile", _fields_matcher(filled)
+        )
+
+    async def on_member_joined(self, session: AsyncSession, event: MemberJoined) -> None:
+        # Consent (or a phone) given while joining counts for the automatic profile quest.
+        member = await session.get(Member, event.member_id)
+        if member is not None:
+            await self._advance_in(
+                session, member.id, event.occurred_at, "profile", _profile_matcher(member)
+            )
+
+    # ------------------------------------------------------------------ the engine
+
+    async def _advance_in(
+        self,
+        session: AsyncSession,
+        member_id: int,
+        when: datetime,
+        source: str,
+        matcher: Matcher,
+        *,
+        only: int | None = None,
+        period: str | None = None,
+    ) -> Outcome:
+        """Count one happening (`source`, at `when`) for every step it matches, in the quests
+        the member takes part in that were live at `when`; complete those now done."""
+        live = and_(
+            Quest.ended_at.is_(None),
+            Quest.starts_at <= when,
+            or_(Quest.ends_at.is_(None), Quest.ends_at > when),
+        )
+        joined = and_(QuestJoin.quest_id == Quest.id, QuestJoin.member_id == member_id)
+        query = (
+            select(Quest.id, Quest.definition, QuestJoin.joined_at)
+            .outerjoin(QuestJoin, joined)
+            .where(live, or_(QuestJoin.id.is_not(None), Quest.automatic.is_(True)))
+            .order_by(Quest.id)
+        )
+        if only is not None:
+            query = query.where(Quest.id == only)
+        rows = (await session.execute(query)).all()
+        step_done = quest_done = False
+        if not rows:
+            return Outcome(step_done=False, quest_done=False)
+        member = await session.get(Member, member_id)
+        if member is None or member.erased_at is not None:
+            return Outcome(step_done=False, quest_done=False)
+        zone: ZoneInfo | None = None
+        for quest_id, raw, joined_at in rows:
+            definition = self._definition(quest_id, raw)
+            if joined_at is not None and when < joined_at and only is None:
+                continue  # happened before the member joined
+            if joined_at is None and not self._for(definition, member):
+                continue
+            matching = [
+                (index, worth)
+                for index, step in enumerate(definition.steps)
+                if (worth := matcher(step)) is not None
+            ]
+            if not matching:
+                continue
+            if zone is None:
+                zone = ZoneInfo(member.time_zone or (await self._rules.in_force(session)).time_zone)
+            in_period = period or period_of(definition.recurrence, when, zone)
+            if await self._completed_in(session, quest_id, member_id, in_period):
+                continue
+            tally = await self._tally_in(session, quest_id, member_id, in_period, definition)
+            done_now: list[int] = []
+            for index, worth in matching:
+                step = definition.steps[index]
+                if _complete(step, tally.done.get(index, Decimal(0))):
+                    continue
+                if definition.ordered and not all(
+                    _complete(definition.steps[before], tally.done.get(before, Decimal(0)))
+                    for before in range(index)
+                ):
+                    continue
+                inserted = await session.scalar(
+                    insert_ignoring(
+                        session,
+                        QuestProgress,
+                        {
+                            "quest_id": quest_id,
+                            "member_id": member_id,
+                            "period": in_period,
+                            "step": index,
+                            "source": source,
+                            "amount": worth,
+                            "created_at": self._clock.now(),
+                        },
+                        unique=["quest_id", "member_id", "period", "step", "source"],
+                    ).returning(QuestProgress.id)
+                )
+                if inserted is None:
+                    continue  # this very event counted already
+                tally.done[index] = tally.done.get(index, Decimal(0)) + _counted(step, worth)
+                if _complete(step, tally.done[index]):
+                    done_now.append(index)
+            if not done_now:
+                continue
+            step_done = True
+            if joined_at is None:
+                await session.execute(
+                    insert_ignoring(
+                        session,
+                        QuestJoin,
+                        {"quest_id": quest_id, "member_id": member_id, "joined_at": when},
+                        unique=["member_id", "quest_id"],
+                    )
+                )
+            if all(
+                _complete(step, tally.done.get(index, Decimal(0)))
+                for index, step in enumerate(definition.steps)
+            ):
+                quest_done = await self._complete_in(
+                    session, quest_id, definition, member, in_period, when
+                )
+                if quest_done:
+                    continue
+            for index in done_now:
+                await enqueue_in(
+                    session,
+                    member_id=member_id,
+                    kind=NoticeKind.QUEST_STEP_DONE,
+                    payload={
+                        "quest": definition.slug,
+                        "title": definition.title.to_json(),
+                        "step": index + 1,
+                        "steps": len(definition.steps),
+                        "done": sum(
+                            1
+                            for number, step in enumerate(definition.steps)
+                            if _complete(step, tally.done.get(number, Decimal(0)))
+                        ),
+                    },
+                    dedupe_key=f"quest-step:{quest_id}:{member_id}:{in_period}:{index}",
+                    now=self._clock.now(),
+                )
+        return Outcome(step_done=step_done, quest_done=quest_done)
+
+    async def _complete_in(
+        self,
+        session: AsyncSession,
+        quest_id: int,
+        definition: QuestDefinition,
+        member: Member,
+        period: str,
+        when: datetime,
+    ) -> bool:
+        """Record the completion and pay the reward, unless this period's was recorded."""
+        reward = definition.reward
+        now = self._clock.now()
+        completion_id = await session.scalar(
+            insert_ignoring(
+                session,
+                QuestCompletion,
+                {
+                    "quest_id": quest_id,
+                    "member_id": member.id,
+                    "period": period,
+                    "points": reward.points,
+                    "badge": reward.badge,
+                    "created_at": now,
+                },
+                unique=["quest_id", "member_id", "period"],
+            ).returning(QuestCompletion.id)
+        )
+        if completion_id is None:
+            return False
+        entry_id = None
+        if reward.points > 0:
+            posting = await self._ledger.post_in(
+                session,
+                member.id,
+                reward.points,
+                reason=QUEST_REASON,
+                actor="program",
+                idempotency_key=f"quest:{quest_id}:{member.id}:{period}",
+                reference=definition.title.get("en")[:MAX_REFERENCE],
+            )
+            entry_id = posting.entry.id
+        coupon_id = await self._give_coupon_in(session, reward.coupon, member.id)
+        await session.execute(
+            update(QuestCompletion)
+            .where(QuestCompletion.id == completion_id)
+            .values(ledger_entry_id=entry_id, coupon_id=coupon_id)
+        )
+        await self._bus.publish_in(
+            session,
+            QuestCompleted(occurred_at=now, member_id=member.id, quest_id=quest_id, period=period),
+        )
+        payload: dict[str, Any] = {
+            "quest": definition.slug,
+            "title": definition.title.to_json(),
+            "points": reward.points,
+            "balance": member.balance,
+        }
+        if reward.badge:
+            payload["badge"] = reward.badge
+        if coupon_id is not None:
+            payload["coupon"] = True
+        await enqueue_in(
+            session,
+            member_id=member.id,
+            kind=NoticeKind.QUEST_COMPLETED,
+            payload=payload,
+            dedupe_key=f"quest-done:{completion_id}",
+            now=now,
+        )
+        return True
+
+    async def _give_coupon_in(
+        self, session: AsyncSession, slug: str | None, member_id: int
+    ) -> int | None:
+        """A coupon reward. A campaign that ended or ran out must not undo what completed the
+        quest: the member gets no coupon, and the log says why."""
+        if not slug:
+            return None
+        try:
+            async with session.begin_nested():
+                campaign = await self._coupons.campaigns.campaign_in(session, slug, lock=True)
+                issued = await self._coupons.issuing.issue_in(
+                    session, campaign, member_id, source=COUPON_SOURCE
+                )
+                return issued.id
+        except (CampaignNotFound, CouponRefused) as refusal:
+            log.warning("quest coupon %r not given to member %s: %s", slug, member_id, refusal)
+            return None
+
+    # ------------------------------------------------------------------ reading
+
+    async def _view_in(
+        self, session: AsyncSession, info: QuestInfo, member: Member, now: datetime
+    ) -> QuestView:
+        rules = await self._rules.in_force(session)
+        period = period_of(
+            info.definition.recurrence, now, ZoneInfo(member.time_zone or rules.time_zone)
+        )
+        joined = (
+            await session.scalar(
+                select(QuestJoin.id).where(
+                    QuestJoin.quest_id == info.id, QuestJoin.member_id == member.id
+                )
+            )
+            is not None
+        )
+        completed = await self._completed_in(session, info.id, member.id, period)
+        tally = await self._tally_in(session, info.id, member.id, period, info.definition)
+        waiting = set(
+            (
+                await session.scalars(
+                    select(QuestProof.step).where(
+                        QuestProof.quest_id == info.id,
+                        QuestProof.member_id == member.id,
+                        QuestProof.period == period,
+                        QuestProof.status == PENDING,
+                    )
+                )
+            ).all()
+        )
+        steps = []
+        all_before = True
+        for index, step in enumerate(info.definition.steps):
+            done = tally.done.get(index, Decimal(0))
+            if completed:
+                done = max(done, step.target)
+            steps.append(
+                StepProgress(
+                    index=index,
+                    step=step,
+                    done=done,
+                    target=step.target,
+                    locked=info.definition.ordered and not all_before,
+                    proof_pending=index in waiting,
+                )
+            )
+            all_before = all_before and _complete(step, done)
+        return QuestView(
+            quest=info,
+            joined=joined or (info.definition.automatic and bool(tally.done)),
+            period=period,
+            completed=completed,
+            steps=tuple(steps),
+        )
+
+    async def _own_step_in(
+        self, session: AsyncSession, member: Member, quest_id: int, step: int, now: datetime
+    ) -> tuple[QuestInfo, Step, str]:
+        """A step the member can act on now (joined, live, unlocked, not yet done)."""
+        info = self._info(await self._row_in(session, quest_id))
+        if not info.live(now) or not self._for(info.definition, member):
+            raise QuestRefused("not_available")
+        view = await self._view_in(session, info, member, now)
+        if not view.joined and not info.definition.automatic:
+            raise QuestRefused("not_joined")
+        if not 0 <= step < len(view.steps):
+            raise QuestRefused("step_unknown")
+        progress = view.steps[step]
+        if progress.complete or view.completed:
+            raise QuestRefused("step_done")
+        if progress.locked:
+            raise QuestRefused("step_locked")
+        return info, progress.step, view.period
+
+    async def _tally_in(
+        self,
+        session: AsyncSession,
+        quest_id: int,
+        member_id: int,
+        period: str,
+        definition: QuestDefinition,
+    ) -> _Tally:
+        rows = await session.execute(
+            select(QuestProgress.step, func.count(), func.sum(QuestProgress.amount))
+            .where(
+                QuestProgress.quest_id == quest_id,
+                QuestProgress.member_id == member_id,
+                QuestProgress.period == period,
+                QuestProgress.amount > 0,
+            )
+            .group_by(QuestProgress.step)
+        )
+        tally = _Tally()
+        for index, count, total in rows.all():
+            if 0 <= index < len(definition.steps):
+                step = definition.steps[index]
+                spend = isinstance(step, PurchaseStep) and step.spend is not None
+                tally.done[index] = Decimal(total or 0) if spend else Decimal(count)
+        return tally
+
+    async def _completed_in(
+        self, session: AsyncSession, quest_id: int, member_id: int, period: str
+    ) -> bool:
+        found = await session.scalar(
+            select(QuestCompletion.id).where(
+                QuestCompletion.quest_id == quest_id,
+                QuestCompletion.member_id == member_id,
+                QuestCompletion.period == period,
+            )
+        )
+        return found is not None
+
+    async def _row_in(self, session: AsyncSession, quest: int | str) -> Quest:
+        if isinstance(quest, int) or (isinstance(quest, str) and quest.isdigit()):
+            row = await session.get(Quest, int(quest))
+        else:
+            row = await session.scalar(select(Quest).where(Quest.slug == quest))
+        if row is None:
+            raise QuestNotFound(quest)
+        return row
+
+    async def _member_in(
+        self, session: AsyncSession, member_id: int, *, lock: bool = False
+    ) -> Member:
+        from core.shared.errors import MemberNotFound
+
+        member = await session.get(Member, member_id, with_for_update=lock)
+        if member is None or member.erased_at is not None:
+            raise MemberNotFound(member_id)
+        return member
+
+    def _for(self, definition: QuestDefinition, member: Member) -> bool:
+        audience = definition.audience
+        if isinstance(audience, TierAudience):
+            return member.tier in audience.tiers
+        return True
+
+    def _definition(self, quest_id: int, raw: str) -> QuestDefinition:
+        definition = self._definitions.get(quest_id)
+        if definition is None:
+            definition = QuestDefinition.model_validate(json.loads(raw))
+            self._definitions[quest_id] = definition
+        return definition
+
+    def _info(self, row: Quest) -> QuestInfo:
+        return QuestInfo(
+            id=row.id,
+            slug=row.slug,
+            definition=self._definition(row.id, row.definition),
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            ended_at=row.ended_at,
+            created_at=row.created_at,
+        )
+
+
+def _complete(step: Step, done: Decimal) -> bool:
+    return done >= step.target
+
+
+def _counted(step: Step, worth: Decimal) -> Decimal:
+    """How much one happening adds to a step: its amount for a spend, else one."""
+    if isinstance(step, PurchaseStep) and step.spend is not None:
+        return worth
+    return Decimal(1)
+
+
+def _correct(quiz: QuizStep, answer: str) -> bool:
+    if quiz.choices is not None:
+        given = answer.strip()
+        if given.isascii() and given.isdigit():
+            return int(given) == quiz.correct
+        wanted = quiz.choices[(quiz.correct or 1) - 1]
+        return any(normalize_answer(text) == normalize_answer(given) for _, text in wanted.texts)
+    return any(
+        normalize_answer(accepted) == normalize_answer(answer) for accepted in quiz.answers or ()
+    )
+
+
+def _fields_matcher(filled: dict[str, bool]) -> Matcher:
+    def matcher(step: Step) -> Decimal | None:
+        if isinstance(step, ProfileStep) and all(filled[name] for name in step.fields):
+            return Decimal(1)
+        return None
+
+    return matcher
+
+
+def _profile_matcher(member: Member) -> Matcher:
+    return _fields_matcher(
+        {
+            "phone": member.phone is not None,
+            "birthday": member.birthday is not None,
+            "marketing": bool(member.marketing_opt_in),
+        }
+    )
+
+
+def describe_steps(steps: Iterable[StepProgress]) -> str:
+    """ "2/3, 0/1" for operators' listings."""
+    return ", ".join(f"{step.done.normalize()}/{step.target.normalize()}" for step in steps)
