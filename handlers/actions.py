@@ -219,3 +219,64 @@ class PhoneCardLink(Action, prefix="phone:link"):
 @dataclass(frozen=True)
 class PhoneCardNew(Action, prefix="phone:new"):
     pass
+
+
+# ---------------------------------------------------------------------------- games, quests
+
+
+@dataclass(frozen=True)
+class Games(Action, prefix="menu:games"):
+    pass
+
+
+@dataclass(frozen=True)
+class Quests(Action, prefix="menu:quests"):
+    pass
+
+
+@dataclass(frozen=True)
+class Quest(Action, prefix="quest"):
+    id: int
+
+
+@dataclass(frozen=True)
+class QuestJoin(Action, prefix="quest:join"):
+    id: int
+
+
+@dataclass(frozen=True)
+class QuestChoice(Action, prefix="quest:choice"):
+    """A multiple-choice answer: the quiz step and the choice's number (from 1)."""
+
+    id: int
+    step: int
+    choice: int
+
+
+@dataclass(frozen=True)
+class QuestAnswer(Action, prefix="quest:answer"):
+    """Start typing the answer to a quiz step (the member's place is kept in the store)."""
+
+    id: int
+    step: int
+
+
+@dataclass(frozen=True)
+class QuestProof(Action, prefix="quest:proof"):
+    """Start sending a proof for a step, reviewed by staff."""
+
+    id: int
+    step: int
+
+
+@dataclass(frozen=True)
+class QuestCheck(Action, prefix="quest:check"):
+    """Ask the messenger whether the member is in the step's channel."""
+
+    id: int
+    step: int
+
+
+@dataclass(frozen=True)
+class QuestCancel(Action, prefix="quest:cancel"):
+    pass

@@ -20,11 +20,13 @@ from handlers.flows.signup import SignUp, referral_code, typed_referral
 from handlers.menus.balance import BalanceMenu
 from handlers.menus.card import CardMenu
 from handlers.menus.coupons import CouponsMenu
+from handlers.menus.games import GamesMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu
 from handlers.menus.main import MainMenu
 from handlers.menus.messengers import MessengersMenu
 from handlers.menus.privacy import PrivacyMenu
+from handlers.menus.quests import QuestsMenu
 from handlers.menus.rewards import RewardsMenu
 from handlers.menus.settings import SettingsMenu
 from handlers.messages import Incoming, Reply
@@ -57,6 +59,7 @@ class Conversation:
         self._main = MainMenu(program, views)
         self._messengers = MessengersMenu(program, views)
         coupons = CouponsMenu(program, views)
+        self._quests = QuestsMenu(program, store, views)
         self.router = Router()
         features: tuple[Feature, ...] = (
             self._main,
@@ -69,6 +72,8 @@ class Conversation:
             InviteMenu(program, views, self.invites),
             coupons,
             RewardsMenu(program, views, coupons),
+            GamesMenu(views),
+            self._quests,
             self._signup,
         )
         for feature in features:
@@ -132,6 +137,11 @@ class Conversation:
         if handler is None:
             if message.action and self.router.stale(message.action):
                 return self._main.stale(turn)
+            if action is None and command is None and not message.action:
+                # Typed text that is no menu word: a quiz answer or a proof, if one is awaited.
+                awaited = await self._quests.take_text(turn)
+                if awaited is not None:
+                    return awaited
             return self._main.unknown(turn)
         return await handler(turn, action)
 

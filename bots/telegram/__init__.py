@@ -31,6 +31,7 @@ class TelegramPlugin:
 
     def build(self, context: ChannelContext) -> Channel:
         from bots.telegram.channel import TelegramChannel
+        from bots.telegram.membership import TelegramMembership
         from bots.telegram.transport import create_bot
 
         settings = context.settings
@@ -38,6 +39,8 @@ class TelegramPlugin:
         bot = create_bot(
             settings.telegram_bot_token.get_secret_value(), api_url=settings.telegram_api_url
         )
+        # Quests check channel subscriptions through Telegram itself.
+        context.program.quests.add_membership("telegram", TelegramMembership(bot))
         return TelegramChannel(
             bot,
             context.conversation,

@@ -137,6 +137,52 @@ class NoticeTexts:
             image = Image(png=qr.png(str(code)), filename=f"coupon-{_safe(str(code))}.png")
         return [Reply(text, image=image)]
 
+    def _quest_step_done(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        return [
+            Reply(
+                self._text(
+                    language,
+                    "notice-quest-step-done",
+                    quest=_localized(payload.get("title"), language),
+                    done=_int(payload.get("done")),
+                    count=_int(payload.get("steps")),
+                )
+            )
+        ]
+
+    def _quest_completed(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        lines = [
+            self._text(
+                language, "notice-quest-completed", quest=_localized(payload.get("title"), language)
+            )
+        ]
+        points = _int(payload.get("points"))
+        if points > 0:
+            lines.append(
+                self._text(
+                    language,
+                    "notice-quest-points",
+                    points=self._points(language, points),
+                    balance=self._points(language, payload.get("balance")),
+                )
+            )
+        if payload.get("badge"):
+            lines.append(self._text(language, "notice-quest-badge", badge=str(payload["badge"])))
+        if payload.get("coupon"):
+            lines.append(self._text(language, "notice-quest-coupon"))
+        return [Reply("\n".join(lines))]
+
+    def _quest_proof_reviewed(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        quest = _localized(payload.get("title"), language)
+        if payload.get("approved"):
+            return [Reply(self._text(language, "notice-quest-proof-approved", quest=quest))]
+        reason = str(payload.get("reason") or "").strip()
+        if reason:
+            text = self._text(language, "notice-quest-proof-rejected", quest=quest, reason=reason)
+        else:
+            text = self._text(language, "notice-quest-proof-rejected-plain", quest=quest)
+        return [Reply(text)]
+
     # ------------------------------------------------------------------ pieces
     def _text(self, language: str, key: str, /, **args: object) -> str:
         return self.texts.text(language, key, **args)
@@ -184,7 +230,23 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.POINTS_EXPIRING: NoticeTexts._points_expiring,
     NoticeKind.POINTS_EXPIRED: NoticeTexts._points_expired,
     NoticeKind.BIRTHDAY: NoticeTexts._birthday,
+    NoticeKind.QUEST_STEP_DONE: NoticeTexts._quest_step_done,
+    NoticeKind.QUEST_COMPLETED: NoticeTexts._quest_completed,
+    NoticeKind.QUEST_PROOF_REVIEWED: NoticeTexts._quest_proof_reviewed,
 }
+
+
+def _localized(value: Any, language: str) -> str:
+    """A marketer's text from a payload: one text, or {language: text} (falling back to the
+    text for every language, then English, then any)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for candidate in (language, "", "en", *value):
+            text = value.get(candidate)
+            if isinstance(text, str) and text.strip():
+                return text
+    return "—"
 
 
 def _int(value: Any) -> int:

@@ -77,7 +77,10 @@ class Views:
                     button(t(language, "menu-coupons"), actions.Coupons()),
                     button(t(language, "menu-rewards"), actions.Rewards()),
                 ),
-                (button(t(language, "menu-invite"), actions.Invite()),),
+                (
+                    button(t(language, "menu-invite"), actions.Invite()),
+                    button(t(language, "menu-games"), actions.Games()),
+                ),
                 (
                     button(t(language, "menu-history"), actions.History()),
                     button(t(language, "menu-help"), actions.Help()),

@@ -71,6 +71,8 @@ class FakeTelegramAPI(LocalServer):
         self._blocked: set[int] = set()
         self._rate_limits: dict[str, tuple[int, int]] = {}  # method -> (retry_after, times)
         self._revoked = False
+        # (chat, user_id) -> status for getChatMember; anyone else has "left".
+        self.chat_members: dict[tuple[str, int], str] = {}
         self._changed = asyncio.Event()
         self._closing = False
         super().__init__()
@@ -320,6 +322,8 @@ class FakeTelegramAPI(LocalServer):
             }
         if method == "getupdates":
             return 200, await self._get_updates(params)
+        if method == "getchatmember":
+            return self._chat_member(params)
         if method.startswith("edit") and "inline_message_id" in params:
             return 200, True
         needs_chat = method.startswith(_DELIVERY_PREFIXES) or method == "deletemessage"
@@ -333,6 +337,19 @@ class FakeTelegramAPI(LocalServer):
         if method.startswith(("send", "forward", "copy", "editmessage")):
             return 200, self._message(method, cast(int, chat_id), params)
         return 200, True
+
+    def _chat_member(self, params: JSON) -> tuple[int, Any]:
+        chat, user_id = str(params.get("chat_id")), params.get("user_id")
+        if not isinstance(user_id, int):
+            return 400, _error(400, "Bad Request: invalid user_id specified")
+        if chat == "@unknown_channel":
+            return 400, _error(400, "Bad Request: chat not found")
+        status = self.chat_members.get((chat, user_id), "left")
+        user = {"id": user_id, "is_bot": False, "first_name": "Member"}
+        member: JSON = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        return 200, member
 
     def _message(self, method: str, chat_id: int, params: JSON) -> JSON:
         editing = method.startswith("edit")

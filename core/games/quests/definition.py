@@ -292,4 +292,16 @@ def parse_definition(raw: str | bytes | dict[str, Any]) -> QuestDefinition:
     try:
         return QuestDefinition.model_validate(raw)
     except ValidationError as error:
-        raise InvalidQuest(str(explain(error)).replace("Value error, ", "")) from None
+        raise InvalidQuest(explained(error)) from None
+
+
+def explained(error: ValidationError) -> str:
+    """pydantic's findings as "where: why; ..." (the rules' wording, where it applies)."""
+    if all(detail["loc"] for detail in error.errors()):
+        return str(explain(error)).replace("Value error, ", "")
+    reasons = []
+    for detail in error.errors():
+        where = ".".join(str(part) for part in detail["loc"])
+        why = detail["msg"].removeprefix("Value error, ")
+        reasons.append(f"{where}: {why}" if where else why)
+    return "; ".join(reasons)
