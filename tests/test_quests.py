@@ -31,6 +31,7 @@ from tests.test_cli import cli_env, run_cli
 __all__ = ["cli_env"]
 
 START = "2026-01-01T00:00:00+00:00"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "quest-coffee-week.json"
 
 
 def quest_json(**overrides: Any) -> dict[str, Any]:
@@ -390,7 +391,7 @@ def test_a_bad_definition_is_refused_with_the_field_named(
 async def test_quest_commands_as_an_operator_runs_them(
     cli_env: Settings, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    example = Path(__file__).resolve().parents[1] / "examples" / "quest-coffee-week.json"
+    example = EXAMPLE
     assert await run_cli("quest-create", "--file", str(example)) == 0
     out = capsys.readouterr().out
     assert "Quest 1 (coffee-week) created: 3 step(s), weekly" in out
