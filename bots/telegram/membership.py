@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import AiogramError
 
 from core.games.quests.membership import Membership
 from core.shared.redaction import who
@@ -31,7 +31,7 @@ class TelegramMembership:
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         try:
             member = await self._bot.get_chat_member(chat_id=chat_id, user_id=user_id)
-        except TelegramAPIError as error:
+        except AiogramError as error:
             # Not an admin of the channel, a channel that does not exist, an outage: unknown,
             # so the member is asked to try later rather than told they are not subscribed.
             log.warning(

@@ -285,7 +285,7 @@ class QuestsMenu:
                 if step.choices is not None:
                     choices = [
                         button(
-                            f"{number}. {shortened(choice.get(language), 30)}",
+                            shortened(choice.get(language), 30),
                             actions.QuestChoice(quest_id, index, number),
                         )
                         for number, choice in enumerate(step.choices, start=1)

@@ -349,6 +349,8 @@ class FakeTelegramAPI(LocalServer):
         member: JSON = {"status": status, "user": user}
         if status == "creator":
             member["is_anonymous"] = False
+        if status == "kicked":
+            member["until_date"] = 0
         return 200, member
 
     def _message(self, method: str, chat_id: int, params: JSON) -> JSON:

@@ -350,6 +350,7 @@ class Quests:
                 "quiz",
                 lambda candidate: Decimal(1) if candidate is quiz else None,
                 only=info.id,
+                tell_steps=False,
             )
 
     async def submit_proof(
@@ -462,6 +463,7 @@ class Quests:
                 lambda candidate: Decimal(1) if candidate is step else None,
                 only=info.id,
                 period=proof.period,
+                tell_steps=False,
             )
 
     async def check_channel(self, member_id: int, quest_id: int, step: int) -> Membership:
@@ -495,6 +497,7 @@ class Quests:
                     f"channel:{channel.chat}",
                     lambda candidate: Decimal(1) if candidate == channel else None,
                     only=quest_id,
+                    tell_steps=False,
                 )
         return answer
 
@@ -600,9 +603,12 @@ class Quests:
         *,
         only: int | None = None,
         period: str | None = None,
+        tell_steps: bool = True,
     ) -> Outcome:
         """Count one happening (`source`, at `when`) for every step it matches, in the quests
-        the member takes part in that were live at `when`; complete those now done."""
+        the member takes part in that were live at `when`; complete those now done. The member
+        is told of a step done by a notice, unless the chat answers it at once (`tell_steps`
+        False: a quiz answer, a channel check, a proof's own verdict)."""
         live = and_(
             Quest.ended_at.is_(None),
             Quest.starts_at <= when,
@@ -696,7 +702,7 @@ class Quests:
                 )
                 if quest_done:
                     continue
-            for index in done_now:
+            for index in done_now if tell_steps else ():
                 await enqueue_in(
                     session,
                     member_id=member_id,

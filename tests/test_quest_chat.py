@@ -1,0 +1,388 @@
+"""Quests in the member's chat, every step kind end to end: on Telegram (aiogram against the
+fake Bot API, the channel subscription checked with getChatMember) and on WhatsApp (numbered
+menus through signed Twilio webhooks); what the member reads, the notices they are sent, and
+the ledger afterwards. A typed quiz answer survives a restart of the process (Redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from core.db.models import LedgerEntry, QuestCompletion
+from core.games.events import CheckedIn
+from core.games.quests.definition import parse_definition
+from core.members.accounts import IdentityKey, Profile, Registration
+from core.members.events import ProfileChanged
+from core.shared.bus import DomainEvent
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.telegram_member import (
+    TelegramMember,
+    inline_actions,
+    inline_labels,
+    keyboard_labels,
+    text_of,
+    webhook_client,
+    webhook_delivery,
+)
+from tests.test_cli import cli_env, run_cli
+from tests.test_whatsapp import (
+    WhatsApp,
+    WhatsAppMember,
+    choices,
+    fake_twilio,
+    whatsapp,
+)
+
+__all__ = ["cli_env", "fake_twilio", "whatsapp"]
+
+EVERYTHING: dict[str, Any] = {
+    "slug": "everything",
+    "title": {"en": "Everything", "ru": "Всё сразу"},
+    "description": "Every kind of step at once.",
+    "starts": "2026-01-01T00:00:00+00:00",
+    "steps": [
+        {"kind": "purchase", "count": 1},
+        {"kind": "referral"},
+        {"kind": "checkin"},
+        {
+            "kind": "quiz",
+            "question": "Where do our beans come from?",
+            "choices": ["Brazil", "Ethiopia"],
+            "correct": 2,
+        },
+        {"kind": "quiz", "question": "Capital of France?", "answers": ["Paris"]},
+        {"kind": "proof", "prompt": "Tell us about your favourite drink"},
+        {"kind": "event", "event": "review", "title": "Review us on the map"},
+        {"kind": "channel", "chat": "@shopchannel", "link": "https://t.me/shopchannel"},
+        {"kind": "profile", "fields": ["phone"]},
+    ],
+    "reward": {"points": 100, "badge": "all-rounder"},
+}
+STEPS = len(EVERYTHING["steps"])
+
+
+async def setup_program(runtime: Runtime) -> int:
+    program = runtime.program
+    await program.rules.update(
+        actor="t",
+        event_bonuses={"review": {"points": 0, "per_member": 0}},
+        referral_qualifies_on="join",
+    )
+    info = await program.quests.create(parse_definition(EVERYTHING), actor="marketer")
+    return info.id
+
+
+async def publish(runtime: Runtime, event: DomainEvent) -> None:
+    async with runtime.db.transaction() as session:
+        await runtime.program.bus.publish_in(session, event)
+
+
+async def member(runtime: Runtime, channel: str, user_id: str) -> Profile:
+    found = await runtime.program.members.find(IdentityKey(channel, user_id))
+    assert found is not None
+    return found
+
+
+async def invite_friend(runtime: Runtime, referrer: Profile, friend_id: str) -> None:
+    await runtime.program.members.enrol(
+        Registration(
+            identity=IdentityKey("vk", friend_id),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            referral_code=referrer.referral_code,
+        )
+    )
+
+
+async def check_in(runtime: Runtime, member_id: int) -> None:
+    now = runtime.program.clock.now()
+    await publish(runtime, CheckedIn(occurred_at=now, member_id=member_id, day=now.date()))
+
+
+async def phone_given(runtime: Runtime, member_id: int) -> None:
+    await publish(
+        runtime,
+        ProfileChanged(
+            occurred_at=runtime.program.clock.now(),
+            member_id=member_id,
+            has_phone=True,
+            has_birthday=False,
+            marketing=False,
+        ),
+    )
+
+
+def line_of(text: str, start: str) -> str:
+    (line,) = [line for line in text.splitlines() if line.startswith(start)]
+    return line
+
+
+def notices_to(fake: FakeTelegramAPI, user_id: int, before: int) -> list[str]:
+    return [text_of(call) for call in fake.sent_to(user_id)[before:]]
+
+
+async def test_every_step_kind_on_telegram(
+    telegram_runtime: Runtime,
+    telegram_settings: Settings,
+    fake_telegram: FakeTelegramAPI,
+    cli_env: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runtime = telegram_runtime
+    program = runtime.program
+    quest = await setup_program(runtime)
+    async with webhook_client(runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7001)
+        await ann.sign_up()
+        assert "🎮 Games" in keyboard_labels(ann.last)
+        profile = await member(runtime, "telegram", "7001")
+
+        hub = await ann.send("🎮 Games")
+        assert text_of(hub) == "🎮 Games: pick one."
+        assert inline_actions(hub) == ["menu:quests"]
+        listed = await ann.press("menu:quests")
+        assert text_of(listed).splitlines() == [
+            "🎯 One quest you can do:",
+            "• Everything — not joined yet",
+        ]
+        shown = await ann.press(f"quest:{quest}")
+        assert "▫️ 1. Make a purchase — 0 of 1 purchase" in text_of(shown)
+        assert inline_actions(shown) == [f"quest:join:{quest}", "menu:quests"]
+        joined = await ann.press(f"quest:join:{quest}")
+        text = text_of(joined)
+        assert text.startswith("You have joined the quest. Good luck!\n🎯 Everything")
+        assert "Reward: 100 points + the badge “all-rounder”" in text
+        assert "▫️ 8. Subscribe to our channel @shopchannel\n   https://t.me/shopchannel" in text
+        assert inline_labels(joined) == [
+            "Brazil",
+            "Ethiopia",
+            "📝 Send proof",
+            "🔄 Check my subscription",
+            "⬅️ All quests",
+        ]
+
+        # Purchases, friends, check-ins and the shop's events move steps from their events;
+        # the member is told through the notices outbox.
+        before = len(ann.received)
+        await program.purchases.credit(profile.card_code, "100", purchase_id="T1", actor="till")
+        await invite_friend(runtime, profile, "friend-1")
+        await check_in(runtime, profile.id)
+        await program.events.emit(
+            card_code=profile.card_code, kind="review", event_id="map-1", actor="shop"
+        )
+        await program.events.emit(
+            card_code=profile.card_code, kind="review", event_id="map-1", actor="shop"
+        )
+        await runtime.dispatch_notices(50)
+        told = notices_to(fake_telegram, 7001, before)
+        assert [text for text in told if "A step of" in text] == [
+            f"✅ A step of “Everything” is done: {done} of {STEPS} steps." for done in (1, 2, 3, 4)
+        ]
+
+        # A multiple-choice question, wrong and then right.
+        wrong = await ann.press(f"quest:choice:{quest}:3:1")
+        assert text_of(wrong).startswith("❌ Not quite. Try again!")
+        right = await ann.press(f"quest:choice:{quest}:3:2")
+        assert text_of(right).startswith("✅ Right!")
+        assert "✅ 4. Answer: Where do our beans come from?" in text_of(right)
+
+        # A typed answer: the question waits in the conversation store.
+        asked = await ann.press(f"quest:answer:{quest}:4")
+        assert text_of(asked) == "Capital of France?\nType your answer in a message."
+        wrong = await ann.send("London")
+        assert text_of(wrong).startswith("❌ Not quite. Type another answer")
+        right = await ann.send("  pa RIS ")
+        assert text_of(right).startswith("✅ Right!")
+
+        # A proof: staff reject it with a reason the member is told, then approve another.
+        await ann.press(f"quest:proof:{quest}:5")
+        received = await ann.send("I like flat white")
+        assert text_of(received).startswith("📨 Thank you! Our staff will check it")
+        assert "⏳ 6. Tell us about your favourite drink (being checked)" in text_of(received)
+        assert await run_cli("quest-review") == 0
+        pending = capsys.readouterr().out
+        assert "everything step 6" in pending and '"I like flat white"' in pending
+        proof_id = pending.split()[0]
+        assert await run_cli("quest-review", "--reject", proof_id, "--reason", "Too short") == 0
+        before = len(ann.received)
+        await runtime.dispatch_notices(50)
+        assert notices_to(fake_telegram, 7001, before) == [
+            "❌ Your proof for “Everything” was not accepted: Too short. You can send another one."
+        ]
+        await ann.press(f"quest:proof:{quest}:5")
+        await ann.send("A flat white with oat milk, every morning before work.")
+        (second,) = await program.quests.pending_proofs()
+        assert await run_cli("quest-review", "--approve", str(second.id)) == 0
+
+        # The channel: not subscribed as Telegram says, then subscribed.
+        not_yet = await ann.press(f"quest:check:{quest}:7")
+        assert text_of(not_yet).startswith(
+            "We cannot see you in the channel yet. Subscribe (https://t.me/shopchannel)"
+        )
+        asked_telegram = fake_telegram.calls_of("getChatMember")[-1].params
+        assert asked_telegram == {"chat_id": "@shopchannel", "user_id": 7001}
+        fake_telegram.chat_members[("@shopchannel", 7001)] = "member"
+        confirmed = await ann.press(f"quest:check:{quest}:7")
+        assert text_of(confirmed).startswith("✅ Subscription confirmed!")
+
+        # The last step: the profile.
+        before = len(ann.received)
+        await phone_given(runtime, profile.id)
+        await runtime.dispatch_notices(50)
+        told = notices_to(fake_telegram, 7001, before)
+        assert "✅ Your proof for “Everything” was approved." in told
+        assert told[-1] == (
+            "🏆 Quest “Everything” completed!\n"
+            "You got 100 points. Your balance: 410 points.\n"
+            "New badge: all-rounder."
+        )
+        history = await ann.send("📜 History")
+        assert "Quest reward: Everything" in text_of(history)
+        done = await ann.press("menu:quests")
+        assert "• Everything — done ✅" in text_of(done)
+
+    entries = await quest_entries(runtime)
+    assert [(entry.points, entry.idempotency_key) for entry in entries] == [
+        (100, f"quest:{quest}:{profile.id}:once")
+    ]
+
+
+async def quest_entries(runtime: Runtime) -> list[LedgerEntry]:
+    async with runtime.db.sessions() as session:
+        rows = await session.scalars(select(LedgerEntry).where(LedgerEntry.reason == "quest"))
+        return list(rows)
+
+
+async def test_a_typed_quiz_answer_survives_a_restart(
+    telegram_runtime: Runtime, telegram_settings: Settings, fake_telegram: FakeTelegramAPI
+) -> None:
+    if not telegram_settings.redis_url:
+        pytest.skip("the embedded store lives in the process: only Redis outlives it")
+    quest = await setup_program(telegram_runtime)
+    async with webhook_client(telegram_runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7002)
+        await ann.sign_up()
+        await ann.send("/quests")
+        await ann.press(f"quest:{quest}")
+        await ann.press(f"quest:join:{quest}")
+        await ann.press(f"quest:choice:{quest}:3:2")
+        asked = await ann.press(f"quest:answer:{quest}:4")
+        assert text_of(asked).endswith("Type your answer in a message.")
+    await telegram_runtime.close()
+
+    restarted = build_runtime(telegram_settings)
+    try:
+        async with webhook_client(restarted) as client:
+            ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7002)
+            right = await ann.send("PARIS")
+            assert text_of(right).startswith("✅ Right!")
+            assert "✅ 5. Answer: Capital of France?" in text_of(right)
+    finally:
+        await restarted.close()
+
+
+async def test_a_channel_subscription_telegram_does_not_confirm_is_not_counted(
+    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI
+) -> None:
+    program = telegram_runtime.program
+    definition = {
+        **EVERYTHING,
+        "slug": "channel",
+        "steps": [{"kind": "channel", "chat": "@shopchannel"}],
+    }
+    quest = (await program.quests.create(parse_definition(definition), actor="t")).id
+    async with webhook_client(telegram_runtime) as client:
+        bob = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7003)
+        await bob.sign_up()
+        await bob.send("/quests")
+        await bob.press(f"quest:{quest}")
+        await bob.press(f"quest:join:{quest}")
+        fake_telegram.chat_members[("@shopchannel", 7003)] = "kicked"
+        kicked = await bob.press(f"quest:check:{quest}:0")
+        assert text_of(kicked).startswith("We cannot see you in the channel yet. Subscribe (—)")
+        fake_telegram.chat_members[("@shopchannel", 7003)] = "left"
+        left = await bob.press(f"quest:check:{quest}:0")
+        assert "▫️ 1. Subscribe to our channel @shopchannel" in text_of(left)
+        # Typing that one has subscribed changes nothing: only Telegram's answer counts.
+        said = await bob.send("I subscribed, honestly")
+        assert "Sorry, I did not understand" in text_of(said)
+    async with telegram_runtime.db.sessions() as session:
+        assert await session.scalar(select(QuestCompletion.id)) is None
+
+
+async def test_every_step_kind_on_whatsapp_by_numbers(whatsapp: WhatsApp) -> None:
+    runtime = whatsapp.runtime
+    runtime.whatsapp = whatsapp.channel  # notices are delivered through it
+    program = runtime.program
+    quest = await setup_program(runtime)
+    zoe = WhatsAppMember(whatsapp, "+15550007001", profile_name="Zoe")
+    menu = await zoe.sign_up()
+    assert "🎮 Games" in choices(menu)
+    hub = await zoe.choose("🎮 Games")
+    assert hub.body.startswith("🎮 Games: pick one.")
+    listed = await zoe.choose("Quests")
+    assert "• Everything — not joined yet" in listed.body
+    await zoe.choose("Everything")
+    joined = await zoe.choose("Join")
+    assert "You have joined the quest" in joined.body
+    assert {"Brazil", "Ethiopia", "📝 Send proof", "🔄 Check my subscription"} <= set(
+        choices(joined)
+    )
+    profile = await zoe.profile()
+
+    await program.purchases.credit(profile.card_code, "100", purchase_id="W1", actor="till")
+    await invite_friend(runtime, profile, "friend-2")
+    await check_in(runtime, profile.id)
+    await program.events.emit(
+        card_code=profile.card_code, kind="review", event_id="map-2", actor="shop"
+    )
+    before = len(zoe.received)
+    await runtime.dispatch_notices(50)
+    told = [message.body for message in zoe.received[before:]]
+    # WhatsApp vouches for the phone: the profile step was done on joining.
+    assert told[-1] == f"✅ A step of “Everything” is done: 5 of {STEPS} steps."
+
+    await zoe.say("quests")
+    await zoe.choose("Everything")
+    right = await zoe.choose("Ethiopia")
+    assert right.body.startswith("✅ Right!")
+    asked = await zoe.choose("Answer")
+    assert asked.body.startswith("Capital of France?\nType your answer in a message.")
+    typed = await zoe.say("paris")
+    assert typed.body.startswith("✅ Right!")
+
+    # The channel is on Telegram: a WhatsApp-only member is asked to link it first.
+    check = await zoe.choose("Check my subscription")
+    assert "link your Telegram account" in check.body
+
+    await zoe.choose("All quests")
+    await zoe.choose("Everything")
+    await zoe.choose("Send proof")
+    sent = await zoe.say("Cappuccino")
+    assert sent.body.startswith("📨 Thank you!")
+    (proof,) = await program.quests.pending_proofs()
+    await program.quests.review(proof.id, approve=False, actor="staff", reason="Show a photo")
+    before = len(zoe.received)
+    await runtime.dispatch_notices(50)
+    assert [message.body for message in zoe.received[before:]] == [
+        "❌ Your proof for “Everything” was not accepted: Show a photo. You can send another one."
+    ]
+    await zoe.say("quests")
+    await zoe.choose("Everything")
+    await zoe.choose("Send proof")
+    await zoe.say("Cappuccino, photo attached next time")
+    (proof,) = await program.quests.pending_proofs()
+    await program.quests.review(proof.id, approve=True, actor="staff")
+    await phone_given(runtime, profile.id)
+    shown = await zoe.say("quests")
+    assert "• Everything — 8 of 9 steps done" in shown.body
+    await zoe.choose("Everything")
+    view = zoe.last.body
+    assert "▫️ 8. Subscribe to our channel @shopchannel" in view
+    assert "✅ 1. Make a purchase — 1 of 1 purchase" in view
+    assert await quest_entries(runtime) == []
