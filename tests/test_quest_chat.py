@@ -319,7 +319,7 @@ async def test_every_step_kind_on_whatsapp_by_numbers(whatsapp: WhatsApp) -> Non
     runtime = whatsapp.runtime
     runtime.whatsapp = whatsapp.channel  # notices are delivered through it
     program = runtime.program
-    quest = await setup_program(runtime)
+    await setup_program(runtime)
     zoe = WhatsAppMember(whatsapp, "+15550007001", profile_name="Zoe")
     menu = await zoe.sign_up()
     assert "🎮 Games" in choices(menu)
