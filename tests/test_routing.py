@@ -40,6 +40,9 @@ LARGEST = {
     # A Telegram id is below 2**52; a phone number has at most 15 digits (E.164).
     "external_id": "+" + "9" * 15,
     "nonce": secrets.token_hex(4),
+    # A quest's step (at most 10 steps) and a quiz's choice (at most 6).
+    "step": 9,
+    "choice": 6,
 }
 
 # The strings buttons carried before actions were typed: members keep those keyboards.
@@ -80,6 +83,15 @@ OLD_BUTTONS = {
     "phone:share": actions.SharePhone(),
     "phone:link": actions.PhoneCardLink(),
     "phone:new": actions.PhoneCardNew(),
+    "menu:games": actions.Games(),
+    "menu:quests": actions.Quests(),
+    "quest:7": actions.Quest(7),
+    "quest:join:7": actions.QuestJoin(7),
+    "quest:choice:7:3:2": actions.QuestChoice(7, 3, 2),
+    "quest:answer:7:4": actions.QuestAnswer(7, 4),
+    "quest:proof:7:5": actions.QuestProof(7, 5),
+    "quest:check:7:6": actions.QuestCheck(7, 6),
+    "quest:cancel": actions.QuestCancel(),
 }
 
 # Before actions were typed, a history button whose page could not be read showed the first.
