@@ -152,7 +152,7 @@ def seed_rows(first: int, last: int, n: int) -> Rows:
         rows.members.append(
             (member_id, card_code(member_id), f"Member {member_id}", rng.choice(["ru", "en"]),
              None, False, birthday, rng.random() < 0.3, created, None, balance, 0, None, None,
-             tier, tier_since, None, zone, created, created)
+             tier, tier_since, None, zone, created, created, f"{member_id:020x}")
         )  # fmt: skip
         rows.identities.append(
             (member_id * 2 - 1, member_id, "telegram", str(1_000_000_000 + member_id), created)
@@ -180,7 +180,7 @@ COLUMNS = {
         "id", "card_code", "name", "language", "phone", "phone_verified", "birthday",
         "marketing_opt_in", "terms_accepted_at", "referrer_id", "balance", "debt",
         "merged_into_id", "erased_at", "tier", "tier_since", "tier_grace_until", "time_zone",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "referral_code",
     ],
     "identities": ["id", "member_id", "channel", "external_id", "created_at"],
     "ledger_entries": [
@@ -312,11 +312,52 @@ async def measure(runtime: Runtime, n: int, purchases: int) -> Figures:
         times.append(time.perf_counter() - started)
     figures.seconds["purchase (median)"] = statistics.median(times)
     figures.results["purchase (median)"] = f"{purchases} purchases"
+    await measure_quest(runtime, n, purchases, figures)
     return figures
 
 
-async def run_one(admin_url: str, n: int, purchases: int, keep: bool) -> Figures:
-    name = f"bench_scale_{n}"
+# A live quest of the kind a shop runs: weekly, five purchases and a check-in for points.
+QUEST = {
+    "slug": "bench-week",
+    "title": "Five coffees a week",
+    "starts": "2026-11-01T00:00:00+00:00",
+    "recurrence": "weekly",
+    "steps": [{"kind": "purchase", "count": 5}, {"kind": "checkin"}],
+    "reward": {"points": 50},
+}
+
+
+async def measure_quest(runtime: Runtime, n: int, purchases: int, figures: Figures) -> None:
+    """The cost a live quest adds to a purchase: the same purchase by members who joined a
+    live quest (the purchase moves its step: a progress row, the period's tally, the
+    completion check, in the purchase's transaction), against the purchase above, made
+    before any quest existed. Other members than above, so no member buys twice."""
+    from core.games.quests.definition import parse_definition
+
+    program = runtime.program
+    quest = await program.quests.create(parse_definition(QUEST), actor="bench")
+    members = [1 + (n // 2 + number * 7919) % n for number in range(purchases)]
+    for member_id in members:
+        await program.quests.join(member_id, quest.id)
+    times = []
+    for number, member_id in enumerate(members):
+        started = time.perf_counter()
+        await program.purchases.credit(
+            card_code(member_id), "450.00", purchase_id=f"bench-quest-{number}", actor="bench"
+        )
+        times.append(time.perf_counter() - started)
+    view = await program.quests.view(members[0], quest.id)
+    assert view.steps[0].done == 1, "the quest counted the purchase"
+    key = "purchase in a live quest (median)"
+    figures.seconds[key] = statistics.median(times)
+    ratio = figures.seconds[key] / figures.seconds["purchase (median)"]
+    figures.results[key] = f"{purchases} purchases, {ratio:.2f}× a purchase without games"
+
+
+async def run_one(
+    admin_url: str, n: int, purchases: int, keep: bool, prefix: str = "bench_scale"
+) -> Figures:
+    name = f"{prefix}_{n}"
     await recreate(admin_url, name)
     dsn = database_dsn(admin_url, name)
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -358,12 +399,18 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--purchases", type=int, default=20)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument(
+        "--database-prefix",
+        default="bench_scale",
+        help="the scratch databases are <prefix>_<N> (runs side by side need their own)",
+    )
     args = parser.parse_args(argv)
     if any(n < DUE for n in args.members):
         parser.error(f"at least {DUE} members")
     logging.basicConfig(level=logging.WARNING)
     all_figures = [
-        await run_one(args.postgres_url, n, args.purchases, args.keep) for n in args.members
+        await run_one(args.postgres_url, n, args.purchases, args.keep, args.database_prefix)
+        for n in args.members
     ]
     report(all_figures)
 

@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, Numeric, and_, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
@@ -647,40 +647,67 @@ class Quests:
             if zone is None:
                 zone = ZoneInfo(member.time_zone or (await self._rules.in_force(session)).time_zone)
             in_period = period or period_of(definition.recurrence, when, zone)
-            if await self._completed_in(session, quest_id, member_id, in_period):
-                continue
-            tally = await self._tally_in(session, quest_id, member_id, in_period, definition)
-            done_now: list[int] = []
-            for index, worth in matching:
-                step = definition.steps[index]
-                if _complete(step, tally.done.get(index, Decimal(0))):
-                    continue
-                if definition.ordered and not all(
-                    _complete(definition.steps[before], tally.done.get(before, Decimal(0)))
-                    for before in range(index)
-                ):
-                    continue
-                inserted = await session.scalar(
-                    insert_ignoring(
-                        session,
-                        QuestProgress,
-                        {
-                            "quest_id": quest_id,
-                            "member_id": member_id,
-                            "period": in_period,
-                            "step": index,
-                            "source": source,
-                            "amount": worth,
-                            "created_at": self._clock.now(),
-                        },
-                        unique=["quest_id", "member_id", "period", "step", "source"],
-                    ).returning(QuestProgress.id)
+            eligible = matching
+            if definition.ordered:
+                # A step counts only once the ones before it are done: read first.
+                tally, completed = await self._state_in(
+                    session, quest_id, member_id, in_period, definition
                 )
-                if inserted is None:
-                    continue  # this very event counted already
-                tally.done[index] = tally.done.get(index, Decimal(0)) + _counted(step, worth)
-                if _complete(step, tally.done[index]):
-                    done_now.append(index)
+                if completed:
+                    continue
+                eligible = [
+                    (index, worth)
+                    for index, worth in matching
+                    if not _complete(definition.steps[index], tally.done.get(index, Decimal(0)))
+                    and all(
+                        _complete(definition.steps[before], tally.done.get(before, Decimal(0)))
+                        for before in range(index)
+                    )
+                ]
+                if not eligible:
+                    continue
+            # Unordered steps are counted at once and read back once: a row for a step that
+            # is complete already changes nothing (nor does one in a completed period).
+            inserted = set(
+                (
+                    await session.scalars(
+                        insert_ignoring(
+                            session,
+                            QuestProgress,
+                            [
+                                {
+                                    "quest_id": quest_id,
+                                    "member_id": member_id,
+                                    "period": in_period,
+                                    "step": index,
+                                    "source": source,
+                                    "amount": worth,
+                                    "created_at": self._clock.now(),
+                                }
+                                for index, worth in eligible
+                            ],
+                            unique=["quest_id", "member_id", "period", "step", "source"],
+                        ).returning(QuestProgress.step)
+                    )
+                ).all()
+            )
+            if not inserted:
+                continue  # this very event counted already
+            tally, completed = await self._state_in(
+                session, quest_id, member_id, in_period, definition
+            )
+            if completed:
+                continue
+            done_now = [
+                index
+                for index, worth in eligible
+                if index in inserted
+                and _complete(definition.steps[index], tally.done.get(index, Decimal(0)))
+                and not _complete(
+                    definition.steps[index],
+                    tally.done.get(index, Decimal(0)) - _counted(definition.steps[index], worth),
+                )
+            ]
             if not done_now:
                 continue
             step_done = True
@@ -829,8 +856,9 @@ class Quests:
             )
             is not None
         )
-        completed = await self._completed_in(session, info.id, member.id, period)
-        tally = await self._tally_in(session, info.id, member.id, period, info.definition)
+        tally, completed = await self._state_in(
+            session, info.id, member.id, period, info.definition
+        )
         waiting = set(
             (
                 await session.scalars(
@@ -887,16 +915,34 @@ class Quests:
             raise QuestRefused("step_locked")
         return info, progress.step, view.period
 
-    async def _tally_in(
+    async def _state_in(
         self,
         session: AsyncSession,
         quest_id: int,
         member_id: int,
         period: str,
         definition: QuestDefinition,
-    ) -> _Tally:
-        rows = await session.execute(
-            select(QuestProgress.step, func.count(), func.sum(QuestProgress.amount))
+    ) -> tuple[_Tally, bool]:
+        """A period's progress per step and whether it was completed, in one round trip."""
+        completion = (
+            select(
+                literal(-1, Integer).label("step"),
+                func.count().label("n"),
+                literal(0, Numeric(14, 2)).label("total"),
+            )
+            .select_from(QuestCompletion)
+            .where(
+                QuestCompletion.quest_id == quest_id,
+                QuestCompletion.member_id == member_id,
+                QuestCompletion.period == period,
+            )
+        )
+        progress = (
+            select(
+                QuestProgress.step,
+                func.count().label("n"),
+                func.coalesce(func.sum(QuestProgress.amount), 0).label("total"),
+            )
             .where(
                 QuestProgress.quest_id == quest_id,
                 QuestProgress.member_id == member_id,
@@ -906,24 +952,15 @@ class Quests:
             .group_by(QuestProgress.step)
         )
         tally = _Tally()
-        for index, count, total in rows.all():
-            if 0 <= index < len(definition.steps):
+        completed = False
+        for index, count, total in (await session.execute(union_all(completion, progress))).all():
+            if index == -1:
+                completed = count > 0
+            elif 0 <= index < len(definition.steps):
                 step = definition.steps[index]
                 spend = isinstance(step, PurchaseStep) and step.spend is not None
                 tally.done[index] = Decimal(total or 0) if spend else Decimal(count)
-        return tally
-
-    async def _completed_in(
-        self, session: AsyncSession, quest_id: int, member_id: int, period: str
-    ) -> bool:
-        found = await session.scalar(
-            select(QuestCompletion.id).where(
-                QuestCompletion.quest_id == quest_id,
-                QuestCompletion.member_id == member_id,
-                QuestCompletion.period == period,
-            )
-        )
-        return found is not None
+        return tally, completed
 
     async def _row_in(self, session: AsyncSession, quest: int | str) -> Quest:
         if isinstance(quest, int) or (isinstance(quest, str) and quest.isdigit()):
