@@ -25,6 +25,9 @@ class Incoming:
     language_code: str | None = None
     # A phone number the channel itself vouches for (WhatsApp sends it with every message).
     verified_phone: str | None = None
+    # A photo the member sent, as the channel can find it again ("telegram:<file_id>", a
+    # WhatsApp media URL); its caption, if any, is the text.
+    photo: str | None = None
 
 
 @dataclass(frozen=True)

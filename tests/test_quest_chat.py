@@ -386,3 +386,45 @@ async def test_every_step_kind_on_whatsapp_by_numbers(whatsapp: WhatsApp) -> Non
     assert "▫️ 8. Subscribe to our channel @shopchannel" in view
     assert "✅ 1. Make a purchase — 1 of 1 purchase" in view
     assert await quest_entries(runtime) == []
+
+
+async def test_a_photo_as_proof_on_telegram(
+    telegram_runtime: Runtime,
+    fake_telegram: FakeTelegramAPI,
+    cli_env: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    program = telegram_runtime.program
+    definition = {
+        **EVERYTHING,
+        "slug": "photo",
+        "title": "Show your cup",
+        "steps": [{"kind": "proof", "prompt": "A photo of your cup"}],
+        "reward": {"points": 20},
+    }
+    quest = (await program.quests.create(parse_definition(definition), actor="t")).id
+    async with webhook_client(telegram_runtime) as client:
+        cat = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7004)
+        await cat.sign_up()
+        await cat.send("/quests")
+        await cat.press(f"quest:{quest}")
+        await cat.press(f"quest:join:{quest}")
+        await cat.press(f"quest:proof:{quest}:0")
+        update = fake_telegram.message_update(user_id=7004, text=None)
+        update["message"]["photo"] = [
+            {"file_id": "small-id", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": "large-id", "file_unique_id": "l", "width": 1280, "height": 1280},
+        ]
+        update["message"]["caption"] = "Morning cup"
+        received = await cat.exchange(update)
+        assert text_of(received).startswith("📨 Thank you!")
+    assert await run_cli("quest-review") == 0
+    listed = capsys.readouterr().out
+    assert '"Morning cup" photo: telegram:large-id' in listed
+    (proof,) = await program.quests.pending_proofs()
+    outcome = await program.quests.review(proof.id, approve=True, actor="staff")
+    assert outcome.quest_done
+    await telegram_runtime.dispatch_notices(50)
+    texts = [text_of(call) for call in fake_telegram.sent_to(7004)]
+    assert "✅ Your proof for “Show your cup” was approved." in texts
+    assert texts[-1].startswith("🏆 Quest “Show your cup” completed!\nYou got 20 points.")

@@ -113,8 +113,10 @@ class TelegramChannel:
                 phone=message.contact.phone_number,
                 is_own=message.contact.user_id == sender.id,
             )
+        # The largest size of a photo: what staff would look at (a quest's proof).
+        photo = f"telegram:{message.photo[-1].file_id}" if message.photo else None
         incoming = self._incoming(
-            sender, text=message.text or message.caption or "", contact=contact
+            sender, text=message.text or message.caption or "", contact=contact, photo=photo
         )
         replies = await self._conversation.handle(incoming)
         await self.deliver(message.chat.id, replies)

@@ -223,6 +223,7 @@ class WhatsAppChannel:
             language_code=None,
             # The sender's number is vouched for by WhatsApp: sign-up need not ask for it.
             verified_phone=number,
+            photo=_photo(form),
         )
 
     async def _chosen_action(self, number: str, text: str) -> str | None:
@@ -354,3 +355,12 @@ class WhatsAppChannel:
 
     async def close(self) -> None:
         await close_client(self.client)
+
+
+def _photo(form: MultiDictProxy[str]) -> str | None:
+    """The first image the member sent (Twilio's media URL, fetched with the account's
+    credentials), if any."""
+    if str(form.get("NumMedia", "0")) in ("", "0"):
+        return None
+    kind, url = str(form.get("MediaContentType0", "")), str(form.get("MediaUrl0", ""))
+    return url if kind.startswith("image/") and url.startswith("https://") else None

@@ -177,13 +177,16 @@ class QuestsMenu:
             await self._flow.clear(turn.member.id)
             return None
         text = turn.message.text.strip()[:MAX_TEXT_INPUT]
+        photo = turn.message.photo
         language = turn.member.language
-        if not text:
+        if not text and (kind == "quiz" or photo is None):
             return [Reply(text=self.t(language, "quest-type-answer"))]
 
         async def taken() -> list[Reply]:
             if kind == "proof":
-                await self._program.quests.submit_proof(turn.member.id, quest_id, step, text=text)
+                await self._program.quests.submit_proof(
+                    turn.member.id, quest_id, step, text=text or None, photo=photo
+                )
                 await self._flow.clear(turn.member.id)
                 return await self._show(turn, quest_id, self.t(language, "quest-proof-received"))
             outcome = await self._program.quests.answer(turn.member.id, quest_id, step, text)

@@ -92,6 +92,8 @@ QUEST_REASON = "quest"
 COUPON_SOURCE = "quest"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 MAX_PROOF_TEXT = 2000
+# What the column holds: a Telegram file id or a Twilio media URL fit easily.
+MAX_PHOTO_REFERENCE = 512
 MAX_REASON = 500
 # The ledger reference is shown in History: the quest's title, cut to the column.
 MAX_REFERENCE = 128
@@ -365,6 +367,7 @@ class Quests:
         """Keep what the member sent for staff to review; its id."""
         now = self._clock.now()
         text = (text or "").strip()[:MAX_PROOF_TEXT] or None
+        photo = photo if photo and len(photo) <= MAX_PHOTO_REFERENCE else None
         async with self._db.transaction() as session:
             member = await self._member_in(session, member_id, lock=True)
             info, proof, period = await self._own_step_in(session, member, quest_id, step, now)
