@@ -425,3 +425,53 @@ async def test_quest_commands_as_an_operator_runs_them(
     assert await run_cli("quest-review", "--approve", "7") == 1
     assert "Refused: no proof 7 waits for a review" in capsys.readouterr().err
     assert await run_cli("quest-review", "--reject", "7") == 2
+
+
+async def test_a_coupon_reward_is_issued_once_and_announced(runtime: Runtime) -> None:
+    from core.db.models import Coupon
+    from core.offers.campaigns import CampaignSpec
+
+    program = runtime.program
+    await program.coupons.create_campaign(
+        CampaignSpec(slug="free-cake", name="Free cake", kind="free_item", item="Cake"),
+        actor="t",
+    )
+    quest = await create(
+        runtime, steps=[{"kind": "purchase", "count": 1}], reward={"coupon": "free-cake"}
+    )
+    ann = await enrol(runtime)
+    await program.quests.join(ann.id, quest)
+    await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    await program.purchases.credit(ann.card_code, "100", purchase_id="Q", actor="t")
+    assert await count(runtime, Coupon, Coupon.member_id == ann.id) == 1
+    assert await count(runtime, Notice, Notice.kind == "coupon_received") == 1
+    assert await quest_entries(runtime) == [], "no points in this reward"
+    coupon = await scalar(runtime, select(QuestCompletion.coupon_id))
+    assert coupon is not None
+
+
+async def test_a_coupon_campaign_that_ran_out_does_not_undo_the_purchase(runtime: Runtime) -> None:
+    program = runtime.program
+    quest = await create(
+        runtime,
+        steps=[{"kind": "purchase", "count": 1}],
+        reward={"points": 10, "coupon": "no-such-campaign"},
+    )
+    ann = await enrol(runtime)
+    await program.quests.join(ann.id, quest)
+    credit = await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    assert credit.balance == 100 + 10 + 10
+    assert await count(runtime, QuestCompletion) == 1
+
+
+def test_periods_are_the_members_local_day_and_iso_week() -> None:
+    from zoneinfo import ZoneInfo
+
+    from core.games.quests.periods import period_of
+
+    sunday_night = datetime(2026, 12, 6, 22, 30, tzinfo=UTC)
+    assert period_of("once", sunday_night, ZoneInfo("UTC")) == "once"
+    assert period_of("weekly", sunday_night, ZoneInfo("Europe/London")) == "2026-W49"
+    # Already Monday in Moscow: the next week.
+    assert period_of("weekly", sunday_night, ZoneInfo("Europe/Moscow")) == "2026-W50"
+    assert period_of("daily", sunday_night, ZoneInfo("Asia/Tehran")) == "2026-12-07"
