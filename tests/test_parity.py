@@ -326,3 +326,54 @@ async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
     # The one designed difference: WhatsApp vouches for the sender's number.
     assert rows["whatsapp"]["phone"] == ("+79998008003", True)
     assert {rows[c]["phone"] for c in ("telegram", "vk", "console")} == {(None, False)}
+
+
+async def quest_journey(driver: Driver, quest: int) -> None:
+    """Games -> Quests -> a quiz quest: join, a wrong choice, the right one, done."""
+    await join_without_offers(driver)
+    assert "Games: pick one." in await driver.say("games")
+    assert "One quest you can do" in await driver.press("menu:quests", "Quests")
+    assert "▫️ 1. Answer: Sky colour?" in await driver.press(f"quest:{quest}", "Colours")
+    assert "You have joined the quest" in await driver.press(f"quest:join:{quest}", "Join")
+    assert "Not quite" in await driver.press(f"quest:choice:{quest}:0:1", "Red")
+    right = await driver.press(f"quest:choice:{quest}:0:2", "Blue")
+    assert "✅ Right!" in right and "You have completed this quest" in right
+
+
+@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
+async def test_the_same_quest_on_every_channel(
+    backend: Backend, settings: Any, tmp_path: Path
+) -> None:
+    from core.db.models import QuestCompletion
+    from core.games.quests.definition import parse_definition
+
+    users = (8101, 8102, "+79998008103")
+    async with every_channel(backend, tmp_path / "console", users) as channels:
+        runtime = channels.runtime
+        quest = await runtime.program.quests.create(
+            parse_definition(
+                {
+                    "slug": "colours",
+                    "title": "Colours",
+                    "starts": "2026-01-01T00:00:00+00:00",
+                    "steps": [
+                        {
+                            "kind": "quiz",
+                            "question": "Sky colour?",
+                            "choices": ["Red", "Blue"],
+                            "correct": 2,
+                        }
+                    ],
+                    "reward": {"points": 10},
+                }
+            ),
+            actor="t",
+        )
+        for driver in channels.drivers:
+            await quest_journey(driver, quest.id)
+        rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in channels.drivers}
+        async with runtime.db.reading() as session:
+            completions = list(await session.scalars(select(QuestCompletion.period)))
+    assert completions == ["once"] * 4
+    for channel, found in rows.items():
+        assert found["ledger"] == [(100, "welcome", 100), (10, "quest", 110)], channel
