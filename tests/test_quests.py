@@ -222,6 +222,7 @@ async def test_the_reward_is_paid_once_under_concurrent_purchases(runtime: Runti
     assert len(await quest_entries(runtime)) == 1
     assert await count(runtime, QuestCompletion) == 1
     assert len(completed) == 1 and completed[0].period == "once"
+    assert completed[0].badge is None
     assert (await program.ledger.audit(ann.id)).consistent
 
 
@@ -237,6 +238,12 @@ async def test_a_daily_quest_runs_on_each_members_own_day(settings: Settings) ->
             steps=[{"kind": "checkin"}],
             reward={"points": 5, "badge": "early-bird"},
         )
+        heard: list[QuestCompleted] = []
+
+        async def hear(_session: Any, event: QuestCompleted) -> None:
+            heard.append(event)
+
+        program.bus.subscribe_in_transaction(QuestCompleted, hear)
         east = await enrol(runtime, "501")  # Vladivostok, UTC+10
         west = await enrol(runtime, "502")  # Kaliningrad, UTC+2
         await program.members.set_time_zone(east.id, "Asia/Vladivostok")
@@ -275,6 +282,12 @@ async def test_a_daily_quest_runs_on_each_members_own_day(settings: Settings) ->
             runtime, select(QuestCompletion.badge).where(QuestCompletion.member_id == east.id)
         )
         assert badges == "early-bird"
+        # The badges context hears which badge to award.
+        assert [(event.period, event.badge) for event in heard] == [
+            ("2026-12-02", "early-bird"),
+            ("2026-12-01", "early-bird"),
+            ("2026-12-02", "early-bird"),
+        ]
         view = await program.quests.view(west.id, quest)
         assert view.period == "2026-12-02" and view.completed
     finally:

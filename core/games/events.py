@@ -17,6 +17,8 @@ class QuestCompleted(DomainEvent):
     # "once" for a one-off quest, else the period in the member's time zone ("2026-12-01",
     # "2026-W49").
     period: str
+    # The badge the quest's reward names, for the badges to award (None: no badge).
+    badge: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

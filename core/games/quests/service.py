@@ -802,7 +802,13 @@ class Quests:
         )
         await self._bus.publish_in(
             session,
-            QuestCompleted(occurred_at=now, member_id=member.id, quest_id=quest_id, period=period),
+            QuestCompleted(
+                occurred_at=now,
+                member_id=member.id,
+                quest_id=quest_id,
+                period=period,
+                badge=reward.badge,
+            ),
         )
         payload: dict[str, Any] = {
             "quest": definition.slug,
