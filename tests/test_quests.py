@@ -198,10 +198,23 @@ async def test_an_ended_or_future_quest_is_not_offered(runtime: Runtime) -> None
     await create(runtime, slug="future", starts="2099-01-01T00:00:00+00:00")
     ann = await enrol(runtime)
     await program.quests.join(ann.id, ended)
+    made_at = program.clock.now()
     await program.quests.end("ended", actor="marketer")
     assert await program.quests.available(ann.id) == []
     await program.purchases.credit(ann.card_code, "10", purchase_id="X", actor="t")
     assert await count(runtime, QuestProgress) == 0
+    # A purchase made before the end, whose event arrives after it, still counts.
+    late = PurchaseRecorded(
+        occurred_at=made_at,
+        member_id=ann.id,
+        purchase_id="BEFORE-END",
+        amount=Decimal(10),
+        points=0,
+        store=None,
+        categories={"coffee": Decimal(10)},
+    )
+    await publish(runtime, late)
+    assert await count(runtime, QuestProgress) == 1
 
 
 async def test_the_reward_is_paid_once_under_concurrent_purchases(runtime: Runtime) -> None:

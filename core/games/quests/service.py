@@ -612,8 +612,9 @@ class Quests:
         the member takes part in that were live at `when`; complete those now done. The member
         is told of a step done by a notice, unless the chat answers it at once (`tell_steps`
         False: a quiz answer, a channel check, a proof's own verdict)."""
+        # Live when it happened: a late event from before an end (or a quest-end) counts.
         live = and_(
-            Quest.ended_at.is_(None),
+            or_(Quest.ended_at.is_(None), Quest.ended_at > when),
             Quest.starts_at <= when,
             or_(Quest.ends_at.is_(None), Quest.ends_at > when),
         )
