@@ -375,8 +375,10 @@ async def test_every_step_kind_on_whatsapp_by_numbers(whatsapp: WhatsApp) -> Non
     await zoe.say("quests")
     await zoe.choose("Everything")
     await zoe.choose("Send proof")
-    await zoe.say("Cappuccino, photo attached next time")
+    photo = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    await zoe.say("", media=("image/jpeg", photo))
     (proof,) = await program.quests.pending_proofs()
+    assert (proof.text, proof.photo) == (None, photo)
     await program.quests.review(proof.id, approve=True, actor="staff")
     await phone_given(runtime, profile.id)
     shown = await zoe.say("quests")

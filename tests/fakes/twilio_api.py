@@ -222,6 +222,7 @@ def signed_inbound(
     profile_name: str = "Ann",
     button_payload: str | None = None,
     message_sid: str | None = None,
+    media: tuple[str, str] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(form, headers) of an inbound WhatsApp message as Twilio posts it to `url`."""
     form = {
@@ -245,5 +246,11 @@ def signed_inbound(
     if button_payload is not None:
         form["ButtonPayload"] = button_payload
         form["ButtonText"] = body
+    if media is not None:
+        # (content type, URL) of one attachment, as Twilio numbers them from 0.
+        form["NumMedia"] = "1"
+        form["MediaContentType0"], form["MediaUrl0"] = media
+        form["MessageSid"] = form["SmsSid"] = form["SmsMessageSid"] = "MM" + form["MessageSid"][2:]
+        form["MessageType"] = "image"
     signature = RequestValidator(auth_token).compute_signature(url, form)
     return form, {"X-Twilio-Signature": signature}
