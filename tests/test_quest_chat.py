@@ -5,6 +5,8 @@ the ledger afterwards. A typed quiz answer survives a restart of the process (Re
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from core.games.events import CheckedIn
 from core.games.quests.definition import parse_definition
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.members.events import ProfileChanged
+from core.shared import qr
 from core.shared.bus import DomainEvent
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import (
@@ -430,3 +433,35 @@ async def test_a_photo_as_proof_on_telegram(
     texts = [text_of(call) for call in fake_telegram.sent_to(7004)]
     assert "✅ Your proof for “Show your cup” was approved." in texts
     assert texts[-1].startswith("🏆 Quest “Show your cup” completed!\nYou got 20 points.")
+
+
+async def test_a_quests_picture_in_the_members_language(
+    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI, tmp_path: Path
+) -> None:
+    picture = tmp_path / "cup.png"
+    content = qr.png("a cup")
+    await asyncio.to_thread(picture.write_bytes, content)
+    definition = {
+        **EVERYTHING,
+        "slug": "pictured",
+        "title": {"en": "Cup", "ru": "Чашка"},
+        "picture": {"en": str(picture), "ru": "https://example.com/cup-ru.png"},
+        "steps": [{"kind": "checkin"}],
+    }
+    program = telegram_runtime.program
+    quest = (await program.quests.create(parse_definition(definition), actor="t")).id
+    async with webhook_client(telegram_runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7005)
+        await ann.sign_up()
+        await ann.send("/quests")
+        shown = await ann.press(f"quest:{quest}")
+        assert shown.method == "sendPhoto" and shown.files["photo"] == content
+        assert text_of(shown).startswith("🎯 Cup")
+        ivan = TelegramMember(
+            fake_telegram, webhook_delivery(client), user_id=7006, language_code="ru"
+        )
+        await ivan.sign_up(language="ru")
+        await ivan.send("/quests")
+        shown = await ivan.press(f"quest:{quest}")
+        assert shown.method == "sendMessage"
+        assert text_of(shown).splitlines()[:2] == ["🎯 Чашка", "https://example.com/cup-ru.png"]

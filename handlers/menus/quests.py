@@ -256,7 +256,7 @@ class QuestsMenu:
         elif definition.ordered:
             lines.append(self.t(language, "quest-ordered-hint"))
         image = None
-        picture = definition.picture
+        picture = definition.picture.get(language) if definition.picture is not None else None
         if picture is not None:
             content = await asyncio.to_thread(_read_picture, picture)
             if content is not None:

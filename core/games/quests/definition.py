@@ -30,6 +30,7 @@ TELEGRAM_CHAT = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,15})$")
 Text = Annotated[LocalizedText, localized(200)]
 LongText = Annotated[LocalizedText, localized(1000)]
 Answer = Annotated[str, Field(min_length=1, max_length=100)]
+Picture = Annotated[LocalizedText, localized(512)]
 
 
 class Strict(BaseModel):
@@ -243,8 +244,9 @@ class QuestDefinition(Strict):
     slug: str
     title: Text
     description: LongText | None = None
-    # An https URL or a file path of a picture (png, jpg), sent like the rewards' pictures.
-    picture: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    # An https URL or a file path of a picture (png, jpg), sent like the rewards' pictures;
+    # one for every language, or {language: picture}.
+    picture: Picture | None = None
     starts: datetime
     ends: datetime | None = None
     audience: Audience = Everyone(kind="everyone")
