@@ -44,6 +44,7 @@ from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
 from handlers.render.i18n import Translator
 from web.app import Probe, build_web_app
+from web.contests.pages import ContestPages
 from web.media import LIFETIME, MEDIA_KEY, SignedMedia
 
 if TYPE_CHECKING:
@@ -225,7 +226,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         conversation=conversation,
         notices=Notices(db, program.clock),
         channels=channels,
-        web_app=build_web_app(probes, channels.values()),
+        web_app=build_web_app(
+            probes, [*channels.values(), ContestPages(program, conversation.texts)]
+        ),
     )
 
 

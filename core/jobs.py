@@ -216,6 +216,11 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
     if tiers is not None:
         # Daily, at a quiet hour: downgrades after the grace period are a matter of days.
         jobs.append(_job("review_tiers", Every.DAY, tiers.review_all, minute=20, hour=2))
+    contests = getattr(program, "contests", None)
+    if contests is not None:
+        # Every minute: a giveaway closes at its end time (its list must be frozen before
+        # the beacon round is out), and a reserve is called soon after a deadline passes.
+        jobs.append(_job("settle_contests", Every.MINUTE, contests.settle_due))
     return jobs
 
 

@@ -14,6 +14,8 @@ from core.db.database import Database
 from core.earning.event_bonuses import Events
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.games.contests.contests import Contests
+from core.games.contests.privacy import ContestsSection
 from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
 from core.ledger.privacy import PointsSection
@@ -58,6 +60,7 @@ class LoyaltyProgram:
     birthdays: Birthdays
     expiry: Expiry
     reminders: ExpiryReminders
+    contests: Contests
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
@@ -69,10 +72,12 @@ class LoyaltyProgram:
         referrals = Referrals(db, clock, ledger, coupons, rules, bus)
         tiers = Tiers(db, clock, rules, bus)
         members = Members(db, clock, ledger, rules, bus)
+        contests = Contests(db, clock, ledger, coupons)
         # Order matters within an event: a referral bonus and a tier move first, so the
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)
         tiers.subscribe(bus)
+        contests.subscribe(bus)
         announcements.subscribe(bus)
         # What each context keeps about a member, in the order of the export's keys.
         privacy = Privacy(
@@ -88,6 +93,7 @@ class LoyaltyProgram:
                 CouponsSection(),
                 EventsSection(),
                 NoticesSection(),
+                ContestsSection(contests),
             ],
         )
         return cls(
@@ -108,4 +114,5 @@ class LoyaltyProgram:
             birthdays=Birthdays(db, clock, ledger, rules, members),
             expiry=Expiry(db, clock, ledger, rules, bus),
             reminders=ExpiryReminders(db, clock, rules),
+            contests=contests,
         )

@@ -219,3 +219,26 @@ class PhoneCardLink(Action, prefix="phone:link"):
 @dataclass(frozen=True)
 class PhoneCardNew(Action, prefix="phone:new"):
     pass
+
+
+# ---------------------------------------------------------------------------- contests
+
+
+@dataclass(frozen=True)
+class Contests(Action, prefix="menu:contests"):
+    """The contests list (the Games hub links here too)."""
+
+
+@dataclass(frozen=True)
+class ContestPage(Action, prefix="contest"):
+    id: int
+
+
+@dataclass(frozen=True)
+class ContestJoin(Action, prefix="contest:join"):
+    id: int
+
+
+@dataclass(frozen=True)
+class ContestClaim(Action, prefix="contest:claim"):
+    id: int

@@ -19,6 +19,7 @@ from core.shared.redaction import who
 from handlers.flows.signup import SignUp, referral_code, typed_referral
 from handlers.menus.balance import BalanceMenu
 from handlers.menus.card import CardMenu
+from handlers.menus.contests import ContestsMenu
 from handlers.menus.coupons import CouponsMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu
@@ -69,6 +70,7 @@ class Conversation:
             InviteMenu(program, views, self.invites),
             coupons,
             RewardsMenu(program, views, coupons),
+            ContestsMenu(program, views),
             self._signup,
         )
         for feature in features:

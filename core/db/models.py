@@ -503,3 +503,96 @@ class JobRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class Contest(Base):
+    """A giveaway (and, later, a leaderboard contest): defined as data, with the commitment of
+    its verifiable draw (core.games.contests.draw). `seed` stays secret until the draw."""
+
+    __tablename__ = "contests"
+    __table_args__ = (
+        CheckConstraint("winners > 0", name="winners_positive"),
+        CheckConstraint("reserves >= 0", name="reserves_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    # "giveaway" (drawn among entries) or "leaderboard" (the top of a period; a later step).
+    kind: Mapped[str] = mapped_column(String(16))
+    # The contest as the marketer wrote it (validated JSON of core.games.contests.spec).
+    spec: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    draw_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    winners: Mapped[int] = mapped_column(Integer)
+    reserves: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[str] = mapped_column(String(64))
+    seed_sha256: Mapped[str] = mapped_column(String(64))
+    beacon_chain: Mapped[str] = mapped_column(String(16))
+    beacon_round: Mapped[int] = mapped_column(BigInteger)
+    # Set at the close: the frozen list (canonical JSON of pseudonyms and tickets) and its hash.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entries_frozen: Mapped[str | None] = mapped_column(Text)
+    entries_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Set at the draw: the beacon value and the whole transcript (JSON), seed revealed.
+    drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    beacon: Mapped[str | None] = mapped_column(String(128))
+    transcript: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestEntry(Base):
+    """A member's entry: tickets for joining plus those earned by activity. `member_id` is the
+    surviving member (entries move on a merge) and None once the member erased their data
+    after the close (the frozen list keeps the pseudonym and tickets, not who it was)."""
+
+    __tablename__ = "contest_entries"
+    __table_args__ = (UniqueConstraint("contest_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    joined: Mapped[bool] = mapped_column(Boolean, default=False)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    # Set at the close: the keyed pseudonym and the tickets (tier weight applied) frozen.
+    pseudonym: Mapped[str | None] = mapped_column(String(32))
+    frozen_tickets: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestTicket(Base):
+    """Tickets one event earned (a purchase, a qualified friend, a quest): once per event."""
+
+    __tablename__ = "contest_tickets"
+    __table_args__ = (UniqueConstraint("contest_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("contest_entries.id"), index=True)
+    event_key: Mapped[str] = mapped_column(String(128))
+    tickets: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestWinner(Base):
+    """A place in the draw's result: winners first, then reserves in order. A reserve steps up
+    (status `awaiting`) when a winner is ineligible or lets the claim deadline pass."""
+
+    __tablename__ = "contest_winners"
+    __table_args__ = (UniqueConstraint("contest_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("contest_entries.id"))
+    pseudonym: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    # standby (a reserve not called) -> awaiting (told, may claim) -> claimed | expired;
+    # ineligible at any point before the claim.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    claim_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

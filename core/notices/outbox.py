@@ -37,6 +37,9 @@ class NoticeKind(StrEnum):
     POINTS_EXPIRED = "points_expired"
     # payload: points (bonus, may be 0), coupon code?
     BIRTHDAY = "birthday"
+    # payload: contest_id, title (text or {language: text}), reserve (bool), deadline (ISO),
+    # points, coupon (bool), item (text or {language: text} or None)
+    CONTEST_WON = "contest_won"
 
 
 PENDING = "pending"

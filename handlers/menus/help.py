@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.program import LoyaltyProgram
 from handlers import actions
 from handlers.messages import Reply
-from handlers.render.views import RULES_SHOWN_MAX_AGE, Views
+from handlers.render.views import RULES_SHOWN_MAX_AGE, Views, button
 from handlers.routing import Router, Turn
 
 
@@ -28,4 +28,6 @@ class HelpMenu:
             program=rules.program_name,
             rules=self._views.rules(language, rules, now=self._program.clock.now()),
         )
-        return [Reply(text=text)]
+        # Contests are reached from here until the Games hub links to them.
+        contests = button(self._views.t(language, "menu-contests"), actions.Contests())
+        return [Reply(text=text, buttons=((contests,),))]

@@ -15,7 +15,8 @@ from typing import Any
 
 from core.notices.outbox import NoticeKind
 from core.shared import qr
-from handlers.messages import Image, Reply
+from handlers import actions
+from handlers.messages import Button, Image, Reply
 from handlers.render.i18n import Translator
 
 
@@ -137,6 +138,24 @@ class NoticeTexts:
             image = Image(png=qr.png(str(code)), filename=f"coupon-{_safe(str(code))}.png")
         return [Reply(text, image=image)]
 
+    def _contest_won(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        deadline = _datetime(payload.get("deadline"))
+        when = (
+            f"{self.texts.date(language, deadline.date(), style='long')} {deadline:%H:%M} UTC"
+            if deadline is not None
+            else "—"
+        )
+        key = "notice-contest-reserve-won" if payload.get("reserve") else "notice-contest-won"
+        text = self._text(
+            language, key, title=_localized(payload.get("title"), language), deadline=when
+        )
+        contest_id = _int(payload.get("contest_id"))
+        claim = Button(
+            self._text(language, "contest-claim-button"),
+            actions.ContestClaim(contest_id).encode(),
+        )
+        return [Reply(text, buttons=((claim,),))]
+
     # ------------------------------------------------------------------ pieces
     def _text(self, language: str, key: str, /, **args: object) -> str:
         return self.texts.text(language, key, **args)
@@ -184,6 +203,7 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.POINTS_EXPIRING: NoticeTexts._points_expiring,
     NoticeKind.POINTS_EXPIRED: NoticeTexts._points_expired,
     NoticeKind.BIRTHDAY: NoticeTexts._birthday,
+    NoticeKind.CONTEST_WON: NoticeTexts._contest_won,
 }
 
 
@@ -212,6 +232,27 @@ def _date(value: Any) -> date | None:
     except ValueError:
         return None
     return parsed.date()
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _localized(value: Any, language: str) -> str:
+    """A marketer's text: one for every language, or {language: text}."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for candidate in (language, "", "en", *value):
+            text = value.get(candidate)
+            if isinstance(text, str) and text.strip():
+                return text
+    return ""
 
 
 def _safe(code: str) -> str:
