@@ -615,3 +615,82 @@ async def test_merged_cards_count_once(shop: Runtime, clock: StoppedClock) -> No
     clock.current = T0 + timedelta(days=1, minutes=1)
     closed = await contests.close(created.id)
     assert closed.entry_count == 2
+
+
+# ---------------------------------------------------------------------------- the commands
+
+
+async def test_the_operator_commands(
+    cli_env: Settings, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.test_cli import run_cli
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    spec = workdir / "contest.json"
+    spec.write_text("{not json", encoding="utf-8")
+    assert await run_cli("contest-create", "--file", str(spec)) == 1
+    assert "Refused: " in capsys.readouterr().err
+    spec.write_text(json.dumps(giveaway(winners=0)), encoding="utf-8")
+    assert await run_cli("contest-create", "--file", str(spec)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Refused: winners: ") and "Traceback" not in err
+    assert await run_cli("contest-create", "--file", str(workdir / "missing.json")) == 1
+    assert "Refused: cannot read" in capsys.readouterr().err
+
+    # Created with a clock of two hours ago, so that its draw time has passed in real time.
+    clock = StoppedClock(now - timedelta(hours=2))
+    runtime = build_runtime(cli_env, clock=clock)
+    try:
+        created = await runtime.program.contests.create(
+            giveaway(
+                starts_at=(now - timedelta(hours=2)).isoformat(),
+                ends_at=(now - timedelta(hours=1)).isoformat(),
+                draw_at=(now - timedelta(minutes=30)).isoformat(),
+                winners=1,
+                reserves=1,
+            ),
+            actor="test",
+        )
+        people = [await enrol(runtime, str(7000 + i)) for i in range(3)]
+        for person in people:
+            await runtime.program.contests.join(created.id, person.id)
+        clock.current = now - timedelta(minutes=50)
+        await runtime.program.contests.close(created.id)
+    finally:
+        await runtime.close()
+
+    spec.write_text(
+        json.dumps(
+            giveaway(
+                slug="spring",
+                starts_at=(now - timedelta(hours=1)).isoformat(),
+                ends_at=(now + timedelta(hours=1)).isoformat(),
+                draw_at=(now + timedelta(hours=2)).isoformat(),
+            )
+        ),
+        encoding="utf-8",
+    )
+    assert await run_cli("contest-create", "--file", str(spec)) == 0
+    out = capsys.readouterr().out
+    assert "spring  [open]" in out and "commitment sha256(seed) " in out
+
+    assert await run_cli("contest-close", "spring") == 1
+    assert "Refused: contest: not_ended" in capsys.readouterr().err
+
+    assert await run_cli("contest-list") == 0
+    listed = capsys.readouterr().out
+    assert "winter  [closed]" in listed and "entry list sha256 " in listed
+
+    output = workdir / "draw.json"
+    code = await run_cli("contest-draw", "winter", "--beacon", BEACON, "--output", str(output))
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(output.read_text(encoding="utf-8"))
+    assert printed["reveal"]["beacon"] == BEACON and len(printed["result"]["winners"]) == 1
+
+    assert await run_cli("verify-draw", str(output)) == 0
+    assert capsys.readouterr().out.strip().endswith("VERIFIED")
+    assert await run_cli("contest-draw", "nope", "--beacon", BEACON) == 1
+    assert "Refused: no contest 'nope'" in capsys.readouterr().err
