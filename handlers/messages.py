@@ -25,6 +25,8 @@ class Incoming:
     language_code: str | None = None
     # A phone number the channel itself vouches for (WhatsApp sends it with every message).
     verified_phone: str | None = None
+    # The platform says the sender is a bot (Telegram's `is_bot`): never a contest entrant.
+    is_bot: bool = False
 
 
 @dataclass(frozen=True)

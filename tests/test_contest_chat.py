@@ -114,6 +114,14 @@ async def test_a_giveaway_on_telegram_join_page_win_claim(
         assert f"drand quicknet round {contest.beacon_round}" in shown
         assert inline_actions(page) == [f"contest:join:{contest_id}", "menu:contests"]
 
+        # A bot (Telegram says so) is never entered, whoever's account it writes from.
+        update = fake_telegram.callback_update(
+            user_id=ann.user_id, data=f"contest:join:{contest_id}", message_id=None
+        )
+        update["callback_query"]["from"]["is_bot"] = True
+        refused = await ann.exchange(update)
+        assert text_of(refused) == "Sorry, your account cannot take part in this contest."
+
         # Joining: one tap.
         before = len(ann.received)
         await ann.press(f"contest:join:{contest_id}")

@@ -134,6 +134,7 @@ class TelegramChannel:
             user_id=str(sender.id),
             display_name=sender.full_name,
             language_code=sender.language_code,
+            is_bot=bool(sender.is_bot),
             **fields,
         )
 

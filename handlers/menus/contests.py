@@ -66,6 +66,9 @@ class ContestsMenu:
     async def join(self, turn: Turn, action: actions.ContestJoin) -> list[Reply]:
         member = turn.member
         language = member.language
+        if turn.message.is_bot:
+            # Bots never take part, whatever account they write from.
+            return [Reply(text=self.t(language, "contest-join-ineligible"))]
         try:
             entry = await self._program.contests.join(action.id, member.id)
         except ContestNotFound:
