@@ -694,3 +694,37 @@ async def test_the_operator_commands(
     assert capsys.readouterr().out.strip().endswith("VERIFIED")
     assert await run_cli("contest-draw", "nope", "--beacon", BEACON) == 1
     assert "Refused: no contest 'nope'" in capsys.readouterr().err
+
+
+async def test_erased_and_merged_after_the_close_are_passed_over_and_the_list_verifies(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    from core.members.accounts import IdentityKey
+
+    contests = shop.program.contests
+    created = await contests.create(giveaway(winners=3, reserves=0), actor="test")
+    ann, bob, cara, dan = await members(shop, 4)
+    clock.current = T0 + timedelta(hours=1)
+    for person in (ann, bob, cara, dan):
+        await contests.join(created.id, person.id)
+    clock.current = T0 + timedelta(days=1, minutes=1)
+    closed = await contests.close(created.id)
+    key = await contests.pseudonym_key()
+    # After the close: Cara erases her account, Bob's card is merged into Ann's.
+    await shop.program.privacy.erase(cara.id)
+    code = await shop.program.linking.issue(ann.id)
+    await shop.program.linking.redeem(IdentityKey("telegram", "5001"), code.code)
+    export = await shop.program.privacy.export(ann.id)
+    assert export["contests"][0]["pseudonym"] == pseudonym_of(key, created.id, ann.id)
+
+    clock.current = T0 + timedelta(days=1, hours=1, minutes=1)
+    transcript = await contests.draw(created.id, BEACON)
+    assert transcript["entries"]["sha256"] == closed.entries_sha256
+    reasons = {line["pseudonym"]: line["reason"] for line in transcript["excluded"]}
+    assert reasons[pseudonym_of(key, created.id, cara.id)] == "erased"
+    merged = {pseudonym_of(key, created.id, ann.id), pseudonym_of(key, created.id, bob.id)}
+    assert len(merged & set(reasons)) == 1 and "merged" in reasons.values()
+    assert len(transcript["result"]["winners"]) == 2, "ann-or-bob and dan: two people left"
+    assert drawing.verify(transcript).verified
+    # Nothing in the database links the erased member to the frozen line any more.
+    assert await count(shop, ContestEntry, ContestEntry.member_id == cara.id) == 0
