@@ -118,6 +118,7 @@ async def test_the_program_wires_reactions_before_the_notice(runtime: Runtime) -
     assert program.bus.subscribers(PurchaseRecorded) == (
         program.referrals.on_purchase_recorded,
         program.tiers.on_purchase_recorded,
+        program.contests.on_purchase_recorded,
         announcements.points_earned_by_purchase,
     )
 
