@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Run the job scheduler (birthdays, expiry, ...) and a job worker inside `main.py run`;
     # off for deployments that run `main.py scheduler` and `main.py worker` on their own.
     scheduler_enabled: bool = True
+    # Where `contest-draw` fetches the committed drand round (any relay serves the same value).
+    drand_url: str = "https://api.drand.sh"
 
     @field_validator("trusted_proxies")
     @classmethod

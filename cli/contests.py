@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -124,7 +125,7 @@ class ContestDraw(Command):
         if beacon is None:
             contest = await contests.get(args.contest)
             beacon = await asyncio.to_thread(
-                fetch_beacon, contest.beacon_chain, contest.beacon_round
+                fetch_beacon, contest.beacon_chain, contest.beacon_round, context.settings.drand_url
             )
             source = "drand"
         transcript = await contests.draw(args.contest, beacon, source=source)
@@ -135,14 +136,18 @@ class ContestDraw(Command):
         return 0
 
 
-def fetch_beacon(chain: str, round_number: int) -> str:
-    url = drawing.beacon_url(chain, round_number)
+def fetch_beacon(chain: str, round_number: int, relay: str = drawing.DRAND_RELAY) -> str:
+    """The round's randomness from a drand relay. drand's randomness is sha256 of the round's
+    signature: a relay's answer that does not hold together is refused."""
+    url = drawing.beacon_url(chain, round_number, relay)
     try:
         answer = json.loads(_fetch(url))
-        randomness = str(answer["randomness"])
+        randomness = str(answer["randomness"]).lower()
         if int(answer["round"]) != round_number:
             raise ValueError("another round")
-        bytes.fromhex(randomness)
+        signature = bytes.fromhex(str(answer["signature"]))
+        if hashlib.sha256(signature).hexdigest() != randomness:
+            raise ValueError("randomness is not sha256(signature)")
     except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError) as error:
         raise ContestRefused(
             "beacon_unavailable", f"{url}: {type(error).__name__}; give --beacon HEX"

@@ -104,8 +104,8 @@ def drand_round_time(chain: str, round_number: int) -> float:
     return float(spec["genesis"] + (round_number - 1) * spec["period"])
 
 
-def beacon_url(chain: str, round_number: int) -> str:
-    return f"{DRAND_RELAY}/{DRAND_CHAINS[chain]['hash']}/public/{round_number}"
+def beacon_url(chain: str, round_number: int, relay: str = DRAND_RELAY) -> str:
+    return f"{relay.rstrip('/')}/{DRAND_CHAINS[chain]['hash']}/public/{round_number}"
 
 
 def commitment(seed_hex: str) -> str:
