@@ -695,6 +695,11 @@ async def test_the_operator_commands(
     assert await run_cli("contest-draw", "nope", "--beacon", BEACON) == 1
     assert "Refused: no contest 'nope'" in capsys.readouterr().err
 
+    assert await run_cli("jobs", "list") == 0
+    assert "settle_contests" in capsys.readouterr().out
+    assert await run_cli("jobs", "run", "settle_contests") == 0
+    assert "closed 0" in capsys.readouterr().out
+
 
 async def test_erased_and_merged_after_the_close_are_passed_over_and_the_list_verifies(
     shop: Runtime, clock: StoppedClock
@@ -811,3 +816,17 @@ async def _contest(settings: Settings, contest_id: int) -> Any:
         return await runtime.program.contests.get(contest_id)
     finally:
         await runtime.close()
+
+
+async def test_a_claim_after_the_deadline_is_refused_and_calls_the_reserve(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    contest_id, _people, _transcript = await drawn_giveaway(shop, clock)
+    first, _second, reserve, _last = await winner_ids(shop, contest_id)
+    clock.advance(hours=48)
+    with pytest.raises(ContestRefused) as late:
+        await shop.program.contests.claim(contest_id, first)
+    assert late.value.code == "contest_claim_expired"
+    assert await shop_statuses(shop, contest_id) == ["expired", "awaiting", "awaiting", "standby"]
+    assert contest_id in await shop.program.contests.awaiting_for(reserve)
+    assert await count(shop, LedgerEntry, LedgerEntry.reason == "contest_prize") == 0

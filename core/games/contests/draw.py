@@ -250,6 +250,8 @@ def verify(transcript: dict[str, Any]) -> Verification:
             f"different reserves: computed {list(outcome.reserves)}, "
             f"published {published.get('reserves')}"
         )
+    if "picks" in published and list(outcome.picks) != list(published["picks"]):
+        result.problems.append("a different order of picks than the published one")
     chain, round_number = commit.get("beacon_chain"), commit.get("beacon_round")
     frozen_at = frozen.get("frozen_at")
     if chain in DRAND_CHAINS and isinstance(round_number, int) and frozen_at:
