@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from bots.vk.channel import VkChannel
 from core.db.models import LedgerEntry
 from core.games.contests import draw as drawing
 from core.members.accounts import IdentityKey
@@ -20,6 +22,7 @@ from tests.clocks import ShiftedClock
 from tests.data import count
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import (
     TelegramMember,
     inline_actions,
@@ -28,9 +31,10 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
+from tests.test_vk import VkMember, fake_vk, vk, webhook
 from tests.test_whatsapp import WhatsApp, WhatsAppMember, choices, fake_twilio, whatsapp
 
-__all__ = ["fake_twilio", "whatsapp"]
+__all__ = ["fake_twilio", "fake_vk", "vk", "webhook", "whatsapp"]
 
 BEACON = "c3" * 32
 
@@ -234,3 +238,29 @@ async def test_contest_texts_use_russian_plurals(
     joined = translator.text("ru", "contest-joined", pseudonym="a-b", count=3)
     assert joined.endswith("у вас 3 билета.")
     assert contest_id
+
+
+async def test_a_giveaway_on_vk(
+    runtime: Runtime, fake_vk: FakeVkAPI, vk: VkChannel, webhook: TestClient[Any, Any]
+) -> None:
+    runtime.vk = vk
+    contest_id = await open_giveaway(runtime)
+    dan = VkMember(fake_vk, webhook, 6060)
+    await dan.sign_up()
+
+    (listed,) = await dan.send("contests")
+    assert listed.message.startswith("Contests:")
+    (page,) = await dan.press(f"contest:{contest_id}")
+    assert "You have not entered yet." in page.message
+    confirmation, page = await dan.press(f"contest:join:{contest_id}")
+    assert confirmation.message.startswith("You're in! Your pseudonym in the draw is ")
+    assert "with 1 ticket." in page.message
+
+    await close_and_draw(runtime, contest_id)
+    before = len(dan.received)
+    await runtime.dispatch_notices(10)
+    (won,) = dan.received[before:]
+    assert won.message.startswith("🎉 You won «Winter giveaway»!")
+    (claimed,) = await dan.press(f"contest:claim:{contest_id}")
+    assert claimed.message.startswith("🎉 Your prize is yours!")
+    assert await count(runtime, LedgerEntry, LedgerEntry.reason == "contest_prize") == 1
