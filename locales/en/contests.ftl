@@ -64,6 +64,7 @@ contest-claim-not-winner = There is no prize of yours to claim in this contest.
 contest-claim-expired = Sorry, the time to claim this prize has passed; it went to the next in line.
 contest-claim-ineligible = Sorry, your account can no longer receive this prize; it went to the next in line.
 contest-claim-coupon-failed = We could not issue the prize coupon right now. Please contact the shop.
+reason-contest_prize = Contest prize: { $reference }
 contest-claimed = 🎉 Your prize is yours!
 contest-claimed-points = { $points } added to your balance.
 contest-claimed-coupon = Your coupon: { $code } (also under My coupons).

@@ -64,6 +64,7 @@ contest-claim-not-winner = در این مسابقه جایزه‌ای برای �
 contest-claim-expired = متأسفیم، مهلت دریافت این جایزه گذشته است؛ جایزه به نفر بعدی رسید.
 contest-claim-ineligible = متأسفیم، حساب شما دیگر نمی‌تواند این جایزه را بگیرد؛ جایزه به نفر بعدی رسید.
 contest-claim-coupon-failed = الان نتوانستیم کوپن جایزه را صادر کنیم. لطفاً با فروشگاه تماس بگیرید.
+reason-contest_prize = جایزهٔ مسابقه: { $reference }
 contest-claimed = 🎉 جایزه مال شماست!
 contest-claimed-points = { $points } به موجودی شما اضافه شد.
 contest-claimed-coupon = کوپن شما: { $code } (در «کوپن‌های من» هم هست).

@@ -73,6 +73,7 @@ contest-claim-not-winner = В этом конкурсе у вас нет при�
 contest-claim-expired = К сожалению, срок получения приза истёк; он перешёл следующему в очереди.
 contest-claim-ineligible = К сожалению, ваш аккаунт больше не может получить этот приз; он перешёл следующему в очереди.
 contest-claim-coupon-failed = Не удалось выдать купон-приз. Пожалуйста, обратитесь в магазин.
+reason-contest_prize = Приз конкурса: { $reference }
 contest-claimed = 🎉 Приз ваш!
 contest-claimed-points = На ваш счёт начислено { $points }.
 contest-claimed-coupon = Ваш купон: { $code } (он также в разделе «Мои купоны»).

@@ -59,6 +59,7 @@ from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
+from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.owners import owner_of_card
 from core.shared.writes import insert_ignoring
@@ -176,8 +177,10 @@ class Contests:
         self._clock = clock
         self._ledger = ledger
         self._coupons = coupons
+        # Contests whose close came too late, told once per process (not every minute).
+        self._too_late: set[int] = set()
 
-    def subscribe(self, bus: Any) -> None:
+    def subscribe(self, bus: MessageBus) -> None:
         """Tickets from what members do; entries follow members who turn out to be one."""
         bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
         bus.subscribe_in_transaction(ReferralQualified, self.on_referral_qualified)
@@ -931,7 +934,14 @@ class Contests:
                         await self._close_in(session, row, key)
                         closed += 1
             except ContestRefused as refusal:
-                log.warning("contest %s cannot be closed: %s", contest_id, refusal.reason)
+                if contest_id not in self._too_late:
+                    self._too_late.add(contest_id)
+                    log.warning(
+                        "contest %s cannot be closed (%s): its beacon round is public; "
+                        "run the giveaway again with a new contest",
+                        contest_id,
+                        refusal.reason,
+                    )
         for contest_id in drawn:
             async with self._db.transaction() as session:
                 row = await self._row_in(session, contest_id, lock=True)
