@@ -832,3 +832,59 @@ async def test_an_export_link_fetched_after_erasure_holds_nothing_personal(
     after = (await response.read()).decode()
     assert not any(value in after for value in personal), after
     assert json.loads(after)["profile"]["name"] is None
+
+
+# ---------------------------------------------------------------------- the profile
+async def test_phone_and_birthday_in_the_profile_by_numbers(whatsapp: WhatsApp) -> None:
+    """After joining: the number WhatsApp vouches for finds the card opened elsewhere with it
+    (here on Telegram), which becomes one with this one on a yes; a birthday is given once."""
+    program = whatsapp.runtime.program
+    elsewhere = await program.members.enrol(
+        Registration(
+            identity=IdentityKey("telegram", "1150"),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            phone="+79990001150",
+            phone_verified=True,
+        )
+    )
+    ann = WhatsAppMember(whatsapp, "+79990001150")
+    welcome = await ann.say("Hi")
+    assert "🔗 It is my card" in choices(welcome), "offered at joining, never applied"
+    await ann.choose("I accept")
+    await ann.choose("No, thanks")
+    joined = await ann.profile()
+    assert joined.id != elsewhere.member.id
+
+    profile = await ann.choose("Profile")
+    assert "Phone: +79990001150 (confirmed by your messenger)" in profile.body
+    phone = await ann.choose("Phone")
+    assert list(choices(phone)) == ["📱 Use +79990001150", "✖ Cancel"]
+    typed = await ann.say("+44 20 7946 0958")
+    assert "Saved: your phone is +442079460958." in typed.body
+    assert ((await ann.profile()).phone, (await ann.profile()).phone_verified) == (
+        "+442079460958",
+        False,
+    )
+
+    await ann.choose("Profile")
+    await ann.choose("Phone")
+    offered = await ann.choose("Use +79990001150")
+    assert "This number already has another card with us" in offered.body
+    merged = await ann.choose("Yes, it is my card")
+    assert merged.body.startswith("Done! Your two accounts are now one card")
+    member = await ann.profile()
+    assert member.id == elsewhere.member.id, "the older card survives"
+    assert (member.phone, member.phone_verified, member.balance) == ("+79990001150", True, 200)
+
+    await ann.choose("Profile")
+    ask = await ann.choose("Birthday")
+    assert "DD.MM.YYYY" in ask.body
+    assert "could not read that date" in (await ann.say("31.02.1990")).body
+    saved = await ann.say("25.12.1990")
+    assert "your birthday is December 25, 1990" in saved.body
+    again = await ann.choose("Profile")
+    assert "Birthday: December 25, 1990" in again.body
+    assert not any("Birthday" in label for label in choices(again))
+    assert (await ann.profile()).birthday == date(1990, 12, 25)
