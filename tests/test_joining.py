@@ -65,7 +65,8 @@ class Counted:
 
     def offered(self) -> list[str]:
         """The labels of the buttons (or numbered choices) under the last answer."""
-        driver, member = self.driver, getattr(self.driver, "_member", None)
+        driver = self.driver
+        member: Any = getattr(driver, "_member", None)
         if isinstance(driver, TelegramDriver):
             return inline_labels(member.last)
         if isinstance(driver, VkDriver):

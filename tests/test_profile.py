@@ -78,5 +78,5 @@ async def test_a_birthday_is_given_once_and_a_phone_must_look_like_one(
     await members.set_phone(ann.id, "+79990001111", verified=True)
     typed = await members.set_phone(ann.id, "+79990001111", verified=False)
     assert (typed.phone, typed.phone_verified) == ("+79990001111", True)
-    other = await members.set_phone(ann.id, "+79990002222", verified=False)
-    assert (other.phone, other.phone_verified) == ("+79990002222", False)
+    changed = await members.set_phone(ann.id, "+79990002222", verified=False)
+    assert (changed.phone, changed.phone_verified) == ("+79990002222", False)

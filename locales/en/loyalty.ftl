@@ -61,7 +61,7 @@ help =
     { $program }: how it works
     { $rules }
 
-    Buttons: Balance, History, My card, Language. Commands: /balance, /history, /card, /language, /help.
+    Buttons: Balance, History, My card, Profile (phone, birthday, language, time zone). Commands: /balance, /history, /card, /profile, /language, /help.
 rules-earn = • You earn { $points } for every { $spend } spent.
 rules-value = • { $points } = { $worth } when you pay with points.
 rules-welcome = • A welcome gift of { $bonus } when you join.

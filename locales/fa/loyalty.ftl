@@ -63,7 +63,7 @@ help =
     { $program }: چگونه کار می‌کند
     { $rules }
 
-    دکمه‌ها: موجودی، تاریخچه، کارت من، زبان. دستورها: /balance، /history، /card، /language، /help.
+    دکمه‌ها: موجودی، تاریخچه، کارت من، نمایه (تلفن، تاریخ تولد، زبان، منطقهٔ زمانی). دستورها: /balance، /history، /card، /profile، /language، /help.
 rules-earn = • به ازای هر { $spend } خرید، { $points } دریافت می‌کنید.
 rules-value = • هنگام پرداخت با امتیاز، { $points } برابر با { $worth } است.
 rules-welcome = • هدیهٔ خوش‌آمدگویی هنگام عضویت: { $bonus }.

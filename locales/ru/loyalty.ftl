@@ -62,7 +62,7 @@ help =
     { $program }: как это работает
     { $rules }
 
-    Кнопки: Баланс, История, Моя карта, Язык. Команды: /balance, /history, /card, /language, /help.
+    Кнопки: Баланс, История, Моя карта, Профиль (телефон, день рождения, язык, часовой пояс). Команды: /balance, /history, /card, /profile, /language, /help.
 rules-earn = • { $points } за каждые { $spend } покупки.
 rules-value = • { $points } = { $worth } при оплате баллами.
 rules-welcome = • Приветственный подарок: { $bonus } при регистрации.
