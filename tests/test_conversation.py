@@ -285,3 +285,26 @@ async def test_a_contact_shared_in_the_profile_offers_the_card_of_that_number(
     # The button, pressed again, does nothing more.
     again = await ann.say(action="profile:link")
     assert "no longer valid" in again.text
+
+
+async def test_joining_promises_a_birthday_gift_only_when_the_program_gives_one(
+    runtime: Runtime,
+) -> None:
+    plain = Member(runtime, "no-gift")
+    await plain.say("/start")
+    await plain.say(action="terms:accept")
+    done = await plain.say(action="consent:no")
+    assert "You can add your phone and birthday any time in 👤 Profile." in done.text
+    assert "on the day" not in done.text, "no gift is promised that the rules do not give"
+
+    await runtime.program.rules.update(actor="marketer", birthday_bonus=50)
+    gifted = Member(runtime, "gift")
+    await gifted.say("/start")
+    await gifted.say(action="terms:accept")
+    done = await gifted.say(action="consent:yes")
+    assert "Add your birthday in 👤 Profile and get 50 points on the day." in done.text
+    profile = await gifted.say("profile")
+    assert "Tell us your birthday and get 50 points on the day." in profile.text
+    await gifted.say(action="profile:birthday")
+    await gifted.say("01.02.2000")
+    assert "Tell us your birthday" not in (await gifted.say("profile")).text

@@ -32,3 +32,5 @@ profile-birthday-future = That date is in the future. Please send your real birt
 profile-birthday-implausible = That date does not look right. Please check the year and send it as DD.MM.YYYY.
 profile-birthday-saved = Saved: your birthday is { $date }. We will celebrate it with you!
 profile-birthday-given = Your birthday is { $date }. It is given once and cannot be changed in the chat; if it is wrong, please tell the shop.
+# Telegram's command menu (at most 256 characters)
+command-profile = My phone, birthday and settings

@@ -32,3 +32,5 @@ profile-birthday-future = این تاریخ در آینده است. لطفاً �
 profile-birthday-implausible = این تاریخ درست به نظر نمی‌رسد. لطفاً سال (میلادی) را بررسی کنید و تاریخ را به شکل «روز.ماه.سال» بفرستید.
 profile-birthday-saved = ذخیره شد: تاریخ تولد شما { $date } است. با هم جشن می‌گیریم!
 profile-birthday-given = تاریخ تولد شما { $date } است. این تاریخ یک بار وارد می‌شود و در گفتگو قابل تغییر نیست؛ اگر نادرست است، لطفاً به فروشگاه بگویید.
+# Telegram's command menu (at most 256 characters)
+command-profile = تلفن، تاریخ تولد و تنظیمات من

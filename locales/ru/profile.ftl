@@ -32,3 +32,5 @@ profile-birthday-future = Эта дата ещё не наступила. Отп
 profile-birthday-implausible = Дата выглядит странно. Проверьте год и отправьте в виде ДД.ММ.ГГГГ.
 profile-birthday-saved = Сохранено: ваш день рождения { $date }. Отпразднуем вместе!
 profile-birthday-given = Ваш день рождения: { $date }. Его указывают один раз, в чате его не изменить; если дата неверна, скажите об этом в магазине.
+# Telegram's command menu (at most 256 characters)
+command-profile = Мой телефон, день рождения и настройки
