@@ -13,7 +13,8 @@ courtesy from the shop, so it is marked marketing and reaches only members who o
 Guards against farming: a birthday is given once, in the profile (`Members.set_birthday`
 refuses a second one, so nothing in the chat moves it later). A messenger account that left a
 card and joined again gets a new card, but no birthday bonus until that card is a year old (the
-greeting still comes), the way it gets no second welcome bonus; and cards merged into one celebrate once a year between them.
+greeting still comes), the way it gets no second welcome bonus; and cards merged into one
+celebrate once a year between them.
 """
 
 from __future__ import annotations
