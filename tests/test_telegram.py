@@ -146,6 +146,12 @@ async def test_joining_in_russian_then_phone_and_birthday_in_the_profile(
     assert inline_actions(profile)[:2] == ["profile:phone", "profile:birthday"]
     ask = await boris.press("profile:phone")
     assert ask.params["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    assert keyboard_labels(ask)[-1] == "✖ Отмена"
+    cancelled = await boris.send("✖ Отмена")
+    assert "Ничего не изменилось" in text_of(cancelled)
+    assert "я не понял" in text_of(await boris.send("+7 999 123-45-67")), "no question is open"
+    await boris.send("👤 Профиль")
+    await boris.press("profile:phone")
     refused = await boris.share_contact("+79990000000", own=False)
     assert "чужой контакт" in text_of(refused)
     saved = await boris.share_contact("+7 (999) 123-45-67")
