@@ -96,6 +96,44 @@ class MarketingOff(Action, prefix="marketing:off"):
     pass
 
 
+# ---------------------------------------------------------------------------- profile
+
+
+@dataclass(frozen=True)
+class Profile(Action, prefix="menu:profile"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfilePhone(Action, prefix="profile:phone"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfilePhoneOwn(Action, prefix="profile:phone:own"):
+    """The number the messenger itself vouches for (WhatsApp's sender)."""
+
+
+@dataclass(frozen=True)
+class ProfileBirthday(Action, prefix="profile:birthday"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfileCancel(Action, prefix="profile:cancel"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfileLink(Action, prefix="profile:link"):
+    """Yes: the card found by the verified phone is mine, make the two one."""
+
+
+@dataclass(frozen=True)
+class ProfileKeep(Action, prefix="profile:keep"):
+    pass
+
+
 # ---------------------------------------------------------------------------- messengers
 
 
@@ -206,6 +244,8 @@ class ConsentNo(Action, prefix="consent:no"):
     pass
 
 
+# Sign-up asked for the phone before it moved to the profile: kept so that a draft or a
+# keyboard of that time still reads.
 @dataclass(frozen=True)
 class SharePhone(Action, prefix="phone:share"):
     pass

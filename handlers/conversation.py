@@ -26,6 +26,7 @@ from handlers.menus.invite import InviteLinks, InviteMenu
 from handlers.menus.main import MainMenu
 from handlers.menus.messengers import MessengersMenu
 from handlers.menus.privacy import PrivacyMenu
+from handlers.menus.profile import ProfileMenu
 from handlers.menus.rewards import RewardsMenu
 from handlers.menus.settings import SettingsMenu
 from handlers.messages import Incoming, Reply
@@ -57,6 +58,7 @@ class Conversation:
         self._signup = SignUp(program, store, views)
         self._main = MainMenu(program, views)
         self._messengers = MessengersMenu(program, views)
+        self._profile = ProfileMenu(program, store, views)
         coupons = CouponsMenu(program, views)
         self.router = Router()
         features: tuple[Feature, ...] = (
@@ -64,6 +66,7 @@ class Conversation:
             BalanceMenu(program, views),
             CardMenu(views),
             SettingsMenu(program, views),
+            self._profile,
             HelpMenu(program, views),
             self._messengers,
             PrivacyMenu(program, views),
@@ -127,10 +130,18 @@ class Conversation:
                 if referral is not None:
                     return await self._signup.begin(message, identity, referral=referral)
             return await self._signup.proceed(message, identity, state, action)
+        turn = Turn(message, member)
+        if message.contact is not None:
+            # Only the profile's phone button shares a contact.
+            return await self._profile.contact(turn)
         if command is not None:
             action = self.router.for_command(command.name)
-        turn = Turn(message, member)
         handler = self.router.handler(action) if action is not None else None
+        if handler is None and action is None and command is None and not message.action:
+            # Text that is no menu word: the answer to the profile's last question, if any.
+            answer = await self._profile.typed(turn)
+            if answer is not None:
+                return answer
         if handler is None:
             if message.action and self.router.stale(message.action):
                 return self._main.stale(turn)

@@ -43,6 +43,7 @@ PACKAGES = ("core", "handlers", "cli")
 KIND_BASES = (LoyaltyError, InvalidInput, NotFound, Conflict, Refused)
 
 CODES = [
+    "birthday_already_given",
     "birthday_future",
     "birthday_implausible",
     "birthday_invalid",

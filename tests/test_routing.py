@@ -84,6 +84,13 @@ OLD_BUTTONS = {
     "phone:share": actions.SharePhone(),
     "phone:link": actions.PhoneCardLink(),
     "phone:new": actions.PhoneCardNew(),
+    "menu:profile": actions.Profile(),
+    "profile:phone": actions.ProfilePhone(),
+    "profile:phone:own": actions.ProfilePhoneOwn(),
+    "profile:birthday": actions.ProfileBirthday(),
+    "profile:cancel": actions.ProfileCancel(),
+    "profile:link": actions.ProfileLink(),
+    "profile:keep": actions.ProfileKeep(),
 }
 
 # Before actions were typed, a history button whose page could not be read showed the first.
@@ -318,10 +325,10 @@ async def test_the_sign_up_flow_keeps_its_state_in_its_own_namespace(runtime: Ru
     await runtime.conversation.handle(Incoming("sms", "flow-1", text="/start"))
 
     state = await runtime.conversations.get(f"flow:signup:{identity}")
-    assert state is not None and state["step"] == "language"
+    assert state is not None and state["step"] == "terms"
     assert await runtime.conversations.get(str(identity)) is None
 
     # A state this version does not know starts the sign-up again, with no crash.
     await runtime.conversations.set(f"flow:signup:{identity}", {"step": "quiz-7", "language": "en"})
     (reply,) = await runtime.conversation.handle(Incoming("sms", "flow-1", text="hm"))
-    assert reply.actions == ["lang:ru", "lang:en", "lang:fa"]
+    assert reply.actions == ["terms:accept", "terms:decline", "lang:ru", "lang:fa"]

@@ -35,7 +35,7 @@ from handlers.render.i18n import Translator
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 NOT_AN_UPDATE = "not a Telegram update"
-COMMAND_MENU = ("start", "balance", "card", "history", "language", "help")
+COMMAND_MENU = ("start", "balance", "card", "history", "profile", "language", "help")
 
 log = logging.getLogger("bots.telegram")
 
