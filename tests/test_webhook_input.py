@@ -24,26 +24,29 @@ from app.settings import Settings
 from bots.telegram.channel import SECRET_HEADER
 from bots.whatsapp.channel import EMPTY_TWIML
 from handlers.conversation import Conversation
-from tests.clocks import ShiftedClock
 from tests.conftest import WEBHOOK_SECRET, Backend, make_settings
 from tests.fakes.twilio_api import FakeTwilioAPI, signed_inbound
 from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import webhook_client
 from tests.test_vk import GROUP_ID, SECRET, SilentConversation, channel_for
-from tests.test_whatsapp import (
+from tests.whatsapp_member import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SHOP_NUMBER,
     WEBHOOK_PATH,
     WhatsApp,
     build_channel,
-    free_port,
+    fake_twilio,
+    whatsapp,
 )
 from web.app import PROBLEM_TYPE, build_web_app
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 BROKEN_GZIP = b"\x1f\x8b\x08\x00" + b"not really gzip" * 10
+
+# Fixtures this module uses (shared with every test that talks to WhatsApp).
+__all__ = ["fake_twilio", "whatsapp"]
 
 
 def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
@@ -171,30 +174,6 @@ async def test_telegram_refuses_a_body_it_cannot_parse_with_400(
 
 
 # ---------------------------------------------------------------------- WhatsApp
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilioAPI]:
-    async with FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    clock = ShiftedClock(runtime.program.clock)
-    channel = build_channel(runtime, fake_twilio, clock, public_url=public_url)
-    channel.register_webhook(runtime.web_app)
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(runtime.web_app, host="127.0.0.1", port=port)
-    )
-    await client.start_server()
-    try:
-        yield WhatsApp(runtime, channel, client, fake_twilio, clock, public_url)
-    finally:
-        await client.close()
-        await channel.close()
-
-
 def signed(whatsapp: WhatsApp, form: dict[str, str]) -> dict[str, str]:
     url = whatsapp.public_url + WEBHOOK_PATH
     return {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
