@@ -23,6 +23,7 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.telegram.channel import SECRET_HEADER
 from bots.whatsapp.channel import EMPTY_TWIML
+from core.members.accounts import IdentityKey
 from handlers.conversation import Conversation
 from tests.conftest import WEBHOOK_SECRET, Backend, make_settings
 from tests.fakes.twilio_api import FakeTwilioAPI, signed_inbound
@@ -59,9 +60,10 @@ def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     assert bad == [], [record.getMessage() for record in bad]
 
 
-async def assert_problem(response: Any, status: int) -> None:
+async def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status == status, await response.text()
     assert response.content_type == PROBLEM_TYPE
+    return cast("dict[str, Any]", await response.json(content_type=PROBLEM_TYPE))
 
 
 # ---------------------------------------------------------------------- VK
@@ -291,6 +293,37 @@ async def test_a_signed_request_without_a_message_sid_or_with_it_twice_is_refuse
     )
     await assert_problem(response, 400)
     assert whatsapp.fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "detail"),
+    [
+        ("AccountSid", "AC" + "f" * 32, "not our Twilio account"),
+        ("AccountSid", ACCOUNT_SID[:-1] + "0", "not our Twilio account"),
+        ("To", "whatsapp:+14155230000", "not our WhatsApp number"),
+        ("To", "+14155238886", "not our WhatsApp number"),  # our number, but by SMS
+    ],
+)
+async def test_a_signed_message_for_another_account_or_number_is_refused_and_not_handled(
+    whatsapp: WhatsApp, caplog: pytest.LogCaptureFixture, field: str, value: str, detail: str
+) -> None:
+    """Signed with our token, shaped as Twilio writes it, yet for another account (a
+    subaccount's or a leaked token's) or to a number that is not our WhatsApp sender: 403,
+    nothing handled, nothing answered, nothing de-duplicated (the real one still counts)."""
+    number = "+79990001206"
+    form = {**inbound(whatsapp, number), field: value}
+    response = await whatsapp.client.post(WEBHOOK_PATH, data=form, headers=signed(whatsapp, form))
+    problem = await assert_problem(response, 403)
+    assert problem["code"] == "forbidden" and problem["detail"] == detail
+    assert whatsapp.fake.calls == []
+    assert await whatsapp.runtime.program.members.find(IdentityKey("whatsapp", number)) is None
+    no_traceback(caplog)
+
+    # The same message for our account and number is handled as usual.
+    real = {**form, "AccountSid": ACCOUNT_SID, "To": f"whatsapp:{SHOP_NUMBER}"}
+    response = await whatsapp.client.post(WEBHOOK_PATH, data=real, headers=signed(whatsapp, real))
+    assert (response.status, await response.text()) == (200, EMPTY_TWIML)
+    assert len(whatsapp.fake.sent_to(number)) == 1
 
 
 # ---------------------------------------------------------------------- forwarding headers

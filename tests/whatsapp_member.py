@@ -65,6 +65,7 @@ def build_channel(
         runtime.updates,
         runtime.conversations,
         runtime.program.members,
+        account_sid=ACCOUNT_SID,
         sender=f"whatsapp:{SHOP_NUMBER}",
         auth_token=AUTH_TOKEN,
         public_url=public_url,
