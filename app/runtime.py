@@ -40,11 +40,15 @@ from core.jobs import JobRunner
 from core.notices.outbox import Notices
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
+from core.shared.redaction import use_key
 from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
 from handlers.render.i18n import Translator
 from web.app import Probe, build_web_app
 from web.media import LIFETIME, MEDIA_KEY, SignedMedia
+
+# The installation secret that keys the hash standing for a member in logs.
+LOG_KEY = "log_identity_key"
 
 if TYPE_CHECKING:
     # Only for the types of the properties below: importing them would load the SDKs.
@@ -134,6 +138,12 @@ class Runtime:
     async def dispatch_notices(self, limit: int = jobs.NOTICE_JOB_BATCH) -> DispatchReport:
         """Deliver up to `limit` pending notices (points earned, coupons, reminders ...)."""
         return await self.dispatcher.dispatch(limit)
+
+    async def hash_members_with_the_installation_key(self) -> None:
+        """Members appear in this process's log under the installation's own keyed hash
+        (core.shared.redaction): the same in every process and after every restart. Every
+        process calls this at start-up, before it serves."""
+        use_key(await installation_secret(self.db, LOG_KEY))
 
     async def close(self) -> None:
         for channel in self.channels.values():
@@ -247,6 +257,7 @@ def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleC
 async def opened(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = build_runtime(settings)
     try:
+        await runtime.hash_members_with_the_installation_key()
         yield runtime
     finally:
         await runtime.close()
