@@ -33,6 +33,7 @@ from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, up
 from bots.webhooks import read_json
 from core.db.failures import is_infrastructure_failure
 from core.db.state import ConversationStore, UpdateLog
+from core.shared.outage import Outage
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 
@@ -109,6 +110,8 @@ class VkChannel:
         self.limiter = TokenBucket(requests_per_second * RATE_HEADROOM)
         self._executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="vk-api")
         self._stopping = asyncio.Event()
+        # The long poll's events wait out an outage of the database or Redis, said once.
+        self._outage = Outage("vk long poll: handling events", log)
         self._closed = False
         self._long_poll = long_poll
 
@@ -371,7 +374,7 @@ class VkChannel:
                 await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY))
                 continue
             for event in events or []:
-                await until_handled(self.process, event.raw, self._stopping, LONG_POLL_RETRY)
+                await until_handled(self.process, event.raw, self._stopping, self._outage)
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """The awaitable's result, or None as soon as `stop()` is called."""
