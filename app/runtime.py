@@ -168,11 +168,17 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     updates: UpdateLog
     if redis is not None:
         conversations = RedisConversationStore(redis, settings.conversation_ttl_seconds)
-        updates = RedisUpdateLog(redis, settings.update_dedupe_ttl_seconds)
+        updates = RedisUpdateLog(
+            redis,
+            settings.update_dedupe_ttl_seconds,
+            claim_ttl_seconds=settings.update_claim_seconds,
+        )
         flood: FloodGate = RedisFloodGate(redis, settings.flood_window_seconds)
     else:
         conversations = MemoryConversationStore(settings.conversation_ttl_seconds)
-        updates = MemoryUpdateLog(settings.update_dedupe_ttl_seconds)
+        updates = MemoryUpdateLog(
+            settings.update_dedupe_ttl_seconds, claim_ttl_seconds=settings.update_claim_seconds
+        )
         flood = MemoryFloodGate(settings.flood_window_seconds)
 
     def expiring(ttl_seconds: int) -> ConversationStore:
