@@ -24,6 +24,7 @@ from bots.console import ConsoleChannel, stdin_reader
 from bots.dispatch import DispatchReport, NoticeDispatcher
 from bots.outbound import Outbound
 from core.db.database import Database
+from core.db.failures import is_infrastructure_failure
 from core.db.installation import installation_secret
 from core.db.state import (
     ConversationStore,
@@ -142,8 +143,18 @@ class Runtime:
     async def hash_members_with_the_installation_key(self) -> None:
         """Members appear in this process's log under the installation's own keyed hash
         (core.shared.redaction): the same in every process and after every restart. Every
-        process calls this at start-up, before it serves."""
-        use_key(await installation_secret(self.db, LOG_KEY))
+        process calls this at start-up, before it serves. A process that starts while the
+        database is out of reach (a worker may) keeps a key of its own rather than not start."""
+        try:
+            use_key(await installation_secret(self.db, LOG_KEY))
+        except Exception as error:
+            if not is_infrastructure_failure(error):
+                raise
+            log.warning(
+                "members in this process's log are hashed with a key of its own: the "
+                "database was out of reach at start-up (%s)",
+                type(error).__name__,
+            )
 
     async def close(self) -> None:
         for channel in self.channels.values():
