@@ -110,8 +110,7 @@ class VkChannel:
         self.limiter = TokenBucket(requests_per_second * RATE_HEADROOM)
         self._executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="vk-api")
         self._stopping = asyncio.Event()
-        # The long poll's events wait out an outage of the database or Redis, said once.
-        self._outage = Outage("vk long poll: handling events", log)
+        self._outage = Outage("vk long poll: handling events", log)  # said once per outage
         self._closed = False
         self._long_poll = long_poll
 
@@ -155,10 +154,9 @@ class VkChannel:
         return secrets.compare_digest(given.encode(), self._secret.encode())
 
     async def process(self, event: dict[str, Any]) -> None:
-        """Handle one event (from the webhook or the long poll) at most once to the end.
-
-        A bug while handling is logged; an infrastructure failure, or an event still being
-        handled, raises: the webhook answers 503 and VK delivers the event again later."""
+        """Handle one event (webhook or long poll) at most once to the end: a bug is logged; an
+        infrastructure failure, or an event still being handled, raises (the webhook answers
+        503 and VK delivers the event again; the long poll tries it again)."""
         kind = event.get("type")
         if kind not in HANDLED_EVENTS:
             return
