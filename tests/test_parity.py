@@ -29,7 +29,8 @@ from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import TelegramMember, text_of, webhook_delivery
 from tests.test_vk import CONFIRMATION_CODE, GROUP_ID, SECRET, VkMember
-from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WhatsAppMember
+from tests.test_whatsapp import WhatsAppMember
+from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER
 
 
 class Driver(Protocol):
