@@ -20,7 +20,10 @@ from typing import Any, cast
 import aiohttp
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
+from taskiq import ScheduledTask, ScheduleSource
+from taskiq.cli.scheduler.run import get_schedules
 
 from app.runtime import Runtime, build_runtime, scheduled_jobs
 from app.settings import Settings
@@ -32,7 +35,7 @@ from tests.conftest import TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.vk_api import FakeVkAPI
 from workers.broker import SCHEDULE_KEY_PREFIX
-from workers.scheduler import JobScheduler
+from workers.scheduler import JobScheduler, OutageQuietSource
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")
@@ -419,3 +422,27 @@ async def test_long_polling_waits_out_a_redis_outage_and_answers_each_update_onc
         assert log.count(f"{outage} works again") == 1, log
     assert "Traceback" not in log, log
     assert "Cause exception while process update" not in log, log
+
+
+class _FailingSource(ScheduleSource):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        raise self.error
+
+
+async def test_taskiqs_loop_logs_no_traceback_for_a_redis_outage_but_does_for_a_bug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """taskiq's scheduler loop logs a failing source with its traceback; while Redis is away
+    (the watcher logs that once) the schedules read as none, and a bug still shows."""
+    with caplog.at_level(logging.DEBUG):
+        away = OutageQuietSource(_FailingSource(RedisConnectionError("Connection refused")))
+        assert await get_schedules(away) == []
+        assert not [record for record in caplog.records if record.exc_info]
+
+        caplog.clear()
+        broken = OutageQuietSource(_FailingSource(ValueError("a bug of ours")))
+        assert await get_schedules(broken) == []
+        assert [record for record in caplog.records if record.exc_info]

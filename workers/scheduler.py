@@ -74,6 +74,36 @@ def redis_outage(error: BaseException) -> bool:
     return infrastructure(error)
 
 
+class OutageQuietSource(ScheduleSource):
+    """The schedules for taskiq's scheduler loop, which logs any error of a source with its
+    traceback: a Redis outage here reads as "no schedules this time" (the watcher in
+    `JobScheduler` logs the outage once and starts everything again), a bug still raises."""
+
+    def __init__(self, source: ScheduleSource) -> None:
+        self._source = source
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        try:
+            return await self._source.get_schedules()
+        except Exception as error:
+            if not redis_outage(error):
+                raise
+            log.debug("schedules not read: Redis is away")
+            return []
+
+    async def pre_send(self, task: ScheduledTask) -> None:
+        await _settled(self._source.pre_send(task))
+
+    async def post_send(self, task: ScheduledTask) -> None:
+        await _settled(self._source.post_send(task))
+
+
+async def _settled(result: object) -> None:
+    """A source's hook may be plain or a coroutine (taskiq allows both)."""
+    if inspect.isawaitable(result):
+        await result
+
+
 @dataclass
 class JobScheduler:
     runner: JobRunner
@@ -196,7 +226,9 @@ class JobScheduler:
                     )
                     group.create_task(receiver.listen(finish))
                 if schedule:
-                    loop = SchedulerLoop(TaskiqScheduler(self.broker, [self.source]))
+                    loop = SchedulerLoop(
+                        TaskiqScheduler(self.broker, [OutageQuietSource(self.source)])
+                    )
                     group.create_task(loop.run(update_interval=SCHEDULE_REFRESH))
                 if outage is not None:
                     outage.recovered()
