@@ -35,7 +35,7 @@ from tests.conftest import TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.vk_api import FakeVkAPI
 from workers.broker import SCHEDULE_KEY_PREFIX
-from workers.scheduler import JobScheduler, OutageQuietSource
+from workers.scheduler import JobScheduler, OutageQuietLog, OutageQuietSource
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")
@@ -446,3 +446,24 @@ async def test_taskiqs_loop_logs_no_traceback_for_a_redis_outage_but_does_for_a_
         broken = OutageQuietSource(_FailingSource(ValueError("a bug of ours")))
         assert await get_schedules(broken) == []
         assert [record for record in caplog.records if record.exc_info]
+
+
+def test_taskiqs_receiver_record_of_a_redis_outage_is_dropped_but_a_bug_kept() -> None:
+    def record_of(error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except BaseException:
+            return logging.LogRecord(
+                "taskiq.receiver.receiver",
+                logging.ERROR,
+                __file__,
+                1,
+                "ended",
+                None,
+                sys.exc_info(),
+            )
+
+    quiet = OutageQuietLog()
+    assert not quiet.filter(record_of(RedisConnectionError("Error 111 connecting")))
+    assert quiet.filter(record_of(ValueError("a bug of ours")))
+    assert quiet.filter(logging.LogRecord("x", logging.INFO, __file__, 1, "fine", None, None))

@@ -104,6 +104,19 @@ async def _settled(result: object) -> None:
         await result
 
 
+# taskiq's receiver logs how its listener ended, with a traceback, before it raises.
+RECEIVER_LOGGER = "taskiq.receiver.receiver"
+
+
+class OutageQuietLog(logging.Filter):
+    """Drops a record of taskiq's receiver about a Redis outage: `JobScheduler.serve` logs
+    each outage once itself, and a traceback in the log must mean a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not redis_outage(error)
+
+
 @dataclass
 class JobScheduler:
     runner: JobRunner
@@ -189,16 +202,24 @@ class JobScheduler:
             await self._serve_once(schedule=schedule, work=work, started=started)
             return
         outage = Outage("jobs on Redis", log)
-        while True:
-            try:
-                await self._serve_once(schedule=schedule, work=work, started=started, outage=outage)
-            except Exception as error:
-                if not redis_outage(error):
-                    raise
-                pause = outage.failed(error)
-            else:
-                return
-            await asyncio.sleep(pause)
+        receiver_log = logging.getLogger(RECEIVER_LOGGER)
+        quiet = OutageQuietLog()
+        receiver_log.addFilter(quiet)
+        try:
+            while True:
+                try:
+                    await self._serve_once(
+                        schedule=schedule, work=work, started=started, outage=outage
+                    )
+                except Exception as error:
+                    if not redis_outage(error):
+                        raise
+                    pause = outage.failed(error)
+                else:
+                    return
+                await asyncio.sleep(pause)
+        finally:
+            receiver_log.removeFilter(quiet)
 
     async def _serve_once(
         self,
