@@ -14,6 +14,10 @@ from core.db.database import Database
 from core.earning.event_bonuses import Events
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.games.badges.badges import Badges
+from core.games.leaderboards.boards import Leaderboards
+from core.games.privacy import GamesSection
+from core.games.streaks.streaks import Streaks
 from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
 from core.ledger.privacy import PointsSection
@@ -58,6 +62,9 @@ class LoyaltyProgram:
     birthdays: Birthdays
     expiry: Expiry
     reminders: ExpiryReminders
+    streaks: Streaks
+    badges: Badges
+    boards: Leaderboards
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
@@ -74,6 +81,15 @@ class LoyaltyProgram:
         referrals.subscribe(bus)
         tiers.subscribe(bus)
         announcements.subscribe(bus)
+        # Games after the notices of the event itself: a badge's notice follows the points'.
+        # Streaks before badges: a streak that grows publishes StreakExtended, which badges
+        # hear (depth first) within the same transaction.
+        streaks = Streaks(db, clock, rules, bus)
+        badges = Badges(db, clock, rules)
+        boards = Leaderboards(db, clock, rules)
+        streaks.subscribe(bus)
+        badges.subscribe(bus)
+        boards.subscribe(bus)
         # What each context keeps about a member, in the order of the export's keys.
         privacy = Privacy(
             db,
@@ -88,6 +104,7 @@ class LoyaltyProgram:
                 CouponsSection(),
                 EventsSection(),
                 NoticesSection(),
+                GamesSection(boards),
             ],
         )
         return cls(
@@ -108,4 +125,7 @@ class LoyaltyProgram:
             birthdays=Birthdays(db, clock, ledger, rules, members),
             expiry=Expiry(db, clock, ledger, rules, bus),
             reminders=ExpiryReminders(db, clock, rules),
+            streaks=streaks,
+            badges=badges,
+            boards=boards,
         )

@@ -37,6 +37,10 @@ class NoticeKind(StrEnum):
     POINTS_EXPIRED = "points_expired"
     # payload: points (bonus, may be 0), coupon code?
     BIRTHDAY = "birthday"
+    # payload: badge (name), title, description (per language), emoji?
+    BADGE_EARNED = "badge_earned"
+    # payload: key, action ("checkin", "purchase"), period ("day", "week"), current
+    STREAK_REMINDER = "streak_reminder"
 
 
 PENDING = "pending"
