@@ -17,16 +17,19 @@ from core.members.linking import looks_like_code
 from core.program import LoyaltyProgram
 from core.shared.redaction import who
 from handlers.flows.signup import SignUp, referral_code, typed_referral
+from handlers.menus.badges import BadgesMenu
 from handlers.menus.balance import BalanceMenu
 from handlers.menus.card import CardMenu
 from handlers.menus.coupons import CouponsMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu
+from handlers.menus.leaderboard import LeaderboardMenu
 from handlers.menus.main import MainMenu
 from handlers.menus.messengers import MessengersMenu
 from handlers.menus.privacy import PrivacyMenu
 from handlers.menus.rewards import RewardsMenu
 from handlers.menus.settings import SettingsMenu
+from handlers.menus.streaks import StreaksMenu
 from handlers.messages import Incoming, Reply
 from handlers.render.i18n import Translator
 from handlers.render.parsing import parse_command, simplify
@@ -69,6 +72,9 @@ class Conversation:
             InviteMenu(program, views, self.invites),
             coupons,
             RewardsMenu(program, views, coupons),
+            BadgesMenu(program, views),
+            StreaksMenu(program, views),
+            LeaderboardMenu(program, views),
             self._signup,
         )
         for feature in features:
@@ -126,7 +132,7 @@ class Conversation:
                     return await self._signup.begin(message, identity, referral=referral)
             return await self._signup.proceed(message, identity, state, action)
         if command is not None:
-            action = self.router.for_command(command.name)
+            action = self.router.for_command(command.name, command.argument)
         turn = Turn(message, member)
         handler = self.router.handler(action) if action is not None else None
         if handler is None:
