@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from app.settings import Settings
-from cli import coupons, earning, jobs, rules, serve, till
+from cli import badges, coupons, earning, jobs, rules, serve, till
 from cli.command import Command, opened
 
 DEFAULT = "run"
@@ -20,6 +20,7 @@ COMMANDS: tuple[Command, ...] = (
     *jobs.COMMANDS,
     *rules.COMMANDS,
     *coupons.COMMANDS,
+    *badges.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 if len(BY_NAME) != len(COMMANDS):

@@ -31,7 +31,7 @@ from core.shared.errors import (
 CORE_COMMANDS = {
     "credit", "redeem", "refund", "event", "tier-status", "rules", "campaign-create",
     "coupons-generate", "coupons-import", "coupon-issue", "coupon-check", "coupon-redeem",
-    "reward-add", "rewards", "jobs",
+    "reward-add", "rewards", "jobs", "badge-create", "badge-list",
 }  # fmt: skip
 SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
 
