@@ -150,8 +150,14 @@ async def test_a_reminder_before_a_streak_breaks_respects_consent_and_quiet_hour
     clock.set(2026, 12, 1, 16, 0)  # 19:00 in Moscow
     assert await program.streaks.remind_due() == 2
     assert await program.streaks.remind_due() == 0, "once per period"
-    clock.set(2026, 12, 1, 19, 30)  # 22:30: quiet hours
+    clock.set(2026, 12, 1, 19, 30)  # 22:30 in Moscow
     await program.streaks.check_in(ann.id)
+    await program.streaks.check_in(bob.id)
+    clock.set(2026, 12, 2, 19, 30)  # the next evening, 22:30: quiet hours, no reminder
+    assert await program.streaks.remind_due() == 0
+    clock.set(2026, 12, 2, 20, 30)  # 23:30 in Moscow, but 00:00 tomorrow in Tehran
+    await program.members.set_time_zone(bob.id, "Asia/Tehran")
+    assert await program.streaks.remind_due() == 0
     async with games.db.sessions() as session:
         notices = list(
             await session.scalars(select(Notice).where(Notice.kind == "streak_reminder"))
@@ -379,3 +385,42 @@ def test_bad_nicknames_are_refused(raw: str, reason: str) -> None:
     with pytest.raises(InvalidNickname) as refused:
         clean_nickname(raw)
     assert refused.value.code == f"nickname_invalid_{reason}"
+
+
+async def test_a_week_streak_is_reminded_on_its_sunday_only(
+    games: Runtime, clock: StoppedClock
+) -> None:
+    program = games.program
+    bob = (await program.members.enrol(_opted_in("2003"))).member
+    await buy(games, bob, "100", "W1")  # Monday 30 November
+    clock.set(2026, 12, 12, 16, 0)  # Saturday of the next week, 19:00 in Moscow
+    assert await program.streaks.remind_due() == 0
+    clock.set(2026, 12, 13, 16, 0)  # its Sunday: the week ends tonight
+    assert await program.streaks.remind_due() == 1
+    async with games.db.sessions() as session:
+        notice = await session.scalar(select(Notice).where(Notice.kind == "streak_reminder"))
+    assert notice is not None and '"period": "week"' in notice.payload
+    assert '"action": "purchase"' in notice.payload and '"current": 1' in notice.payload
+
+
+@pytest.mark.parametrize(
+    ("language", "payload", "expected"),
+    [
+        (
+            "en",
+            {"action": "checkin", "period": "day", "current": 1},
+            "🔥 Your check-in streak of 1 day ends at midnight. Check in today to keep it!",
+        ),
+        ("ru", {"action": "checkin", "period": "day", "current": 3}, "серия отметок (3 дня)"),
+        ("ru", {"action": "purchase", "period": "week", "current": 5}, "серия покупок (5 недель)"),
+        ("fa", {"action": "purchase", "period": "week", "current": 2}, "زنجیرهٔ خرید"),
+    ],
+)
+def test_streak_reminders_read_well_in_every_language(
+    language: str, payload: dict[str, Any], expected: str
+) -> None:
+    from handlers.render.i18n import Translator
+    from handlers.render.notices import NoticeTexts
+
+    (reply,) = NoticeTexts(Translator.load("en")).render("streak_reminder", payload, language)
+    assert expected in reply.text
