@@ -346,6 +346,14 @@ class Figures:
     results: dict[str, str] = field(default_factory=dict)
 
 
+COUNT_AHEAD = text(
+    "SELECT count(*) FROM board_scores AS other, board_scores AS mine "
+    "WHERE mine.board_id = 1 AND mine.member_id = :member AND other.board_id = 1 "
+    "AND (other.rank_key < mine.rank_key "
+    "OR (other.rank_key = mine.rank_key AND other.member_id < mine.member_id))"
+)
+
+
 async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) -> None:
     boards = runtime.program.boards
     started = time.perf_counter()
@@ -370,7 +378,7 @@ async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) ->
     step = max(1, len(ordered) // ranks)
     chosen = [*list(ordered[::step])[:ranks], ordered[-1]]
     await boards.standing(chosen[0], "points", "week")  # warm: the pseudonym secret, rules
-    rank_times, screen_times = [], []
+    rank_times, screen_times, count_times = [], [], []
     for member_id in chosen:
         async with runtime.db.reading() as session:
             started = time.perf_counter()
@@ -384,12 +392,23 @@ async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) ->
         started = time.perf_counter()
         await boards.standing(member_id, "points", "week")
         screen_times.append(time.perf_counter() - started)
+        # The baseline: the same rank by counting the scores ahead over the board's index.
+        async with runtime.db.reading() as session:
+            started = time.perf_counter()
+            counted = await session.scalar(COUNT_AHEAD, {"member": member_id})
+            count_times.append(time.perf_counter() - started)
+        if counted + 1 != place[member_id]:
+            raise SystemExit(f"BENCHMARK INVALID: COUNT says {counted + 1} for {member_id}")
     figures.seconds["leaderboard rank (median)"] = statistics.median(rank_times)
     figures.results["leaderboard rank (median)"] = (
         f"{len(chosen)} members, ranks 1..{len(ordered):,}"
     )
     figures.seconds["leaderboard rank (max)"] = max(rank_times)
     figures.results["leaderboard rank (max)"] = "the slowest of them"
+    figures.seconds["leaderboard rank by COUNT (median)"] = statistics.median(count_times)
+    figures.results["leaderboard rank by COUNT (median)"] = "the baseline: O(rank)"
+    figures.seconds["leaderboard rank by COUNT (max)"] = max(count_times)
+    figures.results["leaderboard rank by COUNT (max)"] = "the last place"
     figures.seconds["leaderboard screen (median)"] = statistics.median(screen_times)
     figures.results["leaderboard screen (median)"] = "top 10 with names + own place"
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,8 @@ from core.tiers.events import TierChanged
 
 log = logging.getLogger(__name__)
 REWARDED = "rewarded"
+# How stale the badges checked on every event may be, in seconds (like the rules members see).
+CATALOGUE_MAX_AGE = 10.0
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,18 @@ class ShelfItem:
 
 
 class Badges:
-    def __init__(self, db: Database, clock: Clock, rules: RuleBook) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        rules: RuleBook,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._monotonic = monotonic
+        self._cached: tuple[float, tuple[BadgeInfo, ...]] | None = None
         self._rules = rules
 
     def subscribe(self, bus: MessageBus) -> None:
@@ -128,9 +140,12 @@ class Badges:
                 )
                 session.add(row)
                 await session.flush()
-                return BadgeInfo.of(row)
+                created = BadgeInfo.of(row)
         except IntegrityError:
             raise BadgeExists(checked.name) from None
+        # This process checks it from its next event on (others within CATALOGUE_MAX_AGE).
+        self._cached = None
+        return created
 
     async def all(self) -> list[BadgeInfo]:
         async with self._db.reading() as session:
@@ -226,9 +241,7 @@ class Badges:
     ) -> None:
         kinds = set(kinds)
         candidates = [
-            BadgeInfo.of(row)
-            for row in await self._active(session)
-            if condition_of(row.condition).kind in kinds
+            badge for badge in await self._catalogue(session) if badge.condition.kind in kinds
         ]
         if not candidates:
             return
@@ -245,6 +258,17 @@ class Badges:
 
     async def _active(self, session: AsyncSession) -> list[Badge]:
         return list(await session.scalars(select(Badge).where(Badge.active).order_by(Badge.id)))
+
+    async def _catalogue(self, session: AsyncSession) -> tuple[BadgeInfo, ...]:
+        """The active badges the subscribers check, read at most every CATALOGUE_MAX_AGE
+        seconds per process (every purchase asks): a badge created in another process is
+        checked from then on, and awarded at the member's next event of its kind."""
+        if self._cached is not None and self._monotonic() - self._cached[0] < CATALOGUE_MAX_AGE:
+            return self._cached[1]
+        read_at = self._monotonic()
+        badges = tuple(BadgeInfo.of(row) for row in await self._active(session))
+        self._cached = (read_at, badges)
+        return badges
 
     # ------------------------------------------------------------------ progress
     async def _progress(

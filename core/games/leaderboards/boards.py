@@ -22,7 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, insert, literal, literal_column, or_, select
@@ -98,6 +98,17 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class BoardRef:
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+# Boards whose ids a process keeps (two a metric per period: a handful a month).
+MAX_KNOWN_BOARDS = 256
+
+
+@dataclass(frozen=True)
 class BoardPeriod:
     key: str
     starts_at: datetime
@@ -127,6 +138,7 @@ class Leaderboards:
         self._clock = clock
         self._rules = rules
         self._secret: bytes | None = None
+        self._boards: dict[str, BoardRef] = {}
 
     def subscribe(self, bus: MessageBus) -> None:
         bus.subscribe_in_transaction(PurchaseRecorded, self._purchased)
@@ -140,7 +152,7 @@ class Leaderboards:
             await self.score_in(
                 session, event.member_id, "points", event.points,
                 ref=f"purchase:{event.purchase_id}", period_at=event.occurred_at,
-                at=event.occurred_at,
+                at=event.occurred_at, locked=True,
             )  # fmt: skip
 
     async def _refunded(self, session: AsyncSession, event: RefundRecorded) -> None:
@@ -148,7 +160,7 @@ class Leaderboards:
             await self.score_in(
                 session, event.member_id, "points", -event.points,
                 ref=f"refund:{event.refund_id}", period_at=event.purchase_made_at,
-                at=event.occurred_at,
+                at=event.occurred_at, locked=True,
             )  # fmt: skip
 
     async def _friend_qualified(self, session: AsyncSession, event: ReferralQualified) -> None:
@@ -176,25 +188,48 @@ class Leaderboards:
         ref: str,
         period_at: datetime,
         at: datetime,
+        locked: bool = False,
     ) -> None:
         """Add `delta` to the member's score on the `metric` boards of the week and the
-        month of `period_at`, once per `ref`, in the caller's transaction."""
+        month of `period_at`, once per `ref`, in the caller's transaction. `locked`: the
+        caller holds the member's row lock already (a purchase's, a refund's)."""
         if not await record_fact(session, member_id=member_id, kind=BOARD, ref=ref, now=at):
             return
-        member = await session.get(Member, member_id, with_for_update=True)
+        member = await session.get(Member, member_id, with_for_update=None if locked else True)
         if member is None or member.erased_at is not None or member.merged_into_id is not None:
             return
         rules = await self._rules.in_force(session)
         zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
-        for period in PERIODS:
-            board = await self._board(
+        boards = [
+            await self._board(
                 session, board_period(metric, period, period_at, zone), metric, period
             )
-            await self._move(session, board, member_id, delta, at)
+            for period in PERIODS
+        ]
+        # Both boards' scores in one read, their changes in one flush and one node upsert.
+        scores = {
+            row.board_id: row
+            for row in await session.scalars(
+                select(BoardScore).where(
+                    BoardScore.board_id.in_([board.id for board in boards]),
+                    BoardScore.member_id == member_id,
+                )
+            )
+        }
+        changes = {
+            board.id: await self._move(session, board, scores.get(board.id), member_id, delta, at)
+            for board in boards
+        }
+        await session.flush()
+        await self._count_boards(session, changes)
 
     async def _board(
         self, session: AsyncSession, found: BoardPeriod, metric: str, period: str
-    ) -> Board:
+    ) -> BoardRef:
+        # A board never changes once made: its id is kept for the process.
+        known = self._boards.get(found.key)
+        if known is not None:
+            return known
         board = await session.scalar(select(Board).where(Board.key == found.key))
         if board is None:
             await session.execute(
@@ -213,20 +248,31 @@ class Leaderboards:
             )
             board = await session.scalar(select(Board).where(Board.key == found.key))
         assert board is not None
-        return board
+        ref = BoardRef(board.id, board.starts_at, board.ends_at)
+        if len(self._boards) > MAX_KNOWN_BOARDS:
+            self._boards.clear()
+        self._boards[found.key] = ref
+        return ref
 
     async def _move(
-        self, session: AsyncSession, board: Board, member_id: int, delta: int, at: datetime
-    ) -> None:
-        row = await session.get(BoardScore, (board.id, member_id), populate_existing=True)
+        self,
+        session: AsyncSession,
+        board: BoardRef,
+        row: BoardScore | None,
+        member_id: int,
+        delta: int,
+        at: datetime,
+    ) -> dict[tuple[int, int], int]:
+        """Move the member's score (`row`, None if they had none; written at the next
+        flush); the tree's count changes it takes."""
         old_score = row.score if row is not None else 0
         new_score = clamp_score(old_score + delta)
         if new_score == old_score:
-            return
+            return {}
         old_key = row.rank_key if row is not None else None
         new_key = rank_key(new_score, at, board.starts_at, board.ends_at) if new_score else None
         if new_key is None:
-            await session.delete(row)
+            await session.delete(row)  # marked; deleted at the next flush
         elif row is None:
             session.add(
                 BoardScore(
@@ -239,26 +285,28 @@ class Leaderboards:
             )
         else:
             row.score, row.reached_at, row.rank_key = new_score, at, new_key
-        await session.flush()
-        await self._count(session, board.id, moves(old_key, new_key))
+        return moves(old_key, new_key)
 
     async def _count(
         self, session: AsyncSession, board_id: int, changes: dict[tuple[int, int], int]
     ) -> None:
-        if not changes:
-            return
+        await self._count_boards(session, {board_id: changes})
+
+    async def _count_boards(
+        self, session: AsyncSession, changes: dict[int, dict[tuple[int, int], int]]
+    ) -> None:
+        """Apply count changes to the nodes of one or more boards in one statement, in
+        (board, level, bucket) order: the same order in every transaction."""
         values = [
             {"board_id": board_id, "level": level, "bucket": bucket, "count": change}
-            for (level, bucket), change in sorted(changes.items())
+            for board_id in sorted(changes)
+            for (level, bucket), change in sorted(changes[board_id].items())
         ]
-        upsert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
-        statement = upsert(BoardNode).values(values)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["board_id", "level", "bucket"],
-                set_={"count": BoardNode.count + statement.excluded.count},
-            )
-        )
+        if not values:
+            return
+        # One statement of one shape, run for every row (executemany): its SQL is the same
+        # every time, so it is compiled and prepared once, not once per number of rows.
+        await session.execute(_NODE_UPSERT[dialect_of(session)], values)
 
     # ------------------------------------------------------------------ reading
     async def standing(self, member_id: int, metric: str, period: str) -> Standing:
@@ -411,6 +459,17 @@ class Leaderboards:
                     )
                 )
             return await self.participants_in(session, board.id)
+
+
+def _node_upsert(dialect: Any) -> Any:
+    statement = dialect.insert(BoardNode)
+    return statement.on_conflict_do_update(
+        index_elements=["board_id", "level", "bucket"],
+        set_={"count": BoardNode.count + statement.excluded.count},
+    )
+
+
+_NODE_UPSERT = {"postgresql": _node_upsert(postgresql), "sqlite": _node_upsert(sqlite)}
 
 
 def pseudonym(secret: bytes, member_id: int) -> int:

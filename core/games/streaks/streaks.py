@@ -40,7 +40,6 @@ from core.rules.sections import QUIET_HOURS_START, ProgramRules, StreakRule
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
-from core.shared.writes import insert_ignoring
 
 log = logging.getLogger(__name__)
 
@@ -175,18 +174,12 @@ class Streaks:
                 )
 
     async def _row(self, session: AsyncSession, member_id: int, key: str, now: datetime) -> Streak:
-        await session.execute(
-            insert_ignoring(
-                session,
-                Streak,
-                {"member_id": member_id, "key": key, "current": 0, "best": 0, "updated_at": now},
-                unique=["member_id", "key"],
-            )
-        )
-        row = await session.get(
-            Streak, (member_id, key), with_for_update=True, populate_existing=True
-        )
-        assert row is not None
+        # The member's row lock (the publisher's: a purchase's posting, a check-in) makes
+        # this read-then-insert safe: one transaction per member at a time.
+        row = await session.get(Streak, (member_id, key))
+        if row is None:
+            row = Streak(member_id=member_id, key=key, current=0, best=0, updated_at=now)
+            session.add(row)
         return row
 
     # ------------------------------------------------------------------ reading
