@@ -11,6 +11,8 @@ from handlers.render.views import RULES_SHOWN_MAX_AGE, Views, button
 from handlers.routing import Router, Turn
 
 LOCKED = "🔒"
+# A shelf is one message: Telegram takes 4096 characters, a badge's line about 100.
+MAX_SHOWN = 30
 DEFAULT_EMOJI = "🏅"
 
 
@@ -45,8 +47,10 @@ class BadgesMenu:
         rules = await self._program.rules.current(max_age=RULES_SHOWN_MAX_AGE)
         earned = [item for item in items if item.earned_at is not None]
         lines = [t(language, "badges-title", earned=len(earned), total=len(items))]
-        for item in items:
+        for item in items[:MAX_SHOWN]:
             lines.append(self._line(language, item, rules))
+        if len(items) > MAX_SHOWN:
+            lines.append(t(language, "badges-more", count=len(items) - MAX_SHOWN))
         return [Reply(text="\n".join(lines), buttons=buttons)]
 
     def _line(self, language: str, item: ShelfItem, rules: ProgramRules) -> str:

@@ -4,11 +4,11 @@ member's name there (a nickname, or hidden as "Member #…"), and how to change 
 from __future__ import annotations
 
 from core.games.errors import InvalidNickname
-from core.games.leaderboards.boards import METRICS, PERIODS, Place, Standing
+from core.games.leaderboards.boards import METRICS, PERIODS, Place
 from core.program import LoyaltyProgram
 from handlers import actions
 from handlers.menus.badges import games_row
-from handlers.messages import Reply
+from handlers.messages import Button, Reply
 from handlers.render.views import Views, button
 from handlers.routing import Router, Turn
 
@@ -31,10 +31,7 @@ class LeaderboardMenu:
         router.words(actions.NicknameHide(), "nickname-hide-button")
         router.command("top", actions.Leaderboard())
         router.command_with_argument(
-            "nickname",
-            actions.NicknameSet,
-            actions.Nickname(),
-            lambda text: actions.NicknameSet(text),
+            "nickname", actions.NicknameSet, actions.Nickname(), actions.NicknameSet
         )
 
     async def default(self, turn: Turn, _action: actions.Leaderboard) -> list[Reply]:
@@ -71,7 +68,7 @@ class LeaderboardMenu:
             lines.append(t(language, f"leaderboard-not-yet-{metric}"))
         return [Reply(text="\n".join(lines), buttons=self.buttons(language, metric, period))]
 
-    def buttons(self, language: str, metric: str, period: str) -> tuple[tuple, ...]:  # type: ignore[type-arg]
+    def buttons(self, language: str, metric: str, period: str) -> tuple[tuple[Button, ...], ...]:
         t = self._views.t
         metrics = tuple(
             button(t(language, f"leaderboard-metric-{other}"), actions.LeaderboardOf(other, period))
@@ -165,6 +162,3 @@ class LeaderboardMenu:
                 buttons=(games_row(self._views, member.language),),
             )
         ]
-
-
-__all__ = ["LeaderboardMenu", "Standing"]

@@ -31,3 +31,7 @@ badge-progress-streak-week = best streak { $have } of { $need ->
 badge-progress-tier = reach the level { $tier }
 badge-progress-award = a special reward
 notice-badge-earned = 🏅 New badge: { $emoji } { $title }! { $description }
+badges-more = …and { $count ->
+    [one] { $count } more badge
+   *[other] { $count } more badges
+}

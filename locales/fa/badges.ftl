@@ -16,3 +16,4 @@ badge-progress-streak-week = بهترین زنجیره { $have } از { $need } 
 badge-progress-tier = به سطح { $tier } برسید
 badge-progress-award = یک جایزهٔ ویژه
 notice-badge-earned = 🏅 نشان جدید: { $emoji } { $title }! { $description }
+badges-more = …و { $count } نشان دیگر

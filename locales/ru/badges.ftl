@@ -36,3 +36,8 @@ badge-progress-streak-week = лучшая серия { $have } из { $need ->
 badge-progress-tier = достигните уровня { $tier }
 badge-progress-award = особая награда
 notice-badge-earned = 🏅 Новый значок: { $emoji } { $title }! { $description }
+badges-more = …и ещё { $count ->
+    [one] { $count } значок
+    [few] { $count } значка
+   *[many] { $count } значков
+}
