@@ -3,6 +3,7 @@
     python bench/scale.py [--members 10000 1000000] [--purchases 20] [--ranks 50] [--keep]
                           [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
                           [--database-prefix bench_scale] [--only all|leaderboard]
+                          [--rounds 5]
 
 For each N, a scratch PostgreSQL database `<prefix>_<N>` (`bench_scale_<N>`) is created
 (dropped first if it exists), migrated to head, and seeded straight through asyncpg's COPY
@@ -29,7 +30,10 @@ counted tree built from the scores (`Leaderboards.rebuild`). `leaderboard rank` 
 `Leaderboards.rank_in` for a member (median over --ranks members spread over the board,
 from the top to the bottom); `leaderboard screen` is what the member's tap costs: the top
 10 with names and their own place (`Leaderboards.standing`). `--only leaderboard` skips
-the scheduled jobs.
+the scheduled jobs. As a shared machine's load drifts over the minutes between one N and the
+next, the leaderboard figures are taken again at the end in --rounds interleaved rounds
+(10k, 1M, 10k, 1M, ...; the databases are kept until then), each figure the median of its
+rounds: that table is the one to read for the ratio.
 
 Figures are wall times; the last table is the ratio of the largest N to the smallest.
 
@@ -354,29 +358,33 @@ COUNT_AHEAD = text(
 )
 
 
-async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) -> None:
-    boards = runtime.program.boards
-    started = time.perf_counter()
-    scored = await boards.rebuild(WEEK.key)
-    figures.seconds["leaderboard tree build (once)"] = time.perf_counter() - started
-    figures.results["leaderboard tree build (once)"] = f"{scored:,} scores"
+async def board_order(runtime: Runtime) -> list[int]:
+    """The members on the week's board, first place first, by a plain ORDER BY."""
     async with runtime.db.reading() as session:
-        # Members spread over the board, from first place to last.
-        ordered = (
-            (
-                await session.execute(
-                    text(
-                        "SELECT member_id FROM board_scores WHERE board_id = 1 "
-                        "ORDER BY rank_key, member_id"
-                    )
-                )
+        found = await session.execute(
+            text(
+                "SELECT member_id FROM board_scores WHERE board_id = 1 ORDER BY rank_key, member_id"
             )
-            .scalars()
-            .all()
         )
+        return list(found.scalars().all())
+
+
+LEADERBOARD_FIGURES = (
+    "leaderboard rank (median)",
+    "leaderboard rank (max)",
+    "leaderboard rank by COUNT (median)",
+    "leaderboard rank by COUNT (max)",
+    "leaderboard screen (median)",
+)
+
+
+async def leaderboard_round(runtime: Runtime, ordered: list[int], ranks: int) -> dict[str, float]:
+    """One round over `ranks` members spread from first place to last: the tree's rank, the
+    screen, and the baseline COUNT; each rank checked against the ORDER BY."""
+    boards = runtime.program.boards
     place = {member_id: number for number, member_id in enumerate(ordered, start=1)}
     step = max(1, len(ordered) // ranks)
-    chosen = [*list(ordered[::step])[:ranks], ordered[-1]]
+    chosen = [*ordered[::step][:ranks], ordered[-1]]
     await boards.standing(chosen[0], "points", "week")  # warm: the pseudonym secret, rules
     rank_times, screen_times, count_times = [], [], []
     for member_id in chosen:
@@ -399,18 +407,64 @@ async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) ->
             count_times.append(time.perf_counter() - started)
         if counted + 1 != place[member_id]:
             raise SystemExit(f"BENCHMARK INVALID: COUNT says {counted + 1} for {member_id}")
-    figures.seconds["leaderboard rank (median)"] = statistics.median(rank_times)
-    figures.results["leaderboard rank (median)"] = (
-        f"{len(chosen)} members, ranks 1..{len(ordered):,}"
+    return dict(
+        zip(
+            LEADERBOARD_FIGURES,
+            (
+                statistics.median(rank_times),
+                max(rank_times),
+                statistics.median(count_times),
+                max(count_times),
+                statistics.median(screen_times),
+            ),
+            strict=True,
+        )
     )
-    figures.seconds["leaderboard rank (max)"] = max(rank_times)
-    figures.results["leaderboard rank (max)"] = "the slowest of them"
-    figures.seconds["leaderboard rank by COUNT (median)"] = statistics.median(count_times)
-    figures.results["leaderboard rank by COUNT (median)"] = "the baseline: O(rank)"
-    figures.seconds["leaderboard rank by COUNT (max)"] = max(count_times)
-    figures.results["leaderboard rank by COUNT (max)"] = "the last place"
-    figures.seconds["leaderboard screen (median)"] = statistics.median(screen_times)
-    figures.results["leaderboard screen (median)"] = "top 10 with names + own place"
+
+
+async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) -> None:
+    started = time.perf_counter()
+    scored = await runtime.program.boards.rebuild(WEEK.key)
+    figures.seconds["leaderboard tree build (once)"] = time.perf_counter() - started
+    figures.results["leaderboard tree build (once)"] = f"{scored:,} scores"
+    ordered = await board_order(runtime)
+    figures.seconds.update(await leaderboard_round(runtime, ordered, ranks))
+    figures.results.update(
+        {
+            "leaderboard rank (median)": f"{ranks + 1} members, ranks 1..{len(ordered):,}",
+            "leaderboard rank (max)": "the slowest of them",
+            "leaderboard rank by COUNT (median)": "the baseline: O(rank)",
+            "leaderboard rank by COUNT (max)": "the slowest of them",
+            "leaderboard screen (median)": "top 10 with names + own place",
+        }
+    )
+
+
+async def interleaved_rounds(urls: dict[int, str], ranks: int, rounds: int) -> None:
+    """The leaderboard figures again, every N in turn, `rounds` times: a shared machine's
+    load then weighs on every N alike. Each figure is the median of its rounds."""
+    seen: dict[int, dict[str, list[float]]] = {n: {} for n in urls}
+    orders: dict[int, list[int]] = {}
+    for number in range(rounds):
+        for n, url in urls.items():
+            settings = Settings(_env_file=None, database_url=url, redis_url="", public_url="")
+            runtime = build_runtime(settings, clock=StoppedClock(NOW))
+            try:
+                if n not in orders:
+                    orders[n] = await board_order(runtime)
+                for key, seconds in (await leaderboard_round(runtime, orders[n], ranks)).items():
+                    seen[n].setdefault(key, []).append(seconds)
+            finally:
+                await runtime.close()
+        print(f"leaderboard round {number + 1} of {rounds} done", flush=True)
+    small, large = min(urls), max(urls)
+    print()
+    print(f"Leaderboard, {rounds} interleaved rounds (median of the rounds):")
+    print(f"| what | N={small:,} ms | N={large:,} ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for key in LEADERBOARD_FIGURES:
+        low, high = statistics.median(seen[small][key]), statistics.median(seen[large][key])
+        print(f"| {key} | {low * 1000:.1f} | {high * 1000:.1f} | {high / low:.2f}× |")
 
 
 async def measure(
@@ -468,9 +522,11 @@ async def run_one(
             figures = await measure(runtime, n, purchases, ranks, only)
         finally:
             await runtime.close()
-    finally:
-        if not keep:
-            await drop(admin_url, name)
+    except BaseException:
+        await drop(admin_url, name)
+        raise
+    if not keep:
+        await drop(admin_url, name)
     for key, seconds in figures.seconds.items():
         print(f"  {key:32} {seconds * 1000:10.1f} ms   {figures.results[key]}", flush=True)
     return figures
@@ -497,23 +553,41 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ranks", type=int, default=50, help="members whose rank is timed")
     parser.add_argument("--database-prefix", default="bench_scale", help="scratch databases")
     parser.add_argument("--only", choices=["all", "leaderboard"], default="all")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved leaderboard rounds at the end"
+    )
     args = parser.parse_args(argv)
     if any(n < DUE for n in args.members):
         parser.error(f"at least {DUE} members")
     logging.basicConfig(level=logging.WARNING)
+    # Every database is kept until the interleaved rounds at the end are done.
     all_figures = [
         await run_one(
             args.postgres_url,
             n,
             args.purchases,
-            args.keep,
+            True,
             prefix=args.database_prefix,
             ranks=args.ranks,
             only=args.only,
         )
         for n in args.members
     ]
-    report(all_figures)
+    names = {n: f"{args.database_prefix}_{n}" for n in args.members}
+    try:
+        report(all_figures)
+        if args.rounds > 0 and len(args.members) > 1:
+            urls = {
+                n: database_dsn(args.postgres_url, name).replace(
+                    "postgresql://", "postgresql+asyncpg://", 1
+                )
+                for n, name in names.items()
+            }
+            await interleaved_rounds(urls, args.ranks, args.rounds)
+    finally:
+        if not args.keep:
+            for name in names.values():
+                await drop(args.postgres_url, name)
 
 
 if __name__ == "__main__":

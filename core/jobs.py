@@ -216,6 +216,10 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
     if streaks is not None:
         # Hourly: the reminder hour comes at a different UTC hour in every time zone.
         jobs.append(_job("remind_streaks", Every.HOUR, streaks.remind_due, minute=15))
+    boards = getattr(program, "boards", None)
+    if boards is not None:
+        # Daily, at a quiet hour: leaderboard nodes left at zero, finished boards' trees.
+        jobs.append(_job("prune_boards", Every.DAY, boards.prune, minute=50, hour=4))
     tiers = getattr(program, "tiers", None)
     if tiers is not None:
         # Daily, at a quiet hour: downgrades after the grace period are a matter of days.

@@ -424,3 +424,26 @@ def test_streak_reminders_read_well_in_every_language(
 
     (reply,) = NoticeTexts(Translator.load("en")).render("streak_reminder", payload, language)
     assert expected in reply.text
+
+
+async def test_prune_boards_drops_empty_nodes_and_finished_trees_ranks_unchanged(
+    games: Runtime, clock: StoppedClock
+) -> None:
+    program = games.program
+    ann, bob = await enrol(games, "6001"), await enrol(games, "6002")
+    for number in range(3):
+        clock.advance(minutes=1)
+        await buy(games, ann, "100", f"A{number}")
+    await buy(games, bob, "150", "B1")
+    zero = BoardNode.count == 0
+    assert await count(games, BoardNode, zero) > 0, "moved scores leave empty nodes"
+    report = await program.boards.prune()
+    assert report.emptied_nodes > 0 and report.ended_board_nodes == 0
+    assert await count(games, BoardNode, zero) == 0
+    standing = await program.boards.standing(bob.id, "points", "week")
+    assert [(p.member_id, p.rank) for p in standing.top] == [(ann.id, 1), (bob.id, 2)]
+    clock.advance(days=50)  # both boards are over, plus a week
+    report = await program.boards.prune()
+    assert report.ended_board_nodes > 0
+    assert await count(games, BoardNode) == 0
+    assert await count(games, BoardScore) == 4, "the scores stay"

@@ -98,6 +98,16 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class PruneReport:
+    emptied_nodes: int
+    ended_board_nodes: int
+
+
+# A finished board's tree is dropped this long after its period ends.
+BOARD_NODES_KEPT_AFTER = timedelta(days=7)
+
+
+@dataclass(frozen=True)
 class BoardRef:
     id: int
     starts_at: datetime
@@ -438,6 +448,29 @@ class Leaderboards:
             await session.flush()
             await self._count(session, board_id, moves(key, None))
         await session.execute(delete(GameProfile).where(GameProfile.member_id == member_id))
+
+    async def prune(self) -> PruneReport:
+        """Daily housekeeping: a score that moves leaves the nodes of its old key at 0, and
+        a board whose period is over is no longer ranked live (its scores stay; `rebuild`
+        counts it again if ever needed). Deletes both kinds of node. Reads never depend on
+        it: a rank reads at most 15 siblings a level, counted or not."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            ended = await session.execute(
+                delete(BoardNode)
+                .where(
+                    BoardNode.board_id.in_(
+                        select(Board.id).where(Board.ends_at < now - BOARD_NODES_KEPT_AFTER)
+                    )
+                )
+                .returning(BoardNode.board_id)
+            )
+            finished = len(ended.all())
+            zero = await session.execute(
+                delete(BoardNode).where(BoardNode.count == 0).returning(BoardNode.board_id)
+            )
+            emptied = len(zero.all())
+        return PruneReport(emptied_nodes=emptied, ended_board_nodes=finished)
 
     async def rebuild(self, board_key: str) -> int:
         """Count a board's tree again from its scores (a repair; the scores are the truth).
