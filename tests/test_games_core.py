@@ -358,6 +358,8 @@ def test_rank_keys_order_by_score_then_time() -> None:
             for level, first, last in ranking.siblings_ahead(key)
             for bucket in range(first, last + 1)
         )
+        low, high = ranking.low_block(key)
+        counted += sum(1 for other in keys if low <= other <= high)
         assert counted == index
 
 

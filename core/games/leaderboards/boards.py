@@ -37,7 +37,15 @@ from core.earning.events import PurchaseRecorded, RefundRecorded
 from core.games.errors import InvalidNickname
 from core.games.events import QuestCompleted
 from core.games.facts import BOARD, record_fact
-from core.games.leaderboards.ranking import LEVELS, clamp_score, moves, rank_key, siblings_ahead
+from core.games.leaderboards.ranking import (
+    FIRST_LEVEL,
+    LEVELS,
+    clamp_score,
+    low_block,
+    moves,
+    rank_key,
+    siblings_ahead,
+)
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
@@ -352,7 +360,8 @@ class Leaderboards:
 
     async def rank_in(self, session: AsyncSession, board_id: int, member_id: int) -> int | None:
         """The member's rank on a board (1 is first), None without a score: one statement
-        over at most 240 tree nodes and the scores that share the member's exact key."""
+        over at most 180 tree nodes and the few scores that share the top of the member's
+        key (the same score, reached within the same ~65 s; and ties by member id)."""
         row = await session.get(BoardScore, (board_id, member_id))
         if row is None:
             return None
@@ -367,20 +376,23 @@ class Leaderboards:
             if ranges
             else None
         )
-        ties = (
+        first, _last = low_block(row.rank_key)
+        near = (
             select(func.count())
             .select_from(BoardScore)
             .where(
                 BoardScore.board_id == board_id,
-                BoardScore.rank_key == row.rank_key,
-                BoardScore.member_id < member_id,
+                or_(
+                    and_(BoardScore.rank_key >= first, BoardScore.rank_key < row.rank_key),
+                    and_(BoardScore.rank_key == row.rank_key, BoardScore.member_id < member_id),
+                ),
             )
             .scalar_subquery()
         )
         if ahead is None:
-            counted = await session.scalar(select(ties))
+            counted = await session.scalar(select(near))
             return 1 + int(counted or 0)
-        found = (await session.execute(select(ahead, ties))).one()
+        found = (await session.execute(select(ahead, near))).one()
         return 1 + int(found[0] or 0) + int(found[1] or 0)
 
     async def participants_in(self, session: AsyncSession, board_id: int) -> int:
@@ -480,7 +492,7 @@ class Leaderboards:
             if board is None:
                 return 0
             await session.execute(delete(BoardNode).where(BoardNode.board_id == board.id))
-            for level in range(LEVELS):
+            for level in range(FIRST_LEVEL, LEVELS):
                 # Inlined, so SELECT and GROUP BY name the same expression on PostgreSQL.
                 bucket = BoardScore.rank_key.op(">>")(literal_column(str(4 * level)))
                 await session.execute(

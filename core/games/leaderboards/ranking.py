@@ -7,14 +7,17 @@ Rank key
     Equal keys (the same score in the same millisecond) fall back to the member id.
 
 Counted tree
-    `board_nodes` holds, for each level L in 0..15, how many scores have
+    `board_nodes` holds, for each level L in 4..15, how many scores have
     `rank_key >> (4 L) == bucket`. The scores ahead of key K are, summed over the levels,
     the counts of K's siblings at that level (the same parent, a smaller digit): each score
     ahead is counted once, at the first 4-bit digit where its key differs from K. That is at
-    most 15 rows per level, 240 in all, read in one statement through the primary key:
-    the cost of a rank depends on the tree's height (fixed), not on how many are ahead, so a
+    most 15 rows per level, 180 in all, read in one statement through the primary key. The
+    scores that share K's top 47 bits (the same score, reached within the same ~65 s) are
+    counted from `board_scores` itself, over its (board, rank_key) index: a handful, however
+    many members there are. Levels 0..3 would hold one node per score each and save nothing.
+    So the cost of a rank depends on the tree's height (fixed), not on how many are ahead: a
     member's rank costs the same among a million members as among ten thousand. A COUNT over
-    an index of (board, rank_key) would read every score ahead: O(rank).
+    the (board, rank_key) index alone would read every score ahead: O(rank).
 
     A change of score moves the member's key: -1 on the old key's path, +1 on the new one's,
     where the two differ (the levels above where they part are untouched, so the top of the
@@ -28,6 +31,9 @@ from datetime import datetime, timedelta
 
 LEVELS = 16
 BITS = 4
+# The lowest level kept as nodes; below it, scores are counted from board_scores directly.
+FIRST_LEVEL = 4
+LOW_BITS = BITS * FIRST_LEVEL
 FANOUT = 1 << BITS
 SCORE_BITS = 31
 TIME_BITS = 32
@@ -53,17 +59,24 @@ def rank_key(score: int, reached_at: datetime, starts_at: datetime, ends_at: dat
 
 def path(key: int) -> Iterator[tuple[int, int]]:
     """(level, bucket) of every node counting `key`."""
-    for level in range(LEVELS):
+    for level in range(FIRST_LEVEL, LEVELS):
         yield level, key >> (BITS * level)
 
 
 def siblings_ahead(key: int) -> Iterator[tuple[int, int, int]]:
-    """(level, first bucket, last bucket) of the nodes whose counts are the keys below `key`."""
-    for level in range(LEVELS):
+    """(level, first bucket, last bucket) of the nodes whose counts are the keys below `key`
+    but for those in `low_block(key)`."""
+    for level in range(FIRST_LEVEL, LEVELS):
         bucket = key >> (BITS * level)
         first = (bucket >> BITS) << BITS
         if bucket > first:
             yield level, first, bucket - 1
+
+
+def low_block(key: int) -> tuple[int, int]:
+    """The keys below `key` no node counts (first, last): those that differ from it only in
+    the lowest LOW_BITS bits, to be counted from the scores themselves."""
+    return (key >> LOW_BITS) << LOW_BITS, key - 1
 
 
 def moves(old: int | None, new: int | None) -> dict[tuple[int, int], int]:
