@@ -109,7 +109,7 @@ class Badges:
         self._rules = rules
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self._purchased)
+        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
         bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
         bus.subscribe_in_transaction(TierChanged, self._tier_changed)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
@@ -319,7 +319,7 @@ class Badges:
         return Progress(0, 1)  # "award": only given by name
 
     # ------------------------------------------------------------------ subscribers
-    async def _purchased(self, session: AsyncSession, event: PurchaseRecorded) -> None:
+    async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
         await self._check(
             session, event.member_id, ("first_purchase", "visits"), f"purchase:{event.purchase_id}"
         )

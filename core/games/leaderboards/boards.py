@@ -159,13 +159,13 @@ class Leaderboards:
         self._boards: dict[str, BoardRef] = {}
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self._purchased)
+        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
         bus.subscribe_in_transaction(RefundRecorded, self._refunded)
         bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
 
     # ------------------------------------------------------------------ subscribers
-    async def _purchased(self, session: AsyncSession, event: PurchaseRecorded) -> None:
+    async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
         if event.points > 0:
             await self.score_in(
                 session, event.member_id, "points", event.points,

@@ -115,7 +115,7 @@ class Streaks:
 
     def subscribe(self, bus: MessageBus) -> None:
         bus.subscribe_in_transaction(CheckedIn, self.checked_in)
-        bus.subscribe_in_transaction(PurchaseRecorded, self.purchased)
+        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
 
     # ------------------------------------------------------------------ the check-in
     async def check_in(self, member_id: int) -> CheckIn:
@@ -143,7 +143,7 @@ class Streaks:
     async def checked_in(self, session: AsyncSession, event: CheckedIn) -> None:
         await self._act(session, event.member_id, "checkin", event.day, event.occurred_at)
 
-    async def purchased(self, session: AsyncSession, event: PurchaseRecorded) -> None:
+    async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
         member = await session.get(Member, event.member_id)
         if member is None:
             return
