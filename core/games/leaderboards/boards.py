@@ -436,9 +436,10 @@ class Leaderboards:
         nickname = clean_nickname(raw) if raw is not None else None
         now = self._clock.now()
         async with self._db.transaction() as session:
-            if await session.get(Member, member_id) is None:
+            # The member's row lock: two first choices at once cannot both insert the profile.
+            if await session.get(Member, member_id, with_for_update=True) is None:
                 raise MemberNotFound(member_id)
-            profile = await session.get(GameProfile, member_id, with_for_update=True)
+            profile = await session.get(GameProfile, member_id)
             if profile is None:
                 session.add(GameProfile(member_id=member_id, nickname=nickname, updated_at=now))
             else:
