@@ -14,8 +14,12 @@ from core.db.database import Database
 from core.earning.event_bonuses import Events
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.games.badges.badges import Badges
 from core.games.contests.contests import Contests
 from core.games.contests.privacy import ContestsSection
+from core.games.leaderboards.boards import Leaderboards
+from core.games.privacy import GamesSection
+from core.games.streaks.streaks import Streaks
 from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
 from core.ledger.privacy import PointsSection
@@ -61,6 +65,9 @@ class LoyaltyProgram:
     expiry: Expiry
     reminders: ExpiryReminders
     contests: Contests
+    streaks: Streaks
+    badges: Badges
+    boards: Leaderboards
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
@@ -79,6 +86,15 @@ class LoyaltyProgram:
         tiers.subscribe(bus)
         contests.subscribe(bus)
         announcements.subscribe(bus)
+        # Games after the notices of the event itself: a badge's notice follows the points'.
+        # Streaks before badges: a streak that grows publishes StreakExtended, which badges
+        # hear (depth first) within the same transaction.
+        streaks = Streaks(db, clock, rules, bus)
+        badges = Badges(db, clock, rules)
+        boards = Leaderboards(db, clock, rules)
+        streaks.subscribe(bus)
+        badges.subscribe(bus)
+        boards.subscribe(bus)
         # What each context keeps about a member, in the order of the export's keys.
         privacy = Privacy(
             db,
@@ -94,6 +110,7 @@ class LoyaltyProgram:
                 EventsSection(),
                 NoticesSection(),
                 ContestsSection(contests),
+                GamesSection(boards),
             ],
         )
         return cls(
@@ -115,4 +132,7 @@ class LoyaltyProgram:
             expiry=Expiry(db, clock, ledger, rules, bus),
             reminders=ExpiryReminders(db, clock, rules),
             contests=contests,
+            streaks=streaks,
+            badges=badges,
+            boards=boards,
         )

@@ -282,3 +282,45 @@ class ContestJoin(Action, prefix="contest:join"):
 @dataclass(frozen=True)
 class ContestClaim(Action, prefix="contest:claim"):
     id: int
+
+
+# ---------------------------------------------------------------------------- games: badges,
+# streaks, leaderboards (the Games hub links to these)
+
+
+@dataclass(frozen=True)
+class Badges(Action, prefix="games:badges"):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckIn(Action, prefix="games:checkin"):
+    pass
+
+
+@dataclass(frozen=True)
+class Leaderboard(Action, prefix="games:top"):
+    """The default board: points, this week."""
+
+
+@dataclass(frozen=True)
+class LeaderboardOf(Action, prefix="games:board"):
+    metric: str
+    period: str
+
+
+@dataclass(frozen=True)
+class Nickname(Action, prefix="games:nick"):
+    """How the member is shown on leaderboards, and how to change it."""
+
+
+@dataclass(frozen=True)
+class NicknameHide(Action, prefix="games:nick:hide"):
+    pass
+
+
+@dataclass(frozen=True)
+class NicknameSet(Action, prefix="games:nick:set"):
+    """Only typed (`/nickname Ann`), never a button: the name is the member's text."""
+
+    name: str

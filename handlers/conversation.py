@@ -17,18 +17,21 @@ from core.members.linking import looks_like_code
 from core.program import LoyaltyProgram
 from core.shared.redaction import who
 from handlers.flows.signup import SignUp, referral_code, typed_referral
+from handlers.menus.badges import BadgesMenu
 from handlers.menus.balance import BalanceMenu
 from handlers.menus.card import CardMenu
 from handlers.menus.contests import ContestsMenu
 from handlers.menus.coupons import CouponsMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu
+from handlers.menus.leaderboard import LeaderboardMenu
 from handlers.menus.main import MainMenu
 from handlers.menus.messengers import MessengersMenu
 from handlers.menus.privacy import PrivacyMenu
 from handlers.menus.profile import ProfileMenu
 from handlers.menus.rewards import RewardsMenu
 from handlers.menus.settings import SettingsMenu
+from handlers.menus.streaks import StreaksMenu
 from handlers.messages import Incoming, Reply
 from handlers.render.i18n import Translator
 from handlers.render.parsing import parse_command, simplify
@@ -74,6 +77,9 @@ class Conversation:
             coupons,
             RewardsMenu(program, views, coupons),
             ContestsMenu(program, views),
+            BadgesMenu(program, views),
+            StreaksMenu(program, views),
+            LeaderboardMenu(program, views),
             self._signup,
         )
         for feature in features:
@@ -135,7 +141,7 @@ class Conversation:
             # Only the profile's phone button shares a contact.
             return await self._profile.contact(turn)
         if command is not None:
-            action = self.router.for_command(command.name)
+            action = self.router.for_command(command.name, command.argument)
         handler = self.router.handler(action) if action is not None else None
         if handler is None and action is None and command is None and not message.action:
             # Text that is no menu word: the answer to the profile's last question, if any.

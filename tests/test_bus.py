@@ -120,6 +120,10 @@ async def test_the_program_wires_reactions_before_the_notice(runtime: Runtime) -
         program.tiers.on_purchase_recorded,
         program.contests.on_purchase_recorded,
         announcements.points_earned_by_purchase,
+        # The games after the points' notice: a badge's notice follows it.
+        program.streaks.on_purchase_recorded,
+        program.badges.on_purchase_recorded,
+        program.boards.on_purchase_recorded,
     )
 
 

@@ -33,6 +33,7 @@ CORE_COMMANDS = {
     "coupons-generate", "coupons-import", "coupon-issue", "coupon-check", "coupon-redeem",
     "reward-add", "rewards", "jobs", "contest-create", "contest-list", "contest-close",
     "contest-draw",
+    "badge-create", "badge-list",
 }  # fmt: skip
 SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
 # Commands that open nothing: verify-draw re-runs a published draw offline.

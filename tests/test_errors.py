@@ -44,6 +44,9 @@ KIND_BASES = (LoyaltyError, InvalidInput, NotFound, Conflict, Refused)
 
 CODES = [
     "birthday_already_given",
+    "badge_exists",
+    "badge_invalid",
+    "badge_not_found",
     "birthday_future",
     "birthday_implausible",
     "birthday_invalid",
@@ -92,6 +95,10 @@ CODES = [
     "link_too_many_attempts",
     "link_used",
     "member_not_found",
+    "nickname_invalid_characters",
+    "nickname_invalid_empty",
+    "nickname_invalid_link",
+    "nickname_invalid_too_long",
     "purchase_not_found",
     "redemption_too_large",
     "reward_inactive",

@@ -40,6 +40,10 @@ LARGEST = {
     # A Telegram id is below 2**52; a phone number has at most 15 digits (E.164).
     "external_id": "+" + "9" * 15,
     "nonce": secrets.token_hex(4),
+    "metric": "friends",
+    "period": "month",
+    # Only ever typed (/nickname ...), never a button; 20 Persian letters, the longest kept.
+    "name": "ن" * 20,
 }
 
 # The strings buttons carried before actions were typed: members keep those keyboards.
@@ -82,6 +86,13 @@ OLD_BUTTONS = {
     "consent:yes": actions.ConsentYes(),
     "consent:no": actions.ConsentNo(),
     "phone:share": actions.SharePhone(),
+    "games:badges": actions.Badges(),
+    "games:checkin": actions.CheckIn(),
+    "games:top": actions.Leaderboard(),
+    "games:board:friends:month": actions.LeaderboardOf("friends", "month"),
+    "games:nick": actions.Nickname(),
+    "games:nick:hide": actions.NicknameHide(),
+    "games:nick:set:Ann": actions.NicknameSet("Ann"),
     "phone:link": actions.PhoneCardLink(),
     "phone:new": actions.PhoneCardNew(),
     "menu:profile": actions.Profile(),

@@ -596,3 +596,131 @@ class ContestWinner(Base):
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------- games
+
+
+class Badge(Base):
+    """A badge as data: its texts per language, an emoji or picture, and the condition on
+    events that earns it (core.games.badges.definitions reads `condition`)."""
+
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    # JSON {"en": ..., "ru": ..., "fa": ...} (or one text for every language).
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    emoji: Mapped[str | None] = mapped_column(String(16))
+    picture: Mapped[str | None] = mapped_column(String(512))
+    # JSON {"kind": "visits", "count": 5} and the like.
+    condition: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BadgeAward(Base):
+    """A badge a member earned: at most once per (member, badge)."""
+
+    __tablename__ = "badge_awards"
+    __table_args__ = (UniqueConstraint("member_id", "badge_id", name="member_badge"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    badge_id: Mapped[int] = mapped_column(ForeignKey("badges.id"), index=True)
+    # What earned it ("purchase:R-1", "quest:3:once", a caller's key): for the record.
+    key: Mapped[str] = mapped_column(String(128))
+    awarded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GameFact(Base):
+    """Something the games counted once: a day's check-in, a quest done, an event a
+    leaderboard scored. Unique per (kind, ref), so a replayed event counts nothing."""
+
+    __tablename__ = "game_facts"
+    __table_args__ = (UniqueConstraint("kind", "ref", name="kind_ref"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Streak(Base):
+    """A member's run of consecutive periods (days or weeks, by the rule `key`) with the
+    action; periods are ordinals in the member's time zone (core.games.streaks.periods)."""
+
+    __tablename__ = "streaks"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    current: Mapped[int] = mapped_column(Integer, default=0)
+    best: Mapped[int] = mapped_column(Integer, default=0)
+    # The last period with the action, and the last missed one a freeze forgave.
+    last_period: Mapped[int | None] = mapped_column(Integer)
+    frozen_period: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The reminder job looks for streaks whose last period was the one before now.
+Index("ix_streaks_key_last_period", Streak.__table__.c.key, Streak.__table__.c.last_period)
+
+
+class GameProfile(Base):
+    """How a member appears on leaderboards: a nickname, or hidden (None)."""
+
+    __tablename__ = "game_profiles"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    nickname: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Board(Base):
+    """One leaderboard: a metric over one period ("points:week:2026-W49")."""
+
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    metric: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BoardScore(Base):
+    """A member's score on a board. `rank_key` orders the board (smaller is ahead): the
+    score, then who reached it first (core.games.leaderboards.ranking); then member_id."""
+
+    __tablename__ = "board_scores"
+
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    score: Mapped[int] = mapped_column(BigInteger)
+    reached_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rank_key: Mapped[int] = mapped_column(BigInteger)
+
+
+Index(
+    "ix_board_scores_board_rank",
+    BoardScore.__table__.c.board_id,
+    BoardScore.__table__.c.rank_key,
+    BoardScore.__table__.c.member_id,
+)
+Index("ix_board_scores_member_id", BoardScore.__table__.c.member_id)
+
+
+class BoardNode(Base):
+    """A counted tree over a board's rank keys: at `level` L, how many scores have
+    rank_key >> (4 L) == bucket. A rank is a sum of at most 15 siblings per level."""
+
+    __tablename__ = "board_nodes"
+
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -195,6 +195,47 @@ class NoticeTexts:
         return str(key).replace("_", " ").title() if named == message else named
 
 
+def _badge_earned(texts: NoticeTexts, payload: dict[str, Any], language: str) -> list[Reply]:
+    return [
+        Reply(
+            texts._text(
+                language,
+                "notice-badge-earned",
+                emoji=str(payload.get("emoji") or "🏅"),
+                title=_localized(payload.get("title"), language) or str(payload.get("badge") or ""),
+                description=_localized(payload.get("description"), language),
+            )
+        )
+    ]
+
+
+def _streak_reminder(texts: NoticeTexts, payload: dict[str, Any], language: str) -> list[Reply]:
+    action = "purchase" if payload.get("action") == "purchase" else "checkin"
+    period = "week" if payload.get("period") == "week" else "day"
+    count = _int(payload.get("current"))
+    return [
+        Reply(
+            texts._text(
+                language,
+                f"notice-streak-{action}-{period}",
+                streak=texts._text(language, f"streak-{period}s", count=count),
+            )
+        )
+    ]
+
+
+def _localized(value: Any, language: str) -> str:
+    """A marketer's text as the payload keeps it: one text, or {language: text}."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for candidate in (language, "", "en", *value):
+            text = value.get(candidate)
+            if isinstance(text, str) and text.strip():
+                return text
+    return ""
+
+
 _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[Reply]]] = {
     NoticeKind.POINTS_EARNED: NoticeTexts._points_earned,
     NoticeKind.POINTS_SPENT: NoticeTexts._points_spent,
@@ -204,6 +245,8 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.POINTS_EXPIRED: NoticeTexts._points_expired,
     NoticeKind.BIRTHDAY: NoticeTexts._birthday,
     NoticeKind.CONTEST_WON: NoticeTexts._contest_won,
+    NoticeKind.BADGE_EARNED: _badge_earned,
+    NoticeKind.STREAK_REMINDER: _streak_reminder,
 }
 
 
@@ -241,18 +284,6 @@ def _datetime(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except ValueError:
         return None
-
-
-def _localized(value: Any, language: str) -> str:
-    """A marketer's text: one for every language, or {language: text}."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for candidate in (language, "", "en", *value):
-            text = value.get(candidate)
-            if isinstance(text, str) and text.strip():
-                return text
-    return ""
 
 
 def _safe(code: str) -> str:
