@@ -43,10 +43,10 @@ PACKAGES = ("core", "handlers", "cli")
 KIND_BASES = (LoyaltyError, InvalidInput, NotFound, Conflict, Refused)
 
 CODES = [
-    "birthday_already_given",
     "badge_exists",
     "badge_invalid",
     "badge_not_found",
+    "birthday_already_given",
     "birthday_future",
     "birthday_implausible",
     "birthday_invalid",
