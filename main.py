@@ -15,6 +15,7 @@ import sys
 from app.settings import Settings
 from cli import registry
 from cli.errors import REFUSALS, database_unreachable, report, report_unreachable
+from core.shared.redaction import install_log_redaction
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # What a database error quotes (a member's text, a key's value) never reaches the log.
+    install_log_redaction()
     try:
         return asyncio.run(registry.execute(command, settings, arguments))
     except REFUSALS as error:

@@ -106,6 +106,7 @@ async def run(settings: Settings, *, console: bool | None = None) -> int:
     0 after a clean stop; TASK_DIED when a background task ended on its own."""
     await upgrade_async(settings.database_url)
     runtime = build_runtime(settings)
+    await runtime.hash_members_with_the_installation_key()
     runner = web.AppRunner(runtime.web_app, access_log=None)
     await runner.setup()
     supervisor = Supervisor()

@@ -24,6 +24,7 @@ from bots.console import ConsoleChannel, stdin_reader
 from bots.dispatch import DispatchReport, NoticeDispatcher
 from bots.outbound import Outbound
 from core.db.database import Database
+from core.db.failures import is_infrastructure_failure
 from core.db.installation import installation_secret
 from core.db.state import (
     ConversationStore,
@@ -40,11 +41,16 @@ from core.jobs import JobRunner
 from core.notices.outbox import Notices
 from core.program import LoyaltyProgram
 from core.shared.clock import Clock
+from core.shared.redaction import use_key
 from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
 from handlers.render.i18n import Translator
 from web.app import Probe, build_web_app
+from web.contests.pages import ContestPages
 from web.media import LIFETIME, MEDIA_KEY, SignedMedia
+
+# The installation secret that keys the hash standing for a member in logs.
+LOG_KEY = "log_identity_key"
 
 if TYPE_CHECKING:
     # Only for the types of the properties below: importing them would load the SDKs.
@@ -135,6 +141,22 @@ class Runtime:
         """Deliver up to `limit` pending notices (points earned, coupons, reminders ...)."""
         return await self.dispatcher.dispatch(limit)
 
+    async def hash_members_with_the_installation_key(self) -> None:
+        """Members appear in this process's log under the installation's own keyed hash
+        (core.shared.redaction): the same in every process and after every restart. Every
+        process calls this at start-up, before it serves. A process that starts while the
+        database is out of reach (a worker may) keeps a key of its own rather than not start."""
+        try:
+            use_key(await installation_secret(self.db, LOG_KEY))
+        except Exception as error:
+            if not is_infrastructure_failure(error):
+                raise
+            log.warning(
+                "members in this process's log are hashed with a key of its own: the "
+                "database was out of reach at start-up (%s)",
+                type(error).__name__,
+            )
+
     async def close(self) -> None:
         for channel in self.channels.values():
             await channel.close()
@@ -158,11 +180,17 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     updates: UpdateLog
     if redis is not None:
         conversations = RedisConversationStore(redis, settings.conversation_ttl_seconds)
-        updates = RedisUpdateLog(redis, settings.update_dedupe_ttl_seconds)
+        updates = RedisUpdateLog(
+            redis,
+            settings.update_dedupe_ttl_seconds,
+            claim_ttl_seconds=settings.update_claim_seconds,
+        )
         flood: FloodGate = RedisFloodGate(redis, settings.flood_window_seconds)
     else:
         conversations = MemoryConversationStore(settings.conversation_ttl_seconds)
-        updates = MemoryUpdateLog(settings.update_dedupe_ttl_seconds)
+        updates = MemoryUpdateLog(
+            settings.update_dedupe_ttl_seconds, claim_ttl_seconds=settings.update_claim_seconds
+        )
         flood = MemoryFloodGate(settings.flood_window_seconds)
 
     def expiring(ttl_seconds: int) -> ConversationStore:
@@ -225,7 +253,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         conversation=conversation,
         notices=Notices(db, program.clock),
         channels=channels,
-        web_app=build_web_app(probes, channels.values()),
+        web_app=build_web_app(
+            probes, [*channels.values(), ContestPages(program, conversation.texts)]
+        ),
     )
 
 
@@ -247,6 +277,7 @@ def console_channel(runtime: Runtime, *, user_id: str | None = None) -> ConsoleC
 async def opened(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = build_runtime(settings)
     try:
+        await runtime.hash_members_with_the_installation_key()
         yield runtime
     finally:
         await runtime.close()

@@ -7,6 +7,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.db.state import CLAIM_TTL_SECONDS
 from core.shared.languages import SUPPORTED_LOCALES
 
 
@@ -51,9 +52,14 @@ class Settings(BaseSettings):
     flood_max_messages: int = Field(default=20, ge=1)
     flood_window_seconds: int = Field(default=10, ge=1)
     update_dedupe_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
+    # How long an update's "in progress" claim holds when its process died mid-update (kill -9):
+    # until then the platform's redeliveries are answered 503, after it the update is handled.
+    update_claim_seconds: int = Field(default=CLAIM_TTL_SECONDS, ge=1, le=3600)
     # Run the job scheduler (birthdays, expiry, ...) and a job worker inside `main.py run`;
     # off for deployments that run `main.py scheduler` and `main.py worker` on their own.
     scheduler_enabled: bool = True
+    # Where `contest-draw` fetches the committed drand round (any relay serves the same value).
+    drand_url: str = "https://api.drand.sh"
 
     @field_validator("trusted_proxies")
     @classmethod

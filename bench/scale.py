@@ -1,13 +1,15 @@
 """How the scheduled jobs and a purchase scale with the number of members.
 
-    python bench/scale.py [--members 10000 1000000] [--purchases 20] [--keep]
+    python bench/scale.py [--members 10000 1000000] [--purchases 20] [--ranks 50] [--keep]
                           [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
+                          [--database-prefix bench_scale] [--only all|leaderboard]
+                          [--rounds 5]
 
-For each N, a scratch PostgreSQL database `bench_scale_<N>` is created (dropped first if it
-exists), migrated to head, and seeded straight through asyncpg's COPY with N members: one
-Telegram identity each (a tenth also a VK one), a welcome entry of 100 points with its lot
-and its (sent) welcome notice, a purchase with its entry and lot for a fifth of them,
-birthdays for four fifths, spread over the year, and a few time zones.
+For each N, a scratch PostgreSQL database `<prefix>_<N>` (`bench_scale_<N>`) is created
+(dropped first if it exists), migrated to head, and seeded straight through asyncpg's COPY
+with N members: one Telegram identity each (a tenth also a VK one), a welcome entry of 100
+points with its lot and its (sent) welcome notice, a purchase with its entry and lot for a
+fifth of them, birthdays for four fifths, spread over the year, and a few time zones.
 
 The work due at the benchmark's instant (2026-11-24 12:00 UTC) is the same at every N, so
 what grows with N is the cost of finding it: 50 birthdays on the day (none on the
@@ -19,8 +21,21 @@ Every scheduled job (`app.runtime.scheduled_jobs`) is run twice through its `Job
 `first` claims the period and does the work, `again` is an operator's rerun (force) that
 finds nothing new to do, i.e. the pure cost of looking (except `dispatch_notices`, whose
 first run takes 100 of the ~150 pending notices and the second the rest). A purchase is
-`program.purchases.credit` on a seeded member's card (median of --purchases). Figures are
-wall times; the last table is the ratio of the largest N to the smallest.
+`program.purchases.credit` on a seeded member's card (median of --purchases); it includes
+what the games do in its transaction (streaks, badges, the leaderboards' scores and tree).
+
+Leaderboard: three fifths of the members have a score on this week's points board (1 to
+500 points, reached at random times of the week so far; a tenth chose a nickname), its
+counted tree built from the scores (`Leaderboards.rebuild`). `leaderboard rank` is
+`Leaderboards.rank_in` for a member (median over --ranks members spread over the board,
+from the top to the bottom); `leaderboard screen` is what the member's tap costs: the top
+10 with names and their own place (`Leaderboards.standing`). `--only leaderboard` skips
+the scheduled jobs. As a shared machine's load drifts over the minutes between one N and the
+next, the leaderboard figures are taken again at the end in --rounds interleaved rounds
+(10k, 1M, 10k, 1M, ...; the databases are kept until then), each figure the median of its
+rounds: that table is the one to read for the ratio.
+
+Figures are wall times; the last table is the ratio of the largest N to the smallest.
 
 The databases are scratch: they are dropped at the end unless --keep is given.
 """
@@ -39,16 +54,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402  (no type information)
+from sqlalchemy import text  # noqa: E402
 
 from app.runtime import Runtime, build_runtime, scheduled_jobs  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
+from core.games.leaderboards.boards import board_period  # noqa: E402
+from core.games.leaderboards.ranking import rank_key  # noqa: E402
 from core.shared import cards  # noqa: E402
 from tests.clocks import StoppedClock  # noqa: E402
 
@@ -90,6 +109,15 @@ class Rows:
     lots: list[tuple[Any, ...]] = field(default_factory=list)
     purchases: list[tuple[Any, ...]] = field(default_factory=list)
     notices: list[tuple[Any, ...]] = field(default_factory=list)
+    boards: list[tuple[Any, ...]] = field(default_factory=list)
+    board_scores: list[tuple[Any, ...]] = field(default_factory=list)
+    game_profiles: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+# This week's points board at NOW (the program's zone, Moscow): id 1.
+WEEK = board_period("points", "week", NOW, ZoneInfo("Europe/Moscow"))
+BOARD_ROW = (1, WEEK.key, "points", "week", WEEK.starts_at, WEEK.ends_at)
+SCORED = 0.6
 
 
 def seed_rows(first: int, last: int, n: int) -> Rows:
@@ -166,6 +194,21 @@ def seed_rows(first: int, last: int, n: int) -> Rows:
              f"welcome:{member_id}", False, "sent", 1, "telegram", None, created, created,
              None)
         )  # fmt: skip
+        if rng.random() < SCORED:
+            elapsed = (NOW - WEEK.starts_at).total_seconds()
+            reached = WEEK.starts_at + timedelta(seconds=rng.random() * elapsed)
+            score = rng.randint(1, 500)
+            rows.board_scores.append(
+                (
+                    1,
+                    member_id,
+                    score,
+                    reached,
+                    rank_key(score, reached, WEEK.starts_at, WEEK.ends_at),
+                )
+            )
+            if rng.random() < 0.1:
+                rows.game_profiles.append((member_id, f"Player {member_id}", created))
         if member_id in special:
             rows.notices.append(
                 (member_id * 2, member_id, "points_earned", '{"points": 1}',
@@ -198,7 +241,20 @@ COLUMNS = {
         "id", "member_id", "kind", "payload", "dedupe_key", "marketing", "status", "attempts",
         "channel", "error", "created_at", "sent_at", "due_at",
     ],
+    "boards": ["id", "key", "metric", "period", "starts_at", "ends_at"],
+    "board_scores": ["board_id", "member_id", "score", "reached_at", "rank_key"],
+    "game_profiles": ["member_id", "nickname", "updated_at"],
 }  # fmt: skip
+# Tables whose id is a sequence to move past the seeded rows.
+SEQUENCED = (
+    "members",
+    "identities",
+    "ledger_entries",
+    "point_lots",
+    "purchases",
+    "notices",
+    "boards",
+)
 ROW_FIELD = {
     "members": "members",
     "identities": "identities",
@@ -206,6 +262,9 @@ ROW_FIELD = {
     "point_lots": "lots",
     "purchases": "purchases",
     "notices": "notices",
+    "boards": "boards",
+    "board_scores": "board_scores",
+    "game_profiles": "game_profiles",
 }
 
 
@@ -219,6 +278,8 @@ async def seed(dsn: str, n: int) -> None:
     try:
         for first, last in chunks(n):
             rows = seed_rows(first, last, n)
+            if first == 1:
+                rows.boards.append(BOARD_ROW)
             async with connection.transaction():
                 for table, columns in COLUMNS.items():
                     records = getattr(rows, ROW_FIELD[table])
@@ -238,7 +299,7 @@ async def seed(dsn: str, n: int) -> None:
             records=job_runs,
             columns=["run_key", "started_at", "finished_at", "result"],
         )
-        for table in COLUMNS:
+        for table in SEQUENCED:
             await connection.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
@@ -289,14 +350,151 @@ class Figures:
     results: dict[str, str] = field(default_factory=dict)
 
 
-async def measure(runtime: Runtime, n: int, purchases: int) -> Figures:
+COUNT_AHEAD = text(
+    "SELECT count(*) FROM board_scores AS other, board_scores AS mine "
+    "WHERE mine.board_id = 1 AND mine.member_id = :member AND other.board_id = 1 "
+    "AND (other.rank_key < mine.rank_key "
+    "OR (other.rank_key = mine.rank_key AND other.member_id < mine.member_id))"
+)
+
+
+async def board_order(runtime: Runtime) -> list[int]:
+    """The members on the week's board, first place first, by a plain ORDER BY."""
+    async with runtime.db.reading() as session:
+        found = await session.execute(
+            text(
+                "SELECT member_id FROM board_scores WHERE board_id = 1 ORDER BY rank_key, member_id"
+            )
+        )
+        return list(found.scalars().all())
+
+
+LEADERBOARD_FIGURES = (
+    "leaderboard rank (median)",
+    "leaderboard rank (max)",
+    "leaderboard rank by COUNT (median)",
+    "leaderboard rank by COUNT (max)",
+    "leaderboard screen (median)",
+)
+
+
+async def leaderboard_round(
+    runtime: Runtime, ordered: list[int], ranks: int, passes: int = 2
+) -> dict[str, float]:
+    """One round over `ranks` members spread from first place to last: the tree's rank, the
+    screen, and the baseline COUNT; each rank checked against the ORDER BY. The single-run
+    figures (`measure_leaderboard`) are the same with no unmeasured pass first: cold."""
+    boards = runtime.program.boards
+    place = {member_id: number for number, member_id in enumerate(ordered, start=1)}
+    step = max(1, len(ordered) // ranks)
+    chosen = [*ordered[::step][:ranks], ordered[-1]]
+    await boards.standing(chosen[0], "points", "week")  # warm: the pseudonym secret, rules
+    rank_times: list[float] = []
+    screen_times: list[float] = []
+    count_times: list[float] = []
+    # A first pass unmeasured (the connections' prepared statements, the pages of the
+    # members' rows), then `passes` measured ones: a server in its steady state. With
+    # passes=0, one measured pass, cold. The baseline's passes come after the tree's: each
+    # of its COUNTs reads up to the whole board, which would push the tree's pages out of
+    # the caches between two measured ranks.
+    sequence = list(enumerate(chosen * (passes + 1) if passes else chosen))
+    for number, member_id in sequence:
+        timed = passes == 0 or number >= len(chosen)
+        async with runtime.db.reading() as session:
+            started = time.perf_counter()
+            rank = await boards.rank_in(session, 1, member_id)
+            if timed:
+                rank_times.append(time.perf_counter() - started)
+        # The tree must agree with a plain ORDER BY, or the figure is worthless.
+        if rank != place[member_id]:
+            raise SystemExit(
+                f"BENCHMARK INVALID: member {member_id} ranked {rank}, not {place[member_id]}"
+            )
+        started = time.perf_counter()
+        await boards.standing(member_id, "points", "week")
+        if timed:
+            screen_times.append(time.perf_counter() - started)
+    for number, member_id in sequence:
+        timed = passes == 0 or number >= len(chosen)
+        # The baseline: the same rank by counting the scores ahead over the board's index.
+        async with runtime.db.reading() as session:
+            started = time.perf_counter()
+            counted = await session.scalar(COUNT_AHEAD, {"member": member_id})
+            if timed:
+                count_times.append(time.perf_counter() - started)
+        if counted + 1 != place[member_id]:
+            raise SystemExit(f"BENCHMARK INVALID: COUNT says {counted + 1} for {member_id}")
+    return dict(
+        zip(
+            LEADERBOARD_FIGURES,
+            (
+                statistics.median(rank_times),
+                max(rank_times),
+                statistics.median(count_times),
+                max(count_times),
+                statistics.median(screen_times),
+            ),
+            strict=True,
+        )
+    )
+
+
+async def measure_leaderboard(runtime: Runtime, figures: Figures, ranks: int) -> None:
+    started = time.perf_counter()
+    scored = await runtime.program.boards.rebuild(WEEK.key)
+    figures.seconds["leaderboard tree build (once)"] = time.perf_counter() - started
+    figures.results["leaderboard tree build (once)"] = f"{scored:,} scores"
+    ordered = await board_order(runtime)
+    figures.seconds.update(await leaderboard_round(runtime, ordered, ranks, passes=0))
+    figures.results.update(
+        {
+            "leaderboard rank (median)": f"{ranks + 1} members, ranks 1..{len(ordered):,}",
+            "leaderboard rank (max)": "the slowest of them",
+            "leaderboard rank by COUNT (median)": "the baseline: O(rank)",
+            "leaderboard rank by COUNT (max)": "the slowest of them",
+            "leaderboard screen (median)": "top 10 with names + own place",
+        }
+    )
+
+
+async def interleaved_rounds(urls: dict[int, str], ranks: int, rounds: int) -> None:
+    """The leaderboard figures again, every N in turn, `rounds` times: a shared machine's
+    load then weighs on every N alike. Each figure is the median of its rounds."""
+    seen: dict[int, dict[str, list[float]]] = {n: {} for n in urls}
+    orders: dict[int, list[int]] = {}
+    for number in range(rounds):
+        for n, url in urls.items():
+            settings = Settings(_env_file=None, database_url=url, redis_url="", public_url="")
+            runtime = build_runtime(settings, clock=StoppedClock(NOW))
+            try:
+                if n not in orders:
+                    orders[n] = await board_order(runtime)
+                for key, seconds in (await leaderboard_round(runtime, orders[n], ranks)).items():
+                    seen[n].setdefault(key, []).append(seconds)
+            finally:
+                await runtime.close()
+        print(f"leaderboard round {number + 1} of {rounds} done", flush=True)
+    small, large = min(urls), max(urls)
+    print()
+    print(f"Leaderboard, {rounds} interleaved rounds (median of the rounds):")
+    print(f"| what | N={small:,} ms | N={large:,} ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for key in LEADERBOARD_FIGURES:
+        low, high = statistics.median(seen[small][key]), statistics.median(seen[large][key])
+        print(f"| {key} | {low * 1000:.1f} | {high * 1000:.1f} | {high / low:.2f}× |")
+
+
+async def measure(
+    runtime: Runtime, n: int, purchases: int, ranks: int = 50, only: str = "all"
+) -> Figures:
     figures = Figures(n)
     runner = scheduled_jobs(runtime)
     # Warm up what every job uses first (connections, the rules), so the first job timed
     # pays no more than the others.
     await runtime.db.ping()
     await runtime.program.rules.current()
-    for job in runner.jobs:
+    await measure_leaderboard(runtime, figures, ranks)
+    for job in runner.jobs if only == "all" else ():
         for label, force in (("first", False), ("again", True)):
             started = time.perf_counter()
             outcome = await runner.run(job.name, force=force)
@@ -373,7 +571,14 @@ async def measure_quest(runtime: Runtime, n: int, purchases: int, figures: Figur
 
 
 async def run_one(
-    admin_url: str, n: int, purchases: int, keep: bool, prefix: str = "bench_scale"
+    admin_url: str,
+    n: int,
+    purchases: int,
+    keep: bool,
+    *,
+    prefix: str = "bench_scale",
+    ranks: int = 50,
+    only: str = "all",
 ) -> Figures:
     name = f"{prefix}_{n}"
     await recreate(admin_url, name)
@@ -388,12 +593,14 @@ async def run_one(
         runtime = build_runtime(settings, clock=StoppedClock(NOW))
         try:
             await configure(runtime)
-            figures = await measure(runtime, n, purchases)
+            figures = await measure(runtime, n, purchases, ranks, only)
         finally:
             await runtime.close()
-    finally:
-        if not keep:
-            await drop(admin_url, name)
+    except BaseException:
+        await drop(admin_url, name)
+        raise
+    if not keep:
+        await drop(admin_url, name)
     for key, seconds in figures.seconds.items():
         print(f"  {key:32} {seconds * 1000:10.1f} ms   {figures.results[key]}", flush=True)
     return figures
@@ -417,20 +624,44 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--purchases", type=int, default=20)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--ranks", type=int, default=50, help="members whose rank is timed")
+    parser.add_argument("--database-prefix", default="bench_scale", help="scratch databases")
+    parser.add_argument("--only", choices=["all", "leaderboard"], default="all")
     parser.add_argument(
-        "--database-prefix",
-        default="bench_scale",
-        help="the scratch databases are <prefix>_<N> (runs side by side need their own)",
+        "--rounds", type=int, default=5, help="interleaved leaderboard rounds at the end"
     )
     args = parser.parse_args(argv)
     if any(n < DUE for n in args.members):
         parser.error(f"at least {DUE} members")
     logging.basicConfig(level=logging.WARNING)
+    # Every database is kept until the interleaved rounds at the end are done.
     all_figures = [
-        await run_one(args.postgres_url, n, args.purchases, args.keep, args.database_prefix)
+        await run_one(
+            args.postgres_url,
+            n,
+            args.purchases,
+            True,
+            prefix=args.database_prefix,
+            ranks=args.ranks,
+            only=args.only,
+        )
         for n in args.members
     ]
-    report(all_figures)
+    names = {n: f"{args.database_prefix}_{n}" for n in args.members}
+    try:
+        report(all_figures)
+        if args.rounds > 0 and len(args.members) > 1:
+            urls = {
+                n: database_dsn(args.postgres_url, name).replace(
+                    "postgresql://", "postgresql+asyncpg://", 1
+                )
+                for n, name in names.items()
+            }
+            await interleaved_rounds(urls, args.ranks, args.rounds)
+    finally:
+        if not args.keep:
+            for name in names.values():
+                await drop(args.postgres_url, name)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from core.db.failures import RetryLater, is_infrastructure_failure
 from core.db.state import Claim, UpdateInProgress, UpdateLog, handling
+from core.shared.outage import Outage
 
 log = logging.getLogger("bots.updates")
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -34,19 +36,28 @@ def retry_later(error: BaseException) -> bool:
 
 
 async def until_handled(
-    process: Callable[[Any], Awaitable[None]], update: Any, stopping: asyncio.Event, pause: float
-) -> None:
-    """Process an update nobody will deliver again (a long-polled one): while the
-    infrastructure is out of reach, try again every `pause` seconds until it is handled or
-    `stopping` is set; a bug is logged and the update left."""
+    process: Callable[[Any], Awaitable[T]],
+    update: Any,
+    stopping: asyncio.Event,
+    outage: Outage,
+) -> T | None:
+    """Process an update nobody will deliver again (a long-polled one) to the end: while the
+    infrastructure is out of reach, try the same update again after the outage's growing
+    pause until it is handled or `stopping` is set (then None: the update is left unconfirmed
+    where the platform allows it). The outage is logged once at ERROR, without a traceback,
+    and once when it is over (`outage`, shared by the channel's updates); a bug is logged with
+    its traceback and the update left (a retry would fail alike)."""
     while not stopping.is_set():
         try:
-            await process(update)
-            return
+            result = await process(update)
         except Exception as error:
             if not retry_later(error):
                 log.exception("a long-polled update could not be processed")
-                return
-            log.warning("a long-polled update waits for the service (%s)", type(error).__name__)
+                return None
+            pause = outage.failed(error)
+        else:
+            outage.recovered()
+            return result
         with suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), pause)
+    return None

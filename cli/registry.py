@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from app.settings import Settings
-from cli import coupons, earning, jobs, quests, rules, serve, till
+from cli import badges, contests, coupons, earning, jobs, quests, rules, serve, till
 from cli.command import Command, opened
 
 DEFAULT = "run"
@@ -21,6 +21,8 @@ COMMANDS: tuple[Command, ...] = (
     *rules.COMMANDS,
     *coupons.COMMANDS,
     *quests.COMMANDS,
+    *contests.COMMANDS,
+    *badges.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 if len(BY_NAME) != len(COMMANDS):

@@ -212,10 +212,23 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
         # Hourly: points expire at the instant their lot says, not at some daily batch time.
         jobs.append(_job("expire_points", Every.HOUR, expiry.expire_due, minute=5))
         jobs.append(_job("remind_expiring", Every.HOUR, program.reminders.remind_due, minute=10))
+    streaks = getattr(program, "streaks", None)
+    if streaks is not None:
+        # Hourly: the reminder hour comes at a different UTC hour in every time zone.
+        jobs.append(_job("remind_streaks", Every.HOUR, streaks.remind_due, minute=15))
+    boards = getattr(program, "boards", None)
+    if boards is not None:
+        # Daily, at a quiet hour: leaderboard nodes left at zero, finished boards' trees.
+        jobs.append(_job("prune_boards", Every.DAY, boards.prune, minute=50, hour=4))
     tiers = getattr(program, "tiers", None)
     if tiers is not None:
         # Daily, at a quiet hour: downgrades after the grace period are a matter of days.
         jobs.append(_job("review_tiers", Every.DAY, tiers.review_all, minute=20, hour=2))
+    contests = getattr(program, "contests", None)
+    if contests is not None:
+        # Every minute: a giveaway closes at its end time (its list must be frozen before
+        # the beacon round is out), and a reserve is called soon after a deadline passes.
+        jobs.append(_job("settle_contests", Every.MINUTE, contests.settle_due))
     return jobs
 
 

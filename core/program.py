@@ -14,8 +14,14 @@ from core.db.database import Database
 from core.earning.event_bonuses import Events
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.games.badges.badges import Badges
+from core.games.contests.contests import Contests
+from core.games.contests.privacy import ContestsSection
+from core.games.leaderboards.boards import Leaderboards
+from core.games.privacy import GamesSection
 from core.games.quests.privacy import QuestsSection
 from core.games.quests.service import Quests
+from core.games.streaks.streaks import Streaks
 from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
 from core.ledger.privacy import PointsSection
@@ -61,6 +67,10 @@ class LoyaltyProgram:
     expiry: Expiry
     reminders: ExpiryReminders
     quests: Quests
+    contests: Contests
+    streaks: Streaks
+    badges: Badges
+    boards: Leaderboards
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
@@ -73,6 +83,7 @@ class LoyaltyProgram:
         tiers = Tiers(db, clock, rules, bus)
         members = Members(db, clock, ledger, rules, bus)
         quests = Quests(db, clock, ledger, coupons, rules, bus)
+        contests = Contests(db, clock, ledger, coupons)
         # Order matters within an event: a referral bonus and a tier move first, so the
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)
@@ -80,7 +91,17 @@ class LoyaltyProgram:
         # Quests after referrals (a friend qualified by a purchase moves a referral step in
         # the same transaction) and before notices.
         quests.subscribe(bus)
+        contests.subscribe(bus)
         announcements.subscribe(bus)
+        # Games after the notices of the event itself: a badge's notice follows the points'.
+        # Streaks before badges: a streak that grows publishes StreakExtended, which badges
+        # hear (depth first) within the same transaction.
+        streaks = Streaks(db, clock, rules, bus)
+        badges = Badges(db, clock, rules)
+        boards = Leaderboards(db, clock, rules)
+        streaks.subscribe(bus)
+        badges.subscribe(bus)
+        boards.subscribe(bus)
         # What each context keeps about a member, in the order of the export's keys.
         privacy = Privacy(
             db,
@@ -96,6 +117,8 @@ class LoyaltyProgram:
                 EventsSection(),
                 NoticesSection(),
                 QuestsSection(),
+                ContestsSection(contests),
+                GamesSection(boards),
             ],
         )
         return cls(
@@ -117,4 +140,8 @@ class LoyaltyProgram:
             expiry=Expiry(db, clock, ledger, rules, bus),
             reminders=ExpiryReminders(db, clock, rules),
             quests=quests,
+            contests=contests,
+            streaks=streaks,
+            badges=badges,
+            boards=boards,
         )

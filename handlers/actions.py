@@ -96,6 +96,44 @@ class MarketingOff(Action, prefix="marketing:off"):
     pass
 
 
+# ---------------------------------------------------------------------------- profile
+
+
+@dataclass(frozen=True)
+class Profile(Action, prefix="menu:profile"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfilePhone(Action, prefix="profile:phone"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfilePhoneOwn(Action, prefix="profile:phone:own"):
+    """The number the messenger itself vouches for (WhatsApp's sender)."""
+
+
+@dataclass(frozen=True)
+class ProfileBirthday(Action, prefix="profile:birthday"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfileCancel(Action, prefix="profile:cancel"):
+    pass
+
+
+@dataclass(frozen=True)
+class ProfileLink(Action, prefix="profile:link"):
+    """Yes: the card found by the verified phone is mine, make the two one."""
+
+
+@dataclass(frozen=True)
+class ProfileKeep(Action, prefix="profile:keep"):
+    pass
+
+
 # ---------------------------------------------------------------------------- messengers
 
 
@@ -206,6 +244,8 @@ class ConsentNo(Action, prefix="consent:no"):
     pass
 
 
+# Sign-up asked for the phone before it moved to the profile: kept so that a draft or a
+# keyboard of that time still reads.
 @dataclass(frozen=True)
 class SharePhone(Action, prefix="phone:share"):
     pass
@@ -280,3 +320,68 @@ class QuestCheck(Action, prefix="quest:check"):
 @dataclass(frozen=True)
 class QuestCancel(Action, prefix="quest:cancel"):
     pass
+
+
+# ---------------------------------------------------------------------------- contests
+
+
+@dataclass(frozen=True)
+class Contests(Action, prefix="menu:contests"):
+    """The contests list (the Games hub links here too)."""
+
+
+@dataclass(frozen=True)
+class ContestPage(Action, prefix="contest"):
+    id: int
+
+
+@dataclass(frozen=True)
+class ContestJoin(Action, prefix="contest:join"):
+    id: int
+
+
+@dataclass(frozen=True)
+class ContestClaim(Action, prefix="contest:claim"):
+    id: int
+
+
+# ---------------------------------------------------------------------------- games: badges,
+# streaks, leaderboards (the Games hub links to these)
+
+
+@dataclass(frozen=True)
+class Badges(Action, prefix="games:badges"):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckIn(Action, prefix="games:checkin"):
+    pass
+
+
+@dataclass(frozen=True)
+class Leaderboard(Action, prefix="games:top"):
+    """The default board: points, this week."""
+
+
+@dataclass(frozen=True)
+class LeaderboardOf(Action, prefix="games:board"):
+    metric: str
+    period: str
+
+
+@dataclass(frozen=True)
+class Nickname(Action, prefix="games:nick"):
+    """How the member is shown on leaderboards, and how to change it."""
+
+
+@dataclass(frozen=True)
+class NicknameHide(Action, prefix="games:nick:hide"):
+    pass
+
+
+@dataclass(frozen=True)
+class NicknameSet(Action, prefix="games:nick:set"):
+    """Only typed (`/nickname Ann`), never a button: the name is the member's text."""
+
+    name: str

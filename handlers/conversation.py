@@ -17,18 +17,23 @@ from core.members.linking import looks_like_code
 from core.program import LoyaltyProgram
 from core.shared.redaction import who
 from handlers.flows.signup import SignUp, referral_code, typed_referral
+from handlers.menus.badges import BadgesMenu
 from handlers.menus.balance import BalanceMenu
 from handlers.menus.card import CardMenu
+from handlers.menus.contests import ContestsMenu
 from handlers.menus.coupons import CouponsMenu
 from handlers.menus.games import GamesMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu
+from handlers.menus.leaderboard import LeaderboardMenu
 from handlers.menus.main import MainMenu
 from handlers.menus.messengers import MessengersMenu
 from handlers.menus.privacy import PrivacyMenu
+from handlers.menus.profile import ProfileMenu
 from handlers.menus.quests import QuestsMenu
 from handlers.menus.rewards import RewardsMenu
 from handlers.menus.settings import SettingsMenu
+from handlers.menus.streaks import StreaksMenu
 from handlers.messages import Incoming, Reply
 from handlers.render.i18n import Translator
 from handlers.render.parsing import parse_command, simplify
@@ -58,6 +63,7 @@ class Conversation:
         self._signup = SignUp(program, store, views)
         self._main = MainMenu(program, views)
         self._messengers = MessengersMenu(program, views)
+        self._profile = ProfileMenu(program, store, views)
         coupons = CouponsMenu(program, views)
         self._quests = QuestsMenu(program, store, views)
         self.router = Router()
@@ -66,6 +72,7 @@ class Conversation:
             BalanceMenu(program, views),
             CardMenu(views),
             SettingsMenu(program, views),
+            self._profile,
             HelpMenu(program, views),
             self._messengers,
             PrivacyMenu(program, views),
@@ -74,6 +81,10 @@ class Conversation:
             RewardsMenu(program, views, coupons),
             GamesMenu(views),
             self._quests,
+            ContestsMenu(program, views),
+            BadgesMenu(program, views),
+            StreaksMenu(program, views),
+            LeaderboardMenu(program, views),
             self._signup,
         )
         for feature in features:
@@ -130,10 +141,18 @@ class Conversation:
                 if referral is not None:
                     return await self._signup.begin(message, identity, referral=referral)
             return await self._signup.proceed(message, identity, state, action)
-        if command is not None:
-            action = self.router.for_command(command.name)
         turn = Turn(message, member)
+        if message.contact is not None:
+            # Only the profile's phone button shares a contact.
+            return await self._profile.contact(turn)
+        if command is not None:
+            action = self.router.for_command(command.name, command.argument)
         handler = self.router.handler(action) if action is not None else None
+        if handler is None and action is None and command is None and not message.action:
+            # Text that is no menu word: the answer to the profile's last question, if any.
+            answer = await self._profile.typed(turn)
+            if answer is not None:
+                return answer
         if handler is None:
             if message.action and self.router.stale(message.action):
                 return self._main.stale(turn)

@@ -28,6 +28,8 @@ class Incoming:
     # A photo the member sent, as the channel can find it again ("telegram:<file_id>", a
     # WhatsApp media URL); its caption, if any, is the text.
     photo: str | None = None
+    # The platform says the sender is a bot (Telegram's `is_bot`): never a contest entrant.
+    is_bot: bool = False
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ class Router:
         self._routes: dict[type[Action], Handler[Any]] = {}
         self._words: list[Words] = []
         self._commands: dict[str, Action] = {}
+        self._argument_commands: dict[str, Callable[[str], Action]] = {}
 
     def route(self, kind: type[A], handler: Handler[A]) -> None:
         if kind in self._routes:
@@ -247,11 +248,22 @@ class Router:
         self.codec.register(type(action))
         self._commands[name] = action
 
+    def command_with_argument(
+        self, name: str, kind: type[Action], bare: Action, with_argument: Callable[[str], Action]
+    ) -> None:
+        """`/name` alone means `bare`; `/name text` means `with_argument(text)` (a kind
+        only ever typed, never a button: its field is what the member wrote)."""
+        self.command(name, bare)
+        self.codec.register(kind)
+        self._argument_commands[name] = with_argument
+
     @property
     def vocabulary(self) -> Iterable[Words]:
         return iter(self._words)
 
-    def for_command(self, name: str) -> Action | None:
+    def for_command(self, name: str, argument: str = "") -> Action | None:
+        if argument and name in self._argument_commands:
+            return self._argument_commands[name](argument)
         return self._commands.get(name)
 
     def handler(self, action: Action) -> Handler[Any] | None:

@@ -21,6 +21,7 @@ from app.settings import Settings
 from core.db.database import Database
 from core.db.migrate import upgrade
 from core.db.models import Base
+from core.shared.redaction import install_log_redaction
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.logscan import LogScan, harvest, pattern_of, source_files
 
@@ -39,6 +40,8 @@ LOG_SCAN = LogScan(pattern_of(harvest(source_files())))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # As main.py does for every process: what a database error quotes stays out of the log.
+    install_log_redaction()
     root = logging.getLogger()
     root.addHandler(LOG_SCAN)
     root.setLevel(logging.DEBUG)

@@ -102,14 +102,16 @@ class TelegramMember:
         sent = await self.fake.wait_for_sent(self.user_id, before + 1)
         return sent[-1]
 
-    async def sign_up(self, *, language: str = "en") -> RecordedCall:
-        """The shortest sign-up: language, accept terms, no offers, skip phone and birthday."""
+    async def sign_up(
+        self, *, language: str | None = None, marketing: bool = False
+    ) -> RecordedCall:
+        """The shortest sign-up: /start, accept the terms, answer about offers (three taps);
+        switching to a `language` other than the messenger's takes one more."""
         await self.send("/start")
-        await self.press(f"lang:{language}")
+        if language is not None and language != self.language_code:
+            await self.press(f"lang:{language}")
         await self.press("terms:accept")
-        await self.press("consent:no")
-        await self.exchange(self._message(text=keyboard_labels(self.last)[-1]))
-        return await self.exchange(self._message(text=keyboard_labels(self.last)[-1]))
+        return await self.press("consent:yes" if marketing else "consent:no")
 
 
 @asynccontextmanager

@@ -119,7 +119,12 @@ async def test_the_program_wires_reactions_before_the_notice(runtime: Runtime) -
         program.referrals.on_purchase_recorded,
         program.tiers.on_purchase_recorded,
         program.quests.on_purchase,
+        program.contests.on_purchase_recorded,
         announcements.points_earned_by_purchase,
+        # The games after the points' notice: a badge's notice follows it.
+        program.streaks.on_purchase_recorded,
+        program.badges.on_purchase_recorded,
+        program.boards.on_purchase_recorded,
     )
 
 

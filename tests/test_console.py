@@ -64,15 +64,15 @@ async def test_a_member_joins_and_uses_the_menu_in_the_console(
         settings,
         tmp_path,
         [
-            "2",  # English (the second language offered)
-            "1",  # accept the terms
-            "2",  # no offers
-            "1",  # "share my number": the console asks to type it instead
-            "+44 20 7946 0958",
-            "1990-12-25",
+            "1",  # accept the terms (the welcome is in English: LANG=en_US)
+            "2",  # no offers: the card is open
             "1",  # Balance
             "2",  # My card
             "no idea",
+            "profile",
+            "1",  # 📱 Phone
+            "1",  # "share my number": the console asks to type it instead
+            "+44 20 7946 0958",
             "/quit",
         ],
         "chat",
@@ -80,12 +80,14 @@ async def test_a_member_joins_and_uses_the_menu_in_the_console(
         "alice",
     )
 
-    assert "Welcome to Loyalty Club! Which language shall we use?" in output
-    assert "  2) ✓ English" in output
-    assert "Type your phone number" in output
+    assert "Welcome to Loyalty Club! Here is how it works" in output
+    assert "  1) ✅ I accept the terms" in output
+    assert "  3) Русский" in output, "the other languages are one choice away"
     assert "Your card is ready! You get 100 points as a welcome gift." in output
     assert "You have 100 points." in output
     assert "Sorry, I did not understand that." in output
+    assert "Type your phone number" in output
+    assert "Saved: your phone is +442079460958." in output
     picture = tmp_path / "data" / "console"
     assert len(list(picture.glob("card-*.png"))) == 1
 
@@ -94,7 +96,7 @@ async def test_a_member_joins_and_uses_the_menu_in_the_console(
         member = await runtime.program.members.find(IdentityKey("console", "alice"))
         assert member is not None
         assert member.phone == "+442079460958" and member.phone_verified is False
-        assert str(member.birthday) == "1990-12-25"
+        assert member.birthday is None and member.marketing_opt_in is False
         assert await runtime.program.ledger.balance(member.id) == 100
     finally:
         await runtime.close()
@@ -103,11 +105,11 @@ async def test_a_member_joins_and_uses_the_menu_in_the_console(
 async def test_the_console_survives_bad_input_and_end_of_input(
     settings: Settings, tmp_path: Path
 ) -> None:
-    output = await converse(settings, tmp_path, ["", "99", "🙂", "3"], "chat", "--user", "bob")
-    # "99" is no choice and "🙂" no language: the language question is asked again.
+    output = await converse(settings, tmp_path, ["", "99", "🙂", "4"], "chat", "--user", "bob")
+    # "99" is no choice and "🙂" no answer: the welcome is shown again; "4" is فارسی.
     assert output.count("Please choose one of the options below.") == 2
-    assert "Как работает Loyalty Club" not in output
-    assert "به باشگاه" in output or "Loyalty Club" in output
+    assert "Вот как это работает" not in output
+    assert "به Loyalty Club خوش آمدید" in output
 
 
 def free_port() -> int:

@@ -28,16 +28,14 @@ class Member:
         return replies[0]
 
 
-async def test_a_phone_the_channel_vouches_for_skips_the_phone_question(
+async def test_a_phone_the_channel_vouches_for_is_kept_without_a_question(
     runtime: Runtime,
 ) -> None:
     ann = Member(runtime, "+79990001122", verified_phone="+7 999 000-11-22", display_name="Ann")
     await ann.say("hello")
-    await ann.say(action="lang:en")
     await ann.say(action="terms:accept")
-    birthday = await ann.say(action="consent:no")
-    assert "birthday" in birthday.text, "no phone question: the channel gave the number"
-    await ann.say(action="skip")
+    done = await ann.say(action="consent:no")
+    assert "Your card is ready" in done.text
 
     member = await runtime.program.members.find(IdentityKey("sms", "+79990001122"))
     assert member is not None
@@ -51,11 +49,8 @@ async def test_a_referral_code_sent_as_the_first_message_is_attributed(
     friend = Member(runtime, "friend")
     welcome = await friend.say(f"ref_{referrer.card_code}")
     assert "Welcome to Loyalty Club" in welcome.text
-    await friend.say(action="lang:en")
     await friend.say(action="terms:accept")
-    await friend.say(action="consent:no")
-    await friend.say(action="skip")
-    done = await friend.say(action="skip")
+    done = await friend.say(action="consent:no")
     assert "friend's invitation" in done.text
     joined = await runtime.program.members.find(IdentityKey("sms", "friend"))
     assert joined is not None and joined.referrer_id == referrer.id
@@ -68,7 +63,7 @@ async def test_a_referral_code_sent_as_the_first_message_is_attributed(
 async def test_a_saved_state_this_version_cannot_read_restarts_with_its_referral(
     runtime: Runtime,
 ) -> None:
-    """A step renamed by an upgrade (or a garbled state) restarts sign-up; the friend who came
+    """A step no version knew (or a garbled state) restarts sign-up; the friend who came
     through a referral link still joins as that member's referral."""
     referrer = await enrol(runtime, "referrer")
     await runtime.conversations.set(
@@ -79,15 +74,64 @@ async def test_a_saved_state_this_version_cannot_read_restarts_with_its_referral
     friend = Member(runtime, "friend")
 
     assert "Welcome to Loyalty Club" in (await friend.say("hello")).text
-    await friend.say(action="lang:en")
     await friend.say(action="terms:accept")
-    await friend.say(action="consent:no")
-    await friend.say(action="skip")
-    done = await friend.say(action="skip")
+    done = await friend.say(action="consent:no")
 
     assert "friend's invitation" in done.text
     joined = await runtime.program.members.find(IdentityKey("sms", "friend"))
     assert joined is not None and joined.referrer_id == referrer.id
+    assert joined.marketing_opt_in is False, "the restarted sign-up asked again"
+
+
+async def test_drafts_saved_in_the_old_steps_finish_with_their_referral(
+    runtime: Runtime,
+) -> None:
+    """Members mid-sign-up during the deploy that moved phone and birthday to the profile:
+    past the offers question their card opens with their next message, keeping what they
+    answered (offers, a number, a birthday sent right then); before it they see the welcome."""
+    referrer = await enrol(runtime, "referrer")
+    base = {"flow": "signup", "language": "ru", "referral": referrer.referral_code}
+    await runtime.conversations.set(
+        "flow:signup:sms:at-phone", {**base, "step": "phone", "marketing": True}
+    )
+    await runtime.conversations.set(
+        "flow:signup:sms:at-birthday",
+        {**base, "step": "birthday", "marketing": False, "phone": "+79990002020",
+         "phone_verified": True},
+    )  # fmt: skip
+    await runtime.conversations.set(
+        "flow:signup:sms:at-card",
+        {**base, "step": "phone_card", "phone": "+79990003030", "phone_verified": True},
+    )
+    await runtime.conversations.set("flow:signup:sms:at-language", {**base, "step": "language"})
+
+    phone = await Member(runtime, "at-phone").say("+7 999 000-10-10")
+    birthday = await Member(runtime, "at-birthday").say("25.12.1990")
+    card = await Member(runtime, "at-card").say(action="phone:new")
+    for reply in (phone, birthday, card):
+        assert reply.text.startswith("Ваша карта готова! В подарок вам 100 баллов."), reply.text
+        assert "Вы присоединились по приглашению друга." in reply.text
+    language = Member(runtime, "at-language")
+    welcome = await language.say(action="lang:ru")
+    assert welcome.actions[:2] == ["terms:accept", "terms:decline"]
+    await language.say(action="terms:accept")
+    await language.say(action="consent:no")
+
+    members = runtime.program.members
+    found = {
+        user: await members.find(IdentityKey("sms", user))
+        for user in ("at-phone", "at-birthday", "at-card", "at-language")
+    }
+    assert all(m is not None and m.referrer_id == referrer.id for m in found.values())
+    at_phone, at_birthday, at_card = found["at-phone"], found["at-birthday"], found["at-card"]
+    assert at_phone is not None and at_birthday is not None and at_card is not None
+    assert (at_phone.marketing_opt_in, at_phone.phone, at_phone.phone_verified) == (
+        True,
+        "+79990001010",
+        False,
+    )
+    assert (at_birthday.phone, str(at_birthday.birthday)) == ("+79990002020", "1990-12-25")
+    assert (at_card.phone, at_card.phone_verified) == ("+79990003030", True)
 
 
 async def test_stop_and_start_switch_offers_in_every_language(runtime: Runtime) -> None:
@@ -151,24 +195,20 @@ async def test_a_card_with_the_same_verified_phone_is_offered_never_applied_sile
 ) -> None:
     telegram = Member(runtime, "6001", channel="telegram")
     await telegram.say("/start")
-    await telegram.say(action="lang:en")
     await telegram.say(action="terms:accept")
     await telegram.say(action="consent:no")
+    await telegram.say(action="profile:phone")
     (own_contact,) = await runtime.conversation.handle(
         Incoming("telegram", "6001", contact=Contact("+79990006001", is_own=True))
     )
-    assert "birthday" in own_contact.text, "nobody else has this number yet"
-    await telegram.say(action="skip")
+    assert own_contact.text == "Saved: your phone is +79990006001.", "nobody else has it yet"
     owner = await runtime.program.members.find(IdentityKey("telegram", "6001"))
-    assert owner is not None
+    assert owner is not None and owner.phone_verified
 
     whatsapp = Member(runtime, "+79990006001", channel="whatsapp", verified_phone="+79990006001")
-    await whatsapp.say("hi")
-    await whatsapp.say(action="lang:en")
-    await whatsapp.say(action="terms:accept")
-    offer = await whatsapp.say(action="consent:no")
-    assert "This phone number already has a card with us" in offer.text
-    assert offer.actions == ["phone:link", "phone:new"]
+    offer = await whatsapp.say("hi")
+    assert "Your phone number already has a card with us" in offer.text
+    assert offer.actions[:3] == ["terms:accept", "terms:decline", "phone:link"]
     assert await runtime.program.members.find(IdentityKey("whatsapp", "+79990006001")) is None
     assert "already has a card" in (await whatsapp.say("what?")).text, "asked again"
 
@@ -180,7 +220,7 @@ async def test_a_card_with_the_same_verified_phone_is_offered_never_applied_sile
     assert found.balance == 100, "no second welcome bonus"
 
 
-async def test_declining_the_offered_card_opens_a_new_one(runtime: Runtime) -> None:
+async def test_accepting_the_terms_instead_opens_a_new_card(runtime: Runtime) -> None:
     owner = await runtime.program.members.enrol(
         Registration(
             identity=IdentityKey("telegram", "7001"),
@@ -193,12 +233,78 @@ async def test_declining_the_offered_card_opens_a_new_one(runtime: Runtime) -> N
     )
     whatsapp = Member(runtime, "+79990007001", channel="whatsapp", verified_phone="+79990007001")
     await whatsapp.say("hi")
-    await whatsapp.say(action="lang:en")
     await whatsapp.say(action="terms:accept")
-    await whatsapp.say(action="consent:no")
-    birthday = await whatsapp.say(action="phone:new")
-    assert "birthday" in birthday.text
-    done = await whatsapp.say(action="skip")
+    done = await whatsapp.say(action="consent:no")
     assert "Your card is ready" in done.text
     new = await runtime.program.members.find(IdentityKey("whatsapp", "+79990007001"))
     assert new is not None and new.id != owner.member.id
+
+
+async def test_a_contact_shared_in_the_profile_offers_the_card_of_that_number(
+    runtime: Runtime,
+) -> None:
+    """A card opened elsewhere with the number (another messenger, or the till) is offered
+    when the member's messenger vouches for the same number; yes makes the two one."""
+    holder = await runtime.program.members.enrol(
+        Registration(
+            identity=IdentityKey("vk", "8001"),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            phone="+79990008001",
+            phone_verified=True,
+        )
+    )
+    ann = Member(runtime, "8002", channel="telegram")
+    await ann.say("/start")
+    await ann.say(action="terms:accept")
+    await ann.say(action="consent:no")
+    joined = await runtime.program.members.find(IdentityKey("telegram", "8002"))
+    assert joined is not None
+
+    # A typed number is not vouched for: it finds no card.
+    await ann.say(action="profile:phone")
+    typed = await ann.say("+7 999 000 80 01")
+    assert typed.text == "Saved: your phone is +79990008001."
+    assert typed.actions and "profile:link" not in typed.actions
+
+    await ann.say(action="profile:phone")
+    saved, offer = await runtime.conversation.handle(
+        Incoming("telegram", "8002", contact=Contact("+79990008001", is_own=True))
+    )
+    assert saved.text == "Saved: your phone is +79990008001."
+    assert "This number already has another card" in offer.text
+    assert offer.actions == ["profile:link", "profile:keep"]
+    linked = await ann.say(action="profile:link")
+
+    assert linked.text.startswith("Done! Your two accounts are now one card")
+    survivor = await runtime.program.members.find(IdentityKey("telegram", "8002"))
+    assert survivor is not None and survivor.id == holder.member.id, "the older card survives"
+    assert survivor.balance == 200
+    assert (await runtime.program.members.find(IdentityKey("vk", "8001"))) == survivor
+    # The button, pressed again, does nothing more.
+    again = await ann.say(action="profile:link")
+    assert "no longer valid" in again.text
+
+
+async def test_joining_promises_a_birthday_gift_only_when_the_program_gives_one(
+    runtime: Runtime,
+) -> None:
+    plain = Member(runtime, "no-gift")
+    await plain.say("/start")
+    await plain.say(action="terms:accept")
+    done = await plain.say(action="consent:no")
+    assert "You can add your phone and birthday any time in 👤 Profile." in done.text
+    assert "on the day" not in done.text, "no gift is promised that the rules do not give"
+
+    await runtime.program.rules.update(actor="marketer", birthday_bonus=50)
+    gifted = Member(runtime, "gift")
+    await gifted.say("/start")
+    await gifted.say(action="terms:accept")
+    done = await gifted.say(action="consent:yes")
+    assert "Add your birthday in 👤 Profile and get 50 points on the day." in done.text
+    profile = await gifted.say("profile")
+    assert "Tell us your birthday and get 50 points on the day." in profile.text
+    await gifted.say(action="profile:birthday")
+    await gifted.say("01.02.2000")
+    assert "Tell us your birthday" not in (await gifted.say("profile")).text

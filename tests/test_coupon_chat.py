@@ -37,7 +37,8 @@ from tests.telegram_member import (
     webhook_delivery,
 )
 from tests.test_vk import GROUP_ID, VkMember, fake_vk, vk, webhook
-from tests.test_whatsapp import WhatsApp, WhatsAppMember, fake_twilio, whatsapp
+from tests.test_whatsapp import WhatsAppMember, fake_twilio, whatsapp
+from tests.whatsapp_member import WhatsApp
 
 __all__ = ["fake_twilio", "fake_vk", "vk", "webhook", "whatsapp"]
 

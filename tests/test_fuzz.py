@@ -32,7 +32,7 @@ from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI, signed_inbound
 from tests.fakes.vk_api import FakeVkAPI
 from tests.test_vk import GROUP_ID, SECRET, channel_for
-from tests.test_whatsapp import (
+from tests.whatsapp_member import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SHOP_NUMBER,

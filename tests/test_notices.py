@@ -40,11 +40,11 @@ from tests.telegram_member import TelegramMember, webhook_client, webhook_delive
 from tests.test_console import ROOT, environment
 from tests.test_vk import GROUP_ID, VkMember, channel_for, fake_vk  # noqa: F401 - fixture
 from tests.test_whatsapp import (  # noqa: F401 - fixtures
-    WhatsApp,
     WhatsAppMember,
     fake_twilio,
     whatsapp,
 )
+from tests.whatsapp_member import WhatsApp
 
 COUPON = {
     "code": "SPRING-7Q2X",

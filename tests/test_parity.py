@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +29,8 @@ from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import TelegramMember, text_of, webhook_delivery
 from tests.test_vk import CONFIRMATION_CODE, GROUP_ID, SECRET, VkMember
-from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WhatsAppMember
+from tests.test_whatsapp import WhatsAppMember
+from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER
 
 
 class Driver(Protocol):
@@ -106,8 +108,10 @@ class ConsoleDriver:
 
     channel = "console"
 
-    def __init__(self, runtime: Runtime, images: Path) -> None:
-        self.user_id = "parity"
+    def __init__(
+        self, runtime: Runtime, images: Path, *, user_id: str = "parity", language_code: str = "en"
+    ) -> None:
+        self.user_id = user_id
         self._lines: asyncio.Queue[str] = asyncio.Queue()
         self._waiting = asyncio.Event()
         self._screen = io.StringIO()
@@ -115,7 +119,7 @@ class ConsoleDriver:
         self._console = ConsoleChannel(
             runtime.conversation,
             user_id=self.user_id,
-            language_code="en",
+            language_code=language_code,
             display_name=None,
             read_line=self._read_line,
             output=self._screen,
@@ -175,27 +179,21 @@ def free_port() -> int:
 
 
 async def join_without_offers(driver: Driver) -> None:
-    """Sign up in English, terms accepted, no offers, no phone, no birthday."""
+    """Join in the messenger's language (English here): /start, accept the terms, no offers."""
     assert "Welcome to Loyalty Club" in await driver.start()
-    await driver.press("lang:en", "English")
-    await driver.press("terms:accept", "I accept")
-    await driver.press("consent:no", "No, thanks")
-    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
-        await driver.say("skip")
-    assert "Your card is ready!" in await driver.say("skip")
+    await driver.press("terms:accept", "I accept the terms")
+    assert "Your card is ready!" in await driver.press("consent:no", "No, thanks")
 
 
 async def journey(driver: Driver) -> None:
-    """Join with consent to offers, balance, card, switch to Russian, opt out, history."""
-    assert "Welcome to Loyalty Club" in await driver.start()
-    assert "Here is how Loyalty Club works" in await driver.press("lang:en", "English")
-    assert "personal offers" in await driver.press("terms:accept", "I accept")
-    after_offers = await driver.press("consent:yes", "Yes, please")
-    if driver.channel != "whatsapp":  # WhatsApp vouches for the number: no phone question
-        assert "phone number" in after_offers
-        after_offers = await driver.say("skip")
-    assert "birthday" in after_offers
-    assert "Your card is ready! You get 100 points" in await driver.say("skip")
+    """Join with consent to offers (three taps), balance, card, switch to Russian, opt out,
+    history, then the birthday in the profile."""
+    welcome = await driver.start()
+    assert "Welcome to Loyalty Club" in welcome and "Here is how it works" in welcome
+    assert "personal offers" in await driver.press("terms:accept", "I accept the terms")
+    done = await driver.press("consent:yes", "Yes, please")
+    assert "Your card is ready! You get 100 points" in done
+    assert "👤 Profile" in done
     assert (await driver.say("balance")).startswith("You have 100 points.")
     assert "Your card:" in await driver.say("card")
     assert driver.got_card_image(), f"{driver.channel}: the card QR was not delivered"
@@ -203,6 +201,9 @@ async def journey(driver: Driver) -> None:
     assert "теперь общаемся на русском" in await driver.press("lang:ru", "Русский")
     assert "предложений больше не будет" in await driver.say("стоп")
     assert "Приветственный бонус" in await driver.say("история")
+    assert "День рождения: не указан" in await driver.say("профиль")
+    assert "ДД.ММ.ГГГГ" in await driver.press("profile:birthday", "🎂 День рождения")
+    assert "ваш день рождения 25 декабря 1990" in await driver.say("25.12.1990")
 
 
 async def rows_of(runtime: Runtime, channel: str, user_id: str) -> dict[str, Any]:
@@ -313,7 +314,7 @@ async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
         rows = {d.channel: await rows_of(runtime, d.channel, d.user_id) for d in channels.drivers}
 
     reference = rows["telegram"]
-    assert reference["member"] == ("ru", False, 100, None)
+    assert reference["member"] == ("ru", False, 100, date(1990, 12, 25))
     assert reference["ledger"] == [(100, "welcome", 100)]
     assert reference["consents"] == [
         ("terms", True, True),

@@ -150,6 +150,8 @@ async def test_the_export_has_every_contexts_section_in_a_fixed_order(runtime: R
         "events",
         "messages_sent",
         "quests",
+        "contests",
+        "games",
     ]
 
 

@@ -476,6 +476,50 @@ async def test_a_coupon_reward_is_issued_once_and_announced(runtime: Runtime) ->
     assert coupon is not None
 
 
+async def test_a_badge_reward_is_awarded_once_and_shown_on_the_shelf(settings: Settings) -> None:
+    clock = StoppedClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+    runtime = build_runtime(settings, clock=clock)
+    try:
+        await _a_badge_reward_once(runtime, clock)
+    finally:
+        await runtime.close()
+
+
+async def _a_badge_reward_once(runtime: Runtime, clock: StoppedClock) -> None:
+    from core.db.models import BadgeAward
+
+    program = runtime.program
+    await program.badges.create(
+        {
+            "name": "coffee-lover",
+            "title": {"en": "Coffee lover"},
+            "description": {"en": "Finished the coffee week"},
+            "emoji": "☕",
+            "condition": {"kind": "award"},
+        },
+        actor="t",
+    )
+    quest = await create(
+        runtime,
+        recurrence="daily",
+        steps=[{"kind": "purchase", "count": 1}],
+        reward={"points": 10, "badge": "coffee-lover"},
+    )
+    ann = await enrol(runtime)
+    await program.quests.join(ann.id, quest)
+    await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    assert await program.badges.earned(ann.id) == ["coffee-lover"]
+    shelf = {item.badge.name: item for item in await program.badges.shelf(ann.id)}
+    assert shelf["coffee-lover"].earned_at is not None
+    # The next day's period pays its points again; a badge is had once.
+    clock.advance(days=1)
+    await program.purchases.credit(ann.card_code, "100", purchase_id="Q", actor="t")
+    assert len(await quest_entries(runtime)) == 2
+    assert await count(runtime, BadgeAward, BadgeAward.member_id == ann.id) == 1
+    assert await count(runtime, Notice, Notice.kind == "badge_earned") == 1
+
+
 async def test_a_coupon_campaign_that_ran_out_does_not_undo_the_purchase(runtime: Runtime) -> None:
     program = runtime.program
     quest = await create(

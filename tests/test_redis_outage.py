@@ -20,7 +20,10 @@ from typing import Any, cast
 import aiohttp
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
+from taskiq import ScheduledTask, ScheduleSource
+from taskiq.cli.scheduler.run import get_schedules
 
 from app.runtime import Runtime, build_runtime, scheduled_jobs
 from app.settings import Settings
@@ -30,8 +33,9 @@ from core.db.migrate import upgrade_async
 from core.db.models import JobRun
 from tests.conftest import TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.vk_api import FakeVkAPI
 from workers.broker import SCHEDULE_KEY_PREFIX
-from workers.scheduler import JobScheduler
+from workers.scheduler import JobScheduler, OutageQuietLog, OutageQuietSource
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")
@@ -351,3 +355,115 @@ async def test_the_notice_dispatcher_logs_an_outage_once_backs_off_and_goes_on(
     pauses = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert pauses[0] >= 0.4 and pauses[1] >= 0.9 and pauses[2] >= 1.9, pauses
     assert pauses[-1] < 0.4, pauses
+
+
+async def test_long_polling_waits_out_a_redis_outage_and_answers_each_update_once(
+    redis_server: RedisServer, fake_telegram: FakeTelegramAPI, tmp_path: Path
+) -> None:
+    """Telegram and VK long polling under `main.py run` while Redis (their de-duplication and
+    conversations) is away: the updates that arrive wait, the outage is logged once per
+    channel at ERROR without a traceback, and once Redis is back each of them is answered,
+    exactly once, in order; nothing was lost although nobody delivers them again."""
+    await redis_server.start()
+    async with FakeVkAPI() as fake_vk:
+        env = environment(
+            f"sqlite+aiosqlite:///{tmp_path / 'loyalty.db'}",
+            redis_server.url,
+            WEB_PORT=str(free_port()),
+            TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+            TELEGRAM_API_URL=fake_telegram.base_url,
+            VK_GROUP_TOKEN=fake_vk.token,
+            VK_GROUP_ID=str(fake_vk.group_id),
+            VK_API_URL=fake_vk.base_url,
+            SCHEDULER_ENABLED="false",
+        )
+        run = Program("run", env=env, cwd=tmp_path)
+        telegram_user, vk_user = 5001, 6001
+        try:
+            await run.start()
+            await run.until_logged("telegram: long polling")
+            await run.until_logged("vk: Bots Long Poll")
+            fake_telegram.push_update(
+                fake_telegram.message_update(user_id=telegram_user, text="/start")
+            )
+            fake_vk.queue_long_poll(fake_vk.message_new(vk_user, "Start"))
+            await fake_telegram.wait_for_sent(telegram_user, 1, timeout=WITHIN)
+            await fake_vk.wait_for_sent(vk_user, 1, timeout=WITHIN)
+            await asyncio.sleep(1)  # every answer to the first turn sent
+            per_turn = len(fake_telegram.sent_to(telegram_user)), len(fake_vk.sent_to(vk_user))
+
+            await redis_server.stop()
+            for _ in range(2):  # two updates each: the first waits, the second behind it
+                fake_telegram.push_update(
+                    fake_telegram.message_update(user_id=telegram_user, text="/start")
+                )
+                fake_vk.queue_long_poll(fake_vk.message_new(vk_user, "Start"))
+            await run.until_logged("telegram long polling: handling updates failed")
+            await run.until_logged("vk long poll: handling events failed")
+            await asyncio.sleep(2)
+            run.assert_alive()
+            waiting = len(fake_telegram.sent_to(telegram_user)), len(fake_vk.sent_to(vk_user))
+            assert waiting == per_turn, "nothing is answered while Redis is away"
+
+            await redis_server.start()  # empty, as a restarted cache
+            await fake_telegram.wait_for_sent(telegram_user, 3 * per_turn[0], timeout=WITHIN)
+            await fake_vk.wait_for_sent(vk_user, 3 * per_turn[1], timeout=WITHIN)
+            await run.until_logged("telegram long polling: handling updates works again")
+            await run.until_logged("vk long poll: handling events works again")
+            await asyncio.sleep(2)  # time for a duplicate to show
+            answered = len(fake_telegram.sent_to(telegram_user)), len(fake_vk.sent_to(vk_user))
+            assert answered == (3 * per_turn[0], 3 * per_turn[1]), "each update answered once"
+            run.assert_alive()
+        finally:
+            await run.kill()
+    log = run.log
+    for outage in ("telegram long polling: handling updates", "vk long poll: handling events"):
+        assert log.count(f"{outage} failed") == 1, log
+        assert log.count(f"{outage} works again") == 1, log
+    assert "Traceback" not in log, log
+    assert "Cause exception while process update" not in log, log
+
+
+class _FailingSource(ScheduleSource):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        raise self.error
+
+
+async def test_taskiqs_loop_logs_no_traceback_for_a_redis_outage_but_does_for_a_bug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """taskiq's scheduler loop logs a failing source with its traceback; while Redis is away
+    (the watcher logs that once) the schedules read as none, and a bug still shows."""
+    with caplog.at_level(logging.DEBUG):
+        away = OutageQuietSource(_FailingSource(RedisConnectionError("Connection refused")))
+        assert await get_schedules(away) == []
+        assert not [record for record in caplog.records if record.exc_info]
+
+        caplog.clear()
+        broken = OutageQuietSource(_FailingSource(ValueError("a bug of ours")))
+        assert await get_schedules(broken) == []
+        assert [record for record in caplog.records if record.exc_info]
+
+
+def test_taskiqs_receiver_record_of_a_redis_outage_is_dropped_but_a_bug_kept() -> None:
+    def record_of(error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except BaseException:
+            return logging.LogRecord(
+                "taskiq.receiver.receiver",
+                logging.ERROR,
+                __file__,
+                1,
+                "ended",
+                None,
+                sys.exc_info(),
+            )
+
+    quiet = OutageQuietLog()
+    assert not quiet.filter(record_of(RedisConnectionError("Error 111 connecting")))
+    assert quiet.filter(record_of(ValueError("a bug of ours")))
+    assert quiet.filter(logging.LogRecord("x", logging.INFO, __file__, 1, "fine", None, None))

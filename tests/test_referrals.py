@@ -328,7 +328,7 @@ async def test_a_referral_code_of_its_own_joins_but_spends_nothing(runtime: Runt
     assert bob.member.referrer_id == ann.id
     friend = Member(runtime, "friend")
     await friend.say(f"ref_{code.upper()}")
-    for step in ("lang:en", "terms:accept", "consent:no", "skip", "skip"):
+    for step in ("terms:accept", "consent:no"):
         await friend.say(action=step)
     joined = await program.members.find(IdentityKey("sms", "friend"))
     assert joined is not None and joined.referrer_id == ann.id

@@ -43,6 +43,10 @@ LARGEST = {
     # A quest's step (at most 10 steps) and a quiz's choice (at most 6).
     "step": 9,
     "choice": 6,
+    "metric": "friends",
+    "period": "month",
+    # Only ever typed (/nickname ...), never a button; 20 Persian letters, the longest kept.
+    "name": "ن" * 20,
 }
 
 # The strings buttons carried before actions were typed: members keep those keyboards.
@@ -75,12 +79,23 @@ OLD_BUTTONS = {
     "reward:7": actions.Reward(7),
     "reward:claim:7": actions.RewardClaim(7),
     "reward:yes:7:1a2b3c4d": actions.RewardConfirmed(7, "1a2b3c4d"),
+    "menu:contests": actions.Contests(),
+    "contest:3": actions.ContestPage(3),
+    "contest:join:3": actions.ContestJoin(3),
+    "contest:claim:3": actions.ContestClaim(3),
     "skip": actions.Skip(),
     "terms:accept": actions.TermsAccept(),
     "terms:decline": actions.TermsDecline(),
     "consent:yes": actions.ConsentYes(),
     "consent:no": actions.ConsentNo(),
     "phone:share": actions.SharePhone(),
+    "games:badges": actions.Badges(),
+    "games:checkin": actions.CheckIn(),
+    "games:top": actions.Leaderboard(),
+    "games:board:friends:month": actions.LeaderboardOf("friends", "month"),
+    "games:nick": actions.Nickname(),
+    "games:nick:hide": actions.NicknameHide(),
+    "games:nick:set:Ann": actions.NicknameSet("Ann"),
     "phone:link": actions.PhoneCardLink(),
     "phone:new": actions.PhoneCardNew(),
     "menu:games": actions.Games(),
@@ -92,6 +107,13 @@ OLD_BUTTONS = {
     "quest:proof:7:5": actions.QuestProof(7, 5),
     "quest:check:7:6": actions.QuestCheck(7, 6),
     "quest:cancel": actions.QuestCancel(),
+    "menu:profile": actions.Profile(),
+    "profile:phone": actions.ProfilePhone(),
+    "profile:phone:own": actions.ProfilePhoneOwn(),
+    "profile:birthday": actions.ProfileBirthday(),
+    "profile:cancel": actions.ProfileCancel(),
+    "profile:link": actions.ProfileLink(),
+    "profile:keep": actions.ProfileKeep(),
 }
 
 # Before actions were typed, a history button whose page could not be read showed the first.
@@ -326,10 +348,10 @@ async def test_the_sign_up_flow_keeps_its_state_in_its_own_namespace(runtime: Ru
     await runtime.conversation.handle(Incoming("sms", "flow-1", text="/start"))
 
     state = await runtime.conversations.get(f"flow:signup:{identity}")
-    assert state is not None and state["step"] == "language"
+    assert state is not None and state["step"] == "terms"
     assert await runtime.conversations.get(str(identity)) is None
 
     # A state this version does not know starts the sign-up again, with no crash.
     await runtime.conversations.set(f"flow:signup:{identity}", {"step": "quiz-7", "language": "en"})
     (reply,) = await runtime.conversation.handle(Incoming("sms", "flow-1", text="hm"))
-    assert reply.actions == ["lang:ru", "lang:en", "lang:fa"]
+    assert reply.actions == ["terms:accept", "terms:decline", "lang:ru", "lang:fa"]

@@ -108,6 +108,30 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ("tier_metric", "visits", "tier_metric: must be one of spend, points, not 'visits'"),
     ("tier_window_days", 0, "tier_window_days: must be between 1 and 3660, not 0"),
     ("tier_grace_days", "30", "tier_grace_days: must be a whole number, not '30'"),
+    (
+        "streaks",
+        [{"key": "a", "action": "dance", "period": "day"}],
+        "streaks[0].action: must be one of checkin, purchase, not 'dance'",
+    ),
+    (
+        "streaks",
+        [
+            {"key": "a", "action": "checkin", "period": "day"},
+            {"key": "a", "action": "purchase", "period": "week"},
+        ],
+        "streaks: keys must be unique, repeated: a",
+    ),
+    (
+        "streak_freeze_every",
+        -1,
+        "streak_freeze_every: must be between 0 (no freeze) and 366, not -1",
+    ),
+    ("streak_reminder_hour", 23, "streak_reminder_hour: must be between 9 and 21, not 23"),
+    (
+        "streak_reminder_is_marketing",
+        "yes",
+        "streak_reminder_is_marketing: must be true or false, not 'yes'",
+    ),
     ("tiers", "gold", "tiers: must be a list, not 'gold'"),
     ("tiers", ["gold"], "tiers[0]: must be an object, not 'gold'"),
     ("tiers", [{"key": "silver", "name": "S"}], "tiers[0]: lacks threshold"),

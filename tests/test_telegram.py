@@ -63,31 +63,26 @@ def member_of(fake: FakeTelegramAPI, deliver: Any, user_id: int, **kwargs: Any) 
     return TelegramMember(fake, deliver, user_id=user_id, **kwargs)
 
 
-async def test_sign_up_skipping_every_optional_step(
+async def test_joining_takes_three_taps(
     telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI, transport: Any
 ) -> None:
     ann = member_of(fake_telegram, transport, 1001)
 
     welcome = await ann.send("/start")
     assert "Welcome to Loyalty Club" in text_of(welcome)
-    assert inline_actions(welcome) == ["lang:ru", "lang:en", "lang:fa"]
-    assert "✓ English" in inline_labels(welcome), "the messenger's language is preselected"
-
-    terms = await ann.press("lang:en")
-    assert "1 point for every" in text_of(terms)
-    assert inline_actions(terms) == ["terms:accept", "terms:decline"]
+    assert "1 point for every" in text_of(welcome), "the rules are on the terms screen"
+    assert "We are talking in English" in text_of(welcome), "the messenger's language"
+    assert inline_actions(welcome) == ["terms:accept", "terms:decline", "lang:ru", "lang:fa"]
     offers = await ann.press("terms:accept")
     assert inline_actions(offers) == ["consent:yes", "consent:no"]
-    phone = await ann.press("consent:no")
-    markup = phone.params["reply_markup"]
-    assert markup["keyboard"][0][0]["request_contact"] is True
-    birthday = await ann.send("Skip")
-    assert "birthday" in text_of(birthday)
-    done = await ann.send("Skip")
+    done = await ann.press("consent:no")
 
     assert text_of(done).startswith("Your card is ready! You get 100 points as a welcome gift.")
+    assert "👤 Profile" in text_of(done)
     assert "💰 Balance" in keyboard_labels(done)
+    assert "👤 Profile" in keyboard_labels(done)
     member = await scalar(runtime := telegram_runtime, select(Member))
+    assert cards.display(member.card_code) in text_of(done)
     assert (member.language, member.phone, member.birthday) == ("en", None, None)
     assert member.marketing_opt_in is False
     assert member.name == "Ann"
@@ -122,67 +117,75 @@ async def test_every_name_telegram_allows_can_join(
     ann = TelegramMember(
         fake_telegram, webhook_delivery(webhook), user_id=1031, first_name=first, last_name=last
     )
-    await ann.send("/start")
-    await ann.press("lang:en")
-    await ann.press("terms:accept")
-    await ann.press("consent:no")
-    await ann.send("Skip")
-    done = await ann.send("Skip")
+    done = await ann.sign_up()
 
     assert text_of(done).startswith("Your card is ready!"), text_of(done)
     member = await scalar(telegram_runtime, select(Member))
     assert member.name == stored
 
 
-async def test_sign_up_taking_every_step_in_russian(
+async def test_joining_in_russian_then_phone_and_birthday_in_the_profile(
     telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI, transport: Any
 ) -> None:
     boris = member_of(fake_telegram, transport, 1002, language_code="ru", first_name="Борис")
 
     welcome = await boris.send("/start")
-    assert "✓ Русский" in inline_labels(welcome)
-    await boris.press("lang:ru")
+    assert "Добро пожаловать в Loyalty Club" in text_of(welcome)
+    assert inline_labels(welcome)[2:] == ["English", "فارسی"]
     declined = await boris.press("terms:decline")
     assert "Без согласия с условиями" in text_of(declined)
+    assert inline_actions(declined)[:2] == ["terms:accept", "terms:decline"]
     assert await count(telegram_runtime, Member) == 0
     await boris.press("terms:accept")
-    await boris.press("consent:yes")
-    own = await boris.share_contact("+7 (999) 123-45-67")
-    assert "день рождения" in text_of(own)
+    done = await boris.press("consent:yes")
+    assert "В подарок вам 100 баллов" in text_of(done)
+    assert "💰 Баланс" in keyboard_labels(done)
 
+    profile = await boris.send("👤 Профиль")
+    assert "Телефон: не указан" in text_of(profile)
+    assert inline_actions(profile)[:2] == ["profile:phone", "profile:birthday"]
+    ask = await boris.press("profile:phone")
+    assert ask.params["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    assert keyboard_labels(ask)[-1] == "✖ Отмена"
+    cancelled = await boris.send("✖ Отмена")
+    assert "Ничего не изменилось" in text_of(cancelled)
+    assert "я не понял" in text_of(await boris.send("+7 999 123-45-67")), "no question is open"
+    await boris.send("👤 Профиль")
+    await boris.press("profile:phone")
+    refused = await boris.share_contact("+79990000000", own=False)
+    assert "чужой контакт" in text_of(refused)
+    saved = await boris.share_contact("+7 (999) 123-45-67")
+    assert "ваш телефон +79991234567" in text_of(saved)
+    assert "💰 Баланс" in keyboard_labels(saved), "the main menu is back"
+
+    await boris.send("👤 Профиль")
+    await boris.press("profile:birthday")
     bad = await boris.send("31.02.1990")
     assert "Не удалось разобрать дату" in text_of(bad)
     future = await boris.send("01.01.2999")
     assert "ещё не наступила" in text_of(future)
     ancient = await boris.send("01.01.1800")
     assert "Дата выглядит странно" in text_of(ancient)
-    done = await boris.send("25.12.1990")
+    birthday = await boris.send("25.12.1990")
+    assert "ваш день рождения 25 декабря 1990" in text_of(birthday)
 
-    assert "В подарок вам 100 баллов" in text_of(done)
-    assert "💰 Баланс" in keyboard_labels(done)
     member = await scalar(telegram_runtime, select(Member))
     assert member.language == "ru"
     assert (member.phone, member.phone_verified) == ("+79991234567", True)
     assert member.birthday == date(1990, 12, 25)
     assert member.marketing_opt_in is True
 
-
-async def test_someone_elses_contact_is_refused(
-    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI, webhook: Any
-) -> None:
-    ann = member_of(fake_telegram, webhook_delivery(webhook), 1003)
-    await ann.send("/start")
-    await ann.press("lang:en")
-    await ann.press("terms:accept")
-    await ann.press("consent:no")
-
-    refused = await ann.share_contact("+79990000000", own=False)
-    assert "someone else's contact" in text_of(refused)
-    assert keyboard_labels(refused)[-1] == "Skip", "the member can still skip the step"
-    await ann.send("Skip")
-    await ann.send("Skip")
-    member = await scalar(telegram_runtime, select(Member))
-    assert member.phone is None
+    # Given once: the profile offers no birthday button any more, and the typed word is told.
+    again = await boris.send("👤 Профиль")
+    assert "profile:birthday" not in inline_actions(again)
+    assert "25 декабря 1990" in text_of(again)
+    told = await boris.exchange(
+        fake_telegram.callback_update(
+            user_id=boris.user_id, data="profile:birthday", language_code="ru"
+        )
+    )
+    assert "в чате его не изменить" in text_of(told)
+    assert (await scalar(telegram_runtime, select(Member))).birthday == date(1990, 12, 25)
 
 
 async def test_start_twice_never_makes_a_second_member_or_bonus(
@@ -206,12 +209,9 @@ async def test_the_same_update_delivered_twice_is_processed_once(
     deliver = webhook_delivery(webhook)
     ann = member_of(fake_telegram, deliver, 1005)
     await ann.send("/start")
-    await ann.press("lang:en")
     await ann.press("terms:accept")
-    await ann.press("consent:no")
-    await ann.send("Skip")
 
-    last_step = fake_telegram.message_update(user_id=1005, text="Skip")
+    last_step = fake_telegram.message_update(user_id=1005, text="No, thanks")
     await ann.exchange(last_step)
     received = len(ann.received)
     await deliver(last_step)  # Telegram retries a webhook it thinks failed
@@ -301,7 +301,15 @@ async def test_main_menu(
     assert "did not understand" in text_of(unknown)
     assert "💰 Balance" in keyboard_labels(unknown)
 
-    picker = await ann.send("🌐 Language")
+    profile = await ann.send("👤 Profile")
+    assert inline_actions(profile) == [
+        "profile:phone",
+        "profile:birthday",
+        "menu:language",
+        "menu:timezone",
+        "marketing:off",
+    ]
+    picker = await ann.press("menu:language")
     assert inline_actions(picker) == ["lang:ru", "lang:en", "lang:fa", "menu:timezone"]
     zones = await ann.press("menu:timezone")
     assert "Now: Moscow (UTC+3)" in text_of(zones)
@@ -387,11 +395,8 @@ async def test_a_referral_code_in_the_start_payload_is_attributed(
 
     friend = member_of(fake_telegram, deliver, 1012)
     await friend.send(f"/start ref_{referrer.card_code}")
-    await friend.press("lang:en")
     await friend.press("terms:accept")
-    await friend.press("consent:no")
-    await friend.send("Skip")
-    done = await friend.send("Skip")
+    done = await friend.press("consent:no")
     assert "You joined through a friend's invitation." in text_of(done)
     joined = await telegram_runtime.program.members.find(IdentityKey("telegram", "1012"))
     assert joined is not None and joined.referrer_id == referrer.id
@@ -411,7 +416,6 @@ async def test_sign_up_continues_where_it_was_after_a_restart(
         async with webhook_client(first) as client:
             ann = member_of(fake_telegram, webhook_delivery(client), 1014)
             await ann.send("/start")
-            await ann.press("lang:en")
             await ann.press("terms:accept")
     finally:
         await first.close()
@@ -422,8 +426,8 @@ async def test_sign_up_continues_where_it_was_after_a_restart(
             ann = member_of(fake_telegram, webhook_delivery(client), 1014)
             reply = await ann.press("consent:yes")
             if telegram_settings.redis_url:
-                # Redis kept the step: the member goes straight on to the phone question.
-                assert "Share your phone number" in text_of(reply)
+                # Redis kept the step: the member's answer opens the card.
+                assert "Your card is ready!" in text_of(reply)
             else:
                 # The embedded store lives in the process: at worst the member starts over.
                 assert "Welcome to Loyalty Club" in text_of(reply)

@@ -10,12 +10,12 @@ from core.members.accounts import IdentityKey
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery
 from tests.test_whatsapp import (  # noqa: F401  (fake_twilio and whatsapp: fixtures)
-    WhatsApp,
     WhatsAppMember,
     choices,
     fake_twilio,
     whatsapp,
 )
+from tests.whatsapp_member import WhatsApp
 
 TIERS: list[dict[str, Any]] = [
     {"key": "silver", "name": {"en": "Silver", "ru": "Серебро", "fa": "نقره‌ای"}, "threshold": 1000},

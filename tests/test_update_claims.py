@@ -5,6 +5,7 @@ update again. On every channel, over real HTTP, on both backends."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,13 +30,14 @@ from core.db.state import (
     UpdateLog,
     handling,
 )
+from core.shared.outage import Outage
 from tests.conftest import WEBHOOK_SECRET, Backend
 from tests.fakes.twilio_api import signed_inbound
 from tests.telegram_member import text_of
 from tests.test_parity import EveryChannel, every_channel
 from tests.test_state import FakeMonotonic
 from tests.test_vk import GROUP_ID, LANG_EN
-from tests.test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WEBHOOK_PATH
+from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, WEBHOOK_PATH
 
 TTL = 48 * 3600
 WELCOME = "Welcome to Loyalty Club"
@@ -359,6 +361,10 @@ async def test_a_database_out_of_reach_is_answered_503_and_the_retry_answered_on
 
 
 # ---------------------------------------------------------------------- the long poll's retries
+def quick_outage() -> Outage:
+    return Outage("handling", logging.getLogger("tests.update_claims"), first=0.001)
+
+
 async def test_a_long_polled_update_is_tried_again_until_the_service_is_back() -> None:
     attempts: list[Any] = []
 
@@ -367,7 +373,7 @@ async def test_a_long_polled_update_is_tried_again_until_the_service_is_back() -
         if len(attempts) < 3:
             raise ConnectionRefusedError  # the database is still down
 
-    await until_handled(process, {"event_id": "e"}, asyncio.Event(), 0.001)
+    await until_handled(process, {"event_id": "e"}, asyncio.Event(), quick_outage())
     assert attempts == [{"event_id": "e"}] * 3
 
 
@@ -378,7 +384,7 @@ async def test_a_long_polled_update_that_meets_a_bug_is_left_and_a_stop_ends_the
         attempts.append(update)
         raise KeyError("a bug")
 
-    await until_handled(buggy, 1, asyncio.Event(), 0.001)
+    await until_handled(buggy, 1, asyncio.Event(), quick_outage())
     assert attempts == [1]
 
     stopping = asyncio.Event()
@@ -388,5 +394,10 @@ async def test_a_long_polled_update_that_meets_a_bug_is_left_and_a_stop_ends_the
         stopping.set()
         raise ConnectionRefusedError
 
-    await asyncio.wait_for(until_handled(down, 2, stopping, 60), 5)
+    await asyncio.wait_for(
+        until_handled(
+            down, 2, stopping, Outage("down", logging.getLogger("tests.update_claims"), first=60)
+        ),
+        5,
+    )
     assert attempts == [1, 2]

@@ -150,13 +150,11 @@ class VkMember:
                     return await self.send(button["action"]["label"], payload={"action": action})
         raise AssertionError(f"no button {action!r} in what {self.user_id} received")
 
-    async def sign_up(self) -> SentMessage:
+    async def sign_up(self, *, marketing: bool = False) -> SentMessage:
+        """Start, accept the terms, answer about offers: three taps."""
         await self.send("Start", payload={"command": "start"})
-        await self.press("lang:en")
         await self.press("terms:accept")
-        await self.press("consent:no")
-        await self.press("skip")
-        return (await self.press("skip"))[-1]
+        return (await self.press("consent:yes" if marketing else "consent:no"))[-1]
 
 
 def member(fake: FakeVkAPI, client: TestClient[Any, Any], user_id: int) -> VkMember:
@@ -237,11 +235,10 @@ async def test_the_same_event_delivered_twice_is_processed_once(
 ) -> None:
     ann = member(fake_vk, webhook, 5003)
     await ann.send("Start", payload={"command": "start"})
-    await ann.press("lang:en")
     await ann.press("terms:accept")
-    await ann.press("consent:no")
-    await ann.press("skip")
-    last_step = fake_vk.message_new(5003, "Skip", payload={"action": "skip"}, lang_id=LANG_EN)
+    last_step = fake_vk.message_new(
+        5003, "No, thanks", payload={"action": "consent:no"}, lang_id=LANG_EN
+    )
 
     first = await ann.post(last_step)
     again = await ann.post(last_step)  # VK retries an event it thinks failed
@@ -261,34 +258,34 @@ async def test_sign_up_with_keyboard_and_callback_buttons(
 
     (welcome,) = await ann.send("Начать", payload={"command": "start"})
     assert "Welcome to Loyalty Club" in welcome.message
+    assert "1 point for every" in welcome.message
+    assert "We are talking in English" in welcome.message, "VK's lang_id=3 is English"
     assert welcome.inline
-    assert welcome.actions == ["lang:ru", "lang:en", "lang:fa"]
-    assert "✓ English" in welcome.labels, "VK's lang_id=3 preselects English"
-
-    (terms,) = await ann.press("lang:en")
-    assert "1 point for every" in terms.message
-    assert terms.actions == ["terms:accept", "terms:decline"]
+    assert welcome.actions == ["terms:accept", "terms:decline", "lang:ru", "lang:fa"]
     (offers,) = await ann.press("terms:accept")
     assert offers.actions == ["consent:yes", "consent:no"]
-    (phone,) = await ann.press("consent:no")
-    assert not phone.inline and phone.keyboard is not None
-    assert phone.keyboard["one_time"] is False
-    share = phone.keyboard_rows[0][0]["action"]
-    assert share["type"] == "text", "VK has no contact button: a plain text button instead"
-
-    (typed,) = await ann.press("phone:share")
-    assert typed.message.startswith("Please type your phone number")
-    (birthday,) = await ann.send("+7 999 123-45-67")
-    assert "birthday" in birthday.message
-    (done,) = await ann.press("skip")
+    (done,) = await ann.press("consent:no")
 
     assert done.message.startswith("Your card is ready! You get 100 points as a welcome gift.")
     assert done.keyboard is not None and not done.inline and done.keyboard["one_time"] is False
     assert "💰 Balance" in done.labels
     assert all(len(row) <= 5 for row in done.keyboard_rows)
-    assert len(fake_vk.event_answers) == 3, "every callback press stops its spinner"
+    assert len(fake_vk.event_answers) == 2, "every callback press stops its spinner"
     assert {answer["user_id"] for answer in fake_vk.event_answers} == {"5004"}
     assert len(fake_vk.calls_of("users.get")) == 1, "the name is fetched once, then cached"
+
+    # The phone, later, in the profile: VK cannot share a contact, so it is typed.
+    (profile,) = await ann.press("menu:profile")
+    assert "Phone: not given" in profile.message
+    (phone,) = await ann.press("profile:phone")
+    assert not phone.inline and phone.keyboard is not None
+    share = phone.keyboard_rows[0][0]["action"]
+    assert share["type"] == "text", "VK has no contact button: a plain text button instead"
+    (typed,) = await ann.press("phone:share")
+    assert typed.message.startswith("Please type your phone number")
+    (saved,) = await ann.send("+7 999 123-45-67")
+    assert "your phone is +79991234567" in saved.message
+    assert "💰 Balance" in saved.labels
 
     found = await scalar(runtime, select(Member))
     assert found.name == "Анна Иванова"
@@ -383,11 +380,8 @@ async def test_a_vk_me_ref_link_is_a_referral(
     friend = member(fake_vk, webhook, 5007)
     (welcome,) = await friend.send("Начать", ref=f"ref_{referrer.card_code}")
     assert "Welcome to Loyalty Club" in welcome.message
-    await friend.press("lang:en")
     await friend.press("terms:accept")
-    await friend.press("consent:no")
-    await friend.press("skip")
-    (done,) = await friend.press("skip")
+    (done,) = await friend.press("consent:no")
 
     assert "You joined through a friend's invitation." in done.message
     joined = await runtime.program.members.find(IdentityKey("vk", "5007"))
@@ -405,7 +399,7 @@ async def test_a_member_who_blocked_the_community_breaks_nothing(
     refused = fake_vk.calls_of("messages.send")
     assert [call.error_code for call in refused] == [901]
     # The conversation went on; the member simply did not get the message.
-    assert (await runtime.conversations.get("flow:signup:vk:5008") or {}).get("step") == "language"
+    assert (await runtime.conversations.get("flow:signup:vk:5008") or {}).get("step") == "terms"
 
 
 async def test_other_vk_errors_are_logged_and_the_event_still_acknowledged(
@@ -419,8 +413,9 @@ async def test_other_vk_errors_are_logged_and_the_event_still_acknowledged(
 
     fake_vk.fail("messages.sendMessageEventAnswer", 100)
     fake_vk.fail("messages.send", 10)
-    assert await ann.press("lang:en") == []  # the webhook still answered 200 "ok"
-    assert (await runtime.conversations.get("flow:signup:vk:5011") or {}).get("step") == "terms"
+    assert await ann.press("terms:accept") == []  # the webhook still answered 200 "ok"
+    step = (await runtime.conversations.get("flow:signup:vk:5011") or {}).get("step")
+    assert step == "marketing"
 
 
 async def test_resending_the_same_replies_for_an_event_delivers_them_once(

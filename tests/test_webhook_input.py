@@ -23,27 +23,31 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.telegram.channel import SECRET_HEADER
 from bots.whatsapp.channel import EMPTY_TWIML
+from core.members.accounts import IdentityKey
 from handlers.conversation import Conversation
-from tests.clocks import ShiftedClock
 from tests.conftest import WEBHOOK_SECRET, Backend, make_settings
 from tests.fakes.twilio_api import FakeTwilioAPI, signed_inbound
 from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import webhook_client
 from tests.test_vk import GROUP_ID, SECRET, SilentConversation, channel_for
-from tests.test_whatsapp import (
+from tests.whatsapp_member import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     SHOP_NUMBER,
     WEBHOOK_PATH,
     WhatsApp,
     build_channel,
-    free_port,
+    fake_twilio,
+    whatsapp,
 )
 from web.app import PROBLEM_TYPE, build_web_app
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 BROKEN_GZIP = b"\x1f\x8b\x08\x00" + b"not really gzip" * 10
+
+# Fixtures this module uses (shared with every test that talks to WhatsApp).
+__all__ = ["fake_twilio", "whatsapp"]
 
 
 def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
@@ -56,9 +60,10 @@ def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     assert bad == [], [record.getMessage() for record in bad]
 
 
-async def assert_problem(response: Any, status: int) -> None:
+async def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status == status, await response.text()
     assert response.content_type == PROBLEM_TYPE
+    return cast("dict[str, Any]", await response.json(content_type=PROBLEM_TYPE))
 
 
 # ---------------------------------------------------------------------- VK
@@ -171,30 +176,6 @@ async def test_telegram_refuses_a_body_it_cannot_parse_with_400(
 
 
 # ---------------------------------------------------------------------- WhatsApp
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilioAPI]:
-    async with FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    clock = ShiftedClock(runtime.program.clock)
-    channel = build_channel(runtime, fake_twilio, clock, public_url=public_url)
-    channel.register_webhook(runtime.web_app)
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(runtime.web_app, host="127.0.0.1", port=port)
-    )
-    await client.start_server()
-    try:
-        yield WhatsApp(runtime, channel, client, fake_twilio, clock, public_url)
-    finally:
-        await client.close()
-        await channel.close()
-
-
 def signed(whatsapp: WhatsApp, form: dict[str, str]) -> dict[str, str]:
     url = whatsapp.public_url + WEBHOOK_PATH
     return {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
@@ -312,6 +293,37 @@ async def test_a_signed_request_without_a_message_sid_or_with_it_twice_is_refuse
     )
     await assert_problem(response, 400)
     assert whatsapp.fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "detail"),
+    [
+        ("AccountSid", "AC" + "f" * 32, "not our Twilio account"),
+        ("AccountSid", ACCOUNT_SID[:-1] + "0", "not our Twilio account"),
+        ("To", "whatsapp:+14155230000", "not our WhatsApp number"),
+        ("To", "+14155238886", "not our WhatsApp number"),  # our number, but by SMS
+    ],
+)
+async def test_a_signed_message_for_another_account_or_number_is_refused_and_not_handled(
+    whatsapp: WhatsApp, caplog: pytest.LogCaptureFixture, field: str, value: str, detail: str
+) -> None:
+    """Signed with our token, shaped as Twilio writes it, yet for another account (a
+    subaccount's or a leaked token's) or to a number that is not our WhatsApp sender: 403,
+    nothing handled, nothing answered, nothing de-duplicated (the real one still counts)."""
+    number = "+79990001206"
+    form = {**inbound(whatsapp, number), field: value}
+    response = await whatsapp.client.post(WEBHOOK_PATH, data=form, headers=signed(whatsapp, form))
+    problem = await assert_problem(response, 403)
+    assert problem["code"] == "forbidden" and problem["detail"] == detail
+    assert whatsapp.fake.calls == []
+    assert await whatsapp.runtime.program.members.find(IdentityKey("whatsapp", number)) is None
+    no_traceback(caplog)
+
+    # The same message for our account and number is handled as usual.
+    real = {**form, "AccountSid": ACCOUNT_SID, "To": f"whatsapp:{SHOP_NUMBER}"}
+    response = await whatsapp.client.post(WEBHOOK_PATH, data=real, headers=signed(whatsapp, real))
+    assert (response.status, await response.text()) == (200, EMPTY_TWIML)
+    assert len(whatsapp.fake.sent_to(number)) == 1
 
 
 # ---------------------------------------------------------------------- forwarding headers

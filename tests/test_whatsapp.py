@@ -9,11 +9,8 @@ import hmac
 import io
 import json
 import re
-import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, timedelta
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import ip_network
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -27,106 +24,45 @@ from twilio.request_validator import RequestValidator
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from bots.whatsapp.channel import EMPTY_TWIML, WhatsAppChannel
+from bots.whatsapp.channel import EMPTY_TWIML
 from bots.whatsapp.render import MAX_BODY_LENGTH, body_length, split_body
-from bots.whatsapp.transport import create_client
 from core.db.models import Identity, LedgerEntry, Member
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.shared import cards
-from core.shared.clock import Clock
 from handlers.menus.privacy import export_document
 from handlers.messages import Button, Document, Layout, Reply
-from tests.clocks import ShiftedClock
 from tests.conftest import Backend, make_settings
 from tests.data import count, scalar
 from tests.fakes.twilio_api import FakeTwilioAPI, SentMessage, signed_inbound
+from tests.whatsapp_member import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SHOP_NUMBER,
+    WEBHOOK_PATH,
+    WhatsApp,
+    build_channel,
+    fake_twilio,
+    free_port,
+    whatsapp,
+)
 from web.app import PROBLEM_TYPE
-from web.media import CARD, EXPORT, LINK_EXPIRED, SignedMedia, media_store_key
+from web.media import CARD, EXPORT, LINK_EXPIRED, media_store_key
 
-ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
-AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
-SHOP_NUMBER = "+14155238886"
-MEDIA_KEY = b"test-media-key"
-
-
-async def media_key() -> bytes:
-    return MEDIA_KEY
-
-
-WEBHOOK_PATH = "/webhook/whatsapp"
 CHOICE = re.compile(r"^(\d+)\. (.+)$")
 
-
-@dataclass
-class WhatsApp:
-    runtime: Runtime
-    channel: WhatsAppChannel
-    client: TestClient[Any, Any]
-    fake: FakeTwilioAPI
-    clock: ShiftedClock
-    public_url: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def build_channel(
-    runtime: Runtime,
-    fake: FakeTwilioAPI,
-    clock: Clock,
-    *,
-    public_url: str,
-    token: str = AUTH_TOKEN,
-    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (),
-) -> WhatsAppChannel:
-    return WhatsAppChannel(
-        create_client(ACCOUNT_SID, token, api_url=fake.base_url),
-        runtime.conversation,
-        runtime.updates,
-        runtime.conversations,
-        runtime.program.members,
-        sender=f"whatsapp:{SHOP_NUMBER}",
-        auth_token=AUTH_TOKEN,
-        public_url=public_url,
-        media=SignedMedia(
-            "whatsapp",
-            media_key,
-            clock=clock,
-            store=runtime.conversations,
-            program=runtime.program,
-        ),
-        clock=clock,
-        trusted_proxies=trusted_proxies,
-    )
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilioAPI]:
-    async with FakeTwilioAPI(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
-    # The port is chosen first: the public URL (what Twilio signs) must be known before the
-    # routes are registered, and routes cannot be added once the server runs.
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}/"
-    clock = ShiftedClock(runtime.program.clock)
-    channel = build_channel(runtime, fake_twilio, clock, public_url=public_url)
-    channel.register_webhook(runtime.web_app)
-    client: TestClient[Any, Any] = TestClient(
-        TestServer(runtime.web_app, host="127.0.0.1", port=port)
-    )
-    await client.start_server()
-    try:
-        yield WhatsApp(runtime, channel, client, fake_twilio, clock, public_url.rstrip("/"))
-    finally:
-        await client.close()
-        await channel.close()
+# The fixtures this module uses, and what it still hands on to the tests that import the
+# WhatsApp side from here (its home is tests/whatsapp_member.py).
+__all__ = [
+    "ACCOUNT_SID",
+    "AUTH_TOKEN",
+    "SHOP_NUMBER",
+    "WEBHOOK_PATH",
+    "WhatsApp",
+    "build_channel",
+    "fake_twilio",
+    "free_port",
+    "whatsapp",
+]
 
 
 def export_link(message: SentMessage) -> str:
@@ -208,11 +144,10 @@ class WhatsAppMember:
         return await self.say(numbers[0])
 
     async def sign_up(self, *, marketing: bool = False) -> SentMessage:
+        """Three messages: hello, accept the terms, answer about offers."""
         await self.say("Hi")
-        await self.choose("English")
         await self.choose("I accept")
-        await self.choose("Yes, please" if marketing else "No, thanks")
-        return await self.choose("Skip")
+        return await self.choose("Yes, please" if marketing else "No, thanks")
 
     async def profile(self) -> Profile:
         member = await self.app.runtime.program.members.find(IdentityKey("whatsapp", self.number))
@@ -220,33 +155,34 @@ class WhatsAppMember:
         return member
 
 
-async def test_sign_up_by_numbers_skips_the_phone_question(whatsapp: WhatsApp) -> None:
+async def test_joining_by_numbers_takes_three_messages_and_keeps_the_number(
+    whatsapp: WhatsApp,
+) -> None:
     ann = WhatsAppMember(whatsapp, "+79990001122", profile_name="Ann Lee")
 
     welcome = await ann.say("Hello")
     assert welcome.to == "whatsapp:+79990001122"
     assert welcome.from_ == f"whatsapp:{SHOP_NUMBER}"
     assert "Welcome to Loyalty Club" in welcome.body
-    assert choices(welcome) == {"Русский": "1", "✓ English": "2", "فارسی": "3"}
-
-    terms = await ann.choose("English")
-    assert "1 point for every" in terms.body
-    assert choices(terms) == {"✅ I accept": "1", "❌ Decline": "2"}
+    assert "1 point for every" in welcome.body
+    assert choices(welcome) == {
+        "✅ I accept the terms": "1",
+        "❌ Decline": "2",
+        "Русский": "3",
+        "فارسی": "4",
+    }
     offers = await ann.say("1")
     assert choices(offers) == {"🔔 Yes, please": "1", "No, thanks": "2"}
-    birthday = await ann.say("2")
-    assert "birthday" in birthday.body, "no phone question: WhatsApp gave us the number"
-    assert "phone" not in birthday.body
-    assert choices(birthday) == {"Skip": "1"}
-    done = await ann.say("25.12.1990")
+    done = await ann.say("2")
 
     assert done.body.startswith("Your card is ready! You get 100 points as a welcome gift.")
     assert "💰 Balance" in choices(done)
+    assert "👤 Profile" in choices(done)
     runtime = whatsapp.runtime
     member = await scalar(runtime, select(Member))
     assert member.name == "Ann Lee"
     assert (member.phone, member.phone_verified) == ("+79990001122", True)
-    assert member.birthday.isoformat() == "1990-12-25"
+    assert member.birthday is None
     assert member.marketing_opt_in is False
     assert member.balance == 100
     identity = await scalar(runtime, select(Identity))
@@ -435,10 +371,8 @@ async def test_a_referral_code_as_the_first_message(whatsapp: WhatsApp) -> None:
     friend = WhatsAppMember(whatsapp, "+79990001129", profile_name="Bob")
     welcome = await friend.say(f"ref_{referrer.card_code}")
     assert "Welcome to Loyalty Club" in welcome.body
-    await friend.choose("English")
     await friend.choose("I accept")
-    await friend.choose("No, thanks")
-    done = await friend.choose("Skip")
+    done = await friend.choose("No, thanks")
 
     assert "You joined through a friend's invitation." in done.body
     joined = await friend.profile()
@@ -448,11 +382,10 @@ async def test_a_referral_code_as_the_first_message(whatsapp: WhatsApp) -> None:
 async def test_persian_digits_pick_a_choice(whatsapp: WhatsApp) -> None:
     sara = WhatsAppMember(whatsapp, "+989120001130", profile_name="سارا")
     await sara.say("سلام")
-    terms = await sara.say("۳")  # فارسی, the third choice, in Persian digits
-    assert "می‌پذیرم" in terms.body
+    terms = await sara.say("۴")  # فارسی, the fourth choice, in Persian digits
+    assert "شرایط را می‌پذیرم" in terms.body
     await sara.say("۱")
-    await sara.say("٢")  # Arabic-Indic digits work too
-    done = await sara.say("۱")
+    done = await sara.say("٢")  # Arabic-Indic digits work too
 
     member = await sara.profile()
     assert (member.language, member.marketing_opt_in, member.birthday) == ("fa", False, None)
@@ -835,3 +768,59 @@ async def test_an_export_link_fetched_after_erasure_holds_nothing_personal(
     after = (await response.read()).decode()
     assert not any(value in after for value in personal), after
     assert json.loads(after)["profile"]["name"] is None
+
+
+# ---------------------------------------------------------------------- the profile
+async def test_phone_and_birthday_in_the_profile_by_numbers(whatsapp: WhatsApp) -> None:
+    """After joining: the number WhatsApp vouches for finds the card opened elsewhere with it
+    (here on Telegram), which becomes one with this one on a yes; a birthday is given once."""
+    program = whatsapp.runtime.program
+    elsewhere = await program.members.enrol(
+        Registration(
+            identity=IdentityKey("telegram", "1150"),
+            language="en",
+            accepted_terms=True,
+            marketing_opt_in=False,
+            phone="+79990001150",
+            phone_verified=True,
+        )
+    )
+    ann = WhatsAppMember(whatsapp, "+79990001150")
+    welcome = await ann.say("Hi")
+    assert "🔗 It is my card" in choices(welcome), "offered at joining, never applied"
+    await ann.choose("I accept")
+    await ann.choose("No, thanks")
+    joined = await ann.profile()
+    assert joined.id != elsewhere.member.id
+
+    profile = await ann.choose("Profile")
+    assert "Phone: +79990001150 (confirmed by your messenger)" in profile.body
+    phone = await ann.choose("Phone")
+    assert list(choices(phone)) == ["📱 Use +79990001150", "✖ Cancel"]
+    typed = await ann.say("+44 20 7946 0958")
+    assert "Saved: your phone is +442079460958." in typed.body
+    assert ((await ann.profile()).phone, (await ann.profile()).phone_verified) == (
+        "+442079460958",
+        False,
+    )
+
+    await ann.choose("Profile")
+    await ann.choose("Phone")
+    offered = await ann.choose("Use +79990001150")
+    assert "This number already has another card with us" in offered.body
+    merged = await ann.choose("Yes, it is my card")
+    assert merged.body.startswith("Done! Your two accounts are now one card")
+    member = await ann.profile()
+    assert member.id == elsewhere.member.id, "the older card survives"
+    assert (member.phone, member.phone_verified, member.balance) == ("+79990001150", True, 200)
+
+    await ann.choose("Profile")
+    ask = await ann.choose("Birthday")
+    assert "DD.MM.YYYY" in ask.body
+    assert "could not read that date" in (await ann.say("31.02.1990")).body
+    saved = await ann.say("25.12.1990")
+    assert "your birthday is December 25, 1990" in saved.body
+    again = await ann.choose("Profile")
+    assert "Birthday: December 25, 1990" in again.body
+    assert not any("Birthday" in label for label in choices(again))
+    assert (await ann.profile()).birthday == date(1990, 12, 25)

@@ -74,6 +74,49 @@ def redis_outage(error: BaseException) -> bool:
     return infrastructure(error)
 
 
+class OutageQuietSource(ScheduleSource):
+    """The schedules for taskiq's scheduler loop, which logs any error of a source with its
+    traceback: a Redis outage here reads as "no schedules this time" (the watcher in
+    `JobScheduler` logs the outage once and starts everything again), a bug still raises."""
+
+    def __init__(self, source: ScheduleSource) -> None:
+        self._source = source
+
+    async def get_schedules(self) -> list[ScheduledTask]:
+        try:
+            return await self._source.get_schedules()
+        except Exception as error:
+            if not redis_outage(error):
+                raise
+            log.debug("schedules not read: Redis is away")
+            return []
+
+    async def pre_send(self, task: ScheduledTask) -> None:
+        await _settled(self._source.pre_send(task))
+
+    async def post_send(self, task: ScheduledTask) -> None:
+        await _settled(self._source.post_send(task))
+
+
+async def _settled(result: object) -> None:
+    """A source's hook may be plain or a coroutine (taskiq allows both)."""
+    if inspect.isawaitable(result):
+        await result
+
+
+# taskiq's receiver logs how its listener ended, with a traceback, before it raises.
+RECEIVER_LOGGER = "taskiq.receiver.receiver"
+
+
+class OutageQuietLog(logging.Filter):
+    """Drops a record of taskiq's receiver about a Redis outage: `JobScheduler.serve` logs
+    each outage once itself, and a traceback in the log must mean a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not redis_outage(error)
+
+
 @dataclass
 class JobScheduler:
     runner: JobRunner
@@ -159,16 +202,24 @@ class JobScheduler:
             await self._serve_once(schedule=schedule, work=work, started=started)
             return
         outage = Outage("jobs on Redis", log)
-        while True:
-            try:
-                await self._serve_once(schedule=schedule, work=work, started=started, outage=outage)
-            except Exception as error:
-                if not redis_outage(error):
-                    raise
-                pause = outage.failed(error)
-            else:
-                return
-            await asyncio.sleep(pause)
+        receiver_log = logging.getLogger(RECEIVER_LOGGER)
+        quiet = OutageQuietLog()
+        receiver_log.addFilter(quiet)
+        try:
+            while True:
+                try:
+                    await self._serve_once(
+                        schedule=schedule, work=work, started=started, outage=outage
+                    )
+                except Exception as error:
+                    if not redis_outage(error):
+                        raise
+                    pause = outage.failed(error)
+                else:
+                    return
+                await asyncio.sleep(pause)
+        finally:
+            receiver_log.removeFilter(quiet)
 
     async def _serve_once(
         self,
@@ -196,7 +247,9 @@ class JobScheduler:
                     )
                     group.create_task(receiver.listen(finish))
                 if schedule:
-                    loop = SchedulerLoop(TaskiqScheduler(self.broker, [self.source]))
+                    loop = SchedulerLoop(
+                        TaskiqScheduler(self.broker, [OutageQuietSource(self.source)])
+                    )
                     group.create_task(loop.run(update_interval=SCHEDULE_REFRESH))
                 if outage is not None:
                     outage.recovered()

@@ -25,9 +25,10 @@ from aiohttp import web
 from bots.base import Spawn
 from bots.outbound import Delivery, Outcome
 from bots.telegram import render, transport
-from bots.updates import once
+from bots.updates import once, until_handled
 from bots.webhooks import read_json
 from core.db.state import UpdateLog
+from core.shared.outage import Outage
 from handlers.conversation import Conversation
 from handlers.messages import Contact, Incoming, Reply
 from handlers.render.i18n import Translator
@@ -35,7 +36,7 @@ from handlers.render.i18n import Translator
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 NOT_AN_UPDATE = "not a Telegram update"
-COMMAND_MENU = ("start", "balance", "card", "history", "language", "help")
+COMMAND_MENU = ("start", "balance", "card", "history", "profile", "language", "help")
 
 log = logging.getLogger("bots.telegram")
 
@@ -57,6 +58,11 @@ class TelegramChannel:
         self._updates = updates
         self._webhook_secret = webhook_secret
         self._sleep = sleep
+        # Long polling: an update waits out an outage of the database or Redis (said once) and
+        # holds the ones after it, which Telegram keeps until they are asked for.
+        self._polling = False
+        self._stopping = asyncio.Event()
+        self._outage = Outage("telegram long polling: handling updates", log)
         self.dispatcher = Dispatcher(name="loyalty")
         self.dispatcher.update.outer_middleware(self._once_per_update)
         self.dispatcher.include_router(self._router())
@@ -100,8 +106,16 @@ class TelegramChannel:
         if not isinstance(update, Update):
             return await handler(update, data)
         key = f"{CHANNEL}:{self.bot.id}:{update.update_id}"
-        async with once(self._updates, key, f"telegram update {update.update_id}") as new:
-            return await handler(update, data) if new else None
+
+        async def handle_once(update: Update) -> Any:
+            async with once(self._updates, key, f"telegram update {update.update_id}") as new:
+                return await handler(update, data) if new else None
+
+        if self._polling:
+            # Nobody delivers a long-polled update again: it is tried until it is handled.
+            return await until_handled(handle_once, update, self._stopping, self._outage)
+        # A webhook's: an outage raises, answered 503, and Telegram delivers it again.
+        return await handle_once(update)
 
     async def _on_message(self, message: Message) -> None:
         sender = message.from_user
@@ -136,6 +150,7 @@ class TelegramChannel:
             user_id=str(sender.id),
             display_name=sender.full_name,
             language_code=sender.language_code,
+            is_bot=bool(sender.is_bot),
             **fields,
         )
 
@@ -219,15 +234,21 @@ class TelegramChannel:
 
     # Long polling, for local use and for shops without a public URL.
     async def run_polling(self) -> None:
+        """Updates one after the other: getUpdates confirms the ones before it only when it
+        asks for more, so an update waiting for the service holds its successors, and a
+        process that dies meanwhile gets them all again after its restart."""
+        self._polling = True
         await self._call(self.bot.delete_webhook(drop_pending_updates=False))
         await self.dispatcher.start_polling(
             self.bot,
             handle_signals=False,
             close_bot_session=False,
+            handle_as_tasks=False,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
 
     async def stop_polling(self) -> None:
+        self._stopping.set()
         if self.dispatcher._running_lock.locked():
             await self.dispatcher.stop_polling()
 

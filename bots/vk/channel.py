@@ -33,6 +33,7 @@ from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, up
 from bots.webhooks import read_json
 from core.db.failures import is_infrastructure_failure
 from core.db.state import ConversationStore, UpdateLog
+from core.shared.outage import Outage
 from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 
@@ -109,6 +110,7 @@ class VkChannel:
         self.limiter = TokenBucket(requests_per_second * RATE_HEADROOM)
         self._executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="vk-api")
         self._stopping = asyncio.Event()
+        self._outage = Outage("vk long poll: handling events", log)  # said once per outage
         self._closed = False
         self._long_poll = long_poll
 
@@ -152,10 +154,9 @@ class VkChannel:
         return secrets.compare_digest(given.encode(), self._secret.encode())
 
     async def process(self, event: dict[str, Any]) -> None:
-        """Handle one event (from the webhook or the long poll) at most once to the end.
-
-        A bug while handling is logged; an infrastructure failure, or an event still being
-        handled, raises: the webhook answers 503 and VK delivers the event again later."""
+        """Handle one event (webhook or long poll) at most once to the end: a bug is logged; an
+        infrastructure failure, or an event still being handled, raises (the webhook answers
+        503 and VK delivers the event again; the long poll tries it again)."""
         kind = event.get("type")
         if kind not in HANDLED_EVENTS:
             return
@@ -371,7 +372,7 @@ class VkChannel:
                 await self._until_stopped(asyncio.sleep(LONG_POLL_RETRY))
                 continue
             for event in events or []:
-                await until_handled(self.process, event.raw, self._stopping, LONG_POLL_RETRY)
+                await until_handled(self.process, event.raw, self._stopping, self._outage)
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """The awaitable's result, or None as soon as `stop()` is called."""

@@ -38,6 +38,7 @@ class WhatsAppPlugin:
             context.updates,
             context.store,
             context.program.members,
+            account_sid=settings.twilio_account_sid,
             sender=settings.twilio_whatsapp_from,
             auth_token=auth_token,
             public_url=settings.public_url,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -125,6 +126,7 @@ class WhatsAppChannel:
         store: ConversationStore,
         members: Members,
         *,
+        account_sid: str,
         sender: str,
         auth_token: str,
         public_url: str,
@@ -137,6 +139,7 @@ class WhatsAppChannel:
         self._updates = updates
         self._store = KeyedStore(store, CHANNEL)
         self._members = members
+        self._account_sid = account_sid
         self.sender = whatsapp_address(sender)
         self._validator = RequestValidator(auth_token)
         self._public_url = public_url.rstrip("/")
@@ -179,6 +182,12 @@ class WhatsAppChannel:
             # signature (which runs them together), made to slip past the de-duplication.
             log.warning("whatsapp webhook with a malformed %s refused", malformed)
             return web.Response(status=400, text=f"malformed {malformed}")
+        foreign = self._foreign(form)
+        if foreign is not None:
+            # Signed with our token, yet not for us: a subaccount's message, or one to a number
+            # of ours that is no WhatsApp sender of this shop. Neither handled nor answered.
+            log.warning("whatsapp webhook refused: %s", foreign)
+            return web.Response(status=403, text=foreign)
 
         sender = str(form.get("From", ""))
         message_sid = str(form.get("MessageSid", ""))
@@ -202,6 +211,18 @@ class WhatsAppChannel:
             await self.deliver(number, replies, base_url=base_url)
         # Twilio only needs to know we got it; the answers went out by REST.
         return self._twiml()
+
+    def _foreign(self, form: MultiDictProxy[str]) -> str | None:
+        """Why a signed request is not ours to handle (another account, or a message to a
+        number that is not our WhatsApp sender); None when it is ours. A status callback is
+        addressed to the member (its From is our number), so only a message's To is ours."""
+        if not secrets.compare_digest(
+            str(form.get("AccountSid", "")).encode(), self._account_sid.encode()
+        ):
+            return "not our Twilio account"
+        if form.get("From") != self.sender and form.get("To") != self.sender:
+            return "not our WhatsApp number"
+        return None
 
     def _signed(self, url: str, form: MultiDictProxy[str], signature: str, algorithm: str) -> bool:
         try:

@@ -6,14 +6,15 @@ one transaction keyed `birthday:{member}:{year}`: the ledger's idempotency key a
 notice's dedupe key, so hourly runs, replays and concurrent processes pay it at most once.
 
 Is the greeting marketing? With a bonus it tells the member about points credited to their
-own account under the program's terms (they gave their birthday at sign-up for "a gift on the
-day"), so it is transactional and goes to every member. A greeting without a bonus is only a
+own account under the program's terms (they gave their birthday in their profile for "a gift on
+the day"), so it is transactional and goes to every member. A greeting without a bonus is only a
 courtesy from the shop, so it is marked marketing and reaches only members who opted in.
 
-Guards against farming: a birthday is given once, at sign-up (nothing in the chat changes it
-later). A messenger account that left a card and joined again gets a new card, but no birthday
-bonus until that card is a year old (the greeting still comes), the way it gets no second
-welcome bonus; and cards merged into one celebrate once a year between them.
+Guards against farming: a birthday is given once, in the profile (`Members.set_birthday`
+refuses a second one, so nothing in the chat moves it later). A messenger account that left a
+card and joined again gets a new card, but no birthday bonus until that card is a year old (the
+greeting still comes), the way it gets no second welcome bonus; and cards merged into one
+celebrate once a year between them.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ the service is back. Only a bug gets the apology (retrying would fail the same w
 
 from __future__ import annotations
 
+import sqlite3
+
 import asyncpg  # type: ignore[import-untyped]  # (no type information)
 import redis.exceptions
 from sqlalchemy import exc as sa
@@ -39,6 +41,27 @@ class RetryLater(Exception):
     def __init__(self, reason: str, *, retry_after: int = 5) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+def is_database_error(error: BaseException) -> bool:
+    """True when `error`, or what it wraps or was raised while handling, is the database's
+    (or its driver's): its message may quote the values of a statement."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending and len(seen) < _MAX_CHAIN:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(
+            current,
+            (sa.StatementError, asyncpg.PostgresError, asyncpg.InterfaceError, sqlite3.Error),
+        ):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend((current.__cause__, current.__context__))
+    return False
 
 
 def is_infrastructure_failure(error: BaseException) -> bool:

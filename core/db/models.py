@@ -505,6 +505,230 @@ class JobRun(Base):
     result: Mapped[str | None] = mapped_column(Text)
 
 
+class Contest(Base):
+    """A giveaway (and, later, a leaderboard contest): defined as data, with the commitment of
+    its verifiable draw (core.games.contests.draw). `seed` stays secret until the draw."""
+
+    __tablename__ = "contests"
+    __table_args__ = (
+        CheckConstraint("winners > 0", name="winners_positive"),
+        CheckConstraint("reserves >= 0", name="reserves_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    # "giveaway" (drawn among entries) or "leaderboard" (the top of a period; a later step).
+    kind: Mapped[str] = mapped_column(String(16))
+    # The contest as the marketer wrote it (validated JSON of core.games.contests.spec).
+    spec: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    draw_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    winners: Mapped[int] = mapped_column(Integer)
+    reserves: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[str] = mapped_column(String(64))
+    seed_sha256: Mapped[str] = mapped_column(String(64))
+    beacon_chain: Mapped[str] = mapped_column(String(16))
+    beacon_round: Mapped[int] = mapped_column(BigInteger)
+    # Set at the close: the frozen list (canonical JSON of pseudonyms and tickets) and its hash.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entries_frozen: Mapped[str | None] = mapped_column(Text)
+    entries_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Set at the draw: the beacon value and the whole transcript (JSON), seed revealed.
+    drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    beacon: Mapped[str | None] = mapped_column(String(128))
+    transcript: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestEntry(Base):
+    """A member's entry: tickets for joining plus those earned by activity. `member_id` is the
+    surviving member (entries move on a merge) and None once the member erased their data
+    after the close (the frozen list keeps the pseudonym and tickets, not who it was)."""
+
+    __tablename__ = "contest_entries"
+    __table_args__ = (UniqueConstraint("contest_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    joined: Mapped[bool] = mapped_column(Boolean, default=False)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    # Set at the close: the keyed pseudonym and the tickets (tier weight applied) frozen.
+    pseudonym: Mapped[str | None] = mapped_column(String(32))
+    frozen_tickets: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestTicket(Base):
+    """Tickets one event earned (a purchase, a qualified friend, a quest): once per event."""
+
+    __tablename__ = "contest_tickets"
+    __table_args__ = (UniqueConstraint("contest_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("contest_entries.id"), index=True)
+    event_key: Mapped[str] = mapped_column(String(128))
+    tickets: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestWinner(Base):
+    """A place in the draw's result: winners first, then reserves in order. A reserve steps up
+    (status `awaiting`) when a winner is ineligible or lets the claim deadline pass."""
+
+    __tablename__ = "contest_winners"
+    __table_args__ = (UniqueConstraint("contest_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contests.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("contest_entries.id"))
+    pseudonym: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    # standby (a reserve not called) -> awaiting (told, may claim) -> claimed | expired;
+    # ineligible at any point before the claim.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    claim_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------- games
+
+
+class Badge(Base):
+    """A badge as data: its texts per language, an emoji or picture, and the condition on
+    events that earns it (core.games.badges.definitions reads `condition`)."""
+
+    __tablename__ = "badges"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    # JSON {"en": ..., "ru": ..., "fa": ...} (or one text for every language).
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    emoji: Mapped[str | None] = mapped_column(String(16))
+    picture: Mapped[str | None] = mapped_column(String(512))
+    # JSON {"kind": "visits", "count": 5} and the like.
+    condition: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BadgeAward(Base):
+    """A badge a member earned: at most once per (member, badge)."""
+
+    __tablename__ = "badge_awards"
+    __table_args__ = (UniqueConstraint("member_id", "badge_id", name="member_badge"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    badge_id: Mapped[int] = mapped_column(ForeignKey("badges.id"), index=True)
+    # What earned it ("purchase:R-1", "quest:3:once", a caller's key): for the record.
+    key: Mapped[str] = mapped_column(String(128))
+    awarded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GameFact(Base):
+    """Something the games counted once: a day's check-in, a quest done, an event a
+    leaderboard scored. Unique per (kind, ref), so a replayed event counts nothing."""
+
+    __tablename__ = "game_facts"
+    __table_args__ = (UniqueConstraint("kind", "ref", name="kind_ref"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Streak(Base):
+    """A member's run of consecutive periods (days or weeks, by the rule `key`) with the
+    action; periods are ordinals in the member's time zone (core.games.streaks.periods)."""
+
+    __tablename__ = "streaks"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    current: Mapped[int] = mapped_column(Integer, default=0)
+    best: Mapped[int] = mapped_column(Integer, default=0)
+    # The last period with the action, and the last missed one a freeze forgave.
+    last_period: Mapped[int | None] = mapped_column(Integer)
+    frozen_period: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The reminder job looks for streaks whose last period was the one before now.
+Index("ix_streaks_key_last_period", Streak.__table__.c.key, Streak.__table__.c.last_period)
+
+
+class GameProfile(Base):
+    """How a member appears on leaderboards: a nickname, or hidden (None)."""
+
+    __tablename__ = "game_profiles"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    nickname: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Board(Base):
+    """One leaderboard: a metric over one period ("points:week:2026-W49")."""
+
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    metric: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BoardScore(Base):
+    """A member's score on a board. `rank_key` orders the board (smaller is ahead): the
+    score, then who reached it first (core.games.leaderboards.ranking); then member_id."""
+
+    __tablename__ = "board_scores"
+
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    score: Mapped[int] = mapped_column(BigInteger)
+    reached_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rank_key: Mapped[int] = mapped_column(BigInteger)
+
+
+Index(
+    "ix_board_scores_board_rank",
+    BoardScore.__table__.c.board_id,
+    BoardScore.__table__.c.rank_key,
+    BoardScore.__table__.c.member_id,
+)
+Index("ix_board_scores_member_id", BoardScore.__table__.c.member_id)
+
+
+class BoardNode(Base):
+    """A counted tree over a board's rank keys: at `level` L, how many scores have
+    rank_key >> (4 L) == bucket. A rank is a sum of at most 15 siblings per level."""
+
+    __tablename__ = "board_nodes"
+
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+# ---------------------------------------------------------------------------- quests
+
+
 class Quest(Base):
     """A quest as a marketer defined it (`definition`: the validated JSON, see
     core.games.quests.definition); the columns repeat what queries filter on. The definition

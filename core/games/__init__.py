@@ -1,1 +1,2 @@
-"""Games: quests, badges, streaks, leaderboards and contests, driven by other contexts' events."""
+"""Games: quests, badges, streaks, leaderboards and contests, driven by the other contexts'
+events."""

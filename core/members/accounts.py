@@ -24,7 +24,7 @@ from core.db.models import (
     RetiredIdentity,
 )
 from core.ledger.entries import Ledger
-from core.members.events import MemberJoined
+from core.members.events import MemberJoined, ProfileChanged
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
 from core.shared.bus import MessageBus
@@ -141,6 +141,13 @@ class Enrolment:
 
 class TermsNotAccepted(Refused):
     code = "terms_not_accepted"
+
+
+class BirthdayAlreadyGiven(Refused):
+    """A birthday is given once: changing it in the chat would let a member move the birthday
+    bonus around the calendar (core.birthdays)."""
+
+    code = "birthday_already_given"
 
 
 class IdentityNotLinked(NotFound):
@@ -340,7 +347,51 @@ class Members:
                     created_at=now,
                 )
             )
+            await self._profile_changed(session, member)
         return Profile.of(member)
+
+    async def set_phone(self, member_id: int, phone: str, *, verified: bool) -> Profile:
+        """The member's phone, from the profile. `verified`: a messenger vouched for it (one's
+        own Telegram contact, the WhatsApp sender); a typed number is never verified, so it
+        can neither link cards nor be matched by one."""
+        if not _PHONE_SHAPE.match(phone):
+            raise InvalidReference("a phone number is + and 6 to 20 digits")
+        async with self._db.transaction() as session:
+            member = await self._locked(session, member_id)
+            if member.phone == phone and member.phone_verified and not verified:
+                # Typing the number a messenger already vouched for keeps it vouched for.
+                verified = True
+            member.phone, member.phone_verified = phone, verified
+            member.updated_at = self._clock.now()
+            await self._profile_changed(session, member)
+        return Profile.of(member)
+
+    async def set_birthday(self, member_id: int, birthday: date) -> Profile:
+        """The member's birthday, from the profile: given once (`BirthdayAlreadyGiven` after
+        that, even for the same date, so the bonus cannot be moved around the calendar)."""
+        async with self._db.transaction() as session:
+            member = await self._locked(session, member_id)
+            if member.birthday is not None:
+                raise BirthdayAlreadyGiven(str(member_id))
+            member.birthday = birthday
+            member.updated_at = self._clock.now()
+            await self._profile_changed(session, member)
+        return Profile.of(member)
+
+    async def _profile_changed(self, session: AsyncSession, member: Member) -> None:
+        """Publish `ProfileChanged` in the writing transaction (the profile quest counts it
+        there, so a crash cannot record the change without its progress or the reverse)."""
+        await session.flush()
+        await self._bus.publish_in(
+            session,
+            ProfileChanged(
+                occurred_at=self._clock.now(),
+                member_id=member.id,
+                has_phone=member.phone is not None,
+                has_birthday=member.birthday is not None,
+                marketing=member.marketing_opt_in,
+            ),
+        )
 
     async def consents(self, member_id: int) -> list[Consent]:
         async with self._db.reading() as session:

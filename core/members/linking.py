@@ -214,6 +214,27 @@ class Linking:
             return Linked(found, "already")
         return Linked(await self._members.get(holder.id), "attached")
 
+    async def card_of_verified_phone(self, member_id: int, phone: str) -> Profile | None:
+        """Another active member whose phone a messenger vouched for as this same number: the
+        card a member may link to after a messenger vouched for their number too."""
+        holder = await self.holder_of_verified_phone(phone)
+        return holder if holder is not None and holder.id != member_id else None
+
+    async def merge_by_verified_phone(self, identity: IdentityKey, phone: str) -> Linked:
+        """Make the member of `identity` and the other holder of the same verified phone one
+        member (the older survives, as with a link code). Only on the member's own yes, and
+        only when a messenger vouched for the number on both sides: the caller passes the
+        number the member's messenger just vouched for."""
+        member = await self._members.find(identity)
+        if member is None:
+            return await self.attach_by_verified_phone(identity, phone)
+        holder = await self.card_of_verified_phone(member.id, phone)
+        if holder is None:
+            raise LinkRefused("invalid")
+        async with self._db.transaction() as session:
+            survivor, moved = await self._merge_in(session, member.id, holder.id, str(identity))
+        return Linked(Profile.of(survivor), "merged", points_moved=moved)
+
     async def _merge_in(
         self, session: AsyncSession, first_id: int, second_id: int, actor: str
     ) -> tuple[Member, int]:

@@ -43,6 +43,13 @@ class NoticeKind(StrEnum):
     QUEST_COMPLETED = "quest_completed"
     # payload: quest, title, approved (bool), reason?
     QUEST_PROOF_REVIEWED = "quest_proof_reviewed"
+    # payload: contest_id, title (text or {language: text}), reserve (bool), deadline (ISO),
+    # points, coupon (bool), item (text or {language: text} or None)
+    CONTEST_WON = "contest_won"
+    # payload: badge (name), title, description (per language), emoji?
+    BADGE_EARNED = "badge_earned"
+    # payload: key, action ("checkin", "purchase"), period ("day", "week"), current
+    STREAK_REMINDER = "streak_reminder"
 
 
 PENDING = "pending"

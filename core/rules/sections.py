@@ -52,6 +52,10 @@ from core.rules.values import (
 )
 
 ReferralAction = Literal["join", "first_purchase"]
+StreakAction = Literal["checkin", "purchase"]
+StreakPeriod = Literal["day", "week"]
+STREAK_ACTIONS: tuple[str, ...] = get_args(StreakAction)
+STREAK_PERIODS: tuple[str, ...] = get_args(StreakPeriod)
 TierMetric = Literal["spend", "points"]
 REFERRAL_ACTIONS: tuple[str, ...] = get_args(ReferralAction)
 TIER_METRICS: tuple[str, ...] = get_args(TierMetric)
@@ -311,6 +315,47 @@ class TierRules(Section):
         return held.earn_multiplier if held is not None else Decimal(1)
 
 
+class StreakRule(Section):
+    """A streak members keep: consecutive `period`s (days or weeks, in the member's time
+    zone) with the `action` (a daily check-in, a purchase)."""
+
+    key: Key
+    action: Annotated[StreakAction, one_of(STREAK_ACTIONS)]
+    period: Annotated[StreakPeriod, one_of(STREAK_PERIODS)]
+
+
+def _streaks_unique(streaks: tuple[StreakRule, ...]) -> tuple[StreakRule, ...]:
+    keys = [streak.key for streak in streaks]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise refuse(f"keys must be unique, repeated: {', '.join(repeated)}")
+    return streaks
+
+
+DEFAULT_STREAKS = (
+    StreakRule(key="checkin", action="checkin", period="day"),
+    StreakRule(key="visits", action="purchase", period="week"),
+)
+# Reminders never go out at night: only from the reminder hour until this local hour.
+QUIET_HOURS_START = 22
+
+
+class GameRules(Section):
+    # The streaks members keep; a badge may ask for a streak of N of one of them.
+    streaks: Annotated[tuple[StreakRule, ...], AfterValidator(_streaks_unique)] = DEFAULT_STREAKS
+    # One missed period in this many is forgiven (a freeze): 7 forgives a missed day a week
+    # (or a missed week in seven); 0 forgives nothing.
+    streak_freeze_every: Annotated[int, whole(0, 366, zero="no freeze")] = 7
+    # The member's local hour from which the reminder that a streak is about to break goes
+    # out (the last day of the period), never during the quiet hours (22:00 to 09:00).
+    streak_reminder_hour: Annotated[int, whole(9, QUIET_HOURS_START - 1)] = 18
+    # A reminder to keep a streak is an invitation: by default only for members who opted in.
+    streak_reminder_is_marketing: Annotated[bool, flag()] = True
+
+    def streak(self, key: str) -> StreakRule | None:
+        return next((streak for streak in self.streaks if streak.key == key), None)
+
+
 # In the order `main.py rules` shows them (pydantic lists inherited fields from the last base).
 SECTIONS: tuple[type[Section], ...] = (
     ProgramIdentity,
@@ -321,10 +366,12 @@ SECTIONS: tuple[type[Section], ...] = (
     ExpiryRules,
     BirthdayRules,
     TierRules,
+    GameRules,
 )
 
 
 class ProgramRules(
+    GameRules,
     TierRules,
     BirthdayRules,
     ExpiryRules,

@@ -13,7 +13,13 @@ from handlers.render.views import Views, button
 from handlers.routing import Action, Router, Turn
 
 # (label key in locales/*/quests.ftl or the game's own .ftl, action), in the order shown.
-ENTRIES: tuple[tuple[str, Action], ...] = (("games-quests", actions.Quests()),)
+ENTRIES: tuple[tuple[str, Action], ...] = (
+    ("games-quests", actions.Quests()),
+    ("menu-checkin", actions.CheckIn()),
+    ("menu-badges", actions.Badges()),
+    ("menu-leaderboard", actions.Leaderboard()),
+    ("menu-contests", actions.Contests()),
+)
 
 
 class GamesMenu:

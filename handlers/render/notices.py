@@ -15,7 +15,8 @@ from typing import Any
 
 from core.notices.outbox import NoticeKind
 from core.shared import qr
-from handlers.messages import Image, Reply
+from handlers import actions
+from handlers.messages import Button, Image, Reply
 from handlers.render.i18n import Translator
 
 
@@ -183,6 +184,24 @@ class NoticeTexts:
             text = self._text(language, "notice-quest-proof-rejected-plain", quest=quest)
         return [Reply(text)]
 
+    def _contest_won(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        deadline = _datetime(payload.get("deadline"))
+        when = (
+            f"{self.texts.date(language, deadline.date(), style='long')} {deadline:%H:%M} UTC"
+            if deadline is not None
+            else "—"
+        )
+        key = "notice-contest-reserve-won" if payload.get("reserve") else "notice-contest-won"
+        text = self._text(
+            language, key, title=_localized(payload.get("title"), language), deadline=when
+        )
+        contest_id = _int(payload.get("contest_id"))
+        claim = Button(
+            self._text(language, "contest-claim-button"),
+            actions.ContestClaim(contest_id).encode(),
+        )
+        return [Reply(text, buttons=((claim,),))]
+
     # ------------------------------------------------------------------ pieces
     def _text(self, language: str, key: str, /, **args: object) -> str:
         return self.texts.text(language, key, **args)
@@ -222,6 +241,48 @@ class NoticeTexts:
         return str(key).replace("_", " ").title() if named == message else named
 
 
+def _badge_earned(texts: NoticeTexts, payload: dict[str, Any], language: str) -> list[Reply]:
+    return [
+        Reply(
+            texts._text(
+                language,
+                "notice-badge-earned",
+                emoji=str(payload.get("emoji") or "🏅"),
+                title=_localized(payload.get("title"), language) or str(payload.get("badge") or ""),
+                description=_localized(payload.get("description"), language),
+            )
+        )
+    ]
+
+
+def _streak_reminder(texts: NoticeTexts, payload: dict[str, Any], language: str) -> list[Reply]:
+    action = "purchase" if payload.get("action") == "purchase" else "checkin"
+    period = "week" if payload.get("period") == "week" else "day"
+    count = _int(payload.get("current"))
+    return [
+        Reply(
+            texts._text(
+                language,
+                f"notice-streak-{action}-{period}",
+                streak=texts._text(language, f"streak-{period}s", count=count),
+            )
+        )
+    ]
+
+
+def _localized(value: Any, language: str) -> str:
+    """A marketer's text as the payload keeps it: one text, or {language: text} (falling back
+    to the text for every language, then English, then any; "" when there is none)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for candidate in (language, "", "en", *value):
+            text = value.get(candidate)
+            if isinstance(text, str) and text.strip():
+                return text
+    return ""
+
+
 _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[Reply]]] = {
     NoticeKind.POINTS_EARNED: NoticeTexts._points_earned,
     NoticeKind.POINTS_SPENT: NoticeTexts._points_spent,
@@ -233,20 +294,10 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.QUEST_STEP_DONE: NoticeTexts._quest_step_done,
     NoticeKind.QUEST_COMPLETED: NoticeTexts._quest_completed,
     NoticeKind.QUEST_PROOF_REVIEWED: NoticeTexts._quest_proof_reviewed,
+    NoticeKind.CONTEST_WON: NoticeTexts._contest_won,
+    NoticeKind.BADGE_EARNED: _badge_earned,
+    NoticeKind.STREAK_REMINDER: _streak_reminder,
 }
-
-
-def _localized(value: Any, language: str) -> str:
-    """A marketer's text from a payload: one text, or {language: text} (falling back to the
-    text for every language, then English, then any)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for candidate in (language, "", "en", *value):
-            text = value.get(candidate)
-            if isinstance(text, str) and text.strip():
-                return text
-    return "—"
 
 
 def _int(value: Any) -> int:
@@ -274,6 +325,15 @@ def _date(value: Any) -> date | None:
     except ValueError:
         return None
     return parsed.date()
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _safe(code: str) -> str:

@@ -85,7 +85,7 @@ class Views:
                     button(t(language, "menu-history"), actions.History()),
                     button(t(language, "menu-help"), actions.Help()),
                 ),
-                (button(t(language, "menu-language"), actions.Language()), marketing),
+                (button(t(language, "menu-profile"), actions.Profile()), marketing),
                 (
                     button(t(language, "menu-link"), actions.Messengers()),
                     button(t(language, "menu-privacy"), actions.Privacy()),

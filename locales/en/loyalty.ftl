@@ -7,40 +7,6 @@ points-amount = { $count ->
    *[other] { $count } points
 }
 
-## Sign-up
-signup-welcome = Welcome to { $program }! Which language shall we use?
-signup-language-picked = We picked { $language } for you. Choose another language to change it.
-signup-terms =
-    Here is how { $program } works:
-    { $rules }
-
-    To open your card, please accept the program terms.
-signup-terms-accept = ✅ I accept
-signup-terms-decline = ❌ Decline
-signup-terms-declined = Without accepting the terms we cannot open your card. Choose "I accept" whenever you are ready.
-signup-marketing = Shall we send you personal offers and news? You can change this at any time.
-signup-marketing-yes = 🔔 Yes, please
-signup-marketing-no = No, thanks
-signup-phone = Share your phone number so the shop can find your card by it (optional).
-signup-phone-share = 📱 Share my number
-signup-phone-not-own = That is someone else's contact. Please share your own number, or skip this step.
-signup-phone-invalid = That does not look like a phone number. Send it as +79991234567, or skip this step.
-signup-phone-type = Please type your phone number, for example +79991234567, or skip this step.
-signup-phone-card = This phone number already has a card with us: { $card }. Link this messenger to that card, or open a new one?
-signup-phone-card-link = 🔗 Yes, it is my card
-signup-phone-card-new = ➕ Open a new card
-signup-birthday = When is your birthday? We have a gift for you on the day. Send it as DD.MM.YYYY (for example 25.12.1990), or skip.
-signup-birthday-invalid = I could not read that date. Please send your birthday as DD.MM.YYYY, for example 25.12.1990.
-signup-birthday-future = That date is in the future. Please send your real birthday as DD.MM.YYYY.
-signup-birthday-implausible = That date does not look right. Please check the year and send it as DD.MM.YYYY.
-signup-skip = Skip
-signup-repeat = Please choose one of the options below.
-signup-done = Your card is ready! { $bonus ->
-    [0] Welcome to { $program }.
-   *[other] You get { $points } as a welcome gift.
-}
-signup-referred = You joined through a friend's invitation.
-
 ## Main menu
 menu-balance = 💰 Balance
 menu-history = 📜 History
@@ -95,7 +61,7 @@ help =
     { $program }: how it works
     { $rules }
 
-    Buttons: Balance, History, My card, Language. Commands: /balance, /history, /card, /language, /help.
+    Buttons: Balance, History, My card, Profile (phone, birthday, language, time zone). Commands: /balance, /history, /card, /profile, /language, /help.
 rules-earn = • You earn { $points } for every { $spend } spent.
 rules-value = • { $points } = { $worth } when you pay with points.
 rules-welcome = • A welcome gift of { $bonus } when you join.

@@ -1,0 +1,1 @@
+"""Badges: defined as data (conditions on events), awarded once, shown on a shelf."""

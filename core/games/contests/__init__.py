@@ -1,0 +1,1 @@
+"""Contests: giveaways drawn verifiably among members' entries (and, next, leaderboard contests)."""

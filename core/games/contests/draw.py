@@ -1,0 +1,285 @@
+"""A giveaway draw anyone can check: the whole procedure, in the Python standard library only.
+
+This file is meant to be read by a member who wants to check a draw, and it runs on its own
+(`python draw.py draw.json`), with nothing but Python 3.11. The shop's program uses the very
+same functions to draw, so what you read here is what picked the winners.
+
+Commit-reveal, in four steps
+    1. When the giveaway is created, the shop draws a secret 32-byte `seed` and publishes
+       `seed_sha256 = sha256(seed)` (the commitment), together with a public randomness round
+       that does not exist yet: the first drand round emitted at or after the draw time
+       (`beacon_round`, see `drand_round`). Neither the shop nor anyone else knows that
+       round's value before it is emitted.
+    2. At the close, the entry list is frozen: one line per entry, a pseudonym and a number
+       of tickets. Its canonical JSON (see `canonical_entries`) is published with its
+       `sha256` (`entries_sha256`). The close happens before the beacon round exists.
+    3. At the draw, the beacon round's value (`beacon`, hex: drand's `randomness`) is taken
+       and the seed is revealed. The shop can no longer choose the seed (it is committed),
+       nor the entries (they are frozen and hashed), and it could not know the beacon when
+       it committed to both.
+    4. The order of the draw is a deterministic function of (seed, beacon, entries_sha256,
+       entries), below. Anyone can recompute it from the transcript.
+
+The draw order (version "loyalty-draw/1")
+    key   = HMAC-SHA256(key = seed bytes,
+                        message = "loyalty-draw/1|" + beacon hex + "|" + entries_sha256 hex)
+            (hex strings in lower case, ASCII)
+    Pick number k = 0, 1, 2 ... takes one entry from those not picked yet, weighted by
+    tickets:
+        T = the total tickets of the entries not picked yet
+        for attempt j = 0, 1, 2 ...:
+            R = HMAC-SHA256(key, "pick:" + k + ":" + j) read as a 256-bit big-endian integer
+            if R < 2**256 - (2**256 mod T): stop (else the next attempt: no modulo bias)
+        r = R mod T
+        walk the entries not picked yet in the canonical order (by pseudonym), subtracting
+        each one's tickets from r; the entry at which r < its tickets is picked.
+    Picking stops once `winners + reserves` picks that are not excluded are made, or no
+    entry is left.
+
+Exclusions
+    Entries that are not eligible at the draw (an erased member, one not in good standing,
+    a second card of a member whose cards were merged after the close, an account the shop
+    excludes) are listed in the transcript with a reason. They stay in the frozen list (so
+    its hash still verifies) and are drawn like any other, but a pick that is excluded is
+    passed over. An exclusion therefore can only remove that entry: it never changes who
+    else is drawn, nor in which order. The first `winners` picks not excluded win; the next
+    `reserves` are the reserves, in order.
+
+What this does not check
+    That the beacon value is really drand's value of `beacon_round`: fetch
+    `beacon_url` from the transcript (any drand relay gives the same value) and compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+FORMAT = "loyalty-draw/1"
+SEED_BYTES = 32
+
+# drand's public chains (https://drand.love): a chain emits round r at
+# genesis + (r - 1) * period seconds (UTC).
+DRAND_CHAINS: dict[str, dict[str, Any]] = {
+    "quicknet": {
+        "hash": "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971",
+        "genesis": 1692803367,
+        "period": 3,
+    },
+    "mainnet": {
+        "hash": "8990e7a9aaed2ffed73dbd7092123d6f289930540d7651336225dc172e51b2ce",
+        "genesis": 1595431050,
+        "period": 30,
+    },
+}
+DRAND_RELAY = "https://api.drand.sh"
+
+
+@dataclass(frozen=True)
+class Entry:
+    pseudonym: str
+    tickets: int
+
+
+def drand_round(chain: str, at: datetime) -> int:
+    """The first round of `chain` emitted at or after `at`."""
+    spec = DRAND_CHAINS[chain]
+    elapsed: float = at.timestamp() - float(spec["genesis"])
+    if elapsed <= 0:
+        return 1
+    period: int = spec["period"]
+    return math.ceil(elapsed / period) + 1
+
+
+def drand_round_time(chain: str, round_number: int) -> float:
+    """When `round_number` of `chain` is emitted (a POSIX timestamp)."""
+    spec = DRAND_CHAINS[chain]
+    return float(spec["genesis"] + (round_number - 1) * spec["period"])
+
+
+def beacon_url(chain: str, round_number: int, relay: str = DRAND_RELAY) -> str:
+    return f"{relay.rstrip('/')}/{DRAND_CHAINS[chain]['hash']}/public/{round_number}"
+
+
+def commitment(seed_hex: str) -> str:
+    """sha256 of the seed's bytes, in hex: what the shop publishes before the giveaway."""
+    return hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest()
+
+
+def canonical_entries(entries: Sequence[Entry]) -> bytes:
+    """The frozen list as bytes: a JSON array of {"pseudonym", "tickets"} sorted by
+    pseudonym, keys sorted, no spaces, ASCII only."""
+    ordered = sorted(entries, key=lambda entry: entry.pseudonym)
+    return json.dumps(
+        [{"pseudonym": entry.pseudonym, "tickets": entry.tickets} for entry in ordered],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode("ascii")
+
+
+def entries_sha256(entries: Sequence[Entry]) -> str:
+    return hashlib.sha256(canonical_entries(entries)).hexdigest()
+
+
+def draw_key(seed_hex: str, beacon_hex: str, list_hash: str) -> bytes:
+    message = f"{FORMAT}|{beacon_hex.lower()}|{list_hash.lower()}".encode("ascii")
+    return hmac.new(bytes.fromhex(seed_hex), message, hashlib.sha256).digest()
+
+
+def _uniform(key: bytes, pick: int, total: int) -> int:
+    """A number in [0, total), without modulo bias."""
+    limit = 2**256 - (2**256 % total)
+    attempt = 0
+    while True:
+        digest = hmac.new(key, f"pick:{pick}:{attempt}".encode("ascii"), hashlib.sha256).digest()
+        value = int.from_bytes(digest, "big")
+        if value < limit:
+            return value % total
+        attempt += 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    # Every pick in order, excluded ones too.
+    picks: tuple[str, ...]
+    winners: tuple[str, ...]
+    reserves: tuple[str, ...]
+
+
+def draw(
+    seed_hex: str,
+    beacon_hex: str,
+    entries: Sequence[Entry],
+    *,
+    winners: int,
+    reserves: int,
+    excluded: frozenset[str] = frozenset(),
+) -> Outcome:
+    """The draw order over the frozen `entries` (see the module's docstring)."""
+    remaining = sorted(
+        (entry for entry in entries if entry.tickets > 0), key=lambda entry: entry.pseudonym
+    )
+    key = draw_key(seed_hex, beacon_hex, entries_sha256(entries))
+    picks: list[str] = []
+    chosen: list[str] = []
+    wanted = winners + reserves
+    pick = 0
+    while remaining and len(chosen) < wanted:
+        total = sum(entry.tickets for entry in remaining)
+        r = _uniform(key, pick, total)
+        index = 0
+        while r >= remaining[index].tickets:
+            r -= remaining[index].tickets
+            index += 1
+        taken = remaining.pop(index)
+        picks.append(taken.pseudonym)
+        if taken.pseudonym not in excluded:
+            chosen.append(taken.pseudonym)
+        pick += 1
+    return Outcome(
+        picks=tuple(picks), winners=tuple(chosen[:winners]), reserves=tuple(chosen[winners:])
+    )
+
+
+@dataclass
+class Verification:
+    winners: tuple[str, ...] = ()
+    reserves: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
+
+
+def verify(transcript: dict[str, Any]) -> Verification:
+    """Re-run a published draw: what does not match, if anything."""
+    result = Verification()
+    try:
+        if transcript.get("format") != FORMAT:
+            result.problems.append(f"unknown format {transcript.get('format')!r}")
+            return result
+        contest = transcript["contest"]
+        commit = transcript["commitment"]
+        frozen = transcript["entries"]
+        reveal = transcript["reveal"]
+        seed, beacon = str(reveal["seed"]), str(reveal["beacon"])
+        entries = [Entry(str(line["pseudonym"]), int(line["tickets"])) for line in frozen["list"]]
+        excluded = frozenset(str(line["pseudonym"]) for line in transcript.get("excluded", []))
+        winners, reserves = int(contest["winners"]), int(contest["reserves"])
+        published = transcript["result"]
+        bytes.fromhex(seed)
+        bytes.fromhex(beacon)
+    except (KeyError, TypeError, ValueError) as error:
+        result.problems.append(f"the transcript is incomplete or malformed: {error!r}")
+        return result
+    if commitment(seed) != str(commit["seed_sha256"]).lower():
+        result.problems.append(
+            "the revealed seed does not hash to the commitment: "
+            f"sha256(seed) = {commitment(seed)}, committed {commit['seed_sha256']}"
+        )
+    computed_hash = entries_sha256(entries)
+    if computed_hash != str(frozen["sha256"]).lower():
+        result.problems.append(
+            "the entry list does not hash to the published hash: "
+            f"sha256(list) = {computed_hash}, published {frozen['sha256']}"
+        )
+    names = [entry.pseudonym for entry in entries]
+    if len(set(names)) != len(names):
+        result.problems.append("the entry list names a pseudonym twice")
+    if not excluded <= set(names):
+        result.problems.append("an excluded pseudonym is not in the entry list")
+    outcome = draw(seed, beacon, entries, winners=winners, reserves=reserves, excluded=excluded)
+    result.winners, result.reserves = outcome.winners, outcome.reserves
+    if list(outcome.winners) != list(published.get("winners", [])):
+        result.problems.append(
+            f"different winners: computed {list(outcome.winners)}, "
+            f"published {published.get('winners')}"
+        )
+    if list(outcome.reserves) != list(published.get("reserves", [])):
+        result.problems.append(
+            f"different reserves: computed {list(outcome.reserves)}, "
+            f"published {published.get('reserves')}"
+        )
+    if "picks" in published and list(outcome.picks) != list(published["picks"]):
+        result.problems.append("a different order of picks than the published one")
+    chain, round_number = commit.get("beacon_chain"), commit.get("beacon_round")
+    frozen_at = frozen.get("frozen_at")
+    if chain in DRAND_CHAINS and isinstance(round_number, int) and frozen_at:
+        emitted = drand_round_time(chain, round_number)
+        if datetime.fromisoformat(frozen_at).timestamp() >= emitted:
+            result.problems.append("the entry list was frozen after the beacon round was public")
+        result.notes.append(
+            f"check the beacon yourself: {beacon_url(chain, round_number)} "
+            f"must show randomness {beacon}"
+        )
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python draw.py draw.json", file=sys.stderr)
+        return 2
+    with open(argv[1], encoding="utf-8") as file:
+        result = verify(json.load(file))
+    print("winners: " + ", ".join(result.winners))
+    print("reserves: " + ", ".join(result.reserves))
+    for note in result.notes:
+        print(note)
+    for problem in result.problems:
+        print("MISMATCH: " + problem)
+    print("VERIFIED" if result.verified else "NOT VERIFIED")
+    return 0 if result.verified else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

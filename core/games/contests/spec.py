@@ -1,0 +1,163 @@
+"""A contest as the marketer writes it (a JSON file for `contest-create --file`; the admin web
+will edit the same data): validated field by field, so a typo is refused with its name."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.games.contests.draw import DRAND_CHAINS
+from core.games.contests.errors import InvalidContest
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+LANGUAGE = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?$")
+MAX_WINNERS = 1000
+MAX_TICKETS = 1000
+# The close must come before the beacon round exists: the draw time is at least this much
+# after the end, so the scheduled close (every minute) has time to run.
+MIN_DRAW_DELAY = timedelta(minutes=5)
+
+# Text for every language ("") or per language ({"en": ..., "ru": ...}).
+Text = str | dict[str, str]
+
+
+def localized(value: Text | None, language: str) -> str:
+    """The text in `language`, else one for every language, else English, else any."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    for candidate in (language, "", "en"):
+        if value.get(candidate):
+            return value[candidate]
+    return next(iter(value.values()), "")
+
+
+def _check_text(value: Any, max_length: int) -> Text:
+    texts = {"": value} if isinstance(value, str) else value
+    if not isinstance(texts, dict) or not texts:
+        raise ValueError("must be text or {language: text}")
+    for language, words in texts.items():
+        if not isinstance(language, str) or not LANGUAGE.match(language):
+            raise ValueError(f"{language!r} is not a language code such as 'en'")
+        if not isinstance(words, str) or not words.strip():
+            raise ValueError(f"the {language or 'default'} text is empty")
+        if len(words) > max_length:
+            raise ValueError(f"at most {max_length} characters")
+    return value  # type: ignore[no-any-return]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prize(_Strict):
+    """What every winner gets: points, a coupon of a campaign, an item (described per
+    language, handed over by the shop), or several of them."""
+
+    points: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    coupon_campaign: str | None = None
+    item: Text | None = None
+
+    @field_validator("item", mode="before")
+    @classmethod
+    def _item(cls, value: Any) -> Any:
+        return None if value is None else _check_text(value, 200)
+
+    @model_validator(mode="after")
+    def _something(self) -> Prize:
+        if not self.points and not self.coupon_campaign and not self.item:
+            raise ValueError("a prize needs points, a coupon_campaign or an item")
+        return self
+
+
+class Tickets(_Strict):
+    """How entries are earned. `join`: tickets for joining in the chat (0: no join button).
+    The others: tickets per purchase, per qualified friend, per quest completed within the
+    contest's window. With `requires_join`, activity counts only for members who joined."""
+
+    join: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 1
+    per_purchase: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 0
+    per_friend: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 0
+    per_quest: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 0
+    requires_join: bool = True
+    max_per_member: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    @model_validator(mode="after")
+    def _some_way_in(self) -> Tickets:
+        if not (self.join or self.per_purchase or self.per_friend or self.per_quest):
+            raise ValueError("no way to get a ticket: set join or a per_... count")
+        if self.requires_join and not self.join:
+            raise ValueError("requires_join needs join tickets (at least 1)")
+        return self
+
+
+class ContestSpec(_Strict):
+    slug: str
+    kind: Literal["giveaway", "leaderboard"] = "giveaway"
+    title: Text
+    description: Text | None = None
+    starts_at: datetime
+    ends_at: datetime
+    draw_at: datetime
+    winners: Annotated[int, Field(ge=1, le=MAX_WINNERS)]
+    reserves: Annotated[int, Field(ge=0, le=MAX_WINNERS)] = 0
+    claim_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 72
+    prize: Prize
+    tickets: Tickets = Tickets()
+    # Tickets of a member in a tier are multiplied (whole numbers, tier at the close).
+    tier_weights: dict[str, Annotated[int, Field(ge=1, le=100)]] = {}
+    # The shop's own accounts (staff, tests, bots it runs): never drawn.
+    excluded_cards: list[str] = []
+    beacon_chain: Literal["quicknet", "mainnet"] = "quicknet"
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError("lower-case letters, digits and '-', at most 32")
+        return value
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> Any:
+        return _check_text(value, 120)
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _description(cls, value: Any) -> Any:
+        return None if value is None else _check_text(value, 1000)
+
+    @field_validator("starts_at", "ends_at", "draw_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-12-24T18:00:00+03:00")
+        return value
+
+    @model_validator(mode="after")
+    def _times(self) -> ContestSpec:
+        if self.kind != "giveaway":
+            raise ValueError("kind: only giveaways can be created yet")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.draw_at < self.ends_at + MIN_DRAW_DELAY:
+            raise ValueError("draw_at must be at least 5 minutes after ends_at")
+        assert self.beacon_chain in DRAND_CHAINS
+        return self
+
+
+def parse_spec(data: Any) -> ContestSpec:
+    """A ContestSpec from JSON data, or InvalidContest naming every field that is wrong."""
+    try:
+        return ContestSpec.model_validate(data)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item["loc"]) or "contest"
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+        raise InvalidContest("; ".join(problems)) from None

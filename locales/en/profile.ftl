@@ -1,0 +1,36 @@
+## The member's profile: phone, birthday, language, time zone, offers (handlers/menus/profile.py)
+menu-profile = 👤 Profile
+words-profile = profile, settings, phone, birthday
+profile-title = 👤 Your profile
+profile-phone-none = Phone: not given
+profile-phone-line = Phone: { $phone }
+profile-phone-verified-line = Phone: { $phone } (confirmed by your messenger)
+profile-birthday-none = Birthday: not given
+profile-birthday-line = Birthday: { $date }
+profile-language-line = Language: { $language }. Time zone: { $zone }
+profile-offers-on = Personal offers: yes
+profile-offers-off = Personal offers: no
+profile-birthday-gift = Tell us your birthday and get { $points } on the day.
+profile-phone-button = 📱 Phone
+profile-birthday-button = 🎂 Birthday
+profile-cancel = ✖ Cancel
+profile-cancelled = Nothing changed.
+profile-phone-ask = Share your number with the button below, or type it (for example +79991234567). The shop can then find your card by your phone.
+profile-phone-type = Please type your phone number, for example +79991234567.
+profile-phone-share = 📱 Share my number
+profile-phone-own = 📱 Use { $phone }
+profile-phone-not-own = That is someone else's contact. Please share your own number, or type it.
+profile-phone-invalid = That does not look like a phone number. Send it as +79991234567.
+profile-phone-saved = Saved: your phone is { $phone }.
+profile-phone-card = This number already has another card with us: { $card }. If it is yours too, we make the two cards one: the points of both stay yours.
+profile-phone-card-link = 🔗 Yes, it is my card
+profile-phone-card-keep = No, keep them apart
+profile-phone-kept = Fine, the two cards stay apart.
+profile-birthday-ask = When is your birthday? Send it as DD.MM.YYYY (for example 25.12.1990). It is given once and cannot be changed later in the chat.
+profile-birthday-invalid = I could not read that date. Please send your birthday as DD.MM.YYYY, for example 25.12.1990.
+profile-birthday-future = That date is in the future. Please send your real birthday as DD.MM.YYYY.
+profile-birthday-implausible = That date does not look right. Please check the year and send it as DD.MM.YYYY.
+profile-birthday-saved = Saved: your birthday is { $date }. We will celebrate it with you!
+profile-birthday-given = Your birthday is { $date }. It is given once and cannot be changed in the chat; if it is wrong, please tell the shop.
+# Telegram's command menu (at most 256 characters)
+command-profile = My phone, birthday and settings

@@ -1,0 +1,36 @@
+## Leaderboards and the member's name on them
+
+menu-leaderboard = 🏆 جدول رده‌بندی
+words-leaderboard = رده‌بندی, جدول, برترین‌ها
+leaderboard-title-points-week = 🏆 امتیازهای این هفته
+leaderboard-title-points-month = 🏆 امتیازهای این ماه
+leaderboard-title-friends-week = 🏆 دوستان دعوت‌شده در این هفته
+leaderboard-title-friends-month = 🏆 دوستان دعوت‌شده در این ماه
+leaderboard-title-quests-week = 🏆 مأموریت‌های انجام‌شده در این هفته
+leaderboard-title-quests-month = 🏆 مأموریت‌های انجام‌شده در این ماه
+leaderboard-empty = هنوز کسی در این جدول نیست: اولین نفر باشید!
+leaderboard-line = { $rank } { $name }: { $score }
+leaderboard-line-mine = { $rank } { $name }: { $score } ← شما
+leaderboard-mine = جایگاه شما: { $rank } از { $total }، با { $score }.
+leaderboard-not-yet-points = هنوز در این جدول نیستید: با یک خرید وارد آن می‌شوید.
+leaderboard-not-yet-friends = هنوز در این جدول نیستید: دوستی را دعوت کنید.
+leaderboard-not-yet-quests = هنوز در این جدول نیستید: یک مأموریت را انجام دهید.
+leaderboard-metric-points = امتیاز
+leaderboard-metric-friends = دوستان
+leaderboard-metric-quests = مأموریت‌ها
+leaderboard-period-week = این هفته
+leaderboard-period-month = این ماه
+leaderboard-count-friends = { $count } دوست
+leaderboard-count-quests = { $count } مأموریت
+leaderboard-name-button = ✏️ نام من
+leaderboard-hidden-name = عضو شمارهٔ { $number }
+nickname-current = در جدول‌ها با نام { $name } نمایش داده می‌شوید.
+nickname-hidden = نام شما در جدول‌ها پنهان است: با عنوان { $name } نمایش داده می‌شوید.
+nickname-how = برای انتخاب نام مستعار، /nickname و سپس نام را بفرستید، مثلاً /nickname ستاره (۲ تا ۲۰ حرف، رقم، فاصله، . - _ ').
+nickname-hide-button = 🙈 پنهان کردن نام
+nickname-now-hidden = انجام شد: نام شما پنهان است و با عنوان { $name } نمایش داده می‌شوید.
+nickname-saved = انجام شد: اکنون در جدول‌ها با نام { $name } نمایش داده می‌شوید.
+nickname-refused-empty = نام مستعار باید دست‌کم ۲ نویسه داشته باشد.
+nickname-refused-too_long = نام مستعار حداکثر می‌تواند ۲۰ نویسه باشد.
+nickname-refused-characters = نام مستعار فقط می‌تواند حرف، رقم، فاصله و . - _ ' داشته باشد.
+nickname-refused-link = نام مستعار نمی‌تواند پیوند یا ‎@نام باشد.

@@ -1,0 +1,36 @@
+## The member's profile: phone, birthday, language, time zone, offers (handlers/menus/profile.py)
+menu-profile = 👤 نمایه
+words-profile = نمایه, تنظیمات, تلفن, تولد
+profile-title = 👤 نمایهٔ شما
+profile-phone-none = تلفن: وارد نشده
+profile-phone-line = تلفن: { $phone }
+profile-phone-verified-line = تلفن: { $phone } (تأییدشده توسط پیام‌رسان)
+profile-birthday-none = تاریخ تولد: وارد نشده
+profile-birthday-line = تاریخ تولد: { $date }
+profile-language-line = زبان: { $language }. منطقهٔ زمانی: { $zone }
+profile-offers-on = پیشنهادهای ویژه: بله
+profile-offers-off = پیشنهادهای ویژه: خیر
+profile-birthday-gift = تاریخ تولد خود را وارد کنید تا در روز تولدتان { $points } هدیه بگیرید.
+profile-phone-button = 📱 تلفن
+profile-birthday-button = 🎂 تاریخ تولد
+profile-cancel = ✖ انصراف
+profile-cancelled = چیزی تغییر نکرد.
+profile-phone-ask = شمارهٔ خود را با دکمهٔ زیر بفرستید یا آن را بنویسید (مثلاً +989121234567). آن‌گاه فروشگاه می‌تواند کارت شما را با شماره تلفن پیدا کند.
+profile-phone-type = لطفاً شمارهٔ تلفن خود را بنویسید، برای مثال +989121234567.
+profile-phone-share = 📱 ارسال شمارهٔ من
+profile-phone-own = 📱 استفاده از { $phone }
+profile-phone-not-own = این مخاطبِ شخص دیگری است. لطفاً شمارهٔ خودتان را بفرستید یا آن را بنویسید.
+profile-phone-invalid = این به شمارهٔ تلفن شبیه نیست. آن را به شکل +989121234567 بفرستید.
+profile-phone-saved = ذخیره شد: شمارهٔ تلفن شما { $phone } است.
+profile-phone-card = برای این شماره از قبل کارت دیگری داریم: { $card }. اگر آن هم مال شماست، دو کارت را یکی می‌کنیم و امتیازهای هر دو برای شما می‌ماند.
+profile-phone-card-link = 🔗 بله، کارت من است
+profile-phone-card-keep = نه، جدا بمانند
+profile-phone-kept = بسیار خوب، دو کارت جدا می‌مانند.
+profile-birthday-ask = تولدتان چه روزی است؟ تاریخ تولد میلادی خود را به شکل «روز.ماه.سال» بفرستید (مثلاً 25.12.1990). این تاریخ یک بار وارد می‌شود و بعداً در گفتگو قابل تغییر نیست.
+profile-birthday-invalid = نتوانستم این تاریخ را بخوانم. لطفاً تاریخ تولد میلادی خود را به شکل «روز.ماه.سال» بفرستید، مثلاً 25.12.1990.
+profile-birthday-future = این تاریخ در آینده است. لطفاً تاریخ تولد واقعی خود را به شکل «روز.ماه.سال» بفرستید.
+profile-birthday-implausible = این تاریخ درست به نظر نمی‌رسد. لطفاً سال (میلادی) را بررسی کنید و تاریخ را به شکل «روز.ماه.سال» بفرستید.
+profile-birthday-saved = ذخیره شد: تاریخ تولد شما { $date } است. با هم جشن می‌گیریم!
+profile-birthday-given = تاریخ تولد شما { $date } است. این تاریخ یک بار وارد می‌شود و در گفتگو قابل تغییر نیست؛ اگر نادرست است، لطفاً به فروشگاه بگویید.
+# Telegram's command menu (at most 256 characters)
+command-profile = تلفن، تاریخ تولد و تنظیمات من

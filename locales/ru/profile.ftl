@@ -1,0 +1,36 @@
+## The member's profile: phone, birthday, language, time zone, offers (handlers/menus/profile.py)
+menu-profile = 👤 Профиль
+words-profile = профиль, настройки, телефон, день рождения
+profile-title = 👤 Ваш профиль
+profile-phone-none = Телефон: не указан
+profile-phone-line = Телефон: { $phone }
+profile-phone-verified-line = Телефон: { $phone } (подтверждён мессенджером)
+profile-birthday-none = День рождения: не указан
+profile-birthday-line = День рождения: { $date }
+profile-language-line = Язык: { $language }. Часовой пояс: { $zone }
+profile-offers-on = Персональные предложения: да
+profile-offers-off = Персональные предложения: нет
+profile-birthday-gift = Укажите день рождения — в этот день получите { $points }.
+profile-phone-button = 📱 Телефон
+profile-birthday-button = 🎂 День рождения
+profile-cancel = ✖ Отмена
+profile-cancelled = Ничего не изменилось.
+profile-phone-ask = Отправьте номер кнопкой ниже или напишите его (например, +79991234567). Тогда магазин сможет найти вашу карту по телефону.
+profile-phone-type = Напишите, пожалуйста, номер телефона, например +79991234567.
+profile-phone-share = 📱 Отправить мой номер
+profile-phone-own = 📱 Взять { $phone }
+profile-phone-not-own = Это чужой контакт. Отправьте, пожалуйста, свой номер или напишите его.
+profile-phone-invalid = Это не похоже на номер телефона. Отправьте его в виде +79991234567.
+profile-phone-saved = Сохранено: ваш телефон { $phone }.
+profile-phone-card = На этот номер у нас уже есть другая карта: { $card }. Если она тоже ваша, объединим две карты в одну — баллы обеих останутся у вас.
+profile-phone-card-link = 🔗 Да, это моя карта
+profile-phone-card-keep = Нет, пусть будут отдельно
+profile-phone-kept = Хорошо, карты останутся отдельными.
+profile-birthday-ask = Когда у вас день рождения? Отправьте дату в виде ДД.ММ.ГГГГ (например, 25.12.1990). Её указывают один раз, потом в чате её не изменить.
+profile-birthday-invalid = Не удалось разобрать дату. Отправьте день рождения в виде ДД.ММ.ГГГГ, например 25.12.1990.
+profile-birthday-future = Эта дата ещё не наступила. Отправьте настоящий день рождения в виде ДД.ММ.ГГГГ.
+profile-birthday-implausible = Дата выглядит странно. Проверьте год и отправьте в виде ДД.ММ.ГГГГ.
+profile-birthday-saved = Сохранено: ваш день рождения { $date }. Отпразднуем вместе!
+profile-birthday-given = Ваш день рождения: { $date }. Его указывают один раз, в чате его не изменить; если дата неверна, скажите об этом в магазине.
+# Telegram's command menu (at most 256 characters)
+command-profile = Мой телефон, день рождения и настройки
