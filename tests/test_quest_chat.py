@@ -147,7 +147,9 @@ async def test_every_step_kind_on_telegram(
 
         hub = await ann.send("🎮 Games")
         assert text_of(hub) == "🎮 Games: pick one."
-        assert inline_actions(hub) == ["menu:quests"]
+        assert inline_actions(hub) == [
+            "menu:quests", "games:checkin", "games:badges", "games:top", "menu:contests",
+        ]  # fmt: skip
         listed = await ann.press("menu:quests")
         assert text_of(listed).splitlines() == [
             "🎯 One quest you can do:",
