@@ -306,6 +306,11 @@ async def test_the_close_freezes_the_standings_and_the_top_win(
     assert (await shop.program.contests.standings(contest_id, people[3].id)).mine is not None
     after = await shop.program.contests.standings(contest_id, people[3].id)
     assert after.mine is not None and after.mine.rank == 4
+    # A week after the end the board's counted tree is pruned: the places are the frozen ones.
+    clock.advance(days=8)
+    assert (await shop.program.boards.prune()).ended_board_nodes > 0
+    assert await ranked(shop, contest_id, people[1]) == (2, frozen[1].score)
+    assert (await shop.program.contests.standings(contest_id, people[1].id)).participants == 4
     # contest-draw answers the same transcript (no beacon needed).
     assert await shop.program.contests.draw(contest_id, "") == transcript
 

@@ -43,7 +43,7 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,11 +65,8 @@ from core.games.contests import draw as drawing
 from core.games.contests.errors import ContestNotFound, ContestRefused, InvalidContest
 from core.games.contests.spec import ContestSpec, Text, localized, parse_spec
 from core.games.events import QuestCompleted
-from core.games.leaderboards.boards import (
-    BoardPeriod,
-    Leaderboards,
-    Standing,
-)
+from core.games.leaderboards.boards import BoardPeriod, Leaderboards, Standing
+from core.games.leaderboards.boards import Place as BoardPlace
 from core.ledger.entries import Ledger
 from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
@@ -442,7 +439,34 @@ class Contests:
         spec = ContestSpec.model_validate_json(row.spec)
         if spec.metric is None:
             raise ContestRefused("not_a_leaderboard", row.slug)
-        return await self._boards.standing_on(board_of(row), member_id, spec.metric, "contest")
+        live = await self._boards.standing_on(board_of(row), member_id, spec.metric, "contest")
+        if row.entries_frozen is None:
+            return live
+        # Closed: the member's place and the count are the frozen standings' (the board's
+        # counted tree is pruned a week after the end; the standings never change).
+        frozen = drawing.standings_order(
+            [
+                drawing.Standing(str(line["pseudonym"]), int(line["score"]), line["reached_at"])
+                for line in json.loads(row.entries_frozen)
+            ]
+        )
+        mine = None
+        if member_id is not None:
+            name = pseudonym_of(await self.pseudonym_key(), row.id, member_id)
+            found = next(
+                (index for index, line in enumerate(frozen, start=1) if line.pseudonym == name),
+                None,
+            )
+            if found is not None:
+                line = frozen[found - 1]
+                mine = BoardPlace(
+                    found,
+                    member_id,
+                    line.score,
+                    await self._boards.nickname(member_id),
+                    await self._boards.pseudonym(member_id),
+                )
+        return replace(live, mine=mine, participants=len(frozen))
 
     async def frozen_standings(self, contest: int | str) -> list[drawing.Standing]:
         async with self._db.reading() as session:
