@@ -488,3 +488,32 @@ async def test_the_operator_commands_for_a_leaderboard_contest(
     assert printed["format"] == "loyalty-standings/1" and len(printed["result"]["winners"]) == 2
     assert await run_cli("verify-draw", str(output)) == 0
     assert capsys.readouterr().out.strip().endswith("VERIFIED")
+
+
+async def test_merged_cards_count_once_in_the_standings(shop: Runtime, clock: StoppedClock) -> None:
+    from core.members.accounts import IdentityKey
+
+    contests = shop.program.contests
+    created = await contests.create(leaderboard(slug="merged"), actor="test")
+    ann, second, cara = await members(shop, 3)
+    clock.current = T0 + timedelta(hours=1)
+    for person in (ann, second, cara):
+        await contests.join(created.id, person.id)
+    await buy(shop, second, "300", "M-1")
+    # Ann's second card is merged into hers: its line and hers are one member's.
+    code = await shop.program.linking.issue(ann.id)
+    assert await shop.program.linking.redeem(IdentityKey("telegram", "7001"), code.code)
+    await buy(shop, ann, "100", "M-2")
+    await buy(shop, cara, "200", "M-3")
+    clock.current = T0 + timedelta(days=7, minutes=1)
+    await contests.settle_due()
+    transcript = await contests.transcript(created.id)
+    lines = transcript["standings"]["list"]
+    assert len(lines) == 3
+    # The best of Ann's lines stands (the second card's 300); her own 100 is passed over.
+    assert transcript["excluded"] == [{"pseudonym": lines[2]["pseudonym"], "reason": "merged"}]
+    assert transcript["result"]["winners"] == [lines[0]["pseudonym"], lines[1]["pseudonym"]]
+    assert drawing.verify(transcript).verified
+    assert await contests.awaiting_for(ann.id) == [created.id]
+    claimed = await contests.claim(created.id, ann.id)
+    assert claimed.points == 300

@@ -78,7 +78,9 @@ class Prize(_Strict):
 class Tickets(_Strict):
     """How entries are earned. `join`: tickets for joining in the chat (0: no join button).
     The others: tickets per purchase, per qualified friend, per quest completed within the
-    contest's window. With `requires_join`, activity counts only for members who joined."""
+    contest's window. With `requires_join`, activity counts only for members who joined.
+    A leaderboard contest has no tickets: only `join` (a join button) and `requires_join`
+    (false: everyone is ranked, no joining) mean anything there."""
 
     join: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 1
     per_purchase: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 0
