@@ -517,3 +517,31 @@ async def test_merged_cards_count_once_in_the_standings(shop: Runtime, clock: St
     assert await contests.awaiting_for(ann.id) == [created.id]
     claimed = await contests.claim(created.id, ann.id)
     assert claimed.points == 300
+
+
+async def test_the_stand_alone_verifier_checks_standings_with_python_alone(
+    shop: Runtime, clock: StoppedClock, tmp_path: Path
+) -> None:
+    import asyncio
+
+    _contest_id, _people, transcript = await closed_contest(shop, clock)
+    script = Path(drawing.__file__)
+    for content, code, last in (
+        (transcript, 0, "VERIFIED"),
+        (changed(transcript, "score"), 1, "NOT VERIFIED"),
+    ):
+        path = tmp_path / "draw.json"
+        path.write_text(json.dumps(content), encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            "python3", "-I", str(script), str(path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await process.communicate()
+        assert process.returncode == code, out
+        assert out.decode().strip().endswith(last)
+        if code == 0:
+            assert "winners: " + ", ".join(transcript["result"]["winners"]) in out.decode()
+        else:
+            # The changed score moves its line to the top: the recomputed winners differ.
+            assert "MISMATCH: the standings do not hash to the published hash" in out.decode()
+            assert "MISMATCH: different winners" in out.decode()
