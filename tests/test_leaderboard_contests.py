@@ -545,3 +545,28 @@ async def test_the_stand_alone_verifier_checks_standings_with_python_alone(
             # The changed score moves its line to the top: the recomputed winners differ.
             assert "MISMATCH: the standings do not hash to the published hash" in out.decode()
             assert "MISMATCH: different winners" in out.decode()
+
+
+async def test_standings_of_a_giveaway_are_refused_and_texts_use_plurals(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    created = await shop.program.contests.create(
+        {
+            "slug": "gift",
+            "title": "Gift",
+            "starts_at": T0.isoformat(),
+            "ends_at": (T0 + timedelta(days=1)).isoformat(),
+            "draw_at": (T0 + timedelta(days=1, hours=1)).isoformat(),
+            "winners": 1,
+            "prize": {"points": 10},
+        },
+        actor="test",
+    )
+    with pytest.raises(ContestRefused) as refused:
+        await shop.program.contests.standings(created.id, None)
+    assert refused.value.code == "contest_not_a_leaderboard"
+    texts = shop.conversation.texts
+    for count_, shown in ((1, "1 участник,"), (3, "3 участника,"), (5, "5 участников,")):
+        frozen = texts.text("ru", "contest-standings-frozen", count=count_, hash="ab")
+        assert shown in frozen
+    assert "2 members," in texts.text("en", "contest-standings-frozen", count=2, hash="ab")
