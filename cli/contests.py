@@ -1,4 +1,4 @@
-"""Giveaways with a draw anyone can verify, for operators.
+"""Giveaways with a draw anyone can verify, and leaderboard contests, for operators.
 
 python main.py contest-create --file F.json
 python main.py contest-list
@@ -50,6 +50,23 @@ def _fetch(url: str) -> bytes:
 
 def summary(contest: ContestView) -> str:
     title = localized(contest.spec.title, "en")
+    if contest.kind == "leaderboard":
+        parts = [
+            f"{contest.id}  {contest.slug}  [{contest.state}]  {title}",
+            f"    leaderboard by {contest.metric}, "
+            f"{contest.starts_at.isoformat()} .. {contest.ends_at.isoformat()} "
+            f"(ranked at the close); {contest.winners} winner(s), "
+            f"{contest.reserves} reserve(s)",
+            f"    {'everyone ranked' if contest.spec.everyone else 'members who join'}",
+        ]
+        if contest.entries_sha256:
+            parts.append(
+                f"    standings frozen: {contest.entry_count} lines, sha256 "
+                f"{contest.entries_sha256}"
+            )
+        for place in contest.places:
+            parts.append(f"    #{place.position} {place.pseudonym} {place.role} {place.status}")
+        return "\n".join(parts)
     parts = [
         f"{contest.id}  {contest.slug}  [{contest.state}]  {title}",
         f"    {contest.starts_at.isoformat()} .. {contest.ends_at.isoformat()}, "
@@ -108,7 +125,10 @@ class ContestClose(Command):
 
 class ContestDraw(Command):
     name = "contest-draw"
-    help = "draw a closed giveaway with its beacon round and print the transcript (JSON)"
+    help = (
+        "draw a closed giveaway with its beacon round (a leaderboard contest: its frozen "
+        "standings) and print the transcript (JSON)"
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("contest", help="the contest's id or slug")
@@ -122,8 +142,11 @@ class ContestDraw(Command):
         contests = context.program.contests
         source = "operator"
         beacon = args.beacon
-        if beacon is None:
-            contest = await contests.get(args.contest)
+        contest = await contests.get(args.contest)
+        if contest.kind == "leaderboard":
+            # Ranked at its close: no beacon; the transcript of its frozen standings.
+            beacon, source = "", "none"
+        elif beacon is None:
             beacon = await asyncio.to_thread(
                 fetch_beacon, contest.beacon_chain, contest.beacon_round, context.settings.drand_url
             )

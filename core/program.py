@@ -83,7 +83,8 @@ class LoyaltyProgram:
         tiers = Tiers(db, clock, rules, bus)
         members = Members(db, clock, ledger, rules, bus)
         quests = Quests(db, clock, ledger, coupons, rules, bus)
-        contests = Contests(db, clock, ledger, coupons)
+        boards = Leaderboards(db, clock, rules)
+        contests = Contests(db, clock, ledger, coupons, boards)
         # Order matters within an event: a referral bonus and a tier move first, so the
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)
@@ -98,7 +99,6 @@ class LoyaltyProgram:
         # hear (depth first) within the same transaction.
         streaks = Streaks(db, clock, rules, bus)
         badges = Badges(db, clock, rules)
-        boards = Leaderboards(db, clock, rules)
         streaks.subscribe(bus)
         badges.subscribe(bus)
         boards.subscribe(bus)

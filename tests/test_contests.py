@@ -164,7 +164,12 @@ async def test_a_giveaway_commits_to_its_seed_and_a_future_beacon_round(
         ({"starts_at": "2026-11-24T10:00:00"}, "UTC offset"),
         ({"prize": {}}, "prize"),
         ({"tickets": {"join": 0}}, "no way to get a ticket"),
-        ({"kind": "leaderboard"}, "only giveaways"),
+        ({"kind": "leaderboard"}, "a leaderboard contest needs points"),
+        ({"metric": "points"}, "only a leaderboard contest"),
+        (
+            {"kind": "leaderboard", "metric": "points", "tickets": {"per_purchase": 1}},
+            "not tickets",
+        ),
         ({"colour": "red"}, "colour"),
         ({"title": {"english": "x"}}, "language code"),
     ],

@@ -58,6 +58,7 @@ CODES = [
     "contest_claim_expired",
     "contest_ineligible",
     "contest_no_joining",
+    "contest_not_a_leaderboard",
     "contest_not_a_winner",
     "contest_not_closed",
     "contest_not_drawn",

@@ -506,8 +506,10 @@ class JobRun(Base):
 
 
 class Contest(Base):
-    """A giveaway (and, later, a leaderboard contest): defined as data, with the commitment of
-    its verifiable draw (core.games.contests.draw). `seed` stays secret until the draw."""
+    """A giveaway or a leaderboard contest: defined as data, with the commitment of a
+    giveaway's verifiable draw (core.games.contests.draw). `seed` stays secret until the draw;
+    a leaderboard contest draws nothing: its seed and commitment are "", its round 0, and its
+    frozen list is the final standings (pseudonym, score, reached_at)."""
 
     __tablename__ = "contests"
     __table_args__ = (
@@ -517,7 +519,7 @@ class Contest(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     slug: Mapped[str] = mapped_column(String(32), unique=True)
-    # "giveaway" (drawn among entries) or "leaderboard" (the top of a period; a later step).
+    # "giveaway" (drawn among entries) or "leaderboard" (the top of its window win).
     kind: Mapped[str] = mapped_column(String(16))
     # The contest as the marketer wrote it (validated JSON of core.games.contests.spec).
     spec: Mapped[str] = mapped_column(Text)

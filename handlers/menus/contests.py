@@ -1,5 +1,6 @@
 """Contests in the chat: the list, a giveaway's page (with its commitment, so a member can
-check the draw later), joining in one tap, and claiming a prize.
+check the draw later), a leaderboard contest's page (its live top 10 and the member's own
+place; the frozen standings' hash once closed), joining in one tap, and claiming a prize.
 
 Reachable with /contests, the word "contests" and a button under Help; the Games hub links
 to `actions.Contests` as well.
@@ -16,6 +17,7 @@ from core.members.accounts import Profile
 from core.program import LoyaltyProgram
 from core.shared.errors import CouponRefused
 from handlers import actions
+from handlers.menus.leaderboard import LeaderboardMenu
 from handlers.messages import Button, Reply
 from handlers.render.views import Views, button
 from handlers.routing import Router, Turn
@@ -28,6 +30,7 @@ class ContestsMenu:
     def __init__(self, program: LoyaltyProgram, views: Views) -> None:
         self._program = program
         self._views = views
+        self._boards = LeaderboardMenu(program, views)
 
     def t(self, language: str, key: str, /, **args: object) -> str:
         return self._views.t(language, key, **args)
@@ -43,11 +46,7 @@ class ContestsMenu:
     # ------------------------------------------------------------------ routes
     async def contests(self, turn: Turn, _action: actions.Contests) -> list[Reply]:
         language = turn.member.language
-        shown = [
-            contest
-            for contest in await self._program.contests.listed(everything=False)
-            if contest.kind == "giveaway"
-        ][:CONTESTS_SHOWN]
+        shown = (await self._program.contests.listed(everything=False))[:CONTESTS_SHOWN]
         if not shown:
             return [Reply(text=self.t(language, "contests-empty"))]
         lines = [self.t(language, "contests-title")]
@@ -79,12 +78,16 @@ class ContestsMenu:
                 "no_joining": "contest-join-not-needed",
             }.get(refusal.reason, "contest-join-closed")
             return [Reply(text=self.t(language, key))]
-        joined = self.t(
-            language,
-            "contest-joined",
-            pseudonym=entry.pseudonym,
-            count=entry.tickets,
-        )
+        contest = await self._program.contests.get(action.id)
+        if contest.kind == "leaderboard":
+            joined = self.t(language, "contest-leaderboard-joined", pseudonym=entry.pseudonym)
+        else:
+            joined = self.t(
+                language,
+                "contest-joined",
+                pseudonym=entry.pseudonym,
+                count=entry.tickets,
+            )
         return [Reply(text=joined), await self._page(member, action.id)]
 
     async def claim(self, turn: Turn, action: actions.ContestClaim) -> list[Reply]:
@@ -113,6 +116,28 @@ class ContestsMenu:
         except ContestNotFound:
             return Reply(text=self.t(language, "contest-gone"))
         entry = await contests.my_entry(contest.id, member.id)
+        if contest.kind == "leaderboard":
+            lines = await self._leaderboard_lines(member, contest, entry)
+        else:
+            lines = self._giveaway_lines(language, contest, entry)
+        lines.append(self.t(language, "contest-verify-hint", id=str(contest.id)))
+        rows: list[tuple[Button, ...]] = []
+        if contest.joinable and (entry is None or not entry.joined):
+            rows.append(
+                (button(self.t(language, "contest-join-button"), actions.ContestJoin(contest.id)),)
+            )
+        if contest.id in await contests.awaiting_for(member.id):
+            rows.append(
+                (
+                    button(
+                        self.t(language, "contest-claim-button"), actions.ContestClaim(contest.id)
+                    ),
+                )
+            )
+        rows.append((button(self.t(language, "contest-back"), actions.Contests()),))
+        return Reply(text="\n".join(lines), buttons=tuple(rows))
+
+    def _head(self, language: str, contest: ContestView) -> list[str]:
         lines = [self.t(language, "contest-page-title", title=contest.title(language))]
         if contest.spec.description:
             lines.append(contest.description(language))
@@ -126,6 +151,69 @@ class ContestsMenu:
                 reserves=contest.reserves,
             )
         )
+        return lines
+
+    async def _leaderboard_lines(
+        self, member: Profile, contest: ContestView, entry: MyEntry | None
+    ) -> list[str]:
+        """The top 10 (names as the leaderboards show them) and the member's own place."""
+        language = member.language
+        metric = contest.metric or "points"
+        lines = self._head(language, contest)
+        lines.append(
+            self.t(
+                language,
+                "contest-ranked-by",
+                metric=self.t(language, f"contest-metric-{metric}"),
+            )
+        )
+        if contest.spec.everyone:
+            lines.append(self.t(language, "contest-everyone-ranked"))
+        elif contest.state in ("upcoming", "open"):
+            lines.append(self.t(language, "contest-leaderboard-how"))
+        standing = await self._program.contests.standings(contest.id, member.id)
+        lines.append("")
+        if not standing.top:
+            lines.append(self.t(language, "contest-standings-empty"))
+        for place in standing.top:
+            lines.append(
+                self._boards.place_line(language, metric, place, mine=place.member_id == member.id)
+            )
+        if standing.mine is not None:
+            lines.append(
+                self.t(
+                    language,
+                    "leaderboard-mine",
+                    rank=standing.mine.rank,
+                    total=standing.participants,
+                    score=self._boards.score(language, metric, standing.mine.score),
+                )
+            )
+        elif contest.spec.everyone or (entry is not None and entry.joined):
+            lines.append(self.t(language, f"leaderboard-not-yet-{metric}"))
+        else:
+            lines.append(self.t(language, "contest-not-entered"))
+        if contest.entries_sha256:
+            lines.append("")
+            lines.append(
+                self.t(
+                    language,
+                    "contest-standings-frozen",
+                    count=contest.entry_count,
+                    hash=contest.entries_sha256,
+                )
+            )
+        if contest.state == "drawn":
+            winners = [place.pseudonym for place in contest.places if place.role == "winner"]
+            lines.append(self.t(language, "contest-winners", winners=", ".join(winners)))
+            if entry is not None:
+                lines.append(self.t(language, "contest-your-pseudonym", pseudonym=entry.pseudonym))
+        return lines
+
+    def _giveaway_lines(
+        self, language: str, contest: ContestView, entry: MyEntry | None
+    ) -> list[str]:
+        lines = self._head(language, contest)
         lines.extend(self._how_to_enter(language, contest))
         lines.append(self._entry_line(language, contest, entry))
         lines.append("")
@@ -150,22 +238,7 @@ class ContestsMenu:
         if contest.state == "drawn":
             winners = [place.pseudonym for place in contest.places if place.role == "winner"]
             lines.append(self.t(language, "contest-winners", winners=", ".join(winners)))
-        lines.append(self.t(language, "contest-verify-hint", id=str(contest.id)))
-        rows: list[tuple[Button, ...]] = []
-        if contest.joinable and (entry is None or not entry.joined):
-            rows.append(
-                (button(self.t(language, "contest-join-button"), actions.ContestJoin(contest.id)),)
-            )
-        if contest.id in await contests.awaiting_for(member.id):
-            rows.append(
-                (
-                    button(
-                        self.t(language, "contest-claim-button"), actions.ContestClaim(contest.id)
-                    ),
-                )
-            )
-        rows.append((button(self.t(language, "contest-back"), actions.Contests()),))
-        return Reply(text="\n".join(lines), buttons=tuple(rows))
+        return lines
 
     def _entry_line(self, language: str, contest: ContestView, entry: MyEntry | None) -> str:
         if entry is None or entry.tickets == 0:
@@ -200,6 +273,9 @@ class ContestsMenu:
             return self.t(
                 language, "contest-state-open", date=self._when(language, contest.ends_at)
             )
+        if contest.kind == "leaderboard":
+            final = contest.state == "drawn"
+            return self.t(language, "contest-state-final" if final else "contest-state-counting")
         if contest.state in ("ended", "closed"):
             return self.t(
                 language, "contest-state-closed", date=self._when(language, contest.draw_at)

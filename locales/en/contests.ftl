@@ -83,3 +83,26 @@ web-contest-position = Place
 web-contest-status = Status
 web-contest-transcript = The draw's transcript (JSON)
 web-contest-how-to-check = How to check: download the transcript and run `python main.py verify-draw draw.json` (or the stand-alone draw.py of the program's source). It checks that the revealed seed hashes to the commitment, that the entry list hashes to the published hash, and recomputes the winners.
+
+## Leaderboard contests: the top of the contest's period win
+
+contest-metric-points = points from purchases
+contest-metric-friends = friends who qualified
+contest-metric-quests = quests completed
+contest-ranked-by = Top of the table wins: ranked by { $metric } from the start to the end of the contest; on a tie, whoever got there first is ahead.
+contest-everyone-ranked = Everyone takes part: no need to join.
+contest-leaderboard-how = Join with one tap: what you earn from then on counts.
+contest-leaderboard-joined = You're in! What you earn from now on counts; in the final standings you appear as { $pseudonym }.
+contest-standings-empty = Nobody is on the table yet: be the first!
+contest-standings-frozen = Final standings frozen: { $count ->
+    [one] { $count } member
+   *[other] { $count } members
+}, sha256 { $hash }.
+contest-your-pseudonym = In the final standings you are { $pseudonym }.
+contest-state-counting = The contest is over; the final standings are being counted.
+contest-state-final = The contest is over; the standings are final.
+web-contest-standings = Standings
+web-contest-name = Name
+web-contest-score = Score
+web-contest-reached-at = Reached at (UTC)
+web-contest-how-to-check-top = How to check: download the transcript and run `python main.py verify-draw draw.json` (or the stand-alone draw.py of the program's source). It checks that the frozen standings hash to the published hash and that the winners and reserves are their top (score, then who reached it first), minus the listed exclusions. There is no draw, so no seed and no beacon.

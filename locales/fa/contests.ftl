@@ -83,3 +83,26 @@ web-contest-position = رتبه
 web-contest-status = وضعیت
 web-contest-transcript = گزارش کامل قرعه‌کشی (JSON)
 web-contest-how-to-check = روش بررسی: گزارش را دریافت کنید و `python main.py verify-draw draw.json` را اجرا کنید (یا draw.py مستقل از کد منبع برنامه). این کار بررسی می‌کند که seed افشاشده با تعهد منتشرشده جور است، فهرست شرکت‌کنندگان با هش منتشرشده جور است، و برندگان را دوباره محاسبه می‌کند.
+
+## مسابقه‌های جدول امتیازات: برترین‌های دورهٔ مسابقه برنده می‌شوند
+
+contest-metric-points = امتیاز خریدها
+contest-metric-friends = دوستان دعوت‌شده
+contest-metric-quests = مأموریت‌های انجام‌شده
+contest-ranked-by = برترین‌های جدول برنده می‌شوند: رتبه‌بندی بر اساس { $metric } از آغاز تا پایان مسابقه؛ در تساوی، کسی جلوتر است که زودتر به آن رسیده است.
+contest-everyone-ranked = همه شرکت دارند: نیازی به پیوستن نیست.
+contest-leaderboard-how = با یک لمس بپیوندید: هرچه از آن پس به دست آورید حساب می‌شود.
+contest-leaderboard-joined = شما شرکت کردید! هرچه از این پس به دست آورید حساب می‌شود؛ در جدول نهایی با نام { $pseudonym } دیده می‌شوید.
+contest-standings-empty = هنوز کسی در جدول نیست: اولین نفر باشید!
+contest-standings-frozen = جدول نهایی ثابت شد: { $count ->
+    [one] { $count } عضو
+   *[other] { $count } عضو
+}، sha256 { $hash }.
+contest-your-pseudonym = در جدول نهایی شما { $pseudonym } هستید.
+contest-state-counting = مسابقه تمام شد؛ جدول نهایی در حال محاسبه است.
+contest-state-final = مسابقه تمام شد؛ جدول نهایی است.
+web-contest-standings = جدول
+web-contest-name = نام
+web-contest-score = امتیاز
+web-contest-reached-at = زمان رسیدن (UTC)
+web-contest-how-to-check-top = روش بررسی: گزارش را دریافت کنید و `python main.py verify-draw draw.json` را اجرا کنید (یا draw.py مستقل از کد منبع برنامه). این بررسی می‌کند که هش جدول نهایی با هش منتشرشده یکی باشد و برندگان و ذخیره‌ها بالای همین جدول باشند (امتیاز، سپس کسی که زودتر رسیده)، به جز موارد کنارگذاشته‌شدهٔ فهرست‌شده. قرعه‌کشی در کار نیست، پس نه seed هست و نه beacon.

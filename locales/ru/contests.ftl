@@ -92,3 +92,27 @@ web-contest-position = Место
 web-contest-status = Статус
 web-contest-transcript = Протокол розыгрыша (JSON)
 web-contest-how-to-check = Как проверить: скачайте протокол и выполните `python main.py verify-draw draw.json` (или отдельный draw.py из исходного кода программы). Проверка убедится, что раскрытый seed даёт опубликованный хеш, что список участников даёт опубликованный хеш, и заново вычислит победителей.
+
+## Конкурсы по таблице лидеров: побеждают лучшие за период конкурса
+
+contest-metric-points = баллам за покупки
+contest-metric-friends = приглашённым друзьям
+contest-metric-quests = выполненным заданиям
+contest-ranked-by = Побеждают лучшие в таблице: места по { $metric } с начала до конца конкурса; при равенстве выше тот, кто набрал результат раньше.
+contest-everyone-ranked = Участвуют все: вступать не нужно.
+contest-leaderboard-how = Вступите одним нажатием: засчитывается всё, что вы наберёте после этого.
+contest-leaderboard-joined = Вы участвуете! Засчитывается всё, что вы наберёте с этого момента; в итоговой таблице вы — { $pseudonym }.
+contest-standings-empty = В таблице пока никого нет: будьте первым!
+contest-standings-frozen = Итоговая таблица зафиксирована: { $count ->
+    [one] { $count } участник
+    [few] { $count } участника
+   *[many] { $count } участников
+}, sha256 { $hash }.
+contest-your-pseudonym = В итоговой таблице вы — { $pseudonym }.
+contest-state-counting = Конкурс завершён; подводим итоги.
+contest-state-final = Конкурс завершён; итоги окончательные.
+web-contest-standings = Таблица
+web-contest-name = Имя
+web-contest-score = Результат
+web-contest-reached-at = Когда набран (UTC)
+web-contest-how-to-check-top = Как проверить: скачайте протокол и запустите `python main.py verify-draw draw.json` (или отдельный draw.py из исходного кода программы). Он проверяет, что хеш итоговой таблицы совпадает с опубликованным и что победители и запасные — её верх (результат, затем кто набрал его раньше) за вычетом перечисленных исключений. Жеребьёвки нет, поэтому нет ни seed, ни маяка.

@@ -61,8 +61,11 @@ class ContestPages:
     async def page(self, request: web.Request) -> web.Response:
         contest = await self._program.contests.get(request.match_info["contest"])
         language = self._language(request)
-        frozen = await self._program.contests.frozen_list(contest.id)
-        body = self._render(contest, language, frozen)
+        if contest.kind == "leaderboard":
+            body = await self._render_leaderboard(contest, language)
+        else:
+            frozen = await self._program.contests.frozen_list(contest.id)
+            body = self._render(contest, language, frozen)
         return web.Response(
             text=body, content_type="text/html", charset="utf-8", headers=SECURITY_HEADERS
         )
@@ -84,9 +87,7 @@ class ContestPages:
         day = self._texts.date(language, moment.date(), style="long")
         return f"{day} {moment:%H:%M} UTC"
 
-    def _render(
-        self, contest: ContestView, language: str, frozen: list[dict[str, object]] | None
-    ) -> str:
+    def _head(self, contest: ContestView, language: str) -> list[str]:
         t = self._t
         title = html.escape(contest.title(language))
         direction = "rtl" if language == "fa" else "ltr"
@@ -109,6 +110,92 @@ class ContestPages:
             + t(language, "contest-places-reserves", count=contest.reserves)
             + "</p>"
         )
+        return parts
+
+    def _results(self, contest: ContestView, language: str) -> list[str]:
+        t = self._t
+        if contest.state != "drawn":
+            return []
+        parts = [f"<h2>{t(language, 'web-contest-results')}</h2>"]
+        parts.append(
+            f'<table id="results"><thead><tr><th>{t(language, "web-contest-position")}</th>'
+            f"<th>{t(language, 'web-contest-pseudonym')}</th>"
+            f"<th>{t(language, 'web-contest-status')}</th></tr></thead><tbody>"
+        )
+        for place in contest.places:
+            parts.append(
+                f'<tr class="{place.role}"><td>{place.position}</td>'
+                f'<td class="hash">{html.escape(place.pseudonym)}</td>'
+                f"<td>{html.escape(place.role)}: {html.escape(place.status)}</td></tr>"
+            )
+        parts.append("</tbody></table>")
+        parts.append(
+            f'<p><a id="transcript" href="/contests/{contest.id}/draw.json">'
+            f"{t(language, 'web-contest-transcript')}</a></p>"
+        )
+        return parts
+
+    async def _render_leaderboard(self, contest: ContestView, language: str) -> str:
+        """A leaderboard contest: the live top 10 while it runs; the frozen standings, their
+        hash and the winners once it is closed."""
+        t = self._t
+        parts = self._head(contest, language)
+        metric = t(language, f"contest-metric-{contest.metric}")
+        parts.append(f'<p id="metric">{t(language, "contest-ranked-by", metric=metric)}</p>')
+        parts.append(f"<h2>{t(language, 'web-contest-standings')}</h2>")
+        frozen = await self._program.contests.frozen_standings(contest.id)
+        if contest.entries_sha256 is None:
+            live = await self._program.contests.standings(contest.id, None)
+            if not live.top:
+                parts.append(f'<p id="standings">{t(language, "contest-standings-empty")}</p>')
+            else:
+                parts.append(
+                    f'<table id="standings"><thead><tr><th>{t(language, "web-contest-position")}'
+                    f"</th><th>{t(language, 'web-contest-name')}</th>"
+                    f"<th>{t(language, 'web-contest-score')}</th></tr></thead><tbody>"
+                )
+                for place in live.top:
+                    name = place.nickname or self._texts.text(
+                        language, "leaderboard-hidden-name", number=str(place.pseudonym)
+                    )
+                    parts.append(
+                        f"<tr><td>{place.rank}</td><td>{html.escape(name)}</td>"
+                        f"<td>{place.score}</td></tr>"
+                    )
+                parts.append("</tbody></table>")
+        else:
+            parts.append(
+                '<div class="commitment" id="frozen"><p>'
+                + t(
+                    language,
+                    "contest-standings-frozen",
+                    count=len(frozen),
+                    hash=contest.entries_sha256,
+                )
+                + f'<br>sha256: <code id="entries-sha256">{contest.entries_sha256}</code></p></div>'
+            )
+            parts.append(
+                f'<table id="standings"><thead><tr><th>{t(language, "web-contest-position")}</th>'
+                f"<th>{t(language, 'web-contest-pseudonym')}</th>"
+                f"<th>{t(language, 'web-contest-score')}</th>"
+                f"<th>{t(language, 'web-contest-reached-at')}</th></tr></thead><tbody>"
+            )
+            for position, line in enumerate(frozen, start=1):
+                parts.append(
+                    f'<tr><td>{position}</td><td class="hash">{html.escape(line.pseudonym)}</td>'
+                    f"<td>{line.score}</td><td>{html.escape(line.reached_at)}</td></tr>"
+                )
+            parts.append("</tbody></table>")
+        parts.extend(self._results(contest, language))
+        parts.append(f'<p id="how-to-check">{t(language, "web-contest-how-to-check-top")}</p>')
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+    def _render(
+        self, contest: ContestView, language: str, frozen: list[dict[str, object]] | None
+    ) -> str:
+        t = self._t
+        parts = self._head(contest, language)
         parts.append('<div class="commitment" id="commitment">')
         parts.append(
             "<p>"
@@ -155,24 +242,7 @@ class ContestPages:
                     f"<td>{int(str(line['tickets']))}</td></tr>"
                 )
             parts.append("</tbody></table>")
-        if contest.state == "drawn":
-            parts.append(f"<h2>{t(language, 'web-contest-results')}</h2>")
-            parts.append(
-                f'<table id="results"><thead><tr><th>{t(language, "web-contest-position")}</th>'
-                f"<th>{t(language, 'web-contest-pseudonym')}</th>"
-                f"<th>{t(language, 'web-contest-status')}</th></tr></thead><tbody>"
-            )
-            for place in contest.places:
-                parts.append(
-                    f'<tr class="{place.role}"><td>{place.position}</td>'
-                    f'<td class="hash">{html.escape(place.pseudonym)}</td>'
-                    f"<td>{html.escape(place.role)}: {html.escape(place.status)}</td></tr>"
-                )
-            parts.append("</tbody></table>")
-            parts.append(
-                f'<p><a id="transcript" href="/contests/{contest.id}/draw.json">'
-                f"{t(language, 'web-contest-transcript')}</a></p>"
-            )
+        parts.extend(self._results(contest, language))
         parts.append(f'<p id="how-to-check">{t(language, "web-contest-how-to-check")}</p>')
         parts.append("</body></html>")
         return "\n".join(parts)
@@ -186,6 +256,9 @@ class ContestPages:
             return self._t(
                 language, "contest-state-open", date=self._when(language, contest.ends_at)
             )
+        if contest.kind == "leaderboard":
+            final = contest.state == "drawn"
+            return self._t(language, "contest-state-final" if final else "contest-state-counting")
         if contest.state in ("ended", "closed"):
             return self._t(
                 language, "contest-state-closed", date=self._when(language, contest.draw_at)

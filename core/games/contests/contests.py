@@ -11,6 +11,17 @@ Life of a giveaway
     told in the chat, each claims within `claim_hours`; a winner who is no longer eligible or
     lets the deadline pass is replaced by the next reserve (`settle_contests`, every minute).
 
+Leaderboard contests ("top N of a period win")
+    Ranked by the leaderboards engine on a board of the contest's own window (key
+    "contest:<id>", core.games.leaderboards): a member who joined (or everyone, with
+    `tickets.requires_join: false`) scores there what the metric's events bring from the
+    moment of joining until the close (a refund counts against it when its purchase did).
+    Game payouts (prizes, quest rewards) are no purchase, so they never score. At the close
+    (the same job) the final standings are frozen (pseudonym, score, when it was reached)
+    and hashed, and winners and reserves are taken from their top at once, in the same
+    transaction, with the giveaways' exclusions: no seed, no beacon (see draw.py for why).
+    From there it is a giveaway's: claims, deadlines, reserves stepping up.
+
 Invariants and locking
     - Tickets: one `contest_tickets` row per (contest, event key), inserted with ON CONFLICT DO
       NOTHING in the publisher's transaction; the entry's count grows only when the row is new,
@@ -32,8 +43,8 @@ import hmac
 import json
 import logging
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -54,6 +65,8 @@ from core.games.contests import draw as drawing
 from core.games.contests.errors import ContestNotFound, ContestRefused, InvalidContest
 from core.games.contests.spec import ContestSpec, Text, localized, parse_spec
 from core.games.events import QuestCompleted
+from core.games.leaderboards.boards import BoardPeriod, Leaderboards, Standing
+from core.games.leaderboards.boards import Place as BoardPlace
 from core.ledger.entries import Ledger
 from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
@@ -131,7 +144,11 @@ class ContestView:
 
     @property
     def joinable(self) -> bool:
-        return self.state == "open" and self.spec.tickets.join > 0
+        return self.state == "open" and self.spec.tickets.join > 0 and not self.spec.everyone
+
+    @property
+    def metric(self) -> str | None:
+        return self.spec.metric
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,11 @@ class Settled:
     called: int
 
 
+def board_of(row: Contest) -> BoardPeriod:
+    """The leaderboard of a leaderboard contest's own window."""
+    return BoardPeriod(f"contest:{row.id}", row.starts_at, row.ends_at)
+
+
 def state_of(row: Contest, now: datetime) -> str:
     if row.drawn_at is not None:
         return "drawn"
@@ -172,11 +194,14 @@ def state_of(row: Contest, now: datetime) -> str:
 
 
 class Contests:
-    def __init__(self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons, boards: Leaderboards
+    ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._coupons = coupons
+        self._boards = boards
         # Contests whose close came too late, told once per process (not every minute).
         self._too_late: set[int] = set()
 
@@ -186,6 +211,7 @@ class Contests:
         bus.subscribe_in_transaction(ReferralQualified, self.on_referral_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self.on_quest_completed)
         bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        self._boards.add_boards(self.boards_for_in)
 
     async def pseudonym_key(self) -> bytes:
         return await installation_secret(self._db, PSEUDONYM_SECRET)
@@ -194,9 +220,14 @@ class Contests:
     async def create(self, data: Any, *, actor: str) -> ContestView:
         spec = data if isinstance(data, ContestSpec) else parse_spec(data)
         now = self._clock.now()
-        if spec.draw_at <= now:
+        if spec.kind == "giveaway" and spec.ranked_at <= now:
             raise InvalidContest("draw_at: must be in the future (the beacon round is committed)")
-        seed = secrets.token_hex(drawing.SEED_BYTES)
+        if spec.kind == "leaderboard" and spec.ends_at <= now:
+            raise InvalidContest("ends_at: must be in the future")
+        ranked = spec.kind == "leaderboard"
+        # A leaderboard contest draws nothing: no seed, no beacon round (draw.py says why).
+        seed = "" if ranked else secrets.token_hex(drawing.SEED_BYTES)
+        draw_at = spec.ranked_at
         async with self._db.transaction() as session:
             if await session.scalar(select(Contest.id).where(Contest.slug == spec.slug)):
                 raise InvalidContest(f"slug: a contest {spec.slug!r} already exists")
@@ -208,13 +239,13 @@ class Contests:
                 spec=spec.model_dump_json(),
                 starts_at=spec.starts_at,
                 ends_at=spec.ends_at,
-                draw_at=spec.draw_at,
+                draw_at=draw_at,
                 winners=spec.winners,
                 reserves=spec.reserves,
                 seed=seed,
-                seed_sha256=drawing.commitment(seed),
+                seed_sha256="" if ranked else drawing.commitment(seed),
                 beacon_chain=spec.beacon_chain,
-                beacon_round=drawing.drand_round(spec.beacon_chain, spec.draw_at),
+                beacon_round=0 if ranked else drawing.drand_round(spec.beacon_chain, draw_at),
                 created_by=actor,
                 created_at=now,
             )
@@ -253,7 +284,8 @@ class Contests:
     async def _view_in(self, session: AsyncSession, row: Contest) -> ContestView:
         if row.entries_frozen is not None:
             frozen = json.loads(row.entries_frozen)
-            entries, tickets = len(frozen), sum(int(line["tickets"]) for line in frozen)
+            entries = len(frozen)
+            tickets = sum(int(line.get("tickets", line.get("score", 0))) for line in frozen)
         else:
             counted = (
                 await session.execute(
@@ -327,7 +359,7 @@ class Contests:
             spec = ContestSpec.model_validate_json(row.spec)
             if state_of(row, self._clock.now()) != "open":
                 raise ContestRefused("not_open", row.slug)
-            if spec.tickets.join == 0:
+            if spec.tickets.join == 0 or spec.everyone:
                 raise ContestRefused("no_joining", row.slug)
             member = await session.get(Member, member_id)
             if member is None or await self._ineligible_in(session, member, spec) is not None:
@@ -363,6 +395,88 @@ class Contests:
         )
         assert entry is not None
         return entry
+
+    # ------------------------------------------------------------------ leaderboard contests
+    async def boards_for_in(
+        self, session: AsyncSession, member_id: int, metric: str, at: datetime
+    ) -> list[BoardPeriod]:
+        """The boards of the open leaderboard contests ranking `member_id` by `metric` for
+        what happened `at` (in the window; joined by then, unless everyone is ranked)."""
+        running = (
+            await session.scalars(
+                select(Contest).where(
+                    Contest.kind == "leaderboard",
+                    Contest.closed_at.is_(None),
+                    Contest.starts_at <= at,
+                    Contest.ends_at > at,
+                )
+            )
+        ).all()
+        found = []
+        for row in running:
+            spec = ContestSpec.model_validate_json(row.spec)
+            if spec.metric != metric:
+                continue
+            if not spec.everyone:
+                joined = await session.scalar(
+                    select(ContestEntry.id).where(
+                        ContestEntry.contest_id == row.id,
+                        ContestEntry.member_id == member_id,
+                        ContestEntry.joined.is_(True),
+                        ContestEntry.created_at <= at,
+                    )
+                )
+                if joined is None:
+                    continue
+            found.append(board_of(row))
+        return found
+
+    async def standings(self, contest: int | str, member_id: int | None) -> Standing:
+        """A leaderboard contest's top 10 and the member's own place, live (frozen once
+        closed: nothing scores on its board after the close)."""
+        async with self._db.reading() as session:
+            row = await self._row_in(session, contest)
+        spec = ContestSpec.model_validate_json(row.spec)
+        if spec.metric is None:
+            raise ContestRefused("not_a_leaderboard", row.slug)
+        live = await self._boards.standing_on(board_of(row), member_id, spec.metric, "contest")
+        if row.entries_frozen is None:
+            return live
+        # Closed: the member's place and the count are the frozen standings' (the board's
+        # counted tree is pruned a week after the end; the standings never change).
+        frozen = drawing.standings_order(
+            [
+                drawing.Standing(str(line["pseudonym"]), int(line["score"]), line["reached_at"])
+                for line in json.loads(row.entries_frozen)
+            ]
+        )
+        mine = None
+        if member_id is not None:
+            name = pseudonym_of(await self.pseudonym_key(), row.id, member_id)
+            found = next(
+                (index for index, line in enumerate(frozen, start=1) if line.pseudonym == name),
+                None,
+            )
+            if found is not None:
+                line = frozen[found - 1]
+                mine = BoardPlace(
+                    found,
+                    member_id,
+                    line.score,
+                    await self._boards.nickname(member_id),
+                    await self._boards.pseudonym(member_id),
+                )
+        return replace(live, mine=mine, participants=len(frozen))
+
+    async def frozen_standings(self, contest: int | str) -> list[drawing.Standing]:
+        async with self._db.reading() as session:
+            row = await self._row_in(session, contest)
+        if row.kind != "leaderboard" or row.entries_frozen is None:
+            return []
+        return [
+            drawing.Standing(str(line["pseudonym"]), int(line["score"]), str(line["reached_at"]))
+            for line in json.loads(row.entries_frozen)
+        ]
 
     # ------------------------------------------------------------------ tickets from events
     async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -505,6 +619,9 @@ class Contests:
             raise ContestRefused("already_closed", row.slug)
         if now < row.ends_at:
             raise ContestRefused("not_ended", f"{row.slug} ends at {row.ends_at.isoformat()}")
+        if row.kind == "leaderboard":
+            await self._close_standings_in(session, row, key, now)
+            return
         if now.timestamp() >= drawing.drand_round_time(row.beacon_chain, row.beacon_round):
             raise ContestRefused(
                 "too_late", f"beacon round {row.beacon_round} is public: the draw cannot be fair"
@@ -536,12 +653,125 @@ class Contests:
         await session.flush()
         log.info("contest %s closed: %d entries", row.id, len(frozen))
 
+    async def _close_standings_in(
+        self, session: AsyncSession, row: Contest, key: bytes, now: datetime
+    ) -> None:
+        """Freeze a leaderboard contest's standings and take its winners and reserves from
+        their top, at once (nothing is left to chance, so nothing waits for a beacon)."""
+        spec = ContestSpec.model_validate_json(row.spec)
+        standings: list[drawing.Standing] = []
+        by_pseudonym: dict[str, ContestEntry] = {}
+        for final in await self._boards.final_scores_in(session, board_of(row).key):
+            entry = await self._entry_in(session, row.id, final.member_id)
+            entry.pseudonym = pseudonym_of(key, row.id, final.member_id)
+            entry.frozen_tickets = final.score
+            by_pseudonym[entry.pseudonym] = entry
+            standings.append(
+                drawing.Standing(
+                    entry.pseudonym,
+                    final.score,
+                    final.reached_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+                )
+            )
+        if len(by_pseudonym) != len(standings):
+            raise RuntimeError(f"contest {row.id}: two entries share a pseudonym")
+        canonical = drawing.canonical_standings(standings)
+        row.entries_frozen = canonical.decode("ascii")
+        row.entries_sha256 = hashlib.sha256(canonical).hexdigest()
+        row.closed_at = now
+        await session.flush()
+        lines = [
+            (line.pseudonym, (-line.score, line.reached_at, line.pseudonym)) for line in standings
+        ]
+        excluded = await self._exclusions_in(session, lines, by_pseudonym, spec)
+        outcome = drawing.rank(
+            standings, winners=row.winners, reserves=row.reserves, excluded=frozenset(excluded)
+        )
+        await self._place_in(session, row, spec, outcome, by_pseudonym, now)
+        row.drawn_at = now
+        transcript = self._standings_transcript(row, spec, excluded, outcome)
+        row.transcript = json.dumps(transcript, ensure_ascii=False, sort_keys=True)
+        log.info(
+            "contest %s closed and ranked: %d standings, %d winners, %d reserves, %d excluded",
+            row.id,
+            len(standings),
+            len(outcome.winners),
+            len(outcome.reserves),
+            len(excluded),
+        )
+
+    async def _place_in(
+        self,
+        session: AsyncSession,
+        row: Contest,
+        spec: ContestSpec,
+        outcome: drawing.Outcome,
+        by_pseudonym: dict[str, ContestEntry],
+        now: datetime,
+    ) -> None:
+        """The winner rows in order; the winners are told."""
+        for position, pseudonym in enumerate(outcome.winners + outcome.reserves, start=1):
+            entry = by_pseudonym[pseudonym]
+            place = ContestWinner(
+                contest_id=row.id,
+                entry_id=entry.id,
+                pseudonym=pseudonym,
+                position=position,
+                status=STANDBY,
+                updated_at=now,
+            )
+            session.add(place)
+            await session.flush()
+            if position <= row.winners:
+                await self._call_in(session, row, spec, place, entry, now)
+
+    def _standings_transcript(
+        self,
+        row: Contest,
+        spec: ContestSpec,
+        excluded: dict[str, str],
+        outcome: drawing.Outcome,
+    ) -> dict[str, Any]:
+        assert row.closed_at is not None
+        return {
+            "format": drawing.STANDINGS_FORMAT,
+            "contest": {
+                "id": row.id,
+                "slug": row.slug,
+                "kind": row.kind,
+                "metric": spec.metric,
+                "title": spec.title,
+                "starts_at": row.starts_at.isoformat(),
+                "ends_at": row.ends_at.isoformat(),
+                "winners": row.winners,
+                "reserves": row.reserves,
+            },
+            "standings": {
+                "frozen_at": row.closed_at.isoformat(),
+                "sha256": row.entries_sha256,
+                "count": len(json.loads(row.entries_frozen or "[]")),
+                "order": "score desc, reached_at asc, pseudonym asc",
+                "list": json.loads(row.entries_frozen or "[]"),
+            },
+            "excluded": [
+                {"pseudonym": pseudonym, "reason": reason} for pseudonym, reason in excluded.items()
+            ],
+            "result": {"winners": list(outcome.winners), "reserves": list(outcome.reserves)},
+        }
+
     # ------------------------------------------------------------------ draw
     async def draw(
         self, contest: int | str, beacon: str, *, source: str = "operator"
     ) -> dict[str, Any]:
         """Draw with the beacon round's value; the transcript (seed revealed). Drawing again
-        with the same beacon answers the same transcript; with another, a refusal."""
+        with the same beacon answers the same transcript; with another, a refusal. A
+        leaderboard contest is ranked at its close: its transcript, whatever the beacon."""
+        async with self._db.reading() as session:
+            found = await self._row_in(session, contest)
+            if found.kind == "leaderboard":
+                if found.transcript is None:
+                    raise ContestRefused("not_closed", found.slug)
+                return dict(json.loads(found.transcript))
         beacon = beacon.strip().lower()
         try:
             if len(bytes.fromhex(beacon)) < 16:
@@ -568,7 +798,12 @@ class Contests:
                 for line in json.loads(row.entries_frozen)
             ]
             by_pseudonym = await self._frozen_entries_in(session, row.id)
-            excluded = await self._exclusions_in(session, frozen, by_pseudonym, spec)
+            excluded = await self._exclusions_in(
+                session,
+                [(line.pseudonym, (-line.tickets, line.pseudonym)) for line in frozen],
+                by_pseudonym,
+                spec,
+            )
             outcome = drawing.draw(
                 row.seed,
                 beacon,
@@ -577,20 +812,7 @@ class Contests:
                 reserves=row.reserves,
                 excluded=frozenset(excluded),
             )
-            for position, pseudonym in enumerate(outcome.winners + outcome.reserves, start=1):
-                entry = by_pseudonym[pseudonym]
-                place = ContestWinner(
-                    contest_id=row.id,
-                    entry_id=entry.id,
-                    pseudonym=pseudonym,
-                    position=position,
-                    status=STANDBY,
-                    updated_at=now,
-                )
-                session.add(place)
-                await session.flush()
-                if position <= row.winners:
-                    await self._call_in(session, row, spec, place, entry, now)
+            await self._place_in(session, row, spec, outcome, by_pseudonym, now)
             row.beacon = beacon
             row.drawn_at = now
             transcript = self._transcript(row, frozen, excluded, outcome, source)
@@ -619,33 +841,36 @@ class Contests:
     async def _exclusions_in(
         self,
         session: AsyncSession,
-        frozen: list[drawing.Entry],
+        frozen: list[tuple[str, Any]],
         by_pseudonym: dict[str, ContestEntry],
         spec: ContestSpec,
     ) -> dict[str, str]:
+        """(pseudonym, how good the line is: smaller is better) -> who is passed over."""
         excluded: dict[str, str] = {}
-        # Cards merged after the close: one entry per surviving member, the one with the
-        # most tickets (then the first pseudonym); the others are passed over.
-        by_owner: dict[int, list[drawing.Entry]] = {}
+        # Cards merged after the close (or, on a leaderboard, before it: each card scored on
+        # its own): one line per surviving member, the best one (the most tickets, the
+        # highest place); the others are passed over.
+        by_owner: dict[int, list[tuple[str, Any]]] = {}
         for line in frozen:
-            entry = by_pseudonym.get(line.pseudonym)
+            pseudonym = line[0]
+            entry = by_pseudonym.get(pseudonym)
             member = (
                 await session.get(Member, entry.member_id) if entry and entry.member_id else None
             )
             if member is None or member.erased_at is not None:
-                excluded[line.pseudonym] = ERASED
+                excluded[pseudonym] = ERASED
                 continue
             owner_id = member.merged_into_id or member.id
             owner = member if owner_id == member.id else await session.get(Member, owner_id)
             reason = await self._ineligible_in(session, owner, spec)
             if reason is not None:
-                excluded[line.pseudonym] = reason
+                excluded[pseudonym] = reason
                 continue
             by_owner.setdefault(owner_id, []).append(line)
         for lines in by_owner.values():
-            lines.sort(key=lambda line: (-line.tickets, line.pseudonym))
+            lines.sort(key=lambda line: line[1])
             for line in lines[1:]:
-                excluded[line.pseudonym] = MERGED
+                excluded[line[0]] = MERGED
         return dict(sorted(excluded.items()))
 
     def _transcript(

@@ -48,6 +48,23 @@ Exclusions
 What this does not check
     That the beacon value is really drand's value of `beacon_round`: fetch
     `beacon_url` from the transcript (any drand relay gives the same value) and compare.
+
+Leaderboard contests (version "loyalty-standings/1")
+    The top N of a period win: there is nothing to draw, so there is no seed and no beacon.
+    Randomness would only add a way to change the result; what must be verifiable is that
+    the winners are the top of the standings the shop froze, and that nobody was skipped but
+    for a published reason. At the close the final standings are frozen: one line per member
+    with a score, `{"pseudonym", "score", "reached_at"}` (`reached_at`: when the member
+    reached that score, UTC, ISO 8601 to the millisecond). Their canonical JSON (see
+    `canonical_standings`: in the standings' order, keys sorted, no spaces, ASCII) is
+    published with its sha256. The standings' order is: score descending, then `reached_at`
+    ascending (who reached the score first is ahead), then pseudonym ascending. The
+    winners are the first `winners` lines of that order that are not excluded, the reserves
+    the next `reserves` ones. The same exclusions as a giveaway's apply (listed with a
+    reason); an exclusion only removes its line, everyone below moves up one.
+    The shop could still have scored a member wrongly before the close (a purchase is not
+    public); what is checked is everything after: the frozen standings, their hash and
+    the choice of winners from them.
 """
 
 from __future__ import annotations
@@ -63,6 +80,7 @@ from datetime import datetime
 from typing import Any
 
 FORMAT = "loyalty-draw/1"
+STANDINGS_FORMAT = "loyalty-standings/1"
 SEED_BYTES = 32
 
 # drand's public chains (https://drand.love): a chain emits round r at
@@ -189,6 +207,56 @@ def draw(
     )
 
 
+@dataclass(frozen=True)
+class Standing:
+    pseudonym: str
+    score: int
+    # UTC, ISO 8601 to the millisecond (e.g. "2026-12-01T10:00:00.123+00:00").
+    reached_at: str
+
+
+def standings_order(standings: Sequence[Standing]) -> list[Standing]:
+    """Score descending, then who reached it first, then pseudonym."""
+    return sorted(
+        standings,
+        key=lambda line: (-line.score, datetime.fromisoformat(line.reached_at), line.pseudonym),
+    )
+
+
+def canonical_standings(standings: Sequence[Standing]) -> bytes:
+    """The frozen standings as bytes: a JSON array of {"pseudonym", "reached_at", "score"}
+    in the standings' order, keys sorted, no spaces, ASCII only."""
+    return json.dumps(
+        [
+            {"pseudonym": line.pseudonym, "reached_at": line.reached_at, "score": line.score}
+            for line in standings_order(standings)
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode("ascii")
+
+
+def standings_sha256(standings: Sequence[Standing]) -> str:
+    return hashlib.sha256(canonical_standings(standings)).hexdigest()
+
+
+def rank(
+    standings: Sequence[Standing],
+    *,
+    winners: int,
+    reserves: int,
+    excluded: frozenset[str] = frozenset(),
+) -> Outcome:
+    """Winners and reserves of a leaderboard contest: the top of the standings' order,
+    excluded lines passed over (`picks` is the order itself, excluded lines too)."""
+    ordered = [line.pseudonym for line in standings_order(standings) if line.score > 0]
+    chosen = [name for name in ordered if name not in excluded][: winners + reserves]
+    return Outcome(
+        picks=tuple(ordered), winners=tuple(chosen[:winners]), reserves=tuple(chosen[winners:])
+    )
+
+
 @dataclass
 class Verification:
     winners: tuple[str, ...] = ()
@@ -203,6 +271,8 @@ class Verification:
 
 def verify(transcript: dict[str, Any]) -> Verification:
     """Re-run a published draw: what does not match, if anything."""
+    if transcript.get("format") == STANDINGS_FORMAT:
+        return verify_standings(transcript)
     result = Verification()
     try:
         if transcript.get("format") != FORMAT:
@@ -262,6 +332,56 @@ def verify(transcript: dict[str, Any]) -> Verification:
             f"check the beacon yourself: {beacon_url(chain, round_number)} "
             f"must show randomness {beacon}"
         )
+    return result
+
+
+def verify_standings(transcript: dict[str, Any]) -> Verification:
+    """Check a leaderboard contest: the standings hash to the published hash, and the
+    winners and reserves are the top of their order minus the listed exclusions."""
+    result = Verification()
+    try:
+        contest = transcript["contest"]
+        frozen = transcript["standings"]
+        standings = [
+            Standing(str(line["pseudonym"]), int(line["score"]), str(line["reached_at"]))
+            for line in frozen["list"]
+        ]
+        for line in standings:
+            datetime.fromisoformat(line.reached_at)
+        excluded = frozenset(str(line["pseudonym"]) for line in transcript.get("excluded", []))
+        winners, reserves = int(contest["winners"]), int(contest["reserves"])
+        published = transcript["result"]
+    except (KeyError, TypeError, ValueError) as error:
+        result.problems.append(f"the transcript is incomplete or malformed: {error!r}")
+        return result
+    computed_hash = standings_sha256(standings)
+    if computed_hash != str(frozen["sha256"]).lower():
+        result.problems.append(
+            "the standings do not hash to the published hash: "
+            f"sha256(standings) = {computed_hash}, published {frozen['sha256']}"
+        )
+    names = [line.pseudonym for line in standings]
+    if len(set(names)) != len(names):
+        result.problems.append("the standings name a pseudonym twice")
+    if not excluded <= set(names):
+        result.problems.append("an excluded pseudonym is not in the standings")
+    outcome = rank(standings, winners=winners, reserves=reserves, excluded=excluded)
+    result.winners, result.reserves = outcome.winners, outcome.reserves
+    for role, computed in (("winners", outcome.winners), ("reserves", outcome.reserves)):
+        if list(computed) != list(published.get(role, [])):
+            result.problems.append(
+                f"different {role}: computed {list(computed)}, published {published.get(role)}"
+            )
+    ends_at, frozen_at = contest.get("ends_at"), frozen.get("frozen_at")
+    if (
+        ends_at
+        and frozen_at
+        and datetime.fromisoformat(frozen_at) < datetime.fromisoformat(ends_at)
+    ):
+        result.problems.append("the standings were frozen before the contest ended")
+    result.notes.append(
+        "a leaderboard contest has no seed and no beacon: the top of the frozen standings win"
+    )
     return result
 
 

@@ -25,7 +25,7 @@ class ContestRefused(Refused):
     code = "contest"
     reasons = (
         "not_open",  # joining before the start or after the end
-        "no_joining",  # the contest gives entries for activity only
+        "no_joining",  # entries come from activity only, or everyone is ranked
         "ineligible",  # the member may not take part (erased, not in good standing, a bot)
         "already_closed",
         "not_ended",  # closing before the end time
@@ -38,6 +38,7 @@ class ContestRefused(Refused):
         "not_drawn",
         "not_a_winner",
         "claim_expired",
+        "not_a_leaderboard",  # standings asked of a giveaway
     )
 
     def __init__(self, reason: str, detail: str = "") -> None:

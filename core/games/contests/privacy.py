@@ -15,7 +15,9 @@ class ContestsSection:
     """Entries (contest, tickets, the pseudonym once frozen) and places won. On erasure the
     entries of contests still open go; a frozen entry keeps its line in the published list
     (a pseudonym and tickets, nothing that names the member) but is cut from the member, so
-    the list's hash still verifies and the draw passes the line over as `erased`."""
+    the list's hash still verifies and the draw passes the line over as `erased`. In a
+    leaderboard contest `frozen_tickets` is the member's final score (their line of the
+    frozen standings); their live scores are the leaderboards' (GamesSection)."""
 
     name = "contests"
 

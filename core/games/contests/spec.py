@@ -19,6 +19,7 @@ MAX_TICKETS = 1000
 # The close must come before the beacon round exists: the draw time is at least this much
 # after the end, so the scheduled close (every minute) has time to run.
 MIN_DRAW_DELAY = timedelta(minutes=5)
+MAX_LEADERBOARD_WINDOW = timedelta(days=366)
 
 # Text for every language ("") or per language ({"en": ..., "ru": ...}).
 Text = str | dict[str, str]
@@ -77,7 +78,9 @@ class Prize(_Strict):
 class Tickets(_Strict):
     """How entries are earned. `join`: tickets for joining in the chat (0: no join button).
     The others: tickets per purchase, per qualified friend, per quest completed within the
-    contest's window. With `requires_join`, activity counts only for members who joined."""
+    contest's window. With `requires_join`, activity counts only for members who joined.
+    A leaderboard contest has no tickets: only `join` (a join button) and `requires_join`
+    (false: everyone is ranked, no joining) mean anything there."""
 
     join: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 1
     per_purchase: Annotated[int, Field(ge=0, le=MAX_TICKETS)] = 0
@@ -98,11 +101,14 @@ class Tickets(_Strict):
 class ContestSpec(_Strict):
     slug: str
     kind: Literal["giveaway", "leaderboard"] = "giveaway"
+    # A leaderboard contest's ranking (the leaderboards' metrics, earned within the window).
+    metric: Literal["points", "friends", "quests"] | None = None
     title: Text
     description: Text | None = None
     starts_at: datetime
     ends_at: datetime
-    draw_at: datetime
+    # A giveaway's draw; a leaderboard contest is ranked at its close (default: ends_at).
+    draw_at: datetime | None = None
     winners: Annotated[int, Field(ge=1, le=MAX_WINNERS)]
     reserves: Annotated[int, Field(ge=0, le=MAX_WINNERS)] = 0
     claim_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 72
@@ -133,21 +139,50 @@ class ContestSpec(_Strict):
 
     @field_validator("starts_at", "ends_at", "draw_at")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2026-12-24T18:00:00+03:00")
         return value
 
     @model_validator(mode="after")
     def _times(self) -> ContestSpec:
-        if self.kind != "giveaway":
-            raise ValueError("kind: only giveaways can be created yet")
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if self.kind == "leaderboard":
+            return self._leaderboard()
+        if self.metric is not None:
+            raise ValueError("metric: only a leaderboard contest ranks by a metric")
+        if self.draw_at is None:
+            raise ValueError("draw_at: a giveaway needs its draw time")
         if self.draw_at < self.ends_at + MIN_DRAW_DELAY:
             raise ValueError("draw_at must be at least 5 minutes after ends_at")
         assert self.beacon_chain in DRAND_CHAINS
         return self
+
+    def _leaderboard(self) -> ContestSpec:
+        """Ranked by `metric` in the window; `tickets` only says whether members join (one
+        tap, `requires_join`, the default) or everyone is ranked (`requires_join: false`)."""
+        if self.metric is None:
+            raise ValueError("metric: a leaderboard contest needs points, friends or quests")
+        tickets = self.tickets
+        if tickets.per_purchase or tickets.per_friend or tickets.per_quest:
+            raise ValueError("tickets: a leaderboard contest ranks by its metric, not tickets")
+        if tickets.max_per_member is not None or self.tier_weights:
+            raise ValueError("a leaderboard contest has no tickets to cap or weigh")
+        if self.draw_at is not None and self.draw_at != self.ends_at:
+            raise ValueError("draw_at: a leaderboard contest is ranked at its close (ends_at)")
+        if self.ends_at - self.starts_at > MAX_LEADERBOARD_WINDOW:
+            raise ValueError("ends_at: a leaderboard contest lasts at most 366 days")
+        return self
+
+    @property
+    def everyone(self) -> bool:
+        """A leaderboard contest that ranks every member, no joining."""
+        return self.kind == "leaderboard" and not self.tickets.requires_join
+
+    @property
+    def ranked_at(self) -> datetime:
+        return self.draw_at if self.draw_at is not None else self.ends_at
 
 
 def parse_spec(data: Any) -> ContestSpec:

@@ -7,6 +7,11 @@ counts against the board of its purchase's period; points games pay never count,
 (Monday to Monday) and the month, in the program's time zone, so a board is the same for
 everyone. Each event is scored once (a game fact keyed on its ids), on both periods' boards.
 
+Other periods: a board is any (metric, start, end) with a key; a leaderboard contest ranks on
+a board of its own window (key "contest:<id>", period "contest"). The boards a member's
+score also goes to come from `add_boards` (the contests say which of theirs count the member
+at that moment: joined, open, in the window), so the same scoring, ties and ranks serve them.
+
 Ties go to whoever reached the score first, then to the smaller member id
 (core.games.leaderboards.ranking). A score of 0 leaves the board. Locking: the member's row
 is locked before their score is read (a purchase's posting holds it already), so two events
@@ -20,6 +25,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -150,6 +156,18 @@ def board_period(metric: str, period: str, at: datetime, zone: ZoneInfo) -> Boar
     return BoardPeriod(name, start.astimezone(UTC), end.astimezone(UTC))
 
 
+# More boards a score goes to: (session, member id, metric, period_at) -> their periods.
+ExtraBoards = Callable[[AsyncSession, int, str, datetime], Awaitable[list[BoardPeriod]]]
+CUSTOM_PERIOD = "contest"
+
+
+@dataclass(frozen=True)
+class FinalScore:
+    member_id: int
+    score: int
+    reached_at: datetime
+
+
 class Leaderboards:
     def __init__(self, db: Database, clock: Clock, rules: RuleBook) -> None:
         self._db = db
@@ -157,6 +175,11 @@ class Leaderboards:
         self._rules = rules
         self._secret: bytes | None = None
         self._boards: dict[str, BoardRef] = {}
+        self._extra: list[ExtraBoards] = []
+
+    def add_boards(self, extra: ExtraBoards) -> None:
+        """Score on the boards `extra` names too (a contest's own period)."""
+        self._extra.append(extra)
 
     def subscribe(self, bus: MessageBus) -> None:
         bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
@@ -224,6 +247,9 @@ class Leaderboards:
             )
             for period in PERIODS
         ]
+        for extra in self._extra:
+            for found in await extra(session, member_id, metric, period_at):
+                boards.append(await self._board(session, found, metric, CUSTOM_PERIOD))
         # Both boards' scores in one read, their changes in one flush and one node upsert.
         scores = {
             row.board_id: row
@@ -329,11 +355,18 @@ class Leaderboards:
     # ------------------------------------------------------------------ reading
     async def standing(self, member_id: int, metric: str, period: str) -> Standing:
         """The top of the current board and the member's own place."""
-        secret = await self._pseudonym_secret()
         now = self._clock.now()
         async with self._db.reading() as session:
             rules = await self._rules.in_force(session)
             found = board_period(metric, period, now, zone_of(rules.time_zone, ZoneInfo("UTC")))
+        return await self.standing_on(found, member_id, metric, period)
+
+    async def standing_on(
+        self, found: BoardPeriod, member_id: int | None, metric: str, period: str
+    ) -> Standing:
+        """The top of the board `found` and the member's own place (None: nobody's)."""
+        secret = await self._pseudonym_secret()
+        async with self._db.reading() as session:
             board = await session.scalar(select(Board).where(Board.key == found.key))
             if board is None:
                 return Standing(metric, period, found.starts_at, found.ends_at, (), None, 0)
@@ -353,7 +386,7 @@ class Leaderboards:
                 for rank, row in enumerate(rows, start=1)
             )
             mine = next((place for place in top if place.member_id == member_id), None)
-            if mine is None:
+            if mine is None and member_id is not None:
                 mine = await self._place_in(session, board.id, member_id, secret)
             participants = await self.participants_in(session, board.id)
         return Standing(metric, period, board.starts_at, board.ends_at, top, mine, participants)
@@ -394,6 +427,20 @@ class Leaderboards:
             return 1 + int(counted or 0)
         found = (await session.execute(select(ahead, near))).one()
         return 1 + int(found[0] or 0) + int(found[1] or 0)
+
+    async def final_scores_in(self, session: AsyncSession, key: str) -> list[FinalScore]:
+        """Every score on the board `key`, in the board's order (a contest's close)."""
+        board = await session.scalar(select(Board).where(Board.key == key))
+        if board is None:
+            return []
+        rows = (
+            await session.execute(
+                select(BoardScore.member_id, BoardScore.score, BoardScore.reached_at)
+                .where(BoardScore.board_id == board.id, BoardScore.score > 0)
+                .order_by(BoardScore.rank_key, BoardScore.member_id)
+            )
+        ).all()
+        return [FinalScore(row.member_id, row.score, row.reached_at) for row in rows]
 
     async def participants_in(self, session: AsyncSession, board_id: int) -> int:
         total = await session.scalar(
