@@ -82,6 +82,7 @@ quest-step-profile = Complete your profile: { $fields }
 quest-field-phone = phone
 quest-field-birthday = birthday
 quest-field-marketing = consent to offers
+list-and = { $first } and { $last }
 
 quest-progress-spend = { $done } of { $target }
 quest-progress-purchases = { $done } of { $count ->

@@ -82,6 +82,7 @@ quest-step-profile = نمایه خود را کامل کنید: { $fields }
 quest-field-phone = تلفن
 quest-field-birthday = تاریخ تولد
 quest-field-marketing = رضایت به دریافت پیشنهادها
+list-and = { $first } و { $last }
 
 quest-progress-spend = { $done } از { $target }
 quest-progress-purchases = { $done } از { $count ->

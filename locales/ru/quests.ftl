@@ -88,6 +88,7 @@ quest-step-profile = Заполните профиль: { $fields }
 quest-field-phone = телефон
 quest-field-birthday = день рождения
 quest-field-marketing = согласие на предложения
+list-and = { $first } и { $last }
 
 quest-progress-spend = { $done } из { $target }
 quest-progress-purchases = { $done } из { $count ->
