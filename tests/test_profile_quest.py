@@ -29,7 +29,7 @@ from tests.test_whatsapp import WhatsApp, WhatsAppMember, choices, fake_twilio, 
 
 __all__ = ["cli_env", "fake_twilio", "whatsapp"]
 
-DONE = "🏆 Quest “Complete your profile” completed!"
+DONE = "🏆 Your profile is complete: thank you!"
 
 
 async def quest_entries(runtime: Runtime) -> list[tuple[int, int, str]]:
@@ -88,7 +88,11 @@ async def test_on_telegram_joining_tells_the_reward_and_the_profile_pays_it_once
             in text_of(screen)
         )
         await ann.press("profile:phone")
-        await ann.share_contact("+7 (999) 123-45-67")
+        phone = await ann.share_contact("+7 (999) 123-45-67")
+        assert text_of(phone) == (
+            "Saved: your phone is +79991234567.\n"
+            "🎯 Complete your profile: 1 of 2 done. Add your birthday and get 50 points."
+        )
         screen = await ann.send("👤 Profile")
         assert (
             "🎯 Complete your profile: 1 of 2 done. Add your birthday and get 50 points."
@@ -101,6 +105,7 @@ async def test_on_telegram_joining_tells_the_reward_and_the_profile_pays_it_once
         await ann.press("profile:birthday")
         saved = await ann.send("25.12.1990")
         assert "your birthday is December 25, 1990" in text_of(saved)
+        assert "🎯" not in text_of(saved), "done: nothing more to add"
         before = len(ann.received)
         await runtime.dispatch_notices(50)
         told = [text_of(call) for call in ann.received[before:]]

@@ -119,6 +119,11 @@ class ProfileMenu:
             ),
         )
 
+    async def _with_quest(self, member: Profile, saved: str) -> str:
+        """What was saved, and what the profile quest still wants, if anything."""
+        quest = await self._quest_line(member)
+        return f"{saved}\n{quest}" if quest else saved
+
     async def _quest_line(self, member: Profile) -> str:
         """The profile quest's progress and reward, while it is still to complete. A profile
         that was full before the quest began is counted now, by the member's opening it
@@ -208,7 +213,7 @@ class ProfileMenu:
         )
         if holder is None:
             await self._store.clear(member.id)
-            return [self._views.main_menu(language, member, saved)]
+            return [self._views.main_menu(language, member, await self._with_quest(member, saved))]
         await self._expect(member, LINK, phone=phone)
         t = self._views.t
         return [
@@ -290,7 +295,7 @@ class ProfileMenu:
         await self._store.clear(member.id)
         date = self._views.texts.date(language, birthday, style="long")
         text = self._views.t(language, "profile-birthday-saved", date=date)
-        return [self._views.main_menu(language, member, text)]
+        return [self._views.main_menu(language, member, await self._with_quest(member, text))]
 
     # ------------------------------------------------------------------ typed answers
     async def cancel(self, turn: Turn, _action: actions.ProfileCancel) -> list[Reply]:

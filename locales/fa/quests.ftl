@@ -104,6 +104,7 @@ notice-quest-step-done = ✅ یک مرحله از «{ $quest }» انجام شد
    *[other] { $count } مرحله
 }.
 notice-quest-completed = 🏆 مأموریت «{ $quest }» به پایان رسید!
+notice-profile-completed = 🏆 نمایه شما کامل شد: سپاس!
 notice-quest-points = { $points } گرفتید. موجودی شما: { $balance }.
 notice-quest-badge = نشان تازه: { $badge }.
 notice-quest-coupon = کوپن شما در پیام بعدی می‌آید.

@@ -114,6 +114,7 @@ notice-quest-step-done = ✅ Шаг задания «{ $quest }» выполне
    *[many] { $count } шагов
 }.
 notice-quest-completed = 🏆 Задание «{ $quest }» выполнено!
+notice-profile-completed = 🏆 Профиль заполнен — спасибо!
 notice-quest-points = Вы получили { $points }. Ваш баланс: { $balance }.
 notice-quest-badge = Новый значок: { $badge }.
 notice-quest-coupon = Ваш купон — в следующем сообщении.

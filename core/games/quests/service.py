@@ -895,6 +895,8 @@ class Quests:
         }
         if reward.badge:
             payload["badge"] = reward.badge
+        if is_profile_quest(definition):
+            payload["profile"] = True  # told as "your profile is complete"
         if coupon_id is not None:
             payload["coupon"] = True
         await enqueue_in(
