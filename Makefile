@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## The product on the embedded default (SQLite + in-process state; no server, no tokens).
+## The shipped profile quest is created on the first run only: one the shop ended stays ended.
 run: setup
 	$(PY) main.py migrate
+	$(PY) main.py quest-create --profile --if-missing
 	$(PY) main.py run
 
 chat: setup

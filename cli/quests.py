@@ -1,6 +1,7 @@
 """Quests, for marketers and staff.
 
 python main.py quest-create --file quest.json     a quest from its JSON (see examples/)
+python main.py quest-create --profile [--points N]  the profile quest (phone + birthday)
 python main.py quest-list                         every quest: window, state, joined, done
 python main.py quest-end ID|SLUG                  end a quest now (no progress after it)
 python main.py quest-review                       the proofs waiting for staff
@@ -12,15 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from datetime import UTC
+from pathlib import Path
 
 from cli.command import Command, Context, UsageError
 from cli.coupons import read_lines
-from core.games.quests.definition import parse_definition
-from core.games.quests.service import QuestInfo
+from core.games.quests.definition import QuestDefinition, parse_definition
+from core.games.quests.service import QuestInfo, is_profile_quest
 from core.shared import cards
 
 SHOWN_PROOF_TEXT = 200
+# The profile quest the product ships: phone and birthday for points (`--profile`).
+PROFILE_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quest-profile.json"
 
 
 def _window(info: QuestInfo) -> str:
@@ -30,21 +35,57 @@ def _window(info: QuestInfo) -> str:
 
 class QuestCreate(Command):
     name = "quest-create"
-    help = "create a quest from a JSON file"
+    help = "create a quest from a JSON file, or the profile quest (--profile)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--file", required=True, help="the quest's JSON, or - for stdin")
+        what = parser.add_mutually_exclusive_group(required=True)
+        what.add_argument("--file", help="the quest's JSON, or - for stdin")
+        what.add_argument(
+            "--profile",
+            action="store_true",
+            help=f"the profile quest of {PROFILE_EXAMPLE.name} (phone and birthday), from now",
+        )
+        parser.add_argument(
+            "--points", type=int, metavar="N", help="with --profile: its reward in points"
+        )
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="with --profile: nothing when a profile quest was ever created (live or ended)",
+        )
         parser.add_argument("--actor", default="marketer", help="who creates it")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        text = "\n".join(await asyncio.to_thread(read_lines, args.file))
-        definition = parse_definition(text)
-        info = await context.program.quests.create(definition, actor=args.actor)
+        quests = context.program.quests
+        if args.profile:
+            if args.if_missing and any(
+                is_profile_quest(info.definition) for info in await quests.all()
+            ):
+                print("A profile quest exists already: nothing created (see quest-list).")
+                return 0
+            definition = await self._profile_definition(context, args.points)
+        else:
+            if args.points is not None or args.if_missing:
+                raise UsageError("--points and --if-missing go with --profile")
+            text = "\n".join(await asyncio.to_thread(read_lines, args.file))
+            definition = parse_definition(text)
+        info = await quests.create(definition, actor=args.actor)
+        reward = f", {definition.reward.points} points" if definition.reward.points else ""
         print(
             f"Quest {info.id} ({info.slug}) created: {len(definition.steps)} step(s), "
-            f"{definition.recurrence}, {_window(info)}."
+            f"{definition.recurrence}{reward}, {_window(info)}."
         )
         return 0
+
+    @staticmethod
+    async def _profile_definition(context: Context, points: int | None) -> QuestDefinition:
+        """The shipped profile quest, starting now, under the first free slug of its own."""
+        raw = json.loads(await asyncio.to_thread(PROFILE_EXAMPLE.read_text, encoding="utf-8"))
+        raw["slug"] = await context.program.quests.free_slug(raw["slug"])
+        raw["starts"] = context.program.clock.now().isoformat()
+        if points is not None:
+            raw["reward"] = {**raw["reward"], "points": points}
+        return parse_definition(raw)
 
 
 class QuestList(Command):

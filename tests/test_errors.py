@@ -101,6 +101,7 @@ CODES = [
     "nickname_invalid_empty",
     "nickname_invalid_link",
     "nickname_invalid_too_long",
+    "profile_quest_live",
     "proof_not_found",
     "purchase_not_found",
     "quest_check_unavailable",

@@ -9,6 +9,7 @@ is a single tap that brings the same screen back, and is not needed to join.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from core.games.quests.definition import parse_definition
 from handlers.render.i18n import Translator
 from tests.conftest import Backend
 from tests.telegram_member import inline_labels
@@ -35,6 +37,7 @@ WELCOME = {
     "ru": "Добро пожаловать в Loyalty Club!",
     "fa": "به Loyalty Club خوش آمدید!",
 }
+ROOT = Path(__file__).resolve().parent.parent
 # The language each channel's messenger reports for the member (WhatsApp reports none: the
 # shop's default, English in the tests, is what it gets).
 MESSENGER_LANGUAGE = {"telegram": "ru", "vk": "ru", "whatsapp": "en", "console": "fa"}
@@ -156,5 +159,49 @@ async def test_joining_takes_three_taps_on_every_channel(
                     ("terms", True, True),
                     ("marketing", offers, True),
                 ], driver.channel
+        finally:
+            await console.stop()
+
+
+@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
+async def test_with_the_profile_quest_joining_still_takes_three_taps_and_tells_its_reward(
+    backend: Backend, settings: Any, tmp_path: Path
+) -> None:
+    """The shipped profile quest (examples/quest-profile.json, `quest-create --profile`) is
+    announced at the third tap, in the member's language; what the messenger vouched for
+    (WhatsApp's number) is not asked for again."""
+    users = (9201, 9202, "+79999201203")
+    async with every_channel(backend, tmp_path / "console", users) as channels:
+        runtime = channels.runtime
+        texts = runtime.conversation.texts
+        shipped = json.loads((ROOT / "examples" / "quest-profile.json").read_text("utf-8"))
+        await runtime.program.quests.create(parse_definition(shipped), actor="marketer")
+        console = ConsoleDriver(
+            runtime, tmp_path / "fa-console", user_id="joining-9204", language_code="fa"
+        )
+        drivers = [d for d in channels.drivers if d.channel != "console"] + [console]
+        try:
+            for driver in drivers:
+                member = Counted(speaking(driver, MESSENGER_LANGUAGE[driver.channel]))
+                done = await join(member, texts, offers=False, switch_to=None)
+                assert member.taps == 3, f"{driver.channel}: {member.taps} taps to join"
+                language = MESSENGER_LANGUAGE[driver.channel]
+                phone, birthday = (
+                    texts.text(language, f"quest-field-{name}") for name in ("phone", "birthday")
+                )
+                fields = (
+                    birthday
+                    if driver.channel == "whatsapp"
+                    else texts.text(language, "list-and", first=phone, last=birthday)
+                )
+                told = texts.text(
+                    language,
+                    "signup-profile-quest",
+                    fields=fields,
+                    reward=texts.points(language, 50),
+                )
+                assert told in done, f"{driver.channel}: {done!r}"
+                rows = await rows_of(runtime, driver.channel, driver.user_id)
+                assert rows["ledger"] == [(100, "welcome", 100)], "nothing paid before it is done"
         finally:
             await console.stop()

@@ -18,6 +18,8 @@ when the member does not answer: three taps, and nobody can say that the "yes" t
 the price of the card.
 
 Phone and birthday are no part of joining: they are set in the profile (handlers.menus.profile).
+When a profile quest applies (`quest-create --profile`), the card's message says what adding
+them earns ("Add your phone and birthday in 👤 Profile: 50 points").
 A number the messenger vouches for (WhatsApp's sender) is still kept at joining, and when it
 already belongs to a card, the welcome screen offers to link this messenger to that card
 instead of opening a new one (never without the member's tap).
@@ -46,6 +48,7 @@ from handlers import actions
 from handlers.flows.base import FlowStore, Step
 from handlers.messages import Button, Incoming, Reply
 from handlers.render.parsing import BirthdayError, parse_birthday, parse_phone
+from handlers.render.profile_quest import fields_text, profile_quest_offer, reward_text
 from handlers.render.views import RULES_SHOWN_MAX_AGE, Views, button
 from handlers.routing import Action, Router
 
@@ -343,14 +346,25 @@ class SignUp:
         ]
         if member.referrer_id is not None and enrolment.created:
             lines.append(t(language, "signup-referred"))
-        hint = self.profile_hint(language, member, rules)
+        hint = await self.profile_hint(language, member, rules)
         if hint:
             lines.append(hint)
+        # The main menu's "👤 Profile" is the button the hint names.
         return [self._views.main_menu(language, member, "\n".join(lines))]
 
-    def profile_hint(self, language: str, member: Profile, rules: ProgramRules) -> str:
-        """Where phone and birthday went. Only what is true today is promised: the birthday
+    async def profile_hint(self, language: str, member: Profile, rules: ProgramRules) -> str:
+        """Where phone and birthday went. Only what is true today is promised: the profile
+        quest's reward, when one applies to this member and is still to earn (what the
+        messenger vouched for, WhatsApp's number, is not asked for again); else the birthday
         gift, when the program gives one; otherwise the profile is simply pointed to."""
+        offer = await profile_quest_offer(self._program, member)
+        if offer is not None and offer.missing:
+            return self._views.t(
+                language,
+                "signup-profile-quest",
+                fields=fields_text(self._views, language, offer.missing),
+                reward=reward_text(self._views, language, offer.view.quest.definition.reward),
+            )
         if member.phone is not None and member.birthday is not None:
             return ""
         if member.birthday is None and rules.birthday_bonus > 0:

@@ -6,6 +6,7 @@ neither find nor link a card). When a vouched-for number already belongs to anot
 (a card opened on another messenger, or at the till with that number), the member is offered
 to make the two one, never without a yes. A birthday is given once (core.birthdays: nothing in
 the chat changes it later, so the birthday bonus cannot be moved around the calendar).
+While a profile quest applies, the screen shows what is still missing and what it earns.
 
 What the member types after "Phone" or "Birthday" is read as the answer for a while
 (`ANSWER_WITHIN`): the question is kept in the flow store under the member, so another process
@@ -14,10 +15,12 @@ reads it as well; a button, a menu word or a command always means what it says.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from core.db.state import ConversationStore
+from core.games.quests.errors import QuestRefused
 from core.members.accounts import BirthdayAlreadyGiven, IdentityKey, Profile
 from core.program import LoyaltyProgram
 from core.rules.book import ProgramRules
@@ -26,6 +29,7 @@ from handlers import actions
 from handlers.flows.base import FlowStore
 from handlers.messages import Button, Layout, Reply
 from handlers.render.parsing import BirthdayError, parse_birthday, parse_phone
+from handlers.render.profile_quest import fields_text, profile_quest_offer, reward_text
 from handlers.render.views import RULES_SHOWN_MAX_AGE, Views, button
 from handlers.routing import Router, Turn
 
@@ -87,6 +91,9 @@ class ProfileMenu:
         lines.append(
             t(language, "profile-offers-on" if member.marketing_opt_in else "profile-offers-off")
         )
+        quest = await self._quest_line(member)
+        if quest:
+            lines.append(quest)
         gift = self._birthday_gift(language, member, rules)
         if gift:
             lines.append(gift)
@@ -110,6 +117,34 @@ class ProfileMenu:
                 ),
                 (offers,),
             ),
+        )
+
+    async def _with_quest(self, member: Profile, saved: str) -> str:
+        """What was saved, and what the profile quest still wants, if anything."""
+        quest = await self._quest_line(member)
+        return f"{saved}\n{quest}" if quest else saved
+
+    async def _quest_line(self, member: Profile) -> str:
+        """The profile quest's progress and reward, while it is still to complete. A profile
+        that was full before the quest began is counted now, by the member's opening it
+        (the quest pays once, and its completion notice tells them)."""
+        offer = await profile_quest_offer(self._program, member)
+        if offer is None:
+            return ""
+        if not offer.missing:
+            with contextlib.suppress(QuestRefused):  # it ended in between
+                await self._program.quests.join(member.id, offer.view.quest.id)
+            return ""
+        language = member.language
+        definition = offer.view.quest.definition
+        return self._views.t(
+            language,
+            "profile-quest",
+            quest=definition.title.get(language),
+            done=len(offer.fields) - len(offer.missing),
+            count=len(offer.fields),
+            fields=fields_text(self._views, language, offer.missing),
+            reward=reward_text(self._views, language, definition.reward),
         )
 
     def _birthday_gift(self, language: str, member: Profile, rules: ProgramRules) -> str:
@@ -178,7 +213,7 @@ class ProfileMenu:
         )
         if holder is None:
             await self._store.clear(member.id)
-            return [self._views.main_menu(language, member, saved)]
+            return [self._views.main_menu(language, member, await self._with_quest(member, saved))]
         await self._expect(member, LINK, phone=phone)
         t = self._views.t
         return [
@@ -260,7 +295,7 @@ class ProfileMenu:
         await self._store.clear(member.id)
         date = self._views.texts.date(language, birthday, style="long")
         text = self._views.t(language, "profile-birthday-saved", date=date)
-        return [self._views.main_menu(language, member, text)]
+        return [self._views.main_menu(language, member, await self._with_quest(member, text))]
 
     # ------------------------------------------------------------------ typed answers
     async def cancel(self, turn: Turn, _action: actions.ProfileCancel) -> list[Reply]:

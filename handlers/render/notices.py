@@ -152,11 +152,9 @@ class NoticeTexts:
         ]
 
     def _quest_completed(self, payload: dict[str, Any], language: str) -> list[Reply]:
-        lines = [
-            self._text(
-                language, "notice-quest-completed", quest=_localized(payload.get("title"), language)
-            )
-        ]
+        # The profile quest's title is an imperative ("Complete your profile"): said plainly.
+        key = "notice-profile-completed" if payload.get("profile") else "notice-quest-completed"
+        lines = [self._text(language, key, quest=_localized(payload.get("title"), language))]
         points = _int(payload.get("points"))
         if points > 0:
             lines.append(

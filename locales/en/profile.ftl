@@ -11,6 +11,7 @@ profile-language-line = Language: { $language }. Time zone: { $zone }
 profile-offers-on = Personal offers: yes
 profile-offers-off = Personal offers: no
 profile-birthday-gift = Tell us your birthday and get { $points } on the day.
+profile-quest = 🎯 { $quest }: { $done } of { $count } done. Add your { $fields } and get { $reward }.
 profile-phone-button = 📱 Phone
 profile-birthday-button = 🎂 Birthday
 profile-cancel = ✖ Cancel

@@ -82,6 +82,7 @@ quest-step-profile = Complete your profile: { $fields }
 quest-field-phone = phone
 quest-field-birthday = birthday
 quest-field-marketing = consent to offers
+list-and = { $first } and { $last }
 
 quest-progress-spend = { $done } of { $target }
 quest-progress-purchases = { $done } of { $count ->
@@ -103,6 +104,7 @@ notice-quest-step-done = ✅ A step of “{ $quest }” is done: { $done } of { 
    *[other] { $count } steps
 }.
 notice-quest-completed = 🏆 Quest “{ $quest }” completed!
+notice-profile-completed = 🏆 Your profile is complete: thank you!
 notice-quest-points = You got { $points }. Your balance: { $balance }.
 notice-quest-badge = New badge: { $badge }.
 notice-quest-coupon = Your coupon comes in the next message.

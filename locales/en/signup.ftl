@@ -23,3 +23,4 @@ signup-done = Your card is ready! { $bonus ->
 signup-referred = You joined through a friend's invitation.
 signup-profile = You can add your phone and birthday any time in 👤 Profile.
 signup-profile-birthday-gift = Add your birthday in 👤 Profile and get { $points } on the day.
+signup-profile-quest = Add your { $fields } in 👤 Profile: { $reward }.

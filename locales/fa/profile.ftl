@@ -11,6 +11,7 @@ profile-language-line = زبان: { $language }. منطقهٔ زمانی: { $zon
 profile-offers-on = پیشنهادهای ویژه: بله
 profile-offers-off = پیشنهادهای ویژه: خیر
 profile-birthday-gift = تاریخ تولد خود را وارد کنید تا در روز تولدتان { $points } هدیه بگیرید.
+profile-quest = 🎯 { $quest }: { $done } از { $count } انجام شده. { $fields } خود را وارد کنید و { $reward } بگیرید.
 profile-phone-button = 📱 تلفن
 profile-birthday-button = 🎂 تاریخ تولد
 profile-cancel = ✖ انصراف

@@ -82,6 +82,7 @@ quest-step-profile = نمایه خود را کامل کنید: { $fields }
 quest-field-phone = تلفن
 quest-field-birthday = تاریخ تولد
 quest-field-marketing = رضایت به دریافت پیشنهادها
+list-and = { $first } و { $last }
 
 quest-progress-spend = { $done } از { $target }
 quest-progress-purchases = { $done } از { $count ->
@@ -103,6 +104,7 @@ notice-quest-step-done = ✅ یک مرحله از «{ $quest }» انجام شد
    *[other] { $count } مرحله
 }.
 notice-quest-completed = 🏆 مأموریت «{ $quest }» به پایان رسید!
+notice-profile-completed = 🏆 نمایه شما کامل شد: سپاس!
 notice-quest-points = { $points } گرفتید. موجودی شما: { $balance }.
 notice-quest-badge = نشان تازه: { $badge }.
 notice-quest-coupon = کوپن شما در پیام بعدی می‌آید.

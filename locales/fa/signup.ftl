@@ -23,3 +23,4 @@ signup-done = کارت شما آماده است! { $bonus ->
 signup-referred = شما با دعوت یک دوست به ما پیوستید.
 signup-profile = هر زمان بخواهید می‌توانید شماره تلفن و تاریخ تولد خود را در «👤 نمایه» اضافه کنید.
 signup-profile-birthday-gift = تاریخ تولد خود را در «👤 نمایه» وارد کنید تا در روز تولدتان { $points } هدیه بگیرید.
+signup-profile-quest = { $fields } خود را در «👤 نمایه» وارد کنید و { $reward } بگیرید.

@@ -11,6 +11,7 @@ profile-language-line = Язык: { $language }. Часовой пояс: { $zon
 profile-offers-on = Персональные предложения: да
 profile-offers-off = Персональные предложения: нет
 profile-birthday-gift = Укажите день рождения — в этот день получите { $points }.
+profile-quest = 🎯 { $quest }: готово { $done } из { $count }. Добавьте { $fields } и получите { $reward }.
 profile-phone-button = 📱 Телефон
 profile-birthday-button = 🎂 День рождения
 profile-cancel = ✖ Отмена

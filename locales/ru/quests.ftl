@@ -88,6 +88,7 @@ quest-step-profile = Заполните профиль: { $fields }
 quest-field-phone = телефон
 quest-field-birthday = день рождения
 quest-field-marketing = согласие на предложения
+list-and = { $first } и { $last }
 
 quest-progress-spend = { $done } из { $target }
 quest-progress-purchases = { $done } из { $count ->
@@ -113,6 +114,7 @@ notice-quest-step-done = ✅ Шаг задания «{ $quest }» выполне
    *[many] { $count } шагов
 }.
 notice-quest-completed = 🏆 Задание «{ $quest }» выполнено!
+notice-profile-completed = 🏆 Профиль заполнен — спасибо!
 notice-quest-points = Вы получили { $points }. Ваш баланс: { $balance }.
 notice-quest-badge = Новый значок: { $badge }.
 notice-quest-coupon = Ваш купон — в следующем сообщении.

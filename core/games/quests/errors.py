@@ -52,3 +52,15 @@ class QuestRefused(Refused):
     def __init__(self, reason: str) -> None:
         super().__init__(f"quest refused: {reason}")
         self.reason = self._refine(reason)
+
+
+class ProfileQuestLive(Conflict):
+    """A second live profile quest would pay for the same profile twice."""
+
+    code = "profile_quest_live"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"the profile quest {slug!r} is live: end it first (quest-end {slug}), "
+            "then create the new one"
+        )

@@ -24,6 +24,12 @@ Refunds
     and rewarded stays completed: the reward is not taken back (the purchase's own points
     are, by the refund itself).
 
+The profile quest
+    An automatic quest whose steps are all profile steps (`quest-create --profile`): joining
+    and the profile say what it earns. At most one is live or upcoming at a time
+    (`ProfileQuestLive`), and a profile one of them rewarded is never rewarded again by the
+    one a shop creates to replace it (a higher reward pays the members still to complete).
+
 Ordered quests
     A step counts only once every step before it is done; what happens for a later step
     before that is not kept (the member is told the order in the chat).
@@ -69,6 +75,7 @@ from core.games.quests.definition import (
     TierAudience,
 )
 from core.games.quests.errors import (
+    ProfileQuestLive,
     ProofNotFound,
     QuestExists,
     QuestNotFound,
@@ -234,6 +241,8 @@ class Quests:
                 )
                 if existing is not None:
                     raise QuestExists(definition.slug)
+                if is_profile_quest(definition):
+                    await self._no_live_profile_quest_in(session)
                 row = Quest(
                     slug=definition.slug,
                     definition=definition.to_json(),
@@ -248,6 +257,55 @@ class Quests:
                 return self._info(row)
 
         return await retry_on_conflict(attempt)
+
+    async def _no_live_profile_quest_in(self, session: AsyncSession) -> None:
+        """One profile quest at a time: two would pay for the same profile twice."""
+        now = self._clock.now()
+        rows = await session.scalars(
+            select(Quest).where(
+                Quest.automatic.is_(True),
+                Quest.ended_at.is_(None),
+                or_(Quest.ends_at.is_(None), Quest.ends_at > now),
+            )
+        )
+        for row in rows.all():
+            if is_profile_quest(self._info(row).definition):
+                raise ProfileQuestLive(row.slug)
+
+    async def _profile_rewarded_in(
+        self, session: AsyncSession, member_id: int, quest_id: int
+    ) -> bool:
+        """Whether another profile quest (one a shop ended and replaced) rewarded this
+        member's profile already: a new reward for the same profile would be paid twice."""
+        rows = await session.execute(
+            select(Quest.id, Quest.definition)
+            .join(QuestCompletion, QuestCompletion.quest_id == Quest.id)
+            .where(
+                QuestCompletion.member_id == member_id,
+                Quest.automatic.is_(True),
+                Quest.id != quest_id,
+            )
+        )
+        return any(is_profile_quest(self._definition(other, raw)) for other, raw in rows.all())
+
+    async def free_slug(self, base: str) -> str:
+        """`base`, or `base-2`, `base-3` ... the first no quest has (slugs are never reused)."""
+        async with self._db.reading() as session:
+            taken = set(
+                (
+                    await session.scalars(
+                        select(Quest.slug).where(
+                            or_(Quest.slug == base, Quest.slug.like(f"{base}-%"))
+                        )
+                    )
+                ).all()
+            )
+        number = 1
+        slug = base
+        while slug in taken:
+            number += 1
+            slug = f"{base}-{number}"
+        return slug
 
     async def all(self) -> list[QuestInfo]:
         async with self._db.reading() as session:
@@ -300,6 +358,20 @@ class Quests:
                 if self._for(info.definition, member):
                     views.append(await self._view_in(session, info, member, now))
             return views
+
+    async def profile_quest(self, member_id: int) -> QuestView | None:
+        """The profile quest this member can still complete now: a live, automatic quest of
+        their audience whose every step is a profile step, not yet completed in its period
+        (the oldest, if a shop runs several), unless an earlier profile quest rewarded this
+        profile already. None otherwise: joining and the profile then promise nothing."""
+        for view in await self.available(member_id):
+            definition = view.quest.definition
+            if is_profile_quest(definition) and not view.completed:
+                async with self._db.reading() as session:
+                    if await self._profile_rewarded_in(session, member_id, view.quest.id):
+                        return None
+                return view
+        return None
 
     async def view(self, member_id: int, quest_id: int) -> QuestView:
         now = self._clock.now()
@@ -648,6 +720,10 @@ class Quests:
             ]
             if not matching:
                 continue
+            if is_profile_quest(definition) and await self._profile_rewarded_in(
+                session, member_id, quest_id
+            ):
+                continue  # a profile is rewarded once, whichever profile quest paid it
             if zone is None:
                 zone = ZoneInfo(member.time_zone or (await self._rules.in_force(session)).time_zone)
             in_period = period or period_of(definition.recurrence, when, zone)
@@ -819,6 +895,8 @@ class Quests:
         }
         if reward.badge:
             payload["badge"] = reward.badge
+        if is_profile_quest(definition):
+            payload["profile"] = True  # told as "your profile is complete"
         if coupon_id is not None:
             payload["coupon"] = True
         await enqueue_in(
@@ -1014,6 +1092,20 @@ class Quests:
             ended_at=row.ended_at,
             created_at=row.created_at,
         )
+
+
+def is_profile_quest(definition: QuestDefinition) -> bool:
+    """Completed by the profile alone: automatic, and every step a profile step."""
+    return definition.automatic and all(isinstance(step, ProfileStep) for step in definition.steps)
+
+
+def profile_fields(definition: QuestDefinition) -> list[str]:
+    """The profile fields a quest's profile steps ask for, in the order first named."""
+    fields: list[str] = []
+    for step in definition.steps:
+        if isinstance(step, ProfileStep):
+            fields.extend(name for name in step.fields if name not in fields)
+    return fields
 
 
 def _complete(step: Step, done: Decimal) -> bool:
