@@ -263,11 +263,12 @@ async def quest_entries(runtime: Runtime) -> list[LedgerEntry]:
         return list(rows)
 
 
+# The embedded store lives in the process: only Redis outlives a restart.
+@pytest.mark.parametrize("backend", ["services"], indirect=True)
 async def test_a_typed_quiz_answer_survives_a_restart(
     telegram_runtime: Runtime, telegram_settings: Settings, fake_telegram: FakeTelegramAPI
 ) -> None:
-    if not telegram_settings.redis_url:
-        pytest.skip("the embedded store lives in the process: only Redis outlives it")
+    assert telegram_settings.redis_url
     quest = await setup_program(telegram_runtime)
     async with webhook_client(telegram_runtime) as client:
         ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7002)
