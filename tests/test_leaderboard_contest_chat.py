@@ -6,18 +6,13 @@ prize once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from app.runtime import Runtime, build_runtime
-from app.settings import Settings
+from app.runtime import Runtime
 from core.db.models import LedgerEntry
 from core.games.contests import draw as drawing
 from core.members.accounts import IdentityKey
-from tests.clocks import ShiftedClock
 from tests.data import count, enrol
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
@@ -28,33 +23,10 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
+from tests.test_contest_chat import runtime, shifted, telegram_runtime
 from tests.test_whatsapp import WhatsApp, WhatsAppMember, choices, fake_twilio, whatsapp
 
-__all__ = ["fake_twilio", "whatsapp"]
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    built = build_runtime(settings, clock=ShiftedClock())
-    try:
-        yield built
-    finally:
-        await built.close()
-
-
-@pytest.fixture
-async def telegram_runtime(telegram_settings: Settings) -> AsyncIterator[Runtime]:
-    built = build_runtime(telegram_settings, clock=ShiftedClock())
-    try:
-        yield built
-    finally:
-        await built.close()
-
-
-def shifted(runtime: Runtime) -> ShiftedClock:
-    clock = runtime.program.clock
-    assert isinstance(clock, ShiftedClock)
-    return clock
+__all__ = ["fake_twilio", "runtime", "telegram_runtime", "whatsapp"]
 
 
 async def open_leaderboard(runtime: Runtime, **overrides: Any) -> int:

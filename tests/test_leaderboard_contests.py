@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,9 @@ from core.members.accounts import Profile
 from tests.clocks import TEST_DAY, StoppedClock
 from tests.data import count, enrol, scalar
 from tests.test_cli import cli_env
+from tests.test_contests import clock, shop
 
-__all__ = ["cli_env"]
+__all__ = ["cli_env", "clock", "shop"]
 
 T0 = TEST_DAY
 
@@ -48,20 +48,6 @@ def leaderboard(**overrides: Any) -> dict[str, Any]:
     }
     spec.update(overrides)
     return spec
-
-
-@pytest.fixture
-async def clock() -> StoppedClock:
-    return StoppedClock(T0 - timedelta(hours=1))
-
-
-@pytest.fixture
-async def shop(settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
-    built = build_runtime(settings, clock=clock)
-    try:
-        yield built
-    finally:
-        await built.close()
 
 
 async def members(runtime: Runtime, n: int) -> list[Profile]:
