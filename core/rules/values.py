@@ -10,7 +10,7 @@ number. `explain` turns pydantic's errors into one message that says which rule 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -58,6 +58,15 @@ def refuse(reason: str) -> PydanticCustomError:
     return PydanticCustomError("invalid_rule", reason)
 
 
+def text_in(texts: Mapping[str, str], language: str) -> str:
+    """A marketer's text in `language`, else the one for every language (""), else English,
+    else any; "" when there is none."""
+    for candidate in (language, "", "en"):
+        if texts.get(candidate):
+            return texts[candidate]
+    return next(iter(texts.values()), "")
+
+
 @dataclass(frozen=True)
 class LocalizedText:
     """A marketer's text per language ({"en": "Silver", "ru": "Серебро"}), or one text for
@@ -66,11 +75,7 @@ class LocalizedText:
     texts: tuple[tuple[str, str], ...]
 
     def get(self, language: str) -> str:
-        by_language = dict(self.texts)
-        for candidate in (language, "", "en"):
-            if by_language.get(candidate):
-                return by_language[candidate]
-        return self.texts[0][1] if self.texts else ""
+        return text_in(dict(self.texts), language)
 
     def to_json(self) -> str | dict[str, str]:
         if len(self.texts) == 1 and self.texts[0][0] == "":

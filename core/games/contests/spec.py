@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.games.contests.draw import DRAND_CHAINS
 from core.games.contests.errors import InvalidContest
+from core.rules.values import text_in
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 LANGUAGE = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?$")
@@ -31,10 +32,7 @@ def localized(value: Text | None, language: str) -> str:
         return ""
     if isinstance(value, str):
         return value
-    for candidate in (language, "", "en"):
-        if value.get(candidate):
-            return value[candidate]
-    return next(iter(value.values()), "")
+    return text_in(value, language)
 
 
 def _check_text(value: Any, max_length: int) -> Text:
