@@ -17,15 +17,28 @@ DISPATCH_NOTICES = "dispatch_notices"
 # Notices one dispatch run (the scheduled `dispatch_notices` job, an operator's) sends at most.
 NOTICE_JOB_BATCH = 100
 
+SEND_BROADCASTS = "send_broadcasts"
+
 # Delivers up to that many pending notices through the channels; its report is the result.
 DeliverNotices = Callable[[int], Awaitable[object]]
+# Sends every due broadcast (scheduled ones whose time came, quiet-hours waits that ended).
+SendBroadcasts = Callable[[], Awaitable[object]]
 
 
-def scheduled_jobs(program: LoyaltyProgram, deliver_notices: DeliverNotices) -> JobRunner:
-    """The core's jobs and delivering notices (the notices' leases keep it safe next to the
-    live dispatcher), in the order `jobs list` shows them."""
+def scheduled_jobs(
+    program: LoyaltyProgram, deliver_notices: DeliverNotices, send_broadcasts: SendBroadcasts
+) -> JobRunner:
+    """The core's jobs, delivering notices (the notices' leases keep it safe next to the
+    live dispatcher) and sending broadcasts (each recipient claimed by one worker), in the
+    order `jobs list` shows them."""
 
     async def dispatch_notices() -> object:
         return await deliver_notices(NOTICE_JOB_BATCH)
 
-    return job_runner(program, [Job(DISPATCH_NOTICES, Every.MINUTE, dispatch_notices)])
+    return job_runner(
+        program,
+        [
+            Job(DISPATCH_NOTICES, Every.MINUTE, dispatch_notices),
+            Job(SEND_BROADCASTS, Every.MINUTE, send_broadcasts),
+        ],
+    )

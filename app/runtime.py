@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 from redis.asyncio import Redis
 
-from app import jobs
+from app import broadcasts, jobs
 from app.channels import PLUGINS
 from app.settings import Settings
 from bots.base import Channel, ChannelContext, MediaLinks
 from bots.console import ConsoleChannel, stdin_reader
 from bots.dispatch import DispatchReport, NoticeDispatcher
 from bots.outbound import Outbound
+from core.broadcasts.engine import BroadcastEngine, RunReport
 from core.db.database import Database
 from core.db.failures import is_infrastructure_failure
 from core.db.installation import installation_secret
+from core.db.rates import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from core.db.state import (
     ConversationStore,
     FloodGate,
@@ -72,6 +74,8 @@ class Runtime:
     updates: UpdateLog
     conversation: Conversation
     notices: Notices
+    # Broadcast send rates: in Redis (every worker's) or this process's.
+    limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     # Every channel that runs, by the name identities carry ("telegram", "vk" ...); the
     # console joins while `run`/`chat` shows the terminal's member.
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -140,6 +144,20 @@ class Runtime:
     async def dispatch_notices(self, limit: int = jobs.NOTICE_JOB_BATCH) -> DispatchReport:
         """Deliver up to `limit` pending notices (points earned, coupons, reminders ...)."""
         return await self.dispatcher.dispatch(limit)
+
+    @property
+    def broadcast_engine(self) -> BroadcastEngine:
+        return broadcasts.engine(
+            self.settings,
+            self.program,
+            self.outbound_channels,
+            self.conversation.texts,
+            self.limiter,
+        )
+
+    async def send_broadcasts(self) -> RunReport:
+        """Work every due broadcast until nobody can be sent to now (see BroadcastEngine)."""
+        return await self.broadcast_engine.run_due()
 
     async def hash_members_with_the_installation_key(self) -> None:
         """Members appear in this process's log under the installation's own keyed hash
@@ -252,6 +270,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         updates=updates,
         conversation=conversation,
         notices=Notices(db, program.clock),
+        limiter=RedisRateLimiter(redis) if redis is not None else MemoryRateLimiter(),
         channels=channels,
         web_app=build_web_app(
             probes, [*channels.values(), ContestPages(program, conversation.texts)]
@@ -285,4 +304,4 @@ async def opened(settings: Settings) -> AsyncIterator[Runtime]:
 
 def scheduled_jobs(runtime: Runtime) -> JobRunner:
     """Every scheduled job (app/jobs.py), delivering notices through this runtime's channels."""
-    return jobs.scheduled_jobs(runtime.program, runtime.dispatch_notices)
+    return jobs.scheduled_jobs(runtime.program, runtime.dispatch_notices, runtime.send_broadcasts)

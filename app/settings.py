@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # Run the job scheduler (birthdays, expiry, ...) and a job worker inside `main.py run`;
     # off for deployments that run `main.py scheduler` and `main.py worker` on their own.
     scheduler_enabled: bool = True
+    # Broadcasts: sends per second held across every worker (Telegram: overall and per chat;
+    # VK's community limit; Twilio's WhatsApp sender), and how long a worker's claim on a
+    # batch of recipients lasts (a killed worker's batch is taken over after it).
+    broadcast_telegram_per_second: float = Field(default=30, gt=0, le=1000)
+    broadcast_telegram_per_chat_per_second: float = Field(default=1, gt=0, le=30)
+    broadcast_vk_per_second: float = Field(default=20, gt=0, le=100)
+    broadcast_whatsapp_per_second: float = Field(default=10, gt=0, le=100)
+    broadcast_lease_seconds: int = Field(default=300, ge=1, le=3600)
     # Where `contest-draw` fetches the committed drand round (any relay serves the same value).
     drand_url: str = "https://api.drand.sh"
 

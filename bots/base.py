@@ -50,7 +50,9 @@ class Channel(Protocol):
     async def close(self) -> None:
         """Release the SDK's connections and threads."""
 
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         """Send outside a conversation turn (see bots.outbound.Outbound)."""
 
 

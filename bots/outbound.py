@@ -44,11 +44,16 @@ class Delivery:
 
 
 class Outbound(Protocol):
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         """Send `replies` to the account `external_id` of this channel, in order.
 
         `key` names what is sent (e.g. "notice:42"): channels that can de-duplicate sends
         (VK's random_id) derive their id from it, so a retry after a crash is not a duplicate.
+        With `wait_rate_limit=False` a platform's "too many requests" comes back at once as
+        FAILED with its retry_after (a broadcast's limiter then holds every sender), instead
+        of being waited out here.
         """
         ...
 

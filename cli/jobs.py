@@ -23,6 +23,13 @@ async def deliver_notices(settings: Settings, limit: int) -> object:
         return await runtime.dispatch_notices(limit)
 
 
+async def send_broadcasts(settings: Settings) -> object:
+    from app.runtime import opened
+
+    async with opened(settings) as runtime:
+        return await runtime.send_broadcasts()
+
+
 class Jobs(Command):
     name = "jobs"
     help = "scheduled jobs: list them or run one now"
@@ -37,7 +44,11 @@ class Jobs(Command):
         )
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        jobs = scheduled_jobs(context.program, partial(deliver_notices, context.settings))
+        jobs = scheduled_jobs(
+            context.program,
+            partial(deliver_notices, context.settings),
+            partial(send_broadcasts, context.settings),
+        )
         if args.jobs_command == "list":
             for job in jobs.jobs:
                 print(f"{job.name:<20} every {job.every:<6} cron {job.cron!r} (UTC)")

@@ -385,3 +385,16 @@ class NicknameSet(Action, prefix="games:nick:set"):
     """Only typed (`/nickname Ann`), never a button: the name is the member's text."""
 
     name: str
+
+
+# ---------------------------------------------------------------------------- broadcasts
+
+
+@dataclass(frozen=True)
+class BroadcastTap(Action, prefix="bc"):
+    """A broadcast's button: opens `target` (another action) and says which broadcast and
+    variant brought the member there."""
+
+    broadcast: int
+    variant: str
+    target: str

@@ -19,6 +19,7 @@ from core.shared.redaction import who
 from handlers.flows.signup import SignUp, referral_code, typed_referral
 from handlers.menus.badges import BadgesMenu
 from handlers.menus.balance import BalanceMenu
+from handlers.menus.broadcasts import BroadcastButtons
 from handlers.menus.card import CardMenu
 from handlers.menus.contests import ContestsMenu
 from handlers.menus.coupons import CouponsMenu
@@ -85,6 +86,7 @@ class Conversation:
             BadgesMenu(program, views),
             StreaksMenu(program, views),
             LeaderboardMenu(program, views),
+            BroadcastButtons(self._main),
             self._signup,
         )
         for feature in features:

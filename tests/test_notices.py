@@ -507,7 +507,9 @@ class RecordingChannel:
     sent: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
 
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         await asyncio.sleep(self.delay)
         self.sent.append((external_id, key))
         return Delivery.sent()

@@ -92,7 +92,9 @@ class ConsoleChannel:
         for reply in replies:
             self._render(reply)
 
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         """Print a notice in this terminal, between the member's own turns; only the member at
         this terminal can read it, so one for another console user is not delivered."""
         if external_id != self._user_id:

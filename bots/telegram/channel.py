@@ -159,7 +159,9 @@ class TelegramChannel:
     ) -> None:
         await self._send_replies(chat_id, replies, origin=origin)
 
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         """Send outside a conversation turn (a notice): the same messages a turn would send.
 
         `key` is unused: `sendMessage` has no idempotency key, so a retried notice may arrive
@@ -168,10 +170,15 @@ class TelegramChannel:
             chat_id = int(external_id)  # a private chat's id is the member's user id
         except ValueError:
             return Delivery.unreachable(f"not a Telegram user id: {external_id}")
-        return await self._send_replies(chat_id, replies)
+        return await self._send_replies(chat_id, replies, wait_rate_limit=wait_rate_limit)
 
     async def _send_replies(
-        self, chat_id: int, replies: list[Reply], *, origin: Message | None = None
+        self,
+        chat_id: int,
+        replies: list[Reply],
+        *,
+        origin: Message | None = None,
+        wait_rate_limit: bool = True,
     ) -> Delivery:
         """Send replies in order; the first one that does not go through ends the batch (the
         rest would fail alike, or arrive out of context)."""
@@ -202,7 +209,7 @@ class TelegramChannel:
                 )
             else:
                 sent = self.bot.send_message(chat_id, reply.text, reply_markup=markup)
-            delivery = await self._request(sent)
+            delivery = await self._request(sent, wait_rate_limit=wait_rate_limit)
             if delivery.outcome is not Outcome.SENT:
                 return delivery
         return Delivery.sent()
@@ -211,8 +218,9 @@ class TelegramChannel:
         """Send one Bot API request; False when it did not go through."""
         return (await self._request(request)).outcome is Outcome.SENT
 
-    async def _request(self, call: Awaitable[Any]) -> Delivery:
-        return await transport.request(self.bot, call, sleep=self._sleep)
+    async def _request(self, call: Awaitable[Any], *, wait_rate_limit: bool = True) -> Delivery:
+        attempts = transport.MAX_SEND_ATTEMPTS if wait_rate_limit else 1
+        return await transport.request(self.bot, call, sleep=self._sleep, attempts=attempts)
 
     async def username(self) -> str | None:
         """The bot's @username, for members' invite links; None if Telegram cannot say."""

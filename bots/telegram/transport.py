@@ -31,15 +31,20 @@ def create_bot(token: str, *, api_url: str = "") -> Bot:
 
 
 async def request(
-    bot: Bot, call: Awaitable[Any], *, sleep: Callable[[float], Awaitable[None]]
+    bot: Bot,
+    call: Awaitable[Any],
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    attempts: int = MAX_SEND_ATTEMPTS,
 ) -> Delivery:
-    """Send one Bot API request, waiting exactly as long as Telegram asks on a 429."""
-    for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+    """Send one Bot API request, waiting exactly as long as Telegram asks on a 429 (with
+    `attempts=1`, a 429 is returned at once: the caller waits, with every other sender)."""
+    for attempt in range(1, attempts + 1):
         try:
             await call
             return Delivery.sent()
         except TelegramRetryAfter as error:
-            if attempt == MAX_SEND_ATTEMPTS or error.retry_after > MAX_RETRY_AFTER_SECONDS:
+            if attempt == attempts or error.retry_after > MAX_RETRY_AFTER_SECONDS:
                 log.warning("telegram kept asking to retry after %ss", error.retry_after)
                 return Delivery.failed(
                     f"rate limited: retry after {error.retry_after}s",

@@ -259,7 +259,9 @@ class VkChannel:
         sending the same replies for the same event again delivers nothing twice."""
         await self._send_replies(peer_id, replies, origin=event_id)
 
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         """Send outside a conversation turn (a notice). Each random_id comes from (key,
         position): a notice retried after a crash or a timeout is not delivered twice (VK
         keeps random_ids for about an hour)."""

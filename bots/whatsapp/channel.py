@@ -10,10 +10,11 @@ web app.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
@@ -295,13 +296,25 @@ class WhatsAppChannel:
         rest would fail alike, or arrive out of context)."""
         await self._send_replies(number, replies, base_url=base_url or self._public_url)
 
-    async def send_outbound(self, external_id: str, replies: list[Reply], *, key: str) -> Delivery:
+    async def send_outbound(
+        self, external_id: str, replies: list[Reply], *, key: str, wait_rate_limit: bool = True
+    ) -> Delivery:
         """Send outside a conversation turn (a notice), as free text: only within 24 hours of
         the member's last message (after that WhatsApp wants an approved template, which we
         do not send). Images go as signed media links that Twilio fetches from PUBLIC_URL."""
         if not await self.window_open(external_id):
             return Delivery.unreachable(WHATSAPP_WINDOW)
         return await self._send_replies(external_id, replies, base_url=self._public_url)
+
+    async def send_template(
+        self, external_id: str, content_sid: str, variables: Mapping[str, str]
+    ) -> Delivery:
+        """An approved template (Twilio's ContentSid and its variables): WhatsApp delivers
+        it outside the 24-hour window, where free text is refused."""
+        content = json.dumps(dict(variables), ensure_ascii=False)
+        return await send_message(
+            self.client, self.sender, external_id, "", None, template=(content_sid, content)
+        )
 
     async def _send_replies(self, number: str, replies: list[Reply], *, base_url: str) -> Delivery:
         rendered, choices = await self._render(number, replies, base_url)

@@ -106,15 +106,25 @@ def whatsapp_address(number: str) -> str:
 
 
 async def send_message(
-    client: twilio.rest.Client, sender: str, number: str, body: str, media_url: str | None
+    client: twilio.rest.Client,
+    sender: str,
+    number: str,
+    body: str,
+    media_url: str | None,
+    *,
+    template: tuple[str, str] | None = None,
 ) -> Delivery:
+    """Send a text (with its media), or with `template` = (ContentSid, ContentVariables as
+    JSON) an approved template, which WhatsApp delivers outside the 24-hour window too."""
     extra: dict[str, Any] = {}
     if media_url is not None:
         extra["media_url"] = [media_url]
+    if template is not None:
+        extra["content_sid"], extra["content_variables"] = template
+    else:
+        extra["body"] = body
     try:
-        await client.messages.create_async(
-            from_=sender, to=whatsapp_address(number), body=body, **extra
-        )
+        await client.messages.create_async(from_=sender, to=whatsapp_address(number), **extra)
         return Delivery.sent()
     except TwilioRestException as error:
         reason = KNOWN_REFUSALS.get(error.code or 0, "refused")

@@ -826,3 +826,53 @@ class QuestProof(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Broadcast(Base):
+    """A marketer's message to a segment (core.broadcasts): its spec as JSON, and where its
+    sending stands. `state` moves draft -> sending (or scheduled) -> done, with paused and
+    cancelled on the operator's word; workers read it between batches."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # The BroadcastSpec as JSON (segment, texts per variant, buttons, coupon, schedule ...).
+    spec: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    # When sending may start (the spec's schedule, in UTC); None: as soon as it is sent.
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once its recipients were materialized (planning is done once).
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BroadcastDelivery(Base):
+    """One recipient of a broadcast: at most one per (broadcast, member), so a member gets it
+    at most once. queued -> sending (claimed until `claimed_until`) -> sent | skipped (with a
+    reason: holdout, unreachable, blocked, whatsapp_window ...) | failed; a quiet-hours wait
+    or a retry is queued with `not_before`."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "member_id", name="broadcast_member"),
+        Index("ix_broadcast_deliveries_broadcast_status", "broadcast_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # "A", "B" ... or "holdout"; set when the recipient is first taken.
+    variant: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The broadcast's coupon issued to this member (once: written with the issue).
+    coupon_code: Mapped[str | None] = mapped_column(String(32))

@@ -172,7 +172,7 @@ class FakeTwilioAPI(LocalServer):
             return 21211, 400
         if call.to.startswith("whatsapp:") != call.from_.startswith("whatsapp:"):
             return 21910, 400
-        if not call.body and not call.media_urls:
+        if not call.body and not call.media_urls and not call.form.get("ContentSid"):
             return 21602, 400
         # Twilio counts UTF-16 code units.
         if len(call.body.encode("utf-16-le")) // 2 > MAX_BODY_LENGTH:

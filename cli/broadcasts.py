@@ -1,0 +1,228 @@
+"""Broadcasts, for marketers (see core/broadcasts/spec.py and examples/broadcast.json).
+
+python main.py broadcast-create --file B.json     store it (a draft); prints its id
+python main.py broadcast-preview ID [--card CARD] the message per variant, language, channel
+python main.py broadcast-send ID                  send it now (or at its time), with progress
+python main.py broadcast-status ID [--json]       queued, sent, failed, skipped by reason, rate
+python main.py broadcast-pause ID | broadcast-resume ID | broadcast-cancel ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC
+
+from app import broadcasts as wiring
+from cli.command import Command, Context, Needs
+from cli.coupons import read_lines
+from core.broadcasts.broadcasts import SCHEDULED, BroadcastStatus
+from core.broadcasts.engine import Preview, RunReport
+from core.broadcasts.spec import parse_spec
+
+CHANNELS = ("telegram", "vk", "whatsapp")
+
+
+def _id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", type=int, help="the broadcast's id (broadcast-create prints it)")
+
+
+class BroadcastCreate(Command):
+    name = "broadcast-create"
+    help = "create a broadcast (a draft) from its JSON file; prints its id"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--file", required=True, help="the broadcast's JSON, or - for stdin")
+        parser.add_argument("--actor", default="marketer", help="who creates it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        text = "\n".join(await asyncio.to_thread(read_lines, args.file))
+        spec = parse_spec(text)
+        info = await wiring.broadcasts(context.program).create(spec, actor=args.actor)
+        print(info.id)
+        return 0
+
+
+class BroadcastPreview(Command):
+    name = "broadcast-preview"
+    help = "show a broadcast's message per variant, language and channel"
+    needs = Needs.SETTINGS
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _id(parser)
+        parser.add_argument("--card", help="as this member gets it (their language and values)")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        from app.runtime import opened
+
+        async with opened(context.settings) as runtime:
+            member_id = None
+            if args.card:
+                member_id = await Context(context.settings, runtime.program).member_id(args.card)
+            previews = await runtime.broadcast_engine.preview(args.id, member_id)
+            texts = runtime.conversation.texts
+            for preview in previews:
+                print(_shown(preview, wiring.captions(preview.message, texts)))
+        return 0
+
+
+def _shown(preview: Preview, captions: list[str]) -> str:
+    message = preview.message
+    lines = [f"== variant {message.variant} · {message.language} =="]
+    for channel in CHANNELS:
+        lines.append(f"-- {channel}")
+        if channel == "whatsapp":
+            lines.append("   (within 24 h of the member's last message:)")
+        lines.extend("   " + line for line in message.text.splitlines() or [""])
+        if message.image:
+            lines.append(f"   [image: {message.image}]")
+        for number, label in enumerate(captions, start=1):
+            lines.append(f"   {number}. {label}" if channel == "whatsapp" else f"   [ {label} ]")
+        if channel == "whatsapp":
+            template = preview.variant.whatsapp_template
+            if template is not None:
+                variables = json.dumps(preview.template_variables or {}, ensure_ascii=False)
+                lines.append(f"   (outside it: template {template.content_sid} {variables})")
+            else:
+                lines.append("   (outside it: skipped, no template)")
+    return "\n".join(lines)
+
+
+class BroadcastSend(Command):
+    name = "broadcast-send"
+    help = "send a broadcast now (or at its time); shows progress in a terminal"
+    needs = Needs.SETTINGS
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _id(parser)
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        from app.runtime import opened
+
+        async with opened(context.settings) as runtime:
+            engine = runtime.broadcast_engine
+            info = await engine.broadcasts.start(args.id)
+            if info.state == SCHEDULED and info.send_at is not None:
+                print(
+                    f"Broadcast {info.id} is scheduled for "
+                    f"{info.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; the job worker sends it."
+                )
+                return 0
+            await engine.broadcasts.plan(args.id)
+            total = (await engine.broadcasts.status(args.id)).recipients
+            bar = ProgressBar(total) if sys.stdout.isatty() else None
+            report = await engine.run(args.id, progress=bar.show if bar else None)
+            if bar is not None:
+                bar.close()
+            status = await engine.broadcasts.status(args.id)
+        print(_summary(status, report))
+        return 0
+
+
+class ProgressBar:
+    WIDTH = 30
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+
+    def show(self, report: RunReport) -> None:
+        done = report.sent + report.skipped + report.failed + report.deferred
+        filled = min(self.WIDTH, self.WIDTH * done // self.total)
+        sys.stdout.write(
+            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self.total} "
+            f"sent {report.sent} skipped {report.skipped} failed {report.failed}"
+        )
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        sys.stdout.write("\n")
+
+
+def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
+    lines = [
+        f"Broadcast {status.id} ({status.name}): {status.state}",
+        f"recipients {status.recipients}: sent {status.sent}, queued {status.queued}"
+        f" ({status.waiting} waiting for their time), in flight {status.in_flight},"
+        f" failed {status.failed}, skipped {status.skipped}",
+    ]
+    for reason, count in status.skipped_by_reason.items():
+        lines.append(f"  skipped ({reason}): {count}")
+    for key, counts in status.by_variant.items():
+        lines.append(
+            f"  variant {key}: sent {counts.sent}, queued {counts.queued},"
+            f" failed {counts.failed}, skipped {counts.skipped}"
+        )
+    for channel, count in status.by_channel.items():
+        lines.append(f"  via {channel}: {count}")
+    if status.rate is not None:
+        lines.append(f"rate achieved: {status.rate:.1f} messages/s")
+    return "\n".join(lines)
+
+
+class BroadcastStatusCommand(Command):
+    name = "broadcast-status"
+    help = "a broadcast's progress: queued, sent, failed, skipped by reason, rate achieved"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _id(parser)
+        parser.add_argument("--json", action="store_true", help="as JSON")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        status = await wiring.broadcasts(context.program).status(args.id)
+        if args.json:
+            print(json.dumps(status.as_json(), ensure_ascii=False, indent=2))
+        else:
+            print(_summary(status))
+        return 0
+
+
+class BroadcastPause(Command):
+    name = "broadcast-pause"
+    help = "pause a broadcast (workers stop within a second; resume goes on)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _id(parser)
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        info = await wiring.broadcasts(context.program).pause(args.id)
+        print(f"Broadcast {info.id} is {info.state}.")
+        return 0
+
+
+class BroadcastResume(Command):
+    name = "broadcast-resume"
+    help = "resume a paused broadcast (the job worker, or broadcast-send, goes on with it)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _id(parser)
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        info = await wiring.broadcasts(context.program).resume(args.id)
+        print(f"Broadcast {info.id} is {info.state}.")
+        return 0
+
+
+class BroadcastCancel(Command):
+    name = "broadcast-cancel"
+    help = "cancel a broadcast: nobody else gets it (what was sent stays sent)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _id(parser)
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        info = await wiring.broadcasts(context.program).cancel(args.id)
+        print(f"Broadcast {info.id} is {info.state}.")
+        return 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    BroadcastCreate(),
+    BroadcastPreview(),
+    BroadcastSend(),
+    BroadcastStatusCommand(),
+    BroadcastPause(),
+    BroadcastResume(),
+    BroadcastCancel(),
+)

@@ -1,0 +1,404 @@
+"""Broadcasts as the marketer drives them: create from a spec, plan the recipients, send,
+pause, resume, cancel, and the status.
+
+States: draft -> sending (or scheduled until its time) -> done; paused and cancelled on the
+operator's word. Workers read the state between batches (engine.py), so a pause or a cancel
+takes effect within a batch's time. Planning materializes one delivery row per recipient with
+INSERT ... SELECT from the audience's query, in batches by member id, once per broadcast (the
+broadcast's row is locked while it plans, and the (broadcast, member) key makes any replay a
+no-op).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.birthdays.birthdays import zone_of
+from core.broadcasts.audience import Audience
+from core.broadcasts.errors import BroadcastNotFound, BroadcastRefused, InvalidBroadcast
+from core.broadcasts.spec import BroadcastSpec
+from core.db.database import Database
+from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign
+from core.rules.book import RuleBook
+from core.shared.clock import Clock
+
+DRAFT = "draft"
+SCHEDULED = "scheduled"
+SENDING = "sending"
+PAUSED = "paused"
+CANCELLED = "cancelled"
+DONE = "done"
+# Delivery statuses (a quiet-hours wait or a retry is QUEUED with `not_before`).
+QUEUED = "queued"
+IN_FLIGHT = "sending"
+SENT = "sent"
+SKIPPED = "skipped"
+FAILED = "failed"
+# Members planned per INSERT ... SELECT.
+PLAN_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class BroadcastInfo:
+    id: int
+    name: str
+    spec: BroadcastSpec
+    state: str
+    send_at: datetime | None
+    planned: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Broadcast) -> BroadcastInfo:
+        return cls(
+            id=row.id,
+            name=row.name,
+            spec=BroadcastSpec.model_validate_json(row.spec),
+            state=row.state,
+            send_at=row.send_at,
+            planned=row.planned_at is not None,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+        )
+
+
+@dataclass(frozen=True)
+class VariantCounts:
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class BroadcastStatus:
+    id: int
+    name: str
+    state: str
+    recipients: int
+    queued: int
+    in_flight: int
+    sent: int
+    failed: int
+    skipped: int
+    skipped_by_reason: dict[str, int]
+    # Queued and waiting for a time (quiet hours, a retry), within `queued`.
+    waiting: int
+    by_variant: dict[str, VariantCounts] = field(default_factory=dict)
+    by_channel: dict[str, int] = field(default_factory=dict)
+    # Sends per second between the first and the last send (None before two sends).
+    rate: float | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.sent + self.failed + self.skipped
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "recipients": self.recipients,
+            "queued": self.queued,
+            "waiting": self.waiting,
+            "in_flight": self.in_flight,
+            "sent": self.sent,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "skipped_by_reason": self.skipped_by_reason,
+            "by_variant": {key: vars(counts) for key, counts in self.by_variant.items()},
+            "by_channel": self.by_channel,
+            "rate_per_second": round(self.rate, 2) if self.rate is not None else None,
+        }
+
+
+class Broadcasts:
+    def __init__(self, db: Database, clock: Clock, rules: RuleBook, audience: Audience) -> None:
+        self._db = db
+        self._clock = clock
+        self._rules = rules
+        self.audience = audience
+
+    async def create(self, spec: BroadcastSpec, *, actor: str) -> BroadcastInfo:
+        """Store a draft; its segment and coupon campaign are checked now, not at sending."""
+        now = self._clock.now()
+        # Refuses a segment the audience cannot answer, before anything is stored.
+        self.audience.members_in(spec.segment, now=now)
+        rules = await self._rules.current()
+        send_at = None
+        if spec.send_at is not None:
+            when = spec.send_at
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone_of(rules.time_zone, ZoneInfo("UTC")))
+            send_at = when.astimezone(UTC)
+        async with self._db.transaction() as session:
+            if spec.coupon_campaign is not None:
+                campaign = await session.scalar(
+                    select(CouponCampaign.id).where(
+                        CouponCampaign.slug == spec.coupon_campaign.strip().lower()
+                    )
+                )
+                if campaign is None:
+                    raise InvalidBroadcast(f"coupon_campaign: no campaign {spec.coupon_campaign}")
+            row = Broadcast(
+                name=spec.name,
+                spec=spec.model_dump_json(exclude_none=True),
+                state=DRAFT,
+                send_at=send_at,
+                created_by=actor,
+                created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            return BroadcastInfo.of(row)
+
+    async def get(self, broadcast_id: int) -> BroadcastInfo:
+        async with self._db.reading() as session:
+            row = await session.get(Broadcast, broadcast_id)
+        if row is None:
+            raise BroadcastNotFound(broadcast_id)
+        return BroadcastInfo.of(row)
+
+    async def state(self, broadcast_id: int) -> str:
+        async with self._db.reading() as session:
+            state = await session.scalar(
+                select(Broadcast.state).where(Broadcast.id == broadcast_id)
+            )
+        if state is None:
+            raise BroadcastNotFound(broadcast_id)
+        return state
+
+    # ------------------------------------------------------------------ the operator's word
+    async def start(self, broadcast_id: int) -> BroadcastInfo:
+        """Send it: now, or at its time (scheduled). Starting one that sends already is a
+        no-op; a paused one is resumed; a cancelled or finished one is refused."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            row = await self._locked(session, broadcast_id)
+            if row.state in (CANCELLED, DONE):
+                raise BroadcastRefused(f"broadcast {broadcast_id} is {row.state}")
+            if row.state in (DRAFT, PAUSED):
+                due = row.send_at is None or row.send_at <= now
+                row.state = SENDING if due else SCHEDULED
+                if due and row.started_at is None:
+                    row.started_at = now
+            return BroadcastInfo.of(row)
+
+    async def pause(self, broadcast_id: int) -> BroadcastInfo:
+        return await self._move(broadcast_id, (SENDING, SCHEDULED), PAUSED)
+
+    async def resume(self, broadcast_id: int) -> BroadcastInfo:
+        async with self._db.reading() as session:
+            state = await session.scalar(
+                select(Broadcast.state).where(Broadcast.id == broadcast_id)
+            )
+        if state is None:
+            raise BroadcastNotFound(broadcast_id)
+        if state != PAUSED:
+            raise BroadcastRefused(f"broadcast {broadcast_id} is {state}, not paused")
+        return await self.start(broadcast_id)
+
+    async def cancel(self, broadcast_id: int) -> BroadcastInfo:
+        """Nobody else gets it; what was sent stays sent. The recipients still queued are
+        skipped as cancelled (a send in flight finishes)."""
+        info = await self._move(broadcast_id, (DRAFT, SCHEDULED, SENDING, PAUSED), CANCELLED)
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(BroadcastDelivery)
+                .where(
+                    BroadcastDelivery.broadcast_id == broadcast_id,
+                    BroadcastDelivery.status == QUEUED,
+                )
+                .values(status=SKIPPED, reason="cancelled", not_before=None)
+            )
+            await session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id)
+                .values(finished_at=self._clock.now())
+            )
+        return info
+
+    async def _move(self, broadcast_id: int, sources: tuple[str, ...], to: str) -> BroadcastInfo:
+        async with self._db.transaction() as session:
+            row = await self._locked(session, broadcast_id)
+            if row.state == to:
+                return BroadcastInfo.of(row)
+            if row.state not in sources:
+                raise BroadcastRefused(f"broadcast {broadcast_id} is {row.state}")
+            row.state = to
+            return BroadcastInfo.of(row)
+
+    @staticmethod
+    async def _locked(session: AsyncSession, broadcast_id: int) -> Broadcast:
+        row = await session.scalar(
+            select(Broadcast).where(Broadcast.id == broadcast_id).with_for_update()
+        )
+        if row is None:
+            raise BroadcastNotFound(broadcast_id)
+        return row
+
+    # ------------------------------------------------------------------ workers
+    async def due(self) -> list[int]:
+        """The broadcasts to work on now: sending ones, and scheduled ones whose time came
+        (moved to sending here)."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Broadcast)
+                .where(Broadcast.state == SCHEDULED, Broadcast.send_at <= now)
+                .values(state=SENDING, started_at=func.coalesce(Broadcast.started_at, now))
+            )
+            return list(
+                (
+                    await session.execute(
+                        select(Broadcast.id)
+                        .where(Broadcast.state == SENDING)
+                        .order_by(Broadcast.id)
+                    )
+                ).scalars()
+            )
+
+    async def plan(self, broadcast_id: int) -> int:
+        """Materialize the recipients (once): how many rows this call added."""
+        now = self._clock.now()
+        info = await self.get(broadcast_id)
+        if info.planned:
+            return 0
+        audience = self.audience.members_in(info.spec.segment, now=now).subquery()
+        member = audience.c[0]
+        added = 0
+        after = 0
+        async with self._db.transaction() as session:
+            row = await self._locked(session, broadcast_id)
+            if row.planned_at is not None:
+                return 0
+            while True:
+                chosen = (
+                    select(member)
+                    .where(member > after)
+                    .where(
+                        ~exists().where(
+                            and_(
+                                BroadcastDelivery.broadcast_id == broadcast_id,
+                                BroadcastDelivery.member_id == member,
+                            )
+                        )
+                    )
+                    .order_by(member)
+                    .limit(PLAN_BATCH)
+                    .subquery()
+                )
+                last = await session.scalar(select(func.max(chosen.c[0])).select_from(chosen))
+                if last is None:
+                    break
+                batch = select(
+                    literal(broadcast_id), chosen.c[0], literal(QUEUED), literal(0)
+                ).where(chosen.c[0] <= last)
+                result = await session.execute(
+                    insert(BroadcastDelivery).from_select(
+                        ["broadcast_id", "member_id", "status", "attempts"], batch
+                    )
+                )
+                added += int(getattr(result, "rowcount", 0) or 0)
+                after = int(last)
+            row.planned_at = now
+        return added
+
+    async def finish_if_done(self, broadcast_id: int) -> bool:
+        """Mark a sending broadcast done when no recipient is queued or in flight."""
+        async with self._db.transaction() as session:
+            row = await self._locked(session, broadcast_id)
+            if row.state != SENDING or row.planned_at is None:
+                return row.state == DONE
+            left = await session.scalar(
+                select(func.count())
+                .select_from(BroadcastDelivery)
+                .where(
+                    BroadcastDelivery.broadcast_id == broadcast_id,
+                    BroadcastDelivery.status.in_((QUEUED, IN_FLIGHT)),
+                )
+            )
+            if left:
+                return False
+            row.state = DONE
+            row.finished_at = self._clock.now()
+            return True
+
+    # ------------------------------------------------------------------ status
+    async def status(self, broadcast_id: int) -> BroadcastStatus:
+        info = await self.get(broadcast_id)
+        now = self._clock.now()
+        d = BroadcastDelivery
+        async with self._db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        d.status,
+                        d.reason,
+                        d.variant,
+                        d.channel,
+                        (d.not_before > now).label("waiting"),
+                        func.count(),
+                    )
+                    .where(d.broadcast_id == broadcast_id)
+                    .group_by(d.status, d.reason, d.variant, d.channel, d.not_before > now)
+                )
+            ).all()
+            first, last = (
+                await session.execute(
+                    select(func.min(d.sent_at), func.max(d.sent_at)).where(
+                        d.broadcast_id == broadcast_id, d.status == SENT
+                    )
+                )
+            ).one()
+        totals: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        channels: Counter[str] = Counter()
+        variants: dict[str, Counter[str]] = {}
+        waiting = 0
+        for status, reason, variant, channel, is_waiting, count in rows:
+            totals[status] += count
+            if status == SKIPPED:
+                reasons[reason or "unknown"] += count
+            if status == QUEUED and is_waiting:
+                waiting += count
+            if status == SENT and channel:
+                channels[channel] += count
+            if variant:
+                bucket = IN_FLIGHT if status == IN_FLIGHT else status
+                variants.setdefault(variant, Counter())[bucket] += count
+        sent = totals[SENT]
+        rate = None
+        if sent >= 2 and first is not None and last is not None and last > first:
+            rate = (sent - 1) / (last - first).total_seconds()
+        return BroadcastStatus(
+            id=info.id,
+            name=info.name,
+            state=info.state,
+            recipients=sum(totals.values()),
+            queued=totals[QUEUED],
+            in_flight=totals[IN_FLIGHT],
+            sent=sent,
+            failed=totals[FAILED],
+            skipped=totals[SKIPPED],
+            skipped_by_reason=dict(sorted(reasons.items())),
+            waiting=waiting,
+            by_variant={
+                key: VariantCounts(
+                    queued=counts[QUEUED] + counts[IN_FLIGHT],
+                    sent=counts[SENT],
+                    failed=counts[FAILED],
+                    skipped=counts[SKIPPED],
+                )
+                for key, counts in sorted(variants.items())
+            },
+            by_channel=dict(sorted(channels.items())),
+            rate=rate,
+        )

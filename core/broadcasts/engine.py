@@ -1,0 +1,675 @@
+"""The broadcast engine: takes a broadcast's queued recipients in batches and sends each one
+its message through an injected `Sender` (the channels), at the rates a `RateLimiter` holds
+across every worker process.
+
+Crash safety. A batch is claimed in one short transaction (PostgreSQL: FOR UPDATE SKIP
+LOCKED, so workers take different rows; SQLite: the write lock): its rows become "sending"
+until `claimed_until`. Each row's outcome is written as soon as it is known, and only if the
+claim is still that worker's (status sending, same attempt). A worker killed mid-batch leaves
+its rows claimed; when the lease runs out another worker takes them again, so nobody is lost,
+and only a row whose send was in flight when the worker died can reach its member twice (VK
+drops even that: its random_id comes from the key "broadcast:<id>:<member>").
+
+Per recipient, in order: the variant by a hash of (broadcast, member) (the holdout gets
+nothing); quiet hours in the member's own time zone (queued again for the morning); the coupon,
+issued once per (broadcast, member) with the row locked and its code written with the issue;
+then the member's accounts, first that can reach them: free text, or on WhatsApp outside the
+24-hour window the variant's approved template, else skipped with the reason.
+
+A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
+after the wait. The broadcast's state is read between sends (at most every `STATE_EVERY`
+seconds): a pause or cancel stops the batch and gives its untouched rows back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select, true, update
+
+from core.birthdays.birthdays import zone_of
+from core.broadcasts.broadcasts import (
+    CANCELLED,
+    FAILED,
+    IN_FLIGHT,
+    QUEUED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    Broadcasts,
+)
+from core.broadcasts.render import (
+    PLACEHOLDER_VALUES,
+    Outgoing,
+    Personal,
+    render,
+    template_variables,
+    uses,
+)
+from core.broadcasts.spec import HOLDOUT, BroadcastSpec, QuietHours, Template, Variant
+from core.db.database import Database
+from core.db.models import BroadcastDelivery, Identity, Member
+from core.db.rates import RateLimiter
+from core.offers.coupons import Coupons
+from core.rules.book import RuleBook
+from core.rules.sections import ProgramRules
+from core.shared.clock import Clock
+from core.shared.errors import CouponRefused, MemberNotFound
+from core.tiers.tiers import Tiers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 50
+DEFAULT_CONCURRENCY = 16
+DEFAULT_LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 3
+RETRY_BACKOFF = timedelta(seconds=30)
+# How stale the broadcast's state may be when a send starts (pause/cancel within a second).
+STATE_EVERY = 0.5
+# Reasons a recipient is skipped.
+SKIP_HOLDOUT = HOLDOUT
+SKIP_UNREACHABLE = "unreachable"
+SKIP_BLOCKED = "blocked"
+SKIP_WHATSAPP_WINDOW = "whatsapp_window"
+SKIP_COUPON = "coupon_refused"
+SKIP_GONE = "member_gone"
+QUIET = "quiet_hours"
+SOURCE = "broadcast"
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"
+    # This account cannot get it (blocked bot, dead number, closed WhatsApp window).
+    UNREACHABLE = "unreachable"
+    # May pass later (network, 5xx, a rate limit with retry_after).
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: SendOutcome
+    detail: str = ""
+    retry_after: float | None = None
+
+
+class Sender(Protocol):
+    """The channels as the engine sees them (built in app/, over bots/outbound.py)."""
+
+    def channels(self) -> Collection[str]:
+        """The channels that can send now, by the name identities carry."""
+        ...
+
+    async def send(
+        self, channel: str, external_id: str, message: Outgoing, *, key: str
+    ) -> SendResult:
+        """Send once: a 429 comes back at once as FAILED with its retry_after."""
+        ...
+
+    async def send_template(
+        self,
+        channel: str,
+        external_id: str,
+        template: Template,
+        variables: Mapping[str, str],
+        *,
+        key: str,
+    ) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class ChannelRate:
+    per_second: float
+    # 0: no limit per chat.
+    chat_per_second: float = 0
+
+
+@dataclass(frozen=True)
+class Preview:
+    variant: Variant
+    message: Outgoing
+    # The WhatsApp template's variables, when the variant has a template.
+    template_variables: dict[str, str] | None
+
+
+@dataclass
+class RunReport:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    # Put back: quiet hours, a rate limit, a retry later, a pause.
+    deferred: int = 0
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    member_id: int
+    attempt: int
+    coupon_code: str | None
+
+
+@dataclass(frozen=True)
+class _Account:
+    channel: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    member_id: int
+    name: str
+    language: str
+    balance: int
+    time_zone: str | None
+    accounts: tuple[_Account, ...]
+
+
+@dataclass
+class _State:
+    value: str
+    read_at: float = field(default_factory=time.monotonic)
+
+
+def variant_for(
+    broadcast_id: int, member_id: int, variants: tuple[Variant, ...], holdout: int
+) -> str:
+    """The variant (or HOLDOUT) of a member: the same on every worker and every run."""
+    digest = hashlib.sha256(f"broadcast:{broadcast_id}:{member_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+    if point < holdout / 100:
+        return HOLDOUT
+    point = (point - holdout / 100) / (1 - holdout / 100)
+    edge = 0.0
+    for variant in variants:
+        edge += variant.share / 100
+        if point < edge:
+            return variant.key
+    return variants[-1].key
+
+
+def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime | None:
+    """When the member's quiet hours end, if it is their night now; else None."""
+    local = now.astimezone(zone)
+    if not quiet.covers(local.hour):
+        return None
+    morning = local.replace(hour=quiet.end, minute=0, second=0, microsecond=0)
+    if morning <= local:
+        morning += timedelta(days=1)
+    return morning
+
+
+def delivery_key(broadcast_id: int, member_id: int) -> str:
+    return f"broadcast:{broadcast_id}:{member_id}"
+
+
+class BroadcastEngine:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        rules: RuleBook,
+        broadcasts: Broadcasts,
+        coupons: Coupons,
+        tiers: Tiers,
+        sender: Sender,
+        limiter: RateLimiter,
+        rates: Mapping[str, ChannelRate],
+        *,
+        default_language: str = "en",
+        batch: int = DEFAULT_BATCH,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        lease: timedelta = DEFAULT_LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._rules = rules
+        self.broadcasts = broadcasts
+        self._coupons = coupons
+        self._tiers = tiers
+        self._sender = sender
+        self.limiter = limiter
+        self._rates = dict(rates)
+        self._default_language = default_language
+        self.batch = batch
+        self._concurrency = concurrency
+        self.lease = lease
+        self._max_attempts = max_attempts
+
+    # ------------------------------------------------------------------ runs
+    async def run_due(self) -> RunReport:
+        """Work every broadcast that is due until none has a recipient to take now."""
+        total = RunReport()
+        for broadcast_id in await self.broadcasts.due():
+            report = await self.run(broadcast_id)
+            total.claimed += report.claimed
+            total.sent += report.sent
+            total.skipped += report.skipped
+            total.failed += report.failed
+            total.deferred += report.deferred
+        return total
+
+    async def run(
+        self,
+        broadcast_id: int,
+        *,
+        progress: Callable[[RunReport], None] | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> RunReport:
+        """Plan (once) and send a sending broadcast until no recipient can be taken now
+        (the rest wait for their morning or a retry, or are another worker's); marks it done
+        when nobody is left. Returns at once for a broadcast that is not sending."""
+        report = RunReport()
+        info = await self.broadcasts.get(broadcast_id)
+        if info.state != SENDING:
+            return report
+        await self.broadcasts.plan(broadcast_id)
+        spec = info.spec
+        while stop is None or not stop.is_set():
+            if await self.broadcasts.state(broadcast_id) != SENDING:
+                return report
+            claimed = await self._claim(broadcast_id)
+            if not claimed:
+                break
+            report.claimed += len(claimed)
+            await self._send_batch(broadcast_id, spec, claimed, report, progress)
+        report.done = await self.broadcasts.finish_if_done(broadcast_id)
+        return report
+
+    async def _claim(self, broadcast_id: int) -> list[_Claimed]:
+        now = self._clock.now()
+        d = BroadcastDelivery
+        takeable = and_(
+            d.broadcast_id == broadcast_id,
+            or_(
+                and_(d.status == QUEUED, or_(d.not_before.is_(None), d.not_before <= now)),
+                and_(d.status == IN_FLIGHT, d.claimed_until <= now),
+            ),
+        )
+        async with self._db.transaction() as session:
+            # A lease that ran out on the last attempt: failed, not tried for ever.
+            await session.execute(
+                update(d)
+                .where(
+                    d.broadcast_id == broadcast_id,
+                    d.status == IN_FLIGHT,
+                    d.claimed_until <= now,
+                    d.attempts >= self._max_attempts,
+                )
+                .values(status=FAILED, reason="lease expired after the last attempt")
+            )
+            ids = list(
+                (
+                    await session.execute(
+                        select(d.id)
+                        .where(takeable)
+                        .order_by(d.id)
+                        .limit(self.batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                return []
+            await session.execute(
+                update(d)
+                .where(d.id.in_(ids))
+                .values(
+                    status=IN_FLIGHT,
+                    attempts=d.attempts + 1,
+                    claimed_until=now + self.lease,
+                    not_before=None,
+                )
+            )
+            rows = (
+                await session.execute(
+                    select(d.id, d.member_id, d.attempts, d.coupon_code)
+                    .where(d.id.in_(ids))
+                    .order_by(d.id)
+                )
+            ).all()
+        return [_Claimed(row.id, row.member_id, row.attempts, row.coupon_code) for row in rows]
+
+    async def _send_batch(
+        self,
+        broadcast_id: int,
+        spec: BroadcastSpec,
+        claimed: list[_Claimed],
+        report: RunReport,
+        progress: Callable[[RunReport], None] | None,
+    ) -> None:
+        rules = await self._rules.current(max_age=60)
+        recipients = await self._recipients([row.member_id for row in claimed])
+        variants = spec.resolved()
+        gate = asyncio.Semaphore(self._concurrency)
+        state = _State(SENDING)
+
+        async def serve(row: _Claimed) -> None:
+            async with gate:
+                if not await self._still_sending(broadcast_id, state):
+                    await self._release(row, state.value)
+                    report.deferred += 1
+                    return
+                try:
+                    outcome = await self._deliver(
+                        broadcast_id, spec, variants, rules, row, recipients.get(row.member_id)
+                    )
+                except Exception:
+                    # One broken recipient must not stop the batch: retried like a network error.
+                    log.exception("broadcast %s: a delivery failed", broadcast_id)
+                    outcome = await self._retry_or_fail(row, "internal error")
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if progress is not None:
+                    progress(report)
+
+        await asyncio.gather(*(serve(row) for row in claimed))
+
+    async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
+        if time.monotonic() - state.read_at >= STATE_EVERY:
+            state.value = await self.broadcasts.state(broadcast_id)
+            state.read_at = time.monotonic()
+        return state.value == SENDING
+
+    async def _recipients(
+        self, member_ids: list[int], *, consenting_only: bool = True
+    ) -> dict[int, _Recipient]:
+        async with self._db.reading() as session:
+            members = (
+                await session.execute(
+                    select(
+                        Member.id,
+                        Member.name,
+                        Member.language,
+                        Member.balance,
+                        Member.time_zone,
+                    ).where(
+                        Member.id.in_(member_ids),
+                        Member.erased_at.is_(None),
+                        Member.merged_into_id.is_(None),
+                        Member.marketing_opt_in.is_(True) if consenting_only else true(),
+                    )
+                )
+            ).all()
+            accounts: dict[int, list[_Account]] = {}
+            # The first account a member had, until the channels record which one they
+            # used last (then: most recently active first).
+            for member_id, channel, external_id in (
+                await session.execute(
+                    select(Identity.member_id, Identity.channel, Identity.external_id)
+                    .where(Identity.member_id.in_(member_ids))
+                    .order_by(Identity.member_id, Identity.created_at, Identity.id)
+                )
+            ).all():
+                accounts.setdefault(member_id, []).append(_Account(channel, external_id))
+        return {
+            row.id: _Recipient(
+                member_id=row.id,
+                name=row.name or "",
+                language=row.language,
+                balance=int(row.balance),
+                time_zone=row.time_zone,
+                accounts=tuple(accounts.get(row.id, ())),
+            )
+            for row in members
+        }
+
+    # ------------------------------------------------------------------ one recipient
+    async def _deliver(
+        self,
+        broadcast_id: int,
+        spec: BroadcastSpec,
+        variants: tuple[Variant, ...],
+        rules: ProgramRules,
+        row: _Claimed,
+        recipient: _Recipient | None,
+    ) -> str:
+        """The report's field this recipient counts in."""
+        key = variant_for(broadcast_id, row.member_id, variants, spec.holdout)
+        if key == HOLDOUT:
+            return await self._skip(row, SKIP_HOLDOUT, variant=HOLDOUT)
+        if recipient is None:
+            # Erased, merged or withdrew consent since planning.
+            return await self._skip(row, SKIP_GONE, variant=key)
+        variant = next(v for v in variants if v.key == key)
+        now = self._clock.now()
+        program_zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
+        morning = quiet_until(now, zone_of(recipient.time_zone, program_zone), spec.quiet_hours)
+        if morning is not None:
+            return await self._defer(row, morning, QUIET, variant=key)
+        channels = self._sender.channels()
+        reachable = [account for account in recipient.accounts if account.channel in channels]
+        if not reachable:
+            return await self._skip(row, SKIP_UNREACHABLE, variant=key)
+        coupon = row.coupon_code
+        if spec.coupon_campaign is not None and coupon is None:
+            try:
+                coupon = await self._issue_coupon(row, spec.coupon_campaign)
+            except CouponRefused as no_coupon:
+                log.info("broadcast %s: no coupon (%s)", broadcast_id, no_coupon.code)
+                return await self._skip(row, SKIP_COUPON, variant=key)
+        personal = await self._personal(recipient, variant, rules, coupon or "")
+        message = render(
+            variant,
+            broadcast_id=broadcast_id,
+            language=recipient.language,
+            default_language=self._default_language,
+            values=personal.values(),
+        )
+        refusal: tuple[str, str] | None = None
+        key_text = delivery_key(broadcast_id, row.member_id)
+        for account in reachable:
+            rate = self._rates.get(account.channel, ChannelRate(0))
+            await self.limiter.acquire(
+                account.channel,
+                rate.per_second,
+                chat=account.external_id,
+                chat_per_second=rate.chat_per_second,
+            )
+            result = await self._sender.send(
+                account.channel, account.external_id, message, key=key_text
+            )
+            if (
+                result.outcome is SendOutcome.UNREACHABLE
+                and result.detail == SKIP_WHATSAPP_WINDOW
+                and variant.whatsapp_template is not None
+            ):
+                result = await self._sender.send_template(
+                    account.channel,
+                    account.external_id,
+                    variant.whatsapp_template,
+                    template_variables(variant.whatsapp_template, personal.values()),
+                    key=key_text,
+                )
+            if result.outcome is SendOutcome.SENT:
+                return await self._finish(
+                    row, status=SENT, variant=key, channel=account.channel, sent_at=now
+                )
+            if result.outcome is SendOutcome.FAILED:
+                if result.retry_after is not None:
+                    # Every worker of this channel waits it out; this one is sent after.
+                    await self.limiter.hold(account.channel, result.retry_after)
+                    return await self._defer(
+                        row,
+                        self._clock.now() + timedelta(seconds=result.retry_after),
+                        "rate_limited",
+                        variant=key,
+                        channel=account.channel,
+                        counts=False,
+                    )
+                return await self._retry_or_fail(row, result.detail, variant=key)
+            refusal = refusal or (account.channel, result.detail)
+        assert refusal is not None
+        channel, detail = refusal
+        reason = detail if detail in (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW) else SKIP_UNREACHABLE
+        return await self._skip(row, reason, variant=key, channel=channel)
+
+    async def _issue_coupon(self, row: _Claimed, campaign_slug: str) -> str:
+        """The member's coupon of this broadcast: issued once, its code written with it."""
+        d = BroadcastDelivery
+        async with self._db.transaction() as session:
+            held = await session.scalar(
+                select(d.coupon_code).where(d.id == row.id).with_for_update()
+            )
+            if held is not None:
+                return held
+            campaign = await self._coupons.campaigns.campaign_in(session, campaign_slug, lock=True)
+            issued = await self._coupons.issuing.issue_in(
+                session, campaign, row.member_id, source=SOURCE, notify=False
+            )
+            await session.execute(update(d).where(d.id == row.id).values(coupon_code=issued.code))
+            return issued.code
+
+    async def _personal(
+        self, recipient: _Recipient, variant: Variant, rules: ProgramRules, coupon: str
+    ) -> Personal:
+        tier = ""
+        to_next = ""
+        if uses(variant, "tier") or uses(variant, "points_to_next_tier"):
+            status = await self._tiers.status(recipient.member_id, rules)
+            if status.tier is not None:
+                tier = status.tier.name.get(recipient.language)
+            if status.to_next is not None:
+                to_next = _number(status.to_next)
+        return Personal(
+            name=recipient.name,
+            balance=recipient.balance,
+            tier=tier,
+            points_to_next_tier=to_next,
+            coupon=coupon,
+        )
+
+    # ------------------------------------------------------------------ preview
+    async def preview(self, broadcast_id: int, member_id: int | None = None) -> list[Preview]:
+        """Each variant's message in each of its languages, placeholders shown as such; for
+        a member, in their language with their values (their coupon if it was issued)."""
+        info = await self.broadcasts.get(broadcast_id)
+        rules = await self._rules.current()
+        recipient = None
+        coupon = ""
+        if member_id is not None:
+            found = await self._recipients([member_id], consenting_only=False)
+            recipient = found.get(member_id)
+            if recipient is None:
+                raise MemberNotFound(member_id)
+            async with self._db.reading() as session:
+                coupon = (
+                    await session.scalar(
+                        select(BroadcastDelivery.coupon_code).where(
+                            BroadcastDelivery.broadcast_id == broadcast_id,
+                            BroadcastDelivery.member_id == member_id,
+                        )
+                    )
+                    or ""
+                )
+        previews = []
+        for variant in info.spec.resolved():
+            if recipient is not None:
+                personal = await self._personal(recipient, variant, rules, coupon or "{coupon}")
+                values = personal.values()
+                languages = [recipient.language]
+            else:
+                values = PLACEHOLDER_VALUES
+                languages = [language for language, _ in variant.text.items()]
+            for language in languages:
+                message = render(
+                    variant,
+                    broadcast_id=broadcast_id,
+                    language=language,
+                    default_language=self._default_language,
+                    values=values,
+                )
+                template = None
+                if variant.whatsapp_template is not None:
+                    template = template_variables(variant.whatsapp_template, values)
+                previews.append(Preview(variant, message, template))
+        return previews
+
+    # ------------------------------------------------------------------ outcomes
+    async def _finish(self, row: _Claimed, **values: object) -> str:
+        """Record an outcome if the claim is still ours (a worker whose lease ran out and
+        whose row another one took must not overwrite that one's outcome)."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(BroadcastDelivery)
+                .where(
+                    BroadcastDelivery.id == row.id,
+                    BroadcastDelivery.status == IN_FLIGHT,
+                    BroadcastDelivery.attempts == row.attempt,
+                )
+                .values(
+                    claimed_until=None,
+                    **{
+                        name: value
+                        for name, value in values.items()
+                        if value is not None or name != "variant"
+                    },
+                )
+            )
+        status = values["status"]
+        return "deferred" if status == QUEUED else str(status)
+
+    async def _skip(
+        self, row: _Claimed, reason: str, *, variant: str, channel: str | None = None
+    ) -> str:
+        return await self._finish(
+            row, status=SKIPPED, reason=reason, variant=variant, channel=channel
+        )
+
+    async def _defer(
+        self,
+        row: _Claimed,
+        until: datetime,
+        reason: str,
+        *,
+        variant: str,
+        channel: str | None = None,
+        counts: bool = True,
+    ) -> str:
+        """Queued again, for `until`; `counts=False` gives the attempt back (a rate limit is
+        no fault of the recipient's)."""
+        attempts = row.attempt if counts else row.attempt - 1
+        return await self._finish(
+            row,
+            status=QUEUED,
+            reason=reason,
+            variant=variant,
+            channel=channel,
+            not_before=until,
+            attempts=attempts,
+        )
+
+    async def _retry_or_fail(self, row: _Claimed, error: str, *, variant: str | None = None) -> str:
+        detail = (error or "failed")[:64]
+        if row.attempt < self._max_attempts:
+            wait = RETRY_BACKOFF * 2 ** (row.attempt - 1)
+            return await self._finish(
+                row,
+                status=QUEUED,
+                reason=detail,
+                variant=variant,
+                not_before=self._clock.now() + wait,
+            )
+        return await self._finish(row, status=FAILED, reason=detail, variant=variant)
+
+    async def _release(self, row: _Claimed, state: str) -> None:
+        """Give an untouched claimed row back (a pause came mid-batch), or skip it (a cancel)."""
+        if state == CANCELLED:
+            await self._finish(row, status=SKIPPED, reason=CANCELLED)
+        else:
+            await self._finish(row, status=QUEUED, attempts=row.attempt - 1)
+
+
+def _number(value: Decimal) -> str:
+    return str(int(value)) if value == value.to_integral_value() else f"{value:.2f}"

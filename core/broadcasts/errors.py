@@ -1,0 +1,24 @@
+"""What the broadcasts context refuses."""
+
+from __future__ import annotations
+
+from core.shared.errors import InvalidInput, NotFound, Refused
+
+
+class InvalidBroadcast(InvalidInput):
+    """A broadcast file that cannot be used; the message names the field and why."""
+
+    code = "broadcast_invalid"
+
+
+class BroadcastNotFound(NotFound):
+    code = "broadcast_not_found"
+
+    def __init__(self, broadcast_id: int) -> None:
+        super().__init__(f"no broadcast {broadcast_id}")
+
+
+class BroadcastRefused(Refused):
+    """The broadcast cannot do that in its state (send a cancelled one, resume a done one)."""
+
+    code = "broadcast_refused"

@@ -1,0 +1,288 @@
+"""A broadcast as data: the marketer's JSON file, validated at the boundary (pydantic).
+
+    {
+      "name": "Spring offer",
+      "segment": {},                              every consenting member (see audience.py)
+      "text": {"ru": "...", "en": "Hi {name}, your code {coupon}", "fa": "..."},
+      "image": "media/spring.png",                optional, a PNG or JPEG file
+      "buttons": [{"open": "coupon"}, {"open": "quest", "id": 3, "label": {"en": "Go"}}],
+      "coupon_campaign": "spring",                optional: one code per recipient
+      "variants": [{"key": "A", "share": 50}, {"key": "B", "share": 50, "text": {...}}],
+      "holdout": 10,                              percent who get nothing (the baseline)
+      "send_at": "2026-12-02T10:00",              the shop's local time; omitted: now
+      "quiet_hours": {"start": 22, "end": 9},     in each member's own time zone
+      "whatsapp_template": {"content_sid": "HX...", "variables": {"1": "{name}"}}
+    }
+
+A variant without its own text, image, buttons or template takes the broadcast's. Texts may
+use {name} {balance} {tier} {points_to_next_tier} {coupon} ({coupon} only with a campaign).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.broadcasts.errors import InvalidBroadcast
+from core.shared.languages import SUPPORTED_LOCALES
+
+PLACEHOLDERS = ("name", "balance", "tier", "points_to_next_tier", "coupon")
+# A text Telegram still takes as a photo's caption (1024) is the tightest of the channels'.
+MAX_TEXT = 1024
+MAX_VARIANTS = 10
+VARIANT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,8}$")
+HOLDOUT = "holdout"
+# What a button opens in the bot, and whether it names one thing (a quest's or reward's id).
+TARGETS: dict[str, bool] = {
+    "coupon": False,
+    "coupons": False,
+    "rewards": False,
+    "quests": False,
+    "quest": True,
+    "reward": True,
+}
+Target = Literal["coupon", "coupons", "rewards", "quests", "quest", "reward"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+
+def _placeholders(text: str) -> set[str]:
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as error:
+        raise ValueError(f"unreadable braces in {text[:40]!r}: {error}") from None
+
+
+class Texts(BaseModel):
+    """A text per language; at least one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ru: str | None = None
+    en: str | None = None
+    fa: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_for_all(cls, value: Any) -> Any:
+        # "text": "..." is that text in every language.
+        if isinstance(value, str):
+            return dict.fromkeys(SUPPORTED_LOCALES, value)
+        return value
+
+    @model_validator(mode="after")
+    def _some(self) -> Texts:
+        if not self.items():
+            raise ValueError("give a text in at least one of ru, en, fa")
+        for language, text in self.items():
+            if len(text) > MAX_TEXT:
+                raise ValueError(f"the {language} text is longer than {MAX_TEXT} characters")
+            unknown = _placeholders(text) - set(PLACEHOLDERS)
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder(s) {', '.join(sorted(unknown))} in the {language} "
+                    f"text; use {', '.join('{' + name + '}' for name in PLACEHOLDERS)}"
+                )
+        return self
+
+    def items(self) -> list[tuple[str, str]]:
+        return [
+            (language, text)
+            for language in SUPPORTED_LOCALES
+            if (text := getattr(self, language)) is not None and text.strip()
+        ]
+
+    def pick(self, language: str, default_language: str) -> tuple[str, str]:
+        """(language, text): the member's language, else the shop's default, else any."""
+        texts = dict(self.items())
+        for candidate in (language, default_language):
+            if candidate in texts:
+                return candidate, texts[candidate]
+        return next(iter(texts.items()))
+
+
+class ButtonSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    open: Target
+    id: int | None = Field(default=None, ge=1)
+    # The marketer's caption; None: ours (locales/<lang>/broadcasts.ftl).
+    label: Texts | None = None
+
+    @model_validator(mode="after")
+    def _id_when_needed(self) -> ButtonSpec:
+        if TARGETS[self.open] and self.id is None:
+            raise ValueError(f'a button that opens a {self.open} needs its "id"')
+        if not TARGETS[self.open] and self.id is not None:
+            raise ValueError(f'a button that opens {self.open} takes no "id"')
+        return self
+
+
+class Template(BaseModel):
+    """A WhatsApp template approved by Meta, for members outside the 24-hour window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content_sid: Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
+    # Twilio's ContentVariables ({"1": "..."}); values may use the placeholders.
+    variables: dict[str, str] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("variables")
+    @classmethod
+    def _known_placeholders(cls, variables: dict[str, str]) -> dict[str, str]:
+        for key, value in variables.items():
+            unknown = _placeholders(value) - set(PLACEHOLDERS)
+            if unknown:
+                raise ValueError(f"unknown placeholder(s) in variable {key}: {sorted(unknown)}")
+        return variables
+
+
+class VariantSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    share: int = Field(ge=1, le=100)
+    text: Texts | None = None
+    image: str | None = None
+    buttons: tuple[ButtonSpec, ...] | None = None
+    whatsapp_template: Template | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, key: str) -> str:
+        if not VARIANT_KEY.match(key) or key == HOLDOUT:
+            raise ValueError(f"a variant's key is 1-8 letters, digits, - or _: {key!r}")
+        return key
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: int = Field(default=22, ge=0, le=23)
+    end: int = Field(default=9, ge=0, le=23)
+
+    def covers(self, hour: int) -> bool:
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= hour < self.end
+        return hour >= self.start or hour < self.end
+
+
+class Variant(BaseModel):
+    """A variant as it is sent: the broadcast's defaults filled in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    share: int
+    text: Texts
+    image: str | None
+    buttons: tuple[ButtonSpec, ...]
+    whatsapp_template: Template | None
+
+
+class BroadcastSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=128)
+    segment: dict[str, Any] = Field(default_factory=dict)
+    text: Texts | None = None
+    image: str | None = None
+    buttons: tuple[ButtonSpec, ...] = Field(default=(), max_length=6)
+    coupon_campaign: str | None = Field(default=None, min_length=1, max_length=32)
+    variants: tuple[VariantSpec, ...] = Field(default=(), max_length=MAX_VARIANTS)
+    holdout: int = Field(default=0, ge=0, le=50)
+    # The shop's local time (no offset) or an ISO time with one; None: at once.
+    send_at: datetime | None = None
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    whatsapp_template: Template | None = None
+
+    @field_validator("send_at", mode="before")
+    @classmethod
+    def _now(cls, value: Any) -> Any:
+        return None if value in ("now", "") else value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> BroadcastSpec:
+        keys = [variant.key for variant in self.variants]
+        if len(set(keys)) != len(keys):
+            raise ValueError("variant keys must be unique")
+        if self.variants and sum(variant.share for variant in self.variants) != 100:
+            raise ValueError("the variants' shares must add up to 100")
+        for variant in self.resolved():
+            if variant.text is None:  # resolved() leaves none; for mypy's sake
+                raise ValueError("a text is needed")
+            uses_coupon = any("coupon" in _placeholders(text) for _, text in variant.text.items())
+            if variant.whatsapp_template is not None:
+                uses_coupon = uses_coupon or any(
+                    "coupon" in _placeholders(value)
+                    for value in variant.whatsapp_template.variables.values()
+                )
+            if uses_coupon and self.coupon_campaign is None:
+                raise ValueError('{coupon} needs a "coupon_campaign"')
+            if variant.image is not None:
+                _check_image(variant.image)
+        return self
+
+    def resolved(self) -> tuple[Variant, ...]:
+        """The variants to send, each complete (one "A" of 100% when none are given)."""
+        given = self.variants or (VariantSpec(key="A", share=100),)
+        resolved = []
+        for variant in given:
+            text = variant.text or self.text
+            if text is None:
+                raise ValueError(f'variant {variant.key} has no "text" (nor has the broadcast)')
+            resolved.append(
+                Variant(
+                    key=variant.key,
+                    share=variant.share,
+                    text=text,
+                    image=variant.image if variant.image is not None else self.image,
+                    buttons=variant.buttons if variant.buttons is not None else self.buttons,
+                    whatsapp_template=variant.whatsapp_template or self.whatsapp_template,
+                )
+            )
+        return tuple(resolved)
+
+    def variant(self, key: str) -> Variant | None:
+        return next((variant for variant in self.resolved() if variant.key == key), None)
+
+
+def _check_image(path: str) -> None:
+    file = Path(path)
+    if file.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"the image must be a PNG or JPEG file: {path}")
+    if not file.is_file():
+        raise ValueError(f"no image file at {path}")
+    if file.stat().st_size > MAX_IMAGE_BYTES:
+        raise ValueError(f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+
+
+def parse_spec(raw: str | dict[str, Any]) -> BroadcastSpec:
+    """The spec of a file's text (or of its parsed JSON); InvalidBroadcast names what is wrong."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as error:
+        raise InvalidBroadcast(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidBroadcast("a broadcast is a JSON object")
+    try:
+        return BroadcastSpec.model_validate(data)
+    except ValidationError as error:
+        raise InvalidBroadcast(_explain(error)) from None
+
+
+def _explain(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

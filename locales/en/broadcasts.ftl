@@ -1,0 +1,8 @@
+## Broadcasts: the captions of a broadcast's buttons when the marketer gave none
+
+broadcast-button-coupon = 🎟 My coupon
+broadcast-button-coupons = 🎟 My coupons
+broadcast-button-rewards = 🎁 Rewards
+broadcast-button-reward = 🎁 Get the reward
+broadcast-button-quests = 🎯 Quests
+broadcast-button-quest = 🎯 Open the quest

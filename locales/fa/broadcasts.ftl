@@ -1,0 +1,8 @@
+## پیام‌های گروهی: برچسب دکمه‌ها وقتی بازاریاب برچسبی نداده است
+
+broadcast-button-coupon = 🎟 کوپن من
+broadcast-button-coupons = 🎟 کوپن‌های من
+broadcast-button-rewards = 🎁 جایزه‌ها
+broadcast-button-reward = 🎁 دریافت جایزه
+broadcast-button-quests = 🎯 مأموریت‌ها
+broadcast-button-quest = 🎯 باز کردن مأموریت

@@ -1,0 +1,8 @@
+## Рассылки: подписи кнопок рассылки, если маркетолог не задал своих
+
+broadcast-button-coupon = 🎟 Мой купон
+broadcast-button-coupons = 🎟 Мои купоны
+broadcast-button-rewards = 🎁 Награды
+broadcast-button-reward = 🎁 Получить награду
+broadcast-button-quests = 🎯 Задания
+broadcast-button-quest = 🎯 Открыть задание
