@@ -20,6 +20,7 @@ from cli.command import Command, Context, Needs
 from cli.coupons import read_lines
 from core.broadcasts.broadcasts import SCHEDULED, BroadcastStatus
 from core.broadcasts.engine import Preview, RunReport
+from core.broadcasts.errors import BroadcastRefused
 from core.broadcasts.spec import parse_spec
 
 CHANNELS = ("telegram", "vk", "whatsapp")
@@ -102,6 +103,11 @@ class BroadcastSend(Command):
         from app.runtime import opened
 
         async with opened(context.settings) as runtime:
+            if not runtime.has_messenger:
+                raise BroadcastRefused(
+                    "no messenger is configured here (TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN, "
+                    "TWILIO_*): nothing could be sent"
+                )
             engine = runtime.broadcast_engine
             info = await engine.broadcasts.start(args.id)
             if info.state == SCHEDULED and info.send_at is not None:

@@ -339,18 +339,16 @@ class Broadcasts:
         async with self._db.reading() as session:
             rows = (
                 await session.execute(
-                    select(
-                        d.status,
-                        d.reason,
-                        d.variant,
-                        d.channel,
-                        (d.not_before > now).label("waiting"),
-                        func.count(),
-                    )
+                    select(d.status, d.reason, d.variant, d.channel, func.count())
                     .where(d.broadcast_id == broadcast_id)
-                    .group_by(d.status, d.reason, d.variant, d.channel, d.not_before > now)
+                    .group_by(d.status, d.reason, d.variant, d.channel)
                 )
             ).all()
+            waiting = await session.scalar(
+                select(func.count()).where(
+                    d.broadcast_id == broadcast_id, d.status == QUEUED, d.not_before > now
+                )
+            )
             first, last = (
                 await session.execute(
                     select(func.min(d.sent_at), func.max(d.sent_at)).where(
@@ -362,13 +360,10 @@ class Broadcasts:
         reasons: Counter[str] = Counter()
         channels: Counter[str] = Counter()
         variants: dict[str, Counter[str]] = {}
-        waiting = 0
-        for status, reason, variant, channel, is_waiting, count in rows:
+        for status, reason, variant, channel, count in rows:
             totals[status] += count
             if status == SKIPPED:
                 reasons[reason or "unknown"] += count
-            if status == QUEUED and is_waiting:
-                waiting += count
             if status == SENT and channel:
                 channels[channel] += count
             if variant:
@@ -389,7 +384,7 @@ class Broadcasts:
             failed=totals[FAILED],
             skipped=totals[SKIPPED],
             skipped_by_reason=dict(sorted(reasons.items())),
-            waiting=waiting,
+            waiting=int(waiting or 0),
             by_variant={
                 key: VariantCounts(
                     queued=counts[QUEUED] + counts[IN_FLIGHT],

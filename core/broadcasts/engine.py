@@ -273,7 +273,8 @@ class BroadcastEngine:
         when nobody is left. Returns at once for a broadcast that is not sending."""
         report = RunReport()
         info = await self.broadcasts.get(broadcast_id)
-        if info.state != SENDING:
+        if info.state != SENDING or not self._sender.channels():
+            # A process without any messenger would skip everyone as unreachable.
             return report
         await self.broadcasts.plan(broadcast_id)
         spec = info.spec

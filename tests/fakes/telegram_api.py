@@ -19,7 +19,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import web
@@ -47,6 +47,8 @@ class RecordedCall:
     files: dict[str, bytes]
     token: str
     status: int = 200
+    # When the fake answered it (time.monotonic()), for tests of pacing.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def chat_id(self) -> Any:

@@ -1,0 +1,683 @@
+"""Broadcasts end to end: created from a file, sent through the fake Telegram, VK and Twilio
+servers, and asserted on what each member received and on the delivery rows; consent, the
+holdout, quiet hours in two time zones, the WhatsApp window, pause/resume/cancel, a 429 in
+the middle, and a worker that died holding a batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+import main
+from app import broadcasts as wiring
+from app.runtime import Runtime, build_runtime
+from app.settings import Settings
+from bots.keys import CacheKey
+from bots.whatsapp.channel import LAST_INBOUND
+from core.broadcasts.engine import BroadcastEngine, variant_for
+from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
+from core.broadcasts.spec import HOLDOUT, parse_spec
+from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
+from core.db.rates import MemoryRateLimiter
+from core.members.accounts import IdentityKey
+from core.offers.campaigns import CampaignSpec
+from core.shared import cards
+from tests.clocks import TEST_DAY, ShiftedClock
+from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.fakes.vk_api import FakeVkAPI
+from tests.telegram_member import (
+    TelegramMember,
+    inline_actions,
+    text_of,
+    webhook_client,
+    webhook_delivery,
+)
+from tests.test_console import ROOT, environment
+from tests.test_vk import GROUP_ID, SECRET, fake_vk  # noqa: F401 - fixture
+from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, fake_twilio  # noqa: F401
+
+TEXT = {
+    "en": "Hi {name}! You have {balance} points. Your code: {coupon}",
+    "ru": "Привет, {name}! У вас {balance} баллов. Ваш код: {coupon}",
+}
+TEMPLATE_SID = "HX0123456789abcdef0123456789abcdef"
+# One text, to everyone, nothing else.
+PLAIN: dict[str, Any] = {
+    "variants": [],
+    "holdout": 0,
+    "coupon_campaign": None,
+    "whatsapp_template": None,
+    "buttons": [],
+}
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": "Spring offer",
+        "segment": {},
+        "text": TEXT,
+        "buttons": [{"open": "coupon"}],
+        "coupon_campaign": "spring",
+        "variants": [
+            {"key": "A", "share": 50},
+            {"key": "B", "share": 50, "text": {"en": "B for {name}: {coupon}"}},
+        ],
+        "holdout": 20,
+        "whatsapp_template": {
+            "content_sid": TEMPLATE_SID,
+            "variables": {"1": "{name}", "2": "{coupon}"},
+        },
+    }
+    values.update(overrides)
+    return values
+
+
+@dataclass
+class Shop:
+    runtime: Runtime
+    clock: ShiftedClock
+    telegram: FakeTelegramAPI
+    vk: FakeVkAPI
+    twilio: FakeTwilioAPI
+
+    @property
+    def engine(self) -> BroadcastEngine:
+        return self.runtime.broadcast_engine
+
+    async def create(self, **overrides: Any) -> int:
+        created = await wiring.broadcasts(self.runtime.program).create(
+            parse_spec(spec(**overrides)), actor="test"
+        )
+        return created.id
+
+    async def send(self, broadcast_id: int) -> None:
+        await self.engine.broadcasts.start(broadcast_id)
+        await self.engine.run(broadcast_id)
+
+    async def rows(self, broadcast_id: int) -> dict[int, BroadcastDelivery]:
+        async with self.runtime.db.reading() as session:
+            found = await session.scalars(
+                select(BroadcastDelivery).where(BroadcastDelivery.broadcast_id == broadcast_id)
+            )
+            return {row.member_id: row for row in found}
+
+    async def open_window(self, number: str) -> None:
+        """The member wrote to us just now: WhatsApp free text is allowed for 24 hours."""
+        key = CacheKey("whatsapp", LAST_INBOUND, number).build()
+        await self.runtime.conversations.set(key, {"at": self.clock.now().isoformat()})
+
+
+def settings_for(
+    backend: Backend,
+    telegram: FakeTelegramAPI,
+    vk: FakeVkAPI,
+    twilio: FakeTwilioAPI,
+    **overrides: Any,
+) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": TELEGRAM_TOKEN,
+        "telegram_api_url": telegram.base_url,
+        "telegram_webhook_secret": WEBHOOK_SECRET,
+        "vk_group_token": vk.token,
+        "vk_group_id": GROUP_ID,
+        "vk_secret": SECRET,
+        "vk_api_url": vk.base_url,
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_whatsapp_from": f"whatsapp:{SHOP_NUMBER}",
+        "twilio_api_url": twilio.base_url,
+        # Fast tests; the pacing has tests of its own.
+        "broadcast_telegram_per_second": 1000,
+        "broadcast_vk_per_second": 100,
+        "broadcast_whatsapp_per_second": 100,
+    }
+    values.update(overrides)
+    return make_settings(backend, **values)
+
+
+@pytest.fixture
+async def shop(
+    backend: Backend,
+    settings: Settings,
+    fake_telegram: FakeTelegramAPI,
+    fake_vk: FakeVkAPI,  # noqa: F811
+    fake_twilio: FakeTwilioAPI,  # noqa: F811
+) -> AsyncIterator[Shop]:
+    # Real time, moved to a day when it is 13:00 in Moscow (the program's zone).
+    clock = ShiftedClock()
+    clock.offset = TEST_DAY - datetime.now(UTC)
+    runtime = build_runtime(settings_for(backend, fake_telegram, fake_vk, fake_twilio), clock=clock)
+    await runtime.program.coupons.create_campaign(
+        CampaignSpec(slug="spring", name="Spring", kind="percent", value="15"), actor="test"
+    )
+    try:
+        yield Shop(runtime, clock, fake_telegram, fake_vk, fake_twilio)
+    finally:
+        await runtime.close()
+
+
+async def add_members(
+    shop: Shop,
+    channel: str,
+    external_ids: list[str],
+    *,
+    consent: bool = True,
+    language: str = "en",
+    time_zone: str | None = None,
+) -> list[int]:
+    """Members as sign-up leaves them (a name, a language, one account), written at once."""
+    now = shop.clock.now()
+    ids = []
+    async with shop.runtime.db.transaction() as session:
+        for external_id in external_ids:
+            member = Member(
+                card_code=cards.generate(),
+                name=f"M{external_id[-4:]}",
+                language=language,
+                marketing_opt_in=consent,
+                terms_accepted_at=now,
+                balance=int(external_id[-2:]),
+                time_zone=time_zone,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(member)
+            await session.flush()
+            session.add(
+                Identity(
+                    member_id=member.id, channel=channel, external_id=external_id, created_at=now
+                )
+            )
+            ids.append(member.id)
+    return ids
+
+
+def telegram_ids(start: int, count: int) -> list[str]:
+    return [str(start + number) for number in range(count)]
+
+
+async def coupon_of(shop: Shop, member_id: int) -> str:
+    async with shop.runtime.db.reading() as session:
+        codes = list(
+            await session.scalars(select(Coupon.code).where(Coupon.member_id == member_id))
+        )
+    assert len(codes) <= 1, codes
+    return codes[0] if codes else ""
+
+
+# ---------------------------------------------------------------------- every channel
+async def test_each_consenting_member_gets_one_personal_message_on_their_channel(
+    shop: Shop,
+) -> None:
+    telegram = await add_members(shop, "telegram", telegram_ids(5000, 40))
+    russians = await add_members(shop, "telegram", telegram_ids(5100, 10), language="ru")
+    refused = await add_members(shop, "telegram", telegram_ids(5200, 5), consent=False)
+    vk = await add_members(shop, "vk", telegram_ids(7000, 10))
+    numbers = [f"+7999000{1000 + n}" for n in range(10)]
+    whatsapp = await add_members(shop, "whatsapp", numbers)
+    for number in numbers[:5]:
+        await shop.open_window(number)
+    broadcast_id = await shop.create()
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    consenting = [*telegram, *russians, *vk, *whatsapp]
+    # Nobody without consent was even planned.
+    assert set(rows) == set(consenting) and not set(rows) & set(refused)
+    variants = {
+        member: variant_for(broadcast_id, member, parse_spec(spec()).resolved(), 20)
+        for member in consenting
+    }
+    held_out = [member for member, key in variants.items() if key == HOLDOUT]
+    assert 2 <= len(held_out) <= 25
+    for member, external in zip(
+        [*telegram, *russians], [*telegram_ids(5000, 40), *telegram_ids(5100, 10)], strict=True
+    ):
+        received = shop.telegram.sent_to(int(external))
+        row = rows[member]
+        if member in held_out:
+            assert received == [] and (row.status, row.reason) == ("skipped", HOLDOUT)
+            assert await coupon_of(shop, member) == ""
+            continue
+        (message,) = received
+        code = await coupon_of(shop, member)
+        assert code and row.coupon_code == code
+        assert (row.status, row.channel, row.variant) == ("sent", "telegram", variants[member])
+        name = f"M{external[-4:]}"
+        if variants[member] == "B":
+            # B has an English text only: everyone gets that one.
+            assert text_of(message) == f"B for {name}: {code}"
+        elif member in russians:
+            assert text_of(message) == (
+                f"Привет, {name}! У вас {int(external[-2:])} баллов. Ваш код: {code}"
+            )
+        else:
+            assert text_of(message) == (
+                f"Hi {name}! You have {int(external[-2:])} points. Your code: {code}"
+            )
+        assert inline_actions(message) == [f"bc:{broadcast_id}:{variants[member]}:menu:coupons"]
+    for external in telegram_ids(5200, 5):
+        assert shop.telegram.sent_to(int(external)) == []
+    for member, external in zip(vk, telegram_ids(7000, 10), strict=True):
+        delivered = shop.vk.sent_to(int(external))
+        assert len(delivered) == (0 if member in held_out else 1)
+    for member, number in zip(whatsapp, numbers, strict=True):
+        sent = shop.twilio.sent_to(number)
+        if member in held_out:
+            assert sent == []
+            continue
+        (twilio_call,) = sent
+        code = await coupon_of(shop, member)
+        if number in numbers[:5]:
+            assert code in twilio_call.body and not twilio_call.form.get("ContentSid")
+        else:
+            # Outside the 24-hour window: the approved template, with the member's values.
+            assert twilio_call.form["ContentSid"] == [TEMPLATE_SID]
+            variables = json.loads(twilio_call.form["ContentVariables"][0])
+            assert variables == {"1": f"M{number[-4:]}", "2": code}
+
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert status.state == "done"
+    assert status.sent == len(consenting) - len(held_out)
+    assert status.skipped_by_reason == {HOLDOUT: len(held_out)}
+    assert status.by_channel["whatsapp"] == len([m for m in whatsapp if m not in held_out])
+
+    # Sending again sends nothing: one row per (broadcast, member).
+    calls = len(shop.telegram.calls)
+    await shop.engine.broadcasts.start(broadcast_id) if status.state != "done" else None
+    await shop.engine.run(broadcast_id)
+    assert len(shop.telegram.calls) == calls
+
+
+async def test_outside_the_whatsapp_window_without_a_template_the_member_is_skipped(
+    shop: Shop,
+) -> None:
+    numbers = ["+79990002001", "+79990002002"]
+    inside, outside = await add_members(shop, "whatsapp", numbers)
+    await shop.open_window(numbers[0])
+    broadcast_id = await shop.create(
+        variants=[],
+        holdout=0,
+        whatsapp_template=None,
+        coupon_campaign=None,
+        buttons=[],
+        text={"en": "Hello {name}"},
+    )
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    assert [m.body for m in shop.twilio.sent_to(numbers[0])] == ["Hello M2001"]
+    assert shop.twilio.sent_to(numbers[1]) == []
+    assert (rows[inside].status, rows[outside].status) == ("sent", "skipped")
+    assert rows[outside].reason == "whatsapp_window"
+
+
+async def test_a_member_who_blocked_the_bot_is_counted_unreachable_not_retried(
+    shop: Shop,
+) -> None:
+    kept, blocked = await add_members(shop, "telegram", ["6001", "6002"])
+    shop.telegram.block_chat(6002)
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    assert rows[kept].status == "sent"
+    assert (rows[blocked].status, rows[blocked].reason, rows[blocked].attempts) == (
+        "skipped",
+        "blocked",
+        1,
+    )
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert (status.sent, status.skipped_by_reason, status.state) == (1, {"blocked": 1}, "done")
+
+
+async def test_a_button_opens_the_bot_where_it_says(
+    shop: Shop, fake_telegram: FakeTelegramAPI
+) -> None:
+    async with webhook_client(shop.runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=4242)
+        await ann.sign_up(marketing=True)
+        broadcast_id = await shop.create(variants=[], holdout=0, text="Your code {coupon}")
+        await shop.send(broadcast_id)
+        code = await coupon_of(shop, (await shop.rows(broadcast_id)).popitem()[0])
+        assert text_of(ann.last) == f"Your code {code}"
+
+        answer = await ann.press(f"bc:{broadcast_id}:A:menu:coupons")
+
+    assert code in text_of(answer) or any(code in text_of(call) for call in ann.received[-3:])
+
+
+# ---------------------------------------------------------------------- quiet hours
+async def test_quiet_hours_hold_a_message_until_the_members_morning(shop: Shop) -> None:
+    # 19:00 UTC: 22:00 in Moscow (night), 14:00 in New York.
+    shop.clock.offset += timedelta(hours=9)
+    (moscow,) = await add_members(shop, "telegram", ["8001"], time_zone="Europe/Moscow")
+    (new_york,) = await add_members(shop, "telegram", ["8002"], time_zone="America/New_York")
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    assert len(shop.telegram.sent_to(8002)) == 1 and shop.telegram.sent_to(8001) == []
+    assert (rows[moscow].status, rows[moscow].reason) == ("queued", "quiet_hours")
+    assert rows[new_york].status == "sent"
+    morning = rows[moscow].not_before
+    assert morning is not None
+    assert morning.astimezone(UTC) == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 09:00 MSK
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert (status.state, status.waiting) == ("sending", 1)
+
+    # The scheduled job, run in the night, sends nothing; in the morning, the rest.
+    await shop.runtime.send_broadcasts()
+    assert shop.telegram.sent_to(8001) == []
+    shop.clock.offset += timedelta(hours=11, minutes=1)
+    await shop.runtime.send_broadcasts()
+
+    assert len(shop.telegram.sent_to(8001)) == 1
+    assert len(shop.telegram.sent_to(8002)) == 1
+    assert (await shop.engine.broadcasts.status(broadcast_id)).state == "done"
+
+
+# ---------------------------------------------------------------------- operator's word
+async def test_pause_stops_within_a_second_resume_goes_on_cancel_ends_it(
+    backend: Backend,
+    shop: Shop,
+) -> None:
+    await add_members(shop, "telegram", telegram_ids(9000, 60))
+    slow = settings_for(
+        backend, shop.telegram, shop.vk, shop.twilio, broadcast_telegram_per_second=20
+    )
+    runtime = build_runtime(slow, clock=shop.clock)
+    try:
+        engine = runtime.broadcast_engine
+        broadcast_id = await shop.create(**PLAIN, text="Hi")
+        await engine.broadcasts.start(broadcast_id)
+        running = asyncio.create_task(engine.run(broadcast_id))
+        await shop.telegram.wait_for_call("sendMessage", 10)
+
+        await wiring.broadcasts(shop.runtime.program).pause(broadcast_id)
+        paused_at = time.monotonic()
+        await asyncio.wait_for(running, 5)
+        after_pause = [c for c in shop.telegram.calls_of("sendMessage") if c.at > paused_at + 1.0]
+        assert after_pause == []
+        sent = len(shop.telegram.calls_of("sendMessage"))
+        assert 10 <= sent < 60
+        status = await engine.broadcasts.status(broadcast_id)
+        assert (status.state, status.sent, status.in_flight) == ("paused", sent, 0)
+
+        await wiring.broadcasts(shop.runtime.program).resume(broadcast_id)
+        running = asyncio.create_task(engine.run(broadcast_id))
+        await shop.telegram.wait_for_call("sendMessage", sent + 5)
+        await wiring.broadcasts(shop.runtime.program).cancel(broadcast_id)
+        await asyncio.wait_for(running, 5)
+    finally:
+        await runtime.close()
+
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    calls = shop.telegram.calls_of("sendMessage")
+    assert status.state == "cancelled"
+    assert status.sent == len(calls) < 60
+    assert status.skipped_by_reason == {"cancelled": 60 - len(calls)}
+    assert len({call.chat_id for call in calls}) == len(calls)  # nobody twice
+
+
+# ---------------------------------------------------------------------- rates and 429
+async def test_a_429_in_the_middle_holds_every_send_for_retry_after(
+    backend: Backend, shop: Shop
+) -> None:
+    await add_members(shop, "telegram", telegram_ids(9500, 40))
+    paced = settings_for(
+        backend, shop.telegram, shop.vk, shop.twilio, broadcast_telegram_per_second=60
+    )
+    runtime = build_runtime(paced, clock=shop.clock)
+    try:
+        engine = runtime.broadcast_engine
+        broadcast_id = await shop.create(**PLAIN, text="Hi")
+        await engine.broadcasts.start(broadcast_id)
+        running = asyncio.create_task(engine.run(broadcast_id))
+        await shop.telegram.wait_for_call("sendMessage", 10)
+        shop.telegram.rate_limit_next("sendMessage", retry_after=1)
+        report = await asyncio.wait_for(running, 20)
+    finally:
+        await runtime.close()
+
+    calls = shop.telegram.calls_of("sendMessage")
+    (limited,) = [call for call in calls if call.status == 429]
+    during = [c for c in calls if limited.at + 0.1 < c.at < limited.at + 0.95]
+    assert during == []  # nobody sent while Telegram asked us to wait
+    delivered = [call.chat_id for call in calls if call.status == 200]
+    assert sorted(delivered) == sorted(int(i) for i in telegram_ids(9500, 40))
+    assert report.done
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert status.sent == 40 and status.rate is not None
+
+
+async def test_the_rate_limiter_spaces_sends_and_holds_the_lane() -> None:
+    limiter = MemoryRateLimiter()
+    started = time.monotonic()
+    for _ in range(6):
+        await limiter.acquire("telegram", 20)
+    assert time.monotonic() - started >= 0.24  # 5 gaps of 50 ms
+    await limiter.hold("telegram", 0.3)
+    before = time.monotonic()
+    await limiter.acquire("telegram", 1000)
+    assert time.monotonic() - before >= 0.28
+
+
+async def test_the_redis_limiter_is_shared_by_two_processes(shop: Shop, backend: Backend) -> None:
+    if not backend.redis_url:
+        pytest.skip("the shared limiter lives in Redis")
+    other = build_runtime(shop.runtime.settings, clock=shop.clock)
+    try:
+        started = time.monotonic()
+        await asyncio.gather(
+            *(
+                limiter.acquire("vk", 20, chat=str(n))
+                for n in range(5)
+                for limiter in (shop.runtime.limiter, other.limiter)
+            )
+        )
+        # Ten sends at 20/s between both: at least 9 gaps of 50 ms.
+        assert time.monotonic() - started >= 0.4
+        await other.limiter.hold("vk", 0.5)
+        assert await shop.runtime.limiter.held_for("vk") > 0.3
+    finally:
+        await other.close()
+
+
+# ---------------------------------------------------------------------- crash safety
+async def test_a_batch_abandoned_by_a_dead_worker_is_sent_after_its_lease_once(
+    shop: Shop,
+) -> None:
+    telegram = await add_members(shop, "telegram", telegram_ids(3000, 30))
+    vk = await add_members(shop, "vk", telegram_ids(3100, 5))
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+    dead = shop.engine
+    dead.batch = 20
+    await dead.broadcasts.start(broadcast_id)
+    await dead.broadcasts.plan(broadcast_id)
+    # The dead worker claimed a batch and got one VK send out before it died.
+    abandoned = await dead._claim(broadcast_id)
+    assert len(abandoned) == 20
+    async with shop.runtime.db.transaction() as session:
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(BroadcastDelivery.member_id.in_(vk[:1]))
+            .values(status="queued", claimed_until=None)
+        )
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(BroadcastDelivery.member_id.in_(vk[1:2]))
+            .values(status="sending", claimed_until=shop.clock.now() + dead.lease, attempts=1)
+        )
+    in_flight = vk[1]
+    sender = wiring.ChannelSender(shop.runtime.outbound_channels, shop.runtime.conversation.texts)
+    message = (await dead.preview(broadcast_id))[0].message
+    await sender.send("vk", "3101", message, key=f"broadcast:{broadcast_id}:{in_flight}")
+    assert len(shop.vk.sent_to(3101)) == 1
+
+    # Another worker goes on: everyone but the dead one's batch now ...
+    report = await shop.runtime.broadcast_engine.run(broadcast_id)
+    assert not report.done
+    held = {m for m, row in (await shop.rows(broadcast_id)).items() if row.status == "sending"}
+    assert len(held) == 20 + 1  # the batch, and the VK send that was in flight
+    # ... and the dead one's batch when its lease has run out.
+    shop.clock.offset += dead.lease + timedelta(seconds=1)
+    report = await shop.runtime.broadcast_engine.run(broadcast_id)
+
+    assert report.done
+    for external in telegram_ids(3000, 30):
+        assert len(shop.telegram.sent_to(int(external))) == 1
+    for external in telegram_ids(3100, 5):
+        # VK dropped the resend of the one in flight: its random_id is the same.
+        assert len(shop.vk.sent_to(int(external))) == 1
+    rows = await shop.rows(broadcast_id)
+    assert {row.status for row in rows.values()} == {"sent"}
+    assert len(rows) == len(telegram) + len(vk)
+
+
+# ---------------------------------------------------------------------- unit
+def test_the_variant_split_is_deterministic_and_near_its_shares() -> None:
+    variants = parse_spec(spec(holdout=10)).resolved()
+    counts: dict[str, int] = {}
+    for member in range(1, 5001):
+        key = variant_for(7, member, variants, 10)
+        assert key == variant_for(7, member, variants, 10)
+        counts[key] = counts.get(key, 0) + 1
+    assert 400 <= counts[HOLDOUT] <= 600
+    assert 2000 <= counts["A"] <= 2500 and 2000 <= counts["B"] <= 2500
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"text": {"en": "Hi {nickname}"}}, "unknown placeholder(s) nickname"),
+        ({"variants": [{"key": "A", "share": 60}]}, "add up to 100"),
+        ({"coupon_campaign": None}, "{coupon} needs a"),
+        ({"buttons": [{"open": "quest"}]}, 'needs its "id"'),
+        ({"holdout": 90}, "holdout"),
+        ({"whatsapp_template": {"content_sid": "nope"}}, "content_sid"),
+        ({"image": "missing.png"}, "no image file"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_a_bad_broadcast_file_is_refused_with_the_reason(
+    change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidBroadcast) as refused:
+        parse_spec(spec(**change))
+    assert message in str(refused.value)
+
+
+# ---------------------------------------------------------------------- the CLI
+async def run_cli(
+    settings: Settings, *args: str, stdin: bytes | None = None, **extra: str
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "main.py"),
+        *args,
+        cwd=ROOT,
+        env=environment(settings, **extra),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_creates_previews_sends_and_reports(
+    shop: Shop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = shop.runtime.settings
+    await add_members(shop, "telegram", ["4101", "4102"])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(spec(text={"en": "Hi {nick}"})), encoding="utf-8")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(spec(holdout=0, variants=[])), encoding="utf-8")
+
+    code, out, err = await run_cli(settings, "broadcast-create", "--file", str(bad))
+    assert (code, out) == (1, "")
+    assert err.startswith("Refused: text: unknown placeholder(s) nick")
+    assert "Traceback" not in err
+
+    code, out, err = await run_cli(settings, "broadcast-create", "--file", str(good))
+    assert code == 0, err
+    broadcast_id = int(out.strip())
+
+    # The rest in this process (the same main.main), for speed.
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(broadcast_id)]) == 0
+    out = capsys.readouterr().out
+    assert "Hi {name}! You have {balance} points. Your code: {coupon}" in out
+    assert "[ 🎟 My coupon ]" in out and f"template {TEMPLATE_SID}" in out
+
+    member = await shop.runtime.program.members.find(IdentityKey("telegram", "4101"))
+    assert member is not None
+    card = ["--card", member.card_code]
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(broadcast_id), *card]) == 0
+    out = capsys.readouterr().out
+    assert "Hi M4101! You have 1 points. Your code: {coupon}" in out
+
+    assert (
+        await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(broadcast_id)]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["state"] == "draft"
+
+    assert await asyncio.to_thread(main.main, ["broadcast-cancel", "999"]) == 1
+    assert capsys.readouterr().err.strip() == "Refused: no broadcast 999"
+
+
+async def test_broadcast_send_on_the_command_line(shop: Shop) -> None:
+    await add_members(shop, "telegram", ["4201", "4202", "4203"])
+    broadcast_id = await shop.create(**PLAIN, text="Hi {name}")
+    # The subprocess runs on real time: quiet hours off, so the test passes at any hour.
+    async with shop.runtime.db.transaction() as session:
+        row = await session.get(Broadcast, broadcast_id)
+        assert row is not None
+        row.spec = parse_spec(
+            spec(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
+        ).model_dump_json(exclude_none=True)
+
+    code, out, err = await run_cli(
+        shop.runtime.settings,
+        "broadcast-send",
+        str(broadcast_id),
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_API_URL=shop.telegram.base_url,
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+
+    assert code == 0, err
+    assert f"Broadcast {broadcast_id} (Spring offer): done" in out
+    assert "sent 3" in out
+    assert sorted(text_of(c) for c in shop.telegram.calls_of("sendMessage")) == [
+        "Hi M4201",
+        "Hi M4202",
+        "Hi M4203",
+    ]
+    with pytest.raises(BroadcastRefused, match=f"broadcast {broadcast_id} is done"):
+        await wiring.broadcasts(shop.runtime.program).pause(broadcast_id)
