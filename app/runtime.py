@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 from redis.asyncio import Redis
 
-from app import broadcasts, jobs
+from app import broadcast_sending, jobs
 from app.channels import PLUGINS
 from app.settings import Settings
 from bots.base import Channel, ChannelContext, MediaLinks
@@ -147,7 +147,7 @@ class Runtime:
 
     @property
     def broadcast_engine(self) -> BroadcastEngine:
-        return broadcasts.engine(
+        return broadcast_sending.engine(
             self.settings,
             self.program,
             self.outbound_channels,

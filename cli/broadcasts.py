@@ -63,9 +63,11 @@ class BroadcastPreview(Command):
             if args.card:
                 member_id = await Context(context.settings, runtime.program).member_id(args.card)
             previews = await runtime.broadcast_engine.preview(args.id, member_id)
+            from app.broadcast_sending import captions
+
             texts = runtime.conversation.texts
             for preview in previews:
-                print(_shown(preview, wiring.captions(preview.message, texts)))
+                print(_shown(preview, captions(preview.message, texts)))
         return 0
 
 

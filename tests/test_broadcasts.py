@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 import main
 from app import broadcasts as wiring
+from app.broadcast_sending import ChannelSender
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.keys import CacheKey
@@ -526,7 +527,7 @@ async def test_a_batch_abandoned_by_a_dead_worker_is_sent_after_its_lease_once(
             .values(status="sending", claimed_until=shop.clock.now() + dead.lease, attempts=1)
         )
     in_flight = vk[1]
-    sender = wiring.ChannelSender(shop.runtime.outbound_channels, shop.runtime.conversation.texts)
+    sender = ChannelSender(shop.runtime.outbound_channels, shop.runtime.conversation.texts)
     message = (await dead.preview(broadcast_id))[0].message
     await sender.send("vk", "3101", message, key=f"broadcast:{broadcast_id}:{in_flight}")
     assert len(shop.vk.sent_to(3101)) == 1

@@ -35,16 +35,20 @@ CORE_COMMANDS = {
     "contest-create", "contest-list", "contest-close",
     "contest-draw",
     "badge-create", "badge-list",
+    "broadcast-create", "broadcast-status", "broadcast-pause", "broadcast-resume",
+    "broadcast-cancel",
 }  # fmt: skip
 SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
 # Commands that open nothing: verify-draw re-runs a published draw offline.
 OFFLINE_COMMANDS = {"verify-draw"}
+# Commands that send or render through the channels: they open the runtime themselves.
+CHANNEL_COMMANDS = {"broadcast-preview", "broadcast-send"}
 
 
 def test_every_command_is_registered_once_and_reachable_from_the_command_line() -> None:
     names = [command.name for command in registry.COMMANDS]
     assert len(names) == len(set(names))
-    assert set(names) == CORE_COMMANDS | SERVING_COMMANDS | OFFLINE_COMMANDS
+    assert set(names) == CORE_COMMANDS | SERVING_COMMANDS | OFFLINE_COMMANDS | CHANNEL_COMMANDS
     assert all(command.help for command in registry.COMMANDS)
     parser = registry.parser()
     for name in ("run", "chat", "migrate", "scheduler", "worker", "rules", "rewards"):
@@ -57,7 +61,7 @@ def test_what_each_command_needs() -> None:
     needs = {command.name: command.needs for command in registry.COMMANDS}
     assert {name for name, need in needs.items() if need is Needs.CORE} == CORE_COMMANDS
     assert {name for name, need in needs.items() if need is Needs.SETTINGS} == (
-        SERVING_COMMANDS | OFFLINE_COMMANDS
+        SERVING_COMMANDS | OFFLINE_COMMANDS | CHANNEL_COMMANDS
     )
     # `jobs run dispatch_notices` delivers through the channels: it opens them itself.
     assert needs["jobs"] is Needs.CORE

@@ -1,0 +1,110 @@
+"""The broadcast engine wired to this process's channels, rates and Redis.
+
+The engine (core.broadcasts.engine) knows no messenger: `ChannelSender` sends its messages
+through each channel's outbound contract (bots/outbound.py) with the conversation's rendering
+(handlers/render/broadcasts.py), asking the channel not to wait out a 429 itself (the
+engine's limiter makes every worker wait instead); WhatsApp templates through the WhatsApp
+channel. The limiter is in Redis when REDIS_URL is set (shared by every worker), else in
+this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from datetime import timedelta
+
+from app.broadcasts import broadcasts
+from app.settings import Settings
+from bots.outbound import Delivery, Outbound, Outcome
+from core.broadcasts.engine import BroadcastEngine, ChannelRate, SendOutcome, SendResult
+from core.broadcasts.render import Outgoing
+from core.broadcasts.spec import Template
+from core.db.rates import RateLimiter
+from core.program import LoyaltyProgram
+from handlers.render.broadcasts import broadcast_replies, caption
+from handlers.render.i18n import Translator
+
+_OUTCOMES = {
+    Outcome.SENT: SendOutcome.SENT,
+    Outcome.UNREACHABLE: SendOutcome.UNREACHABLE,
+    Outcome.FAILED: SendOutcome.FAILED,
+}
+
+
+def result_of(delivery: Delivery) -> SendResult:
+    return SendResult(_OUTCOMES[delivery.outcome], delivery.detail, delivery.retry_after)
+
+
+class ChannelSender:
+    def __init__(self, channels: Callable[[], Mapping[str, Outbound]], texts: Translator) -> None:
+        # Asked on every send: channels may be attached after start (the console).
+        self._channels = channels
+        self._texts = texts
+
+    def channels(self) -> Collection[str]:
+        return tuple(self._channels())
+
+    async def send(
+        self, channel: str, external_id: str, message: Outgoing, *, key: str
+    ) -> SendResult:
+        outbound = self._channels().get(channel)
+        if outbound is None:
+            return SendResult(SendOutcome.UNREACHABLE, "not_connected")
+        replies = broadcast_replies(message, self._texts)
+        return result_of(
+            await outbound.send_outbound(external_id, replies, key=key, wait_rate_limit=False)
+        )
+
+    async def send_template(
+        self,
+        channel: str,
+        external_id: str,
+        template: Template,
+        variables: Mapping[str, str],
+        *,
+        key: str,
+    ) -> SendResult:
+        outbound = self._channels().get(channel)
+        send_template = getattr(outbound, "send_template", None)
+        if send_template is None:
+            return SendResult(SendOutcome.UNREACHABLE, "no_templates")
+        return result_of(await send_template(external_id, template.content_sid, variables))
+
+
+def captions(message: Outgoing, texts: Translator) -> list[str]:
+    """The message's buttons as the member reads them."""
+    return [caption(button, texts, message.language) for button in message.buttons]
+
+
+def rates(settings: Settings) -> dict[str, ChannelRate]:
+    return {
+        "telegram": ChannelRate(
+            settings.broadcast_telegram_per_second, settings.broadcast_telegram_per_chat_per_second
+        ),
+        "vk": ChannelRate(settings.broadcast_vk_per_second),
+        "whatsapp": ChannelRate(settings.broadcast_whatsapp_per_second),
+        # The terminal has no limit worth holding to.
+        "console": ChannelRate(0),
+    }
+
+
+def engine(
+    settings: Settings,
+    program: LoyaltyProgram,
+    channels: Callable[[], Mapping[str, Outbound]],
+    texts: Translator,
+    limiter: RateLimiter,
+) -> BroadcastEngine:
+    return BroadcastEngine(
+        program.db,
+        program.clock,
+        program.rules,
+        broadcasts(program),
+        program.coupons,
+        program.tiers,
+        ChannelSender(channels, texts),
+        limiter,
+        rates(settings),
+        default_language=settings.locale,
+        lease=timedelta(seconds=settings.broadcast_lease_seconds),
+    )
