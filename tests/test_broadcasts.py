@@ -682,3 +682,54 @@ async def test_broadcast_send_on_the_command_line(shop: Shop) -> None:
     ]
     with pytest.raises(BroadcastRefused, match=f"broadcast {broadcast_id} is done"):
         await wiring.broadcasts(shop.runtime.program).pause(broadcast_id)
+
+
+@pytest.mark.parametrize("backend", ["services"], indirect=True)
+async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_flight(
+    shop: Shop,
+) -> None:
+    externals = telegram_ids(2000, 60)
+    await add_members(shop, "telegram", externals)
+    broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
+    env = {
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_API_URL": shop.telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "BROADCAST_TELEGRAM_PER_SECOND": "20",
+        "BROADCAST_LEASE_SECONDS": "2",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "main.py"),
+        "broadcast-send",
+        str(broadcast_id),
+        cwd=ROOT,
+        env=environment(shop.runtime.settings, **env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await shop.telegram.wait_for_call("sendMessage", 15, timeout=60)
+    finally:
+        worker.kill()  # SIGKILL: no cleanup, its batch stays claimed
+        await worker.wait()
+    before = len(shop.telegram.calls_of("sendMessage"))
+    assert before < 60
+    await asyncio.sleep(2.5)  # the dead worker's lease runs out
+
+    code, out, err = await run_cli(
+        shop.runtime.settings, "broadcast-send", str(broadcast_id), **env
+    )
+
+    assert code == 0, err
+    assert "done" in out
+    received: dict[int, int] = {}
+    for call in shop.telegram.calls_of("sendMessage"):
+        received[call.chat_id] = received.get(call.chat_id, 0) + 1
+    assert sorted(received) == sorted(int(external) for external in externals)
+    twice = [chat for chat, count in received.items() if count > 1]
+    # Only the sends in flight at the kill (at most one paced slot's worth each) came twice.
+    assert len(twice) <= 3, twice
+    rows = await shop.rows(broadcast_id)
+    assert {row.status for row in rows.values()} == {"sent"}

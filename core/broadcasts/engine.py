@@ -4,11 +4,12 @@ across every worker process.
 
 Crash safety. A batch is claimed in one short transaction (PostgreSQL: FOR UPDATE SKIP
 LOCKED, so workers take different rows; SQLite: the write lock): its rows become "sending"
-until `claimed_until`. Each row's outcome is written as soon as it is known, and only if the
-claim is still that worker's (status sending, same attempt). A worker killed mid-batch leaves
-its rows claimed; when the lease runs out another worker takes them again, so nobody is lost,
-and only a row whose send was in flight when the worker died can reach its member twice (VK
-drops even that: its random_id comes from the key "broadcast:<id>:<member>").
+until `claimed_until`. Outcomes are written in groups, at least every FLUSH_EVERY seconds
+(one commit per recipient would cap a worker at what the disk syncs), and only if the claim is
+still that worker's (status sending, same attempt). A worker killed mid-batch leaves its rows
+claimed; when the lease runs out another worker takes them again, so nobody is lost, and only
+the sends "in flight" (sent within the last FLUSH_EVERY seconds, not yet written) can reach
+their member twice (VK drops even those: its random_id comes from "broadcast:<id>:<member>").
 
 Per recipient, in order: the variant by a hash of (broadcast, member) (the holdout gets
 nothing); quiet hours in the member's own time zone (queued again for the morning); the coupon,
@@ -24,6 +25,7 @@ seconds): a pause or cancel stops the batch and gives its untouched rows back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -32,10 +34,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
 
 from core.birthdays.birthdays import zone_of
 from core.broadcasts.broadcasts import (
@@ -74,6 +76,9 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF = timedelta(seconds=30)
+# Outcomes are written in groups: every this many seconds, or this many outcomes.
+FLUSH_EVERY = 0.2
+FLUSH_ROWS = 100
 # How stale the broadcast's state may be when a send starts (pause/cancel within a second).
 STATE_EVERY = 0.5
 # Reasons a recipient is skipped.
@@ -182,6 +187,53 @@ class _State:
     read_at: float = field(default_factory=time.monotonic)
 
 
+_TABLE = cast(Table, BroadcastDelivery.__table__)
+# One outcome, only if the claim is still the recorder's (status sending, the same attempt):
+# a worker whose lease ran out and whose row another took must not overwrite that one's.
+_RECORD = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("row_id"),
+        _TABLE.c.status == IN_FLIGHT,
+        _TABLE.c.attempts == bindparam("claimed"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        reason=bindparam("new_reason"),
+        variant=func.coalesce(bindparam("new_variant"), _TABLE.c.variant),
+        channel=func.coalesce(bindparam("new_channel"), _TABLE.c.channel),
+        attempts=bindparam("new_attempts"),
+        not_before=bindparam("new_not_before"),
+        sent_at=bindparam("new_sent_at"),
+        claimed_until=None,
+    )
+)
+
+
+class _Recorder:
+    """Outcomes written a group at a time (one transaction for many recipients, not one each:
+    on SQLite a commit costs a disk sync). What a killed worker had not written yet is sent
+    again by the next one: at most FLUSH_EVERY seconds of sends, the "in flight" ones."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[dict[str, object]] = []
+        self._lock = asyncio.Lock()
+
+    async def add(self, outcome: dict[str, object]) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= FLUSH_ROWS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            group, self._pending = self._pending, []
+            async with self._db.transaction() as session:
+                await session.execute(_RECORD, group)
+
+
 def variant_for(
     broadcast_id: int, member_id: int, variants: tuple[Variant, ...], holdout: int
 ) -> str:
@@ -247,6 +299,7 @@ class BroadcastEngine:
         self._concurrency = concurrency
         self.lease = lease
         self._max_attempts = max_attempts
+        self._recorder = _Recorder(db)
 
     # ------------------------------------------------------------------ runs
     async def run_due(self) -> RunReport:
@@ -375,7 +428,21 @@ class BroadcastEngine:
                 if progress is not None:
                     progress(report)
 
-        await asyncio.gather(*(serve(row) for row in claimed))
+        flusher = asyncio.create_task(self._flushing())
+        try:
+            await asyncio.gather(*(serve(row) for row in claimed))
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._recorder.flush()
+
+    async def _flushing(self) -> None:
+        """Write the outcomes every FLUSH_EVERY seconds while a batch sends (a batch may wait
+        long on a rate limit: what was sent before it must not wait with it)."""
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self._recorder.flush()
 
     async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
         if time.monotonic() - state.read_at >= STATE_EVERY:
@@ -598,28 +665,34 @@ class BroadcastEngine:
         return previews
 
     # ------------------------------------------------------------------ outcomes
-    async def _finish(self, row: _Claimed, **values: object) -> str:
-        """Record an outcome if the claim is still ours (a worker whose lease ran out and
-        whose row another one took must not overwrite that one's outcome)."""
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(
-                    BroadcastDelivery.id == row.id,
-                    BroadcastDelivery.status == IN_FLIGHT,
-                    BroadcastDelivery.attempts == row.attempt,
-                )
-                .values(
-                    claimed_until=None,
-                    **{
-                        name: value
-                        for name, value in values.items()
-                        if value is not None or name != "variant"
-                    },
-                )
-            )
-        status = values["status"]
-        return "deferred" if status == QUEUED else str(status)
+    async def _finish(
+        self,
+        row: _Claimed,
+        *,
+        status: str,
+        reason: str | None = None,
+        variant: str | None = None,
+        channel: str | None = None,
+        attempts: int | None = None,
+        not_before: datetime | None = None,
+        sent_at: datetime | None = None,
+    ) -> str:
+        """Record an outcome (in the next group write) if the claim is still ours; the
+        report's field it counts in."""
+        await self._recorder.add(
+            {
+                "row_id": row.id,
+                "claimed": row.attempt,
+                "new_status": status,
+                "new_reason": reason,
+                "new_variant": variant,
+                "new_channel": channel,
+                "new_attempts": row.attempt if attempts is None else attempts,
+                "new_not_before": not_before,
+                "new_sent_at": sent_at,
+            }
+        )
+        return "deferred" if status == QUEUED else status
 
     async def _skip(
         self, row: _Claimed, reason: str, *, variant: str, channel: str | None = None
