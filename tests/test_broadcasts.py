@@ -394,6 +394,23 @@ async def test_quiet_hours_hold_a_message_until_the_members_morning(shop: Shop) 
     assert (await shop.engine.broadcasts.status(broadcast_id)).state == "done"
 
 
+async def test_a_scheduled_broadcast_goes_at_its_time_in_the_shops_zone(shop: Shop) -> None:
+    await add_members(shop, "telegram", ["8101"])
+    # 10:00 UTC is 13:00 in Moscow, the program's zone: 14:30 there is 11:30 UTC.
+    broadcast_id = await shop.create(**PLAIN, text="Hi", send_at="2026-11-24T14:30")
+    info = await shop.engine.broadcasts.start(broadcast_id)
+    assert info.state == "scheduled"
+    assert info.send_at == datetime(2026, 11, 24, 11, 30, tzinfo=UTC)
+
+    await shop.runtime.send_broadcasts()
+    assert shop.telegram.sent_to(8101) == []
+    shop.clock.offset += timedelta(hours=1, minutes=31)
+    await shop.runtime.send_broadcasts()
+
+    assert len(shop.telegram.sent_to(8101)) == 1
+    assert (await shop.engine.broadcasts.status(broadcast_id)).state == "done"
+
+
 # ---------------------------------------------------------------------- operator's word
 async def test_pause_stops_within_a_second_resume_goes_on_cancel_ends_it(
     backend: Backend,

@@ -230,8 +230,13 @@ class _Recorder:
             if not self._pending:
                 return
             group, self._pending = self._pending, []
-            async with self._db.transaction() as session:
-                await session.execute(_RECORD, group)
+            try:
+                async with self._db.transaction() as session:
+                    await session.execute(_RECORD, group)
+            except BaseException:
+                # Not written: kept for the next write (or, if the worker dies, the lease).
+                self._pending[:0] = group
+                raise
 
 
 def variant_for(
@@ -428,20 +433,22 @@ class BroadcastEngine:
                 if progress is not None:
                     progress(report)
 
-        flusher = asyncio.create_task(self._flushing())
+        done = asyncio.Event()
+        flusher = asyncio.create_task(self._flushing(done))
         try:
             await asyncio.gather(*(serve(row) for row in claimed))
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            await self._recorder.flush()
+            done.set()
+            await flusher
+            await self._recorder.flush()  # what came in during the flusher's last write
 
-    async def _flushing(self) -> None:
+    async def _flushing(self, done: asyncio.Event) -> None:
         """Write the outcomes every FLUSH_EVERY seconds while a batch sends (a batch may wait
-        long on a rate limit: what was sent before it must not wait with it)."""
-        while True:
-            await asyncio.sleep(FLUSH_EVERY)
+        long on a rate limit: what was sent before it must not wait with it). Never
+        cancelled mid-write: `done` ends it between two writes."""
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), FLUSH_EVERY)
             await self._recorder.flush()
 
     async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
