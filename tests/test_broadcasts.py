@@ -603,20 +603,18 @@ def test_a_bad_broadcast_file_is_refused_with_the_reason(
 
 
 # ---------------------------------------------------------------------- the CLI
-async def run_cli(
-    settings: Settings, *args: str, stdin: bytes | None = None, **extra: str
-) -> tuple[int, str, str]:
+async def run_cli(settings: Settings, *args: str, **extra: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "main.py"),
         *args,
         cwd=ROOT,
         env=environment(settings, **extra),
-        stdin=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
