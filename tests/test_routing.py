@@ -47,6 +47,11 @@ LARGEST = {
     "period": "month",
     # Only ever typed (/nickname ...), never a button; 20 Persian letters, the longest kept.
     "name": "ن" * 20,
+    # A broadcast's button: its id, the longest variant key (core.broadcasts.spec), and the
+    # longest action it can open (a reward's or a quest's, by id).
+    "broadcast": BIGINT,
+    "variant": "ABCDEFGH",
+    "target": f"reward:{BIGINT}",
 }
 
 # The strings buttons carried before actions were typed: members keep those keyboards.
@@ -107,6 +112,8 @@ OLD_BUTTONS = {
     "quest:proof:7:5": actions.QuestProof(7, 5),
     "quest:check:7:6": actions.QuestCheck(7, 6),
     "quest:cancel": actions.QuestCancel(),
+    "bc:7:A:menu:coupons": actions.BroadcastTap(7, "A", "menu:coupons"),
+    "bc:7:B:quest:3": actions.BroadcastTap(7, "B", "quest:3"),
     "menu:profile": actions.Profile(),
     "profile:phone": actions.ProfilePhone(),
     "profile:phone:own": actions.ProfilePhoneOwn(),

@@ -10,7 +10,7 @@
       "variants": [{"key": "A", "share": 50}, {"key": "B", "share": 50, "text": {...}}],
       "holdout": 10,                              percent who get nothing (the baseline)
       "send_at": "2026-12-02T10:00",              the shop's local time; omitted: now
-      "quiet_hours": {"start": 22, "end": 9},     in each member's own time zone
+      "quiet_hours": {"start": 22, "end": 9},     each member's own zone; start = end: none
       "whatsapp_template": {"content_sid": "HX...", "variables": {"1": "{name}"}}
     }
 
