@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from app.settings import Settings
-from cli import badges, contests, coupons, earning, jobs, quests, rules, serve, till
+from cli import badges, contests, coupons, earning, jobs, quests, rules, segments, serve, till
 from cli.command import Command, opened
 
 DEFAULT = "run"
@@ -23,6 +23,7 @@ COMMANDS: tuple[Command, ...] = (
     *quests.COMMANDS,
     *contests.COMMANDS,
     *badges.COMMANDS,
+    *segments.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 if len(BY_NAME) != len(COMMANDS):

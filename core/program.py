@@ -41,6 +41,7 @@ from core.offers.privacy import CouponsSection
 from core.offers.rewards import Rewards
 from core.referrals.referrals import Referrals
 from core.rules.book import RuleBook
+from core.segments.service import Segments
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock, SystemClock
 from core.tiers.privacy import TierSection
@@ -71,6 +72,7 @@ class LoyaltyProgram:
     streaks: Streaks
     badges: Badges
     boards: Leaderboards
+    segments: Segments
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
@@ -144,4 +146,5 @@ class LoyaltyProgram:
             streaks=streaks,
             badges=badges,
             boards=boards,
+            segments=Segments(db, clock),
         )

@@ -121,6 +121,8 @@ class Conversation:
 
     async def _handle(self, message: Incoming) -> list[Reply]:
         identity = IdentityKey(message.channel, message.user_id)
+        # Who writes, and that they wrote now (their last channel, WhatsApp's 24-hour window).
+        member = await self._program.members.visit(identity)
         action = self._action(message)
         # A word of the menu may look like a code too ("time zone"): the word wins.
         if not message.action and action is None and looks_like_code(message.text):
@@ -129,7 +131,6 @@ class Conversation:
                 await self._signup.abandon(identity)
             return [reply]
         command = None if message.action else parse_command(message.text.strip())
-        member = await self._program.members.find(identity)
         if member is None:
             if command is not None and command.name == "start":
                 return await self._signup.begin(

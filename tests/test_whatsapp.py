@@ -423,19 +423,39 @@ async def test_wrong_twilio_credentials_are_logged_not_raised(
 
 
 async def test_the_last_inbound_time_is_recorded(whatsapp: WhatsApp) -> None:
+    """The 24-hour window runs from the member's WhatsApp account's last_seen_at (a column,
+    shared by every process), which each message moves at most once a minute."""
     ann = WhatsAppMember(whatsapp, "+79990001133")
-    assert await whatsapp.channel.last_inbound(ann.number) is None
+    assert await whatsapp.channel.last_inbound(ann.number) is None, "a stranger: no member"
+    await ann.sign_up()
+    joined = await whatsapp.channel.last_inbound(ann.number)
+    assert joined is not None
+    assert abs(joined - whatsapp.runtime.program.clock.now()) < timedelta(seconds=30)
+    assert await whatsapp.channel.window_open(ann.number)
 
-    whatsapp.clock.offset = timedelta(hours=-3)
-    await ann.say("Hello")
-    first = await whatsapp.channel.last_inbound(ann.number)
-    assert first is not None
-    assert abs(first - whatsapp.clock.now()) < timedelta(seconds=30)
+    async def seen(ago: timedelta) -> None:
+        async with whatsapp.runtime.db.transaction() as session:
+            await session.execute(
+                update(Identity)
+                .where(Identity.channel == "whatsapp", Identity.external_id == ann.number)
+                .values(last_seen_at=whatsapp.runtime.program.clock.now() - ago)
+            )
 
-    whatsapp.clock.offset = timedelta()
+    # Ann last wrote 25 hours ago: the window is closed, until she writes again.
+    await seen(timedelta(hours=25))
+    assert not await whatsapp.channel.window_open(ann.number)
     await ann.say("Hello again")
-    second = await whatsapp.channel.last_inbound(ann.number)
-    assert second is not None and second - first > timedelta(hours=2)
+    again = await whatsapp.channel.last_inbound(ann.number)
+    assert again is not None and abs(again - whatsapp.runtime.program.clock.now()) < timedelta(
+        seconds=30
+    )
+    assert await whatsapp.channel.window_open(ann.number)
+
+    # Within a minute of the recorded time, a message writes nothing (the throttle).
+    await seen(timedelta(seconds=30))
+    recorded = await whatsapp.channel.last_inbound(ann.number)
+    await ann.say("And again")
+    assert await whatsapp.channel.last_inbound(ann.number) == recorded
 
 
 async def test_a_long_reply_is_split_into_bodies_twilio_accepts(whatsapp: WhatsApp) -> None:

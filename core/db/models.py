@@ -107,6 +107,12 @@ class Member(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the member last wrote to the bot or bought (at most a minute stale: the chat's
+    # write is throttled, core.members.activity), and the channel of the identity they wrote
+    # from last: segments filter and count on these columns, not on the identities.
+    # Nullable in the schema (see migration 0013), set for every member.
+    last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=True)
+    last_channel: Mapped[str | None] = mapped_column(String(16))
 
 
 def birthday_month_day() -> tuple[ColumnElement[int], ColumnElement[int]]:
@@ -130,6 +136,23 @@ Index(
     postgresql_where=_MERGED,
     sqlite_where=_MERGED,
 )
+# Who a broadcast may reach at all (core.segments.query.members_in filters on exactly this):
+# the segments' indexes hold only those members, ordered by what simple segments ask, with
+# the last channel beside it so a count by channel reads the index alone.
+REACHABLE = text("marketing_opt_in AND erased_at IS NULL AND merged_into_id IS NULL")
+_SEGMENT_INDEXES = {
+    "ix_members_reachable_channel_language": ("last_channel", "language"),
+    "ix_members_reachable_tier": ("tier", "last_channel"),
+    "ix_members_reachable_active": ("last_active_at", "last_channel"),
+    "ix_members_reachable_created": ("created_at", "last_channel"),
+}
+for _name, _columns in _SEGMENT_INDEXES.items():
+    Index(
+        _name,
+        *(Member.__table__.c[column] for column in _columns),
+        postgresql_where=REACHABLE,
+        sqlite_where=REACHABLE,
+    )
 
 
 class Identity(Base):
@@ -143,6 +166,24 @@ class Identity(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the member last wrote from this account (throttled to a minute): the newest one is
+    # the member's last channel, and WhatsApp's 24-hour window runs from it.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MemberTag(Base):
+    """A label a marketer put on a member (`python main.py tag CARD TAG`), for segments."""
+
+    __tablename__ = "member_tags"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# "Members with tag T" reads this; the primary key answers "the tags of member M".
+Index("ix_member_tags_tag_member_id", MemberTag.__table__.c.tag, MemberTag.__table__.c.member_id)
 
 
 class Consent(Base):

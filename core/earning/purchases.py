@@ -202,6 +202,8 @@ class Purchases:
         if member is None:
             raise MemberNotFound(code)
         now = self._clock.now()
+        # Buying is activity: written with the balance, in the member row's one update.
+        member.last_active_at = max(member.last_active_at, now)
         points = rules.purchase_points(
             amount,
             at=now,
