@@ -81,6 +81,17 @@ class Period(Strict):
     since: datetime | date | None = None
     until: datetime | date | None = None
 
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _date_or_aware_time(cls, value: object) -> object:
+        # A date ("2026-12-01") stays a whole day; pydantic alone would make it a naive time.
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value) if len(value) == len("2026-12-01") else value
+            except ValueError:
+                return value
+        return value
+
     @field_validator("since", "until")
     @classmethod
     def _aware(cls, value: datetime | date | None) -> datetime | date | None:
