@@ -41,6 +41,7 @@ from core.offers.privacy import CouponsSection
 from core.offers.rewards import Rewards
 from core.referrals.referrals import Referrals
 from core.rules.book import RuleBook
+from core.segments.privacy import TagsSection
 from core.segments.service import Segments
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock, SystemClock
@@ -121,6 +122,7 @@ class LoyaltyProgram:
                 QuestsSection(),
                 ContestsSection(contests),
                 GamesSection(boards),
+                TagsSection(),
             ],
         )
         return cls(

@@ -265,6 +265,10 @@ async def test_tags_any_all_none(runtime: Runtime) -> None:
     assert await ids(runtime, {"tags": {"all": ["vip", "coffee-lover"]}}) == set()
     with pytest.raises(InvalidTag):
         await segments.tag(ann, "VIP!", actor="m")
+    # The member sees their tags in "My data"; erasing forgets them.
+    assert [row["tag"] for row in (await program.privacy.export(ann))["tags"]] == ["coffee-lover"]
+    await program.privacy.erase(ann)
+    assert await segments.tags_of(ann) == []
 
 
 async def test_the_engine_finds_the_channel_used_last(runtime: Runtime) -> None:
