@@ -23,7 +23,8 @@ from sqlalchemy import select
 from app.lifecycle import run
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from bots.vk.channel import VkChannel, photo_of
+from bots.vk.channel import VkChannel
+from bots.vk.inbound import photo_of
 from bots.vk.render import MAX_LABEL_LENGTH, keyboard_for, random_id
 from bots.vk.transport import TokenBucket, create_api
 from core.db.models import Identity, LedgerEntry, Member

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import vk_api
@@ -29,6 +27,7 @@ from bots.base import Spawn, who
 from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.updates import once, until_handled
+from bots.vk.inbound import as_int, payload_of, photo_of
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
@@ -57,18 +56,6 @@ WORKER_THREADS = 4
 UPLOAD_ERRORS = (VkApiError, requests.RequestException, KeyError, TypeError, ValueError)
 # The member's VK name and language, asked once (users.get) and kept in the shared store.
 PROFILE = "profile"
-# A message carries at most 10 attachments and a photo a dozen sizes: anything past these
-# bounds is not looked at.
-MAX_ATTACHMENTS = 10
-MAX_SIZES = 20
-# What a proof keeps of a photo (the quest proof's column): a longer URL is not kept.
-MAX_PHOTO_REFERENCE = 512
-# VK's size letters from small to large, for sizes that report no dimensions (old photos);
-# "base" is `orig_photo`, the original upload.
-SIZE_ORDER = {kind: rank for rank, kind in enumerate("smopqrxyzw")} | {"base": 10}
-# Size keys of API versions before 5.77.
-LEGACY_SIZES = (75, 130, 604, 807, 1280, 2560)
-ACCESS_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 log = logging.getLogger("bots.vk")
 T = TypeVar("T")
@@ -78,91 +65,6 @@ T = TypeVar("T")
 class _Profile:
     name: str | None
     language: str | None
-
-
-def _payload(raw: Any) -> dict[str, Any]:
-    """A button payload: a JSON string in message_new, an object in message_event."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return raw if isinstance(raw, dict) else {}
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def photo_of(message: dict[str, Any]) -> str | None:
-    """The first photo attached to a message, as staff can open it: its largest size's URL, or
-    when it has none that can be kept, the attachment reference ("vk:photo<owner>_<id>_<key>",
-    which the community can fetch and send again). Shapes VK does not document are ignored."""
-    attachments = message.get("attachments")
-    if not isinstance(attachments, list):
-        return None
-    for attachment in attachments[:MAX_ATTACHMENTS]:
-        if not isinstance(attachment, dict) or attachment.get("type") != "photo":
-            continue
-        photo = attachment.get("photo")
-        if not isinstance(photo, dict):
-            continue
-        found = _largest_url(photo) or _photo_reference(photo)
-        if found is not None:
-            return found
-    return None
-
-
-def _largest_url(photo: dict[str, Any]) -> str | None:
-    sizes = photo.get("sizes")
-    candidates = list(sizes[:MAX_SIZES]) if isinstance(sizes, list) else []
-    original = photo.get("orig_photo")
-    if isinstance(original, dict):
-        candidates.append({**original, "type": "base"})
-    candidates += [
-        {"url": photo.get(f"photo_{side}"), "width": side, "height": side}
-        for side in LEGACY_SIZES
-        if f"photo_{side}" in photo
-    ]
-    best: tuple[int, int] | None = None
-    url = None
-    for size in candidates:
-        if not isinstance(size, dict) or not _keepable_url(size.get("url")):
-            continue
-        width, height = _as_int(size.get("width")) or 0, _as_int(size.get("height")) or 0
-        rank = (max(width, 0) * max(height, 0), SIZE_ORDER.get(str(size.get("type")), -1))
-        if best is None or rank > best:
-            best, url = rank, size["url"]
-    return url
-
-
-def _keepable_url(url: Any) -> bool:
-    # Shown to staff in a terminal: printable ASCII only, no spaces or escape sequences.
-    return (
-        isinstance(url, str)
-        and url.startswith("https://")
-        and len(url) <= MAX_PHOTO_REFERENCE
-        and url.isascii()
-        and url.isprintable()
-        and " " not in url
-    )
-
-
-def _photo_reference(photo: dict[str, Any]) -> str | None:
-    owner, photo_id, key = photo.get("owner_id"), photo.get("id"), photo.get("access_key")
-    if not (_is_id(owner) and owner != 0 and _is_id(photo_id) and photo_id > 0):
-        return None
-    reference = f"vk:photo{owner}_{photo_id}"
-    if isinstance(key, str) and ACCESS_KEY.fullmatch(key):
-        reference += f"_{key}"
-    return reference if len(reference) <= MAX_PHOTO_REFERENCE else None
-
-
-def _is_id(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class VkChannel:
@@ -218,7 +120,7 @@ class VkChannel:
         event = await read_json(request, NOT_AN_EVENT)
         if not isinstance(event, dict):
             return web.Response(status=400, text=NOT_AN_EVENT)
-        if _as_int(event.get("group_id")) != self._group_id:
+        if as_int(event.get("group_id")) != self._group_id:
             return web.Response(status=403, text="forbidden")
         if event.get("type") == "confirmation":
             return web.Response(text=self._confirmation_code)
@@ -264,8 +166,8 @@ class VkChannel:
         # API < 5.103 sent the message itself as the object.
         nested = body.get("message")
         message: dict[str, Any] = nested if isinstance(nested, dict) else body
-        sender = _as_int(message.get("from_id"))
-        peer_id = _as_int(message.get("peer_id")) or sender
+        sender = as_int(message.get("from_id"))
+        peer_id = as_int(message.get("peer_id")) or sender
         if sender is None or sender <= 0 or peer_id != sender:
             return  # another community, or a group chat
         client_info = body.get("client_info")
@@ -273,7 +175,7 @@ class VkChannel:
         language = LANGUAGES.get(lang_id) if isinstance(lang_id, int) else None
         text = str(message.get("text") or "")
         action = None
-        payload = _payload(message.get("payload"))
+        payload = payload_of(message.get("payload"))
         if message.get("ref"):
             # The first message from a vk.me/club<ID>?ref=CODE link: a start with a referral.
             text = f"/start {message['ref']}"
@@ -294,8 +196,8 @@ class VkChannel:
         await self.deliver(peer_id, await self._conversation.handle(incoming), event_id=event_id)
 
     async def _on_button(self, body: dict[str, Any], event_id: str) -> None:
-        user_id = _as_int(body.get("user_id"))
-        peer_id = _as_int(body.get("peer_id")) or user_id
+        user_id = as_int(body.get("user_id"))
+        peer_id = as_int(body.get("peer_id")) or user_id
         if user_id is None or peer_id is None:
             return
         # Answer first: until then the member's button shows a spinner.
@@ -305,7 +207,7 @@ class VkChannel:
             user_id=user_id,
             peer_id=peer_id,
         )
-        action = _payload(body.get("payload")).get("action")
+        action = payload_of(body.get("payload")).get("action")
         if peer_id != user_id or not isinstance(action, str):
             return
         profile = await self._profile(user_id, None)
@@ -345,7 +247,7 @@ class VkChannel:
         """Send outside a conversation turn (a notice). Each random_id comes from (key,
         position): a notice retried after a crash or a timeout is not delivered twice (VK
         keeps random_ids for about an hour)."""
-        peer_id = _as_int(external_id)
+        peer_id = as_int(external_id)
         if peer_id is None or peer_id <= 0:
             return Delivery.unreachable(f"not a VK user id: {external_id}")
         return await self._send_replies(peer_id, replies, origin=f"outbound:{key}")
