@@ -186,7 +186,7 @@ async def test_a_giveaway_on_whatsapp_by_numbers(
     runtime.whatsapp = whatsapp.channel
     contest_id = await open_giveaway(runtime)
     contest = await runtime.program.contests.get(contest_id)
-    cara = WhatsAppMember(whatsapp, "+79990008080")
+    cara = WhatsAppMember(whatsapp, "+49990008080")
     await cara.sign_up()
 
     listed = await cara.say("contests")

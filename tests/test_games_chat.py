@@ -164,9 +164,9 @@ async def test_leaderboard_on_whatsapp_tie_hidden_names_nickname_and_a_live_rank
     whatsapp_games: WhatsApp, clock: StoppedClock
 ) -> None:
     program = whatsapp_games.runtime.program
-    ann = WhatsAppMember(whatsapp_games, "+79990005101", profile_name="Ann")
-    bob = WhatsAppMember(whatsapp_games, "+79990005102", profile_name="Bob")
-    cat = WhatsAppMember(whatsapp_games, "+79990005103", profile_name="Cat")
+    ann = WhatsAppMember(whatsapp_games, "+49990005101", profile_name="Ann")
+    bob = WhatsAppMember(whatsapp_games, "+49990005102", profile_name="Bob")
+    cat = WhatsAppMember(whatsapp_games, "+49990005103", profile_name="Cat")
     for member in (ann, bob, cat):
         await member.sign_up()
     ann_card = (await ann.profile()).card_code
@@ -187,7 +187,7 @@ async def test_leaderboard_on_whatsapp_tie_hidden_names_nickname_and_a_live_rank
     assert lines[2] == f"🥈 Member #{ann_number}: 50 points ← you"
     assert lines[3].startswith("🥉 Member #") and lines[3].endswith(": 20 points")
     assert "Your place: 2 of 3, with 50 points." in board.body
-    assert "+79990005102" not in board.body and "Bob" not in board.body
+    assert "+49990005102" not in board.body and "Bob" not in board.body
 
     # A nickname, by the numbered menu and a typed command.
     name = await ann.choose("My name")
@@ -223,7 +223,7 @@ async def test_check_in_and_badge_shelf_on_whatsapp_by_numbers(
 ) -> None:
     program = whatsapp_games.runtime.program
     await program.badges.create(VISITS_BADGE, actor="marketer")
-    ann = WhatsAppMember(whatsapp_games, "+79990005201")
+    ann = WhatsAppMember(whatsapp_games, "+49990005201")
     await ann.sign_up()
     checked = await ann.say("/checkin")
     assert "✅ Checked in for today! Your check-in streak: 1 day in a row." in checked.body

@@ -165,7 +165,7 @@ async def test_a_leaderboard_contest_on_whatsapp_by_numbers(
 ) -> None:
     runtime.whatsapp = whatsapp.channel
     contest_id = await open_leaderboard(runtime)
-    cara = WhatsAppMember(whatsapp, "+79990009090")
+    cara = WhatsAppMember(whatsapp, "+49990009090")
     await cara.sign_up()
     rival = await enrol(runtime, "8801")
     await runtime.program.contests.join(contest_id, rival.id)
