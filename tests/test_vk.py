@@ -223,6 +223,13 @@ async def test_malformed_and_unknown_events(
     assert broken.status == 400
     not_an_object = await webhook.post("/webhook/vk", json=[1, 2])
     assert not_an_object.status == 400
+    # JSON as Python reads it allows Infinity: no group id, not a crash.
+    infinite = await webhook.post(
+        "/webhook/vk",
+        data=b'{"type": "confirmation", "group_id": Infinity}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert infinite.status == 403
     for refused in (broken, not_an_object):
         assert refused.content_type == PROBLEM_TYPE
         problem = await refused.json(content_type=PROBLEM_TYPE)
