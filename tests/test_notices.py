@@ -701,6 +701,26 @@ def test_birthday_with_and_without_a_gift(texts: NoticeTexts) -> None:
     assert gift.image is not None and qr_text(gift.image.png) == "BDAY-1"
 
 
+@pytest.mark.parametrize(
+    ("title", "language", "shown"),
+    [
+        ("Cup", "ru", "Cup"),
+        ({"en": "Cup", "ru": "Чашка"}, "ru", "Чашка"),
+        ({"en": "Cup", "": "Any cup"}, "fa", "Any cup"),
+        ({"ru": "Чашка", "en": "Cup"}, "fa", "Cup"),
+        # A payload is stored JSON: blank or non-text entries are passed over.
+        ({"fa": "  ", "en": 7, "ru": "Чашка"}, "fa", "Чашка"),
+        ({"fa": None}, "fa", ""),
+        (["Cup"], "en", ""),
+    ],
+)
+def test_a_quests_title_in_the_members_language(
+    texts: NoticeTexts, title: object, language: str, shown: str
+) -> None:
+    (reply,) = texts.render("quest_proof_reviewed", {"title": title, "approved": True}, language)
+    assert reply.text == texts.texts.text(language, "notice-quest-proof-approved", quest=shown)
+
+
 def test_an_unknown_kind_is_refused(texts: NoticeTexts) -> None:
     with pytest.raises(UnknownNotice):
         texts.render("from_the_future", {}, "en")
