@@ -16,6 +16,8 @@ Leaderboard contests ("top N of a period win")
     "contest:<id>", core.games.leaderboards): a member who joined (or everyone, with
     `tickets.requires_join: false`) scores there what the metric's events bring from the
     moment of joining until the close (a refund counts against it when its purchase did).
+    Two cards merged before the close stand as one: their scores add up (reached when the
+    later one was); merged after it, the frozen standings stay and the best line counts.
     Game payouts (prizes, quest rewards) are no purchase, so they never score. At the close
     (the same job) the final standings are frozen (pseudonym, score, when it was reached)
     and hashed, and winners and reserves are taken from their top at once, in the same
@@ -53,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.database import Database
 from core.db.installation import installation_secret
 from core.db.models import (
+    Board,
     Contest,
     ContestEntry,
     ContestTicket,
@@ -555,9 +558,24 @@ class Contests:
 
     async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
         """Before the close, the absorbed member's entries become the survivor's (one entry,
-        tickets added up); after it, the frozen list stays and the draw passes over the
-        second card (reason `merged`)."""
+        tickets added up), and on a leaderboard contest's board the two cards' scores add up
+        (the leaderboards do it for running boards; a board whose window ended but whose
+        contest is not closed yet is done here); after it, the frozen list stays and the
+        draw passes over the second card (reason `merged`)."""
         open_contests = select(Contest.id).where(Contest.closed_at.is_(None))
+        ranked = (
+            await session.scalars(
+                select(Contest).where(Contest.kind == "leaderboard", Contest.closed_at.is_(None))
+            )
+        ).all()
+        if ranked:
+            keys = [board_of(row).key for row in ranked]
+            await self._boards.merge_scores_in(
+                session,
+                event.member_id,
+                event.absorbed_id,
+                select(Board.id).where(Board.key.in_(keys)),
+            )
         absorbed = (
             await session.scalars(
                 select(ContestEntry).where(
@@ -847,9 +865,9 @@ class Contests:
     ) -> dict[str, str]:
         """(pseudonym, how good the line is: smaller is better) -> who is passed over."""
         excluded: dict[str, str] = {}
-        # Cards merged after the close (or, on a leaderboard, before it: each card scored on
-        # its own): one line per surviving member, the best one (the most tickets, the
-        # highest place); the others are passed over.
+        # Cards merged after the close (before it their entries, and a leaderboard's scores,
+        # were added up into one): one line per surviving member, the best one (the most
+        # tickets, the highest place); the others are passed over.
         by_owner: dict[int, list[tuple[str, Any]]] = {}
         for line in frozen:
             pseudonym = line[0]
