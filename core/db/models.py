@@ -105,6 +105,9 @@ class Member(Base):
     tier_grace_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # An IANA zone ("Asia/Tehran"); None: the program's zone. Birthdays fall on local days.
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # When a messenger first said one of the member's accounts is a bot (Telegram's
+    # `is_bot`): such a member never wins a contest, whatever account they joined from.
+    bot_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

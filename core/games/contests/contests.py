@@ -97,6 +97,7 @@ INELIGIBLE = "ineligible"
 ERASED = "erased"
 MERGED = "merged"
 NOT_IN_GOOD_STANDING = "not_in_good_standing"
+BOT = "bot"
 EXCLUDED = "excluded_by_shop"
 
 
@@ -609,12 +610,15 @@ class Contests:
         self, session: AsyncSession, member: Member | None, spec: ContestSpec
     ) -> str | None:
         """Why a member may not win now, or None: erased, merged into another card (the
-        survivor's entry counts), owing points from a refund (not in good standing), or one
-        of the shop's own accounts."""
+        survivor's entry counts), known to be a bot (a messenger said one of their accounts
+        is, at any time: at joining, or later), owing points from a refund (not in good
+        standing), or one of the shop's own accounts."""
         if member is None or member.erased_at is not None:
             return ERASED
         if member.merged_into_id is not None:
             return MERGED
+        if member.bot_seen_at is not None:
+            return BOT
         if member.debt > 0:
             return NOT_IN_GOOD_STANDING
         for card in spec.excluded_cards:
