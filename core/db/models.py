@@ -800,7 +800,8 @@ class QuestCompletion(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     period: Mapped[str] = mapped_column(String(16))
     points: Mapped[int] = mapped_column(BigInteger, default=0)
-    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    # Indexed: History finds the quest of a reward's entry.
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
     # The badge the quest awards (the badges context awards it on QuestCompleted).
     badge: Mapped[str | None] = mapped_column(String(64))

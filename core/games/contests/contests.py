@@ -45,6 +45,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -1036,6 +1037,27 @@ class Contests:
         if member is not None and member.merged_into_id is not None:
             return await session.get(Member, member.merged_into_id)
         return member
+
+    async def prize_titles(self, entry_ids: Iterable[int]) -> dict[int, Text]:
+        """The titles (per language, or one text) of the contests whose prizes the ledger
+        entries `entry_ids` are (the others are left out), for History: the entry's own
+        reference is the contest's slug."""
+        wanted = sorted(set(entry_ids))
+        if not wanted:
+            return {}
+        async with self._db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(ContestWinner.ledger_entry_id, Contest.spec)
+                    .join(Contest, Contest.id == ContestWinner.contest_id)
+                    .where(ContestWinner.ledger_entry_id.in_(wanted))
+                )
+            ).all()
+        return {
+            int(entry_id): ContestSpec.model_validate_json(spec).title
+            for entry_id, spec in rows
+            if entry_id is not None
+        }
 
     async def awaiting_for(self, member_id: int) -> list[int]:
         """Contests in which the member has a prize to claim now."""

@@ -110,6 +110,7 @@ from core.notices.outbox import NoticeKind, enqueue_in
 from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
+from core.rules.values import LocalizedText
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
@@ -597,6 +598,27 @@ class Quests:
                     tell_steps=False,
                 )
         return answer
+
+    async def reward_titles(self, entry_ids: Iterable[int]) -> dict[int, LocalizedText]:
+        """The titles, in every language, of the quests whose rewards the ledger entries
+        `entry_ids` are (the others are left out): History names a reward in the member's
+        language, where the entry's own reference holds the English title only."""
+        wanted = sorted(set(entry_ids))
+        if not wanted:
+            return {}
+        async with self._db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(QuestCompletion.ledger_entry_id, Quest.id, Quest.definition)
+                    .join(Quest, Quest.id == QuestCompletion.quest_id)
+                    .where(QuestCompletion.ledger_entry_id.in_(wanted))
+                )
+            ).all()
+        return {
+            int(entry_id): self._definition(quest_id, raw).title
+            for entry_id, quest_id, raw in rows
+            if entry_id is not None
+        }
 
     # ------------------------------------------------------------------ events
 
