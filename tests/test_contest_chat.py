@@ -179,7 +179,7 @@ async def test_a_giveaway_on_telegram_join_page_win_claim(
         assert (await runtime.program.members.get(member.id)).balance == balance
         assert await count(runtime, LedgerEntry, LedgerEntry.reason == "contest_prize") == 1
         history = await ann.send("/history")
-        assert "  +500  Contest prize: winter" in text_of(history)
+        assert "  +500  Contest prize: Winter giveaway" in text_of(history)
 
         drawn_page = await ann.send("/contests")
         assert "The draw has taken place." in text_of(drawn_page)
