@@ -182,9 +182,9 @@ class Leaderboards:
         self._extra.append(extra)
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(RefundRecorded, self._refunded)
-        bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(RefundRecorded, self._refunded)
+        bus.subscribe_after_commit(ReferralQualified, self._friend_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
 
     # ------------------------------------------------------------------ subscribers
