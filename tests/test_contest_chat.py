@@ -152,6 +152,7 @@ async def test_a_giveaway_on_telegram_join_page_win_claim(
         await runtime.program.purchases.credit(
             member.card_code, "100", purchase_id="TG-1", actor="till"
         )
+        await runtime.program.bus.drain()
         again = await ann.send("/contests")
         assert again is not None
         page = await ann.press(f"contest:{contest_id}")

@@ -96,6 +96,7 @@ async def drawn_giveaway(
     await runtime.program.purchases.credit(
         people[0].card_code, "100", purchase_id="P-1", actor="till"
     )
+    await runtime.program.bus.drain()
     clock.current = T0 + timedelta(days=1, minutes=1)
     await contests.close(created.id)
     clock.current = T0 + timedelta(days=1, hours=1, minutes=1)
@@ -214,13 +215,16 @@ async def test_joining_and_tickets_from_events_count_once(
     assert early.value.code == "contest_not_open"
     clock.current = T0 + timedelta(hours=1)
     await shop.program.purchases.credit(bob.card_code, "10", purchase_id="B-1", actor="till")
+    await shop.program.bus.drain()
     assert await contests.my_entry(created.id, bob.id) is None, "joining comes first"
 
     entry = await contests.join(created.id, ann.id)
     again = await contests.join(created.id, ann.id)
     assert (entry.tickets, again.tickets) == (1, 1)
     await shop.program.purchases.credit(ann.card_code, "10", purchase_id="A-1", actor="till")
+    await shop.program.bus.drain()
     await shop.program.purchases.credit(ann.card_code, "10", purchase_id="A-1", actor="till")
+    await shop.program.bus.drain()
     # The bus delivers at least once: the same event again (a replay) counts once.
     replayed = PurchaseRecorded(
         occurred_at=clock.now(),
@@ -244,6 +248,7 @@ async def test_joining_and_tickets_from_events_count_once(
     # After the end, events give nothing and joining is refused.
     clock.current = T0 + timedelta(days=1)
     await shop.program.purchases.credit(ann.card_code, "10", purchase_id="A-2", actor="till")
+    await shop.program.bus.drain()
     assert (await contests.my_entry(created.id, ann.id)).tickets == 7  # type: ignore[union-attr]
     with pytest.raises(ContestRefused):
         await contests.join(created.id, bob.id)

@@ -59,6 +59,7 @@ async def buy(runtime: Runtime, member: Profile, amount: str, purchase_id: str) 
     await runtime.program.purchases.credit(
         member.card_code, amount, purchase_id=purchase_id, actor="till"
     )
+    await runtime.program.bus.drain()
 
 
 async def create_quest(runtime: Runtime, slug: str, **overrides: Any) -> int:
@@ -229,6 +230,7 @@ async def test_a_refund_after_the_merge_comes_off_the_summed_score(
     await merge(games)
     clock.advance(minutes=5)
     await program.purchases.refund("B1", refund_id="R1", actor="till")
+    await program.bus.drain()
     week = await program.boards.standing(ann.id, "points", "week")
     assert [(place.member_id, place.score) for place in week.top] == [(ann.id, 40)]
     assert week.participants == 1

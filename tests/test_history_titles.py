@@ -88,6 +88,7 @@ async def test_history_names_quest_rewards_and_prizes_in_the_members_language(
     await program.quests.join(member.id, quest.id)
     await program.contests.join(contest.id, member.id)
     await program.purchases.credit(member.card_code, "500", purchase_id="P1", actor="till")
+    await program.bus.drain()
     clock.current = TEST_DAY + timedelta(days=7, minutes=1)
     await program.contests.settle_due()
     await program.contests.claim(contest.id, member.id)

@@ -58,6 +58,7 @@ async def buy(runtime: Runtime, person: Profile, amount: str, purchase_id: str) 
     credit = await runtime.program.purchases.credit(
         person.card_code, amount, purchase_id=purchase_id, actor="till"
     )
+    await runtime.program.bus.drain()
     return credit.points
 
 
@@ -166,6 +167,7 @@ async def test_joined_members_are_ranked_live_and_a_tie_goes_to_who_reached_it_f
     assert standing.participants == 3
     # A refund of a purchase made in the window takes its points back from the board.
     await shop.program.purchases.refund("CID-1", refund_id="R-1", actor="till")
+    await shop.program.bus.drain()
     assert await ranked(shop, created.id, cid) is None
     assert await ranked(shop, created.id, ann) == (1, ann_points)
     # Joining is refused once the contest is over.

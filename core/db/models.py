@@ -496,6 +496,30 @@ class Notice(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class PendingEvent(Base):
+    """A domain event whose after-commit subscribers (the games) have yet to hear it, written
+    in the transaction that published it (a transactional outbox of events). The handling
+    transaction deletes the row with what the subscribers write, so the event is handled
+    once; a process that dies first leaves the row for the `deliver_events` job."""
+
+    __tablename__ = "pending_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # The event's class name (its type on the bus) and its fields as JSON.
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    # Whose event it is: the handling transaction locks this member first, as the publisher
+    # did, so two events of one member are never handled at the same time.
+    member_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The job takes the row from then on: a grace period after the commit for the process
+    # that published it, then a backoff after each failed handling.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The last failure's exception class, for operators (never its message: it may quote data).
+    error: Mapped[str | None] = mapped_column(String(128))
+
+
 class JobRun(Base):
     """One run of a scheduled job per period key ("expiry:2026-11-24T10"): several processes
     may fire the same schedule, only the one that inserts the row does the work."""

@@ -112,12 +112,12 @@ class Badges:
         self._rules = rules
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
-        bus.subscribe_in_transaction(TierChanged, self._tier_changed)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(ReferralQualified, self._friend_qualified)
+        bus.subscribe_after_commit(TierChanged, self._tier_changed)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
         bus.subscribe_in_transaction(StreakExtended, self._streak_extended)
-        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     # ------------------------------------------------------------------ the catalogue
     async def create(

@@ -212,10 +212,10 @@ class Contests:
 
     def subscribe(self, bus: MessageBus) -> None:
         """Tickets from what members do; entries follow members who turn out to be one."""
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(ReferralQualified, self.on_referral_qualified)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(ReferralQualified, self.on_referral_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self.on_quest_completed)
-        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
         self._boards.add_boards(self.boards_for_in)
 
     async def pseudonym_key(self) -> bytes:

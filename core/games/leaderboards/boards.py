@@ -187,11 +187,11 @@ class Leaderboards:
         self._extra.append(extra)
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(RefundRecorded, self._refunded)
-        bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(RefundRecorded, self._refunded)
+        bus.subscribe_after_commit(ReferralQualified, self._friend_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
-        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     # ------------------------------------------------------------------ subscribers
     async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:

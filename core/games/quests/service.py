@@ -240,14 +240,14 @@ class Quests:
     # ------------------------------------------------------------------ wiring
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase)
-        bus.subscribe_in_transaction(RefundRecorded, self.on_refund)
-        bus.subscribe_in_transaction(ReferralQualified, self.on_referral)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase)
+        bus.subscribe_after_commit(RefundRecorded, self.on_refund)
+        bus.subscribe_after_commit(ReferralQualified, self.on_referral)
         bus.subscribe_in_transaction(CheckedIn, self.on_checked_in)
-        bus.subscribe_in_transaction(EventBonusRecorded, self.on_event)
-        bus.subscribe_in_transaction(ProfileChanged, self.on_profile_changed)
-        bus.subscribe_in_transaction(MemberJoined, self.on_member_joined)
-        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        bus.subscribe_after_commit(EventBonusRecorded, self.on_event)
+        bus.subscribe_after_commit(ProfileChanged, self.on_profile_changed)
+        bus.subscribe_after_commit(MemberJoined, self.on_member_joined)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     def add_membership(self, channel: str, checker: ChannelMembership) -> None:
         self.memberships[channel] = checker

@@ -120,8 +120,8 @@ class Streaks:
 
     def subscribe(self, bus: MessageBus) -> None:
         bus.subscribe_in_transaction(CheckedIn, self.checked_in)
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     # ------------------------------------------------------------------ the check-in
     async def check_in(self, member_id: int) -> CheckIn:
