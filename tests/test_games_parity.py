@@ -40,6 +40,7 @@ async def test_check_in_badges_and_leaderboard_alike_on_every_channel(
             await program.purchases.credit(
                 member.card_code, "100", purchase_id=f"P-{driver.channel}", actor="till"
             )
+            await program.bus.drain()
             assert "✓ ☕ Regular: Two visits" in await driver.say("badges")
             board = await driver.say("/top")
             assert "🏆 Points this week" in board
