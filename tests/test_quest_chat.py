@@ -179,6 +179,7 @@ async def test_every_step_kind_on_telegram(
         # the member is told through the notices outbox.
         before = len(ann.received)
         await program.purchases.credit(profile.card_code, "100", purchase_id="T1", actor="till")
+        await program.bus.drain()
         await invite_friend(runtime, profile, "friend-1")
         await check_in(runtime, profile.id)
         await program.events.emit(
@@ -346,6 +347,7 @@ async def test_every_step_kind_on_whatsapp_by_numbers(whatsapp: WhatsApp) -> Non
     profile = await zoe.profile()
 
     await program.purchases.credit(profile.card_code, "100", purchase_id="W1", actor="till")
+    await program.bus.drain()
     await invite_friend(runtime, profile, "friend-2")
     await check_in(runtime, profile.id)
     await program.events.emit(
