@@ -78,7 +78,7 @@ class LoyaltyProgram:
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
         clock = clock or SystemClock()
-        bus = MessageBus()
+        bus = MessageBus(db, clock)
         rules = RuleBook(db, clock)
         ledger = Ledger(db, clock)
         coupons = Coupons(db, clock, bus)
@@ -92,12 +92,12 @@ class LoyaltyProgram:
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)
         tiers.subscribe(bus)
-        # Quests after referrals (a friend qualified by a purchase moves a referral step in
-        # the same transaction) and before notices.
+        # The games hear other contexts' events after the publisher's commit, in their own
+        # transaction (see core.shared.bus), in this order among themselves; the events
+        # they publish (a quest done, a streak grown) the others hear in that transaction.
         quests.subscribe(bus)
         contests.subscribe(bus)
         announcements.subscribe(bus)
-        # Games after the notices of the event itself: a badge's notice follows the points'.
         # Streaks before badges: a streak that grows publishes StreakExtended, which badges
         # hear (depth first) within the same transaction.
         streaks = Streaks(db, clock, rules, bus)

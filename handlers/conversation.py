@@ -142,6 +142,9 @@ class Conversation:
                 if referral is not None:
                     return await self._signup.begin(message, identity, referral=referral)
             return await self._signup.proceed(message, identity, state, action)
+        if message.is_bot:
+            # Kept on the member: contests re-check it at the draw, whatever account won.
+            await self._program.members.mark_bot(member.id)
         turn = Turn(message, member)
         if message.contact is not None:
             # Only the profile's phone button shares a contact.

@@ -169,11 +169,11 @@ def test_members_who_joined_before_referral_codes_get_one_each(tmp_path: Path) -
 
 
 def test_members_before_segments_get_their_last_activity_and_channel(tmp_path: Path) -> None:
-    """0013: a member who joined before it was last active at their latest purchase (or when
+    """0015: a member who joined before it was last active at their latest purchase (or when
     they joined), on the messenger account added last; no account's last message is known."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
     config = alembic_config(url)
-    command.upgrade(config, "0012")
+    command.upgrade(config, "0014")
     joined, bought = "2026-10-01 10:00:00.000000", "2026-11-20 18:30:00.000000"
 
     async def execute(*statements: tuple[str, dict[str, Any]]) -> list[Any]:

@@ -132,7 +132,9 @@ async def test_purchases_and_points_earned_in_a_period(runtime: Runtime) -> None
     bob_card = (await program.members.get(bob)).card_code
     for number in range(3):
         await program.purchases.credit(ann_card, "100", purchase_id=f"a{number}", actor="till")
+        await program.bus.drain()
     await program.purchases.credit(bob_card, "1000", purchase_id="b0", actor="till")
+    await program.bus.drain()
     assert await ids(runtime, {"purchases": {"min": 2, "days": 30}}) == {ann}
     assert await ids(runtime, {"purchases": {"min": 1, "max": 1, "days": 30}}) == {bob}
     assert await ids(runtime, {"purchases": {"max": 0, "days": 30}}) == {cat}, "none at all"
@@ -170,6 +172,7 @@ async def test_last_activity_and_joining_date(runtime: Runtime) -> None:
     # A purchase is activity: Bob is no longer inactive.
     bob_card = (await program.members.get(bob)).card_code
     await program.purchases.credit(bob_card, "10", purchase_id="act", actor="till")
+    await program.bus.drain()
     assert await ids(runtime, {"inactive_days": 30}) == set()
 
 

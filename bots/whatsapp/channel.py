@@ -42,6 +42,7 @@ from bots.whatsapp.transport import (
 from core.db.state import ConversationStore, UpdateLog
 from core.members.accounts import IdentityKey, Members
 from core.shared.clock import Clock
+from core.shared.languages import language_for_phone
 from core.shared.redaction import who
 from handlers.conversation import Conversation
 from handlers.messages import Document, Incoming, Reply
@@ -238,8 +239,9 @@ class WhatsAppChannel:
             text=text,
             action=action,
             display_name=str(form.get("ProfileName", "")) or None,
-            # WhatsApp does not tell the member's language; the conversation asks.
-            language_code=None,
+            # WhatsApp does not tell the member's language: their number's country hints at it
+            # (the welcome offers the others in one tap).
+            language_code=language_for_phone(number),
             # The sender's number is vouched for by WhatsApp: sign-up need not ask for it.
             verified_phone=number,
             photo=_photo(form),

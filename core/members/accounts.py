@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -345,6 +345,16 @@ class Members:
         except cards.InvalidCardCode:
             return None
         return await session.scalar(owner_of_card(code))
+
+    async def mark_bot(self, member_id: int) -> None:
+        """Remember that a messenger said one of the member's accounts is a bot (Telegram's
+        `is_bot`); the first time counts, later ones change nothing."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Member)
+                .where(Member.id == member_id, Member.bot_seen_at.is_(None))
+                .values(bot_seen_at=self._clock.now())
+            )
 
     async def set_language(self, member_id: int, language: str) -> Profile:
         async with self._db.transaction() as session:

@@ -292,6 +292,8 @@ class Linking:
         )
         absorbed.merged_into_id = survivor.id
         survivor.debt += absorbed.debt
+        # A bot on either card is a bot on the merged one (contests never let it win).
+        survivor.bot_seen_at = survivor.bot_seen_at or absorbed.bot_seen_at
         absorbed.debt = 0
         for field in ("phone", "birthday", "name"):
             if getattr(survivor, field) is None and getattr(absorbed, field) is not None:
