@@ -1,5 +1,5 @@
 """The broadcasts service as the operator's commands and the engine get it: one place that
-says which audience answers segments (the segments context, once wired in here).
+says which audience answers segments (the segments context).
 
 No messenger is imported here: commands that only store or report (create, status, pause)
 start without any SDK. Sending is wired in app/broadcast_sending.py.
@@ -7,13 +7,13 @@ start without any SDK. Sending is wired in app/broadcast_sending.py.
 
 from __future__ import annotations
 
-from core.broadcasts.audience import Audience, OptedInMembers
+from core.broadcasts.audience import Audience, SegmentAudience
 from core.broadcasts.broadcasts import Broadcasts
 from core.program import LoyaltyProgram
 
 
 def audience() -> Audience:
-    return OptedInMembers()
+    return SegmentAudience()
 
 
 def broadcasts(program: LoyaltyProgram) -> Broadcasts:

@@ -180,6 +180,7 @@ class Runtime:
             await channel.close()
         if self.redis is not None:
             await self.redis.aclose()
+        # Closing the database first lets the games hear what was handed off to them.
         await self.db.close()
 
 

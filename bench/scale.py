@@ -2,7 +2,7 @@
 
     python bench/scale.py [--members 10000 1000000] [--purchases 20] [--ranks 50] [--keep]
                           [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
-                          [--database-prefix bench_scale] [--only all|leaderboard]
+                          [--database-prefix bench_scale] [--only all|leaderboard|segments]
                           [--rounds 5]
 
 For each N, a scratch PostgreSQL database `<prefix>_<N>` (`bench_scale_<N>`) is created
@@ -34,6 +34,13 @@ the scheduled jobs. As a shared machine's load drifts over the minutes between o
 next, the leaderboard figures are taken again at the end in --rounds interleaved rounds
 (10k, 1M, 10k, 1M, ...; the databases are kept until then), each figure the median of its
 rounds: that table is the one to read for the ratio.
+
+Segments: `program.segments.count` (what `main.py segment-count` prints: the total and by
+last-used channel) of {}, {"tier": "silver"}, {"channel": "telegram", "language": "ru"} and
+{"inactive_days": 30}, first (cold) and the median of 5 more; members are last active at a
+random time between joining and the benchmark's instant, and a VK member's last channel is
+VK for half of them. Three tenths of the members opted in to offers. `--only segments` measures
+only these (and skips the interleaved leaderboard rounds).
 
 Figures are wall times; the last table is the ratio of the largest N to the smallest.
 
@@ -177,18 +184,31 @@ def seed_rows(first: int, last: int, n: int) -> Rows:
             )  # fmt: skip
             if member_id in special:
                 tier, tier_since = "silver", bought
+        # Activity from a generator of its own, so every other seeded value stays as it was
+        # before segments: last active between joining and NOW, from the account used last
+        # (VK for half of those who have one).
+        activity = random.Random(SEED * 20_000_033 + member_id)
+        last_active = created + (NOW - created) * activity.random()
+        # In the order they were always drawn: language, consent, a VK account.
+        language = rng.choice(["ru", "en"])
+        opted_in = rng.random() < 0.3
+        has_vk = rng.random() < 0.1
+        last_channel = "vk" if has_vk and activity.random() < 0.5 else "telegram"
         rows.members.append(
-            (member_id, card_code(member_id), f"Member {member_id}", rng.choice(["ru", "en"]),
-             None, False, birthday, rng.random() < 0.3, created, None, balance, 0, None, None,
-             tier, tier_since, None, zone, created, created, f"{member_id:020x}")
+            (member_id, card_code(member_id), f"Member {member_id}", language,
+             None, False, birthday, opted_in, created, None, balance, 0, None, None,
+             tier, tier_since, None, zone, created, created, f"{member_id:020x}", last_active,
+             last_channel)
         )  # fmt: skip
         rows.identities.append(
-            (member_id * 2 - 1, member_id, "telegram", str(1_000_000_000 + member_id), created)
-        )
-        if rng.random() < 0.1:
+            (member_id * 2 - 1, member_id, "telegram", str(1_000_000_000 + member_id), created,
+             last_active if last_channel == "telegram" else created)
+        )  # fmt: skip
+        if has_vk:
             rows.identities.append(
-                (member_id * 2, member_id, "vk", str(500_000_000 + member_id), created)
-            )
+                (member_id * 2, member_id, "vk", str(500_000_000 + member_id), created,
+                 last_active if last_channel == "vk" else created)
+            )  # fmt: skip
         rows.notices.append(
             (member_id * 2 - 1, member_id, "points_earned", '{"points": 100}',
              f"welcome:{member_id}", False, "sent", 1, "telegram", None, created, created,
@@ -223,9 +243,9 @@ COLUMNS = {
         "id", "card_code", "name", "language", "phone", "phone_verified", "birthday",
         "marketing_opt_in", "terms_accepted_at", "referrer_id", "balance", "debt",
         "merged_into_id", "erased_at", "tier", "tier_since", "tier_grace_until", "time_zone",
-        "created_at", "updated_at", "referral_code",
+        "created_at", "updated_at", "referral_code", "last_active_at", "last_channel",
     ],
-    "identities": ["id", "member_id", "channel", "external_id", "created_at"],
+    "identities": ["id", "member_id", "channel", "external_id", "created_at", "last_seen_at"],
     "ledger_entries": [
         "id", "member_id", "points", "reason", "actor", "idempotency_key", "reference",
         "balance_after", "created_at",
@@ -493,6 +513,9 @@ async def measure(
     # pays no more than the others.
     await runtime.db.ping()
     await runtime.program.rules.current()
+    await measure_segments(runtime, figures)
+    if only == "segments":
+        return figures
     await measure_leaderboard(runtime, figures, ranks)
     for job in runner.jobs if only == "all" else ():
         for label, force in (("first", False), ("again", True)):
@@ -512,6 +535,36 @@ async def measure(
     figures.results["purchase (median)"] = f"{purchases} purchases"
     await measure_quest(runtime, n, purchases, figures)
     return figures
+
+
+# Simple segments a marketer counts before a broadcast (`segment-count`), and everyone.
+SEGMENTS: dict[str, dict[str, Any]] = {
+    "segment {} (every consenting member)": {},
+    'segment {"tier": "silver"}': {"tier": "silver"},
+    'segment {"channel": "telegram", "language": "ru"}': {"channel": "telegram", "language": "ru"},
+    'segment {"inactive_days": 30}': {"inactive_days": 30},
+}
+
+
+async def measure_segments(runtime: Runtime, figures: Figures, passes: int = 5) -> None:
+    """`program.segments.count` (what `segment-count` prints: the total and by channel) of
+    each simple segment: the first call (cold), then the median of `passes` more."""
+    from core.segments.definition import parse_segment
+
+    for label, data in SEGMENTS.items():
+        segment = parse_segment(data)
+        times = []
+        counted = None
+        for _ in range(passes + 1):
+            started = time.perf_counter()
+            counted = await runtime.program.segments.count(segment)
+            times.append(time.perf_counter() - started)
+        assert counted is not None
+        channels = ", ".join(f"{name} {count:,}" for name, count in counted.by_channel.items())
+        figures.seconds[f"{label} (first)"] = times[0]
+        figures.results[f"{label} (first)"] = f"{counted.total:,} members: {channels}"
+        figures.seconds[f"{label} (median)"] = statistics.median(times[1:])
+        figures.results[f"{label} (median)"] = f"median of {passes} more"
 
 
 # A live quest of the kind a shop runs: weekly, five purchases and a check-in for points.
@@ -626,7 +679,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--ranks", type=int, default=50, help="members whose rank is timed")
     parser.add_argument("--database-prefix", default="bench_scale", help="scratch databases")
-    parser.add_argument("--only", choices=["all", "leaderboard"], default="all")
+    parser.add_argument("--only", choices=["all", "leaderboard", "segments"], default="all")
     parser.add_argument(
         "--rounds", type=int, default=5, help="interleaved leaderboard rounds at the end"
     )
@@ -650,7 +703,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     names = {n: f"{args.database_prefix}_{n}" for n in args.members}
     try:
         report(all_figures)
-        if args.rounds > 0 and len(args.members) > 1:
+        if args.rounds > 0 and len(args.members) > 1 and args.only != "segments":
             urls = {
                 n: database_dsn(args.postgres_url, name).replace(
                     "postgresql://", "postgresql+asyncpg://", 1

@@ -16,7 +16,7 @@ from core.db.state import ConversationStore
 @dataclass(frozen=True)
 class CacheKey:
     channel: str
-    # What is kept: "profile", "choices", "last-inbound", "image", "export" ...
+    # What is kept: "profile", "choices", "image", "export" ...
     kind: str
     # Whom or what it is about: a user id, a phone number, a digest.
     subject: str

@@ -9,7 +9,19 @@ from __future__ import annotations
 import argparse
 
 from app.settings import Settings
-from cli import badges, broadcasts, contests, coupons, earning, jobs, quests, rules, serve, till
+from cli import (
+    badges,
+    broadcasts,
+    contests,
+    coupons,
+    earning,
+    jobs,
+    quests,
+    rules,
+    segments,
+    serve,
+    till,
+)
 from cli.command import Command, opened
 
 DEFAULT = "run"
@@ -23,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     *quests.COMMANDS,
     *contests.COMMANDS,
     *badges.COMMANDS,
+    *segments.COMMANDS,
     *broadcasts.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}

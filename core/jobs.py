@@ -207,6 +207,9 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
         # Hourly: a member's birthday starts at a different UTC hour in every time zone.
         _job("greet_birthdays", Every.HOUR, program.birthdays.greet_due, minute=0),
     ]
+    # Every minute: events the games have not heard yet (a process died before handling
+    # them, or their handling failed and is due again).
+    jobs.append(_job("deliver_events", Every.MINUTE, program.bus.deliver_pending))
     expiry = getattr(program, "expiry", None)
     if expiry is not None:
         # Hourly: points expire at the instant their lot says, not at some daily batch time.

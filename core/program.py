@@ -41,6 +41,8 @@ from core.offers.privacy import CouponsSection
 from core.offers.rewards import Rewards
 from core.referrals.referrals import Referrals
 from core.rules.book import RuleBook
+from core.segments.privacy import TagsSection
+from core.segments.service import Segments
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock, SystemClock
 from core.tiers.privacy import TierSection
@@ -71,11 +73,12 @@ class LoyaltyProgram:
     streaks: Streaks
     badges: Badges
     boards: Leaderboards
+    segments: Segments
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
         clock = clock or SystemClock()
-        bus = MessageBus()
+        bus = MessageBus(db, clock)
         rules = RuleBook(db, clock)
         ledger = Ledger(db, clock)
         coupons = Coupons(db, clock, bus)
@@ -89,12 +92,12 @@ class LoyaltyProgram:
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)
         tiers.subscribe(bus)
-        # Quests after referrals (a friend qualified by a purchase moves a referral step in
-        # the same transaction) and before notices.
+        # The games hear other contexts' events after the publisher's commit, in their own
+        # transaction (see core.shared.bus), in this order among themselves; the events
+        # they publish (a quest done, a streak grown) the others hear in that transaction.
         quests.subscribe(bus)
         contests.subscribe(bus)
         announcements.subscribe(bus)
-        # Games after the notices of the event itself: a badge's notice follows the points'.
         # Streaks before badges: a streak that grows publishes StreakExtended, which badges
         # hear (depth first) within the same transaction.
         streaks = Streaks(db, clock, rules, bus)
@@ -119,6 +122,7 @@ class LoyaltyProgram:
                 QuestsSection(),
                 ContestsSection(contests),
                 GamesSection(boards),
+                TagsSection(),
             ],
         )
         return cls(
@@ -144,4 +148,5 @@ class LoyaltyProgram:
             streaks=streaks,
             badges=badges,
             boards=boards,
+            segments=Segments(db, clock),
         )

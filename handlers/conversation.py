@@ -123,6 +123,8 @@ class Conversation:
 
     async def _handle(self, message: Incoming) -> list[Reply]:
         identity = IdentityKey(message.channel, message.user_id)
+        # Who writes, and that they wrote now (their last channel, WhatsApp's 24-hour window).
+        member = await self._program.members.visit(identity)
         action = self._action(message)
         # A word of the menu may look like a code too ("time zone"): the word wins.
         if not message.action and action is None and looks_like_code(message.text):
@@ -131,7 +133,6 @@ class Conversation:
                 await self._signup.abandon(identity)
             return [reply]
         command = None if message.action else parse_command(message.text.strip())
-        member = await self._program.members.find(identity)
         if member is None:
             if command is not None and command.name == "start":
                 return await self._signup.begin(
@@ -143,6 +144,9 @@ class Conversation:
                 if referral is not None:
                     return await self._signup.begin(message, identity, referral=referral)
             return await self._signup.proceed(message, identity, state, action)
+        if message.is_bot:
+            # Kept on the member: contests re-check it at the draw, whatever account won.
+            await self._program.members.mark_bot(member.id)
         turn = Turn(message, member)
         if message.contact is not None:
             # Only the profile's phone button shares a contact.

@@ -23,8 +23,6 @@ from app import broadcasts as wiring
 from app.broadcast_sending import ChannelSender
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from bots.keys import CacheKey
-from bots.whatsapp.channel import LAST_INBOUND
 from core.broadcasts.engine import BroadcastEngine, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
@@ -32,6 +30,7 @@ from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Membe
 from core.db.rates import MemoryRateLimiter
 from core.members.accounts import IdentityKey
 from core.offers.campaigns import CampaignSpec
+from core.segments.errors import InvalidSegment
 from core.shared import cards
 from tests.clocks import TEST_DAY, ShiftedClock
 from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend, make_settings
@@ -116,8 +115,12 @@ class Shop:
 
     async def open_window(self, number: str) -> None:
         """The member wrote to us just now: WhatsApp free text is allowed for 24 hours."""
-        key = CacheKey("whatsapp", LAST_INBOUND, number).build()
-        await self.runtime.conversations.set(key, {"at": self.clock.now().isoformat()})
+        async with self.runtime.db.transaction() as session:
+            await session.execute(
+                update(Identity)
+                .where(Identity.channel == "whatsapp", Identity.external_id == number)
+                .values(last_seen_at=self.clock.now())
+            )
 
 
 def settings_for(
@@ -218,6 +221,48 @@ async def coupon_of(shop: Shop, member_id: int) -> str:
     return codes[0] if codes else ""
 
 
+# ---------------------------------------------------------------------- the segment
+async def test_a_segment_picks_who_gets_it_on_the_account_they_wrote_from_last(
+    shop: Shop,
+) -> None:
+    program = shop.runtime.program
+    vip = await add_members(shop, "telegram", telegram_ids(8000, 3))
+    others = await add_members(shop, "telegram", telegram_ids(8100, 3))
+    for member in vip:
+        await program.segments.tag(member, "vip", actor="test")
+    # The first VIP also has a VK account, and wrote from it last.
+    now = shop.clock.now()
+    async with shop.runtime.db.transaction() as session:
+        session.add(
+            Identity(
+                member_id=vip[0], channel="vk", external_id="8800", created_at=now,
+                last_seen_at=now,
+            )
+        )  # fmt: skip
+        await session.execute(
+            update(Identity)
+            .where(Identity.member_id == vip[0], Identity.channel == "telegram")
+            .values(last_seen_at=now - timedelta(days=1))
+        )
+    broadcast_id = await shop.create(**PLAIN, text="Hi VIP", segment={"tags": {"any": ["vip"]}})
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    assert set(rows) == set(vip)
+    assert (rows[vip[0]].status, rows[vip[0]].channel) == ("sent", "vk")
+    assert len(shop.vk.sent_to(8800)) == 1 and shop.telegram.sent_to(8000) == []
+    for external in telegram_ids(8001, 2):
+        assert len(shop.telegram.sent_to(int(external))) == 1
+    for external in telegram_ids(8100, 3):
+        assert shop.telegram.sent_to(int(external)) == []
+    assert not set(rows) & set(others)
+
+    # A segment that is not one is refused before anything is stored.
+    with pytest.raises(InvalidSegment, match="tier"):
+        await shop.create(**PLAIN, text="Hi", segment={"tier": 5})
+
+
 # ---------------------------------------------------------------------- every channel
 async def test_each_consenting_member_gets_one_personal_message_on_their_channel(
     shop: Shop,
@@ -226,7 +271,7 @@ async def test_each_consenting_member_gets_one_personal_message_on_their_channel
     russians = await add_members(shop, "telegram", telegram_ids(5100, 10), language="ru")
     refused = await add_members(shop, "telegram", telegram_ids(5200, 5), consent=False)
     vk = await add_members(shop, "vk", telegram_ids(7000, 10))
-    numbers = [f"+7999000{1000 + n}" for n in range(10)]
+    numbers = [f"+4999000{1000 + n}" for n in range(10)]
     whatsapp = await add_members(shop, "whatsapp", numbers)
     for number in numbers[:5]:
         await shop.open_window(number)
@@ -312,7 +357,7 @@ async def test_each_consenting_member_gets_one_personal_message_on_their_channel
 async def test_outside_the_whatsapp_window_without_a_template_the_member_is_skipped(
     shop: Shop,
 ) -> None:
-    numbers = ["+79990002001", "+79990002002"]
+    numbers = ["+49990002001", "+49990002002"]
     inside, outside = await add_members(shop, "whatsapp", numbers)
     await shop.open_window(numbers[0])
     broadcast_id = await shop.create(

@@ -116,12 +116,14 @@ async def test_the_program_wires_reactions_before_the_notice(runtime: Runtime) -
     program = runtime.program
 
     assert program.bus.subscribers(PurchaseRecorded) == (
+        # In the purchase's transaction: the notice last, with the balance after the others.
         program.referrals.on_purchase_recorded,
         program.tiers.on_purchase_recorded,
+        announcements.points_earned_by_purchase,
+        # After its commit, in the games' own transaction: a quest's completion is seen by
+        # the contests' tickets, a streak's growth by the badges.
         program.quests.on_purchase,
         program.contests.on_purchase_recorded,
-        announcements.points_earned_by_purchase,
-        # The games after the points' notice: a badge's notice follows it.
         program.streaks.on_purchase_recorded,
         program.badges.on_purchase_recorded,
         program.boards.on_purchase_recorded,

@@ -34,7 +34,7 @@ CORE_COMMANDS = {
     "reward-add", "rewards", "jobs", "quest-create", "quest-list", "quest-end", "quest-review",
     "contest-create", "contest-list", "contest-close",
     "contest-draw",
-    "badge-create", "badge-list",
+    "badge-create", "badge-list", "segment-count", "tag", "untag",
     "broadcast-create", "broadcast-status", "broadcast-pause", "broadcast-resume",
     "broadcast-cancel",
 }  # fmt: skip

@@ -17,6 +17,7 @@ from app.settings import Settings
 from bots.vk.channel import VkChannel
 from core.db.models import LedgerEntry
 from core.games.contests import draw as drawing
+from core.games.contests.errors import ContestRefused
 from core.members.accounts import IdentityKey
 from tests.clocks import ShiftedClock
 from tests.data import count
@@ -118,13 +119,20 @@ async def test_a_giveaway_on_telegram_join_page_win_claim(
         assert f"drand quicknet round {contest.beacon_round}" in shown
         assert inline_actions(page) == [f"contest:join:{contest_id}", "menu:contests"]
 
-        # A bot (Telegram says so) is never entered, whoever's account it writes from.
+        # A bot (Telegram says so) is never entered, and is remembered as one.
+        robot = TelegramMember(fake_telegram, webhook_delivery(client), user_id=2199)
+        await robot.sign_up()
         update = fake_telegram.callback_update(
-            user_id=ann.user_id, data=f"contest:join:{contest_id}", message_id=None
+            user_id=robot.user_id, data=f"contest:join:{contest_id}", message_id=None
         )
         update["callback_query"]["from"]["is_bot"] = True
-        refused = await ann.exchange(update)
+        refused = await robot.exchange(update)
         assert text_of(refused) == "Sorry, your account cannot take part in this contest."
+        known = await runtime.program.members.find(IdentityKey("telegram", "2199"))
+        assert known is not None
+        with pytest.raises(ContestRefused) as ineligible:
+            await runtime.program.contests.join(contest_id, known.id)
+        assert ineligible.value.reason == "ineligible"
 
         # Joining: one tap.
         before = len(ann.received)
@@ -144,6 +152,7 @@ async def test_a_giveaway_on_telegram_join_page_win_claim(
         await runtime.program.purchases.credit(
             member.card_code, "100", purchase_id="TG-1", actor="till"
         )
+        await runtime.program.bus.drain()
         again = await ann.send("/contests")
         assert again is not None
         page = await ann.press(f"contest:{contest_id}")
@@ -171,7 +180,7 @@ async def test_a_giveaway_on_telegram_join_page_win_claim(
         assert (await runtime.program.members.get(member.id)).balance == balance
         assert await count(runtime, LedgerEntry, LedgerEntry.reason == "contest_prize") == 1
         history = await ann.send("/history")
-        assert "  +500  Contest prize: winter" in text_of(history)
+        assert "  +500  Contest prize: Winter giveaway" in text_of(history)
 
         drawn_page = await ann.send("/contests")
         assert "The draw has taken place." in text_of(drawn_page)
@@ -186,7 +195,7 @@ async def test_a_giveaway_on_whatsapp_by_numbers(
     runtime.whatsapp = whatsapp.channel
     contest_id = await open_giveaway(runtime)
     contest = await runtime.program.contests.get(contest_id)
-    cara = WhatsAppMember(whatsapp, "+79990008080")
+    cara = WhatsAppMember(whatsapp, "+49990008080")
     await cara.sign_up()
 
     listed = await cara.say("contests")

@@ -96,6 +96,7 @@ async def drawn_giveaway(
     await runtime.program.purchases.credit(
         people[0].card_code, "100", purchase_id="P-1", actor="till"
     )
+    await runtime.program.bus.drain()
     clock.current = T0 + timedelta(days=1, minutes=1)
     await contests.close(created.id)
     clock.current = T0 + timedelta(days=1, hours=1, minutes=1)
@@ -214,13 +215,16 @@ async def test_joining_and_tickets_from_events_count_once(
     assert early.value.code == "contest_not_open"
     clock.current = T0 + timedelta(hours=1)
     await shop.program.purchases.credit(bob.card_code, "10", purchase_id="B-1", actor="till")
+    await shop.program.bus.drain()
     assert await contests.my_entry(created.id, bob.id) is None, "joining comes first"
 
     entry = await contests.join(created.id, ann.id)
     again = await contests.join(created.id, ann.id)
     assert (entry.tickets, again.tickets) == (1, 1)
     await shop.program.purchases.credit(ann.card_code, "10", purchase_id="A-1", actor="till")
+    await shop.program.bus.drain()
     await shop.program.purchases.credit(ann.card_code, "10", purchase_id="A-1", actor="till")
+    await shop.program.bus.drain()
     # The bus delivers at least once: the same event again (a replay) counts once.
     replayed = PurchaseRecorded(
         occurred_at=clock.now(),
@@ -244,6 +248,7 @@ async def test_joining_and_tickets_from_events_count_once(
     # After the end, events give nothing and joining is refused.
     clock.current = T0 + timedelta(days=1)
     await shop.program.purchases.credit(ann.card_code, "10", purchase_id="A-2", actor="till")
+    await shop.program.bus.drain()
     assert (await contests.my_entry(created.id, ann.id)).tickets == 7  # type: ignore[union-attr]
     with pytest.raises(ContestRefused):
         await contests.join(created.id, bob.id)
@@ -537,6 +542,72 @@ async def test_a_winner_in_debt_is_ineligible_at_the_claim(
         await shop.program.contests.claim(contest_id, first)
     assert refused.value.code == "contest_ineligible"
     assert contest_id in await shop.program.contests.awaiting_for(reserve)
+
+
+async def known_as_a_bot(runtime: Runtime, people: list[Profile], member_id: int) -> None:
+    """The member's Telegram account writes, and Telegram says it is a bot."""
+    from handlers.messages import Incoming
+
+    index = next(i for i, person in enumerate(people) if person.id == member_id)
+    await runtime.conversation.handle(Incoming("telegram", str(5000 + index), "hi", is_bot=True))
+
+
+async def test_an_entrant_later_known_as_a_bot_is_passed_over_at_the_draw(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    contests = shop.program.contests
+    created = await contests.create(giveaway(winners=2, reserves=1), actor="test")
+    people = await members(shop, 4)
+    clock.current = T0 + timedelta(hours=1)
+    for person in people:
+        await contests.join(created.id, person.id)
+    clock.current = T0 + timedelta(days=1, minutes=1)
+    closed = await contests.close(created.id)
+    # After the close, one entrant's account turns out to be a bot.
+    robot = people[2]
+    await known_as_a_bot(shop, people, robot.id)
+    clock.current = T0 + timedelta(days=1, hours=1, minutes=1)
+    transcript = await contests.draw(created.id, BEACON)
+    key = await contests.pseudonym_key()
+    robots = pseudonym_of(key, created.id, robot.id)
+    assert transcript["excluded"] == [{"pseudonym": robots, "reason": "bot"}]
+    chosen = transcript["result"]["winners"] + transcript["result"]["reserves"]
+    assert robots not in chosen and len(chosen) == 3
+    assert transcript["entries"]["sha256"] == closed.entries_sha256, "the list stays as frozen"
+    assert drawing.verify(transcript).verified
+    assert robot.id not in await winner_ids(shop, created.id)
+
+
+async def test_a_winner_later_known_as_a_bot_is_replaced_by_the_first_reserve(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    contest_id, people, _transcript = await drawn_giveaway(shop, clock)
+    first, second, reserve, last = await winner_ids(shop, contest_id)
+    await known_as_a_bot(shop, people, first)
+    settled = await shop.program.contests.settle_due()
+    assert (settled.ineligible, settled.called) == (1, 1)
+    assert await shop_statuses(shop, contest_id) == [
+        "ineligible",
+        "awaiting",
+        "awaiting",
+        "standby",
+    ]
+    with pytest.raises(ContestRefused) as refused:
+        await shop.program.contests.claim(contest_id, first)
+    assert refused.value.code == "contest_not_a_winner"
+    assert (await shop.program.contests.claim(contest_id, reserve)).points == 500
+    # A reserve known as a bot by the time its turn comes is passed over as well.
+    await known_as_a_bot(shop, people, last)
+    clock.advance(hours=49)
+    settled = await shop.program.contests.settle_due()
+    assert (settled.expired, settled.called) == (1, 0)
+    assert await shop_statuses(shop, contest_id) == [
+        "ineligible",
+        "expired",
+        "claimed",
+        "ineligible",
+    ]
+    assert second in await winner_ids(shop, contest_id)
 
 
 async def test_a_winner_who_does_not_claim_in_time_is_replaced(

@@ -270,7 +270,7 @@ async def test_my_coupons_and_a_reward_claim_on_vk(
 async def test_my_coupons_on_whatsapp_carry_the_code_and_its_qr(
     runtime: Runtime, fake_twilio: FakeTwilioAPI, whatsapp: WhatsApp
 ) -> None:
-    cara = WhatsAppMember(whatsapp, "+79990007007")
+    cara = WhatsAppMember(whatsapp, "+49990007007")
     await cara.sign_up()
     member = await cara.profile()
     await runtime.program.coupons.create_campaign(

@@ -93,6 +93,8 @@ CODES = [
     "invalid_quest",
     "invalid_reference",
     "invalid_rules",
+    "invalid_segment",
+    "invalid_tag",
     "invalid_time_zone",
     "last_identity",
     "link_expired",

@@ -44,6 +44,7 @@ async def buy(runtime: Runtime, member: Profile, amount: str, purchase_id: str) 
     await runtime.program.purchases.credit(
         member.card_code, amount, purchase_id=purchase_id, actor="till"
     )
+    await runtime.program.bus.drain()
 
 
 BADGE_VISITS: dict[str, Any] = {
@@ -268,6 +269,7 @@ async def test_a_tie_goes_to_who_reached_the_score_first(
     assert standing.participants == 3
     # A refund takes the purchase's points off its own period's board, at once.
     await program.purchases.refund("B1", refund_id="RF1", actor="till")
+    await program.bus.drain()
     standing = await program.boards.standing(bob.id, "points", "week")
     assert [p.member_id for p in standing.top] == [ann.id, cat.id]
     assert standing.mine is None
@@ -301,6 +303,7 @@ async def test_the_counted_tree_ranks_as_a_plain_count_would(
         await buy(games, member, str(rng.choice([100, 200, 500])), f"R{number}")
         if number % 9 == 8:
             await program.purchases.refund(f"R{number}", refund_id=f"F{number}", actor="till")
+            await program.bus.drain()
     async with games.db.sessions() as session:
         board = await session.scalar(select(Board).where(Board.period == "week"))
         assert board is not None

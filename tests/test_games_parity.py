@@ -20,7 +20,7 @@ from tests.test_parity import every_channel, join_without_offers
 async def test_check_in_badges_and_leaderboard_alike_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
-    users = (8101, 8102, "+79998008103")
+    users = (8101, 8102, "+49998008103")
     async with every_channel(backend, tmp_path / "console", users) as channels:
         program = channels.runtime.program
         await program.badges.create(
@@ -40,6 +40,7 @@ async def test_check_in_badges_and_leaderboard_alike_on_every_channel(
             await program.purchases.credit(
                 member.card_code, "100", purchase_id=f"P-{driver.channel}", actor="till"
             )
+            await program.bus.drain()
             assert "✓ ☕ Regular: Two visits" in await driver.say("badges")
             board = await driver.say("/top")
             assert "🏆 Points this week" in board

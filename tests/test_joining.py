@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 
+from app.runtime import build_runtime
+from app.settings import Settings
 from core.games.quests.definition import parse_definition
 from handlers.render.i18n import Translator
 from tests.conftest import Backend
+from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.telegram_member import inline_labels
 from tests.test_parity import (
     ConsoleDriver,
@@ -30,7 +33,10 @@ from tests.test_parity import (
     every_channel,
     rows_of,
 )
-from tests.test_whatsapp import choices
+from tests.test_whatsapp import WhatsAppMember, choices
+from tests.whatsapp_member import fake_twilio, serve_whatsapp
+
+__all__ = ["fake_twilio"]
 
 WELCOME = {
     "en": "Welcome to Loyalty Club!",
@@ -38,8 +44,9 @@ WELCOME = {
     "fa": "به Loyalty Club خوش آمدید!",
 }
 ROOT = Path(__file__).resolve().parent.parent
-# The language each channel's messenger reports for the member (WhatsApp reports none: the
-# shop's default, English in the tests, is what it gets).
+# The language each channel's messenger reports for the member (WhatsApp reports none; these
+# members' numbers are German, a country of no language of ours: the shop's default, English
+# in the tests, is what they get).
 MESSENGER_LANGUAGE = {"telegram": "ru", "vk": "ru", "whatsapp": "en", "console": "fa"}
 
 
@@ -92,8 +99,17 @@ def speaking(driver: Driver, language: str) -> Driver:
     return driver
 
 
-async def join(member: Counted, texts: Translator, *, offers: bool, switch_to: str | None) -> str:
-    language = MESSENGER_LANGUAGE[member.channel]
+async def join(
+    member: Counted,
+    texts: Translator,
+    *,
+    offers: bool,
+    switch_to: str | None,
+    language: str | None = None,
+) -> str:
+    """Join from the welcome, which must speak `language` (by default what the member's
+    messenger reports); with `switch_to`, switching language first."""
+    language = language or MESSENGER_LANGUAGE[member.channel]
     welcome = await member.start()
     assert welcome.startswith(WELCOME[language]) or WELCOME[language] in welcome, welcome
     assert member.offered()[:2] == [
@@ -127,7 +143,7 @@ async def test_joining_takes_three_taps_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path, offers: bool
 ) -> None:
     base = 9100 if offers else 9000
-    users = (base + 1, base + 2, f"+7999{base}03")
+    users = (base + 1, base + 2, f"+4999{base}03")
     async with every_channel(backend, tmp_path / "console", users) as channels:
         runtime = channels.runtime
         texts = runtime.conversation.texts
@@ -170,7 +186,7 @@ async def test_with_the_profile_quest_joining_still_takes_three_taps_and_tells_i
     """The shipped profile quest (examples/quest-profile.json, `quest-create --profile`) is
     announced at the third tap, in the member's language; what the messenger vouched for
     (WhatsApp's number) is not asked for again."""
-    users = (9201, 9202, "+79999201203")
+    users = (9201, 9202, "+49999201203")
     async with every_channel(backend, tmp_path / "console", users) as channels:
         runtime = channels.runtime
         texts = runtime.conversation.texts
@@ -205,3 +221,41 @@ async def test_with_the_profile_quest_joining_still_takes_three_taps_and_tells_i
                 assert rows["ledger"] == [(100, "welcome", 100)], "nothing paid before it is done"
         finally:
             await console.stop()
+
+
+@pytest.mark.parametrize("backend", ["embedded", "services"], indirect=True)
+@pytest.mark.parametrize(
+    ("default", "number", "language", "switch_to"),
+    [
+        ("en", "+989121234567", "fa", None),
+        ("en", "+79161234567", "ru", None),
+        ("ru", "+4915112345678", "ru", None),
+        ("ru", "+447700900123", "en", None),
+        ("en", "+989121234568", "fa", "en"),
+    ],
+    ids=["iran-persian", "russia-russian", "germany-default", "uk-english", "iran-switched"],
+)
+async def test_on_whatsapp_the_numbers_country_chooses_the_language(
+    settings: Settings,
+    fake_twilio: FakeTwilioAPI,
+    default: str,
+    number: str,
+    language: str,
+    switch_to: str | None,
+) -> None:
+    """WhatsApp tells no language: the country of the member's number does, when it speaks one
+    of ours; otherwise the shop's default. Either way switching is one tap, and joining three."""
+    runtime = build_runtime(settings.model_copy(update={"default_locale": default}))
+    try:
+        async with serve_whatsapp(runtime, fake_twilio) as whatsapp:
+            texts = runtime.conversation.texts
+            member = Counted(WhatsAppDriver(WhatsAppMember(whatsapp, number)))
+            done = await join(member, texts, offers=False, switch_to=switch_to, language=language)
+            joined_in = switch_to or language
+            assert member.taps - (1 if switch_to else 0) == 3
+            assert texts.points(joined_in, 100) in done
+            rows = await rows_of(runtime, "whatsapp", number)
+            assert rows["ledger"] == [(100, "welcome", 100)]
+            assert rows["member"][:2] == (joined_in, False)
+    finally:
+        await runtime.close()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.db.models import Board, ContestEntry, ContestWinner, LedgerEntry, Notice
+from core.db.models import Board, BoardScore, ContestEntry, ContestWinner, LedgerEntry, Notice
 from core.games.contests import draw as drawing
 from core.games.contests.errors import ContestRefused, InvalidContest
 from core.games.events import QuestCompleted
@@ -58,6 +58,7 @@ async def buy(runtime: Runtime, person: Profile, amount: str, purchase_id: str) 
     credit = await runtime.program.purchases.credit(
         person.card_code, amount, purchase_id=purchase_id, actor="till"
     )
+    await runtime.program.bus.drain()
     return credit.points
 
 
@@ -166,6 +167,7 @@ async def test_joined_members_are_ranked_live_and_a_tie_goes_to_who_reached_it_f
     assert standing.participants == 3
     # A refund of a purchase made in the window takes its points back from the board.
     await shop.program.purchases.refund("CID-1", refund_id="R-1", actor="till")
+    await shop.program.bus.drain()
     assert await ranked(shop, created.id, cid) is None
     assert await ranked(shop, created.id, ann) == (1, ann_points)
     # Joining is refused once the contest is over.
@@ -476,9 +478,60 @@ async def test_the_operator_commands_for_a_leaderboard_contest(
     assert capsys.readouterr().out.strip().endswith("VERIFIED")
 
 
-async def test_merged_cards_count_once_in_the_standings(shop: Runtime, clock: StoppedClock) -> None:
+async def merge_second_card_into(shop: Runtime, ann: Profile, second_account: str) -> None:
+    """The second card's account redeems a link code Ann asked for: the older card, Ann's,
+    survives."""
     from core.members.accounts import IdentityKey
 
+    code = await shop.program.linking.issue(ann.id)
+    linked = await shop.program.linking.redeem(IdentityKey("telegram", second_account), code.code)
+    assert linked.outcome == "merged" and linked.member.id == ann.id
+
+
+@pytest.mark.parametrize("merged_at", ["while open", "after the end, before the close"])
+async def test_merged_cards_stand_as_one_with_their_scores_added_up(
+    shop: Runtime, clock: StoppedClock, merged_at: str
+) -> None:
+    contests = shop.program.contests
+    created = await contests.create(leaderboard(slug="merged"), actor="test")
+    ann, second, cara = await members(shop, 3)
+    clock.current = T0 + timedelta(hours=1)
+    for person in (ann, second, cara):
+        await contests.join(created.id, person.id)
+    await buy(shop, ann, "100", "M-1")  # 10 points on Ann's card
+    clock.advance(minutes=1)
+    await buy(shop, second, "300", "M-2")  # 30 on her second card
+    clock.advance(minutes=1)
+    await buy(shop, cara, "350", "M-3")  # 35: ahead of either card alone
+    assert await ranked(shop, created.id, cara) == (1, 35)
+    if merged_at == "while open":
+        await merge_second_card_into(shop, ann, "7001")
+        # Live at once: Ann's standing is the two cards' sum, reached with the later one.
+        assert await ranked(shop, created.id, ann) == (1, 40)
+        assert await ranked(shop, created.id, cara) == (2, 35)
+        standing = await contests.standings(created.id, ann.id)
+        assert [place.member_id for place in standing.top] == [ann.id, cara.id]
+        assert standing.participants == 2
+    clock.current = T0 + timedelta(days=7, minutes=1)
+    if merged_at != "while open":
+        await merge_second_card_into(shop, ann, "7001")
+    await contests.settle_due()
+    transcript = await contests.transcript(created.id)
+    lines = transcript["standings"]["list"]
+    assert [line["score"] for line in lines] == [40, 35], "one line for Ann's two cards"
+    assert transcript["excluded"] == []
+    assert transcript["result"]["winners"] == [lines[0]["pseudonym"], lines[1]["pseudonym"]]
+    assert drawing.verify(transcript).verified
+    assert await contests.awaiting_for(ann.id) == [created.id]
+    claimed = await contests.claim(created.id, ann.id)
+    assert claimed.points == 300
+
+
+async def test_cards_merged_after_the_close_keep_the_frozen_standings(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    """The standings were frozen and published: a later merge cannot add them up; the best
+    of the member's two lines stands and the other is passed over."""
     contests = shop.program.contests
     created = await contests.create(leaderboard(slug="merged"), actor="test")
     ann, second, cara = await members(shop, 3)
@@ -486,23 +539,20 @@ async def test_merged_cards_count_once_in_the_standings(shop: Runtime, clock: St
     for person in (ann, second, cara):
         await contests.join(created.id, person.id)
     await buy(shop, second, "300", "M-1")
-    # Ann's second card is merged into hers: its line and hers are one member's.
-    code = await shop.program.linking.issue(ann.id)
-    assert await shop.program.linking.redeem(IdentityKey("telegram", "7001"), code.code)
-    await buy(shop, ann, "100", "M-2")
-    await buy(shop, cara, "200", "M-3")
+    await buy(shop, cara, "200", "M-2")
+    await buy(shop, ann, "100", "M-3")
     clock.current = T0 + timedelta(days=7, minutes=1)
     await contests.settle_due()
-    transcript = await contests.transcript(created.id)
-    lines = transcript["standings"]["list"]
-    assert len(lines) == 3
-    # The best of Ann's lines stands (the second card's 300); her own 100 is passed over.
-    assert transcript["excluded"] == [{"pseudonym": lines[2]["pseudonym"], "reason": "merged"}]
-    assert transcript["result"]["winners"] == [lines[0]["pseudonym"], lines[1]["pseudonym"]]
-    assert drawing.verify(transcript).verified
+    await merge_second_card_into(shop, ann, "7001")
+    lines = (await contests.transcript(created.id))["standings"]["list"]
+    assert [line["score"] for line in lines] == [30, 20, 10]
+    # Ann's own line stays where it was frozen (third, 10); the board was not added up.
+    assert await ranked(shop, created.id, ann) == (3, 10)
+    contest_board = await scalar(shop, select(Board.id).where(Board.key == f"contest:{created.id}"))
+    assert await count(shop, BoardScore, BoardScore.board_id == contest_board) == 3
+    # The second card's first place is hers to claim.
     assert await contests.awaiting_for(ann.id) == [created.id]
-    claimed = await contests.claim(created.id, ann.id)
-    assert claimed.points == 300
+    assert (await contests.claim(created.id, ann.id)).points == 300
 
 
 async def test_the_stand_alone_verifier_checks_standings_with_python_alone(

@@ -54,7 +54,7 @@ async def member_rows(runtime: Any, channel: str, user_id: str) -> dict[str, Any
 async def test_points_tiers_expiry_and_notices_work_alike_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
-    users = (9101, 9102, "+79998009103")
+    users = (9101, 9102, "+49998009103")
     async with every_channel(
         backend, tmp_path / "console", users, clock=StoppedClock(NOW)
     ) as channels:

@@ -166,3 +166,58 @@ def test_members_who_joined_before_referral_codes_get_one_each(tmp_path: Path) -
     codes = asyncio.run(referral_codes())
     assert len(codes) == len(set(codes)) == 3
     assert all(cards.referral(code) == code and not cards.is_valid(code) for code in codes)
+
+
+def test_members_before_segments_get_their_last_activity_and_channel(tmp_path: Path) -> None:
+    """0015: a member who joined before it was last active at their latest purchase (or when
+    they joined), on the messenger account added last; no account's last message is known."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0014")
+    joined, bought = "2026-10-01 10:00:00.000000", "2026-11-20 18:30:00.000000"
+
+    async def execute(*statements: tuple[str, dict[str, Any]]) -> list[Any]:
+        db = Database.from_url(url)
+        found: list[Any] = []
+        try:
+            async with db.engine.begin() as connection:
+                for sql, values in statements:
+                    result = await connection.execute(text(sql), values)
+                    if sql.startswith("SELECT"):
+                        found.append(result.all())
+        finally:
+            await db.close()
+        return found
+
+    member = (
+        "INSERT INTO members (id, card_code, referral_code, language, phone_verified, "
+        "marketing_opt_in, terms_accepted_at, balance, debt, created_at, updated_at) "
+        "VALUES (:id, :card, :referral, 'en', 0, 1, :at, 0, 0, :at, :at)"
+    )
+    identity = (
+        "INSERT INTO identities (member_id, channel, external_id, created_at) "
+        "VALUES (:member, :channel, :external, :at)"
+    )
+    asyncio.run(
+        execute(
+            (member, {"id": 1, "card": "ABCDEFGH2", "referral": "r1", "at": joined}),
+            (member, {"id": 2, "card": "BCDEFGHJ3", "referral": "r2", "at": joined}),
+            (identity, {"member": 1, "channel": "telegram", "external": "1", "at": joined}),
+            (identity, {"member": 1, "channel": "vk", "external": "1", "at": joined}),
+            (identity, {"member": 2, "channel": "whatsapp", "external": "+7999", "at": joined}),
+            (
+                "INSERT INTO purchases (purchase_id, member_id, amount, points, actor, "
+                "created_at) VALUES ('P1', 1, 100, 10, 'till', :at)",
+                {"at": bought},
+            ),
+        )
+    )
+    command.upgrade(config, "head")
+    members, seen = asyncio.run(
+        execute(
+            ("SELECT id, last_active_at, last_channel FROM members ORDER BY id", {}),
+            ("SELECT DISTINCT last_seen_at FROM identities", {}),
+        )
+    )
+    assert [tuple(row) for row in members] == [(1, bought, "vk"), (2, joined, "whatsapp")]
+    assert [tuple(row) for row in seen] == [(None,)]

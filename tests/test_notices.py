@@ -362,8 +362,8 @@ async def test_whatsapp_coupon_within_the_window_with_a_signed_qr_link(
     whatsapp: WhatsApp,  # noqa: F811
 ) -> None:
     runtime = whatsapp.runtime
-    ann_id = await whatsapp_member(whatsapp, "+79990005511")
-    before = len(whatsapp.fake.sent_to("+79990005511"))
+    ann_id = await whatsapp_member(whatsapp, "+49990005511")
+    before = len(whatsapp.fake.sent_to("+49990005511"))
     await runtime.notices.enqueue(
         member_id=ann_id,
         kind=NoticeKind.COUPON_RECEIVED,
@@ -373,7 +373,7 @@ async def test_whatsapp_coupon_within_the_window_with_a_signed_qr_link(
 
     assert (await runtime.dispatch_notices(10)).sent == 1
 
-    (sent,) = whatsapp.fake.sent_to("+79990005511")[before:]
+    (sent,) = whatsapp.fake.sent_to("+49990005511")[before:]
     assert sent.body.startswith("🎟 A coupon for you: a free coffee. Your code: SPRING-7Q2X")
     (link,) = sent.media_urls
     assert link.startswith(whatsapp.public_url + "/media/whatsapp/image/")
@@ -390,8 +390,8 @@ async def test_whatsapp_outside_the_24_hour_window_is_skipped(
     whatsapp: WhatsApp,  # noqa: F811
 ) -> None:
     runtime = whatsapp.runtime
-    ann_id = await whatsapp_member(whatsapp, "+79990005512")
-    before = len(whatsapp.fake.sent_to("+79990005512"))
+    ann_id = await whatsapp_member(whatsapp, "+49990005512")
+    before = len(whatsapp.fake.sent_to("+49990005512"))
     whatsapp.clock.offset = timedelta(hours=24, minutes=1)
     await runtime.notices.enqueue(
         member_id=ann_id,
@@ -402,7 +402,7 @@ async def test_whatsapp_outside_the_24_hour_window_is_skipped(
 
     assert (await runtime.dispatch_notices(10)).skipped == 1
 
-    assert whatsapp.fake.sent_to("+79990005512")[before:] == []
+    assert whatsapp.fake.sent_to("+49990005512")[before:] == []
     stored = await notice(runtime, "earned:wa-late")
     assert (stored.status, stored.error, stored.channel) == (
         SKIPPED,
@@ -417,8 +417,8 @@ async def test_whatsapp_failure_is_retried_after_a_backoff(
     runtime = whatsapp.runtime
     clock = ShiftedClock()
     runtime.notices = Notices(runtime.db, clock)
-    ann_id = await whatsapp_member(whatsapp, "+79990005513")
-    before = len(whatsapp.fake.sent_to("+79990005513"))
+    ann_id = await whatsapp_member(whatsapp, "+49990005513")
+    before = len(whatsapp.fake.sent_to("+49990005513"))
     await runtime.notices.enqueue(
         member_id=ann_id,
         kind=NoticeKind.POINTS_SPENT,
@@ -435,7 +435,7 @@ async def test_whatsapp_failure_is_retried_after_a_backoff(
     assert first == DispatchReport(claimed=1, retrying=1)
     assert too_soon == DispatchReport()
     assert later == DispatchReport(claimed=1, sent=1)
-    (sent,) = whatsapp.fake.sent_to("+79990005513")[before:]
+    (sent,) = whatsapp.fake.sent_to("+49990005513")[before:]
     assert sent.body == "You spent 20 points. Your balance: 80 points."
     stored = await notice(runtime, "spent:wa")
     assert (stored.status, stored.attempts) == (SENT, 2)
@@ -445,7 +445,7 @@ async def test_marketing_on_whatsapp_with_consent_is_sent(
     whatsapp: WhatsApp,  # noqa: F811
 ) -> None:
     runtime = whatsapp.runtime
-    ann_id = await whatsapp_member(whatsapp, "+79990005514", marketing=True)
+    ann_id = await whatsapp_member(whatsapp, "+49990005514", marketing=True)
     await runtime.notices.enqueue(
         member_id=ann_id,
         kind=NoticeKind.BIRTHDAY,
@@ -455,7 +455,7 @@ async def test_marketing_on_whatsapp_with_consent_is_sent(
     )
 
     assert (await runtime.dispatch_notices(10)).sent == 1
-    assert whatsapp.fake.sent_to("+79990005514")[-1].body == (
+    assert whatsapp.fake.sent_to("+49990005514")[-1].body == (
         "🎂 Happy birthday! Thank you for being with us."
     )
 
@@ -701,6 +701,26 @@ def test_birthday_with_and_without_a_gift(texts: NoticeTexts) -> None:
     assert gift.text.startswith("🎂 С днём рождения! Наш подарок вам: 2 балла.")
     assert "BDAY-1" in gift.text
     assert gift.image is not None and qr_text(gift.image.png) == "BDAY-1"
+
+
+@pytest.mark.parametrize(
+    ("title", "language", "shown"),
+    [
+        ("Cup", "ru", "Cup"),
+        ({"en": "Cup", "ru": "Чашка"}, "ru", "Чашка"),
+        ({"en": "Cup", "": "Any cup"}, "fa", "Any cup"),
+        ({"ru": "Чашка", "en": "Cup"}, "fa", "Cup"),
+        # A payload is stored JSON: blank or non-text entries are passed over.
+        ({"fa": "  ", "en": 7, "ru": "Чашка"}, "fa", "Чашка"),
+        ({"fa": None}, "fa", ""),
+        (["Cup"], "en", ""),
+    ],
+)
+def test_a_quests_title_in_the_members_language(
+    texts: NoticeTexts, title: object, language: str, shown: str
+) -> None:
+    (reply,) = texts.render("quest_proof_reviewed", {"title": title, "approved": True}, language)
+    assert reply.text == texts.texts.text(language, "notice-quest-proof-approved", quest=shown)
 
 
 def test_an_unknown_kind_is_refused(texts: NoticeTexts) -> None:

@@ -306,7 +306,7 @@ async def every_channel(
 async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
-    users = (8001, 8002, "+79998008003")
+    users = (8001, 8002, "+49998008003")
     async with every_channel(backend, tmp_path / "console", users) as channels:
         for driver in channels.drivers:
             await journey(driver)
@@ -325,7 +325,7 @@ async def test_the_same_journey_leaves_the_same_rows_on_every_channel(
         for part in ("member", "ledger", "consents"):
             assert found[part] == reference[part], f"{channel} differs in {part}"
     # The one designed difference: WhatsApp vouches for the sender's number.
-    assert rows["whatsapp"]["phone"] == ("+79998008003", True)
+    assert rows["whatsapp"]["phone"] == ("+49998008003", True)
     assert {rows[c]["phone"] for c in ("telegram", "vk", "console")} == {(None, False)}
 
 
@@ -348,7 +348,7 @@ async def test_the_same_quest_on_every_channel(
     from core.db.models import QuestCompletion
     from core.games.quests.definition import parse_definition
 
-    users = (8101, 8102, "+79998008103")
+    users = (8101, 8102, "+49998008103")
     async with every_channel(backend, tmp_path / "console", users) as channels:
         runtime = channels.runtime
         quest = await runtime.program.quests.create(

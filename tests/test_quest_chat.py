@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from bots.vk.channel import VkChannel
 from core.db.models import LedgerEntry, QuestCompletion
 from core.games.events import CheckedIn
 from core.games.quests.definition import parse_definition
@@ -22,6 +24,7 @@ from core.members.events import ProfileChanged
 from core.shared import qr
 from core.shared.bus import DomainEvent
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import (
     TelegramMember,
     inline_actions,
@@ -32,6 +35,7 @@ from tests.telegram_member import (
     webhook_delivery,
 )
 from tests.test_cli import cli_env, run_cli
+from tests.test_vk import VkMember, fake_vk, vk, webhook
 from tests.test_whatsapp import (
     WhatsApp,
     WhatsAppMember,
@@ -40,7 +44,7 @@ from tests.test_whatsapp import (
     whatsapp,
 )
 
-__all__ = ["cli_env", "fake_twilio", "whatsapp"]
+__all__ = ["cli_env", "fake_twilio", "fake_vk", "vk", "webhook", "whatsapp"]
 
 EVERYTHING: dict[str, Any] = {
     "slug": "everything",
@@ -175,6 +179,7 @@ async def test_every_step_kind_on_telegram(
         # the member is told through the notices outbox.
         before = len(ann.received)
         await program.purchases.credit(profile.card_code, "100", purchase_id="T1", actor="till")
+        await program.bus.drain()
         await invite_friend(runtime, profile, "friend-1")
         await check_in(runtime, profile.id)
         await program.events.emit(
@@ -342,6 +347,7 @@ async def test_every_step_kind_on_whatsapp_by_numbers(whatsapp: WhatsApp) -> Non
     profile = await zoe.profile()
 
     await program.purchases.credit(profile.card_code, "100", purchase_id="W1", actor="till")
+    await program.bus.drain()
     await invite_friend(runtime, profile, "friend-2")
     await check_in(runtime, profile.id)
     await program.events.emit(
@@ -436,6 +442,81 @@ async def test_a_photo_as_proof_on_telegram(
     texts = [text_of(call) for call in fake_telegram.sent_to(7004)]
     assert "✅ Your proof for “Show your cup” was approved." in texts
     assert texts[-1].startswith("🏆 Quest “Show your cup” completed!\nYou got 20 points.")
+
+
+PHOTO_QUEST: dict[str, Any] = {
+    **EVERYTHING,
+    "slug": "photo",
+    "title": "Show your cup",
+    "steps": [{"kind": "proof", "prompt": "A photo of your cup"}],
+    "reward": {"points": 20},
+}
+
+
+async def reviewed_and_approved(
+    runtime: Runtime, capsys: pytest.CaptureFixture[str], shown: str
+) -> None:
+    """Staff list the pending proof (it shows `shown`) and approve it, both by the CLI: the
+    quest is complete and its reward posted once."""
+    capsys.readouterr()
+    assert await run_cli("quest-review") == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.endswith(shown), line
+    proof_id = line.split()[0]
+    assert await run_cli("quest-review", "--approve", proof_id) == 0
+    assert "The quest is complete: reward paid." in capsys.readouterr().out
+    assert [entry.points for entry in await quest_entries(runtime)] == [20]
+
+
+async def test_a_photo_as_proof_on_vk(
+    runtime: Runtime,
+    fake_vk: FakeVkAPI,
+    vk: VkChannel,
+    webhook: TestClient[Any, Any],
+    cli_env: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runtime.vk = vk  # notices are delivered through it
+    quest = (await runtime.program.quests.create(parse_definition(PHOTO_QUEST), actor="t")).id
+    dan = VkMember(fake_vk, webhook, 6070)
+    await dan.sign_up()
+    await dan.send("quests")
+    await dan.press(f"quest:{quest}")
+    await dan.press(f"quest:join:{quest}")
+    await dan.press(f"quest:proof:{quest}:0")
+    attachment = fake_vk.member_photo(6070)
+    thanks = await dan.send("", attachments=[attachment])
+    assert thanks[0].message.startswith("📨 Thank you!")
+    # The original upload, the largest: what staff open.
+    original = attachment["photo"]["orig_photo"]["url"]
+    await reviewed_and_approved(runtime, capsys, f"photo: {original}")
+    await runtime.dispatch_notices(50)
+    told = [sent.message for sent in dan.received[-2:]]
+    assert told[0] == "✅ Your proof for “Show your cup” was approved."
+    assert told[1].startswith("🏆 Quest “Show your cup” completed!\nYou got 20 points.")
+
+
+async def test_a_photo_with_a_caption_as_proof_on_whatsapp(
+    whatsapp: WhatsApp, cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = whatsapp.runtime
+    runtime.whatsapp = whatsapp.channel  # notices are delivered through it
+    await runtime.program.quests.create(parse_definition(PHOTO_QUEST), actor="t")
+    amy = WhatsAppMember(whatsapp, "+15550007002", profile_name="Amy")
+    await amy.sign_up()
+    await amy.say("quests")
+    await amy.choose("Show your cup")
+    await amy.choose("Join")
+    await amy.choose("Send proof")
+    photo = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM2/Media/ME2"
+    thanks = await amy.send("Morning cup", media=("image/png", photo))
+    assert thanks[0].body.startswith("📨 Thank you!")
+    await reviewed_and_approved(runtime, capsys, f'"Morning cup" photo: {photo}')
+    before = len(amy.received)
+    await runtime.dispatch_notices(50)
+    told = [message.body for message in amy.received[before:]]
+    assert told[0] == "✅ Your proof for “Show your cup” was approved."
+    assert told[1].startswith("🏆 Quest “Show your cup” completed!\nYou got 20 points.")
 
 
 async def test_a_quests_picture_in_the_members_language(

@@ -73,7 +73,11 @@ async def test_purchases_count_once_whatever_comes_twice_or_late_and_a_refund_ta
     await program.quests.join(ann.id, quest)
     # A purchase made now whose event will only arrive later.
     made_at = program.clock.now()
-    credit = program.purchases.credit
+
+    async def credit(card: str, amount: str, **purchase: Any) -> None:
+        """A purchase at the till, and the games having heard it."""
+        await program.purchases.credit(card, amount, **purchase)
+        await program.bus.drain()
 
     await credit(ann.card_code, "500", purchase_id="P1", actor="t", categories={"coffee": "300"})
     await credit(ann.card_code, "500", purchase_id="P1", actor="t", categories={"coffee": "300"})
@@ -96,6 +100,7 @@ async def test_purchases_count_once_whatever_comes_twice_or_late_and_a_refund_ta
 
     # A refunded purchase no longer counts: it cannot complete the quest later.
     await program.purchases.refund("P1", refund_id="R1", actor="t")
+    await program.bus.drain()
     assert (await program.quests.view(ann.id, quest)).steps[0].done == 0
 
     # A purchase whose event arrives late counts, once, in the period it was made in.
@@ -122,6 +127,7 @@ async def test_purchases_count_once_whatever_comes_twice_or_late_and_a_refund_ta
 
     await credit(ann.card_code, "90", purchase_id="P3", actor="t", categories={"coffee": "90"})
     await program.purchases.refund("P2", refund_id="R2", actor="t")
+    await program.bus.drain()
     assert len(await quest_entries(runtime)) == 1, "paid once; a later refund keeps it paid"
     assert await count(runtime, Notice, Notice.kind == "quest_completed") == 1
     audit = await program.ledger.audit(ann.id)
@@ -138,9 +144,12 @@ async def test_a_spend_step_at_one_store_sums_amounts(runtime: Runtime) -> None:
     ann = await enrol(runtime)
     await program.quests.join(ann.id, quest)
     await program.purchases.credit(ann.card_code, "600", purchase_id="A", actor="t", store="Mall")
+    await program.bus.drain()
     await program.purchases.credit(ann.card_code, "900", purchase_id="B", actor="t", store="Park")
+    await program.bus.drain()
     assert (await program.quests.view(ann.id, quest)).steps[0].done == Decimal(600)
     await program.purchases.credit(ann.card_code, "400", purchase_id="C", actor="t", store="Mall")
+    await program.bus.drain()
     assert (await program.quests.view(ann.id, quest)).completed
 
 
@@ -149,10 +158,12 @@ async def test_only_what_happens_after_joining_counts(runtime: Runtime) -> None:
     quest = await create(runtime, steps=[{"kind": "purchase", "count": 1}])
     ann = await enrol(runtime)
     await program.purchases.credit(ann.card_code, "100", purchase_id="BEFORE", actor="t")
+    await program.bus.drain()
     view = await program.quests.view(ann.id, quest)
     assert not view.joined and view.steps[0].done == 0
     await program.quests.join(ann.id, quest)
     await program.purchases.credit(ann.card_code, "100", purchase_id="AFTER", actor="t")
+    await program.bus.drain()
     assert (await program.quests.view(ann.id, quest)).completed
 
 
@@ -173,6 +184,7 @@ async def test_an_ordered_quest_counts_a_step_only_after_the_ones_before(runtime
     view = await program.quests.view(ann.id, quest)
     assert [step.done for step in view.steps] == [0, 0] and view.steps[1].locked
     await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    await program.bus.drain()
     await program.events.emit(card_code=ann.card_code, kind="review", event_id="E2", actor="shop")
     assert (await program.quests.view(ann.id, quest)).completed
 
@@ -189,6 +201,7 @@ async def test_a_tier_quest_is_only_for_that_tier(runtime: Runtime) -> None:
         await program.quests.join(ann.id, quest)
     assert refused.value.code == "quest_not_available"
     await program.purchases.credit(ann.card_code, "1500", purchase_id="BIG", actor="t")
+    await program.bus.drain()
     assert [view.quest.id for view in await program.quests.available(ann.id)] == [quest]
 
 
@@ -202,6 +215,7 @@ async def test_an_ended_or_future_quest_is_not_offered(runtime: Runtime) -> None
     await program.quests.end("ended", actor="marketer")
     assert await program.quests.available(ann.id) == []
     await program.purchases.credit(ann.card_code, "10", purchase_id="X", actor="t")
+    await program.bus.drain()
     assert await count(runtime, QuestProgress) == 0
     # A purchase made before the end, whose event arrives after it, still counts.
     late = PurchaseRecorded(
@@ -468,7 +482,9 @@ async def test_a_coupon_reward_is_issued_once_and_announced(runtime: Runtime) ->
     ann = await enrol(runtime)
     await program.quests.join(ann.id, quest)
     await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    await program.bus.drain()
     await program.purchases.credit(ann.card_code, "100", purchase_id="Q", actor="t")
+    await program.bus.drain()
     assert await count(runtime, Coupon, Coupon.member_id == ann.id) == 1
     assert await count(runtime, Notice, Notice.kind == "coupon_received") == 1
     assert await quest_entries(runtime) == [], "no points in this reward"
@@ -508,13 +524,16 @@ async def _a_badge_reward_once(runtime: Runtime, clock: StoppedClock) -> None:
     ann = await enrol(runtime)
     await program.quests.join(ann.id, quest)
     await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    await program.bus.drain()
     await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
+    await program.bus.drain()
     assert await program.badges.earned(ann.id) == ["coffee-lover"]
     shelf = {item.badge.name: item for item in await program.badges.shelf(ann.id)}
     assert shelf["coffee-lover"].earned_at is not None
     # The next day's period pays its points again; a badge is had once.
     clock.advance(days=1)
     await program.purchases.credit(ann.card_code, "100", purchase_id="Q", actor="t")
+    await program.bus.drain()
     assert len(await quest_entries(runtime)) == 2
     assert await count(runtime, BadgeAward, BadgeAward.member_id == ann.id) == 1
     assert await count(runtime, Notice, Notice.kind == "badge_earned") == 1
@@ -530,7 +549,10 @@ async def test_a_coupon_campaign_that_ran_out_does_not_undo_the_purchase(runtime
     ann = await enrol(runtime)
     await program.quests.join(ann.id, quest)
     credit = await program.purchases.credit(ann.card_code, "100", purchase_id="P", actor="t")
-    assert credit.balance == 100 + 10 + 10
+    # The till is answered with the purchase's points; the quest pays right after.
+    assert credit.balance == 100 + 10
+    await program.bus.drain()
+    assert (await program.members.get(ann.id)).balance == 100 + 10 + 10
     assert await count(runtime, QuestCompletion) == 1
 
 

@@ -88,7 +88,7 @@ async def test_balance_on_whatsapp_by_points_with_plurals_and_promotions_in_help
             },
         ],
     )
-    ann = WhatsAppMember(whatsapp, "+79990004001")
+    ann = WhatsAppMember(whatsapp, "+49990004001")
     menu = await ann.sign_up()
     member = await ann.profile()
     await program.purchases.credit(member.card_code, "500", purchase_id="P1", actor="t")  # 100

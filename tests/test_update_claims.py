@@ -207,7 +207,7 @@ def sides(channels: EveryChannel) -> list[Side]:
     client = channels.client
     telegram = channels.runtime.telegram
     assert telegram is not None
-    tg_user, vk_user, number = 9101, 9102, "+79990009103"
+    tg_user, vk_user, number = 9101, 9102, "+49990009103"
 
     def telegram_update(text: str) -> tuple[Any, str]:
         update = channels.telegram.message_update(user_id=tg_user, text=text)

@@ -24,6 +24,7 @@ from app.lifecycle import run
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.vk.channel import VkChannel
+from bots.vk.inbound import photo_of
 from bots.vk.render import MAX_LABEL_LENGTH, keyboard_for, random_id
 from bots.vk.transport import TokenBucket, create_api
 from core.db.models import Identity, LedgerEntry, Member
@@ -127,10 +128,20 @@ class VkMember:
         return self.received[before:]
 
     async def send(
-        self, text: str, *, payload: dict[str, Any] | None = None, ref: str | None = None
+        self,
+        text: str,
+        *,
+        payload: dict[str, Any] | None = None,
+        ref: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> list[SentMessage]:
         event = self.fake.message_new(
-            self.user_id, text, payload=payload, ref=ref, lang_id=self.lang_id
+            self.user_id,
+            text,
+            payload=payload,
+            ref=ref,
+            lang_id=self.lang_id,
+            attachments=attachments,
         )
         return await self.post(event)
 
@@ -212,6 +223,13 @@ async def test_malformed_and_unknown_events(
     assert broken.status == 400
     not_an_object = await webhook.post("/webhook/vk", json=[1, 2])
     assert not_an_object.status == 400
+    # JSON as Python reads it allows Infinity: no group id, not a crash.
+    infinite = await webhook.post(
+        "/webhook/vk",
+        data=b'{"type": "confirmation", "group_id": Infinity}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert infinite.status == 403
     for refused in (broken, not_an_object):
         assert refused.content_type == PROBLEM_TYPE
         problem = await refused.json(content_type=PROBLEM_TYPE)
@@ -527,6 +545,119 @@ def test_keyboards_respect_vks_limits() -> None:
     removed = json.loads(keyboard_for(Reply("r", remove_menu=True)) or "")
     assert removed["buttons"] == []
     assert keyboard_for(Reply("plain")) is None
+
+
+# ---------------------------------------------------------------------- a member's photo
+PHOTO_URL = "https://sun9-1.userapi.com/impg/1.jpg?size=960x1280&sign=ab"
+
+
+def photo_attachment(**photo: Any) -> dict[str, Any]:
+    return {"type": "photo", "photo": {"id": 457239100, "owner_id": 5001, **photo}}
+
+
+@pytest.mark.parametrize(
+    ("message", "found"),
+    [
+        ({}, None),
+        ({"attachments": "photo5001_1"}, None),
+        (
+            {"attachments": [None, 7, "photo", {"type": "photo"}, {"type": "photo", "photo": []}]},
+            None,
+        ),
+        ({"attachments": [{"type": "doc", "doc": {"id": 1, "owner_id": 5001}}]}, None),
+        # By area, whatever the order VK lists the sizes in.
+        (
+            {
+                "attachments": [
+                    photo_attachment(
+                        sizes=[
+                            {"type": "s", "width": 56, "height": 75, "url": PHOTO_URL + "&s"},
+                            {"type": "w", "width": 960, "height": 1280, "url": PHOTO_URL},
+                            {"type": "x", "width": 453, "height": 604, "url": PHOTO_URL + "&x"},
+                        ]
+                    )
+                ]
+            },
+            PHOTO_URL,
+        ),
+        # Old photos report no dimensions: VK's letters order them.
+        (
+            {
+                "attachments": [
+                    photo_attachment(
+                        sizes=[
+                            {"type": "z", "width": 0, "height": 0, "url": PHOTO_URL},
+                            {"type": "m", "width": 0, "height": 0, "url": PHOTO_URL + "&m"},
+                            {"type": "bogus", "width": "wide", "url": PHOTO_URL + "&b"},
+                        ]
+                    )
+                ]
+            },
+            PHOTO_URL,
+        ),
+        # API versions before 5.77.
+        (
+            {"attachments": [photo_attachment(photo_130=PHOTO_URL + "&130", photo_604=PHOTO_URL)]},
+            PHOTO_URL,
+        ),
+        # No URL that can be kept (not https, too long, a terminal escape): the reference.
+        (
+            {
+                "attachments": [
+                    photo_attachment(
+                        access_key="0a1b2c",
+                        sizes=[
+                            {"type": "w", "width": 9, "height": 9, "url": "http://a.example/p"},
+                            {"type": "z", "width": 8, "height": 8, "url": PHOTO_URL + "x" * 600},
+                            {"type": "y", "width": 7, "height": 7, "url": PHOTO_URL + "\x1b[2J"},
+                            {"type": "x", "width": 6, "height": 6, "url": ["not", "a", "url"]},
+                        ],
+                    )
+                ]
+            },
+            "vk:photo5001_457239100_0a1b2c",
+        ),
+        (
+            {"attachments": [photo_attachment(access_key="no spaces; no\nlines")]},
+            "vk:photo5001_457239100",
+        ),
+        ({"attachments": [photo_attachment(owner_id=True)]}, None),
+        ({"attachments": [photo_attachment(id="457239100")]}, None),
+        ({"attachments": [photo_attachment(id=-1)]}, None),
+        # The first usable photo of the first ten attachments.
+        (
+            {"attachments": [photo_attachment(id=None), photo_attachment(id=2, sizes=None)]},
+            "vk:photo5001_2",
+        ),
+        ({"attachments": [{"type": "doc"}] * 10 + [photo_attachment()]}, None),
+    ],
+)
+def test_a_photo_a_member_sent_is_read_defensively(
+    message: dict[str, Any], found: str | None
+) -> None:
+    assert photo_of(message) == found
+
+
+async def test_a_photo_is_passed_on_with_its_caption(fake_vk: FakeVkAPI) -> None:
+    received: list[Incoming] = []
+
+    class Recording:
+        async def handle(self, message: Incoming) -> list[Reply]:
+            received.append(message)
+            return []
+
+    channel = channel_for(fake_vk, cast(Conversation, Recording()))
+    try:
+        photo = fake_vk.member_photo(5001, original=False)
+        await channel.process(fake_vk.message_new(5001, "My cup", attachments=[photo]))
+        await channel.process(fake_vk.message_new(5001, "No photo"))
+    finally:
+        await channel.close()
+    largest = photo["photo"]["sizes"][1]["url"]
+    assert [(message.text, message.photo) for message in received] == [
+        ("My cup", largest),
+        ("No photo", None),
+    ]
 
 
 # ---------------------------------------------------------------------- Bots Long Poll

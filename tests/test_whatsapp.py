@@ -158,10 +158,10 @@ class WhatsAppMember:
 async def test_joining_by_numbers_takes_three_messages_and_keeps_the_number(
     whatsapp: WhatsApp,
 ) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001122", profile_name="Ann Lee")
+    ann = WhatsAppMember(whatsapp, "+49990001122", profile_name="Ann Lee")
 
     welcome = await ann.say("Hello")
-    assert welcome.to == "whatsapp:+79990001122"
+    assert welcome.to == "whatsapp:+49990001122"
     assert welcome.from_ == f"whatsapp:{SHOP_NUMBER}"
     assert "Welcome to Loyalty Club" in welcome.body
     assert "1 point for every" in welcome.body
@@ -181,12 +181,12 @@ async def test_joining_by_numbers_takes_three_messages_and_keeps_the_number(
     runtime = whatsapp.runtime
     member = await scalar(runtime, select(Member))
     assert member.name == "Ann Lee"
-    assert (member.phone, member.phone_verified) == ("+79990001122", True)
+    assert (member.phone, member.phone_verified) == ("+49990001122", True)
     assert member.birthday is None
     assert member.marketing_opt_in is False
     assert member.balance == 100
     identity = await scalar(runtime, select(Identity))
-    assert (identity.channel, identity.external_id) == ("whatsapp", "+79990001122")
+    assert (identity.channel, identity.external_id) == ("whatsapp", "+49990001122")
     assert await count(runtime, LedgerEntry, LedgerEntry.reason == "welcome") == 1
 
 
@@ -198,7 +198,7 @@ async def test_joining_by_numbers_takes_three_messages_and_keeps_the_number(
 async def test_every_profile_name_whatsapp_sends_can_join(
     whatsapp: WhatsApp, profile_name: str, stored: str | None
 ) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001188", profile_name=profile_name)
+    ann = WhatsAppMember(whatsapp, "+49990001188", profile_name=profile_name)
 
     done = await ann.sign_up()
 
@@ -208,7 +208,7 @@ async def test_every_profile_name_whatsapp_sends_can_join(
 
 
 async def test_balance_by_a_typed_word_and_by_number(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001123")
+    ann = WhatsAppMember(whatsapp, "+49990001123")
     menu = await ann.sign_up()
 
     typed = await ann.say("баланс")
@@ -228,7 +228,7 @@ async def test_balance_by_a_typed_word_and_by_number(whatsapp: WhatsApp) -> None
 
 
 async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001124")
+    ann = WhatsAppMember(whatsapp, "+49990001124")
     await ann.sign_up()
     member = await ann.profile()
 
@@ -278,7 +278,7 @@ async def test_the_card_is_sent_as_signed_short_lived_media(whatsapp: WhatsApp) 
 async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothing(
     whatsapp: WhatsApp, headers: dict[str, str]
 ) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001125")
+    ann = WhatsAppMember(whatsapp, "+49990001125")
     form, genuine = ann.form("Hello")
 
     response = await ann.app.client.post(WEBHOOK_PATH, data=form, headers=headers)
@@ -305,7 +305,7 @@ async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothin
     assert (await ann.post({**form, "Body": "ref_X"}, genuine))[0] == 403
 
     assert whatsapp.fake.calls == []
-    assert await whatsapp.runtime.conversations.get("flow:signup:whatsapp:+79990001125") is None
+    assert await whatsapp.runtime.conversations.get("flow:signup:whatsapp:+49990001125") is None
     assert await whatsapp.channel.last_inbound(ann.number) is None
     # The refused posts were not even marked as seen: the genuine one still goes through.
     assert await ann.post(form, genuine) == (200, EMPTY_TWIML)
@@ -313,7 +313,7 @@ async def test_an_unsigned_or_badly_signed_webhook_is_refused_and_touches_nothin
 
 
 async def test_the_same_message_delivered_twice_is_processed_once(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001126")
+    ann = WhatsAppMember(whatsapp, "+49990001126")
     form, headers = ann.form("Hello")
     assert await ann.post(form, headers) == (200, EMPTY_TWIML)
     # Twilio retries a webhook it thinks failed: same MessageSid, same signature.
@@ -327,7 +327,7 @@ async def test_a_delivery_status_callback_is_no_message(whatsapp: WhatsApp) -> N
         AUTH_TOKEN,
         account_sid=ACCOUNT_SID,
         from_number=SHOP_NUMBER,
-        to_number="+79990001140",
+        to_number="+49990001140",
         body="",
     )
     form = {key: form[key] for key in ("AccountSid", "MessageSid", "From", "To", "ApiVersion")}
@@ -343,7 +343,7 @@ async def test_a_delivery_status_callback_is_no_message(whatsapp: WhatsApp) -> N
 
 
 async def test_stop_and_start_switch_offers_off_and_on(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001127")
+    ann = WhatsAppMember(whatsapp, "+49990001127")
     await ann.sign_up(marketing=True)
     member = await ann.profile()
 
@@ -364,11 +364,11 @@ async def test_stop_and_start_switch_offers_off_and_on(whatsapp: WhatsApp) -> No
 
 
 async def test_a_referral_code_as_the_first_message(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001128")
+    ann = WhatsAppMember(whatsapp, "+49990001128")
     await ann.sign_up()
     referrer = await ann.profile()
 
-    friend = WhatsAppMember(whatsapp, "+79990001129", profile_name="Bob")
+    friend = WhatsAppMember(whatsapp, "+49990001129", profile_name="Bob")
     welcome = await friend.say(f"ref_{referrer.card_code}")
     assert "Welcome to Loyalty Club" in welcome.body
     await friend.choose("I accept")
@@ -381,10 +381,10 @@ async def test_a_referral_code_as_the_first_message(whatsapp: WhatsApp) -> None:
 
 async def test_persian_digits_pick_a_choice(whatsapp: WhatsApp) -> None:
     sara = WhatsAppMember(whatsapp, "+989120001130", profile_name="سارا")
-    await sara.say("سلام")
-    terms = await sara.say("۴")  # فارسی, the fourth choice, in Persian digits
+    # An Iranian number: the welcome is in Persian from the start.
+    terms = await sara.say("سلام")
     assert "شرایط را می‌پذیرم" in terms.body
-    await sara.say("۱")
+    await sara.say("۱")  # the first choice, in Persian digits
     done = await sara.say("٢")  # Arabic-Indic digits work too
 
     member = await sara.profile()
@@ -395,7 +395,7 @@ async def test_persian_digits_pick_a_choice(whatsapp: WhatsApp) -> None:
 
 
 async def test_a_twilio_error_on_send_does_not_break_the_webhook(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001131")
+    ann = WhatsAppMember(whatsapp, "+49990001131")
     await ann.sign_up()
 
     whatsapp.fake.fail_next(63016, 400)
@@ -415,7 +415,7 @@ async def test_wrong_twilio_credentials_are_logged_not_raised(
         whatsapp.runtime, fake_twilio, whatsapp.clock, public_url="", token="wrong-token"
     )
     try:
-        await channel.deliver("+79990001132", [Reply(text="Hello")])
+        await channel.deliver("+49990001132", [Reply(text="Hello")])
     finally:
         await channel.close()
     assert [call.status for call in fake_twilio.calls] == [401]
@@ -423,23 +423,43 @@ async def test_wrong_twilio_credentials_are_logged_not_raised(
 
 
 async def test_the_last_inbound_time_is_recorded(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001133")
-    assert await whatsapp.channel.last_inbound(ann.number) is None
+    """The 24-hour window runs from the member's WhatsApp account's last_seen_at (a column,
+    shared by every process), which each message moves at most once a minute."""
+    ann = WhatsAppMember(whatsapp, "+49990001133")
+    assert await whatsapp.channel.last_inbound(ann.number) is None, "a stranger: no member"
+    await ann.sign_up()
+    joined = await whatsapp.channel.last_inbound(ann.number)
+    assert joined is not None
+    assert abs(joined - whatsapp.runtime.program.clock.now()) < timedelta(seconds=30)
+    assert await whatsapp.channel.window_open(ann.number)
 
-    whatsapp.clock.offset = timedelta(hours=-3)
-    await ann.say("Hello")
-    first = await whatsapp.channel.last_inbound(ann.number)
-    assert first is not None
-    assert abs(first - whatsapp.clock.now()) < timedelta(seconds=30)
+    async def seen(ago: timedelta) -> None:
+        async with whatsapp.runtime.db.transaction() as session:
+            await session.execute(
+                update(Identity)
+                .where(Identity.channel == "whatsapp", Identity.external_id == ann.number)
+                .values(last_seen_at=whatsapp.runtime.program.clock.now() - ago)
+            )
 
-    whatsapp.clock.offset = timedelta()
+    # Ann last wrote 25 hours ago: the window is closed, until she writes again.
+    await seen(timedelta(hours=25))
+    assert not await whatsapp.channel.window_open(ann.number)
     await ann.say("Hello again")
-    second = await whatsapp.channel.last_inbound(ann.number)
-    assert second is not None and second - first > timedelta(hours=2)
+    again = await whatsapp.channel.last_inbound(ann.number)
+    assert again is not None and abs(again - whatsapp.runtime.program.clock.now()) < timedelta(
+        seconds=30
+    )
+    assert await whatsapp.channel.window_open(ann.number)
+
+    # Within a minute of the recorded time, a message writes nothing (the throttle).
+    await seen(timedelta(seconds=30))
+    recorded = await whatsapp.channel.last_inbound(ann.number)
+    await ann.say("And again")
+    assert await whatsapp.channel.last_inbound(ann.number) == recorded
 
 
 async def test_a_long_reply_is_split_into_bodies_twilio_accepts(whatsapp: WhatsApp) -> None:
-    number = "+79990001134"
+    number = "+49990001134"
     paragraph = "All about our points. " * 10
     text = "\n".join(f"{index}. {paragraph}" for index in range(14))
     assert 2900 < len(text) < 3300
@@ -483,7 +503,7 @@ async def test_behind_a_proxy_the_signed_url_comes_from_forwarded_headers(
             "https://shop.example" + WEBHOOK_PATH,
             AUTH_TOKEN,
             account_sid=ACCOUNT_SID,
-            from_number="+79990001135",
+            from_number="+49990001135",
             to_number=SHOP_NUMBER,
             body="Hello",
         )
@@ -500,7 +520,7 @@ async def test_behind_a_proxy_the_signed_url_comes_from_forwarded_headers(
         )
         assert proxied.status == 200
         assert proxied.headers["Content-Type"].startswith("text/xml")
-        assert len(fake_twilio.sent_to("+79990001135")) == 1
+        assert len(fake_twilio.sent_to("+49990001135")) == 1
     finally:
         await client.close()
         await channel.close()
@@ -530,13 +550,13 @@ async def test_the_built_runtime_answers_whatsapp_through_twilio(
                 f"{public_url}{WEBHOOK_PATH}",
                 AUTH_TOKEN,
                 account_sid=ACCOUNT_SID,
-                from_number="+79995550101",
+                from_number="+49995550101",
                 to_number=SHOP_NUMBER,
                 body="hello",
             )
             response = await client.post(WEBHOOK_PATH, data=form, headers=headers)
             assert response.status == 200
-        (welcome,) = fake_twilio.sent_to("+79995550101")
+        (welcome,) = fake_twilio.sent_to("+49995550101")
     finally:
         await runtime.close()
     assert "Welcome to Loyalty Club" in welcome.body
@@ -570,7 +590,7 @@ async def test_media_links_are_signed_with_the_installations_own_key_and_name_no
                     marketing_opt_in=False,
                 )
             )
-            for number in ("+79990001171", "+79990001172")
+            for number in ("+49990001171", "+49990001172")
         ]
         ann, bob = (enrolment.member for enrolment in members)
         paths = [
@@ -614,7 +634,7 @@ async def test_media_links_are_signed_with_the_installations_own_key_and_name_no
 
 
 async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001141")
+    ann = WhatsAppMember(whatsapp, "+49990001141")
     await ann.sign_up()
     member = await ann.profile()
 
@@ -678,7 +698,7 @@ async def test_my_data_arrives_as_a_signed_short_lived_json_file(whatsapp: Whats
 async def test_a_card_link_cannot_fetch_the_data_export_nor_the_reverse(
     whatsapp: WhatsApp,
 ) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001142")
+    ann = WhatsAppMember(whatsapp, "+49990001142")
     await ann.sign_up()
 
     (card_url,) = (await ann.choose("My card")).media_urls
@@ -699,7 +719,7 @@ async def test_a_card_link_cannot_fetch_the_data_export_nor_the_reverse(
 async def test_a_document_other_than_the_export_goes_as_text_alone(
     whatsapp: WhatsApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    number = "+79990001143"
+    number = "+49990001143"
     document = Document(content=b"%PDF-1.4", filename="terms.pdf", mime_type="application/pdf")
     await whatsapp.channel.deliver(number, [Reply(text="Our terms", document=document)])
     (sent,) = whatsapp.fake.sent_to(number)
@@ -708,7 +728,7 @@ async def test_a_document_other_than_the_export_goes_as_text_alone(
 
 
 async def test_a_member_sets_their_time_zone_by_typing(whatsapp: WhatsApp) -> None:
-    ann = WhatsAppMember(whatsapp, "+79990001190")
+    ann = WhatsAppMember(whatsapp, "+49990001190")
     await ann.sign_up()
 
     zones = await ann.say("time zone")
@@ -725,7 +745,7 @@ async def test_whatsapp_serves_the_export_the_handlers_built_without_rebuilding_
 ) -> None:
     """The adapter builds no export of its own and keeps no copy: its link serves, byte for
     byte, what the handlers' one builder makes for the member (the privacy menu's file)."""
-    ann = WhatsAppMember(whatsapp, "+79990001177")
+    ann = WhatsAppMember(whatsapp, "+49990001177")
     await ann.sign_up()
     member = await ann.profile()
     made = b'{"made": "by someone else"}'
@@ -748,7 +768,7 @@ async def test_an_export_link_fetched_after_erasure_holds_nothing_personal(
     """The link names the member, not a copy of their data: once they are forgotten, what it
     serves is the export of a forgotten member (as it was before the export went through the
     media store, where it outlived the erasure by the link's ten minutes)."""
-    ann = WhatsAppMember(whatsapp, "+79990001178", profile_name="Annabel Leewood")
+    ann = WhatsAppMember(whatsapp, "+49990001178", profile_name="Annabel Leewood")
     await ann.sign_up()
     member = await ann.profile()
     async with whatsapp.runtime.program.db.transaction() as session:
@@ -781,11 +801,11 @@ async def test_phone_and_birthday_in_the_profile_by_numbers(whatsapp: WhatsApp) 
             language="en",
             accepted_terms=True,
             marketing_opt_in=False,
-            phone="+79990001150",
+            phone="+49990001150",
             phone_verified=True,
         )
     )
-    ann = WhatsAppMember(whatsapp, "+79990001150")
+    ann = WhatsAppMember(whatsapp, "+49990001150")
     welcome = await ann.say("Hi")
     assert "🔗 It is my card" in choices(welcome), "offered at joining, never applied"
     await ann.choose("I accept")
@@ -794,9 +814,9 @@ async def test_phone_and_birthday_in_the_profile_by_numbers(whatsapp: WhatsApp) 
     assert joined.id != elsewhere.member.id
 
     profile = await ann.choose("Profile")
-    assert "Phone: +79990001150 (confirmed by your messenger)" in profile.body
+    assert "Phone: +49990001150 (confirmed by your messenger)" in profile.body
     phone = await ann.choose("Phone")
-    assert list(choices(phone)) == ["📱 Use +79990001150", "✖ Cancel"]
+    assert list(choices(phone)) == ["📱 Use +49990001150", "✖ Cancel"]
     typed = await ann.say("+44 20 7946 0958")
     assert "Saved: your phone is +442079460958." in typed.body
     assert ((await ann.profile()).phone, (await ann.profile()).phone_verified) == (
@@ -806,13 +826,13 @@ async def test_phone_and_birthday_in_the_profile_by_numbers(whatsapp: WhatsApp) 
 
     await ann.choose("Profile")
     await ann.choose("Phone")
-    offered = await ann.choose("Use +79990001150")
+    offered = await ann.choose("Use +49990001150")
     assert "This number already has another card with us" in offered.body
     merged = await ann.choose("Yes, it is my card")
     assert merged.body.startswith("Done! Your two accounts are now one card")
     member = await ann.profile()
     assert member.id == elsewhere.member.id, "the older card survives"
-    assert (member.phone, member.phone_verified, member.balance) == ("+79990001150", True, 200)
+    assert (member.phone, member.phone_verified, member.balance) == ("+49990001150", True, 200)
 
     await ann.choose("Profile")
     ask = await ann.choose("Birthday")

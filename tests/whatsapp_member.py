@@ -4,6 +4,7 @@ a test runtime against the fake Twilio REST API, and the fixtures that serve it 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -87,21 +88,28 @@ async def fake_twilio() -> AsyncIterator[FakeTwilioAPI]:
         yield fake
 
 
-@pytest.fixture
-async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
+@contextlib.asynccontextmanager
+async def serve_whatsapp(runtime: Runtime, fake: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
+    """The runtime's web app serving the WhatsApp webhook over real HTTP."""
     # The port is chosen first: the public URL (what Twilio signs) must be known before the
     # routes are registered, and routes cannot be added once the server runs.
     port = free_port()
     public_url = f"http://127.0.0.1:{port}/"
     clock = ShiftedClock(runtime.program.clock)
-    channel = build_channel(runtime, fake_twilio, clock, public_url=public_url)
+    channel = build_channel(runtime, fake, clock, public_url=public_url)
     channel.register_webhook(runtime.web_app)
     client: TestClient[Any, Any] = TestClient(
         TestServer(runtime.web_app, host="127.0.0.1", port=port)
     )
     await client.start_server()
     try:
-        yield WhatsApp(runtime, channel, client, fake_twilio, clock, public_url.rstrip("/"))
+        yield WhatsApp(runtime, channel, client, fake, clock, public_url.rstrip("/"))
     finally:
         await client.close()
         await channel.close()
+
+
+@pytest.fixture
+async def whatsapp(runtime: Runtime, fake_twilio: FakeTwilioAPI) -> AsyncIterator[WhatsApp]:
+    async with serve_whatsapp(runtime, fake_twilio) as served:
+        yield served

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from bots.base import Spawn, who
 from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.updates import once, until_handled
+from bots.vk.inbound import as_int, payload_of, photo_of
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
@@ -65,23 +65,6 @@ T = TypeVar("T")
 class _Profile:
     name: str | None
     language: str | None
-
-
-def _payload(raw: Any) -> dict[str, Any]:
-    """A button payload: a JSON string in message_new, an object in message_event."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return raw if isinstance(raw, dict) else {}
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class VkChannel:
@@ -137,7 +120,7 @@ class VkChannel:
         event = await read_json(request, NOT_AN_EVENT)
         if not isinstance(event, dict):
             return web.Response(status=400, text=NOT_AN_EVENT)
-        if _as_int(event.get("group_id")) != self._group_id:
+        if as_int(event.get("group_id")) != self._group_id:
             return web.Response(status=403, text="forbidden")
         if event.get("type") == "confirmation":
             return web.Response(text=self._confirmation_code)
@@ -183,8 +166,8 @@ class VkChannel:
         # API < 5.103 sent the message itself as the object.
         nested = body.get("message")
         message: dict[str, Any] = nested if isinstance(nested, dict) else body
-        sender = _as_int(message.get("from_id"))
-        peer_id = _as_int(message.get("peer_id")) or sender
+        sender = as_int(message.get("from_id"))
+        peer_id = as_int(message.get("peer_id")) or sender
         if sender is None or sender <= 0 or peer_id != sender:
             return  # another community, or a group chat
         client_info = body.get("client_info")
@@ -192,7 +175,7 @@ class VkChannel:
         language = LANGUAGES.get(lang_id) if isinstance(lang_id, int) else None
         text = str(message.get("text") or "")
         action = None
-        payload = _payload(message.get("payload"))
+        payload = payload_of(message.get("payload"))
         if message.get("ref"):
             # The first message from a vk.me/club<ID>?ref=CODE link: a start with a referral.
             text = f"/start {message['ref']}"
@@ -208,12 +191,13 @@ class VkChannel:
             action=action,
             display_name=profile.name,
             language_code=language or profile.language,
+            photo=photo_of(message),
         )
         await self.deliver(peer_id, await self._conversation.handle(incoming), event_id=event_id)
 
     async def _on_button(self, body: dict[str, Any], event_id: str) -> None:
-        user_id = _as_int(body.get("user_id"))
-        peer_id = _as_int(body.get("peer_id")) or user_id
+        user_id = as_int(body.get("user_id"))
+        peer_id = as_int(body.get("peer_id")) or user_id
         if user_id is None or peer_id is None:
             return
         # Answer first: until then the member's button shows a spinner.
@@ -223,7 +207,7 @@ class VkChannel:
             user_id=user_id,
             peer_id=peer_id,
         )
-        action = _payload(body.get("payload")).get("action")
+        action = payload_of(body.get("payload")).get("action")
         if peer_id != user_id or not isinstance(action, str):
             return
         profile = await self._profile(user_id, None)
@@ -265,7 +249,7 @@ class VkChannel:
         """Send outside a conversation turn (a notice). Each random_id comes from (key,
         position): a notice retried after a crash or a timeout is not delivered twice (VK
         keeps random_ids for about an hour)."""
-        peer_id = _as_int(external_id)
+        peer_id = as_int(external_id)
         if peer_id is None or peer_id <= 0:
             return Delivery.unreachable(f"not a VK user id: {external_id}")
         return await self._send_replies(peer_id, replies, origin=f"outbound:{key}")

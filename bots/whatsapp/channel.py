@@ -43,6 +43,7 @@ from bots.whatsapp.transport import (
 from core.db.state import ConversationStore, UpdateLog
 from core.members.accounts import IdentityKey, Members
 from core.shared.clock import Clock
+from core.shared.languages import language_for_phone
 from core.shared.redaction import who
 from handlers.conversation import Conversation
 from handlers.messages import Document, Incoming, Reply
@@ -58,7 +59,6 @@ EXPORT_MIME_TYPE = "application/json"
 MAX_CHOICE_DIGITS = 3
 # What the channel keeps in the shared store, per member's number.
 CHOICES = "choices"
-LAST_INBOUND = "last-inbound"
 
 NOT_A_MESSAGE = "not a Twilio message"
 # The shape of every field Twilio sends that we read or that names the message. Twilio signs
@@ -206,7 +206,6 @@ class WhatsAppChannel:
             if not new:
                 return self._twiml()
             number = sender.removeprefix(ADDRESS_PREFIX)
-            await self._remember_inbound(number)
             incoming = await self._incoming(number, form)
             replies = await self._conversation.handle(incoming)
             await self.deliver(number, replies, base_url=base_url)
@@ -241,8 +240,9 @@ class WhatsAppChannel:
             text=text,
             action=action,
             display_name=str(form.get("ProfileName", "")) or None,
-            # WhatsApp does not tell the member's language; the conversation asks.
-            language_code=None,
+            # WhatsApp does not tell the member's language: their number's country hints at it
+            # (the welcome offers the others in one tap).
+            language_code=language_for_phone(number),
             # The sender's number is vouched for by WhatsApp: sign-up need not ask for it.
             verified_phone=number,
             photo=_photo(form),
@@ -275,16 +275,12 @@ class WhatsAppChannel:
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     # ------------------------------------------------------------------ 24-hour window
-    async def _remember_inbound(self, number: str) -> None:
-        key = self._store.key(LAST_INBOUND, number)
-        await self._store.set(key, {"at": self._clock.now().isoformat()})
-
     async def last_inbound(self, number: str) -> datetime | None:
-        """When the member last wrote to us: free text is allowed for 24 h after that."""
-        stored = await self._store.get(self._store.key(LAST_INBOUND, number))
-        if not stored or "at" not in stored:
-            return None
-        return datetime.fromisoformat(str(stored["at"]))
+        """When the member last wrote to us: free text is allowed for 24 h after that. The
+        conversation records it on the member's WhatsApp account (core.members.activity),
+        at most a minute older than the last message: the window closes that much early,
+        never late."""
+        return await self._members.last_seen(IdentityKey(CHANNEL, number))
 
     async def window_open(self, number: str) -> bool:
         last = await self.last_inbound(number)

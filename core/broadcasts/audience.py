@@ -1,9 +1,9 @@
 """Who a broadcast reaches: an injected `Audience` turns a segment into a query of member ids.
 
-The segments context (core/segments) answers every kind of segment; until it is wired in, the
-`OptedInMembers` here answers `{}` (every member) and refuses anything else. Whatever the
-segment, an audience only ever yields live members (not erased, not merged into another card)
-who opted in to offers: a broadcast never reaches anyone else.
+`Segments` answers every segment the segments context knows (core/segments: tiers, tags,
+activity, purchases ...). Whatever the segment, an audience only ever yields live members (not
+erased, not merged into another card) who opted in to offers: a broadcast never reaches
+anyone else.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
-from core.broadcasts.errors import BroadcastRefused
-from core.db.models import Member
+from core.segments.definition import parse_segment
+from core.segments.query import members_in
 
 
 class Audience(Protocol):
@@ -25,21 +25,9 @@ class Audience(Protocol):
         ...
 
 
-def consenting_members() -> Select[int]:
-    return select(Member.id).where(
-        Member.marketing_opt_in.is_(True),
-        Member.erased_at.is_(None),
-        Member.merged_into_id.is_(None),
-    )
-
-
-class OptedInMembers:
-    """Every live member who opted in to offers, for the segment `{}`."""
+class SegmentAudience:
+    """A broadcast's segment as the segments context reads it; a segment that is not one is
+    refused with what is wrong (`invalid_segment`), before anything is stored."""
 
     def members_in(self, segment: Mapping[str, Any], *, now: datetime) -> Select[int]:
-        if segment:
-            raise BroadcastRefused(
-                "segments other than {} come with the segments context "
-                f"(given: {', '.join(sorted(segment))})"
-            )
-        return consenting_members()
+        return members_in(parse_segment(dict(segment)), now=now)

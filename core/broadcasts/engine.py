@@ -478,13 +478,17 @@ class BroadcastEngine:
                 )
             ).all()
             accounts: dict[int, list[_Account]] = {}
-            # The first account a member had, until the channels record which one they
-            # used last (then: most recently active first).
+            # The account the member wrote from last first: the broadcast goes there, or to
+            # the next one that can reach them (accounts never seen yet: newest first).
             for member_id, channel, external_id in (
                 await session.execute(
                     select(Identity.member_id, Identity.channel, Identity.external_id)
                     .where(Identity.member_id.in_(member_ids))
-                    .order_by(Identity.member_id, Identity.created_at, Identity.id)
+                    .order_by(
+                        Identity.member_id,
+                        Identity.last_seen_at.desc().nulls_last(),
+                        Identity.id.desc(),
+                    )
                 )
             ).all():
                 accounts.setdefault(member_id, []).append(_Account(channel, external_id))

@@ -2,7 +2,7 @@
 
     {
       "name": "Spring offer",
-      "segment": {},                              every consenting member (see audience.py)
+      "segment": {},                              every consenting member (README "Segments")
       "text": {"ru": "...", "en": "Hi {name}, your code {coupon}", "fa": "..."},
       "image": "media/spring.png",                optional, a PNG or JPEG file
       "buttons": [{"open": "coupon"}, {"open": "quest", "id": 3, "label": {"en": "Go"}}],

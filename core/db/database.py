@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ class Database:
         # SQLite it keeps readers off the write lock (WAL lets them read while one writes).
         self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reads = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        self._before_close: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Database:
@@ -80,16 +81,38 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends, rolls back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One unit of work: commits when the block ends, rolls back if it raises. What was
+        registered with `after_commit(session, ...)` runs once the commit succeeded (never
+        after a rollback), in registration order, before the block's caller goes on."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                await callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    def before_close(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback()` when the database is closed, before its connections go: work
+        still under way on it (events handed to a background worker) finishes first."""
+        self._before_close.append(callback)
+
     async def close(self) -> None:
+        while self._before_close:
+            await self._before_close.pop()()
         await self.engine.dispose()
+
+
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback()` when `session`'s transaction (opened by `Database.transaction`) has
+    committed; dropped with the transaction if it rolls back. The callback must not raise:
+    the change it follows is already committed, so there is nothing left to undo."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def _hide_row_values(context: Any) -> None:

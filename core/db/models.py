@@ -105,8 +105,17 @@ class Member(Base):
     tier_grace_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # An IANA zone ("Asia/Tehran"); None: the program's zone. Birthdays fall on local days.
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # When a messenger first said one of the member's accounts is a bot (Telegram's
+    # `is_bot`): such a member never wins a contest, whatever account they joined from.
+    bot_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the member last wrote to the bot or bought (at most a minute stale: the chat's
+    # write is throttled, core.members.activity), and the channel of the identity they wrote
+    # from last: segments filter and count on these columns, not on the identities.
+    # Nullable in the schema (see migration 0013), set for every member.
+    last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=True)
+    last_channel: Mapped[str | None] = mapped_column(String(16))
 
 
 def birthday_month_day() -> tuple[ColumnElement[int], ColumnElement[int]]:
@@ -130,6 +139,23 @@ Index(
     postgresql_where=_MERGED,
     sqlite_where=_MERGED,
 )
+# Who a broadcast may reach at all (core.segments.query.members_in filters on exactly this):
+# the segments' indexes hold only those members, ordered by what simple segments ask, with
+# the last channel beside it so a count by channel reads the index alone.
+REACHABLE = text("marketing_opt_in AND erased_at IS NULL AND merged_into_id IS NULL")
+_SEGMENT_INDEXES = {
+    "ix_members_reachable_channel_language": ("last_channel", "language"),
+    "ix_members_reachable_tier": ("tier", "last_channel"),
+    "ix_members_reachable_active": ("last_active_at", "last_channel"),
+    "ix_members_reachable_created": ("created_at", "last_channel"),
+}
+for _name, _columns in _SEGMENT_INDEXES.items():
+    Index(
+        _name,
+        *(Member.__table__.c[column] for column in _columns),
+        postgresql_where=REACHABLE,
+        sqlite_where=REACHABLE,
+    )
 
 
 class Identity(Base):
@@ -143,6 +169,24 @@ class Identity(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the member last wrote from this account (throttled to a minute): the newest one is
+    # the member's last channel, and WhatsApp's 24-hour window runs from it.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MemberTag(Base):
+    """A label a marketer put on a member (`python main.py tag CARD TAG`), for segments."""
+
+    __tablename__ = "member_tags"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# "Members with tag T" reads this; the primary key answers "the tags of member M".
+Index("ix_member_tags_tag_member_id", MemberTag.__table__.c.tag, MemberTag.__table__.c.member_id)
 
 
 class Consent(Base):
@@ -493,6 +537,30 @@ class Notice(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class PendingEvent(Base):
+    """A domain event whose after-commit subscribers (the games) have yet to hear it, written
+    in the transaction that published it (a transactional outbox of events). The handling
+    transaction deletes the row with what the subscribers write, so the event is handled
+    once; a process that dies first leaves the row for the `deliver_events` job."""
+
+    __tablename__ = "pending_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # The event's class name (its type on the bus) and its fields as JSON.
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    # Whose event it is: the handling transaction locks this member first, as the publisher
+    # did, so two events of one member are never handled at the same time.
+    member_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The job takes the row from then on: a grace period after the commit for the process
+    # that published it, then a backoff after each failed handling.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The last failure's exception class, for operators (never its message: it may quote data).
+    error: Mapped[str | None] = mapped_column(String(128))
+
+
 class JobRun(Base):
     """One run of a scheduled job per period key ("expiry:2026-11-24T10"): several processes
     may fire the same schedule, only the one that inserts the row does the work."""
@@ -797,7 +865,8 @@ class QuestCompletion(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     period: Mapped[str] = mapped_column(String(16))
     points: Mapped[int] = mapped_column(BigInteger, default=0)
-    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    # Indexed: History finds the quest of a reward's entry.
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"))
     # The badge the quest awards (the badges context awards it on QuestCompleted).
     badge: Mapped[str | None] = mapped_column(String(64))

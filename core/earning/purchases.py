@@ -202,6 +202,8 @@ class Purchases:
         if member is None:
             raise MemberNotFound(code)
         now = self._clock.now()
+        # Buying is activity: written with the balance, in the member row's one update.
+        member.last_active_at = max(member.last_active_at, now)
         points = rules.purchase_points(
             amount,
             at=now,
@@ -249,6 +251,9 @@ class Purchases:
                 categories=by_category,
             ),
         )
+        # The till waits for the points, not for the games: they hear the purchase after the
+        # commit, in this process's background worker (a member's rank moves moments later).
+        self._bus.hand_off(session)
         # The same row object the ledger and the tiers changed: it holds the outcome.
         balance = member.balance
         return Credit(

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from core.db.models import (
     RetiredIdentity,
 )
 from core.ledger.entries import Ledger
+from core.members.activity import is_stale, mark_seen_in, refresh_last_channel_in
 from core.members.events import MemberJoined, ProfileChanged
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
@@ -44,7 +45,7 @@ from core.shared.writes import retry_on_conflict
 # A phone as the members table keeps it (E.164-like), at most 32 characters.
 _PHONE_SHAPE = re.compile(r"^\+\d{6,20}$")
 _MEMBER_BY_IDENTITY = (
-    select(*Member.__table__.columns)
+    select(*Member.__table__.columns, Identity.last_seen_at.label("identity_last_seen_at"))
     .join(Identity, Identity.member_id == Member.id)
     .where(
         Identity.channel == bindparam("channel"),
@@ -92,7 +93,7 @@ class Profile:
     time_zone: str | None = None
 
     @classmethod
-    def of(cls, row: Member | Row[Any]) -> Profile:
+    def of(cls, row: Member | Row[*tuple[Any, ...]]) -> Profile:
         return cls(
             id=row.id,
             card_code=row.card_code,
@@ -187,6 +188,35 @@ class Members:
             row = result.one_or_none()
         return Profile.of(row) if row else None
 
+    async def visit(self, identity: IdentityKey) -> Profile | None:
+        """Who writes from this messenger account (as `find`), recording that they wrote:
+        the account's last_seen_at and the member's last activity and channel, at most once
+        a minute (core.members.activity), so a chat does not write per message."""
+        async with self._db.reading_rows() as connection:
+            result = await connection.execute(
+                _MEMBER_BY_IDENTITY,
+                {"channel": identity.channel, "external_id": identity.external_id},
+            )
+            row = result.one_or_none()
+        if row is None:
+            return None
+        now = self._clock.now()
+        if is_stale(row.identity_last_seen_at, now):
+            async with self._db.transaction() as session:
+                await mark_seen_in(session, identity, row.id, now)
+        return Profile.of(row)
+
+    async def last_seen(self, identity: IdentityKey) -> datetime | None:
+        """When the member last wrote from this account (up to a minute older than their last
+        message: the write is throttled); None if never, or if no member has the account."""
+        async with self._db.reading_rows() as connection:
+            return await connection.scalar(
+                select(Identity.last_seen_at).where(
+                    Identity.channel == identity.channel,
+                    Identity.external_id == identity.external_id,
+                )
+            )
+
     async def get(self, member_id: int) -> Profile:
         async with self._db.reading() as session:
             row = await session.get(Member, member_id)
@@ -255,6 +285,9 @@ class Members:
             balance=0,
             created_at=now,
             updated_at=now,
+            # Joining is writing to the bot: from this account, now.
+            last_active_at=now,
+            last_channel=registration.identity.channel,
         )
         session.add(member)
         await session.flush()
@@ -265,6 +298,7 @@ class Members:
                 channel=channel,
                 external_id=registration.identity.external_id,
                 created_at=now,
+                last_seen_at=now,
             )
         )
         session.add(
@@ -311,6 +345,16 @@ class Members:
         except cards.InvalidCardCode:
             return None
         return await session.scalar(owner_of_card(code))
+
+    async def mark_bot(self, member_id: int) -> None:
+        """Remember that a messenger said one of the member's accounts is a bot (Telegram's
+        `is_bot`); the first time counts, later ones change nothing."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Member)
+                .where(Member.id == member_id, Member.bot_seen_at.is_(None))
+                .values(bot_seen_at=self._clock.now())
+            )
 
     async def set_language(self, member_id: int, language: str) -> Profile:
         async with self._db.transaction() as session:
@@ -428,6 +472,8 @@ class Members:
             if len(rows) == 1:
                 raise LastIdentity(str(identity))
             await session.delete(target)
+            await session.flush()
+            await refresh_last_channel_in(session, member_id)
             await self.retire_in(session, identity_hash, "unlinked")
             return [IdentityKey(row.channel, row.external_id) for row in rows if row is not target]
 

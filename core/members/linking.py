@@ -22,6 +22,7 @@ from core.db.database import Database
 from core.db.models import Identity, LinkAttempt, LinkCode, Member, Merge
 from core.ledger.entries import Ledger
 from core.members.accounts import IdentityKey, Members, Profile
+from core.members.activity import mark_seen_in
 from core.members.events import MembersMerged
 from core.shared.bus import MessageBus
 from core.shared.cards import ALPHABET
@@ -168,10 +169,13 @@ class Linking:
                 )
             )
             await session.flush()
+            # The code was typed from this account: it is the one the member wrote from last.
+            await mark_seen_in(session, identity, link.member_id, now)
             member = await session.get(Member, link.member_id)
             assert member is not None
             return Linked(Profile.of(member), "attached")
         survivor, moved = await self._merge_in(session, owner_id, link.member_id, str(identity))
+        await mark_seen_in(session, identity, survivor.id, now)
         return Linked(Profile.of(survivor), "merged", points_moved=moved)
 
     async def holder_of_verified_phone(self, phone: str) -> Profile | None:
@@ -198,14 +202,17 @@ class Linking:
             raise LinkRefused("invalid")
         try:
             async with self._db.transaction() as session:
+                now = self._clock.now()
                 session.add(
                     Identity(
                         member_id=holder.id,
                         channel=identity.channel,
                         external_id=identity.external_id,
-                        created_at=self._clock.now(),
+                        created_at=now,
                     )
                 )
+                await session.flush()
+                await mark_seen_in(session, identity, holder.id, now)
         except IntegrityError:
             # The account joined some member meanwhile (a double tap): nothing to attach.
             found = await self._members.find(identity)
@@ -233,6 +240,7 @@ class Linking:
             raise LinkRefused("invalid")
         async with self._db.transaction() as session:
             survivor, moved = await self._merge_in(session, member.id, holder.id, str(identity))
+            await mark_seen_in(session, identity, survivor.id, self._clock.now())
         return Linked(Profile.of(survivor), "merged", points_moved=moved)
 
     async def _merge_in(
@@ -284,6 +292,8 @@ class Linking:
         )
         absorbed.merged_into_id = survivor.id
         survivor.debt += absorbed.debt
+        # A bot on either card is a bot on the merged one (contests never let it win).
+        survivor.bot_seen_at = survivor.bot_seen_at or absorbed.bot_seen_at
         absorbed.debt = 0
         for field in ("phone", "birthday", "name"):
             if getattr(survivor, field) is None and getattr(absorbed, field) is not None:

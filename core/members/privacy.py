@@ -97,6 +97,7 @@ class ProfileSection:
             "marketing_opt_in": member.marketing_opt_in,
             "terms_accepted_at": member.terms_accepted_at.isoformat(),
             "joined_at": member.created_at.isoformat(),
+            "last_active_at": member.last_active_at.isoformat(),
             "balance": member.balance,
         }
 
@@ -125,7 +126,12 @@ class MessengersSection:
             select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
         )
         return [
-            {"channel": row.channel, "id": row.external_id, "linked_at": row.created_at.isoformat()}
+            {
+                "channel": row.channel,
+                "id": row.external_id,
+                "linked_at": row.created_at.isoformat(),
+                "last_message_at": row.last_seen_at.isoformat() if row.last_seen_at else None,
+            }
             for row in identities
         ]
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from core.games.contests.contests import PRIZE_REASON
+from core.games.contests.spec import localized
+from core.games.quests.service import QUEST_REASON
+from core.ledger.entries import Entry
 from core.program import LoyaltyProgram
 from handlers import actions
 from handlers.messages import Reply
@@ -44,7 +48,26 @@ class BalanceMenu:
         return [await self._page(turn, action.page, replaces_origin=True)]
 
     async def _page(self, turn: Turn, page: int, *, replaces_origin: bool) -> Reply:
+        language = turn.member.language
         history = await self._program.ledger.history(
             turn.member.id, page=page, page_size=HISTORY_PAGE_SIZE
         )
-        return self._views.history(turn.member.language, history, replaces_origin=replaces_origin)
+        return self._views.history(
+            language,
+            history,
+            replaces_origin=replaces_origin,
+            references=await self._game_titles(history.entries, language),
+        )
+
+    async def _game_titles(self, entries: tuple[Entry, ...], language: str) -> dict[int, str]:
+        """A quest's reward and a contest's prize named by the marketer's title in the
+        member's language (the entry's own reference is the English title, or a slug)."""
+        quests = [entry.id for entry in entries if entry.reason == QUEST_REASON]
+        prizes = [entry.id for entry in entries if entry.reason == PRIZE_REASON]
+        titles = {
+            entry_id: title.get(language)
+            for entry_id, title in (await self._program.quests.reward_titles(quests)).items()
+        }
+        for entry_id, text in (await self._program.contests.prize_titles(prizes)).items():
+            titles[entry_id] = localized(text, language)
+        return titles

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.notices.outbox import NoticeKind
+from core.rules.values import text_in
 from core.shared import qr
 from handlers import actions
 from handlers.messages import Button, Image, Reply
@@ -269,15 +270,17 @@ def _streak_reminder(texts: NoticeTexts, payload: dict[str, Any], language: str)
 
 
 def _localized(value: Any, language: str) -> str:
-    """A marketer's text as the payload keeps it: one text, or {language: text} (falling back
-    to the text for every language, then English, then any; "" when there is none)."""
+    """A marketer's text as the payload keeps it: one text, or {language: text} looked up by
+    `text_in`. The payload is stored JSON: entries that are not text, or blank, are left out."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        for candidate in (language, "", "en", *value):
-            text = value.get(candidate)
-            if isinstance(text, str) and text.strip():
-                return text
+        texts = {
+            str(code): text
+            for code, text in value.items()
+            if isinstance(text, str) and text.strip()
+        }
+        return text_in(texts, language)
     return ""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
@@ -290,11 +291,23 @@ class Views:
             text += "".join("\n" + line for line in self.tier(language, tier, rules))
         return text
 
-    def history(self, language: str, page: HistoryPage, *, replaces_origin: bool) -> Reply:
+    def history(
+        self,
+        language: str,
+        page: HistoryPage,
+        *,
+        replaces_origin: bool,
+        references: Mapping[int, str] | None = None,
+    ) -> Reply:
+        """A page of History; `references`: what to show for an entry (by id) instead of
+        its stored reference (a quest's title in the member's language)."""
         if not page.entries:
             return Reply(text=self.t(language, "history-empty"), replaces_origin=replaces_origin)
+        shown = references or {}
         lines = [self.t(language, "history-title", page=page.page, pages=page.pages)]
-        lines.extend(self._history_line(language, entry) for entry in page.entries)
+        lines.extend(
+            self._history_line(language, entry, shown.get(entry.id)) for entry in page.entries
+        )
         navigation = []
         if page.page > 1:
             navigation.append(
@@ -310,7 +323,7 @@ class Views:
             replaces_origin=replaces_origin,
         )
 
-    def _history_line(self, language: str, entry: Entry) -> str:
+    def _history_line(self, language: str, entry: Entry, reference: str | None = None) -> str:
         reason_key = f"reason-{entry.reason}"
         if self.t(language, reason_key, reference="") == reason_key:
             reason_key = "reason-other"
@@ -320,7 +333,9 @@ class Views:
             date=self.texts.date(language, entry.created_at.date()),
             sign="+" if entry.points > 0 else "−",
             amount=self.texts.number(language, abs(entry.points)),
-            reason=self.t(language, reason_key, reference=entry.reference or "").strip(),
+            reason=self.t(
+                language, reason_key, reference=reference or entry.reference or ""
+            ).strip(),
         )
 
     def messengers(

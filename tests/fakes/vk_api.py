@@ -244,6 +244,7 @@ class FakeVkAPI(LocalServer):
         payload: JSON | None = None,
         ref: str | None = None,
         lang_id: int = 0,
+        attachments: list[JSON] | None = None,
     ) -> JSON:
         message: JSON = {
             "date": int(time.time()),
@@ -251,7 +252,7 @@ class FakeVkAPI(LocalServer):
             "id": next(self._message_ids),
             "out": 0,
             "version": 10_000_000 + next(self._event_ids),
-            "attachments": [],
+            "attachments": attachments or [],
             "conversation_message_id": next(self._event_ids),
             "fwd_messages": [],
             "important": False,
@@ -282,6 +283,35 @@ class FakeVkAPI(LocalServer):
             "lang_id": lang_id,
         }
         return self._event("message_new", {"message": message, "client_info": client_info})
+
+    def member_photo(self, owner_id: int, *, original: bool = True) -> JSON:
+        """A photo attachment as a member's message carries it (API 5.199): sizes from small
+        to large in VK's order (not by area), with `orig_photo` the upload itself."""
+        photo_id = next(self._photo_ids)
+        base = f"https://sun9-{photo_id % 90}.userapi.com/impg/{photo_id}.jpg?sign={photo_id:x}"
+        photo: JSON = {
+            "album_id": -3,
+            "date": int(time.time()),
+            "id": photo_id,
+            "owner_id": owner_id,
+            "access_key": secrets.token_hex(9),
+            "sizes": [
+                {"height": 75, "width": 56, "type": "s", "url": f"{base}&size=56x75"},
+                {"height": 1280, "width": 960, "type": "w", "url": f"{base}&size=960x1280"},
+                {"height": 604, "width": 453, "type": "x", "url": f"{base}&size=453x604"},
+                {"height": 130, "width": 97, "type": "m", "url": f"{base}&size=97x130"},
+            ],
+            "text": "",
+            "has_tags": False,
+        }
+        if original:
+            photo["orig_photo"] = {
+                "height": 1600,
+                "width": 1200,
+                "type": "base",
+                "url": f"{base}&size=1200x1600",
+            }
+        return {"type": "photo", "photo": photo}
 
     def message_event(
         self, user_id: int, payload: JSON, conversation_message_id: int | None = None

@@ -4,8 +4,10 @@ Each subscriber re-checks the badges of the kinds its event can move (visits aft
 purchase, friends after a referral, ...) against the member's progress, read from what the
 other contexts keep (purchases, referrals, the tier, streaks) or from the games' own facts
 (quests done). A badge created after members already qualify is awarded at their next event
-of its kind. The award is a unique (member, badge) row written with INSERT ... ON CONFLICT DO
-NOTHING, and its notice has the award's dedupe key: replays and races award nothing twice.
+of its kind. When two cards merge, badges earned on either are the survivor's, once, and the
+survivor is checked at once against what the two cards did together. The award is a unique
+(member, badge) row written with INSERT ... ON CONFLICT DO NOTHING, and its notice has the
+award's dedupe key: replays and races award nothing twice.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +38,7 @@ from core.games.errors import BadgeExists
 from core.games.events import QuestCompleted
 from core.games.facts import QUEST, record_fact
 from core.games.streaks.events import StreakExtended
+from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
@@ -109,11 +112,12 @@ class Badges:
         self._rules = rules
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
-        bus.subscribe_in_transaction(TierChanged, self._tier_changed)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(ReferralQualified, self._friend_qualified)
+        bus.subscribe_after_commit(TierChanged, self._tier_changed)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
         bus.subscribe_in_transaction(StreakExtended, self._streak_extended)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     # ------------------------------------------------------------------ the catalogue
     async def create(
@@ -276,9 +280,13 @@ class Badges:
     ) -> Progress:
         kind = condition.kind
         if kind in ("first_purchase", "visits"):
+            # A merged card's purchases stay its own rows: they count for the survivor.
+            absorbed = select(Member.id).where(Member.merged_into_id == member_id)
             have = await _count(
                 session,
-                select(func.count()).select_from(Purchase).where(Purchase.member_id == member_id),
+                select(func.count())
+                .select_from(Purchase)
+                .where(or_(Purchase.member_id == member_id, Purchase.member_id.in_(absorbed))),
             )
             return Progress(have, condition.count)
         if kind == "friends":
@@ -296,7 +304,9 @@ class Badges:
                 .where(GameFact.member_id == member_id, GameFact.kind == QUEST)
             )
             if condition.quest_id is not None:
-                query = query.where(GameFact.ref.like(f"{member_id}:{condition.quest_id}:%"))
+                # "<member>:<quest>:<period>", the member the card that did it (a merged
+                # card's facts follow the survivor); periods hold no colon.
+                query = query.where(GameFact.ref.like(f"%:{condition.quest_id}:%"))
             return Progress(await _count(session, query), condition.count)
         if kind == "streak":
             query = select(func.coalesce(func.max(Streak.best), 0)).where(
@@ -340,6 +350,31 @@ class Badges:
         if event.badge:
             # The quest's own reward: given once per (member, quest, period), like its points.
             await self.award(session, event.member_id, event.badge, f"quest-reward:{ref}")
+
+    async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
+        """Badges earned on either card are the survivor's, once (an award the survivor has
+        too stays on the absorbed card, unseen); quests done on the absorbed card count for
+        the survivor's progress; then what the two did together may earn more."""
+        survivor_id, absorbed_id = event.member_id, event.absorbed_id
+        held = set(
+            await session.scalars(
+                select(BadgeAward.badge_id).where(BadgeAward.member_id == survivor_id)
+            )
+        )
+        for award in (
+            await session.scalars(select(BadgeAward).where(BadgeAward.member_id == absorbed_id))
+        ).all():
+            if award.badge_id not in held:
+                award.member_id = survivor_id
+        await session.execute(
+            update(GameFact)
+            .where(GameFact.member_id == absorbed_id, GameFact.kind == QUEST)
+            .values(member_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+        await session.flush()
+        kinds = ("first_purchase", "visits", "friends", "quest", "streak", "tier")
+        await self._check(session, survivor_id, kinds, f"merge:{absorbed_id}")
 
     async def _streak_extended(self, session: AsyncSession, event: StreakExtended) -> None:
         await self._check(

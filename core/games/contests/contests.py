@@ -16,6 +16,8 @@ Leaderboard contests ("top N of a period win")
     "contest:<id>", core.games.leaderboards): a member who joined (or everyone, with
     `tickets.requires_join: false`) scores there what the metric's events bring from the
     moment of joining until the close (a refund counts against it when its purchase did).
+    Two cards merged before the close stand as one: their scores add up (reached when the
+    later one was); merged after it, the frozen standings stay and the best line counts.
     Game payouts (prizes, quest rewards) are no purchase, so they never score. At the close
     (the same job) the final standings are frozen (pseudonym, score, when it was reached)
     and hashed, and winners and reserves are taken from their top at once, in the same
@@ -43,6 +45,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.database import Database
 from core.db.installation import installation_secret
 from core.db.models import (
+    Board,
     Contest,
     ContestEntry,
     ContestTicket,
@@ -94,6 +98,7 @@ INELIGIBLE = "ineligible"
 ERASED = "erased"
 MERGED = "merged"
 NOT_IN_GOOD_STANDING = "not_in_good_standing"
+BOT = "bot"
 EXCLUDED = "excluded_by_shop"
 
 
@@ -207,10 +212,10 @@ class Contests:
 
     def subscribe(self, bus: MessageBus) -> None:
         """Tickets from what members do; entries follow members who turn out to be one."""
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(ReferralQualified, self.on_referral_qualified)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(ReferralQualified, self.on_referral_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self.on_quest_completed)
-        bus.subscribe_in_transaction(MembersMerged, self.on_members_merged)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
         self._boards.add_boards(self.boards_for_in)
 
     async def pseudonym_key(self) -> bytes:
@@ -555,9 +560,24 @@ class Contests:
 
     async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
         """Before the close, the absorbed member's entries become the survivor's (one entry,
-        tickets added up); after it, the frozen list stays and the draw passes over the
-        second card (reason `merged`)."""
+        tickets added up), and on a leaderboard contest's board the two cards' scores add up
+        (the leaderboards do it for running boards; a board whose window ended but whose
+        contest is not closed yet is done here); after it, the frozen list stays and the
+        draw passes over the second card (reason `merged`)."""
         open_contests = select(Contest.id).where(Contest.closed_at.is_(None))
+        ranked = (
+            await session.scalars(
+                select(Contest).where(Contest.kind == "leaderboard", Contest.closed_at.is_(None))
+            )
+        ).all()
+        if ranked:
+            keys = [board_of(row).key for row in ranked]
+            await self._boards.merge_scores_in(
+                session,
+                event.member_id,
+                event.absorbed_id,
+                select(Board.id).where(Board.key.in_(keys)),
+            )
         absorbed = (
             await session.scalars(
                 select(ContestEntry).where(
@@ -591,12 +611,15 @@ class Contests:
         self, session: AsyncSession, member: Member | None, spec: ContestSpec
     ) -> str | None:
         """Why a member may not win now, or None: erased, merged into another card (the
-        survivor's entry counts), owing points from a refund (not in good standing), or one
-        of the shop's own accounts."""
+        survivor's entry counts), known to be a bot (a messenger said one of their accounts
+        is, at any time: at joining, or later), owing points from a refund (not in good
+        standing), or one of the shop's own accounts."""
         if member is None or member.erased_at is not None:
             return ERASED
         if member.merged_into_id is not None:
             return MERGED
+        if member.bot_seen_at is not None:
+            return BOT
         if member.debt > 0:
             return NOT_IN_GOOD_STANDING
         for card in spec.excluded_cards:
@@ -847,9 +870,9 @@ class Contests:
     ) -> dict[str, str]:
         """(pseudonym, how good the line is: smaller is better) -> who is passed over."""
         excluded: dict[str, str] = {}
-        # Cards merged after the close (or, on a leaderboard, before it: each card scored on
-        # its own): one line per surviving member, the best one (the most tickets, the
-        # highest place); the others are passed over.
+        # Cards merged after the close (before it their entries, and a leaderboard's scores,
+        # were added up into one): one line per surviving member, the best one (the most
+        # tickets, the highest place); the others are passed over.
         by_owner: dict[int, list[tuple[str, Any]]] = {}
         for line in frozen:
             pseudonym = line[0]
@@ -1014,6 +1037,27 @@ class Contests:
         if member is not None and member.merged_into_id is not None:
             return await session.get(Member, member.merged_into_id)
         return member
+
+    async def prize_titles(self, entry_ids: Iterable[int]) -> dict[int, Text]:
+        """The titles (per language, or one text) of the contests whose prizes the ledger
+        entries `entry_ids` are (the others are left out), for History: the entry's own
+        reference is the contest's slug."""
+        wanted = sorted(set(entry_ids))
+        if not wanted:
+            return {}
+        async with self._db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(ContestWinner.ledger_entry_id, Contest.spec)
+                    .join(Contest, Contest.id == ContestWinner.contest_id)
+                    .where(ContestWinner.ledger_entry_id.in_(wanted))
+                )
+            ).all()
+        return {
+            int(entry_id): ContestSpec.model_validate_json(spec).title
+            for entry_id, spec in rows
+            if entry_id is not None
+        }
 
     async def awaiting_for(self, member_id: int) -> list[int]:
         """Contests in which the member has a prize to claim now."""

@@ -12,6 +12,10 @@ a board of its own window (key "contest:<id>", period "contest"). The boards a m
 score also goes to come from `add_boards` (the contests say which of theirs count the member
 at that moment: joined, open, in the window), so the same scoring, ties and ranks serve them.
 
+Merged cards: when two members become one, the absorbed card's scores on the boards still
+running (their period not over) are added to the survivor's, reached when the later of the two
+was; the absorbed card leaves those boards. Ended boards keep each card's line as it was.
+
 Ties go to whoever reached the score first, then to the smaller member id
 (core.games.leaderboards.ranking). A score of 0 leaves the board. Locking: the member's row
 is locked before their score is read (a purchase's posting holds it already), so two events
@@ -52,6 +56,7 @@ from core.games.leaderboards.ranking import (
     rank_key,
     siblings_ahead,
 )
+from core.members.events import MembersMerged
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
@@ -182,10 +187,11 @@ class Leaderboards:
         self._extra.append(extra)
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
-        bus.subscribe_in_transaction(RefundRecorded, self._refunded)
-        bus.subscribe_in_transaction(ReferralQualified, self._friend_qualified)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(RefundRecorded, self._refunded)
+        bus.subscribe_after_commit(ReferralQualified, self._friend_qualified)
         bus.subscribe_in_transaction(QuestCompleted, self._quest_completed)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     # ------------------------------------------------------------------ subscribers
     async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -217,6 +223,57 @@ class Leaderboards:
             ref=f"quest:{event.member_id}:{event.quest_id}:{event.period}",
             period_at=event.occurred_at, at=event.occurred_at,
         )  # fmt: skip
+
+    async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
+        running = select(Board.id).where(Board.ends_at > event.occurred_at)
+        await self.merge_scores_in(session, event.member_id, event.absorbed_id, running)
+
+    async def merge_scores_in(
+        self, session: AsyncSession, survivor_id: int, absorbed_id: int, boards: Any
+    ) -> None:
+        """Add the absorbed member's score on each of `boards` (a select of board ids) to
+        the survivor's and take the absorbed one off them. The sum is reached when the later
+        of the two scores was (by then both cards had theirs). Idempotent: a second call
+        finds nothing left to move. The caller holds both members' row locks (a merge)."""
+        rows = (
+            await session.execute(
+                select(BoardScore, Board.starts_at, Board.ends_at)
+                .join(Board, Board.id == BoardScore.board_id)
+                .where(BoardScore.member_id == absorbed_id, BoardScore.board_id.in_(boards))
+                .order_by(BoardScore.board_id)
+            )
+        ).all()
+        changes: dict[int, dict[tuple[int, int], int]] = {}
+        for absorbed, starts_at, ends_at in rows:
+            board_id = absorbed.board_id
+            counted = dict(moves(absorbed.rank_key, None))
+            kept = await session.get(BoardScore, (board_id, survivor_id))
+            total = clamp_score(absorbed.score + (kept.score if kept is not None else 0))
+            reached = absorbed.reached_at
+            if kept is not None:
+                reached = max(kept.reached_at, absorbed.reached_at)
+            new_key = rank_key(total, reached, starts_at, ends_at) if total else None
+            old_key = kept.rank_key if kept is not None else None
+            for node, change in moves(old_key, new_key).items():
+                counted[node] = counted.get(node, 0) + change
+            await session.delete(absorbed)
+            if kept is not None and new_key is None:
+                await session.delete(kept)
+            elif kept is not None and new_key is not None:
+                kept.score, kept.reached_at, kept.rank_key = total, reached, new_key
+            elif new_key is not None:
+                session.add(
+                    BoardScore(
+                        board_id=board_id,
+                        member_id=survivor_id,
+                        score=total,
+                        reached_at=reached,
+                        rank_key=new_key,
+                    )
+                )
+            changes[board_id] = {node: change for node, change in counted.items() if change}
+        await session.flush()
+        await self._count_boards(session, changes)
 
     # ------------------------------------------------------------------ scoring
     async def score_in(

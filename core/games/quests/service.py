@@ -30,6 +30,15 @@ The profile quest
     (`ProfileQuestLive`), and a profile one of them rewarded is never rewarded again by the
     one a shop creates to replace it (a higher reward pays the members still to complete).
 
+Merged cards
+    When two members become one (`MembersMerged`), the absorbed card's quests become the
+    survivor's, counted once: its joins (the earlier join kept), its progress rows (a source
+    both cards counted, the same day's check-in, counts once), its pending proofs, and its
+    completions of (quest, period)s the survivor has not completed (one the survivor
+    completed too stays on the absorbed card as history: both were paid before the merge,
+    and neither is paid again). A live quest that the two cards' steps together complete is
+    completed for the survivor then, paid once under the survivor's ledger key.
+
 Ordered quests
     A step counts only once every step before it is done; what happens for a later step
     before that is not kept (the member is told the order in the chat).
@@ -46,8 +55,20 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Numeric, and_, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    Numeric,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from core.db.database import Database
 from core.db.models import (
@@ -84,11 +105,12 @@ from core.games.quests.errors import (
 from core.games.quests.membership import ChannelMembership, Membership
 from core.games.quests.periods import period_of
 from core.ledger.entries import Ledger
-from core.members.events import MemberJoined, ProfileChanged
+from core.members.events import MemberJoined, MembersMerged, ProfileChanged
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
+from core.rules.values import LocalizedText
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
@@ -218,13 +240,14 @@ class Quests:
     # ------------------------------------------------------------------ wiring
 
     def subscribe(self, bus: MessageBus) -> None:
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase)
-        bus.subscribe_in_transaction(RefundRecorded, self.on_refund)
-        bus.subscribe_in_transaction(ReferralQualified, self.on_referral)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase)
+        bus.subscribe_after_commit(RefundRecorded, self.on_refund)
+        bus.subscribe_after_commit(ReferralQualified, self.on_referral)
         bus.subscribe_in_transaction(CheckedIn, self.on_checked_in)
-        bus.subscribe_in_transaction(EventBonusRecorded, self.on_event)
-        bus.subscribe_in_transaction(ProfileChanged, self.on_profile_changed)
-        bus.subscribe_in_transaction(MemberJoined, self.on_member_joined)
+        bus.subscribe_after_commit(EventBonusRecorded, self.on_event)
+        bus.subscribe_after_commit(ProfileChanged, self.on_profile_changed)
+        bus.subscribe_after_commit(MemberJoined, self.on_member_joined)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     def add_membership(self, channel: str, checker: ChannelMembership) -> None:
         self.memberships[channel] = checker
@@ -576,6 +599,27 @@ class Quests:
                 )
         return answer
 
+    async def reward_titles(self, entry_ids: Iterable[int]) -> dict[int, LocalizedText]:
+        """The titles, in every language, of the quests whose rewards the ledger entries
+        `entry_ids` are (the others are left out): History names a reward in the member's
+        language, where the entry's own reference holds the English title only."""
+        wanted = sorted(set(entry_ids))
+        if not wanted:
+            return {}
+        async with self._db.reading() as session:
+            rows = (
+                await session.execute(
+                    select(QuestCompletion.ledger_entry_id, Quest.id, Quest.definition)
+                    .join(Quest, Quest.id == QuestCompletion.quest_id)
+                    .where(QuestCompletion.ledger_entry_id.in_(wanted))
+                )
+            ).all()
+        return {
+            int(entry_id): self._definition(quest_id, raw).title
+            for entry_id, quest_id, raw in rows
+            if entry_id is not None
+        }
+
     # ------------------------------------------------------------------ events
 
     async def on_purchase(self, session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -665,6 +709,96 @@ class Quests:
             await self._advance_in(
                 session, member.id, event.occurred_at, "profile", _profile_matcher(member)
             )
+
+    async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
+        """The absorbed card's quests count for the survivor, once (see "Merged cards")."""
+        survivor_id, absorbed_id = event.member_id, event.absorbed_id
+        for join in (
+            await session.scalars(select(QuestJoin).where(QuestJoin.member_id == absorbed_id))
+        ).all():
+            kept = await session.scalar(
+                select(QuestJoin).where(
+                    QuestJoin.member_id == survivor_id, QuestJoin.quest_id == join.quest_id
+                )
+            )
+            if kept is None:
+                join.member_id = survivor_id
+            else:
+                kept.joined_at = min(kept.joined_at, join.joined_at)
+                await session.delete(join)
+        for done in (
+            await session.scalars(
+                select(QuestCompletion).where(QuestCompletion.member_id == absorbed_id)
+            )
+        ).all():
+            paid = await session.scalar(
+                select(QuestCompletion.id).where(
+                    QuestCompletion.member_id == survivor_id,
+                    QuestCompletion.quest_id == done.quest_id,
+                    QuestCompletion.period == done.period,
+                )
+            )
+            if paid is None:
+                done.member_id = survivor_id
+        await session.flush()
+        touched = (
+            await session.execute(
+                select(QuestProgress.quest_id, QuestProgress.period)
+                .where(QuestProgress.member_id == absorbed_id)
+                .distinct()
+            )
+        ).all()
+        twin = aliased(QuestProgress)
+        counted_by_survivor = exists().where(
+            twin.member_id == survivor_id,
+            twin.quest_id == QuestProgress.quest_id,
+            twin.period == QuestProgress.period,
+            twin.step == QuestProgress.step,
+            twin.source == QuestProgress.source,
+        )
+        # What both cards counted from one source stays on the absorbed card: counted once.
+        await session.execute(
+            update(QuestProgress)
+            .where(QuestProgress.member_id == absorbed_id, ~counted_by_survivor)
+            .values(member_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            update(QuestProof)
+            .where(QuestProof.member_id == absorbed_id, QuestProof.status == PENDING)
+            .values(member_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
+        survivor = await session.get(Member, survivor_id)
+        if survivor is None or survivor.erased_at is not None:
+            return
+        when = event.occurred_at
+        for quest_id, period in sorted(touched):
+            info = self._info(await self._row_in(session, quest_id))
+            if not info.live(when):
+                continue
+            definition = info.definition
+            if is_profile_quest(definition) and await self._profile_rewarded_in(
+                session, survivor_id, quest_id
+            ):
+                continue
+            tally, completed = await self._state_in(
+                session, quest_id, survivor_id, period, definition
+            )
+            if completed or not all(
+                _complete(step, tally.done.get(index, Decimal(0)))
+                for index, step in enumerate(definition.steps)
+            ):
+                continue
+            await session.execute(
+                insert_ignoring(
+                    session,
+                    QuestJoin,
+                    {"quest_id": quest_id, "member_id": survivor_id, "joined_at": when},
+                    unique=["member_id", "quest_id"],
+                )
+            )
+            await self._complete_in(session, quest_id, definition, survivor, period, when)
 
     # ------------------------------------------------------------------ the engine
 

@@ -11,6 +11,10 @@ other missed period was forgiven in the last `streak_freeze_every` periods; a lo
 starts again at 1. Periods are integers (core.games.streaks.periods), so calendar edges
 (a month's end, a year's, a DST change) are nothing special.
 
+Merged cards: when two members become one, each streak keeps the better of the two cards'
+(the longer one still alive today in the survivor's time zone; the later one on a tie) and
+the best of both bests.
+
 Locking: every change locks the member's row first (the purchase's ledger posting already
 holds it; a check-in takes it), so two taps or a tap and a purchase are serialized per
 member, on PostgreSQL by the row lock and on SQLite by the write lock.
@@ -34,6 +38,7 @@ from core.games.events import CheckedIn
 from core.games.facts import CHECKIN, record_fact
 from core.games.streaks.events import StreakExtended
 from core.games.streaks.periods import DAY, WEEK, local_day, ordinal
+from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.rules.book import RuleBook
 from core.rules.sections import QUIET_HOURS_START, ProgramRules, StreakRule
@@ -115,7 +120,8 @@ class Streaks:
 
     def subscribe(self, bus: MessageBus) -> None:
         bus.subscribe_in_transaction(CheckedIn, self.checked_in)
-        bus.subscribe_in_transaction(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
+        bus.subscribe_after_commit(MembersMerged, self.on_members_merged)
 
     # ------------------------------------------------------------------ the check-in
     async def check_in(self, member_id: int) -> CheckIn:
@@ -150,6 +156,39 @@ class Streaks:
         rules = await self._rules.in_force(session)
         day = local_day(event.occurred_at, self._zone(member, rules))
         await self._act(session, event.member_id, "purchase", day, event.occurred_at)
+
+    async def on_members_merged(self, session: AsyncSession, event: MembersMerged) -> None:
+        """Each streak keeps the better card's run and the best of both (the merge holds
+        both members' row locks)."""
+        absorbed = (
+            await session.scalars(select(Streak).where(Streak.member_id == event.absorbed_id))
+        ).all()
+        survivor = await session.get(Member, event.member_id)
+        if not absorbed or survivor is None:
+            return
+        rules = await self._rules.in_force(session)
+        today = local_day(event.occurred_at, self._zone(survivor, rules))
+        periods = {rule.key: rule.period for rule in rules.streaks}
+        every = rules.streak_freeze_every
+
+        def standing(row: Streak) -> tuple[int, int]:
+            period = periods.get(row.key)
+            now = alive(row, ordinal(today, period), every) if period is not None else 0
+            return now, row.last_period if row.last_period is not None else -1
+
+        for row in absorbed:
+            kept = await session.get(Streak, (survivor.id, row.key))
+            if kept is None:
+                kept = Streak(member_id=survivor.id, key=row.key, current=0, best=0)
+                session.add(kept)
+            if kept.last_period is None or standing(row) > standing(kept):
+                kept.current = row.current
+                kept.last_period = row.last_period
+                kept.frozen_period = row.frozen_period
+            kept.best = max(kept.best, row.best)
+            kept.updated_at = event.occurred_at
+            await session.delete(row)
+        await session.flush()
 
     async def _act(
         self, session: AsyncSession, member_id: int, action: str, day: date, now: datetime

@@ -1,0 +1,243 @@
+"""A segment as SQL: the ids of the members in it, and their count by channel.
+
+Who can be in a segment at all is fixed here, whatever the segment says: a live member (not
+erased, not merged into another) who opted in to offers. `REACHABLE` is written exactly as the
+segments' partial indexes are (core.db.models), so PostgreSQL answers a simple segment
+(a tier, a channel and a language, inactivity) from an index alone.
+
+What a member did before a merge counts for the member they are now: purchases, points,
+friends, quests, badges, coupons and tags are attributed to their owner today
+(COALESCE(merged_into_id, id), as core.shared.owners does).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    extract,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.orm import QueryableAttribute, aliased
+
+from core.db.models import (
+    Badge,
+    BadgeAward,
+    Coupon,
+    CouponCampaign,
+    CouponRedemption,
+    LedgerEntry,
+    Member,
+    MemberTag,
+    Purchase,
+    Quest,
+    QuestCompletion,
+    QuestJoin,
+    Referral,
+)
+from core.segments.definition import BASE_TIER, CountInPeriod, Period, Range, Segment
+
+# A column as a condition takes it: a mapped attribute or an SQL expression.
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+# Earned points: every credit but the one a merge moves from one card to another.
+_NOT_EARNED = ("merge_in",)
+
+
+def reachable() -> list[ColumnElement[bool]]:
+    """Live members who opted in to offers (the segments' partial indexes hold exactly them)."""
+    return [
+        # The bare column (`WHERE marketing_opt_in`), as the index predicate says it.
+        Member.marketing_opt_in.expression,
+        Member.erased_at.is_(None),
+        Member.merged_into_id.is_(None),
+    ]
+
+
+def members_in(segment: Segment, *, now: datetime) -> Select[int]:
+    """The ids of the live, consenting members who meet every condition of `segment`."""
+    return select(Member.id).where(*reachable(), *conditions(segment, now=now))
+
+
+def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, int]:
+    """How many members are in `segment`, per last channel (None: no account left)."""
+    return (
+        select(Member.last_channel, func.count())
+        .where(*reachable(), *conditions(segment, now=now))
+        .group_by(Member.last_channel)
+    )
+
+
+def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
+    """One SQL condition on `members` per condition the segment gives."""
+    where: list[ColumnElement[bool]] = []
+    if segment.channel is not None:
+        where.append(Member.last_channel == segment.channel)
+    if segment.language is not None:
+        where.append(Member.language == segment.language)
+    if segment.tier is not None:
+        where.append(
+            Member.tier.is_(None) if segment.tier == BASE_TIER else Member.tier == segment.tier
+        )
+    if segment.balance is not None:
+        where.extend(_in_range(Member.balance, segment.balance))
+    if segment.active_within_days is not None:
+        where.append(Member.last_active_at >= now - timedelta(days=segment.active_within_days))
+    if segment.inactive_days is not None:
+        where.append(Member.last_active_at < now - timedelta(days=segment.inactive_days))
+    if segment.joined is not None:
+        where.extend(_in_period(Member.created_at, segment.joined, now))
+    if segment.birthday_month is not None:
+        where.append(extract("month", Member.birthday) == segment.birthday_month)
+    if segment.purchases is not None:
+        where.append(
+            _counted(
+                Purchase.__table__,
+                Purchase.member_id,
+                func.count(Purchase.id),
+                _in_period(Purchase.created_at, segment.purchases, now),
+                segment.purchases,
+            )
+        )
+    if segment.points_earned is not None:
+        where.append(
+            _counted(
+                LedgerEntry.__table__,
+                LedgerEntry.member_id,
+                func.sum(LedgerEntry.points),
+                [
+                    LedgerEntry.points > 0,
+                    LedgerEntry.reason.not_in(_NOT_EARNED),
+                    *_in_period(LedgerEntry.created_at, segment.points_earned, now),
+                ],
+                segment.points_earned,
+            )
+        )
+    if segment.friends_referred is not None:
+        where.append(
+            _counted(
+                Referral.__table__,
+                Referral.referrer_id,
+                func.count(Referral.id),
+                [Referral.status != "rejected"],
+                segment.friends_referred,
+            )
+        )
+    if segment.quest is not None:
+        if segment.quest.state == "completed":
+            done = QuestCompletion.__table__.join(Quest, Quest.id == QuestCompletion.quest_id)
+            where.append(
+                Member.id.in_(
+                    _owners(done, QuestCompletion.member_id, Quest.slug == segment.quest.slug)
+                )
+            )
+        else:
+            joined = QuestJoin.__table__.join(Quest, Quest.id == QuestJoin.quest_id)
+            where.append(
+                Member.id.in_(
+                    _owners(joined, QuestJoin.member_id, Quest.slug == segment.quest.slug)
+                )
+            )
+    if segment.badge is not None:
+        awarded = BadgeAward.__table__.join(Badge, Badge.id == BadgeAward.badge_id)
+        where.append(
+            Member.id.in_(_owners(awarded, BadgeAward.member_id, Badge.name == segment.badge))
+        )
+    if segment.coupon is not None:
+        redeemed = CouponRedemption.__table__.join(
+            Coupon, Coupon.id == CouponRedemption.coupon_id
+        ).join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
+        # Who redeemed it: the card shown at the till, else the coupon's holder.
+        redeemer = func.coalesce(CouponRedemption.member_id, Coupon.member_id)
+        owners = _owners(redeemed, redeemer, CouponCampaign.slug == segment.coupon.campaign)
+        where.append(Member.id.in_(owners) if segment.coupon.redeemed else Member.id.not_in(owners))
+    if segment.tags is not None:
+        tags = segment.tags
+        if tags.any is not None:
+            where.append(
+                Member.id.in_(
+                    _owners(MemberTag.__table__, MemberTag.member_id, MemberTag.tag.in_(tags.any))
+                )
+            )
+        if tags.all is not None:
+            where.append(
+                _counted(
+                    MemberTag.__table__,
+                    MemberTag.member_id,
+                    func.count(MemberTag.tag.distinct()),
+                    [MemberTag.tag.in_(tags.all)],
+                    Range(min=len(tags.all)),
+                )
+            )
+        if tags.none is not None:
+            where.append(
+                Member.id.not_in(
+                    _owners(MemberTag.__table__, MemberTag.member_id, MemberTag.tag.in_(tags.none))
+                )
+            )
+    return where
+
+
+def _in_range(column: Column, bounds: Range) -> list[ColumnElement[bool]]:
+    where = []
+    if bounds.min is not None:
+        where.append(column >= bounds.min)
+    if bounds.max is not None:
+        where.append(column <= bounds.max)
+    return where
+
+
+def _in_period(column: Column, period: Period, now: datetime) -> list[ColumnElement[bool]]:
+    since, until = period.bounds(now)
+    where = []
+    if since is not None:
+        where.append(column >= since)
+    if until is not None:
+        where.append(column < until)
+    return where
+
+
+def _owners(rows: FromClause, member_id: Column, *where: ColumnElement[bool]) -> Select[int]:
+    """The members who own today (after merges) the rows of `rows` that match `where`."""
+    owner = aliased(Member)
+    return (
+        select(func.coalesce(owner.merged_into_id, owner.id))
+        .select_from(rows.join(owner, owner.id == member_id))
+        .where(*where)
+    )
+
+
+def _counted(
+    rows: FromClause,
+    member_id: Column,
+    measure: ColumnElement[int],
+    where: list[ColumnElement[bool]],
+    bounds: Range | CountInPeriod,
+) -> ColumnElement[bool]:
+    """Members whose `measure` over their matching rows lies within `bounds`. A member with
+    no such row measures 0: within bounds without a positive `min` (`{"max": 0}` is "none"),
+    so those bounds are asked as "not above max" instead of "within"."""
+    owner = aliased(Member)
+    owner_id = func.coalesce(owner.merged_into_id, owner.id)
+    grouped = (
+        select(owner_id)
+        .select_from(rows.join(owner, owner.id == member_id))
+        .where(*where)
+        .group_by(owner_id)
+    )
+    if bounds.min is not None and bounds.min > 0:
+        having = [measure >= bounds.min]
+        if bounds.max is not None:
+            having.append(measure <= bounds.max)
+        return Member.id.in_(grouped.having(and_(*having)))
+    if bounds.max is not None:
+        return Member.id.not_in(grouped.having(measure > bounds.max))
+    # `{"min": 0}` alone: everyone.
+    return true()
