@@ -188,7 +188,7 @@ def _outcomes(report: AttributionReport) -> str:
         if outcome.versus_holdout is not None:
             lines.append(f"  {outcome.key} against the holdout: {outcome.versus_holdout.words}")
     if report.holdout is None:
-        lines.append("  no holdout: no baseline to measure an uplift against")
+        lines.append("  no holdout (yet): no baseline to measure an uplift against")
     return "\n".join(lines)
 
 

@@ -24,22 +24,17 @@ from core.broadcasts.attribution import (
     two_proportion_p_value,
 )
 from core.broadcasts.spec import HOLDOUT
-from core.db.models import Broadcast, BroadcastTap, Member
+from core.db.models import Broadcast, BroadcastDelivery, BroadcastTap, Member
+from tests import test_broadcasts
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.fakes.twilio_api import FakeTwilioAPI  # noqa: F401 - the shop's fixtures
-from tests.fakes.vk_api import FakeVkAPI  # noqa: F401
 from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery
-from tests.test_broadcasts import (  # noqa: F401 - fixtures
-    Shop,
-    add_members,
-    coupon_of,
-    shop,
-    telegram_ids,
-)
+from tests.test_broadcasts import Shop, add_members, coupon_of, telegram_ids
 from tests.test_vk import fake_vk  # noqa: F401 - fixture
 from tests.whatsapp_member import fake_twilio  # noqa: F401 - fixture
 
 WEEK = timedelta(days=7)
+# The broadcasts' shop: the program with the fake Telegram, VK and Twilio servers.
+shop = test_broadcasts.shop
 
 
 # ---------------------------------------------------------------------- the statistics
@@ -197,6 +192,13 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
         groups.setdefault(str(row.variant), []).append(member)
     a, b, held = groups["A"], groups["B"], groups[HOLDOUT]
     assert len(a) >= 3 and len(b) >= 3 and len(held) >= 3, groups
+    # Quiet hours held b[2]'s message back three days: their window starts then.
+    async with shop.runtime.db.transaction() as session:
+        await session.execute(
+            update(BroadcastDelivery)
+            .where(BroadcastDelivery.id == rows[b[2]].id)
+            .values(sent_at=rows[b[2]].sent_at + timedelta(days=3))
+        )
 
     # A's first two redeem their broadcast coupon at the till (once is once, replayed).
     for number, member in enumerate(a[:2]):
@@ -222,14 +224,15 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     await buy(shop, a[1], "999", "a1-late")
     await buy(shop, b[1], "999", "b1-late")
     await buy(shop, held[1], "999", "h1-late")
+    await buy(shop, b[2], "50", "b2-in-their-window")
 
     report = await wiring.attribution(program).report(broadcast_id, WEEK)
 
     by_key = {o.key: o for o in report.variants}
     assert (by_key["A"].delivered, by_key["A"].redeemed, by_key["A"].purchased) == (len(a), 2, 2)
     assert by_key["A"].revenue == Decimal("150.50")
-    assert (by_key["B"].delivered, by_key["B"].redeemed, by_key["B"].purchased) == (len(b), 0, 1)
-    assert by_key["B"].revenue == Decimal("45.00")
+    assert (by_key["B"].delivered, by_key["B"].redeemed, by_key["B"].purchased) == (len(b), 0, 2)
+    assert by_key["B"].revenue == Decimal("95.00")
     assert report.holdout is not None
     assert (report.holdout.delivered, report.holdout.purchased) == (len(held), 1)
     assert report.holdout.revenue == Decimal("60.00")
@@ -238,7 +241,7 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     assert by_key["A"].versus_holdout.words == NOT_ENOUGH
     # A 9-day window takes the late purchases in.
     wider = await wiring.attribution(program).report(broadcast_id, timedelta(days=9))
-    assert [o.purchased for o in wider.variants] == [3, 2]
+    assert [o.purchased for o in wider.variants] == [3, 3]
     assert wider.holdout is not None and wider.holdout.purchased == 2
 
     # The command line, in this process (same main.main), in words and as JSON.

@@ -314,11 +314,24 @@ class Attribution:
                 .join(Coupon, Coupon.code == d.coupon_code)
                 .where(sent, exists().where(CouponRedemption.coupon_id == Coupon.id)),
             )
-            bought = await self._purchases(session, sent, d.sent_at, self._plus(d.sent_at, window))
+            first, last = (
+                await session.execute(select(func.min(d.sent_at), func.max(d.sent_at)).where(sent))
+            ).one()
+            bought: dict[str, tuple[int, Decimal]] = {}
+            if first is not None and last is not None:
+                bought = await self._purchases(
+                    session,
+                    sent,
+                    d.sent_at,
+                    self._plus(d.sent_at, window),
+                    (first, last + window),
+                )
             if started is not None:
                 start = literal(started, UTCDateTime())
                 end = literal(started + window, UTCDateTime())
-                bought.update(await self._purchases(session, held, start, end))
+                bought.update(
+                    await self._purchases(session, held, start, end, (started, started + window))
+                )
         outcomes = {
             key: Outcome(
                 key=key,
@@ -346,12 +359,25 @@ class Attribution:
         members: ColumnElement[bool],
         start: ColumnElement[Any] | InstrumentedAttribute[Any],
         end: ColumnElement[Any],
+        bounds: tuple[datetime, datetime],
     ) -> dict[str, tuple[int, Decimal]]:
-        """Per variant: members with a purchase in [start, end) and the sum of those."""
+        """Per variant: members with a purchase in [start, end) and the sum of those.
+        `bounds` hold every member's window: only the purchases of that span are read, by
+        their time (ix_purchases_created_at), not the whole table."""
         d, p = BroadcastDelivery, Purchase
+        since, until = bounds
         per_member = (
             select(d.variant.label("variant"), func.sum(p.amount).label("spent"))
-            .join(p, and_(p.member_id == d.member_id, p.created_at >= start, p.created_at < end))
+            .join(
+                p,
+                and_(
+                    p.member_id == d.member_id,
+                    p.created_at >= start,
+                    p.created_at < end,
+                    p.created_at >= since,
+                    p.created_at < until,
+                ),
+            )
             .where(members)
             .group_by(d.variant, d.member_id)
             .subquery()

@@ -223,8 +223,8 @@ class Purchase(Base):
     __tablename__ = "purchases"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
-        # A member's purchases in a period (a broadcast's attribution window).
-        Index("ix_purchases_member_created", "member_id", "created_at"),
+        # The purchases of a period (a broadcast's attribution window).
+        Index("ix_purchases_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

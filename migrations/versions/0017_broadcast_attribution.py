@@ -1,4 +1,4 @@
-"""broadcast attribution: a broadcast's button taps, and members' purchases by time
+"""broadcast attribution: a broadcast's button taps, and purchases by time
 
 Revision ID: 0017
 Revises: 0016
@@ -36,12 +36,12 @@ def upgrade() -> None:
     with op.batch_alter_table('broadcast_taps', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_broadcast_taps_member_id'), ['member_id'], unique=False)
     with op.batch_alter_table('purchases', schema=None) as batch_op:
-        batch_op.create_index('ix_purchases_member_created', ['member_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_purchases_created_at', ['created_at'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('purchases', schema=None) as batch_op:
-        batch_op.drop_index('ix_purchases_member_created')
+        batch_op.drop_index('ix_purchases_created_at')
     with op.batch_alter_table('broadcast_taps', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_broadcast_taps_member_id'))
     op.drop_table('broadcast_taps')
