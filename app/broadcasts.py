@@ -7,6 +7,7 @@ start without any SDK. Sending is wired in app/broadcast_sending.py.
 
 from __future__ import annotations
 
+from core.broadcasts.attribution import Attribution
 from core.broadcasts.audience import Audience, SegmentAudience
 from core.broadcasts.broadcasts import Broadcasts
 from core.program import LoyaltyProgram
@@ -18,3 +19,7 @@ def audience() -> Audience:
 
 def broadcasts(program: LoyaltyProgram) -> Broadcasts:
     return Broadcasts(program.db, program.clock, program.rules, audience())
+
+
+def attribution(program: LoyaltyProgram) -> Attribution:
+    return Attribution(program.db, program.clock)

@@ -3,7 +3,11 @@
 python main.py broadcast-create --file B.json     store it (a draft); prints its id
 python main.py broadcast-preview ID [--card CARD] the message per variant, language, channel
 python main.py broadcast-send ID                  send it now (or at its time), with progress
-python main.py broadcast-status ID [--json]       queued, sent, failed, skipped by reason, rate
+python main.py broadcast-status ID [--json] [--window-days N]
+                                                  queued, sent, failed, skipped by reason, rate;
+                                                  per variant: delivered, tapped, redeemed,
+                                                  purchased, revenue, conversion, uplift against
+                                                  the holdout, and the verdict in words
 python main.py broadcast-pause ID | broadcast-resume ID | broadcast-cancel ID
 """
 
@@ -13,15 +17,16 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from app import broadcasts as wiring
 from cli.command import Command, Context, Needs
 from cli.coupons import read_lines
+from core.broadcasts.attribution import AttributionReport, Outcome
 from core.broadcasts.broadcasts import SCHEDULED, BroadcastStatus
 from core.broadcasts.engine import Preview, RunReport
 from core.broadcasts.errors import BroadcastRefused
-from core.broadcasts.spec import parse_spec
+from core.broadcasts.spec import HOLDOUT, parse_spec
 
 CHANNELS = ("telegram", "vk", "whatsapp")
 
@@ -169,20 +174,72 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
     return "\n".join(lines)
 
 
+def _outcomes(report: AttributionReport) -> str:
+    days = report.window / timedelta(days=1)
+    lines = [f"did it work (purchases within {days:g} days of the message):"]
+    rows = list(report.variants)
+    if report.holdout is not None:
+        rows.append(report.holdout)
+    for outcome in rows:
+        lines.append("  " + _outcome(outcome))
+    if report.best_versus_next is not None:
+        lines.append(f"  best variant: {report.best_versus_next.words}")
+    for outcome in report.variants:
+        if outcome.versus_holdout is not None:
+            lines.append(f"  {outcome.key} against the holdout: {outcome.versus_holdout.words}")
+    if report.holdout is None:
+        lines.append("  no holdout (yet): no baseline to measure an uplift against")
+    return "\n".join(lines)
+
+
+def _outcome(outcome: Outcome) -> str:
+    name = "holdout" if outcome.key == HOLDOUT else f"variant {outcome.key}"
+    reached = "held out" if outcome.key == HOLDOUT else "delivered"
+    conversion = outcome.conversion
+    text = (
+        f"{name}: {reached} {outcome.delivered}, tapped {outcome.tapped},"
+        f" redeemed {outcome.redeemed}, purchased {outcome.purchased},"
+        f" revenue {outcome.revenue}, conversion "
+        + ("-" if conversion is None else f"{conversion * 100:.1f}%")
+    )
+    if outcome.uplift_points is not None:
+        text += f", uplift {outcome.uplift_points:+.1f} points"
+        if outcome.uplift_relative is not None:
+            text += f" ({outcome.uplift_relative * 100:+.0f}%)"
+    return text
+
+
 class BroadcastStatusCommand(Command):
     name = "broadcast-status"
-    help = "a broadcast's progress: queued, sent, failed, skipped by reason, rate achieved"
+    help = (
+        "a broadcast's progress (queued, sent, failed, skipped by reason, rate) and whether it"
+        " worked (taps, redemptions, purchases per variant against the holdout)"
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _id(parser)
         parser.add_argument("--json", action="store_true", help="as JSON")
+        parser.add_argument(
+            "--window-days",
+            type=int,
+            help="days after the message in which a purchase counts"
+            " (default BROADCAST_ATTRIBUTION_DAYS, 7)",
+        )
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
+        days = args.window_days
+        if days is None:
+            days = context.settings.broadcast_attribution_days
+        if not 1 <= days <= 366:
+            raise BroadcastRefused(f"--window-days must be 1 to 366, not {days}")
         status = await wiring.broadcasts(context.program).status(args.id)
+        report = await wiring.attribution(context.program).report(args.id, timedelta(days=days))
         if args.json:
-            print(json.dumps(status.as_json(), ensure_ascii=False, indent=2))
+            shown = {**status.as_json(), "attribution": report.as_json()}
+            print(json.dumps(shown, ensure_ascii=False, indent=2))
         else:
             print(_summary(status))
+            print(_outcomes(report))
         return 0
 
 

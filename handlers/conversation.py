@@ -86,7 +86,7 @@ class Conversation:
             BadgesMenu(program, views),
             StreaksMenu(program, views),
             LeaderboardMenu(program, views),
-            BroadcastButtons(self._main),
+            BroadcastButtons(program, self._main),
             self._signup,
         )
         for feature in features:

@@ -221,7 +221,11 @@ class LedgerEntry(Base):
 
 class Purchase(Base):
     __tablename__ = "purchases"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        # The purchases of a period (a broadcast's attribution window).
+        Index("ix_purchases_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     purchase_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -945,3 +949,18 @@ class BroadcastDelivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The broadcast's coupon issued to this member (once: written with the issue).
     coupon_code: Mapped[str | None] = mapped_column(String(32))
+
+
+class BroadcastTap(Base):
+    """A broadcast's button tapped by one of its recipients: the first tap per (broadcast,
+    member) is kept (later ones change nothing), with the variant the member was sent. Written
+    by core.broadcasts.attribution, read by a broadcast's status."""
+
+    __tablename__ = "broadcast_taps"
+    __table_args__ = (UniqueConstraint("broadcast_id", "member_id", name="broadcast_tap_member"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    variant: Mapped[str] = mapped_column(String(16))
+    tapped_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,10 +1,14 @@
 """A broadcast's button, tapped: the member lands where the button says (their coupons, a
-quest, a reward), exactly as if they had asked for it."""
+quest, a reward), exactly as if they had asked for it, and the tap counts for the broadcast
+and its variant (core.broadcasts.attribution: once per member, only a recipient's, never on
+a cancelled broadcast; the target opens either way)."""
 
 from __future__ import annotations
 
 import logging
 
+from core.broadcasts.attribution import Attribution
+from core.program import LoyaltyProgram
 from handlers import actions
 from handlers.menus.main import MainMenu
 from handlers.messages import Reply
@@ -14,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class BroadcastButtons:
-    def __init__(self, main: MainMenu) -> None:
+    def __init__(self, program: LoyaltyProgram, main: MainMenu) -> None:
+        self._attribution = Attribution(program.db, program.clock)
         self._main = main
         self._router: Router | None = None
 
@@ -28,5 +33,13 @@ class BroadcastButtons:
         handler = self._router.handler(target) if target is not None else None
         if target is None or isinstance(target, actions.BroadcastTap) or handler is None:
             return self._main.unknown(turn)
-        log.info("broadcast %s variant %s: a button was tapped", action.broadcast, action.variant)
+        counted = await self._attribution.record_tap(
+            action.broadcast, turn.member.id, action.variant
+        )
+        log.info(
+            "broadcast %s variant %s: a button was tapped (%s)",
+            action.broadcast,
+            action.variant,
+            "counted" if counted else "not counted",
+        )
         return list(await handler(turn, target))
