@@ -112,6 +112,13 @@ class BroadcastSend(Command):
                 )
             engine = runtime.broadcast_engine
             info = await engine.broadcasts.start(args.id)
+            if info.spec.trigger is not None:
+                print(
+                    f"Broadcast {info.id} is on: it goes to each member of its segment when its "
+                    f"{info.spec.trigger.kind} trigger fires (the job worker sends it) until "
+                    "broadcast-pause or broadcast-cancel."
+                )
+                return 0
             if info.state == SCHEDULED and info.send_at is not None:
                 print(
                     f"Broadcast {info.id} is scheduled for "
