@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.birthdays.birthdays import Birthdays
-from core.db.database import Database
 from core.broadcasts.triggers import Triggers
+from core.db.database import Database
 from core.earning.event_bonuses import Events
-from core.feedback.service import Feedback
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.feedback.service import Feedback
 from core.games.badges.badges import Badges
 from core.games.contests.contests import Contests
 from core.games.contests.privacy import ContestsSection

@@ -22,8 +22,8 @@ from handlers.menus.balance import BalanceMenu
 from handlers.menus.broadcasts import BroadcastButtons
 from handlers.menus.card import CardMenu
 from handlers.menus.contests import ContestsMenu
-from handlers.menus.feedback import FeedbackMenu
 from handlers.menus.coupons import CouponsMenu
+from handlers.menus.feedback import FeedbackMenu
 from handlers.menus.games import GamesMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu

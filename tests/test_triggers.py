@@ -17,10 +17,10 @@ from core.db.models import FeedbackRequest, LedgerEntry, Member, TriggerFiring
 from core.earning.events import PurchaseRecorded
 from core.feedback.service import StoreScore
 from core.members.accounts import IdentityKey
+from tests import test_broadcasts, test_vk, whatsapp_member
 from tests.data import count
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
-from tests.fakes.vk_api import FakeVkAPI
 from tests.telegram_member import (
     TelegramMember,
     inline_actions,
@@ -28,18 +28,14 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
-from tests.test_broadcasts import (  # noqa: F401 - fixtures
-    PLAIN,
-    Shop,
-    add_members,
-    fake_twilio,
-    fake_vk,
-    run_cli,
-    shop,
-    telegram_ids,
-)
+from tests.test_broadcasts import PLAIN, Shop, add_members, run_cli, telegram_ids
 from tests.test_whatsapp import WhatsAppMember, choices
 from tests.whatsapp_member import serve_whatsapp
+
+# The broadcasts' shop (a runtime on the fake Telegram, VK and Twilio servers) and its fakes.
+shop = test_broadcasts.shop
+fake_vk = test_vk.fake_vk
+fake_twilio = whatsapp_member.fake_twilio
 
 TIERS: list[dict[str, Any]] = [
     {"key": "silver", "name": {"en": "Silver"}, "threshold": 1000},
@@ -88,7 +84,7 @@ async def buy(shop: Shop, member_id: int, amount: str, purchase_id: str, **extra
 
 # ---------------------------------------------------------------------- win-back
 async def test_win_back_fires_once_per_period_for_a_lapsed_member_only(shop: Shop) -> None:
-    lapsed, active, never, refused = await members(shop, telegram_ids(6100, 4))
+    lapsed, active, _never, refused = await members(shop, telegram_ids(6100, 4))
     async with shop.runtime.db.transaction() as session:
         (await session.get(Member, refused)).marketing_opt_in = False  # type: ignore[union-attr]
     for member in (lapsed, active, refused):
@@ -230,9 +226,7 @@ async def test_feedback_on_telegram_with_buttons_a_comment_and_one_reward(
     assert await count(shop.runtime, LedgerEntry, LedgerEntry.reason == "feedback") == 1
 
 
-async def test_feedback_on_whatsapp_by_number(
-    shop: Shop, fake_twilio: FakeTwilioAPI  # noqa: F811
-) -> None:
+async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwilioAPI) -> None:
     broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
     async with serve_whatsapp(shop.runtime, fake_twilio) as whatsapp:
         cara = WhatsAppMember(whatsapp, "+49990006500")

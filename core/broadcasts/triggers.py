@@ -101,10 +101,16 @@ class Triggers:
                 .order_by(Broadcast.id)
             )
         ).all()
-        return [
-            Standing(row.id, BroadcastSpec.model_validate_json(row.spec), row.started_at or row.created_at)
+        rules = [
+            Standing(
+                row.id,
+                BroadcastSpec.model_validate_json(row.spec),
+                row.started_at or row.created_at,
+            )
             for row in rows
         ]
+        # The LIKE is a prefilter (a text may quote the word); the spec decides.
+        return [rule for rule in rules if rule.spec.trigger is not None]
 
     # ------------------------------------------------------------------ after a purchase
     async def on_purchase_recorded(self, session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -122,18 +128,17 @@ class Triggers:
             trigger = rule.spec.trigger
             if not await self._in_segment(session, rule.spec, event.member_id, now):
                 continue
-            if isinstance(trigger, FirstPurchase):
-                purchases = await session.scalar(
-                    select(func.count()).where(Purchase.member_id == event.member_id)
-                )
-                if purchases != 1:
-                    continue
-            elif isinstance(trigger, PointsShort):
-                if not await self._short(session, event.member_id, trigger):
-                    continue
+            if isinstance(trigger, FirstPurchase) and not await self._first(session, event):
+                continue
+            if isinstance(trigger, PointsShort) and not await self._short(
+                session, event.member_id, trigger
+            ):
+                continue
             assert trigger is not None and not isinstance(trigger, WinBack)
             due = now + timedelta(minutes=trigger.delay_minutes)
-            fired = await self._fire_one(session, rule, event.member_id, event.purchase_id, now, due)
+            fired = await self._fire_one(
+                session, rule, event.member_id, event.purchase_id, now, due
+            )
             if fired and isinstance(trigger, FeedbackTrigger):
                 await self._feedback.ask_in(
                     session,
@@ -153,6 +158,13 @@ class Triggers:
             select(audience.c[0]).where(audience.c[0] == member_id).limit(1)
         )
         return found is not None
+
+    @staticmethod
+    async def _first(session: AsyncSession, event: PurchaseRecorded) -> bool:
+        purchases = await session.scalar(
+            select(func.count()).where(Purchase.member_id == event.member_id)
+        )
+        return purchases == 1
 
     async def _short(self, session: AsyncSession, member_id: int, trigger: PointsShort) -> bool:
         """Whether the member is now within `trigger.points` (and not past it) of the next
@@ -257,7 +269,9 @@ class Triggers:
         now = self._clock.now()
         async with self._db.reading() as session:
             standing = [
-                rule for rule in await self.standing(session) if isinstance(rule.spec.trigger, WinBack)
+                rule
+                for rule in await self.standing(session)
+                if isinstance(rule.spec.trigger, WinBack)
             ]
         fired = 0
         for rule in standing:

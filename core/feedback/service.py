@@ -125,7 +125,7 @@ class Feedback:
         return request_id if score is None else None
 
     @staticmethod
-    def _latest(member_id: int, broadcast_id: int | None, now: datetime) -> Select[tuple[int]]:
+    def _latest(member_id: int, broadcast_id: int | None, now: datetime) -> Select[int]:
         query = (
             select(FeedbackRequest.id)
             .where(
@@ -140,7 +140,9 @@ class Feedback:
             query = query.where(FeedbackRequest.broadcast_id == broadcast_id)
         return query
 
-    async def answer(self, member_id: int, score: int, *, broadcast_id: int | None = None) -> Answer:
+    async def answer(
+        self, member_id: int, score: int, *, broadcast_id: int | None = None
+    ) -> Answer:
         """Answer the member's latest question (of `broadcast_id`, when the button says)."""
         check_score(score)
         now = self._clock.now()
@@ -149,9 +151,7 @@ class Feedback:
             if request_id is None:
                 raise FeedbackNotAsked()
             request = await session.scalar(
-                select(FeedbackRequest)
-                .where(FeedbackRequest.id == request_id)
-                .with_for_update()
+                select(FeedbackRequest).where(FeedbackRequest.id == request_id).with_for_update()
             )
             assert request is not None
             if request.score is not None:

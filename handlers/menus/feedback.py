@@ -71,9 +71,7 @@ class FeedbackMenu:
                 turn.member.id, score, broadcast_id=broadcast_id
             )
         except InvalidScore:
-            return [
-                Reply(text=self.t(language, "feedback-out-of-range", low=LOWEST, high=HIGHEST))
-            ]
+            return [Reply(text=self.t(language, "feedback-out-of-range", low=LOWEST, high=HIGHEST))]
         except FeedbackNotAsked:
             return [Reply(text=self.t(language, "feedback-not-asked"))]
         if not answer.counted:

@@ -53,7 +53,7 @@ def score_rows(broadcast_id: int) -> tuple[tuple[Button, ...], ...]:
 
 
 def broadcast_replies(message: Outgoing, texts: Translator) -> list[Reply]:
-    buttons = tuple(
+    buttons: tuple[tuple[Button, ...], ...] = tuple(
         (Button(caption(button, texts, message.language), tap_action(button).encode()),)
         for button in message.buttons
     )
