@@ -15,6 +15,7 @@ from core.db.database import Database
 from core.earning.event_bonuses import Events
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.feedback.privacy import FeedbackSection
 from core.feedback.service import Feedback
 from core.games.badges.badges import Badges
 from core.games.contests.contests import Contests
@@ -132,6 +133,7 @@ class LoyaltyProgram:
                 ContestsSection(contests),
                 GamesSection(boards),
                 TagsSection(),
+                FeedbackSection(),
             ],
         )
         return cls(

@@ -10,3 +10,6 @@ feedback-comment-thanks = Thank you, your comment is with the shop now.
 feedback-already-counted = You have already answered this question: your first answer is counted.
 feedback-out-of-range = Please answer with a whole number from { $low } to { $high }.
 feedback-not-asked = There is no question waiting for your answer right now.
+
+## History: the reward for answering
+reason-feedback = Thank you for your feedback

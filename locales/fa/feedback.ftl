@@ -11,3 +11,6 @@ feedback-comment-thanks = سپاسگزاریم، نظر شما به فروشگا
 feedback-already-counted = شما قبلاً به این پرسش پاسخ داده‌اید: نخستین پاسخ شما شمرده شده است.
 feedback-out-of-range = لطفاً با یک عدد صحیح از { $low } تا { $high } پاسخ دهید.
 feedback-not-asked = اکنون پرسشی در انتظار پاسخ شما نیست.
+
+## تاریخچه: پاداش پاسخ
+reason-feedback = سپاس برای بازخورد شما

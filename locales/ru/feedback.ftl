@@ -11,3 +11,6 @@ feedback-comment-thanks = Спасибо, ваш комментарий пере
 feedback-already-counted = Вы уже ответили на этот вопрос: засчитан ваш первый ответ.
 feedback-out-of-range = Пожалуйста, ответьте целым числом от { $low } до { $high }.
 feedback-not-asked = Сейчас нет вопроса, который ждёт вашего ответа.
+
+## История: награда за ответ
+reason-feedback = Спасибо за отзыв
