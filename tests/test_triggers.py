@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -314,3 +315,21 @@ async def test_feedback_report_gives_nps_per_store_and_period(shop: Shop) -> Non
         shop.runtime.settings, "feedback-report", "--since", "2026-02-01", "--until", "2026-01-01"
     )
     assert code == 1 and "Refused" in err + out
+
+
+async def test_a_standing_rule_on_the_command_line(shop: Shop, tmp_path: Path) -> None:
+    settings = shop.runtime.settings
+    code, out, err = await run_cli(
+        settings, "broadcast-create", "--file", "examples/broadcast-feedback.json"
+    )
+    assert code == 0, err
+    broadcast_id = int(out.strip())
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id))
+    assert code == 0, err
+    assert f"Broadcast {broadcast_id} is on" in out and "feedback trigger" in out
+    assert await shop.engine.broadcasts.state(broadcast_id) == "sending"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "text": "hi", "trigger": {"kind": "win_back"}}))
+    code, out, err = await run_cli(settings, "broadcast-create", "--file", str(bad))
+    assert code == 1 and "trigger.win_back.days: Field required" in err + out
