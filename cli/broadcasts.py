@@ -110,6 +110,16 @@ class BroadcastSend(Command):
         from app.runtime import opened
 
         async with opened(context.settings) as runtime:
+            rule = await wiring.broadcasts(runtime.program).get(args.id)
+            if rule.spec.trigger is not None:
+                # A standing rule is switched on here; the job worker sends what it fires.
+                info = await wiring.broadcasts(runtime.program).start(args.id)
+                print(
+                    f"Broadcast {info.id} is on: it goes to each member of its segment when its "
+                    f"{rule.spec.trigger.kind} trigger fires (the job worker sends it) until "
+                    "broadcast-pause or broadcast-cancel."
+                )
+                return 0
             if not runtime.has_messenger:
                 raise BroadcastRefused(
                     "no messenger is configured here (TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN, "

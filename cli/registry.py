@@ -15,6 +15,7 @@ from cli import (
     contests,
     coupons,
     earning,
+    feedback,
     jobs,
     quests,
     rules,
@@ -37,6 +38,7 @@ COMMANDS: tuple[Command, ...] = (
     *badges.COMMANDS,
     *segments.COMMANDS,
     *broadcasts.COMMANDS,
+    *feedback.COMMANDS,
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}
 if len(BY_NAME) != len(COMMANDS):

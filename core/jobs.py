@@ -232,6 +232,10 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
         # Every minute: a giveaway closes at its end time (its list must be frozen before
         # the beacon round is out), and a reserve is called soon after a deadline passes.
         jobs.append(_job("settle_contests", Every.MINUTE, contests.settle_due))
+    triggers = getattr(program, "triggers", None)
+    if triggers is not None:
+        # Hourly: win-back counts days since a purchase; the engine sends what it queues.
+        jobs.append(_job("fire_triggers", Every.HOUR, triggers.fire_due, minute=25))
     return jobs
 
 

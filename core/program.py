@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.birthdays.birthdays import Birthdays
+from core.broadcasts.triggers import Triggers
 from core.db.database import Database
 from core.earning.event_bonuses import Events
 from core.earning.privacy import EventsSection, PurchasesSection
 from core.earning.purchases import Purchases
+from core.feedback.privacy import FeedbackSection
+from core.feedback.service import Feedback
 from core.games.badges.badges import Badges
 from core.games.contests.contests import Contests
 from core.games.contests.privacy import ContestsSection
@@ -74,6 +77,8 @@ class LoyaltyProgram:
     badges: Badges
     boards: Leaderboards
     segments: Segments
+    feedback: Feedback
+    triggers: Triggers
 
     @classmethod
     def build(cls, db: Database, clock: Clock | None = None) -> LoyaltyProgram:
@@ -105,6 +110,11 @@ class LoyaltyProgram:
         streaks.subscribe(bus)
         badges.subscribe(bus)
         boards.subscribe(bus)
+        # Triggered broadcasts hear purchases after the commit too, last: the tier and the
+        # balance the purchase moved are what "points short" reads.
+        feedback = Feedback(db, clock, ledger)
+        triggers = Triggers(db, clock, rules, tiers, feedback)
+        triggers.subscribe(bus)
         # What each context keeps about a member, in the order of the export's keys.
         privacy = Privacy(
             db,
@@ -123,6 +133,7 @@ class LoyaltyProgram:
                 ContestsSection(contests),
                 GamesSection(boards),
                 TagsSection(),
+                FeedbackSection(),
             ],
         )
         return cls(
@@ -149,4 +160,6 @@ class LoyaltyProgram:
             badges=badges,
             boards=boards,
             segments=Segments(db, clock),
+            feedback=feedback,
+            triggers=triggers,
         )

@@ -398,3 +398,15 @@ class BroadcastTap(Action, prefix="bc"):
     broadcast: int
     variant: str
     target: str
+
+
+# ---------------------------------------------------------------------------- feedback
+
+
+@dataclass(frozen=True)
+class FeedbackScore(Action, prefix="fb"):
+    """An answer to a feedback broadcast's "would you recommend us?": `score` 0-10 (a larger
+    one, forged or stale, is refused with the range)."""
+
+    broadcast: int
+    score: int

@@ -23,6 +23,7 @@ from handlers.menus.broadcasts import BroadcastButtons
 from handlers.menus.card import CardMenu
 from handlers.menus.contests import ContestsMenu
 from handlers.menus.coupons import CouponsMenu
+from handlers.menus.feedback import FeedbackMenu
 from handlers.menus.games import GamesMenu
 from handlers.menus.help import HelpMenu
 from handlers.menus.invite import InviteLinks, InviteMenu
@@ -67,6 +68,7 @@ class Conversation:
         self._profile = ProfileMenu(program, store, views)
         coupons = CouponsMenu(program, views)
         self._quests = QuestsMenu(program, store, views)
+        self._feedback = FeedbackMenu(program, store, views)
         self.router = Router()
         features: tuple[Feature, ...] = (
             self._main,
@@ -87,6 +89,7 @@ class Conversation:
             StreaksMenu(program, views),
             LeaderboardMenu(program, views),
             BroadcastButtons(program, self._main),
+            self._feedback,
             self._signup,
         )
         for feature in features:
@@ -163,7 +166,11 @@ class Conversation:
             if message.action and self.router.stale(message.action):
                 return self._main.stale(turn)
             if action is None and command is None and not message.action:
-                # Typed text that is no menu word: a quiz answer or a proof, if one is awaited.
+                # Typed text that is no menu word: a feedback score or comment, if one is
+                # awaited; else a quiz answer or a proof, if one is awaited.
+                awaited = await self._feedback.take_text(turn)
+                if awaited is not None:
+                    return awaited
                 awaited = await self._quests.take_text(turn)
                 if awaited is not None:
                     return awaited

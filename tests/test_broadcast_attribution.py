@@ -193,11 +193,13 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     a, b, held = groups["A"], groups["B"], groups[HOLDOUT]
     assert len(a) >= 3 and len(b) >= 3 and len(held) >= 3, groups
     # Quiet hours held b[2]'s message back three days: their window starts then.
+    sent_at = rows[b[2]].sent_at
+    assert sent_at is not None
     async with shop.runtime.db.transaction() as session:
         await session.execute(
             update(BroadcastDelivery)
             .where(BroadcastDelivery.id == rows[b[2]].id)
-            .values(sent_at=rows[b[2]].sent_at + timedelta(days=3))
+            .values(sent_at=sent_at + timedelta(days=3))
         )
 
     # A's first two redeem their broadcast coupon at the till (once is once, replayed).

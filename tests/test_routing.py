@@ -52,6 +52,8 @@ LARGEST = {
     "broadcast": BIGINT,
     "variant": "ABCDEFGH",
     "target": f"reward:{BIGINT}",
+    # A feedback question's answer: 0-10.
+    "score": 10,
 }
 
 # The strings buttons carried before actions were typed: members keep those keyboards.
@@ -114,6 +116,7 @@ OLD_BUTTONS = {
     "quest:cancel": actions.QuestCancel(),
     "bc:7:A:menu:coupons": actions.BroadcastTap(7, "A", "menu:coupons"),
     "bc:7:B:quest:3": actions.BroadcastTap(7, "B", "quest:3"),
+    "fb:7:10": actions.FeedbackScore(7, 10),
     "menu:profile": actions.Profile(),
     "profile:phone": actions.ProfilePhone(),
     "profile:phone:own": actions.ProfilePhoneOwn(),

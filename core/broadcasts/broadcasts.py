@@ -271,6 +271,12 @@ class Broadcasts:
         info = await self.get(broadcast_id)
         if info.planned:
             return 0
+        if info.spec.trigger is not None:
+            # A standing rule has no list: its triggers add each recipient when they fire.
+            async with self._db.transaction() as session:
+                row = await self._locked(session, broadcast_id)
+                row.planned_at = row.planned_at or now
+            return 0
         audience = self.audience.members_in(info.spec.segment, now=now).subquery()
         member = audience.c[0]
         added = 0
@@ -317,6 +323,8 @@ class Broadcasts:
             row = await self._locked(session, broadcast_id)
             if row.state != SENDING or row.planned_at is None:
                 return row.state == DONE
+            if '"trigger"' in row.spec:
+                return False  # a standing rule sends until it is paused or cancelled
             left = await session.scalar(
                 select(func.count())
                 .select_from(BroadcastDelivery)

@@ -50,6 +50,8 @@ class Outgoing:
     # A PNG or JPEG file.
     image: str | None
     buttons: tuple[OutButton, ...]
+    # spec.NPS_QUESTION: the 0-10 buttons of a feedback question follow the text.
+    question: str | None = None
 
 
 def render(
@@ -78,6 +80,7 @@ def render(
             )
             for button in variant.buttons
         ),
+        question=variant.question,
     )
 
 

@@ -11,8 +11,19 @@
       "holdout": 10,                              percent who get nothing (the baseline)
       "send_at": "2026-12-02T10:00",              the shop's local time; omitted: now
       "quiet_hours": {"start": 22, "end": 9},     each member's own zone; start = end: none
-      "whatsapp_template": {"content_sid": "HX...", "variables": {"1": "{name}"}}
+      "whatsapp_template": {"content_sid": "HX...", "variables": {"1": "{name}"}},
+      "trigger": {"kind": "win_back", "days": 60, "period_days": 90}    optional (below)
     }
+
+A broadcast with a "trigger" is a standing rule (core/broadcasts/triggers.py): once started
+(broadcast-send) it sends to each member of its segment when the trigger fires for them, at most
+once per member per "period_days" (none: once ever), until it is paused or cancelled:
+    {"kind": "win_back", "days": 60}                no purchase for 60 days (a daily job finds them)
+    {"kind": "first_purchase", "delay_minutes": 30} after the member's first purchase
+    {"kind": "points_short", "points": 100, "of": "tier"}   a purchase left them within 100 of
+                                                    the next tier ("reward": of the next reward)
+    {"kind": "feedback", "delay_minutes": 120, "reward_points": 20}   after a purchase: "0-10,
+                                                    would you recommend us?" (core/feedback)
 
 A variant without its own text, image, buttons or template takes the broadcast's. Texts may
 use {name} {balance} {tier} {points_to_next_tier} {coupon} ({coupon} only with a campaign).
@@ -175,6 +186,60 @@ class QuietHours(BaseModel):
         return hour >= self.start or hour < self.end
 
 
+_PERIOD = Field(default=None, ge=1, le=3650)
+_DELAY = Field(default=0, ge=0, le=7 * 24 * 60)
+
+
+class WinBack(BaseModel):
+    """Members whose last purchase is `days` old (members who never bought are no win-back)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["win_back"]
+    days: int = Field(ge=1, le=3650)
+    period_days: int | None = _PERIOD
+
+
+class FirstPurchase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["first_purchase"]
+    delay_minutes: int = _DELAY
+    period_days: int | None = _PERIOD
+
+
+class PointsShort(BaseModel):
+    """A purchase left the member `points` or fewer short of the next tier (in the tier's
+    metric) or of the cheapest reward they cannot afford yet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["points_short"]
+    points: int = Field(ge=1, le=10_000_000)
+    of: Literal["tier", "reward"] = "tier"
+    delay_minutes: int = _DELAY
+    period_days: int | None = _PERIOD
+
+
+class FeedbackTrigger(BaseModel):
+    """After a purchase: the 0-10 question, answered with buttons; `reward_points` once per
+    question answered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["feedback"]
+    delay_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
+    reward_points: int = Field(default=0, ge=0, le=100_000)
+    period_days: int | None = _PERIOD
+
+
+Trigger = Annotated[
+    WinBack | FirstPurchase | PointsShort | FeedbackTrigger, Field(discriminator="kind")
+]
+# What a variant asks besides its text: the feedback question's score buttons.
+NPS_QUESTION = "nps"
+
+
 class Variant(BaseModel):
     """A variant as it is sent: the broadcast's defaults filled in."""
 
@@ -186,6 +251,8 @@ class Variant(BaseModel):
     image: str | None
     buttons: tuple[ButtonSpec, ...]
     whatsapp_template: Template | None
+    # NPS_QUESTION: the message ends with the 0-10 buttons (a feedback trigger's).
+    question: str | None = None
 
 
 class BroadcastSpec(BaseModel):
@@ -203,6 +270,8 @@ class BroadcastSpec(BaseModel):
     send_at: datetime | None = None
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     whatsapp_template: Template | None = None
+    # A standing rule (see the module's docstring); None: a one-off broadcast.
+    trigger: Trigger | None = None
 
     @field_validator("send_at", mode="before")
     @classmethod
@@ -229,6 +298,8 @@ class BroadcastSpec(BaseModel):
                 raise ValueError('{coupon} needs a "coupon_campaign"')
             if variant.image is not None:
                 _check_image(variant.image)
+        if self.trigger is not None and self.send_at is not None:
+            raise ValueError("a triggered broadcast sends when its trigger fires: no send_at")
         return self
 
     def resolved(self) -> tuple[Variant, ...]:
@@ -247,6 +318,7 @@ class BroadcastSpec(BaseModel):
                     image=variant.image if variant.image is not None else self.image,
                     buttons=variant.buttons if variant.buttons is not None else self.buttons,
                     whatsapp_template=variant.whatsapp_template or self.whatsapp_template,
+                    question=NPS_QUESTION if isinstance(self.trigger, FeedbackTrigger) else None,
                 )
             )
         return tuple(resolved)

@@ -964,3 +964,46 @@ class BroadcastTap(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     variant: Mapped[str] = mapped_column(String(16))
     tapped_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TriggerFiring(Base):
+    """A triggered broadcast fired for a member in one of its periods (core.broadcasts.
+    triggers): the unique (broadcast, member, period) makes a replayed event, a job run twice
+    or two workers fire it at most once; the delivery row it (re)queues does the sending."""
+
+    __tablename__ = "trigger_firings"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "member_id", "period", name="trigger_member_period"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # The period's number since the broadcast started ("once" without period_days).
+    period: Mapped[str] = mapped_column(String(16))
+    # What fired it: a purchase's id, or the job ("win_back").
+    cause: Mapped[str] = mapped_column(String(64))
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedbackRequest(Base):
+    """One "would you recommend us?" question about a purchase (core.feedback): asked at
+    `asked_at`, answered once (score 0-10, then an optional comment); its reward, if any, is
+    posted with the ledger key "feedback:<id>"."""
+
+    __tablename__ = "feedback_requests"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "purchase_id", name="feedback_broadcast_purchase"),
+        Index("ix_feedback_requests_store_answered", "store", "answered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    purchase_id: Mapped[str] = mapped_column(String(64))
+    store: Mapped[str | None] = mapped_column(String(64))
+    reward_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    score: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)

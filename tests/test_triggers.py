@@ -1,0 +1,335 @@
+"""Triggered broadcasts and feedback, end to end: standing rules fired by the hourly job
+(win-back) or by purchases (first purchase, points short of a tier, the feedback question),
+sent by the engine through the fake Telegram and Twilio servers; the 0-10 question answered
+with a button and by number, a comment, the reward paid once, and the NPS report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app import broadcasts as wiring
+from core.broadcasts.spec import parse_spec
+from core.db.models import FeedbackRequest, LedgerEntry, Member, TriggerFiring
+from core.earning.events import PurchaseRecorded
+from core.feedback.service import StoreScore
+from core.members.accounts import IdentityKey
+from tests import test_broadcasts, test_vk, whatsapp_member
+from tests.data import count
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
+from tests.telegram_member import (
+    TelegramMember,
+    inline_actions,
+    text_of,
+    webhook_client,
+    webhook_delivery,
+)
+from tests.test_broadcasts import PLAIN, Shop, add_members, run_cli, telegram_ids
+from tests.test_whatsapp import WhatsAppMember, choices
+from tests.whatsapp_member import serve_whatsapp
+
+# The broadcasts' shop (a runtime on the fake Telegram, VK and Twilio servers) and its fakes.
+shop = test_broadcasts.shop
+fake_vk = test_vk.fake_vk
+fake_twilio = whatsapp_member.fake_twilio
+
+TIERS: list[dict[str, Any]] = [
+    {"key": "silver", "name": {"en": "Silver"}, "threshold": 1000},
+]
+
+
+async def standing(shop: Shop, trigger: dict[str, Any], **overrides: Any) -> int:
+    values: dict[str, Any] = {
+        **PLAIN,
+        "name": f"rule {trigger['kind']}",
+        "segment": {},
+        "text": "Hello {name}",
+        "trigger": trigger,
+    }
+    values.update(overrides)
+    broadcasts = wiring.broadcasts(shop.runtime.program)
+    created = await broadcasts.create(parse_spec(values), actor="test")
+    await broadcasts.start(created.id)
+    return created.id
+
+
+async def members(shop: Shop, external_ids: list[str]) -> list[int]:
+    """Telegram members as sign-up leaves them, active now (a purchase reads that)."""
+    ids = await add_members(shop, "telegram", external_ids)
+    async with shop.runtime.db.transaction() as session:
+        await session.execute(
+            update(Member).where(Member.id.in_(ids)).values(last_active_at=shop.clock.now())
+        )
+    return ids
+
+
+async def card_of(shop: Shop, member_id: int) -> str:
+    async with shop.runtime.db.reading() as session:
+        code = await session.scalar(select(Member.card_code).where(Member.id == member_id))
+    assert code is not None
+    return code
+
+
+async def buy(shop: Shop, member_id: int, amount: str, purchase_id: str, **extra: Any) -> None:
+    await shop.runtime.program.purchases.credit(
+        await card_of(shop, member_id), amount, purchase_id=purchase_id, actor="till", **extra
+    )
+    # The till hands the purchase's events off: wait for the triggers to hear it.
+    await shop.runtime.program.bus.drain()
+
+
+# ---------------------------------------------------------------------- win-back
+async def test_win_back_fires_once_per_period_for_a_lapsed_member_only(shop: Shop) -> None:
+    lapsed, active, _never, refused = await members(shop, telegram_ids(6100, 4))
+    async with shop.runtime.db.transaction() as session:
+        (await session.get(Member, refused)).marketing_opt_in = False  # type: ignore[union-attr]
+    for member in (lapsed, active, refused):
+        await buy(shop, member, "100", f"old-{member}")
+    shop.clock.offset += timedelta(days=61)
+    await buy(shop, active, "100", f"new-{active}")
+    broadcast_id = await standing(
+        shop, {"kind": "win_back", "days": 60, "period_days": 90}, text="We miss you, {name}"
+    )
+    triggers = shop.runtime.program.triggers
+
+    # Two workers run the job at once: one fires, the other finds it done.
+    assert sorted(await asyncio.gather(triggers.fire_due(), triggers.fire_due())) == [0, 1]
+    await shop.engine.run(broadcast_id)
+    (message,) = shop.telegram.sent_to(6100)
+    assert text_of(message) == "We miss you, M6100"
+    for silent in (6101, 6102, 6103):
+        assert shop.telegram.sent_to(silent) == []
+    # A standing rule stays on after everyone due was sent to.
+    assert await shop.engine.broadcasts.state(broadcast_id) == "sending"
+
+    # The job run again, or the next day, in the same period: nothing more.
+    assert await triggers.fire_due() == 0
+    shop.clock.offset += timedelta(days=1)
+    assert await triggers.fire_due() == 0
+    await shop.engine.run(broadcast_id)
+    assert len(shop.telegram.sent_to(6100)) == 1
+
+    # The next period, still lapsed: once more (the active member still buys).
+    shop.clock.offset += timedelta(days=90)
+    await buy(shop, active, "100", f"newer-{active}")
+    assert await triggers.fire_due() == 1
+    await shop.engine.run(broadcast_id)
+    assert len(shop.telegram.sent_to(6100)) == 2
+    assert shop.telegram.sent_to(6101) == []
+
+    # Paused, it fires for nobody.
+    await shop.engine.broadcasts.pause(broadcast_id)
+    shop.clock.offset += timedelta(days=90)
+    assert await triggers.fire_due() == 0
+
+
+# ---------------------------------------------------------------------- purchases
+async def test_a_first_purchase_fires_once_even_when_its_event_is_replayed(shop: Shop) -> None:
+    (ann,) = await members(shop, telegram_ids(6200, 1))
+    broadcast_id = await standing(shop, {"kind": "first_purchase"}, text="Welcome, {name}!")
+
+    await buy(shop, ann, "100", "first")
+    event = PurchaseRecorded(
+        occurred_at=shop.clock.now(),
+        member_id=ann,
+        purchase_id="first",
+        amount=100,  # type: ignore[arg-type]
+        points=0,
+        store=None,
+    )
+    async with shop.runtime.db.transaction() as session:
+        await shop.runtime.program.triggers.on_purchase_recorded(session, event)
+    await buy(shop, ann, "100", "second")
+    await shop.engine.run(broadcast_id)
+
+    (message,) = shop.telegram.sent_to(6200)
+    assert text_of(message) == "Welcome, M6200!"
+    assert await count(shop.runtime, TriggerFiring, TriggerFiring.broadcast_id == broadcast_id) == 1
+
+
+async def test_points_short_fires_when_a_purchase_brings_the_member_near_the_next_tier(
+    shop: Shop,
+) -> None:
+    await shop.runtime.program.rules.update(actor="marketer", tiers=TIERS)
+    (ann,) = await members(shop, telegram_ids(6300, 1))
+    broadcast_id = await standing(
+        shop,
+        {"kind": "points_short", "points": 200, "of": "tier"},
+        text="Only {points_to_next_tier} to {name}'s next tier",
+    )
+
+    await buy(shop, ann, "500", "far")
+    await shop.engine.run(broadcast_id)
+    assert shop.telegram.sent_to(6300) == []
+
+    await buy(shop, ann, "350", "near")
+    await shop.engine.run(broadcast_id)
+    (message,) = shop.telegram.sent_to(6300)
+    assert text_of(message) == "Only 150 to M6300's next tier"
+
+
+# ---------------------------------------------------------------------- feedback
+FEEDBACK = {"kind": "feedback", "delay_minutes": 120, "reward_points": 25}
+QUESTION = "How likely are you to recommend us? 0-10"
+
+
+async def test_feedback_on_telegram_with_buttons_a_comment_and_one_reward(
+    shop: Shop, fake_telegram: FakeTelegramAPI
+) -> None:
+    broadcast_id = await standing(shop, FEEDBACK, text=QUESTION)
+    async with webhook_client(shop.runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=6400)
+        await ann.sign_up(marketing=True)
+        member = await shop.runtime.program.members.find(IdentityKey("telegram", "6400"))
+        assert member is not None
+        await shop.runtime.program.purchases.credit(
+            member.card_code, "100", purchase_id="p-1", actor="till", store="Center"
+        )
+        await shop.runtime.program.bus.drain()
+        await shop.engine.run(broadcast_id)
+        before = len(ann.received)
+        # Asked two hours after the purchase, not at once.
+        assert text_of(ann.last) != QUESTION
+        shop.clock.offset += timedelta(hours=2)
+        await shop.engine.run(broadcast_id)
+        assert len(ann.received) == before + 1
+        question = ann.last
+        assert text_of(question) == QUESTION
+        scores = [*range(1, 11), 0]
+        assert inline_actions(question) == [f"fb:{broadcast_id}:{n}" for n in scores]
+
+        thanks = await ann.press(f"fb:{broadcast_id}:9")
+        assert text_of(thanks).startswith("Thank you for your answer!\n25 points added")
+        commented = await ann.send("Friendly staff, slow card machine")
+        assert text_of(commented) == "Thank you, your comment is with the shop now."
+
+        again = await ann.press(f"fb:{broadcast_id}:3")
+        assert "already answered" in text_of(again)
+        # A forged (or garbled) answer beyond the scale is refused with the range.
+        forged = await ann.exchange(
+            fake_telegram.callback_update(
+                user_id=6400, data=f"fb:{broadcast_id}:11", message_id=None, language_code="en"
+            )
+        )
+        assert text_of(forged) == "Please answer with a whole number from 0 to 10."
+
+    async with shop.runtime.db.reading() as session:
+        (request,) = (await session.scalars(select(FeedbackRequest))).all()
+    assert (request.store, request.score, request.comment) == (
+        "Center",
+        9,
+        "Friendly staff, slow card machine",
+    )
+    assert await count(shop.runtime, LedgerEntry, LedgerEntry.reason == "feedback") == 1
+    # The member sees their answer in their data; erased, the comment goes, the score stays.
+    privacy = shop.runtime.program.privacy
+    (exported,) = (await privacy.export(request.member_id))["feedback"]
+    assert (exported["score"], exported["comment"]) == (9, "Friendly staff, slow card machine")
+    await privacy.erase(request.member_id)
+    async with shop.runtime.db.reading() as session:
+        kept = await session.get(FeedbackRequest, request.id)
+    assert kept is not None and (kept.score, kept.comment) == (9, None)
+
+
+async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwilioAPI) -> None:
+    broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
+    async with serve_whatsapp(shop.runtime, fake_twilio) as whatsapp:
+        cara = WhatsAppMember(whatsapp, "+49990006500")
+        await cara.sign_up(marketing=True)
+        profile = await cara.profile()
+        await shop.runtime.program.purchases.credit(
+            profile.card_code, "100", purchase_id="w-1", actor="till", store="Mall"
+        )
+        await shop.runtime.program.bus.drain()
+        await shop.engine.run(broadcast_id)
+        question = cara.last
+        assert question.body.startswith(QUESTION)
+        assert choices(question)["7"] == "7" and choices(question)["0"] == "11"
+
+        refused = await cara.say("12")
+        assert refused.body == "Please answer with a whole number from 0 to 10."
+        thanks = await cara.say("7")
+        assert thanks.body.startswith("Thank you for your answer!\n25 points added")
+        again = await cara.say("8")
+        assert "already answered" in again.body
+
+    async with shop.runtime.db.reading() as session:
+        (request,) = (await session.scalars(select(FeedbackRequest))).all()
+    assert (request.store, request.score) == ("Mall", 7)
+    assert await count(shop.runtime, LedgerEntry, LedgerEntry.reason == "feedback") == 1
+
+
+async def test_feedback_report_gives_nps_per_store_and_period(shop: Shop) -> None:
+    (member,) = await members(shop, telegram_ids(6600, 1))
+    now = shop.clock.now()
+    # Center: 9, 10, 10 promoters, 8 passive, 3 and 6 detractors: (3 - 2) / 6 = +16.7.
+    # Mall: 0 and 10: 0. One answer last month in Center, outside the period asked for.
+    answers = [("Center", s) for s in (9, 10, 10, 8, 3, 6)] + [("Mall", 0), ("Mall", 10)]
+    async with shop.runtime.db.transaction() as session:
+        for number, (store, score) in enumerate(answers):
+            session.add(
+                FeedbackRequest(
+                    member_id=member, purchase_id=f"r-{number}", store=store,
+                    reward_points=0, asked_at=now, score=score, answered_at=now,
+                )
+            )  # fmt: skip
+        session.add(
+            FeedbackRequest(
+                member_id=member, purchase_id="r-old", store="Center", reward_points=0,
+                asked_at=now - timedelta(days=40), score=0,
+                answered_at=now - timedelta(days=40),
+            )
+        )  # fmt: skip
+    since = now - timedelta(days=7)
+    report = await shop.runtime.program.feedback.report(since=since, until=now + timedelta(1))
+    assert report == [
+        StoreScore("Center", answers=6, promoters=3, passives=1, detractors=2),
+        StoreScore("Mall", answers=2, promoters=1, passives=0, detractors=1),
+    ]
+    assert [score.nps for score in report] == [16.7, 0.0]
+
+    code, out, err = await run_cli(
+        shop.runtime.settings,
+        "feedback-report",
+        "--store",
+        "Center",
+        "--since",
+        since.date().isoformat(),
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out) == [
+        {"store": "Center", "answers": 6, "promoters": 3, "passives": 1, "detractors": 2,
+         "nps": 16.7}
+    ]  # fmt: skip
+    code, out, err = await run_cli(shop.runtime.settings, "feedback-report")
+    assert code == 0, err
+    assert "Center" in out and "all stores" in out
+    code, out, err = await run_cli(
+        shop.runtime.settings, "feedback-report", "--since", "2026-02-01", "--until", "2026-01-01"
+    )
+    assert code == 1 and "Refused" in err + out
+
+
+async def test_a_standing_rule_on_the_command_line(shop: Shop, tmp_path: Path) -> None:
+    settings = shop.runtime.settings
+    code, out, err = await run_cli(
+        settings, "broadcast-create", "--file", "examples/broadcast-feedback.json"
+    )
+    assert code == 0, err
+    broadcast_id = int(out.strip())
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id))
+    assert code == 0, err
+    assert f"Broadcast {broadcast_id} is on" in out and "feedback trigger" in out
+    assert await shop.engine.broadcasts.state(broadcast_id) == "sending"
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "text": "hi", "trigger": {"kind": "win_back"}}))
+    code, out, err = await run_cli(settings, "broadcast-create", "--file", str(bad))
+    assert code == 1 and "trigger.win_back.days: Field required" in err + out
