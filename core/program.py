@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.birthdays.birthdays import Birthdays
+from core.broadcasts.privacy import BroadcastsSection
 from core.broadcasts.triggers import Triggers
 from core.db.database import Database
 from core.earning.event_bonuses import Events
@@ -134,6 +135,7 @@ class LoyaltyProgram:
                 GamesSection(boards),
                 TagsSection(),
                 FeedbackSection(),
+                BroadcastsSection(),
             ],
         )
         return cls(

@@ -445,6 +445,37 @@ async def test_quiet_hours_hold_a_message_until_the_members_morning(shop: Shop) 
     assert (await shop.engine.broadcasts.status(broadcast_id)).state == "done"
 
 
+async def test_my_data_lists_what_broadcasts_sent_and_an_erased_member_gets_nothing_more(
+    shop: Shop,
+) -> None:
+    # 19:00 UTC: night in Moscow, afternoon in New York.
+    shop.clock.offset += timedelta(hours=9)
+    (moscow,) = await add_members(shop, "telegram", ["8101"], time_zone="Europe/Moscow")
+    (new_york,) = await add_members(shop, "telegram", ["8102"], time_zone="America/New_York")
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+    await shop.send(broadcast_id)
+    privacy = shop.runtime.program.privacy
+
+    (got,) = (await privacy.export(new_york))["broadcasts"]
+    assert got["broadcast"] == "Spring offer" and got["status"] == "sent"
+    assert (got["channel"], got["tapped_at"]) == ("telegram", None) and got["sent_at"]
+    (waiting,) = (await privacy.export(moscow))["broadcasts"]
+    assert (waiting["status"], waiting["reason"], waiting["sent_at"]) == (
+        "queued",
+        "quiet_hours",
+        None,
+    )
+
+    # Moscow's member leaves in the night: the morning sends them nothing.
+    await privacy.erase(moscow)
+    shop.clock.offset += timedelta(hours=11, minutes=1)
+    await shop.runtime.send_broadcasts()
+    assert shop.telegram.sent_to(8101) == []
+    row = (await shop.rows(broadcast_id))[moscow]
+    assert (row.status, row.reason) == ("skipped", "member_gone")
+    assert (await shop.engine.broadcasts.status(broadcast_id)).state == "done"
+
+
 async def test_a_scheduled_broadcast_goes_at_its_time_in_the_shops_zone(shop: Shop) -> None:
     await add_members(shop, "telegram", ["8101"])
     # 10:00 UTC is 13:00 in Moscow, the program's zone: 14:30 there is 11:30 UTC.

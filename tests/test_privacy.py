@@ -154,6 +154,7 @@ async def test_the_export_has_every_contexts_section_in_a_fixed_order(runtime: R
         "games",
         "tags",
         "feedback",
+        "broadcasts",
     ]
 
 

@@ -97,7 +97,9 @@ class ProfileSection:
             "marketing_opt_in": member.marketing_opt_in,
             "terms_accepted_at": member.terms_accepted_at.isoformat(),
             "joined_at": member.created_at.isoformat(),
-            "last_active_at": member.last_active_at.isoformat(),
+            "last_active_at": (
+                member.last_active_at.isoformat() if member.last_active_at else None
+            ),
             "balance": member.balance,
         }
 
