@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     broadcast_vk_per_second: float = Field(default=20, gt=0, le=100)
     broadcast_whatsapp_per_second: float = Field(default=10, gt=0, le=100)
     broadcast_lease_seconds: int = Field(default=300, ge=1, le=3600)
+    # Telegram's paid broadcasts (allow_paid_broadcast): up to 1,000 msg/s, paid in Stars from
+    # the bot's balance; broadcast-send shows the cost and asks before it sends.
+    broadcast_telegram_paid: bool = False
     # Where `contest-draw` fetches the committed drand round (any relay serves the same value).
     drand_url: str = "https://api.drand.sh"
 
