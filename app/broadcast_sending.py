@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
+from decimal import Decimal
 
 from app.broadcasts import broadcasts
 from app.settings import Settings
@@ -21,7 +22,7 @@ from core.broadcasts.render import Outgoing
 from core.broadcasts.spec import Template
 from core.db.rates import RateLimiter
 from core.program import LoyaltyProgram
-from handlers.render.broadcasts import broadcast_replies, caption
+from handlers.render.broadcasts import BroadcastReplies, caption
 from handlers.render.i18n import Translator
 
 _OUTCOMES = {
@@ -40,6 +41,7 @@ class ChannelSender:
         # Asked on every send: channels may be attached after start (the console).
         self._channels = channels
         self._texts = texts
+        self._replies = BroadcastReplies(texts)
 
     def channels(self) -> Collection[str]:
         return tuple(self._channels())
@@ -50,7 +52,7 @@ class ChannelSender:
         outbound = self._channels().get(channel)
         if outbound is None:
             return SendResult(SendOutcome.UNREACHABLE, "not_connected")
-        replies = broadcast_replies(message, self._texts)
+        replies = self._replies(message)
         return result_of(
             await outbound.send_outbound(external_id, replies, key=key, wait_rate_limit=False)
         )
@@ -76,11 +78,27 @@ def captions(message: Outgoing, texts: Translator) -> list[str]:
     return [caption(button, texts, message.language) for button in message.buttons]
 
 
+# Telegram's paid broadcasts: "Pass True to allow up to 1000 messages per second, ignoring
+# broadcasting limits for a fee of 0.1 Telegram Stars per message" (the Bot API's
+# sendMessage.allow_paid_broadcast, as aiogram 3.31 documents it).
+PAID_PER_SECOND = 1000
+STARS_PER_PAID_MESSAGE = Decimal("0.1")
+
+
+def paid_cost_stars(messages: int) -> Decimal:
+    """The most a paid broadcast of `messages` Telegram messages costs, in Stars (every
+    message charged: Telegram does not promise which ones within the free 30/s are not)."""
+    return STARS_PER_PAID_MESSAGE * messages
+
+
 def rates(settings: Settings) -> dict[str, ChannelRate]:
+    telegram = (
+        PAID_PER_SECOND
+        if settings.broadcast_telegram_paid
+        else settings.broadcast_telegram_per_second
+    )
     return {
-        "telegram": ChannelRate(
-            settings.broadcast_telegram_per_second, settings.broadcast_telegram_per_chat_per_second
-        ),
+        "telegram": ChannelRate(telegram, settings.broadcast_telegram_per_chat_per_second),
         "vk": ChannelRate(settings.broadcast_vk_per_second),
         "whatsapp": ChannelRate(settings.broadcast_whatsapp_per_second),
         # The terminal has no limit worth holding to.

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from app.runtime import build_runtime, console_channel, opened, scheduled_jobs
+from app.runtime import build_runtime, console_channel, opened, scheduled_jobs, worker_tasks
 from app.settings import Settings
 from core.db.migrate import upgrade_async
 from workers.scheduler import JobScheduler
@@ -118,7 +118,9 @@ async def run(settings: Settings, *, console: bool | None = None) -> int:
         for channel in runtime.channels.values():
             await channel.start(supervisor.spawn)
         if settings.scheduler_enabled:
-            jobs = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
+            jobs = JobScheduler.build(
+                scheduled_jobs(runtime), settings.redis_url, tasks=worker_tasks(runtime)
+            )
             supervisor.spawn("job scheduler", jobs.serve())
         shows_console = console if console is not None else not runtime.has_messenger
         terminal = console_channel(runtime) if shows_console else None
@@ -172,7 +174,9 @@ async def serve_jobs(settings: Settings, *, schedule: bool, work: bool) -> int:
         print("A job worker takes jobs from Redis: set REDIS_URL.", file=sys.stderr)
         return 2
     async with opened(settings) as runtime:
-        jobs = JobScheduler.build(scheduled_jobs(runtime), settings.redis_url)
+        jobs = JobScheduler.build(
+            scheduled_jobs(runtime), settings.redis_url, tasks=worker_tasks(runtime)
+        )
         supervisor = Supervisor()
         supervisor.spawn("job scheduler", jobs.serve(schedule=schedule, work=work))
         try:

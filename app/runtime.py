@@ -8,7 +8,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -50,6 +50,7 @@ from handlers.render.i18n import Translator
 from web.app import Probe, build_web_app
 from web.contests.pages import ContestPages
 from web.media import LIFETIME, MEDIA_KEY, SignedMedia
+from workers.kicks import SEND_BROADCAST
 
 # The installation secret that keys the hash standing for a member in logs.
 LOG_KEY = "log_identity_key"
@@ -301,6 +302,16 @@ async def opened(settings: Settings) -> AsyncIterator[Runtime]:
         yield runtime
     finally:
         await runtime.close()
+
+
+def worker_tasks(runtime: Runtime) -> dict[str, Callable[..., Awaitable[object]]]:
+    """The work a worker takes when it is sent (workers/kicks.py), beside the scheduled jobs."""
+
+    async def send_broadcast(broadcast_id: int) -> str:
+        report = await runtime.broadcast_engine.run(broadcast_id)
+        return f"sent {report.sent}, skipped {report.skipped}, failed {report.failed}"
+
+    return {SEND_BROADCAST: send_broadcast}
 
 
 def scheduled_jobs(runtime: Runtime) -> JobRunner:

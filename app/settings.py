@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Days after a broadcast reached a member in which their purchase counts for it (and
     # after its start for the holdout's baseline): `broadcast-status`.
     broadcast_attribution_days: int = Field(default=7, ge=1, le=90)
+    # Telegram's paid broadcasts (allow_paid_broadcast): up to 1,000 msg/s, paid in Stars from
+    # the bot's balance; broadcast-send shows the cost and asks before it sends.
+    broadcast_telegram_paid: bool = False
     # Where `contest-draw` fetches the committed drand round (any relay serves the same value).
     drand_url: str = "https://api.drand.sh"
 

@@ -94,6 +94,7 @@ class ChannelSettings(Protocol):
     twilio_auth_token: SecretStr | None
     twilio_whatsapp_from: str
     twilio_api_url: str
+    broadcast_telegram_paid: bool
 
     @property
     def telegram_enabled(self) -> bool: ...

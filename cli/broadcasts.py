@@ -23,7 +23,7 @@ from app import broadcasts as wiring
 from cli.command import Command, Context, Needs
 from cli.coupons import read_lines
 from core.broadcasts.attribution import AttributionReport, Outcome
-from core.broadcasts.broadcasts import SCHEDULED, BroadcastStatus
+from core.broadcasts.broadcasts import SCHEDULED, SENDING, Broadcasts, BroadcastStatus
 from core.broadcasts.engine import Preview, RunReport
 from core.broadcasts.errors import BroadcastRefused
 from core.broadcasts.spec import HOLDOUT, parse_spec
@@ -105,6 +105,14 @@ class BroadcastSend(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _id(parser)
+        parser.add_argument(
+            "--yes", action="store_true", help="send a paid Telegram broadcast without asking"
+        )
+        parser.add_argument(
+            "--detach",
+            action="store_true",
+            help="hand it to the workers (`main.py worker`, REDIS_URL) at once and return",
+        )
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         from app.runtime import opened
@@ -121,11 +129,29 @@ class BroadcastSend(Command):
                 )
                 return 0
             if not runtime.has_messenger:
+                # The embedded default: members chat in `main.py run`'s console, whose
+                # send_broadcasts job sends what is planned here (within a minute).
+                broadcasts = wiring.broadcasts(runtime.program)
+                info = await broadcasts.start(args.id)
+                if info.state == SENDING:
+                    await broadcasts.plan(args.id)
+                    recipients = (await broadcasts.status(args.id)).recipients
+                    print(
+                        f"Broadcast {info.id}: {recipients} recipient(s) planned. No messenger "
+                        "is configured here (TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN, TWILIO_*): "
+                        "a running `python main.py run` sends it (its console too) within a "
+                        "minute."
+                    )
+                    return 0
+                print(f"Broadcast {info.id} is {info.state}; `python main.py run` sends it.")
+                return 0
+            if args.detach and not context.settings.redis_url:
                 raise BroadcastRefused(
-                    "no messenger is configured here (TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN, "
-                    "TWILIO_*): nothing could be sent"
+                    "workers take a broadcast from Redis: set REDIS_URL, or send without --detach"
                 )
             engine = runtime.broadcast_engine
+            if context.settings.broadcast_telegram_paid and context.settings.telegram_enabled:
+                await _confirm_paid(engine.broadcasts, args.id, yes=args.yes)
             info = await engine.broadcasts.start(args.id)
             if info.state == SCHEDULED and info.send_at is not None:
                 print(
@@ -134,6 +160,14 @@ class BroadcastSend(Command):
                 )
                 return 0
             await engine.broadcasts.plan(args.id)
+            if context.settings.redis_url:
+                # The workers join now (not at the next minute's job) and share it with us.
+                from workers.kicks import kick_broadcast
+
+                await kick_broadcast(context.settings.redis_url, args.id)
+                if args.detach:
+                    print(f"Broadcast {info.id} is handed to the workers.")
+                    return 0
             total = (await engine.broadcasts.status(args.id)).recipients
             bar = ProgressBar(total) if sys.stdout.isatty() else None
             report = await engine.run(args.id, progress=bar.show if bar else None)
@@ -142,6 +176,27 @@ class BroadcastSend(Command):
             status = await engine.broadcasts.status(args.id)
         print(_summary(status, report))
         return 0
+
+
+async def _confirm_paid(broadcasts: Broadcasts, broadcast_id: int, *, yes: bool) -> None:
+    """The most a paid Telegram broadcast costs, said before anything is sent; asked in a
+    terminal, refused elsewhere unless --yes."""
+    from app.broadcast_sending import PAID_PER_SECOND, STARS_PER_PAID_MESSAGE, paid_cost_stars
+
+    recipients = await broadcasts.audience_size(broadcast_id)
+    print(
+        f"Paid Telegram broadcast (up to {PAID_PER_SECOND} messages/s): at most "
+        f"{paid_cost_stars(recipients)} Stars for {recipients} recipients "
+        f"({STARS_PER_PAID_MESSAGE} Star per message, from the bot's balance; members "
+        "reached on VK or WhatsApp cost nothing)."
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BroadcastRefused("a paid broadcast costs Stars: confirm with --yes")
+    answer = await asyncio.to_thread(input, "Send it? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise BroadcastRefused("not confirmed: nothing was sent")
 
 
 class ProgressBar:

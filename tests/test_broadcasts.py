@@ -27,7 +27,8 @@ from core.broadcasts.engine import BroadcastEngine, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
-from core.db.rates import MemoryRateLimiter
+from core.db.rates import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from core.db.state import KEY_PREFIX
 from core.members.accounts import IdentityKey
 from core.offers.campaigns import CampaignSpec
 from core.segments.errors import InvalidSegment
@@ -579,6 +580,54 @@ async def test_the_rate_limiter_spaces_sends_and_holds_the_lane() -> None:
     assert time.monotonic() - before >= 0.28
 
 
+class FakeTime:
+    """A clock that moves only when someone sleeps: the limiter's slots, exactly."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def test_the_limiter_paces_evenly_never_more_than_the_rate_in_any_second(
+    shop: Shop, backend: Backend
+) -> None:
+    """A platform counting sends in a sliding second (Telegram's 30/s) never sees more than
+    the rate, yet gets at least 95 % of it; one chat at most once a second. In Redis (the
+    slots from Redis's clock, the waits recorded, not slept) and in-process (a fake clock)."""
+    fake = FakeTime()
+    limiter: RateLimiter
+    if backend.redis_url:
+        assert shop.runtime.redis is not None
+        limiter = RedisRateLimiter(shop.runtime.redis, sleep=fake.sleep)
+    else:
+        limiter = MemoryRateLimiter(monotonic=fake.monotonic, sleep=fake.sleep)
+    rate = 30
+    # When each send may go: the fake clock after the wait in-process; in Redis the lane's
+    # next free slot as the script left it (Redis's clock, in µs), one interval after it.
+    slots: list[float] = []
+    for n in range(3 * rate + 1):
+        await limiter.acquire("paced", rate, chat=str(n))
+        if backend.redis_url:
+            assert shop.runtime.redis is not None
+            following = await shop.runtime.redis.get(f"{KEY_PREFIX}:rate:paced:next")
+            slots.append(int(following) / 1_000_000)
+        else:
+            slots.append(fake.now)
+    for first, later in zip(slots, slots[rate:], strict=False):
+        # `rate` sends after one: a second later at least, and some jitter on the way (a
+        # send 30 ms late still leaves the sliding second at the rate).
+        assert later - first >= 1.03
+    assert slots[-1] - slots[0] <= 3 / 0.95  # 90 gaps at >= 95 % of the rate
+
+    assert await limiter.acquire("paced-chats", 1000, chat="7", chat_per_second=1) == 0
+    assert await limiter.acquire("paced-chats", 1000, chat="7", chat_per_second=1) >= 1.0
+
+
 async def test_the_redis_limiter_is_shared_by_two_processes(shop: Shop, backend: Backend) -> None:
     if not backend.redis_url:
         pytest.skip("the shared limiter lives in Redis")
@@ -781,6 +830,91 @@ async def test_broadcast_send_on_the_command_line(shop: Shop) -> None:
         await wiring.broadcasts(shop.runtime.program).pause(broadcast_id)
 
 
+async def test_a_paid_telegram_broadcast_says_its_cost_and_asks_first(shop: Shop) -> None:
+    await add_members(shop, "telegram", ["4301", "4302", "4303"])
+    broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
+    paid = {
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_API_URL": shop.telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "BROADCAST_TELEGRAM_PAID": "true",
+    }
+    settings = shop.runtime.settings
+
+    # Not a terminal, no --yes: the cost is said, nothing is sent.
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), **paid)
+    assert code == 1
+    assert "at most 0.3 Stars for 3 recipients" in out
+    assert err.strip() == "Refused: a paid broadcast costs Stars: confirm with --yes"
+    assert shop.telegram.calls_of("sendMessage") == []
+    assert (await shop.engine.broadcasts.get(broadcast_id)).state == "draft"
+
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), "--yes", **paid)
+    assert code == 0, err
+    calls = shop.telegram.calls_of("sendMessage")
+    assert sorted(text_of(call) for call in calls) == ["Hi M4301", "Hi M4302", "Hi M4303"]
+    assert all(call.params.get("allow_paid_broadcast") is True for call in calls)
+
+
+async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
+    shop: Shop, backend: Backend
+) -> None:
+    externals = telegram_ids(4400, 30)
+    await add_members(shop, "telegram", externals)
+    broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
+    env = {
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_API_URL": shop.telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "BROADCAST_TELEGRAM_PER_SECOND": "200",
+    }
+    settings = shop.runtime.settings
+    if not backend.redis_url:
+        code, out, err = await run_cli(
+            settings, "broadcast-send", str(broadcast_id), "--detach", **env
+        )
+        assert code == 1
+        assert err.strip() == (
+            "Refused: workers take a broadcast from Redis: set REDIS_URL, or send without --detach"
+        )
+        assert shop.telegram.calls_of("sendMessage") == []
+        return
+
+    # Two workers, no scheduler: nothing but the kick can start the broadcast.
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "main.py"),
+            "worker",
+            cwd=ROOT,
+            env=environment(settings, **env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    try:
+        code, out, err = await run_cli(
+            settings, "broadcast-send", str(broadcast_id), "--detach", **env
+        )
+        assert code == 0, err
+        assert out.strip() == f"Broadcast {broadcast_id} is handed to the workers."
+        await shop.telegram.wait_for_call("sendMessage", len(externals), timeout=45)
+        for _ in range(100):
+            if (await shop.engine.broadcasts.get(broadcast_id)).state == "done":
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            await worker.wait()
+    received = sorted(call.chat_id for call in shop.telegram.calls_of("sendMessage"))
+    assert received == sorted(int(external) for external in externals)  # each once
+    assert (await shop.engine.broadcasts.get(broadcast_id)).state == "done"
+
+
 @pytest.mark.parametrize("backend", ["services"], indirect=True)
 async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_flight(
     shop: Shop,
@@ -826,7 +960,8 @@ async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_fl
         received[call.chat_id] = received.get(call.chat_id, 0) + 1
     assert sorted(received) == sorted(int(external) for external in externals)
     twice = [chat for chat, count in received.items() if count > 1]
-    # Only the sends in flight at the kill (at most one paced slot's worth each) came twice.
-    assert len(twice) <= 3, twice
+    # Only the sends in flight at the kill came twice: at 20/s, those of the last FLUSH_EVERY
+    # (0.1 s) and of the write under way, on a loaded machine.
+    assert len(twice) <= 5, twice
     rows = await shop.rows(broadcast_id)
     assert {row.status for row in rows.values()} == {"sent"}

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -132,9 +132,18 @@ class JobScheduler:
 
     @classmethod
     def build(
-        cls, runner: JobRunner, redis_url: str = "", *, every_seconds: int | None = None
+        cls,
+        runner: JobRunner,
+        redis_url: str = "",
+        *,
+        every_seconds: int | None = None,
+        tasks: Mapping[str, Callable[..., Awaitable[object]]] | None = None,
     ) -> JobScheduler:
+        """`tasks`: work sent on demand, not on a schedule (a broadcast kicked by
+        broadcast-send), registered as `loyalty.<name>`."""
         queue = TaskQueue.build(redis_url)
+        for name, body in (tasks or {}).items():
+            queue.broker.register_task(body, f"{TASK_PREFIX}{name}", retry_on_error=False)
         for job in runner.jobs:
             labels: dict[str, object] = {"retry_on_error": bool(redis_url)}
             if not redis_url:

@@ -47,6 +47,7 @@ class TelegramPlugin:
             context.updates,
             webhook_secret=webhook_secret(settings),
             webhook_url=settings.telegram_webhook_url,
+            paid_broadcasts=settings.broadcast_telegram_paid,
         )
 
 

@@ -30,7 +30,7 @@ from bots.webhooks import read_json
 from core.db.state import UpdateLog
 from core.shared.outage import Outage
 from handlers.conversation import Conversation
-from handlers.messages import Contact, Incoming, Reply
+from handlers.messages import Contact, Incoming, Layout, Reply
 from handlers.render.i18n import Translator
 
 CHANNEL = "telegram"
@@ -51,8 +51,10 @@ class TelegramChannel:
         webhook_secret: str,
         webhook_url: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        paid_broadcasts: bool = False,
     ) -> None:
         self.bot = bot
+        self._texts = transport.TextSender(bot, paid=paid_broadcasts)
         self._webhook_url = webhook_url
         self._conversation = conversation
         self._updates = updates
@@ -170,6 +172,16 @@ class TelegramChannel:
             chat_id = int(external_id)  # a private chat's id is the member's user id
         except ValueError:
             return Delivery.unreachable(f"not a Telegram user id: {external_id}")
+        if not wait_rate_limit and all(_plain_text(reply) for reply in replies):
+            # A broadcast's text: the lean path (transport.TextSender), one request each.
+            for reply in replies:
+                rows = tuple(
+                    tuple((button.label, button.action) for button in row) for row in reply.buttons
+                )
+                delivery = await self._texts.send(chat_id, reply.text, rows)
+                if delivery.outcome is not Outcome.SENT:
+                    return delivery
+            return Delivery.sent()
         return await self._send_replies(chat_id, replies, wait_rate_limit=wait_rate_limit)
 
     async def _send_replies(
@@ -287,3 +299,13 @@ class TelegramChannel:
     async def close(self) -> None:
         await self.stop_polling()
         await self.bot.session.close()
+
+
+def _plain_text(reply: Reply) -> bool:
+    """Text with inline buttons at most: what transport.TextSender sends."""
+    return (
+        reply.image is None
+        and reply.document is None
+        and not reply.remove_menu
+        and (not reply.buttons or reply.layout is Layout.INLINE)
+    )

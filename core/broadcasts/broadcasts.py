@@ -317,6 +317,18 @@ class Broadcasts:
             row.planned_at = now
         return added
 
+    async def audience_size(self, broadcast_id: int) -> int:
+        """How many members the broadcast reaches: its planned rows, or (not planned yet)
+        its segment's consenting members now."""
+        info = await self.get(broadcast_id)
+        async with self._db.reading() as session:
+            if info.planned:
+                counted = select(func.count()).where(BroadcastDelivery.broadcast_id == broadcast_id)
+            else:
+                audience = self.audience.members_in(info.spec.segment, now=self._clock.now())
+                counted = select(func.count()).select_from(audience.subquery())
+            return int(await session.scalar(counted) or 0)
+
     async def finish_if_done(self, broadcast_id: int) -> bool:
         """Mark a sending broadcast done when no recipient is queued or in flight."""
         async with self._db.transaction() as session:

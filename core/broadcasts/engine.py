@@ -25,10 +25,10 @@ seconds): a pause or cancel stops the batch and gives its untouched rows back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
+from asyncio import FIRST_COMPLETED as FIRST
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,13 +71,15 @@ from core.tiers.tiers import Tiers
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH = 50
-DEFAULT_CONCURRENCY = 16
+# A batch is one claim, one read of its members and accounts, and one lease; sends overlap
+# up to DEFAULT_CONCURRENCY (the platform's answer is what a send mostly waits for).
+DEFAULT_BATCH = 200
+DEFAULT_CONCURRENCY = 64
 DEFAULT_LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF = timedelta(seconds=30)
 # Outcomes are written in groups: every this many seconds, or this many outcomes.
-FLUSH_EVERY = 0.2
+FLUSH_EVERY = 0.1
 FLUSH_ROWS = 100
 # How stale the broadcast's state may be when a send starts (pause/cancel within a second).
 STATE_EVERY = 0.5
@@ -187,6 +189,21 @@ class _State:
     read_at: float = field(default_factory=time.monotonic)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What every recipient of a batch shares, worked out once per batch."""
+
+    broadcast_id: int
+    spec: BroadcastSpec
+    variants: tuple[Variant, ...]
+    rules: ProgramRules
+    # The shop's zone: a member's own, if they have none.
+    zone: ZoneInfo
+    # The variants that show the tier (asked of the tiers per recipient).
+    tiered: frozenset[str]
+    state: _State
+
+
 _TABLE = cast(Table, BroadcastDelivery.__table__)
 # One outcome, only if the claim is still the recorder's (status sending, the same attempt):
 # a worker whose lease ran out and whose row another took must not overwrite that one's.
@@ -213,20 +230,26 @@ _RECORD = (
 class _Recorder:
     """Outcomes written a group at a time (one transaction for many recipients, not one each:
     on SQLite a commit costs a disk sync). What a killed worker had not written yet is sent
-    again by the next one: at most FLUSH_EVERY seconds of sends, the "in flight" ones."""
+    again by the next one: at most FLUSH_EVERY seconds of sends, the "in flight" ones.
+
+    A sender never waits for a write: `add` only queues the outcome (and wakes the batch's
+    flusher once FLUSH_ROWS are waiting); the flusher writes. What waits is bounded by the
+    batch (a batch's rows are all its claim holds)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: list[dict[str, object]] = []
         self._lock = asyncio.Lock()
+        self.full = asyncio.Event()
 
-    async def add(self, outcome: dict[str, object]) -> None:
+    def add(self, outcome: dict[str, object]) -> None:
         self._pending.append(outcome)
         if len(self._pending) >= FLUSH_ROWS:
-            await self.flush()
+            self.full.set()
 
     async def flush(self) -> None:
         async with self._lock:
+            self.full.clear()
             if not self._pending:
                 return
             group, self._pending = self._pending, []
@@ -412,8 +435,21 @@ class BroadcastEngine:
         rules = await self._rules.current(max_age=60)
         recipients = await self._recipients([row.member_id for row in claimed])
         variants = spec.resolved()
+        batch = _Batch(
+            broadcast_id,
+            spec,
+            variants,
+            rules,
+            zone_of(rules.time_zone, ZoneInfo("UTC")),
+            frozenset(
+                variant.key
+                for variant in variants
+                if uses(variant, "tier") or uses(variant, "points_to_next_tier")
+            ),
+            _State(SENDING),
+        )
+        state = batch.state
         gate = asyncio.Semaphore(self._concurrency)
-        state = _State(SENDING)
 
         async def serve(row: _Claimed) -> None:
             async with gate:
@@ -422,9 +458,7 @@ class BroadcastEngine:
                     report.deferred += 1
                     return
                 try:
-                    outcome = await self._deliver(
-                        broadcast_id, spec, variants, rules, row, recipients.get(row.member_id)
-                    )
+                    outcome = await self._deliver(batch, row, recipients.get(row.member_id))
                 except Exception:
                     # One broken recipient must not stop the batch: retried like a network error.
                     log.exception("broadcast %s: a delivery failed", broadcast_id)
@@ -443,18 +477,24 @@ class BroadcastEngine:
             await self._recorder.flush()  # what came in during the flusher's last write
 
     async def _flushing(self, done: asyncio.Event) -> None:
-        """Write the outcomes every FLUSH_EVERY seconds while a batch sends (a batch may wait
-        long on a rate limit: what was sent before it must not wait with it). Never
-        cancelled mid-write: `done` ends it between two writes."""
+        """Write the outcomes every FLUSH_EVERY seconds, or as soon as FLUSH_ROWS wait, while a
+        batch sends (a batch may wait long on a rate limit: what was sent before it must not
+        wait with it). Never cancelled mid-write: `done` ends it between two writes."""
         while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), FLUSH_EVERY)
+            woken = asyncio.ensure_future(self._recorder.full.wait())
+            ended = asyncio.ensure_future(done.wait())
+            try:
+                await asyncio.wait({woken, ended}, timeout=FLUSH_EVERY, return_when=FIRST)
+            finally:
+                woken.cancel()
+                ended.cancel()
             await self._recorder.flush()
 
     async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
         if time.monotonic() - state.read_at >= STATE_EVERY:
-            state.value = await self.broadcasts.state(broadcast_id)
+            # One read for all the batch's senders: the others go on with the value they have.
             state.read_at = time.monotonic()
+            state.value = await self.broadcasts.state(broadcast_id)
         return state.value == SENDING
 
     async def _recipients(
@@ -505,16 +545,9 @@ class BroadcastEngine:
         }
 
     # ------------------------------------------------------------------ one recipient
-    async def _deliver(
-        self,
-        broadcast_id: int,
-        spec: BroadcastSpec,
-        variants: tuple[Variant, ...],
-        rules: ProgramRules,
-        row: _Claimed,
-        recipient: _Recipient | None,
-    ) -> str:
+    async def _deliver(self, batch: _Batch, row: _Claimed, recipient: _Recipient | None) -> str:
         """The report's field this recipient counts in."""
+        broadcast_id, spec, variants = batch.broadcast_id, batch.spec, batch.variants
         key = variant_for(broadcast_id, row.member_id, variants, spec.holdout)
         if key == HOLDOUT:
             return await self._skip(row, SKIP_HOLDOUT, variant=HOLDOUT)
@@ -523,8 +556,8 @@ class BroadcastEngine:
             return await self._skip(row, SKIP_GONE, variant=key)
         variant = next(v for v in variants if v.key == key)
         now = self._clock.now()
-        program_zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
-        morning = quiet_until(now, zone_of(recipient.time_zone, program_zone), spec.quiet_hours)
+        zone = zone_of(recipient.time_zone, batch.zone) if recipient.time_zone else batch.zone
+        morning = quiet_until(now, zone, spec.quiet_hours)
         if morning is not None:
             return await self._defer(row, morning, QUIET, variant=key)
         channels = self._sender.channels()
@@ -538,7 +571,9 @@ class BroadcastEngine:
             except CouponRefused as no_coupon:
                 log.info("broadcast %s: no coupon (%s)", broadcast_id, no_coupon.code)
                 return await self._skip(row, SKIP_COUPON, variant=key)
-        personal = await self._personal(recipient, variant, rules, coupon or "")
+        personal = await self._personal(
+            recipient, variant, batch.rules, coupon or "", tiered=key in batch.tiered
+        )
         message = render(
             variant,
             broadcast_id=broadcast_id,
@@ -556,6 +591,11 @@ class BroadcastEngine:
                 chat=account.external_id,
                 chat_per_second=rate.chat_per_second,
             )
+            if not await self._still_sending(broadcast_id, batch.state):
+                # Paused or cancelled while this one waited for its slot (at most
+                # concurrency / rate seconds): nothing was sent yet, the row goes back.
+                await self._release(row, batch.state.value)
+                return "deferred"
             result = await self._sender.send(
                 account.channel, account.external_id, message, key=key_text
             )
@@ -611,11 +651,20 @@ class BroadcastEngine:
             return issued.code
 
     async def _personal(
-        self, recipient: _Recipient, variant: Variant, rules: ProgramRules, coupon: str
+        self,
+        recipient: _Recipient,
+        variant: Variant,
+        rules: ProgramRules,
+        coupon: str,
+        *,
+        tiered: bool | None = None,
     ) -> Personal:
+        """`tiered`: whether the variant shows the tier (known per batch; None: look)."""
         tier = ""
         to_next = ""
-        if uses(variant, "tier") or uses(variant, "points_to_next_tier"):
+        if tiered is None:
+            tiered = uses(variant, "tier") or uses(variant, "points_to_next_tier")
+        if tiered:
             status = await self._tiers.status(recipient.member_id, rules)
             if status.tier is not None:
                 tier = status.tier.name.get(recipient.language)
@@ -690,7 +739,7 @@ class BroadcastEngine:
     ) -> str:
         """Record an outcome (in the next group write) if the claim is still ours; the
         report's field it counts in."""
-        await self._recorder.add(
+        self._recorder.add(
             {
                 "row_id": row.id,
                 "claimed": row.attempt,

@@ -7,6 +7,14 @@ chat) and sleeps until then, so the rate holds across every worker process witho
 answers 429 with `retry_after`, `hold` stops the whole lane for that long: a sender that
 reserved a slot checks for a hold when its slot comes, and waits the hold out first.
 
+Even pacing, with a margin. A platform counts sends where they arrive, in a sliding second
+(Telegram's "30 per second"): slots exactly 1/rate apart let two sends that jitter by a few ms
+on the way put rate + 1 into one second, and the 429 that follows costs the whole lane its
+retry_after (at 30/s the limiter then reached half the limit). So the slots are
+(1 s + WINDOW_MARGIN) / rate apart: any `rate` consecutive sends span at least a second plus
+the margin, which absorbs that much jitter, for 1 / (1 + WINDOW_MARGIN) of the limit (96 %).
+Slots are never saved up: a lane idle for a while starts at "now", not with a burst.
+
 Redis keeps the slots and holds when several processes send (its clock is the only one they
 all share); an in-process limiter does on the embedded default.
 """
@@ -25,6 +33,13 @@ from core.db.state import KEY_PREFIX
 Sleep = Callable[[float], Awaitable[None]]
 # A slot's record outlives any wait it could cause.
 SLOT_TTL_MS = 10 * 60 * 1000
+# Seconds of jitter (scheduling, the network) that a window of one second absorbs.
+WINDOW_MARGIN = 0.04
+
+
+def interval(per_second: float) -> float:
+    """Seconds between two slots of a lane (0: no limit)."""
+    return (1 + WINDOW_MARGIN) / per_second if per_second > 0 else 0.0
 
 
 class RateLimiter(Protocol):
@@ -70,8 +85,8 @@ class MemoryRateLimiter:
             chat_key = f"{lane}:chat:{chat}" if chat and chat_per_second > 0 else ""
             if chat_key:
                 start = max(start, self._next.get(chat_key, 0.0))
-                self._next[chat_key] = start + 1 / chat_per_second
-            self._next[lane] = start + (1 / per_second if per_second > 0 else 0)
+                self._next[chat_key] = start + interval(chat_per_second)
+            self._next[lane] = start + interval(per_second)
             if start > now:
                 await self._sleep(start - now)
                 waited += start - now
@@ -87,13 +102,14 @@ class MemoryRateLimiter:
 
 
 # KEYS: lane's next slot, lane's hold, chat's next slot (or "").
-# ARGV: lane interval (ms), chat interval (ms, 0: none), ttl (ms).
-# Returns {ms to wait, 1 if that is a hold (nothing reserved) else 0}.
+# ARGV: lane interval (µs), chat interval (µs, 0: none), ttl (ms).
+# Returns {µs to wait, 1 if that is a hold (nothing reserved) else 0}. Times in µs (a paid
+# broadcast's 1,000/s needs finer than ms), written with %.0f: tostring would round them.
 _RESERVE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local held = redis.call('PTTL', KEYS[2])
-if held > 0 then return {held, 1} end
+if held > 0 then return {held * 1000, 1} end
 local start = now
 local chat_interval = tonumber(ARGV[2])
 if chat_interval > 0 then
@@ -102,9 +118,9 @@ if chat_interval > 0 then
 end
 local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
 if slot > start then start = slot end
-redis.call('SET', KEYS[1], tostring(start + tonumber(ARGV[1])), 'PX', ARGV[3])
+redis.call('SET', KEYS[1], string.format('%.0f', start + tonumber(ARGV[1])), 'PX', ARGV[3])
 if chat_interval > 0 then
-  redis.call('SET', KEYS[3], tostring(start + chat_interval), 'PX', ARGV[3])
+  redis.call('SET', KEYS[3], string.format('%.0f', start + chat_interval), 'PX', ARGV[3])
 end
 return {start - now, 0}
 """
@@ -136,22 +152,23 @@ class RedisRateLimiter:
         self, lane: str, per_second: float, *, chat: str = "", chat_per_second: float = 0
     ) -> float:
         waited = 0.0
-        lane_ms = round(1000 / per_second) if per_second > 0 else 0
-        chat_ms = round(1000 / chat_per_second) if chat and chat_per_second > 0 else 0
+        lane_us = round(1_000_000 * interval(per_second))
+        chat_us = round(1_000_000 * interval(chat_per_second)) if chat else 0
         keys = [
             self._key(lane, "next"),
             self._key(lane, "hold"),
-            self._key(lane, f"chat:{chat}") if chat_ms else self._key(lane, "chat:"),
+            self._key(lane, f"chat:{chat}") if chat_us else self._key(lane, "chat:"),
         ]
         while True:
-            wait_ms, is_hold = await self._reserve(keys=keys, args=[lane_ms, chat_ms, SLOT_TTL_MS])
-            seconds = int(wait_ms) / 1000
+            wait_us, is_hold = await self._reserve(keys=keys, args=[lane_us, chat_us, SLOT_TTL_MS])
+            seconds = int(wait_us) / 1_000_000
             if seconds > 0:
                 await self._sleep(seconds)
                 waited += seconds
             if int(is_hold):
                 continue
-            if await self.held_for(lane) <= 0:
+            # No wait: the script found no hold. After one, a 429 may have come meanwhile.
+            if seconds <= 0 or await self.held_for(lane) <= 0:
                 return waited
 
     async def hold(self, lane: str, seconds: float) -> None:

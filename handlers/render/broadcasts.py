@@ -5,6 +5,7 @@ the broadcast and the variant (handlers/menus/broadcasts.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from core.broadcasts.render import OutButton, Outgoing
 from core.broadcasts.spec import NPS_QUESTION
@@ -12,6 +13,9 @@ from handlers import actions
 from handlers.messages import Button, Image, Reply
 from handlers.render.i18n import Translator
 from handlers.routing import Action
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def target_of(button: OutButton) -> Action:
@@ -52,15 +56,46 @@ def score_rows(broadcast_id: int) -> tuple[tuple[Button, ...], ...]:
     )
 
 
-def broadcast_replies(message: Outgoing, texts: Translator) -> list[Reply]:
-    buttons: tuple[tuple[Button, ...], ...] = tuple(
-        (Button(caption(button, texts, message.language), tap_action(button).encode()),)
-        for button in message.buttons
-    )
-    if message.question == NPS_QUESTION:
-        buttons = score_rows(message.broadcast_id) + buttons
-    image = None
-    if message.image is not None:
-        path = Path(message.image)
-        image = Image(png=path.read_bytes(), filename=path.name)
-    return [Reply(text=message.text, buttons=buttons, image=image)]
+class BroadcastReplies:
+    """A broadcast's message as the replies a channel sends, for a stream of one broadcast's
+    members: the buttons (captions in a language) and the image (read from disk) are the same
+    for everyone who gets a variant in a language, so they are made once; only the text is
+    each member's. Holds the last MAX_KEPT of each (a worker goes through one broadcast at a
+    time)."""
+
+    MAX_KEPT = 64
+
+    def __init__(self, texts: Translator) -> None:
+        self._texts = texts
+        self._buttons: dict[tuple[object, ...], tuple[tuple[Button, ...], ...]] = {}
+        self._images: dict[str, Image] = {}
+
+    def __call__(self, message: Outgoing) -> list[Reply]:
+        buttons_key = (message.language, message.buttons)
+        buttons = self._buttons.get(buttons_key)
+        if buttons is None:
+            buttons = tuple(
+                (
+                    Button(
+                        caption(button, self._texts, message.language), tap_action(button).encode()
+                    ),
+                )
+                for button in message.buttons
+            )
+            _keep(self._buttons, buttons_key, buttons, self.MAX_KEPT)
+        if message.question == NPS_QUESTION:
+            buttons = score_rows(message.broadcast_id) + buttons
+        image = None
+        if message.image is not None:
+            image = self._images.get(message.image)
+            if image is None:
+                path = Path(message.image)
+                image = Image(png=path.read_bytes(), filename=path.name)
+                _keep(self._images, message.image, image, self.MAX_KEPT)
+        return [Reply(text=message.text, buttons=buttons, image=image)]
+
+
+def _keep(kept: dict[K, V], key: K, value: V, most: int) -> None:
+    if len(kept) >= most:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
