@@ -1,6 +1,11 @@
 """Fixtures: every test that touches data runs on the embedded default (SQLite + in-process
 state) and on real PostgreSQL + Redis. Without those services the second run is skipped,
-except in CI (CI=true), where a missing service fails the suite loudly."""
+except in CI (CI=true), where a missing service fails the suite loudly.
+
+Under pytest-xdist (`-n auto`, as `make test` runs it) each worker has databases of its own:
+the embedded one under its own tmp_path_factory, and on the services the configured database
+name with the worker's suffix (`test` -> `test_gw0`, `test_gw1`, created here when missing)
+and the configured Redis database shifted by the worker's number (15 -> 15, 14; 8 -> 8, 9)."""
 
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg  # type: ignore[import-untyped]  # (no type information)
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
@@ -30,6 +38,10 @@ SERVICES_DATABASE_URL = os.environ.get(
 )
 SERVICES_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytest_plugins = ("pytester",)
+# `-n auto` runs this many workers at most: the machines (developers' and CI's) have 2 cores,
+# and every worker takes a PostgreSQL database and a Redis database of its own.
+MAX_WORKERS = 2
+REDIS_DATABASES = 16  # Redis's default `databases`
 
 TELEGRAM_TOKEN = "123456:TEST-token"
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -49,6 +61,78 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     logging.getLogger().removeHandler(LOG_SCAN)
+
+
+def worker_number() -> int | None:
+    """This xdist worker's number (gw0 -> 0), None when the suite runs in one process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return int(worker.removeprefix("gw")) if worker else None
+
+
+def worker_database_url(database_url: str, number: int) -> str:
+    url = make_url(database_url)
+    return url.set(database=f"{url.database}_gw{number}").render_as_string(hide_password=False)
+
+
+def worker_redis_url(redis_url: str, number: int) -> str:
+    """The configured Redis database shifted up by the worker's number, or down when that would
+    pass Redis's last database."""
+    parts = urlsplit(redis_url)
+    first = int(parts.path.strip("/") or 0)
+    chosen = first + number if first + number < REDIS_DATABASES else first - number
+    if not 0 <= chosen < REDIS_DATABASES:
+        raise pytest.UsageError(f"no Redis database for xdist worker {number} of {redis_url}")
+    return urlunsplit(parts._replace(path=f"/{chosen}"))
+
+
+async def _create_databases(database_url: str, names: list[str]) -> None:
+    """CREATE DATABASE each missing one, through a connection to the configured database (to
+    the maintenance database `postgres` when the configured one does not exist yet)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    try:
+        connection = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=10)
+    except asyncpg.InvalidCatalogNameError:
+        maintenance = url.set(database="postgres").render_as_string(hide_password=False)
+        connection = await asyncpg.connect(maintenance, timeout=10)
+    try:
+        for name in names:
+            if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Before xdist starts its workers: `-n auto` means at most MAX_WORKERS, and each worker's
+    PostgreSQL database must exist. When it cannot be created (a user without CREATEDB), the
+    suite runs in one process instead, and says so."""
+    if any(config.getoption(name, False) for name in ("collectonly", "usepdb")):
+        return  # xdist runs these in one process itself
+    if hasattr(config, "workerinput"):
+        return
+    workers = getattr(config.option, "numprocesses", None)
+    if workers in ("auto", "logical"):
+        cores = min(MAX_WORKERS, os.cpu_count() or 1)
+        workers = config.option.numprocesses = cores if cores > 1 else 0
+    if not workers or not SERVICES_DATABASE_URL.startswith("postgresql"):
+        return
+    names = [
+        str(make_url(worker_database_url(SERVICES_DATABASE_URL, number)).database)
+        for number in range(int(workers))
+    ]
+    try:
+        asyncio.run(_create_databases(SERVICES_DATABASE_URL, names))
+    except (OSError, TimeoutError):
+        return  # unreachable: the workers skip the services (or, in CI, fail loudly)
+    except asyncpg.PostgresError as error:
+        config.option.numprocesses = 0
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"running serially: cannot create the workers' databases {names}: {error!r}"
+            ),
+            stacklevel=2,
+        )
 
 
 def leaks_in(output: str | bytes) -> list[str]:
@@ -114,7 +198,15 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         path = tmp_path_factory.mktemp("embedded") / "loyalty.db"
         chosen = Backend("embedded", f"sqlite+aiosqlite:///{path}", "")
     else:
-        chosen = Backend("services", SERVICES_DATABASE_URL, SERVICES_REDIS_URL)
+        number = worker_number()
+        if number is None:
+            chosen = Backend("services", SERVICES_DATABASE_URL, SERVICES_REDIS_URL)
+        else:
+            chosen = Backend(
+                "services",
+                worker_database_url(SERVICES_DATABASE_URL, number),
+                worker_redis_url(SERVICES_REDIS_URL, number),
+            )
         problem = asyncio.run(_reachable(chosen))
         if problem is not None:
             if os.environ.get("CI"):

@@ -93,7 +93,7 @@ async def rows_of(runtime: Runtime, channel: str, user_id: str) -> dict[str, Any
 async def test_claiming_a_reward_works_alike_on_every_channel(
     backend: Backend, settings: Any, tmp_path: Path
 ) -> None:
-    users = (9001, 9002, "+79998009003")
+    users = (9001, 9002, "+49998009003")
     async with every_channel(backend, tmp_path / "console", users) as channels:
         runtime = channels.runtime
         mug = await runtime.program.rewards.add(
