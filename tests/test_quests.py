@@ -246,6 +246,7 @@ async def test_the_reward_is_paid_once_under_concurrent_purchases(runtime: Runti
     await asyncio.gather(
         *(program.purchases.credit(ann.card_code, "100", purchase_id=pid, actor="t") for pid in ids)
     )
+    await program.bus.drain()
     assert len(await quest_entries(runtime)) == 1
     assert await count(runtime, QuestCompletion) == 1
     assert len(completed) == 1 and completed[0].period == "once"
