@@ -33,7 +33,7 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 lint: setup
 	$(PY) -m ruff check .

@@ -127,6 +127,8 @@ async def test_the_program_wires_reactions_before_the_notice(runtime: Runtime) -
         program.streaks.on_purchase_recorded,
         program.badges.on_purchase_recorded,
         program.boards.on_purchase_recorded,
+        # Triggered broadcasts after the games: a member's first purchase, points short.
+        program.triggers.on_purchase_recorded,
     )
 
 
