@@ -4,19 +4,21 @@ The engine (core.broadcasts.engine) knows no messenger: `ChannelSender` sends it
 through each channel's outbound contract (bots/outbound.py) with the conversation's rendering
 (handlers/render/broadcasts.py), asking the channel not to wait out a 429 itself (the
 engine's limiter makes every worker wait instead); WhatsApp templates through the WhatsApp
-channel. The limiter is in Redis when REDIS_URL is set (shared by every worker), else in
-this process.
+channel; one message to many accounts through a channel that takes many a request
+(bots.outbound.ManyOutbound: VK). The limiter is in Redis when REDIS_URL is set (shared by
+every worker), else in this process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeGuard
 
 from app.broadcasts import broadcasts
 from app.settings import Settings
-from bots.outbound import Delivery, Outbound, Outcome
+from bots.outbound import Delivery, ManyOutbound, Outbound, Outcome
 from core.broadcasts.engine import BroadcastEngine, ChannelRate, SendOutcome, SendResult
 from core.broadcasts.render import Outgoing
 from core.broadcasts.spec import Template
@@ -46,6 +48,25 @@ class ChannelSender:
     def channels(self) -> Collection[str]:
         return tuple(self._channels())
 
+    def group_limit(self, channel: str) -> int:
+        outbound = self._channels().get(channel)
+        return outbound.max_recipients if _sends_many(outbound) else 1
+
+    async def send_many(
+        self, channel: str, external_ids: Sequence[str], message: Outgoing, *, key: str
+    ) -> dict[str, SendResult]:
+        outbound = self._channels().get(channel)
+        if not _sends_many(outbound):
+            # Detached since the batch asked: each on its own, as `send` would.
+            return {
+                external_id: await self.send(channel, external_id, message, key=key)
+                for external_id in external_ids
+            }
+        deliveries = await outbound.send_outbound_many(
+            list(external_ids), self._replies(message), key=key
+        )
+        return {external_id: result_of(deliveries[external_id]) for external_id in external_ids}
+
     async def send(
         self, channel: str, external_id: str, message: Outgoing, *, key: str
     ) -> SendResult:
@@ -71,6 +92,12 @@ class ChannelSender:
         if send_template is None:
             return SendResult(SendOutcome.UNREACHABLE, "no_templates")
         return result_of(await send_template(external_id, template.content_sid, variables))
+
+
+def _sends_many(outbound: Outbound | None) -> TypeGuard[ManyOutbound]:
+    return callable(getattr(outbound, "send_outbound_many", None)) and isinstance(
+        getattr(outbound, "max_recipients", None), int
+    )
 
 
 def captions(message: Outgoing, texts: Translator) -> list[str]:

@@ -58,6 +58,20 @@ class Outbound(Protocol):
         ...
 
 
+class ManyOutbound(Outbound, Protocol):
+    """A channel that can send the same replies to many of its accounts in one request."""
+
+    # The most accounts one request may name.
+    max_recipients: int
+
+    async def send_outbound_many(
+        self, external_ids: list[str], replies: list[Reply], *, key: str
+    ) -> dict[str, Delivery]:
+        """`send_outbound` to each of `external_ids` at once: each one's delivery. A rate limit
+        comes back at once, as FAILED with its retry_after for every one."""
+        ...
+
+
 # Reasons an account is unreachable, shared by the channels and the dispatcher's records.
 BLOCKED = "blocked"
 WHATSAPP_WINDOW = "whatsapp_window"

@@ -23,7 +23,7 @@ from app import broadcasts as wiring
 from app.broadcast_sending import ChannelSender
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.broadcasts.engine import BroadcastEngine, variant_for
+from core.broadcasts.engine import BroadcastEngine, delivery_key, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
@@ -674,10 +674,9 @@ async def test_a_batch_abandoned_by_a_dead_worker_is_sent_after_its_lease_once(
             .where(BroadcastDelivery.member_id.in_(vk[1:2]))
             .values(status="sending", claimed_until=shop.clock.now() + dead.lease, attempts=1)
         )
-    in_flight = vk[1]
     sender = ChannelSender(shop.runtime.outbound_channels, shop.runtime.conversation.texts)
     message = (await dead.preview(broadcast_id))[0].message
-    await sender.send("vk", "3101", message, key=f"broadcast:{broadcast_id}:{in_flight}")
+    await sender.send("vk", "3101", message, key=delivery_key(broadcast_id))
     assert len(shop.vk.sent_to(3101)) == 1
 
     # Another worker goes on: everyone but the dead one's batch now ...

@@ -9,7 +9,20 @@ until `claimed_until`. Outcomes are written in groups, at least every FLUSH_EVER
 still that worker's (status sending, same attempt). A worker killed mid-batch leaves its rows
 claimed; when the lease runs out another worker takes them again, so nobody is lost, and only
 the sends "in flight" (sent within the last FLUSH_EVERY seconds, not yet written) can reach
-their member twice (VK drops even those: its random_id comes from "broadcast:<id>:<member>").
+their member twice (VK drops even those, see below).
+
+VK takes up to 100 recipients a request (messages.send with peer_ids) at 20 requests/s: the
+recipients of a batch whose account is on a channel that the Sender says takes many
+(`group_limit`) and whose message is the very same wait for one another in a `Coalescer`
+(core.broadcasts.coalescer, which says when a group goes) and go as one request, one limiter
+slot for all; each then records its own outcome. Every send of a broadcast carries the key
+"broadcast:<id>:round:<round>" (VK's random_id comes from it): one random_id can cover a
+request of many peers because VK drops a repeated random_id per peer (per conversation,
+for about an hour), so on VK it still means "this broadcast, this member": a resend after a
+crash is dropped for every peer it reaches again, however the groups were made up the second
+time, and a group of one (a personalised message) carries the same id as a group of many.
+`round` tells the sends apart that are meant to be separate: a triggered broadcast queues
+the same row again each period, one round more (core.broadcasts.triggers).
 
 Per recipient, in order: the variant by a hash of (broadcast, member) (the holdout gets
 nothing); quiet hours in the member's own time zone (queued again for the morning); the coupon,
@@ -25,11 +38,13 @@ seconds): a pause or cancel stops the batch and gives its untouched rows back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import hashlib
 import logging
 import time
 from asyncio import FIRST_COMPLETED as FIRST
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,6 +65,7 @@ from core.broadcasts.broadcasts import (
     SKIPPED,
     Broadcasts,
 )
+from core.broadcasts.coalescer import Coalescer
 from core.broadcasts.render import (
     PLACEHOLDER_VALUES,
     Outgoing,
@@ -132,6 +148,17 @@ class Sender(Protocol):
         key: str,
     ) -> SendResult: ...
 
+    def group_limit(self, channel: str) -> int:
+        """How many accounts one `send_many` of `channel` may name (1: it has no such send)."""
+        ...
+
+    async def send_many(
+        self, channel: str, external_ids: Sequence[str], message: Outgoing, *, key: str
+    ) -> dict[str, SendResult]:
+        """One request of the same message to each of `external_ids`: each one's result (a
+        rate limit or a network error fails them all, with its retry_after)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ChannelRate:
@@ -165,6 +192,8 @@ class _Claimed:
     member_id: int
     attempt: int
     coupon_code: str | None
+    # The row's round (BroadcastDelivery.round): part of the key every send carries.
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,6 +231,8 @@ class _Batch:
     # The variants that show the tier (asked of the tiers per recipient).
     tiered: frozenset[str]
     state: _State
+    # The groups of sends to channels that take many recipients a request.
+    coalescer: Coalescer[SendResult] | None = None
 
 
 _TABLE = cast(Table, BroadcastDelivery.__table__)
@@ -290,8 +321,10 @@ def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime | 
     return morning
 
 
-def delivery_key(broadcast_id: int, member_id: int) -> str:
-    return f"broadcast:{broadcast_id}:{member_id}"
+def delivery_key(broadcast_id: int, round: int = 0) -> str:
+    """What every send of the broadcast's round carries (VK's random_id comes from it): the
+    same for every member, since VK drops a repeated random_id per member (module docstring)."""
+    return f"broadcast:{broadcast_id}:round:{round}"
 
 
 class BroadcastEngine:
@@ -417,12 +450,15 @@ class BroadcastEngine:
             )
             rows = (
                 await session.execute(
-                    select(d.id, d.member_id, d.attempts, d.coupon_code)
+                    select(d.id, d.member_id, d.attempts, d.coupon_code, d.round)
                     .where(d.id.in_(ids))
                     .order_by(d.id)
                 )
             ).all()
-        return [_Claimed(row.id, row.member_id, row.attempts, row.coupon_code) for row in rows]
+        return [
+            _Claimed(row.id, row.member_id, row.attempts, row.coupon_code, row.round)
+            for row in rows
+        ]
 
     async def _send_batch(
         self,
@@ -449,9 +485,25 @@ class BroadcastEngine:
             _State(SENDING),
         )
         state = batch.state
-        gate = asyncio.Semaphore(self._concurrency)
+        # Room for a full group of the channel that takes the most recipients a request.
+        concurrency = max(
+            [self._concurrency, *map(self._sender.group_limit, self._sender.channels())]
+        )
+        gate = asyncio.Semaphore(concurrency)
+        coalescer = Coalescer(
+            functools.partial(self._send_group, batch),
+            [row.id for row in claimed],
+            capacity=concurrency,
+        )
+        batch = dataclasses.replace(batch, coalescer=coalescer)
 
         async def serve(row: _Claimed) -> None:
+            try:
+                await serve_one(row)
+            finally:
+                coalescer.done(row.id)
+
+        async def serve_one(row: _Claimed) -> None:
             async with gate:
                 if not await self._still_sending(broadcast_id, state):
                     await self._release(row, state.value)
@@ -472,6 +524,7 @@ class BroadcastEngine:
         try:
             await asyncio.gather(*(serve(row) for row in claimed))
         finally:
+            await coalescer.close()
             done.set()
             await flusher
             await self._recorder.flush()  # what came in during the flusher's last write
@@ -582,23 +635,39 @@ class BroadcastEngine:
             values=personal.values(),
         )
         refusal: tuple[str, str] | None = None
-        key_text = delivery_key(broadcast_id, row.member_id)
+        key_text = delivery_key(broadcast_id, row.round)
         for account in reachable:
-            rate = self._rates.get(account.channel, ChannelRate(0))
-            await self.limiter.acquire(
-                account.channel,
-                rate.per_second,
-                chat=account.external_id,
-                chat_per_second=rate.chat_per_second,
-            )
-            if not await self._still_sending(broadcast_id, batch.state):
-                # Paused or cancelled while this one waited for its slot (at most
-                # concurrency / rate seconds): nothing was sent yet, the row goes back.
-                await self._release(row, batch.state.value)
-                return "deferred"
-            result = await self._sender.send(
-                account.channel, account.external_id, message, key=key_text
-            )
+            group_limit = self._sender.group_limit(account.channel)
+            if group_limit > 1 and batch.coalescer is not None:
+                # With the batch's others that get the same message (one request for all).
+                grouped = await batch.coalescer.send(
+                    account.channel,
+                    account.external_id,
+                    message,
+                    key=key_text,
+                    limit=group_limit,
+                    sender=row.id,
+                )
+                if grouped is None:
+                    await self._release(row, batch.state.value)
+                    return "deferred"
+                result = grouped
+            else:
+                rate = self._rates.get(account.channel, ChannelRate(0))
+                await self.limiter.acquire(
+                    account.channel,
+                    rate.per_second,
+                    chat=account.external_id,
+                    chat_per_second=rate.chat_per_second,
+                )
+                if not await self._still_sending(broadcast_id, batch.state):
+                    # Paused or cancelled while this one waited for its slot (at most
+                    # concurrency / rate seconds): nothing was sent yet, the row goes back.
+                    await self._release(row, batch.state.value)
+                    return "deferred"
+                result = await self._sender.send(
+                    account.channel, account.external_id, message, key=key_text
+                )
             if (
                 result.outcome is SendOutcome.UNREACHABLE
                 and result.detail == SKIP_WHATSAPP_WINDOW
@@ -633,6 +702,19 @@ class BroadcastEngine:
         channel, detail = refusal
         reason = detail if detail in (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW) else SKIP_UNREACHABLE
         return await self._skip(row, reason, variant=key, channel=channel)
+
+    async def _send_group(
+        self, batch: _Batch, channel: str, key: str, message: Hashable, external_ids: list[str]
+    ) -> dict[str, SendResult] | None:
+        """One request of a group (the coalescer's): one slot of the channel's rate, as the
+        platform counts requests (a channel that takes many has no rate per chat here); None
+        if the broadcast was paused or cancelled while it waited (nothing was sent)."""
+        rate = self._rates.get(channel, ChannelRate(0))
+        await self.limiter.acquire(channel, rate.per_second)
+        if not await self._still_sending(batch.broadcast_id, batch.state):
+            return None
+        assert isinstance(message, Outgoing)
+        return await self._sender.send_many(channel, external_ids, message, key=key)
 
     async def _issue_coupon(self, row: _Claimed, campaign_slug: str) -> str:
         """The member's coupon of this broadcast: issued once, its code written with it."""

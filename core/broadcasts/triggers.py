@@ -236,6 +236,7 @@ class Triggers:
                     status=QUEUED,
                     reason=None,
                     attempts=0,
+                    round=d.round + 1,
                     not_before=due,
                     claimed_until=None,
                     sent_at=None,

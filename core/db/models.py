@@ -944,6 +944,9 @@ class BroadcastDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     reason: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Which sending to this member it is: 0, then one more each time a triggered broadcast
+    # queues the row again for a new period. The engine keys its sends by it (VK's random_id).
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

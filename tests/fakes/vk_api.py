@@ -34,6 +34,8 @@ API_VERSION = "5.199"
 RATE_LIMIT_PER_SECOND = 20
 # VK drops a repeated random_id from the same community to the same peer within an hour.
 RANDOM_ID_WINDOW_SECONDS = 3600.0
+# messages.send takes at most this many peer_ids.
+MAX_PEER_IDS = 100
 ERROR_MESSAGES = {
     5: "User authorization failed: invalid access_token",
     6: "Too many requests per second",
@@ -381,10 +383,32 @@ class FakeVkAPI(LocalServer):
 
     # Each _api_* returns the `response`, or a negative number for an error code.
     def _api_messages_send(self, params: dict[str, str]) -> Any:
-        peer_id = int(params.get("peer_id") or params["user_id"])
+        """One peer (`peer_id` or `user_id`): the message id, or the error. Many (`peer_ids`,
+        comma-separated, at most 100): a list with each peer's answer, an error per peer (901
+        for a member who forbade messages) inside a successful response, as VK answers."""
         random_id = int(params["random_id"])
+        if params.get("peer_ids"):
+            peer_ids = [int(raw) for raw in params["peer_ids"].split(",")]
+            if len(peer_ids) > MAX_PEER_IDS or len(set(peer_ids)) != len(peer_ids):
+                return -100
+            answers: list[JSON] = []
+            for peer_id in peer_ids:
+                if peer_id in self._blocked:
+                    error = {"code": 901, "description": ERROR_MESSAGES[901]}
+                    answers.append({"peer_id": peer_id, "error": error})
+                    continue
+                message_id = self._deliver(peer_id, random_id, params)
+                answers.append(
+                    {"peer_id": peer_id, "message_id": message_id, "conversation_message_id": 1}
+                )
+            return answers
+        peer_id = int(params.get("peer_id") or params["user_id"])
         if peer_id in self._blocked:
             return -901
+        return self._deliver(peer_id, random_id, params)
+
+    def _deliver(self, peer_id: int, random_id: int, params: dict[str, str]) -> int:
+        """A message to one peer, unless it has this random_id already: its message id."""
         now = time.monotonic()
         seen = self._by_random_id.get((peer_id, random_id))
         if random_id and seen is not None and now - seen[0] < RANDOM_ID_WINDOW_SECONDS:
@@ -404,6 +428,15 @@ class FakeVkAPI(LocalServer):
             )
         )
         return message_id
+
+    @property
+    def peer_ids_calls(self) -> list[ApiCall]:
+        """The messages.send calls that named many peers (`peer_ids`) and were accepted."""
+        return [
+            call
+            for call in self.calls_of("messages.send")
+            if call.params.get("peer_ids") and call.error_code is None
+        ]
 
     def _api_messages_sendMessageEventAnswer(self, params: dict[str, str]) -> Any:
         self.event_answers.append({key: params[key] for key in ("event_id", "user_id", "peer_id")})
