@@ -67,8 +67,8 @@ class ManyOutbound(Outbound, Protocol):
     async def send_outbound_many(
         self, external_ids: list[str], replies: list[Reply], *, key: str
     ) -> dict[str, Delivery]:
-        """`send_outbound` to each of `external_ids` at once: each one's delivery. A rate limit
-        comes back at once, as FAILED with its retry_after for every one."""
+        """`send_outbound` (with `wait_rate_limit=False`) to each of `external_ids` at once:
+        each one's delivery. A failure of the whole request fails every one of them."""
         ...
 
 

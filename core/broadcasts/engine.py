@@ -156,7 +156,7 @@ class Sender(Protocol):
         self, channel: str, external_ids: Sequence[str], message: Outgoing, *, key: str
     ) -> dict[str, SendResult]:
         """One request of the same message to each of `external_ids`: each one's result (a
-        rate limit or a network error fails them all, with its retry_after)."""
+        failure of the whole request, a rate limit or the network, fails them all)."""
         ...
 
 

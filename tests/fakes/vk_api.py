@@ -157,6 +157,10 @@ class FakeVkAPI(LocalServer):
         """Every later call of `method` answers with this error."""
         self._failing[method] = error_code
 
+    def recover(self, method: str) -> None:
+        """`method` answers as usual again."""
+        self._failing.pop(method, None)
+
     def set_name(self, user_id: int, first_name: str, last_name: str) -> None:
         self.names[user_id] = (first_name, last_name)
 
