@@ -15,12 +15,12 @@ class Platform:
     """Records each group request; answers each account with its own result."""
 
     def __init__(self, *, fail: bool = False, refuse: bool = False) -> None:
-        self.requests: list[tuple[str, str, object, list[str]]] = []
+        self.requests: list[tuple[str, str, str, list[str]]] = []
         self._fail = fail
         self._refuse = refuse
 
     async def send_group(
-        self, channel: str, key: str, message: object, external_ids: list[str]
+        self, channel: str, key: str, message: str, external_ids: list[str]
     ) -> Mapping[str, str] | None:
         self.requests.append((channel, key, message, list(external_ids)))
         await asyncio.sleep(0)
@@ -31,11 +31,13 @@ class Platform:
         return {external_id: f"sent {message} to {external_id}" for external_id in external_ids}
 
 
-def coalescer(platform: Platform, senders: int, *, capacity: int = 100) -> Coalescer[str]:
+def coalescer(platform: Platform, senders: int, *, capacity: int = 100) -> Coalescer[str, str]:
     return Coalescer(platform.send_group, range(senders), capacity=capacity, linger=30)
 
 
-async def send(group: Coalescer[str], sender: int, message: str = "hi", limit: int = 100) -> str:
+async def send(
+    group: Coalescer[str, str], sender: int, message: str = "hi", limit: int = 100
+) -> str:
     try:
         result = await group.send(
             "vk", str(1000 + sender), message, key="k", limit=limit, sender=sender
@@ -91,7 +93,7 @@ async def test_a_group_goes_when_every_slot_waits_in_it() -> None:
 
 async def test_a_group_goes_after_the_linger_while_others_still_run() -> None:
     platform = Platform()
-    group: Coalescer[str] = Coalescer(platform.send_group, range(2), capacity=100, linger=0.05)
+    group: Coalescer[str, str] = Coalescer(platform.send_group, range(2), capacity=100, linger=0.05)
     # Sender 1 is busy elsewhere (a Telegram send waiting on its rate) and never comes.
     result = await asyncio.wait_for(send(group, 0), 5)
     assert result == "sent hi to 1000"

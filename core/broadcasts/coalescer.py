@@ -29,19 +29,20 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+M = TypeVar("M", bound=Hashable)
 R = TypeVar("R")
 # Long enough for the senders of a batch that are a database read away to come, short next
 # to a send's own round trip.
 LINGER = 0.05
 
-SendGroup = Callable[[str, str, Hashable, list[str]], Awaitable[Mapping[str, R] | None]]
+SendGroup = Callable[[str, str, M, list[str]], Awaitable[Mapping[str, R] | None]]
 
 
 @dataclass(eq=False)
-class _Group(Generic[R]):
+class _Group(Generic[M, R]):
     channel: str
     key: str
-    message: Hashable
+    message: M
     # Per account, the senders waiting for its result (one, but nothing here depends on it).
     waiting: dict[str, list[asyncio.Future[R | None]]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
@@ -51,13 +52,13 @@ class _Group(Generic[R]):
         return sum(len(futures) for futures in self.waiting.values())
 
 
-class Coalescer(Generic[R]):
+class Coalescer(Generic[M, R]):
     """One batch's groups. `senders`: who may still come (the batch's recipients); `capacity`:
     how many of them run at once (the batch's concurrency)."""
 
     def __init__(
         self,
-        send_group: SendGroup[R],
+        send_group: SendGroup[M, R],
         senders: Collection[Hashable],
         *,
         capacity: int,
@@ -67,7 +68,7 @@ class Coalescer(Generic[R]):
         self._unsettled = set(senders)
         self._capacity = capacity
         self._linger = linger
-        self._open: dict[tuple[str, str, Hashable], _Group[R]] = {}
+        self._open: dict[tuple[str, str, M], _Group[M, R]] = {}
         self._waiting = 0
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -75,7 +76,7 @@ class Coalescer(Generic[R]):
         self,
         channel: str,
         external_id: str,
-        message: Hashable,
+        message: M,
         *,
         key: str,
         limit: int,
@@ -118,7 +119,7 @@ class Coalescer(Generic[R]):
             for group in list(self._open.values()):
                 self._go(group)
 
-    def _go(self, group: _Group[R]) -> None:
+    def _go(self, group: _Group[M, R]) -> None:
         if self._open.get((group.channel, group.key, group.message)) is not group:
             return  # gone already
         del self._open[(group.channel, group.key, group.message)]
@@ -129,7 +130,7 @@ class Coalescer(Generic[R]):
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, group: _Group[R]) -> None:
+    async def _send(self, group: _Group[M, R]) -> None:
         futures = [future for waiting in group.waiting.values() for future in waiting]
         try:
             results = await self._send_group(

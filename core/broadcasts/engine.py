@@ -38,13 +38,12 @@ seconds): a pause or cancel stops the batch and gives its untouched rows back.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import hashlib
 import logging
 import time
 from asyncio import FIRST_COMPLETED as FIRST
-from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -232,7 +231,7 @@ class _Batch:
     tiered: frozenset[str]
     state: _State
     # The groups of sends to channels that take many recipients a request.
-    coalescer: Coalescer[SendResult] | None = None
+    coalescer: Coalescer[Outgoing, SendResult] | None = None
 
 
 _TABLE = cast(Table, BroadcastDelivery.__table__)
@@ -471,6 +470,17 @@ class BroadcastEngine:
         rules = await self._rules.current(max_age=60)
         recipients = await self._recipients([row.member_id for row in claimed])
         variants = spec.resolved()
+        state = _State(SENDING)
+        # Room for a full group of the channel that takes the most recipients a request.
+        concurrency = max(
+            [self._concurrency, *map(self._sender.group_limit, self._sender.channels())]
+        )
+        gate = asyncio.Semaphore(concurrency)
+        coalescer: Coalescer[Outgoing, SendResult] = Coalescer(
+            functools.partial(self._send_group, broadcast_id, state),
+            [row.id for row in claimed],
+            capacity=concurrency,
+        )
         batch = _Batch(
             broadcast_id,
             spec,
@@ -482,20 +492,9 @@ class BroadcastEngine:
                 for variant in variants
                 if uses(variant, "tier") or uses(variant, "points_to_next_tier")
             ),
-            _State(SENDING),
+            state,
+            coalescer,
         )
-        state = batch.state
-        # Room for a full group of the channel that takes the most recipients a request.
-        concurrency = max(
-            [self._concurrency, *map(self._sender.group_limit, self._sender.channels())]
-        )
-        gate = asyncio.Semaphore(concurrency)
-        coalescer = Coalescer(
-            functools.partial(self._send_group, batch),
-            [row.id for row in claimed],
-            capacity=concurrency,
-        )
-        batch = dataclasses.replace(batch, coalescer=coalescer)
 
         async def serve(row: _Claimed) -> None:
             try:
@@ -704,16 +703,21 @@ class BroadcastEngine:
         return await self._skip(row, reason, variant=key, channel=channel)
 
     async def _send_group(
-        self, batch: _Batch, channel: str, key: str, message: Hashable, external_ids: list[str]
+        self,
+        broadcast_id: int,
+        state: _State,
+        channel: str,
+        key: str,
+        message: Outgoing,
+        external_ids: list[str],
     ) -> dict[str, SendResult] | None:
         """One request of a group (the coalescer's): one slot of the channel's rate, as the
         platform counts requests (a channel that takes many has no rate per chat here); None
         if the broadcast was paused or cancelled while it waited (nothing was sent)."""
         rate = self._rates.get(channel, ChannelRate(0))
         await self.limiter.acquire(channel, rate.per_second)
-        if not await self._still_sending(batch.broadcast_id, batch.state):
+        if not await self._still_sending(broadcast_id, state):
             return None
-        assert isinstance(message, Outgoing)
         return await self._sender.send_many(channel, external_ids, message, key=key)
 
     async def _issue_coupon(self, row: _Claimed, campaign_slug: str) -> str:
