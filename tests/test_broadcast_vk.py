@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -73,6 +74,28 @@ async def test_one_message_to_250_vk_members_goes_in_three_requests(shop: Shop) 
     rows = await shop.rows(broadcast_id)
     assert len(rows) == len(members)
     assert {(row.status, row.channel) for row in rows.values()} == {("sent", "vk")}
+
+
+async def test_the_image_is_uploaded_once_and_the_buttons_go_with_each_message(
+    shop: Shop, tmp_path: Path
+) -> None:
+    await vk_members(shop, 20500, 3)
+    image = tmp_path / "spring.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n spring")
+    broadcast_id = await shop.create(
+        **{**PLAIN, "buttons": [{"open": "rewards"}]}, text="Spring is here", image=str(image)
+    )
+    await shop.send(broadcast_id)
+
+    (request,) = shop.vk.calls_of("messages.send")
+    assert len(peers_of(request)) == 3
+    assert len(shop.vk.calls_of("photos.saveMessagesPhoto")) == 1
+    (photo,) = shop.vk.photos.values()
+    assert photo == image.read_bytes()
+    for external in telegram_ids(20500, 3):
+        (message,) = shop.vk.sent_to(int(external))
+        assert message.attachment == request.params["attachment"]
+        assert message.actions == [f"bc:{broadcast_id}:A:menu:rewards"]
 
 
 async def test_a_member_who_forbade_messages_is_skipped_inside_a_request(shop: Shop) -> None:
