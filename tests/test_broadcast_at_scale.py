@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, insert, select
 
+import main
 from app import broadcasts as wiring
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
@@ -43,7 +44,7 @@ from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.vk_api import FakeVkAPI
-from tests.test_broadcasts import run_cli, settings_for
+from tests.test_broadcasts import settings_for
 from tests.test_console import ROOT, environment
 from tests.test_vk import SECRET, fake_vk  # noqa: F401 - fixture
 from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, fake_twilio  # noqa: F401
@@ -51,7 +52,7 @@ from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, fake_twi
 MEMBERS = 10_000
 TEMPLATE_SID = "HX00112233445566778899aabbccddeeff"
 LEASE_SECONDS = 8
-RETRY_AFTER = 2
+RETRY_AFTER = 3
 # Generous: CI runs the suite on two processes of a loaded 2-core machine.
 WITHIN = 120.0
 
@@ -377,6 +378,8 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
     fake_vk: FakeVkAPI,  # noqa: F811
     fake_twilio: FakeTwilioAPI,  # noqa: F811
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -431,41 +434,41 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
     def progress() -> int:
         return len(fake_telegram.calls) + len(fake_vk.deliveries) + len(fake_twilio.calls)
 
+    looked, limited = 0, False
+
+    def limited_yet() -> bool:
+        """Whether Telegram answered its 429 yet (only the calls since the last look)."""
+        nonlocal looked, limited
+        calls = fake_telegram.calls
+        limited = limited or any(call.status == 429 for call in calls[looked:])
+        looked = len(calls)
+        return limited
+
     try:
         first = await fleet.start("first")
         await until(fleet, lambda: progress() >= 200, "the first worker sends")
         second = await fleet.start("second")
         await until(
             fleet,
-            lambda: progress() >= 3500 and any(c.status == 429 for c in fake_telegram.calls),
+            lambda: progress() >= 3500 and limited_yet(),
             "a few thousand sends and the 429",
         )
         first.process.send_signal(signal.SIGKILL)  # no cleanup: its batch stays claimed
         await first.process.wait()
         killed_at = time.monotonic()
         at_kill = progress()
-        third = await fleet.start("third")
-        # broadcast-send of a paused broadcast resumes it: the pause comes once the third
-        # worker sends.
-        await until(
-            fleet,
-            lambda: any(c.token == token_of("third") for c in fake_telegram.calls[-200:]),
-            "the third worker sends",
-        )
+        await until(fleet, lambda: progress() >= at_kill + 500, "the second worker goes on")
         await wiring.broadcasts(runtime.program).pause(broadcast_id)
         paused_at = time.monotonic()
-        for worker in (second, third):
-            assert f"Broadcast {broadcast_id} (Winter sale at scale): paused" in (
-                await fleet.finished(worker)
-            )
+        output = await fleet.finished(second)
+        assert f"Broadcast {broadcast_id} (Winter sale at scale): paused" in output
         at_pause = progress()
         resumed_at = time.monotonic()
         await wiring.broadcasts(runtime.program).resume(broadcast_id)
-        last = [await fleet.start("fourth"), await fleet.start("fifth")]
-        for worker in last:
-            await fleet.finished(worker)
-        # What a worker could not take when it ended (the dead worker's batch, if its lease
-        # had not run out yet) goes out at the job worker's next turn: one more
+        # A fresh worker goes on, the dead one's batch too once its lease has run out.
+        await fleet.finished(await fleet.start("third"))
+        # What the last worker could not take when it ended (the dead worker's batch, if its
+        # lease had not run out yet) goes out at the job worker's next turn: one more
         # broadcast-send here.
         turns = 0
         for turn in range(3):
@@ -555,18 +558,20 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
     taken_over = {member_id for member_id, row in rows.items() if row.attempts > 1}
     assert len(taken_over) <= DEFAULT_BATCH, len(taken_over)
     assert max(row.attempts for row in rows.values()) <= 2
-    # A blocked account was tried once, not retried (twice if the dead worker had tried it).
+    # A blocked account was tried once, not retried (twice if the dead worker had tried it);
+    # on VK its row says so (how many peers a request names is the VK channel's business).
     refusals = Counter(
         [
             *(str(c.chat_id) for c in telegram_sends if c.status == 403),
-            *(c.params["peer_id"] for c in fake_vk.calls if c.error_code == 901),
             *(c.number for c in fake_twilio.calls if c.error_code == 21610),
         ]
     )
     for person in planned:
-        if person.blocked:
+        if person.kind in ("telegram_blocked", "whatsapp_unsubscribed"):
             tried = refusals[person.accounts[0].external_id]
             assert tried == 1 or (tried == 2 and person.member_id in taken_over), person
+        if person.blocked:
+            assert rows[person.member_id].attempts == 1 or person.member_id in taken_over
     quiet = QuietHours()
     night = [person for person in planned if person.night]
     for person in night:
@@ -574,25 +579,34 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
         assert morning is not None and rows[person.member_id].not_before == morning
 
     # ------------------------------------------------------------------ the 429 and the pause
-    (limited,) = [call for call in telegram_sends if call.status == 429]
+    (too_many,) = [call for call in telegram_sends if call.status == 429]
     during = [
         call
         for call in telegram_sends
-        if limited.at + 0.5 < call.at < limited.at + RETRY_AFTER - 0.1
+        if too_many.at + 1.0 < call.at < too_many.at + RETRY_AFTER - 0.1
     ]
-    assert during == []  # nobody sent while Telegram asked us to wait
+    # Nobody sent while Telegram asked us to wait (after the first second: what the other
+    # worker had under way before the one that got the 429 held the lane in Redis).
+    assert during == []
+    # The second worker stopped within a second or so of the pause (the state is read every
+    # half second; the sends under way finish; a loaded machine), nothing was sent until the
+    # resume.
     all_sends = [
         *(call.at for call in telegram_sends),
         *(call.at for call in fake_vk.calls),
         *(call.at for call in fake_twilio.calls),
     ]
-    assert [at for at in all_sends if paused_at + 1.5 < at < resumed_at] == []
+    assert [at for at in all_sends if paused_at + 2.0 < at < resumed_at] == []
     assert progress() > at_pause  # the resume went on
 
     # ------------------------------------------------------------------ the operator's view
-    code, out, err = await run_cli(settings, "broadcast-status", "--json", str(broadcast_id))
-    assert code == 0, err
-    status = json.loads(out)
+    # The command in this process (the same main.main; a process start costs seconds of CPU).
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+    command = ["broadcast-status", "--json", str(broadcast_id)]
+    assert await asyncio.to_thread(main.main, command) == 0
+    status = json.loads(capsys.readouterr().out)
     delivered = Counter(expected[member_id].channel for member_id in received)
     skipped = Counter(wanted.reason for wanted in expected.values() if wanted.status == "skipped")
     assert status["state"] == "sending"  # the night's members wait for their morning
@@ -607,7 +621,7 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
         f"\n{MEMBERS} members: seeded in {seeded - started:.1f} s, sent in {sent_for:.1f} s,"
         f" {total:.1f} s in all; sent {status['sent']} {dict(delivered)},"
         f" twice {len(twice)}, skipped {dict(skipped)}, waiting {len(night)};"
-        f" 429 at {limited.at - seeded:.1f} s, kill at {killed_at - seeded:.1f} s ({at_kill}),"
+        f" 429 at {too_many.at - seeded:.1f} s, kill at {killed_at - seeded:.1f} s ({at_kill}),"
         f" pause at {paused_at - seeded:.1f} s ({at_pause}), {turns} more turn(s)"
     )
 
