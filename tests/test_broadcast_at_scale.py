@@ -553,6 +553,8 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
     for member_id, wanted in expected.items():
         row = rows[member_id]
         assert (row.status, row.reason) == (wanted.status, wanted.reason), (member_id, wanted)
+        if wanted.channel:
+            assert row.channel == wanted.channel, (member_id, wanted)
     # Only the dead worker's one batch was claimed twice (a 429 or a pause gives the attempt
     # back); nobody a third time.
     taken_over = {member_id for member_id, row in rows.items() if row.attempts > 1}
@@ -638,13 +640,13 @@ async def pending_until(runtime: Runtime, broadcast_id: int) -> datetime | None:
     """When the first recipient left behind (not one waiting for their morning) can be taken:
     a lease or a 429's wait that had not run out when the last worker ended."""
     d = BroadcastDelivery
-    soon = datetime.now(UTC) + timedelta(minutes=1)
+    now = datetime.now(UTC)
+    takeable_at = func.coalesce(d.claimed_until, d.not_before, now)
     async with runtime.db.reading() as session:
-        held = await session.scalar(
-            select(func.min(func.coalesce(d.claimed_until, d.not_before))).where(
+        return await session.scalar(
+            select(func.min(takeable_at)).where(
                 d.broadcast_id == broadcast_id,
                 d.status.in_(("queued", "sending")),
-                func.coalesce(d.claimed_until, d.not_before, datetime.now(UTC)) < soon,
+                takeable_at < now + timedelta(minutes=1),
             )
         )
-    return held
