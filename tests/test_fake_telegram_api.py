@@ -116,6 +116,23 @@ async def test_rate_limit_next_raises_retry_after(fake: FakeTelegramAPI, bot: Bo
 
 
 @pytest.mark.asyncio
+async def test_a_429_after_n_calls_comes_once_in_the_middle(
+    fake: FakeTelegramAPI, bot: Bot
+) -> None:
+    fake.rate_limit_next("sendMessage", retry_after=2, after=2)
+
+    await bot.send_message(chat_id=3, text="one")
+    await bot.send_message(chat_id=3, text="two")
+    with pytest.raises(TelegramRetryAfter) as exc_info:
+        await bot.send_message(chat_id=3, text="three")
+    assert exc_info.value.retry_after == 2
+    await bot.send_message(chat_id=3, text="four")
+
+    assert [c.params["text"] for c in fake.sent_to(3)] == ["one", "two", "four"]
+    assert [c.status for c in fake.calls_of("sendMessage")] == [200, 200, 429, 200]
+
+
+@pytest.mark.asyncio
 async def test_missing_chat_is_bad_request(fake: FakeTelegramAPI, bot: Bot) -> None:
     from aiogram.exceptions import TelegramBadRequest
 

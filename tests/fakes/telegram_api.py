@@ -71,7 +71,8 @@ class FakeTelegramAPI(LocalServer):
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._blocked: set[int] = set()
-        self._rate_limits: dict[str, tuple[int, int]] = {}  # method -> (retry_after, times)
+        # method -> (retry_after, times, calls answered normally first)
+        self._rate_limits: dict[str, tuple[int, int, int]] = {}
         self._revoked = False
         # (chat, user_id) -> status for getChatMember; anyone else has "left".
         self.chat_members: dict[tuple[str, int], str] = {}
@@ -151,8 +152,12 @@ class FakeTelegramAPI(LocalServer):
     def block_chat(self, chat_id: int) -> None:
         self._blocked.add(chat_id)
 
-    def rate_limit_next(self, method: str, retry_after: int = 1, times: int = 1) -> None:
-        self._rate_limits[method.lower()] = (retry_after, times)
+    def rate_limit_next(
+        self, method: str, retry_after: int = 1, times: int = 1, *, after: int = 0
+    ) -> None:
+        """The next `times` calls of `method` answer 429 with `retry_after`; with `after`, only
+        once that many more calls of it were answered as usual (a 429 mid-broadcast)."""
+        self._rate_limits[method.lower()] = (retry_after, times, after)
 
     def revoke_token(self) -> None:
         """From now on every call is refused as with a revoked token (401 Unauthorized)."""
@@ -303,10 +308,13 @@ class FakeTelegramAPI(LocalServer):
     async def _dispatch(self, method: str, params: JSON) -> tuple[int, Any]:
         if self._revoked:
             return 401, _error(401, "Unauthorized")
-        if method in self._rate_limits:
-            retry_after, times = self._rate_limits.pop(method)
+        if method in self._rate_limits and self._rate_limits[method][2] > 0:
+            retry_after, times, after = self._rate_limits[method]
+            self._rate_limits[method] = (retry_after, times, after - 1)
+        elif method in self._rate_limits:
+            retry_after, times, _ = self._rate_limits.pop(method)
             if times > 1:
-                self._rate_limits[method] = (retry_after, times - 1)
+                self._rate_limits[method] = (retry_after, times - 1, 0)
             return 429, _error(
                 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
             )

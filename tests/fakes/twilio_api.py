@@ -75,6 +75,8 @@ class SentMessage:
     sid: str | None = None
     error_code: int | None = None
     form: dict[str, list[str]] = field(default_factory=dict)
+    # When the fake received it (time.monotonic()), for tests of pacing.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def number(self) -> str:
@@ -87,6 +89,7 @@ class FakeTwilioAPI(LocalServer):
         self.auth_token = auth_token
         self.calls: list[SentMessage] = []
         self._failures: list[tuple[int, int]] = []
+        self._unsubscribed: set[str] = set()
         self._changed = asyncio.Event()
         super().__init__()
 
@@ -102,6 +105,10 @@ class FakeTwilioAPI(LocalServer):
     def fail_next(self, code: int, status: int = 400) -> None:
         """The next Messages.json call answers with this Twilio error instead of sending."""
         self._failures.append((code, status))
+
+    def unsubscribe(self, number: str) -> None:
+        """The member replied STOP: every later message to them is refused (21610)."""
+        self._unsubscribed.add(bare_number(number))
 
     def sent_to(self, number: str) -> list[SentMessage]:
         """Messages Twilio accepted for this member ("+7…" or "whatsapp:+7…")."""
@@ -170,6 +177,8 @@ class FakeTwilioAPI(LocalServer):
             return self._failures.pop(0)
         if not call.to:
             return 21211, 400
+        if call.number in self._unsubscribed:
+            return 21610, 400
         if call.to.startswith("whatsapp:") != call.from_.startswith("whatsapp:"):
             return 21910, 400
         if not call.body and not call.media_urls and not call.form.get("ContentSid"):
