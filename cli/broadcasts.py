@@ -241,7 +241,9 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
 
 def _outcomes(report: AttributionReport) -> str:
     days = report.window / timedelta(days=1)
-    lines = [f"did it work (purchases within {days:g} days of the message):"]
+    lines = [
+        f"did it work (purchases within {days:g} days of the message, revenue net of refunds):"
+    ]
     rows = list(report.variants)
     if report.holdout is not None:
         rows.append(report.holdout)
@@ -264,7 +266,9 @@ def _outcome(outcome: Outcome) -> str:
     text = (
         f"{name}: {reached} {outcome.delivered}, tapped {outcome.tapped},"
         f" redeemed {outcome.redeemed}, purchased {outcome.purchased},"
-        f" revenue {outcome.revenue}, conversion "
+        f" revenue {outcome.revenue}"
+        + (f" ({outcome.refunded} refunded)" if outcome.refunded else "")
+        + ", conversion "
         + ("-" if conversion is None else f"{conversion * 100:.1f}%")
     )
     if outcome.uplift_points is not None:
