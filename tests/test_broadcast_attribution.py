@@ -171,6 +171,17 @@ async def buy(shop: Shop, member_id: int, amount: str, purchase_id: str) -> None
     )
 
 
+async def redeem(shop: Shop, code: str | None, member_id: int, redemption_id: str) -> None:
+    assert code
+    await shop.runtime.program.coupons.redeem(
+        code,
+        redemption_id=redemption_id,
+        actor="till",
+        order_amount="100",
+        card_code=await card_of(shop, member_id),
+    )
+
+
 async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout(
     shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,16 +232,19 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     await buy(shop, a[2], "30", "a2")
     await buy(shop, b[0], "45", "b0")
     await buy(shop, held[0], "60", "h0")
+    # b[2] redeems their coupon before their (held back) message: not the message's doing.
+    await redeem(shop, rows[b[2]].coupon_code, b[2], "early")
     # Partly refunded later (after the window, too): the revenue is what was kept.
     shop.clock.offset += timedelta(days=1)
     await program.purchases.refund("a0-1", refund_id="a0-1-r1", actor="till", amount="30")
     await program.purchases.refund("h0", refund_id="h0-r1", actor="till", amount="15")
-    # Outside it (8 days after): nothing counts.
+    # Outside it (8 days after): nothing counts, a redemption neither.
     shop.clock.offset += timedelta(days=5)
     await buy(shop, a[1], "999", "a1-late")
     await buy(shop, b[1], "999", "b1-late")
     await buy(shop, held[1], "999", "h1-late")
     await buy(shop, b[2], "50", "b2-in-their-window")
+    await redeem(shop, rows[a[2]].coupon_code, a[2], "late")
     await program.purchases.refund("a0-1", refund_id="a0-1-r2", actor="till", amount="20.50")
 
     report = await wiring.attribution(program).report(broadcast_id, WEEK)
@@ -250,6 +264,8 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     # A 9-day window takes the late purchases in.
     wider = await wiring.attribution(program).report(broadcast_id, timedelta(days=9))
     assert [o.purchased for o in wider.variants] == [3, 3]
+    # ... and a[2]'s late redemption; b[2]'s, before their message, never counts.
+    assert [o.redeemed for o in wider.variants] == [3, 0]
     assert wider.holdout is not None and wider.holdout.purchased == 2
 
     # The command line, in this process (same main.main), in words and as JSON.

@@ -3,7 +3,8 @@
 Counted per variant, over the members it was sent to:
 - tapped: members who tapped one of its buttons (a row in broadcast_taps, the first tap per
   (broadcast, member); written by `record_tap` from the tap handler);
-- redeemed: members whose broadcast coupon (the code on their delivery row) was redeemed;
+- redeemed: members whose broadcast coupon (the code on their delivery row) was redeemed within
+  the attribution window after their own send;
 - purchased / revenue: members with a purchase within the attribution window after their own
   send (`sent_at` <= purchase < `sent_at` + window), and the sum of those purchases net of
   what was refunded of them (whenever refunded: a refund names its purchase); `refunded` is
@@ -327,11 +328,16 @@ class Attribution:
                 ),
                 key=BroadcastTap.variant,
             )
+            redeemed_in_window = exists().where(
+                CouponRedemption.coupon_id == Coupon.id,
+                CouponRedemption.created_at >= d.sent_at,
+                CouponRedemption.created_at < self._plus(d.sent_at, window),
+            )
             redeemed = await self._grouped(
                 session,
                 select(d.variant, func.count(func.distinct(d.member_id)))
                 .join(Coupon, Coupon.code == d.coupon_code)
-                .where(sent, exists().where(CouponRedemption.coupon_id == Coupon.id)),
+                .where(sent, redeemed_in_window),
             )
             first, last = (
                 await session.execute(select(func.min(d.sent_at), func.max(d.sent_at)).where(sent))
