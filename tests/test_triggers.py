@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from app import broadcasts as wiring
@@ -59,9 +61,9 @@ async def standing(shop: Shop, trigger: dict[str, Any], **overrides: Any) -> int
     return created.id
 
 
-async def members(shop: Shop, external_ids: list[str]) -> list[int]:
-    """Telegram members as sign-up leaves them, active now (a purchase reads that)."""
-    ids = await add_members(shop, "telegram", external_ids)
+async def members(shop: Shop, external_ids: list[str], channel: str = "telegram") -> list[int]:
+    """Members as sign-up leaves them, active now (a purchase reads that)."""
+    ids = await add_members(shop, channel, external_ids)
     async with shop.runtime.db.transaction() as session:
         await session.execute(
             update(Member).where(Member.id.in_(ids)).values(last_active_at=shop.clock.now())
@@ -235,6 +237,32 @@ async def test_feedback_on_telegram_with_buttons_a_comment_and_one_reward(
     async with shop.runtime.db.reading() as session:
         kept = await session.get(FeedbackRequest, request.id)
     assert kept is not None and (kept.score, kept.comment) == (9, None)
+
+
+async def test_feedback_on_vk_offers_every_answer_from_0_to_10(shop: Shop) -> None:
+    """VK's inline keyboards hold 10 buttons: the 11 answers come as a one-time keyboard
+    (the fake VK refuses a keyboard beyond VK's limits, as VK does), and tapping 0 is a 0."""
+    broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
+    (member_id,) = await members(shop, ["6700"], channel="vk")
+    await buy(shop, member_id, "100", "vk-1", store="Center")
+    await shop.engine.run(broadcast_id)
+    (question,) = shop.vk.sent_to(6700)
+    assert question.message == QUESTION
+    assert question.labels == [str(n) for n in [*range(1, 11), 0]]
+    assert question.actions == [f"fb:{broadcast_id}:{n}" for n in [*range(1, 11), 0]]
+    assert question.keyboard is not None and question.keyboard["one_time"] is True
+
+    channel = shop.runtime.vk
+    assert channel is not None
+    app = web.Application()
+    channel.register_webhook(app)
+    async with TestClient(TestServer(app)) as client:
+        vera = test_vk.VkMember(shop.vk, client, 6700)
+        (thanks,) = await vera.press(f"fb:{broadcast_id}:0")
+    assert thanks.message.startswith("Thank you for your answer!\n25 points added")
+    async with shop.runtime.db.reading() as session:
+        (request,) = (await session.scalars(select(FeedbackRequest))).all()
+    assert (request.member_id, request.store, request.score) == (member_id, "Center", 0)
 
 
 async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwilioAPI) -> None:
