@@ -22,7 +22,7 @@ from core.broadcasts.render import Outgoing
 from core.broadcasts.spec import Template
 from core.db.rates import RateLimiter
 from core.program import LoyaltyProgram
-from handlers.render.broadcasts import BroadcastReplies, caption
+from handlers.render.broadcasts import BroadcastReplies, body, caption
 from handlers.render.i18n import Translator
 
 _OUTCOMES = {
@@ -71,6 +71,11 @@ class ChannelSender:
         if send_template is None:
             return SendResult(SendOutcome.UNREACHABLE, "no_templates")
         return result_of(await send_template(external_id, template.content_sid, variables))
+
+
+def text_of(message: Outgoing, texts: Translator) -> str:
+    """The message's text as the member reads it."""
+    return body(message, texts)
 
 
 def captions(message: Outgoing, texts: Translator) -> list[str]:

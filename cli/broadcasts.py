@@ -68,22 +68,23 @@ class BroadcastPreview(Command):
             if args.card:
                 member_id = await Context(context.settings, runtime.program).member_id(args.card)
             previews = await runtime.broadcast_engine.preview(args.id, member_id)
-            from app.broadcast_sending import captions
+            from app.broadcast_sending import captions, text_of
 
             texts = runtime.conversation.texts
             for preview in previews:
-                print(_shown(preview, captions(preview.message, texts)))
+                message = preview.message
+                print(_shown(preview, text_of(message, texts), captions(message, texts)))
         return 0
 
 
-def _shown(preview: Preview, captions: list[str]) -> str:
+def _shown(preview: Preview, text: str, captions: list[str]) -> str:
     message = preview.message
     lines = [f"== variant {message.variant} · {message.language} =="]
     for channel in CHANNELS:
         lines.append(f"-- {channel}")
         if channel == "whatsapp":
             lines.append("   (within 24 h of the member's last message:)")
-        lines.extend("   " + line for line in message.text.splitlines() or [""])
+        lines.extend("   " + line for line in text.splitlines() or [""])
         if message.image:
             lines.append(f"   [image: {message.image}]")
         for number, label in enumerate(captions, start=1):

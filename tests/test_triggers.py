@@ -61,9 +61,11 @@ async def standing(shop: Shop, trigger: dict[str, Any], **overrides: Any) -> int
     return created.id
 
 
-async def members(shop: Shop, external_ids: list[str], channel: str = "telegram") -> list[int]:
+async def members(
+    shop: Shop, external_ids: list[str], channel: str = "telegram", language: str = "en"
+) -> list[int]:
     """Members as sign-up leaves them, active now (a purchase reads that)."""
-    ids = await add_members(shop, channel, external_ids)
+    ids = await add_members(shop, channel, external_ids, language=language)
     async with shop.runtime.db.transaction() as session:
         await session.execute(
             update(Member).where(Member.id.in_(ids)).values(last_active_at=shop.clock.now())
@@ -263,6 +265,45 @@ async def test_feedback_on_vk_offers_every_answer_from_0_to_10(shop: Shop) -> No
     async with shop.runtime.db.reading() as session:
         (request,) = (await session.scalars(select(FeedbackRequest))).all()
     assert (request.member_id, request.store, request.score) == (member_id, "Center", 0)
+
+
+async def test_the_default_question_is_asked_in_a_language_the_broadcast_has_no_text_in(
+    shop: Shop,
+) -> None:
+    english = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text={"en": QUESTION})
+    (ann,) = await members(shop, ["6800"])
+    (boris,) = await members(shop, ["6801"], language="ru")
+    for member in (ann, boris):
+        await buy(shop, member, "100", f"q-{member}")
+    await shop.engine.run(english)
+    (to_ann,) = shop.telegram.sent_to(6800)
+    (to_boris,) = shop.telegram.sent_to(6801)
+    assert text_of(to_ann) == QUESTION
+    # Not the English text: the question in Russian, from the locales.
+    assert text_of(to_boris) == (
+        "Насколько вероятно, что вы порекомендуете нас другу?"
+        " 0 — точно нет, 10 — обязательно порекомендую."
+    )
+    assert inline_actions(to_boris) == [f"fb:{english}:{n}" for n in [*range(1, 11), 0]]
+
+    # A question without any text: each member is asked in their own language.
+    await shop.engine.broadcasts.cancel(english)
+    silent = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=None)
+    (darya,) = await members(shop, ["6802"], language="fa")
+    await buy(shop, darya, "100", "q-darya")
+    await buy(shop, ann, "100", "q-ann-2")
+    await shop.engine.run(silent)
+    (to_darya,) = shop.telegram.sent_to(6802)
+    assert text_of(to_darya).startswith("چقدر احتمال دارد ما را به یک دوست پیشنهاد کنید؟")
+    # Ann answered the first question's rule; the new rule asks her again, in English.
+    assert text_of(shop.telegram.sent_to(6800)[-1]) == (
+        "How likely are you to recommend us to a friend? 0 – not at all, 10 – certainly."
+    )
+    # The preview shows the question each language gets.
+    code, shown, _ = await run_cli(shop.runtime.settings, "broadcast-preview", str(silent))
+    assert code == 0
+    assert "How likely are you to recommend us to a friend?" in shown
+    assert "== variant A · fa ==" in shown and "Насколько вероятно" in shown
 
 
 async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwilioAPI) -> None:
