@@ -31,7 +31,6 @@ use {name} {balance} {tier} {points_to_next_tier} {coupon} ({coupon} only with a
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from datetime import datetime
@@ -42,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.broadcasts.errors import InvalidBroadcast
 from core.shared.languages import SUPPORTED_LOCALES
+from core.shared.parsing import parse_model
 
 PLACEHOLDERS = ("name", "balance", "tier", "points_to_next_tier", "coupon")
 # A text Telegram still takes as a photo's caption (1024) is the tightest of the channels'.
@@ -350,16 +350,13 @@ def _check_image(path: str) -> None:
 
 def parse_spec(raw: str | dict[str, Any]) -> BroadcastSpec:
     """The spec of a file's text (or of its parsed JSON); InvalidBroadcast names what is wrong."""
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError as error:
-        raise InvalidBroadcast(f"not JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise InvalidBroadcast("a broadcast is a JSON object")
-    try:
-        return BroadcastSpec.model_validate(data)
-    except ValidationError as error:
-        raise InvalidBroadcast(_explain(error)) from None
+    return parse_model(
+        raw,
+        BroadcastSpec,
+        InvalidBroadcast,
+        not_object="a broadcast is a JSON object",
+        explained=_explain,
+    )
 
 
 def _explain(error: ValidationError) -> str:
