@@ -21,7 +21,7 @@ from datetime import UTC, timedelta
 
 from app import broadcasts as wiring
 from cli.command import Command, Context, Needs
-from cli.coupons import read_lines
+from cli.coupons import read_text
 from core.broadcasts.attribution import AttributionReport, Outcome
 from core.broadcasts.broadcasts import SCHEDULED, SENDING, Broadcasts, BroadcastStatus
 from core.broadcasts.engine import Preview, RunReport
@@ -44,7 +44,7 @@ class BroadcastCreate(Command):
         parser.add_argument("--actor", default="marketer", help="who creates it")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        text = "\n".join(await asyncio.to_thread(read_lines, args.file))
+        text = await read_text(args.file)
         spec = parse_spec(text)
         info = await wiring.broadcasts(context.program).create(spec, actor=args.actor)
         print(info.id)
