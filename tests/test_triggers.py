@@ -11,13 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from app import broadcasts as wiring
-from core.broadcasts.spec import parse_spec
-from core.db.models import FeedbackRequest, LedgerEntry, Member, TriggerFiring
+from core.broadcasts.spec import BroadcastSpec, parse_spec
+from core.db.models import Broadcast, FeedbackRequest, LedgerEntry, Member, TriggerFiring
 from core.earning.events import PurchaseRecorded
 from core.feedback.service import StoreScore
 from core.members.accounts import IdentityKey
@@ -155,6 +156,50 @@ async def test_a_first_purchase_fires_once_even_when_its_event_is_replayed(shop:
     (message,) = shop.telegram.sent_to(6200)
     assert text_of(message) == "Welcome, M6200!"
     assert await count(shop.runtime, TriggerFiring, TriggerFiring.broadcast_id == broadcast_id) == 1
+
+
+async def test_a_purchase_reads_the_standing_rules_without_parsing_them_again(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bob, carol, dave, erin = await members(shop, telegram_ids(6250, 5))
+    broadcast_id = await standing(shop, {"kind": "first_purchase"}, text="Welcome, {name}!")
+    parsed: list[str] = []
+    parse = BroadcastSpec.model_validate_json
+
+    def counted(raw: str | bytes) -> BroadcastSpec:
+        parsed.append(str(raw))
+        return parse(raw)
+
+    monkeypatch.setattr(BroadcastSpec, "model_validate_json", counted)
+
+    await buy(shop, ann, "100", "ann-1")
+    assert len(parsed) == 1
+    await buy(shop, bob, "100", "bob-1")
+    assert len(parsed) == 1, "the second purchase used the parsed rule"
+    monkeypatch.undo()
+    await shop.engine.run(broadcast_id)
+    monkeypatch.setattr(BroadcastSpec, "model_validate_json", counted)
+
+    # The rule changed (its text): the next purchase sees the new one.
+    async with shop.runtime.db.transaction() as session:
+        row = await session.get(Broadcast, broadcast_id)
+        assert row is not None
+        row.spec = json.dumps({**json.loads(row.spec), "text": {"en": "Hello again, {name}!"}})
+    await buy(shop, carol, "100", "carol-1")
+    assert len(parsed) == 2
+    # Paused, it fires for nobody; resumed, for the next buyer, with the rule as it is now.
+    await shop.engine.broadcasts.pause(broadcast_id)
+    await buy(shop, dave, "100", "dave-1")
+    await shop.engine.broadcasts.resume(broadcast_id)
+    await buy(shop, erin, "100", "erin-1")
+    monkeypatch.undo()
+
+    await shop.engine.run(broadcast_id)
+    assert [text_of(m) for m in shop.telegram.sent_to(6250)] == ["Welcome, M6250!"]
+    assert [text_of(m) for m in shop.telegram.sent_to(6251)] == ["Welcome, M6251!"]
+    assert [text_of(m) for m in shop.telegram.sent_to(6252)] == ["Hello again, M6252!"]
+    assert shop.telegram.sent_to(6253) == []
+    assert [text_of(m) for m in shop.telegram.sent_to(6254)] == ["Hello again, M6254!"]
 
 
 async def test_points_short_fires_when_a_purchase_brings_the_member_near_the_next_tier(
