@@ -40,22 +40,35 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-async def converse(settings: Settings, cwd: Path, lines: list[str], *args: str) -> str:
+async def run_cli(
+    settings: Settings,
+    *args: str,
+    cwd: Path = ROOT,
+    lines: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """`main.py` with these arguments as a shell runs it (`env`: variables besides the
+    settings'), `lines` typed on its stdin: (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "main.py"),
         *args,
         cwd=cwd,
-        env=environment(settings),
-        stdin=asyncio.subprocess.PIPE,
+        env=environment(settings, **(env or {})),
+        stdin=asyncio.subprocess.DEVNULL if lines is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(
-        process.communicate("\n".join(lines).encode() + b"\n"), 90
-    )
-    assert process.returncode == 0, stderr.decode()
-    return stdout.decode()
+    typed = None if lines is None else "\n".join(lines).encode() + b"\n"
+    out, err = await asyncio.wait_for(process.communicate(typed), 90)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def converse(settings: Settings, cwd: Path, lines: list[str], *args: str) -> str:
+    code, out, err = await run_cli(settings, *args, cwd=cwd, lines=lines)
+    assert code == 0, err
+    return out
 
 
 async def test_a_member_joins_and_uses_the_menu_in_the_console(
@@ -199,23 +212,6 @@ async def test_the_console_says_when_the_service_is_away_and_goes_on(
     assert "The service is unavailable for a moment." in shown
     assert calls == 2, "the next line was handled as usual"
     assert "Loyalty Club" in shown.split("The service is unavailable for a moment.")[1]
-
-
-async def run_cli(settings: Settings, *args: str) -> tuple[int, str, str]:
-    """A `main.py` command beside the running product, as the marketer types it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "main.py"),
-        *args,
-        cwd=ROOT,
-        env=environment(settings),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 class RunningProduct:

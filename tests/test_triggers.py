@@ -33,7 +33,8 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
-from tests.test_broadcasts import PLAIN, Shop, add_members, run_cli, telegram_ids
+from tests.test_broadcasts import PLAIN, Shop, add_members, telegram_ids
+from tests.test_console import run_cli
 from tests.test_whatsapp import WhatsAppMember, choices
 from tests.whatsapp_member import serve_whatsapp
 
