@@ -24,7 +24,7 @@ from core.broadcasts.render import Outgoing
 from core.broadcasts.spec import Template
 from core.db.rates import RateLimiter
 from core.program import LoyaltyProgram
-from handlers.render.broadcasts import BroadcastReplies, caption
+from handlers.render.broadcasts import BroadcastReplies, body, caption
 from handlers.render.i18n import Translator
 
 _OUTCOMES = {
@@ -98,6 +98,11 @@ def _sends_many(outbound: Outbound | None) -> TypeGuard[ManyOutbound]:
     return callable(getattr(outbound, "send_outbound_many", None)) and isinstance(
         getattr(outbound, "max_recipients", None), int
     )
+
+
+def text_of(message: Outgoing, texts: Translator) -> str:
+    """The message's text as the member reads it."""
+    return body(message, texts)
 
 
 def captions(message: Outgoing, texts: Translator) -> list[str]:

@@ -21,7 +21,7 @@ from datetime import UTC, timedelta
 
 from app import broadcasts as wiring
 from cli.command import Command, Context, Needs
-from cli.coupons import read_lines
+from cli.coupons import read_text
 from core.broadcasts.attribution import AttributionReport, Outcome
 from core.broadcasts.broadcasts import SCHEDULED, SENDING, Broadcasts, BroadcastStatus
 from core.broadcasts.engine import Preview, RunReport
@@ -44,7 +44,7 @@ class BroadcastCreate(Command):
         parser.add_argument("--actor", default="marketer", help="who creates it")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        text = "\n".join(await asyncio.to_thread(read_lines, args.file))
+        text = await read_text(args.file)
         spec = parse_spec(text)
         info = await wiring.broadcasts(context.program).create(spec, actor=args.actor)
         print(info.id)
@@ -68,22 +68,23 @@ class BroadcastPreview(Command):
             if args.card:
                 member_id = await Context(context.settings, runtime.program).member_id(args.card)
             previews = await runtime.broadcast_engine.preview(args.id, member_id)
-            from app.broadcast_sending import captions
+            from app.broadcast_sending import captions, text_of
 
             texts = runtime.conversation.texts
             for preview in previews:
-                print(_shown(preview, captions(preview.message, texts)))
+                message = preview.message
+                print(_shown(preview, text_of(message, texts), captions(message, texts)))
         return 0
 
 
-def _shown(preview: Preview, captions: list[str]) -> str:
+def _shown(preview: Preview, text: str, captions: list[str]) -> str:
     message = preview.message
     lines = [f"== variant {message.variant} · {message.language} =="]
     for channel in CHANNELS:
         lines.append(f"-- {channel}")
         if channel == "whatsapp":
             lines.append("   (within 24 h of the member's last message:)")
-        lines.extend("   " + line for line in message.text.splitlines() or [""])
+        lines.extend("   " + line for line in text.splitlines() or [""])
         if message.image:
             lines.append(f"   [image: {message.image}]")
         for number, label in enumerate(captions, start=1):
@@ -241,7 +242,9 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
 
 def _outcomes(report: AttributionReport) -> str:
     days = report.window / timedelta(days=1)
-    lines = [f"did it work (purchases within {days:g} days of the message):"]
+    lines = [
+        f"did it work (purchases within {days:g} days of the message, revenue net of refunds):"
+    ]
     rows = list(report.variants)
     if report.holdout is not None:
         rows.append(report.holdout)
@@ -264,7 +267,9 @@ def _outcome(outcome: Outcome) -> str:
     text = (
         f"{name}: {reached} {outcome.delivered}, tapped {outcome.tapped},"
         f" redeemed {outcome.redeemed}, purchased {outcome.purchased},"
-        f" revenue {outcome.revenue}, conversion "
+        f" revenue {outcome.revenue}"
+        + (f" ({outcome.refunded} refunded)" if outcome.refunded else "")
+        + ", conversion "
         + ("-" if conversion is None else f"{conversion * 100:.1f}%")
     )
     if outcome.uplift_points is not None:

@@ -58,12 +58,23 @@ class UnreadableFile(InvalidInput):
 
 def read_lines(source: str) -> list[str]:
     """The lines of a file, or of stdin for "-"."""
+    return _read(source).splitlines()
+
+
+async def read_text(source: str) -> str:
+    """The text of a file (a definition's JSON), or of stdin for "-", read in a thread."""
+    return await asyncio.to_thread(_read, source)
+
+
+def _read(source: str) -> str:
     if source == "-":
-        return sys.stdin.read().splitlines()
+        return sys.stdin.read()
     try:
-        return Path(source).read_text(encoding="utf-8").splitlines()
+        return Path(source).read_text(encoding="utf-8")
     except OSError as error:
         raise UnreadableFile(f"cannot read {source}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(f"cannot read {source}: not UTF-8 text ({error.reason})") from None
 
 
 class CampaignCreate(Command):

@@ -18,7 +18,7 @@ from datetime import UTC
 from pathlib import Path
 
 from cli.command import Command, Context, UsageError
-from cli.coupons import read_lines
+from cli.coupons import read_text
 from core.games.quests.definition import QuestDefinition, parse_definition
 from core.games.quests.service import QuestInfo, is_profile_quest
 from core.shared import cards
@@ -67,7 +67,7 @@ class QuestCreate(Command):
         else:
             if args.points is not None or args.if_missing:
                 raise UsageError("--points and --if-missing go with --profile")
-            text = "\n".join(await asyncio.to_thread(read_lines, args.file))
+            text = await read_text(args.file)
             definition = parse_definition(text)
         info = await quests.create(definition, actor=args.actor)
         reward = f", {definition.reward.points} points" if definition.reward.points else ""

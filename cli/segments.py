@@ -8,12 +8,11 @@ python main.py untag CARD TAG                                take it off
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 
 from cli.arguments import card_code
 from cli.command import Command, Context
-from cli.coupons import read_lines
+from cli.coupons import read_text
 from core.segments.definition import parse_segment
 from core.shared import cards
 
@@ -27,7 +26,7 @@ class SegmentCount(Command):
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        text = "\n".join(await asyncio.to_thread(read_lines, args.file))
+        text = await read_text(args.file)
         segment = parse_segment(text)
         counted = await context.program.segments.count(segment)
         if args.json:

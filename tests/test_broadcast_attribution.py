@@ -171,6 +171,17 @@ async def buy(shop: Shop, member_id: int, amount: str, purchase_id: str) -> None
     )
 
 
+async def redeem(shop: Shop, code: str | None, member_id: int, redemption_id: str) -> None:
+    assert code
+    await shop.runtime.program.coupons.redeem(
+        code,
+        redemption_id=redemption_id,
+        actor="till",
+        order_amount="100",
+        card_code=await card_of(shop, member_id),
+    )
+
+
 async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout(
     shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,29 +232,40 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     await buy(shop, a[2], "30", "a2")
     await buy(shop, b[0], "45", "b0")
     await buy(shop, held[0], "60", "h0")
-    # Outside it (8 days after): nothing counts.
-    shop.clock.offset += timedelta(days=6)
+    # b[2] redeems their coupon before their (held back) message: not the message's doing.
+    await redeem(shop, rows[b[2]].coupon_code, b[2], "early")
+    # Partly refunded later (after the window, too): the revenue is what was kept.
+    shop.clock.offset += timedelta(days=1)
+    await program.purchases.refund("a0-1", refund_id="a0-1-r1", actor="till", amount="30")
+    await program.purchases.refund("h0", refund_id="h0-r1", actor="till", amount="15")
+    # Outside it (8 days after): nothing counts, a redemption neither.
+    shop.clock.offset += timedelta(days=5)
     await buy(shop, a[1], "999", "a1-late")
     await buy(shop, b[1], "999", "b1-late")
     await buy(shop, held[1], "999", "h1-late")
     await buy(shop, b[2], "50", "b2-in-their-window")
+    await redeem(shop, rows[a[2]].coupon_code, a[2], "late")
+    await program.purchases.refund("a0-1", refund_id="a0-1-r2", actor="till", amount="20.50")
 
     report = await wiring.attribution(program).report(broadcast_id, WEEK)
 
     by_key = {o.key: o for o in report.variants}
     assert (by_key["A"].delivered, by_key["A"].redeemed, by_key["A"].purchased) == (len(a), 2, 2)
-    assert by_key["A"].revenue == Decimal("150.50")
+    # 150.50 bought, 30 + 20.50 of it refunded.
+    assert (by_key["A"].revenue, by_key["A"].refunded) == (Decimal("100.00"), Decimal("50.50"))
     assert (by_key["B"].delivered, by_key["B"].redeemed, by_key["B"].purchased) == (len(b), 0, 2)
-    assert by_key["B"].revenue == Decimal("95.00")
+    assert (by_key["B"].revenue, by_key["B"].refunded) == (Decimal("95.00"), Decimal("0.00"))
     assert report.holdout is not None
     assert (report.holdout.delivered, report.holdout.purchased) == (len(held), 1)
-    assert report.holdout.revenue == Decimal("60.00")
+    assert (report.holdout.revenue, report.holdout.refunded) == (Decimal("45.00"), Decimal("15.00"))
     assert by_key["A"].uplift_points == pytest.approx((2 / len(a) - 1 / len(held)) * 100)
     assert by_key["A"].versus_holdout is not None
     assert by_key["A"].versus_holdout.words == NOT_ENOUGH
     # A 9-day window takes the late purchases in.
     wider = await wiring.attribution(program).report(broadcast_id, timedelta(days=9))
     assert [o.purchased for o in wider.variants] == [3, 3]
+    # ... and a[2]'s late redemption; b[2]'s, before their message, never counts.
+    assert [o.redeemed for o in wider.variants] == [3, 0]
     assert wider.holdout is not None and wider.holdout.purchased == 2
 
     # The command line, in this process (same main.main), in words and as JSON.
@@ -252,12 +274,15 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     capsys.readouterr()
     assert await asyncio.to_thread(main.main, ["broadcast-status", str(broadcast_id)]) == 0
     out = capsys.readouterr().out
-    assert "did it work (purchases within 7 days of the message):" in out
+    assert "did it work (purchases within 7 days of the message, revenue net of refunds):" in out
     assert (
-        f"variant A: delivered {len(a)}, tapped 0, redeemed 2, purchased 2, revenue 150.50,"
-        f" conversion {2 / len(a) * 100:.1f}%, uplift "
+        f"variant A: delivered {len(a)}, tapped 0, redeemed 2, purchased 2,"
+        f" revenue 100.00 (50.50 refunded), conversion {2 / len(a) * 100:.1f}%, uplift "
     ) in out
-    assert f"holdout: held out {len(held)}, tapped 0, redeemed 0, purchased 1, revenue 60.00" in out
+    assert (
+        f"holdout: held out {len(held)}, tapped 0, redeemed 0, purchased 1,"
+        " revenue 45.00 (15.00 refunded)"
+    ) in out
     assert "best variant: not enough data yet" in out
     assert "A against the holdout: not enough data yet" in out
 
@@ -276,12 +301,17 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
         "redeemed",
         "purchased",
         "revenue",
+        "refunded",
         "conversion",
         "uplift_points",
         "uplift_relative",
         "versus_holdout",
     }
-    assert (variant_a["purchased"], variant_a["revenue"]) == (3, "1149.50")
+    assert (variant_a["purchased"], variant_a["revenue"], variant_a["refunded"]) == (
+        3,
+        "1099.00",
+        "50.50",
+    )
     assert variant_a["conversion"] == round(3 / len(a), 6)
     versus = variant_a["versus_holdout"]
     assert {versus.pop("ahead"), versus.pop("behind")} == {"A", HOLDOUT}

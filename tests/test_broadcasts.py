@@ -45,7 +45,7 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
-from tests.test_console import ROOT, environment
+from tests.test_console import ROOT, environment, run_cli
 from tests.test_vk import GROUP_ID, SECRET, fake_vk  # noqa: F401 - fixture
 from tests.whatsapp_member import ACCOUNT_SID, AUTH_TOKEN, SHOP_NUMBER, fake_twilio  # noqa: F401
 
@@ -733,22 +733,6 @@ def test_a_bad_broadcast_file_is_refused_with_the_reason(
 
 
 # ---------------------------------------------------------------------- the CLI
-async def run_cli(settings: Settings, *args: str, **extra: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "main.py"),
-        *args,
-        cwd=ROOT,
-        env=environment(settings, **extra),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 async def test_the_cli_creates_previews_sends_and_reports(
     shop: Shop,
     tmp_path: Path,
@@ -812,9 +796,11 @@ async def test_broadcast_send_on_the_command_line(shop: Shop) -> None:
         shop.runtime.settings,
         "broadcast-send",
         str(broadcast_id),
-        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
-        TELEGRAM_API_URL=shop.telegram.base_url,
-        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        env={
+            "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+            "TELEGRAM_API_URL": shop.telegram.base_url,
+            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        },
     )
 
     assert code == 0, err
@@ -841,14 +827,14 @@ async def test_a_paid_telegram_broadcast_says_its_cost_and_asks_first(shop: Shop
     settings = shop.runtime.settings
 
     # Not a terminal, no --yes: the cost is said, nothing is sent.
-    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), **paid)
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), env=paid)
     assert code == 1
     assert "at most 0.3 Stars for 3 recipients" in out
     assert err.strip() == "Refused: a paid broadcast costs Stars: confirm with --yes"
     assert shop.telegram.calls_of("sendMessage") == []
     assert (await shop.engine.broadcasts.get(broadcast_id)).state == "draft"
 
-    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), "--yes", **paid)
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), "--yes", env=paid)
     assert code == 0, err
     calls = shop.telegram.calls_of("sendMessage")
     assert sorted(text_of(call) for call in calls) == ["Hi M4301", "Hi M4302", "Hi M4303"]
@@ -870,7 +856,7 @@ async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
     settings = shop.runtime.settings
     if not backend.redis_url:
         code, out, err = await run_cli(
-            settings, "broadcast-send", str(broadcast_id), "--detach", **env
+            settings, "broadcast-send", str(broadcast_id), "--detach", env=env
         )
         assert code == 1
         assert err.strip() == (
@@ -895,7 +881,7 @@ async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
     ]
     try:
         code, out, err = await run_cli(
-            settings, "broadcast-send", str(broadcast_id), "--detach", **env
+            settings, "broadcast-send", str(broadcast_id), "--detach", env=env
         )
         assert code == 0, err
         assert out.strip() == f"Broadcast {broadcast_id} is handed to the workers."
@@ -949,7 +935,7 @@ async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_fl
     await asyncio.sleep(2.5)  # the dead worker's lease runs out
 
     code, out, err = await run_cli(
-        shop.runtime.settings, "broadcast-send", str(broadcast_id), **env
+        shop.runtime.settings, "broadcast-send", str(broadcast_id), env=env
     )
 
     assert code == 0, err

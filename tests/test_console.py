@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import socket
 import sys
@@ -39,22 +40,35 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-async def converse(settings: Settings, cwd: Path, lines: list[str], *args: str) -> str:
+async def run_cli(
+    settings: Settings,
+    *args: str,
+    cwd: Path = ROOT,
+    lines: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """`main.py` with these arguments as a shell runs it (`env`: variables besides the
+    settings'), `lines` typed on its stdin: (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "main.py"),
         *args,
         cwd=cwd,
-        env=environment(settings),
-        stdin=asyncio.subprocess.PIPE,
+        env=environment(settings, **(env or {})),
+        stdin=asyncio.subprocess.DEVNULL if lines is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(
-        process.communicate("\n".join(lines).encode() + b"\n"), 90
-    )
-    assert process.returncode == 0, stderr.decode()
-    return stdout.decode()
+    typed = None if lines is None else "\n".join(lines).encode() + b"\n"
+    out, err = await asyncio.wait_for(process.communicate(typed), 90)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def converse(settings: Settings, cwd: Path, lines: list[str], *args: str) -> str:
+    code, out, err = await run_cli(settings, *args, cwd=cwd, lines=lines)
+    assert code == 0, err
+    return out
 
 
 async def test_a_member_joins_and_uses_the_menu_in_the_console(
@@ -198,3 +212,89 @@ async def test_the_console_says_when_the_service_is_away_and_goes_on(
     assert "The service is unavailable for a moment." in shown
     assert calls == 2, "the next line was handled as usual"
     assert "Loyalty Club" in shown.split("The service is unavailable for a moment.")[1]
+
+
+class RunningProduct:
+    """`main.py run` as a newcomer starts it: its console on stdin and stdout, read as it
+    comes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.output = ""
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        while chunk := await self.process.stdout.read(4096):
+            self.output += chunk.decode(errors="replace")
+
+    async def say(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def shows(self, text: str, timeout: float) -> None:  # noqa: ASYNC109
+        deadline = asyncio.get_running_loop().time() + timeout
+        while text not in self.output:
+            if self._reader.done() or asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"never shown: {text!r}\n--- shown:\n{self.output}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> tuple[int, str]:
+        await self.say("/quit")
+        assert self.process.stderr is not None
+        stderr = await asyncio.wait_for(self.process.stderr.read(), 30)
+        await asyncio.wait_for(self.process.wait(), 30)
+        await self._reader
+        assert self.process.returncode is not None
+        return self.process.returncode, stderr.decode()
+
+
+async def test_a_broadcast_made_with_the_cli_reaches_the_console_of_run(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The embedded default end to end: a member joins in `run`'s console, a marketer creates
+    and sends a broadcast with the CLI, and `run`'s minute job `send_broadcasts` prints it in
+    the console (the send waits for the next minute: at most a minute)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "main.py"),
+        "run",
+        cwd=tmp_path,
+        env=environment(settings, WEB_PORT=str(free_port()), LOYALTY_CONSOLE_USER="carol"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    product = RunningProduct(process)
+    try:
+        await product.shows("Welcome to Loyalty Club!", 60)
+        await product.say("1")  # accept the terms
+        await product.say("1")  # yes, send me offers
+        await product.shows("Your card is ready!", 30)
+
+        spec = {
+            "name": "Console news",
+            "segment": {},
+            "text": {"en": "Fresh pastries today! You have {balance} points."},
+            # Whatever the hour the test runs at.
+            "quiet_hours": {"start": 0, "end": 0},
+        }
+        spec_file = tmp_path / "broadcast.json"
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        code, out, err = await run_cli(settings, "broadcast-create", "--file", str(spec_file))
+        assert code == 0, err
+        broadcast_id = out.strip()
+        code, out, err = await run_cli(settings, "broadcast-send", broadcast_id)
+        assert code == 0, err
+        assert "1 recipient(s) planned" in out
+
+        await product.shows("Fresh pastries today!", 90)
+    finally:
+        if process.returncode is None:
+            returncode, stderr = await product.stop()
+    assert returncode == 0, stderr
+    # Personal: the welcome gift is on the member's card.
+    assert "Fresh pastries today! You have 100 points." in product.output
+    code, out, _ = await run_cli(settings, "broadcast-status", broadcast_id)
+    assert code == 0 and "sent 1" in out, out

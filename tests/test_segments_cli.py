@@ -129,6 +129,7 @@ async def test_segment_count_prints_the_total_and_by_channel(
         ('{"tier": "Gold Tier"}', "Refused: tier"),
         ('{"colour": "red"}', "unknown fields: colour"),
         (None, "Refused: cannot read"),
+        (b'{"tier": "\xff"}', "not UTF-8 text"),
     ],
 )
 async def test_a_segment_file_that_cannot_be_used_is_refused(
@@ -136,11 +137,13 @@ async def test_a_segment_file_that_cannot_be_used_is_refused(
     runtime: Runtime,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    content: str | None,
+    content: str | bytes | None,
     reason: str,
 ) -> None:
     path = tmp_path / "segment.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content, "utf-8")
     assert await run_cli("segment-count", "--file", str(path)) == 1
     err = capsys.readouterr().err

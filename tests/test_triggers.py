@@ -11,11 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from app import broadcasts as wiring
-from core.broadcasts.spec import parse_spec
-from core.db.models import FeedbackRequest, LedgerEntry, Member, TriggerFiring
+from core.broadcasts.spec import BroadcastSpec, parse_spec
+from core.db.models import Broadcast, FeedbackRequest, LedgerEntry, Member, TriggerFiring
 from core.earning.events import PurchaseRecorded
 from core.feedback.service import StoreScore
 from core.members.accounts import IdentityKey
@@ -30,7 +33,8 @@ from tests.telegram_member import (
     webhook_client,
     webhook_delivery,
 )
-from tests.test_broadcasts import PLAIN, Shop, add_members, run_cli, telegram_ids
+from tests.test_broadcasts import PLAIN, Shop, add_members, telegram_ids
+from tests.test_console import run_cli
 from tests.test_whatsapp import WhatsAppMember, choices
 from tests.whatsapp_member import serve_whatsapp
 
@@ -59,9 +63,11 @@ async def standing(shop: Shop, trigger: dict[str, Any], **overrides: Any) -> int
     return created.id
 
 
-async def members(shop: Shop, external_ids: list[str]) -> list[int]:
-    """Telegram members as sign-up leaves them, active now (a purchase reads that)."""
-    ids = await add_members(shop, "telegram", external_ids)
+async def members(
+    shop: Shop, external_ids: list[str], channel: str = "telegram", language: str = "en"
+) -> list[int]:
+    """Members as sign-up leaves them, active now (a purchase reads that)."""
+    ids = await add_members(shop, channel, external_ids, language=language)
     async with shop.runtime.db.transaction() as session:
         await session.execute(
             update(Member).where(Member.id.in_(ids)).values(last_active_at=shop.clock.now())
@@ -153,6 +159,50 @@ async def test_a_first_purchase_fires_once_even_when_its_event_is_replayed(shop:
     assert await count(shop.runtime, TriggerFiring, TriggerFiring.broadcast_id == broadcast_id) == 1
 
 
+async def test_a_purchase_reads_the_standing_rules_without_parsing_them_again(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann, bob, carol, dave, erin = await members(shop, telegram_ids(6250, 5))
+    broadcast_id = await standing(shop, {"kind": "first_purchase"}, text="Welcome, {name}!")
+    parsed: list[str] = []
+    parse = BroadcastSpec.model_validate_json
+
+    def counted(raw: str | bytes) -> BroadcastSpec:
+        parsed.append(str(raw))
+        return parse(raw)
+
+    monkeypatch.setattr(BroadcastSpec, "model_validate_json", counted)
+
+    await buy(shop, ann, "100", "ann-1")
+    assert len(parsed) == 1
+    await buy(shop, bob, "100", "bob-1")
+    assert len(parsed) == 1, "the second purchase used the parsed rule"
+    monkeypatch.undo()
+    await shop.engine.run(broadcast_id)
+    monkeypatch.setattr(BroadcastSpec, "model_validate_json", counted)
+
+    # The rule changed (its text): the next purchase sees the new one.
+    async with shop.runtime.db.transaction() as session:
+        row = await session.get(Broadcast, broadcast_id)
+        assert row is not None
+        row.spec = json.dumps({**json.loads(row.spec), "text": {"en": "Hello again, {name}!"}})
+    await buy(shop, carol, "100", "carol-1")
+    assert len(parsed) == 2
+    # Paused, it fires for nobody; resumed, for the next buyer, with the rule as it is now.
+    await shop.engine.broadcasts.pause(broadcast_id)
+    await buy(shop, dave, "100", "dave-1")
+    await shop.engine.broadcasts.resume(broadcast_id)
+    await buy(shop, erin, "100", "erin-1")
+    monkeypatch.undo()
+
+    await shop.engine.run(broadcast_id)
+    assert [text_of(m) for m in shop.telegram.sent_to(6250)] == ["Welcome, M6250!"]
+    assert [text_of(m) for m in shop.telegram.sent_to(6251)] == ["Welcome, M6251!"]
+    assert [text_of(m) for m in shop.telegram.sent_to(6252)] == ["Hello again, M6252!"]
+    assert shop.telegram.sent_to(6253) == []
+    assert [text_of(m) for m in shop.telegram.sent_to(6254)] == ["Hello again, M6254!"]
+
+
 async def test_points_short_fires_when_a_purchase_brings_the_member_near_the_next_tier(
     shop: Shop,
 ) -> None:
@@ -235,6 +285,71 @@ async def test_feedback_on_telegram_with_buttons_a_comment_and_one_reward(
     async with shop.runtime.db.reading() as session:
         kept = await session.get(FeedbackRequest, request.id)
     assert kept is not None and (kept.score, kept.comment) == (9, None)
+
+
+async def test_feedback_on_vk_offers_every_answer_from_0_to_10(shop: Shop) -> None:
+    """VK's inline keyboards hold 10 buttons: the 11 answers come as a one-time keyboard
+    (the fake VK refuses a keyboard beyond VK's limits, as VK does), and tapping 0 is a 0."""
+    broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
+    (member_id,) = await members(shop, ["6700"], channel="vk")
+    await buy(shop, member_id, "100", "vk-1", store="Center")
+    await shop.engine.run(broadcast_id)
+    (question,) = shop.vk.sent_to(6700)
+    assert question.message == QUESTION
+    assert question.labels == [str(n) for n in [*range(1, 11), 0]]
+    assert question.actions == [f"fb:{broadcast_id}:{n}" for n in [*range(1, 11), 0]]
+    assert question.keyboard is not None and question.keyboard["one_time"] is True
+
+    channel = shop.runtime.vk
+    assert channel is not None
+    app = web.Application()
+    channel.register_webhook(app)
+    async with TestClient(TestServer(app)) as client:
+        vera = test_vk.VkMember(shop.vk, client, 6700)
+        (thanks,) = await vera.press(f"fb:{broadcast_id}:0")
+    assert thanks.message.startswith("Thank you for your answer!\n25 points added")
+    async with shop.runtime.db.reading() as session:
+        (request,) = (await session.scalars(select(FeedbackRequest))).all()
+    assert (request.member_id, request.store, request.score) == (member_id, "Center", 0)
+
+
+async def test_the_default_question_is_asked_in_a_language_the_broadcast_has_no_text_in(
+    shop: Shop,
+) -> None:
+    english = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text={"en": QUESTION})
+    (ann,) = await members(shop, ["6800"])
+    (boris,) = await members(shop, ["6801"], language="ru")
+    for member in (ann, boris):
+        await buy(shop, member, "100", f"q-{member}")
+    await shop.engine.run(english)
+    (to_ann,) = shop.telegram.sent_to(6800)
+    (to_boris,) = shop.telegram.sent_to(6801)
+    assert text_of(to_ann) == QUESTION
+    # Not the English text: the question in Russian, from the locales.
+    assert text_of(to_boris) == (
+        "Насколько вероятно, что вы порекомендуете нас другу?"
+        " 0 — точно нет, 10 — обязательно порекомендую."
+    )
+    assert inline_actions(to_boris) == [f"fb:{english}:{n}" for n in [*range(1, 11), 0]]
+
+    # A question without any text: each member is asked in their own language.
+    await shop.engine.broadcasts.cancel(english)
+    silent = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=None)
+    (darya,) = await members(shop, ["6802"], language="fa")
+    await buy(shop, darya, "100", "q-darya")
+    await buy(shop, ann, "100", "q-ann-2")
+    await shop.engine.run(silent)
+    (to_darya,) = shop.telegram.sent_to(6802)
+    assert text_of(to_darya).startswith("چقدر احتمال دارد ما را به یک دوست پیشنهاد کنید؟")
+    # Ann answered the first question's rule; the new rule asks her again, in English.
+    assert text_of(shop.telegram.sent_to(6800)[-1]) == (
+        "How likely are you to recommend us to a friend? 0 – not at all, 10 – certainly."
+    )
+    # The preview shows the question each language gets.
+    code, shown, _ = await run_cli(shop.runtime.settings, "broadcast-preview", str(silent))
+    assert code == 0
+    assert "How likely are you to recommend us to a friend?" in shown
+    assert "== variant A · fa ==" in shown and "Насколько вероятно" in shown
 
 
 async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwilioAPI) -> None:

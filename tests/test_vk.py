@@ -527,12 +527,24 @@ def test_keyboards_respect_vks_limits() -> None:
     assert [len(row) for row in menu["buttons"]] == [5, 2]
     assert menu["inline"] is False and menu["one_time"] is False
 
-    tall = tuple((Button(f"b{n}", f"a{n}"), Button(f"c{n}", f"d{n}")) for n in range(8))
-    inline = json.loads(keyboard_for(Reply("i", buttons=tall)) or "")
-    assert inline["inline"] is True
-    assert len(inline["buttons"]) <= 6
-    assert sum(len(row) for row in inline["buttons"]) <= 10
+    pairs = tuple((Button(f"b{n}", f"a{n}"), Button(f"c{n}", f"d{n}")) for n in range(5))
+    inline = json.loads(keyboard_for(Reply("i", buttons=pairs)) or "")
+    assert inline["inline"] is True and sum(len(row) for row in inline["buttons"]) == 10
     assert {b["action"]["type"] for row in inline["buttons"] for b in row} == {"callback"}
+
+    # More than an inline keyboard holds (10 buttons, 6 rows): a one-time keyboard, all of them.
+    tall = tuple((Button(f"b{n}", f"a{n}"), Button(f"c{n}", f"d{n}")) for n in range(8))
+    once = json.loads(keyboard_for(Reply("t", buttons=tall)) or "")
+    assert (once["inline"], once["one_time"]) == (False, True)
+    assert [b["action"]["label"] for row in once["buttons"] for b in row] == [
+        label for row in tall for label in (row[0].label, row[1].label)
+    ]
+    assert {b["action"]["type"] for row in once["buttons"] for b in row} == {"text"}
+
+    # More than any keyboard holds (10 rows): the inline keyboard's share of them.
+    huge = tuple((Button(f"b{n}", f"a{n}"),) for n in range(12))
+    trimmed = json.loads(keyboard_for(Reply("h", buttons=huge)) or "")
+    assert trimmed["inline"] is True and len(trimmed["buttons"]) == 6
 
     long_label = Button("x" * 60, "long", request_contact=True)
     (row,) = json.loads(

@@ -35,6 +35,14 @@ def keyboard_for(reply: Reply) -> str | None:
         for row in reply.buttons
         for start in range(0, len(row), MAX_BUTTONS_PER_ROW)
     ]
+    # Buttons under a message that VK's inline limits cannot hold (the 0-10 answers of a
+    # feedback question are 11) go as a one-time keyboard below the input field instead,
+    # which holds them all; a tap sends the label with the button's payload.
+    one_time = (
+        layout is Layout.INLINE and not _fits(rows, Layout.INLINE) and _fits(rows, Layout.MENU)
+    )
+    if one_time:
+        layout = Layout.MENU
     kept: list[tuple[Button, ...]] = []
     buttons = 0
     for row in rows[: MAX_ROWS[layout]]:
@@ -46,7 +54,7 @@ def keyboard_for(reply: Reply) -> str | None:
     dropped = sum(len(row) for row in rows) - buttons
     if dropped:
         log.warning("vk: %s buttons did not fit a %s keyboard", dropped, layout)
-    keyboard = VkKeyboard(one_time=False, inline=layout is Layout.INLINE)
+    keyboard = VkKeyboard(one_time=one_time, inline=layout is Layout.INLINE)
     for number, row in enumerate(kept):
         if number:
             keyboard.add_line()
@@ -62,6 +70,10 @@ def keyboard_for(reply: Reply) -> str | None:
                 keyboard.add_button(label, payload=payload)
     built: str = keyboard.get_keyboard()
     return built
+
+
+def _fits(rows: list[tuple[Button, ...]], layout: Layout) -> bool:
+    return len(rows) <= MAX_ROWS[layout] and sum(len(row) for row in rows) <= MAX_BUTTONS[layout]
 
 
 def _label(text: str) -> str:

@@ -3,10 +3,12 @@
 Counted per variant, over the members it was sent to:
 - tapped: members who tapped one of its buttons (a row in broadcast_taps, the first tap per
   (broadcast, member); written by `record_tap` from the tap handler);
-- redeemed: members whose broadcast coupon (the code on their delivery row) was redeemed;
+- redeemed: members whose broadcast coupon (the code on their delivery row) was redeemed within
+  the attribution window after their own send;
 - purchased / revenue: members with a purchase within the attribution window after their own
-  send (`sent_at` <= purchase < `sent_at` + window), and the sum of those purchases (gross:
-  refunds are not taken off).
+  send (`sent_at` <= purchase < `sent_at` + window), and the sum of those purchases net of
+  what was refunded of them (whenever refunded: a refund names its purchase); `refunded` is
+  that part.
 The holdout (delivery rows skipped with reason "holdout") is the baseline: its members'
 purchases within the same window from the broadcast's start.
 
@@ -43,6 +45,7 @@ from core.db.models import (
     Coupon,
     CouponRedemption,
     Purchase,
+    Refund,
     UTCDateTime,
 )
 from core.shared.clock import Clock
@@ -141,7 +144,9 @@ class Outcome:
     tapped: int
     redeemed: int
     purchased: int
+    # Net of `refunded`: what was refunded of those purchases.
     revenue: Decimal
+    refunded: Decimal = Decimal(0)
     # Against the holdout (None: no holdout, or this is it).
     uplift_points: float | None = None
     uplift_relative: float | None = None
@@ -159,6 +164,7 @@ class Outcome:
             "redeemed": self.redeemed,
             "purchased": self.purchased,
             "revenue": str(self.revenue),
+            "refunded": str(self.refunded),
             "conversion": None if conversion is None else round(conversion, 6),
             "uplift_points": _rounded(self.uplift_points),
             "uplift_relative": _rounded(self.uplift_relative),
@@ -207,6 +213,7 @@ def judged(
                 redeemed=outcome.redeemed,
                 purchased=outcome.purchased,
                 revenue=outcome.revenue,
+                refunded=outcome.refunded,
                 uplift_points=(conversion - base) * 100,
                 uplift_relative=(conversion - base) / base if base else None,
                 versus_holdout=compare(
@@ -235,6 +242,19 @@ def judged(
             second.delivered,
         )
     return AttributionReport(window, tuple(complete), holdout, best)
+
+
+@dataclass(frozen=True)
+class Bought:
+    """A group's purchases within the window: members who bought, net revenue, refunded."""
+
+    members: int
+    net: Decimal
+    refunded: Decimal
+
+
+def _money(amount: object) -> Decimal:
+    return Decimal(str(amount or 0)).quantize(Decimal("0.01"))
 
 
 class Attribution:
@@ -308,16 +328,21 @@ class Attribution:
                 ),
                 key=BroadcastTap.variant,
             )
+            redeemed_in_window = exists().where(
+                CouponRedemption.coupon_id == Coupon.id,
+                CouponRedemption.created_at >= d.sent_at,
+                CouponRedemption.created_at < self._plus(d.sent_at, window),
+            )
             redeemed = await self._grouped(
                 session,
                 select(d.variant, func.count(func.distinct(d.member_id)))
                 .join(Coupon, Coupon.code == d.coupon_code)
-                .where(sent, exists().where(CouponRedemption.coupon_id == Coupon.id)),
+                .where(sent, redeemed_in_window),
             )
             first, last = (
                 await session.execute(select(func.min(d.sent_at), func.max(d.sent_at)).where(sent))
             ).one()
-            bought: dict[str, tuple[int, Decimal]] = {}
+            bought: dict[str, Bought] = {}
             if first is not None and last is not None:
                 bought = await self._purchases(
                     session,
@@ -332,14 +357,16 @@ class Attribution:
                 bought.update(
                     await self._purchases(session, held, start, end, (started, started + window))
                 )
+        nothing = Bought(0, Decimal("0.00"), Decimal("0.00"))
         outcomes = {
             key: Outcome(
                 key=key,
                 delivered=count,
                 tapped=taps.get(key, 0),
                 redeemed=redeemed.get(key, 0),
-                purchased=bought.get(key, (0, Decimal(0)))[0],
-                revenue=bought.get(key, (0, Decimal(0)))[1],
+                purchased=bought.get(key, nothing).members,
+                revenue=bought.get(key, nothing).net,
+                refunded=bought.get(key, nothing).refunded,
             )
             for key, count in sizes.items()
         }
@@ -360,14 +387,27 @@ class Attribution:
         start: ColumnElement[Any] | InstrumentedAttribute[Any],
         end: ColumnElement[Any],
         bounds: tuple[datetime, datetime],
-    ) -> dict[str, tuple[int, Decimal]]:
-        """Per variant: members with a purchase in [start, end) and the sum of those.
-        `bounds` hold every member's window: only the purchases of that span are read, by
-        their time (ix_purchases_created_at), not the whole table."""
+    ) -> dict[str, Bought]:
+        """Per variant: members with a purchase in [start, end), the sum of those net of their
+        refunds, and the refunds. `bounds` hold every member's window: only the purchases of
+        that span are read, by their time (ix_purchases_created_at), not the whole table."""
         d, p = BroadcastDelivery, Purchase
         since, until = bounds
-        per_member = (
-            select(d.variant.label("variant"), func.sum(p.amount).label("spent"))
+        # What was refunded of each purchase (partial refunds add up), read per purchase by
+        # the index on refunds.purchase_row_id rather than summing the whole table.
+        refunded = (
+            select(func.coalesce(func.sum(Refund.amount), 0))
+            .where(Refund.purchase_row_id == p.id)
+            .correlate(p)
+            .scalar_subquery()
+        )
+        per_purchase = (
+            select(
+                d.variant.label("variant"),
+                d.member_id.label("member_id"),
+                p.amount.label("spent"),
+                refunded.label("refunded"),
+            )
             .join(
                 p,
                 and_(
@@ -379,19 +419,30 @@ class Attribution:
                 ),
             )
             .where(members)
-            .group_by(d.variant, d.member_id)
+            .subquery()
+        )
+        per_member = (
+            select(
+                per_purchase.c.variant,
+                func.sum(per_purchase.c.spent).label("spent"),
+                func.sum(per_purchase.c.refunded).label("refunded"),
+            )
+            .group_by(per_purchase.c.variant, per_purchase.c.member_id)
             .subquery()
         )
         rows = (
             await session.execute(
-                select(per_member.c.variant, func.count(), func.sum(per_member.c.spent)).group_by(
-                    per_member.c.variant
-                )
+                select(
+                    per_member.c.variant,
+                    func.count(),
+                    func.sum(per_member.c.spent),
+                    func.sum(per_member.c.refunded),
+                ).group_by(per_member.c.variant)
             )
         ).all()
         return {
-            str(variant): (int(count), Decimal(str(total or 0)).quantize(Decimal("0.01")))
-            for variant, count, total in rows
+            str(variant): Bought(int(count), _money(spent) - _money(refunded), _money(refunded))
+            for variant, count, spent, refunded in rows
             if variant is not None
         }
 

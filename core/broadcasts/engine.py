@@ -795,7 +795,7 @@ class BroadcastEngine:
                 languages = [recipient.language]
             else:
                 values = PLACEHOLDER_VALUES
-                languages = [language for language, _ in variant.text.items()]
+                languages = variant.languages()
             for language in languages:
                 message = render(
                     variant,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.broadcasts.spec import PLACEHOLDERS, Template, Variant
+from core.broadcasts.spec import NPS_QUESTION, PLACEHOLDERS, Template, Variant
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Outgoing:
     broadcast_id: int
     variant: str
     language: str
+    # "" for a feedback question without a text in `language`: the default question is asked
+    # (handlers/render/broadcasts.py, from the locales).
     text: str
     # A PNG or JPEG file.
     image: str | None
@@ -62,7 +64,12 @@ def render(
     default_language: str,
     values: Mapping[str, object],
 ) -> Outgoing:
-    chosen, text = variant.text.pick(language, default_language)
+    if variant.question == NPS_QUESTION and variant.own_text(language) is None:
+        # Asked in the member's own language rather than in another one of the marketer's.
+        chosen, text = language, ""
+    else:
+        assert variant.text is not None  # only a feedback question goes without
+        chosen, text = variant.text.pick(language, default_language)
     return Outgoing(
         broadcast_id=broadcast_id,
         variant=variant.key,
@@ -93,7 +100,7 @@ PLACEHOLDER_VALUES: dict[str, object] = {name: "{" + name + "}" for name in PLAC
 
 
 def uses(variant: Variant, placeholder: str) -> bool:
-    texts = [text for _, text in variant.text.items()]
+    texts = [text for _, text in variant.text.items()] if variant.text is not None else []
     if variant.whatsapp_template is not None:
         texts.extend(variant.whatsapp_template.variables.values())
     return any("{" + placeholder in text for text in texts)

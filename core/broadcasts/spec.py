@@ -31,7 +31,6 @@ use {name} {balance} {tier} {points_to_next_tier} {coupon} ({coupon} only with a
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from datetime import datetime
@@ -42,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.broadcasts.errors import InvalidBroadcast
 from core.shared.languages import SUPPORTED_LOCALES
+from core.shared.parsing import parse_model
 
 PLACEHOLDERS = ("name", "balance", "tier", "points_to_next_tier", "coupon")
 # A text Telegram still takes as a photo's caption (1024) is the tightest of the channels'.
@@ -247,12 +247,23 @@ class Variant(BaseModel):
 
     key: str
     share: int
-    text: Texts
+    # None: a feedback question without a text of its own (the default question is asked).
+    text: Texts | None
     image: str | None
     buttons: tuple[ButtonSpec, ...]
     whatsapp_template: Template | None
     # NPS_QUESTION: the message ends with the 0-10 buttons (a feedback trigger's).
     question: str | None = None
+
+    def own_text(self, language: str) -> str | None:
+        return dict(self.text.items()).get(language) if self.text is not None else None
+
+    def languages(self) -> list[str]:
+        """The languages it can be shown in: its texts', or every one when the feedback
+        question's default text (in each member's language) fills in."""
+        if self.question == NPS_QUESTION or self.text is None:
+            return list(SUPPORTED_LOCALES)
+        return [language for language, _ in self.text.items()]
 
 
 class BroadcastSpec(BaseModel):
@@ -286,9 +297,8 @@ class BroadcastSpec(BaseModel):
         if self.variants and sum(variant.share for variant in self.variants) != 100:
             raise ValueError("the variants' shares must add up to 100")
         for variant in self.resolved():
-            if variant.text is None:  # resolved() leaves none; for mypy's sake
-                raise ValueError("a text is needed")
-            uses_coupon = any("coupon" in _placeholders(text) for _, text in variant.text.items())
+            texts = variant.text.items() if variant.text is not None else []
+            uses_coupon = any("coupon" in _placeholders(text) for _, text in texts)
             if variant.whatsapp_template is not None:
                 uses_coupon = uses_coupon or any(
                     "coupon" in _placeholders(value)
@@ -308,7 +318,8 @@ class BroadcastSpec(BaseModel):
         resolved = []
         for variant in given:
             text = variant.text or self.text
-            if text is None:
+            asks = isinstance(self.trigger, FeedbackTrigger)
+            if text is None and not asks:
                 raise ValueError(f'variant {variant.key} has no "text" (nor has the broadcast)')
             resolved.append(
                 Variant(
@@ -318,7 +329,7 @@ class BroadcastSpec(BaseModel):
                     image=variant.image if variant.image is not None else self.image,
                     buttons=variant.buttons if variant.buttons is not None else self.buttons,
                     whatsapp_template=variant.whatsapp_template or self.whatsapp_template,
-                    question=NPS_QUESTION if isinstance(self.trigger, FeedbackTrigger) else None,
+                    question=NPS_QUESTION if asks else None,
                 )
             )
         return tuple(resolved)
@@ -339,16 +350,13 @@ def _check_image(path: str) -> None:
 
 def parse_spec(raw: str | dict[str, Any]) -> BroadcastSpec:
     """The spec of a file's text (or of its parsed JSON); InvalidBroadcast names what is wrong."""
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError as error:
-        raise InvalidBroadcast(f"not JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise InvalidBroadcast("a broadcast is a JSON object")
-    try:
-        return BroadcastSpec.model_validate(data)
-    except ValidationError as error:
-        raise InvalidBroadcast(_explain(error)) from None
+    return parse_model(
+        raw,
+        BroadcastSpec,
+        InvalidBroadcast,
+        not_object="a broadcast is a JSON object",
+        explained=_explain,
+    )
 
 
 def _explain(error: ValidationError) -> str:

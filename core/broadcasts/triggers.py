@@ -89,6 +89,10 @@ class Triggers:
         self._rules = rules
         self._tiers = tiers
         self._feedback = feedback
+        # The standing rules' specs as parsed, by broadcast id, with the text they were parsed
+        # from: every purchase reads the texts, only a changed one is parsed (and its image
+        # checked) again. Holds only what stood at the last read.
+        self._parsed: dict[int, tuple[str, BroadcastSpec]] = {}
 
     def subscribe(self, bus: MessageBus) -> None:
         bus.subscribe_after_commit(PurchaseRecorded, self.on_purchase_recorded)
@@ -101,13 +105,16 @@ class Triggers:
                 .order_by(Broadcast.id)
             )
         ).all()
+        parsed: dict[int, tuple[str, BroadcastSpec]] = {}
+        for row in rows:
+            known = self._parsed.get(row.id)
+            if known is not None and known[0] == row.spec:
+                parsed[row.id] = known
+            else:
+                parsed[row.id] = (row.spec, BroadcastSpec.model_validate_json(row.spec))
+        self._parsed = parsed
         rules = [
-            Standing(
-                row.id,
-                BroadcastSpec.model_validate_json(row.spec),
-                row.started_at or row.created_at,
-            )
-            for row in rows
+            Standing(row.id, parsed[row.id][1], row.started_at or row.created_at) for row in rows
         ]
         # The LIKE is a prefilter (a text may quote the word); the spec decides.
         return [rule for rule in rules if rule.spec.trigger is not None]

@@ -9,15 +9,15 @@ Every refusal names the field and why, as one `InvalidSegment`.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.games.quests.definition import explained
 from core.segments.errors import InvalidSegment, InvalidTag
+from core.shared.parsing import parse_model
 
 # Members.last_channel and identities.channel hold these names.
 Channel = Literal["telegram", "vk", "whatsapp", "console"]
@@ -225,14 +225,10 @@ BASE_TIER = "base"
 
 def parse_segment(data: object) -> Segment:
     """The segment in a JSON text (or its parsed object), or InvalidSegment saying why not."""
-    if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except ValueError as error:
-            raise InvalidSegment(f"not JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise InvalidSegment('a segment is a JSON object, e.g. {"tier": "gold"} ({} for everyone)')
-    try:
-        return Segment.model_validate(data)
-    except ValidationError as error:
-        raise InvalidSegment(explained(error)) from None
+    return parse_model(
+        data,
+        Segment,
+        InvalidSegment,
+        not_object='a segment is a JSON object, e.g. {"tier": "gold"} ({} for everyone)',
+        explained=explained,
+    )

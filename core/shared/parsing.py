@@ -1,10 +1,16 @@
 """Money amounts and the ids, labels, names and actors that shops, operators and platforms
-send, parsed the same way by every context."""
+send, parsed the same way by every context; and a marketer's JSON definitions (a quest, a
+segment, a broadcast, a badge) read into their pydantic models."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from core.shared.errors import InvalidActor, InvalidAmount, InvalidReference
 
@@ -19,6 +25,33 @@ MAX_ACTOR_LENGTH = 64
 # Control characters (NUL among them, which PostgreSQL cannot store in text), lone
 # surrogates (which cannot be encoded) and private-use characters.
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_model(
+    raw: object,
+    model: type[Model],
+    refusal: Callable[[str], Exception],
+    *,
+    not_object: str | Callable[[object], str],
+    explained: Callable[[ValidationError], str],
+    from_text: bool = True,
+) -> Model:
+    """`raw` (a JSON text, or with `from_text=False` only its parsed value) as `model`, or
+    `refusal` saying why not: "not JSON: ...", `not_object` (a text, or made from the value)
+    when it is no JSON object, or what pydantic found as `explained` words it."""
+    if from_text and isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError as error:
+            raise refusal(f"not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise refusal(not_object if isinstance(not_object, str) else not_object(raw))
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise refusal(explained(error)) from None
 
 
 def parse_amount(raw: str | Decimal) -> Decimal:

@@ -42,6 +42,14 @@ def caption(button: OutButton, texts: Translator, language: str) -> str:
     return button.label or texts.text(language, f"broadcast-button-{button.open}")
 
 
+def body(message: Outgoing, texts: Translator) -> str:
+    """The message's text; a feedback question without one in the member's language asks the
+    default question."""
+    if not message.text and message.question == NPS_QUESTION:
+        return texts.text(message.language, "feedback-question")
+    return message.text
+
+
 def score_rows(broadcast_id: int) -> tuple[tuple[Button, ...], ...]:
     """The 0-10 answers: 1-10 in two rows, then 0, so that on WhatsApp, where buttons are
     numbered choices, the number typed is the score (a typed 0 is read as text)."""
@@ -92,7 +100,7 @@ class BroadcastReplies:
                 path = Path(message.image)
                 image = Image(png=path.read_bytes(), filename=path.name)
                 _keep(self._images, message.image, image, self.MAX_KEPT)
-        return [Reply(text=message.text, buttons=buttons, image=image)]
+        return [Reply(text=body(message, self._texts), buttons=buttons, image=image)]
 
 
 def _keep(kept: dict[K, V], key: K, value: V, most: int) -> None:

@@ -1,5 +1,7 @@
 ## Feedback after a purchase: "would you recommend us?" 0-10, then an optional comment
 
+# The question when the broadcast gives none in the member's language.
+feedback-question = How likely are you to recommend us to a friend? 0 – not at all, 10 – certainly.
 feedback-thanks = Thank you for your answer!
 feedback-reward = { $points } added for answering. Your balance: { $balance }.
 feedback-comment-prompt = Anything to add? Write it in your next message within { $minutes ->

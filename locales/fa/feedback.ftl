@@ -1,5 +1,6 @@
 ## بازخورد پس از خرید: «چقدر ما را توصیه می‌کنید؟» ۰ تا ۱۰، سپس یک نظر اختیاری
 
+feedback-question = چقدر احتمال دارد ما را به یک دوست پیشنهاد کنید؟ ۰ یعنی اصلاً، ۱۰ یعنی حتماً.
 feedback-thanks = از پاسخ شما سپاسگزاریم!
 feedback-reward = برای پاسخ شما { $points } اضافه شد. موجودی شما: { $balance }.
 # Persian nouns do not change after numerals; the selector is kept so the structure matches en.

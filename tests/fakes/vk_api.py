@@ -43,6 +43,7 @@ ERROR_MESSAGES = {
     10: "Internal server error",
     100: "One of the parameters specified was missing or invalid",
     901: "Can't send messages for users without permission",
+    911: "Keyboard format is invalid",
 }
 
 
@@ -420,6 +421,8 @@ class FakeVkAPI(LocalServer):
         message_id = next(self._message_ids)
         self._by_random_id[(peer_id, random_id)] = (now, message_id)
         keyboard = json.loads(params["keyboard"]) if params.get("keyboard") else None
+        if keyboard is not None and not _keyboard_fits(keyboard):
+            return -911  # "Keyboard format is invalid"
         self.deliveries.append(
             SentMessage(
                 peer_id=peer_id,
@@ -581,6 +584,18 @@ class FakeVkAPI(LocalServer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
         return web.json_response({"ts": str(len(self._long_poll)), "updates": self._long_poll[ts:]})
+
+
+def _keyboard_fits(keyboard: JSON) -> bool:
+    """VK's limits: at most 5 buttons a row; an inline keyboard 6 rows and 10 buttons, a
+    keyboard below the input field 10 rows and 40 buttons."""
+    rows = keyboard.get("buttons", [])
+    most_rows, most_buttons = (6, 10) if keyboard.get("inline") else (10, 40)
+    return (
+        len(rows) <= most_rows
+        and all(len(row) <= 5 for row in rows)
+        and sum(len(row) for row in rows) <= most_buttons
+    )
 
 
 def _hash(upload: str) -> str:

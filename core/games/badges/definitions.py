@@ -24,6 +24,7 @@ from pydantic import ValidationError, model_validator
 from core.games.errors import InvalidBadge
 from core.rules.sections import Section
 from core.rules.values import Checked, LocalizedText, explain, key, localized, refuse, shown, whole
+from core.shared.parsing import parse_model
 
 ConditionKind = Literal["first_purchase", "visits", "friends", "tier", "quest", "streak", "award"]
 CONDITION_KINDS: tuple[str, ...] = get_args(ConditionKind)
@@ -102,13 +103,15 @@ class BadgeDefinition(Section):
 
 
 def parse_definition(value: Any) -> BadgeDefinition:
-    """The definition, or InvalidBadge naming every field that is wrong."""
-    if not isinstance(value, dict):
-        raise InvalidBadge(f"a badge is a JSON object, not {shown(value)}")
-    try:
-        return BadgeDefinition.model_validate(value)
-    except ValidationError as error:
-        raise InvalidBadge(_explained(error)) from None
+    """The definition (parsed JSON), or InvalidBadge naming every field that is wrong."""
+    return parse_model(
+        value,
+        BadgeDefinition,
+        InvalidBadge,
+        not_object=lambda value: f"a badge is a JSON object, not {shown(value)}",
+        explained=_explained,
+        from_text=False,
+    )
 
 
 def _explained(error: ValidationError) -> str:

@@ -8,7 +8,6 @@ marketer ends a quest and creates a new one.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.games.quests.errors import InvalidQuest
 from core.rules.values import LocalizedText, explain, localized
+from core.shared.parsing import parse_model
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_STEPS = 10
@@ -284,17 +284,13 @@ class QuestDefinition(Strict):
 
 def parse_definition(raw: str | bytes | dict[str, Any]) -> QuestDefinition:
     """The definition in a JSON text (or its parsed object), or InvalidQuest saying why not."""
-    if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw)
-        except ValueError as error:
-            raise InvalidQuest(f"not JSON: {error}") from None
-    if not isinstance(raw, dict):
-        raise InvalidQuest("a quest is a JSON object")
-    try:
-        return QuestDefinition.model_validate(raw)
-    except ValidationError as error:
-        raise InvalidQuest(explained(error)) from None
+    return parse_model(
+        raw,
+        QuestDefinition,
+        InvalidQuest,
+        not_object="a quest is a JSON object",
+        explained=explained,
+    )
 
 
 def explained(error: ValidationError) -> str:
