@@ -21,9 +21,17 @@ from typing import Any
 
 from aiohttp import web
 
-from app.runtime import build_runtime, console_channel, opened, scheduled_jobs, worker_tasks
+from app.runtime import (
+    Runtime,
+    build_runtime,
+    console_channel,
+    opened,
+    scheduled_jobs,
+    worker_tasks,
+)
 from app.settings import Settings
 from core.db.migrate import upgrade_async
+from core.shared.outage import Outage
 from workers.scheduler import JobScheduler
 
 log = logging.getLogger("loyalty")
@@ -122,6 +130,11 @@ async def run(settings: Settings, *, console: bool | None = None) -> int:
                 scheduled_jobs(runtime), settings.redis_url, tasks=worker_tasks(runtime)
             )
             supervisor.spawn("job scheduler", jobs.serve())
+            if not settings.redis_url:
+                supervisor.spawn(
+                    "broadcast watcher",
+                    watch_broadcasts(runtime, settings.broadcast_poll_seconds, stop_notices),
+                )
         shows_console = console if console is not None else not runtime.has_messenger
         terminal = console_channel(runtime) if shows_console else None
         supervisor.spawn("notice dispatcher", runtime.dispatcher.run_forever(stop_notices))
@@ -133,6 +146,24 @@ async def run(settings: Settings, *, console: bool | None = None) -> int:
         await supervisor.stop()
         await runner.cleanup()
         await runtime.close()
+
+
+async def watch_broadcasts(runtime: Runtime, interval: float, stop: asyncio.Event) -> None:
+    """On the embedded default, send what `broadcast-send` planned in another process within
+    `interval` seconds, not at the next minute's job (which stays, for scheduled broadcasts
+    and the members whose morning came). A run while another is on is harmless: both take
+    their recipients through the batches' claims. An outage or a bug never ends the loop."""
+    outage = Outage("broadcast sending", log)
+    while not stop.is_set():
+        pause = interval
+        try:
+            await runtime.send_broadcasts()
+        except Exception as error:
+            pause = max(interval, outage.failed(error))
+        else:
+            outage.recovered()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
 
 
 async def stop_dispatching(stop: asyncio.Event, supervisor: Supervisor) -> None:

@@ -130,18 +130,23 @@ class BroadcastSend(Command):
                 )
                 return 0
             if not runtime.has_messenger:
-                # The embedded default: members chat in `main.py run`'s console, whose
-                # send_broadcasts job sends what is planned here (within a minute).
+                # The embedded default: members chat in `main.py run`'s console. `run` sends
+                # what is planned here: woken through Redis when there is one, else it looks
+                # every BROADCAST_POLL_SECONDS (app.lifecycle.watch_broadcasts).
                 broadcasts = wiring.broadcasts(runtime.program)
                 info = await broadcasts.start(args.id)
                 if info.state == SENDING:
                     await broadcasts.plan(args.id)
+                    if context.settings.redis_url:
+                        from workers.kicks import kick_broadcast
+
+                        await kick_broadcast(context.settings.redis_url, args.id)
                     recipients = (await broadcasts.status(args.id)).recipients
                     print(
                         f"Broadcast {info.id}: {recipients} recipient(s) planned. No messenger "
                         "is configured here (TELEGRAM_BOT_TOKEN, VK_GROUP_TOKEN, TWILIO_*): "
-                        "a running `python main.py run` sends it (its console too) within a "
-                        "minute."
+                        "a running `python main.py run` sends it (its console too) within "
+                        "seconds."
                     )
                     return 0
                 print(f"Broadcast {info.id} is {info.state}; `python main.py run` sends it.")
