@@ -815,6 +815,40 @@ async def test_broadcast_send_on_the_command_line(shop: Shop) -> None:
         await wiring.broadcasts(shop.runtime.program).pause(broadcast_id)
 
 
+async def test_a_paused_broadcast_goes_on_only_by_resume_not_by_another_send(
+    shop: Shop,
+) -> None:
+    """Whoever paused it meant it: a late worker's or a colleague's `broadcast-send` is
+    refused with what to do instead, and nothing is sent; `broadcast-resume` goes on."""
+    await add_members(shop, "telegram", ["4401", "4402"])
+    broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
+    broadcasts = wiring.broadcasts(shop.runtime.program)
+    await broadcasts.start(broadcast_id)
+    await broadcasts.pause(broadcast_id)
+    telegram = {
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_API_URL": shop.telegram.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    settings = shop.runtime.settings
+
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), env=telegram)
+    assert code == 1, out
+    assert err.strip() == (
+        f"Refused: broadcast {broadcast_id} is paused; broadcast-resume {broadcast_id} goes on"
+    )
+    assert shop.telegram.calls_of("sendMessage") == []
+    assert (await broadcasts.get(broadcast_id)).state == "paused"
+
+    code, out, err = await run_cli(settings, "broadcast-resume", str(broadcast_id), env=telegram)
+    assert code == 0, err
+    assert (await broadcasts.get(broadcast_id)).state == "sending"
+    code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), env=telegram)
+    assert code == 0, err
+    calls = shop.telegram.calls_of("sendMessage")
+    assert sorted(text_of(call) for call in calls) == ["Hi M4401", "Hi M4402"]
+
+
 async def test_a_paid_telegram_broadcast_says_its_cost_and_asks_first(shop: Shop) -> None:
     await add_members(shop, "telegram", ["4301", "4302", "4303"])
     broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})

@@ -178,13 +178,23 @@ class Broadcasts:
     # ------------------------------------------------------------------ the operator's word
     async def start(self, broadcast_id: int) -> BroadcastInfo:
         """Send it: now, or at its time (scheduled). Starting one that sends already is a
-        no-op; a paused one is resumed; a cancelled or finished one is refused."""
+        no-op (another worker joins it); a cancelled or finished one is refused, and so is a
+        paused one: whoever paused it meant it, only `resume` undoes that (a worker started
+        late, or a colleague's `broadcast-send`, must not)."""
+        return await self._go(broadcast_id, (DRAFT,))
+
+    async def _go(self, broadcast_id: int, from_states: tuple[str, ...]) -> BroadcastInfo:
         now = self._clock.now()
         async with self._db.transaction() as session:
             row = await self._locked(session, broadcast_id)
             if row.state in (CANCELLED, DONE):
                 raise BroadcastRefused(f"broadcast {broadcast_id} is {row.state}")
-            if row.state in (DRAFT, PAUSED):
+            if row.state == PAUSED and PAUSED not in from_states:
+                raise BroadcastRefused(
+                    f"broadcast {broadcast_id} is paused; broadcast-resume {broadcast_id} "
+                    "goes on"
+                )
+            if row.state in from_states:
                 due = row.send_at is None or row.send_at <= now
                 row.state = SENDING if due else SCHEDULED
                 if due and row.started_at is None:
@@ -203,7 +213,7 @@ class Broadcasts:
             raise BroadcastNotFound(broadcast_id)
         if state != PAUSED:
             raise BroadcastRefused(f"broadcast {broadcast_id} is {state}, not paused")
-        return await self.start(broadcast_id)
+        return await self._go(broadcast_id, (PAUSED,))
 
     async def cancel(self, broadcast_id: int) -> BroadcastInfo:
         """Nobody else gets it; what was sent stays sent. The recipients still queued are
