@@ -138,6 +138,19 @@ def rates(settings: Settings) -> dict[str, ChannelRate]:
     }
 
 
+class LocaleWording:
+    """core.broadcasts.render.Wording from the locales."""
+
+    def __init__(self, texts: Translator) -> None:
+        self._texts = texts
+
+    def points(self, language: str, count: int) -> str:
+        return self._texts.points(language, count)
+
+    def nameless(self, language: str) -> str:
+        return self._texts.text(language, "broadcast-nameless")
+
+
 def engine(
     settings: Settings,
     program: LoyaltyProgram,
@@ -156,5 +169,6 @@ def engine(
         limiter,
         rates(settings),
         default_language=settings.locale,
+        wording=LocaleWording(texts),
         lease=timedelta(seconds=settings.broadcast_lease_seconds),
     )

@@ -355,6 +355,31 @@ async def test_each_consenting_member_gets_one_personal_message_on_their_channel
     assert len(shop.telegram.calls) == calls
 
 
+async def test_points_read_in_the_members_language_and_a_nameless_member_is_greeted(
+    shop: Shop,
+) -> None:
+    """{points} is the balance with its word in its plural form; {name} of a member without
+    one is a word of their language, not a blank ("Hi , ...")."""
+    russians = await add_members(shop, "telegram", ["4501", "4505", "4522"], language="ru")
+    await add_members(shop, "telegram", ["4601", "4611"], language="en")
+    async with shop.runtime.db.transaction() as session:
+        await session.execute(update(Member).where(Member.id == russians[1]).values(name=None))
+    broadcast_id = await shop.create(
+        **PLAIN,
+        text={"en": "{name}, you have {points}.", "ru": "{name}, у вас {points}."},
+        quiet_hours={"start": 0, "end": 0},
+    )
+    await shop.send(broadcast_id)
+
+    assert sorted(text_of(call) for call in shop.telegram.calls_of("sendMessage")) == [
+        "M4501, у вас 1 балл.",
+        "M4522, у вас 22 балла.",
+        "M4601, you have 1 point.",
+        "M4611, you have 11 points.",
+        "друг, у вас 5 баллов.",
+    ]
+
+
 async def test_outside_the_whatsapp_window_without_a_template_the_member_is_skipped(
     shop: Shop,
 ) -> None:

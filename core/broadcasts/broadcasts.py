@@ -191,8 +191,7 @@ class Broadcasts:
                 raise BroadcastRefused(f"broadcast {broadcast_id} is {row.state}")
             if row.state == PAUSED and PAUSED not in from_states:
                 raise BroadcastRefused(
-                    f"broadcast {broadcast_id} is paused; broadcast-resume {broadcast_id} "
-                    "goes on"
+                    f"broadcast {broadcast_id} is paused; broadcast-resume {broadcast_id} goes on"
                 )
             if row.state in from_states:
                 due = row.send_at is None or row.send_at <= now

@@ -67,10 +67,13 @@ from core.broadcasts.broadcasts import (
 from core.broadcasts.coalescer import Coalescer
 from core.broadcasts.render import (
     PLACEHOLDER_VALUES,
+    Numerals,
     Outgoing,
     Personal,
+    Wording,
     render,
     template_variables,
+    text_language,
     uses,
 )
 from core.broadcasts.spec import HOLDOUT, BroadcastSpec, QuietHours, Template, Variant
@@ -340,6 +343,7 @@ class BroadcastEngine:
         rates: Mapping[str, ChannelRate],
         *,
         default_language: str = "en",
+        wording: Wording | None = None,
         batch: int = DEFAULT_BATCH,
         concurrency: int = DEFAULT_CONCURRENCY,
         lease: timedelta = DEFAULT_LEASE,
@@ -355,6 +359,7 @@ class BroadcastEngine:
         self.limiter = limiter
         self._rates = dict(rates)
         self._default_language = default_language
+        self._wording = wording or Numerals()
         self.batch = batch
         self._concurrency = concurrency
         self.lease = lease
@@ -756,9 +761,12 @@ class BroadcastEngine:
                 tier = status.tier.name.get(recipient.language)
             if status.to_next is not None:
                 to_next = _number(status.to_next)
+        # In the language the text is written in (the member's, or the shop's default).
+        language = text_language(variant, recipient.language, self._default_language)
         return Personal(
-            name=recipient.name,
+            name=recipient.name or self._wording.nameless(language),
             balance=recipient.balance,
+            points=self._wording.points(language, recipient.balance),
             tier=tier,
             points_to_next_tier=to_next,
             coupon=coupon,

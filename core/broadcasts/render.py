@@ -6,8 +6,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.broadcasts.spec import NPS_QUESTION, PLACEHOLDERS, Template, Variant
+
+
+class Wording(Protocol):
+    """The words a personal text needs in the member's language (the locales, given by the
+    composition root: core knows none)."""
+
+    def points(self, language: str, count: int) -> str:
+        """A number of points with its word, in its plural form."""
+        ...
+
+    def nameless(self, language: str) -> str:
+        """What {name} says of a member without a name (a WhatsApp profile may have none)."""
+        ...
+
+
+class Numerals:
+    """No locales (a benchmark, a tool): the bare number, and no word for a nameless member."""
+
+    def points(self, language: str, count: int) -> str:
+        return str(count)
+
+    def nameless(self, language: str) -> str:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -16,6 +40,7 @@ class Personal:
 
     name: str = ""
     balance: int = 0
+    points: str = ""
     tier: str = ""
     points_to_next_tier: str = ""
     coupon: str = ""
@@ -24,6 +49,7 @@ class Personal:
         return {
             "name": self.name,
             "balance": self.balance,
+            "points": self.points,
             "tier": self.tier,
             "points_to_next_tier": self.points_to_next_tier,
             "coupon": self.coupon,
@@ -54,6 +80,15 @@ class Outgoing:
     buttons: tuple[OutButton, ...]
     # spec.NPS_QUESTION: the 0-10 buttons of a feedback question follow the text.
     question: str | None = None
+
+
+def text_language(variant: Variant, language: str, default_language: str) -> str:
+    """The language `render` writes the variant's text in for a member of `language`."""
+    if variant.text is None or (
+        variant.question == NPS_QUESTION and variant.own_text(language) is None
+    ):
+        return language
+    return variant.text.pick(language, default_language)[0]
 
 
 def render(

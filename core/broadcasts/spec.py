@@ -43,7 +43,8 @@ from core.broadcasts.errors import InvalidBroadcast
 from core.shared.languages import SUPPORTED_LOCALES
 from core.shared.parsing import parse_model
 
-PLACEHOLDERS = ("name", "balance", "tier", "points_to_next_tier", "coupon")
+# {points}: the balance with its word in the member's language ("1 балл", "5 баллов").
+PLACEHOLDERS = ("name", "balance", "points", "tier", "points_to_next_tier", "coupon")
 # A text Telegram still takes as a photo's caption (1024) is the tightest of the channels'.
 MAX_TEXT = 1024
 MAX_VARIANTS = 10

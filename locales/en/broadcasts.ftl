@@ -6,3 +6,6 @@ broadcast-button-rewards = 🎁 Rewards
 broadcast-button-reward = 🎁 Get the reward
 broadcast-button-quests = 🎯 Quests
 broadcast-button-quest = 🎯 Open the quest
+
+## What {name} says in a broadcast to a member without a name
+broadcast-nameless = friend

@@ -6,3 +6,6 @@ broadcast-button-rewards = 🎁 جایزه‌ها
 broadcast-button-reward = 🎁 دریافت جایزه
 broadcast-button-quests = 🎯 مأموریت‌ها
 broadcast-button-quest = 🎯 باز کردن مأموریت
+
+## What {name} says in a broadcast to a member without a name
+broadcast-nameless = دوست عزیز

@@ -6,3 +6,6 @@ broadcast-button-rewards = 🎁 Награды
 broadcast-button-reward = 🎁 Получить награду
 broadcast-button-quests = 🎯 Задания
 broadcast-button-quest = 🎯 Открыть задание
+
+## Что {name} говорит в рассылке участнику без имени
+broadcast-nameless = друг
