@@ -1,19 +1,37 @@
 """Send rates shared by every process that sends for a channel (broadcast workers).
 
 A lane is one channel's budget ("telegram"): at most `per_second` sends, and at most
-`chat_per_second` to one chat. Each send reserves the next free slot of its lane (and of its
-chat) and sleeps until then, so the rate holds across every worker process without polling
-(a generic cell rate algorithm: the lane keeps its "next free slot" time). When a platform
-answers 429 with `retry_after`, `hold` stops the whole lane for that long: a sender that
-reserved a slot checks for a hold when its slot comes, and waits the hold out first.
+`chat_per_second` to one chat. When a platform answers 429 with `retry_after`, `hold` stops the
+whole lane for that long.
 
-Even pacing, with a margin. A platform counts sends where they arrive, in a sliding second
-(Telegram's "30 per second"): slots exactly 1/rate apart let two sends that jitter by a few ms
-on the way put rate + 1 into one second, and the 429 that follows costs the whole lane its
-retry_after (at 30/s the limiter then reached half the limit). So the slots are
-(1 s + WINDOW_MARGIN) / rate apart: any `rate` consecutive sends span at least a second plus
-the margin, which absorbs that much jitter, for 1 / (1 + WINDOW_MARGIN) of the limit (96 %).
-Slots are never saved up: a lane idle for a while starts at "now", not with a burst.
+A window, with a margin. A platform counts sends where they arrive, in a sliding second
+(Telegram's "30 per second"). A lane of `per_second` r keeps the times of its last N = ⌊r⌋
+slots (at least 1) and gives a new slot only when N slots ago is at least
+W = N · (1 s + WINDOW_MARGIN) / r back, and at least half an interval after the last one: so
+any N + 1 consecutive sends span W (for 30/s: 31 sends span 1.04 s), which absorbs
+WINDOW_MARGIN of jitter on the way, for 1 / (1 + WINDOW_MARGIN) of the limit (96 %). Slots are
+never saved up beyond the window: a lane idle for a second starts afresh, never with more than
+N sends in any W.
+
+Slots taken when they are used, not ahead. A slot is reserved only when it is due (a sender
+waits for its turn first, in its process's queue for the lane): its time is when the send
+really goes, so a worker that was descheduled or late (a loaded machine, a batch's claim)
+never puts a send close to the one N before it. Nor does it lose the time: the lane keeps its
+schedule (one interval per slot) and a lane behind it catches up at twice the rate, by at most
+CATCH_UP seconds (a lane idle for longer starts with that much), never past N in any W; a lane
+on schedule is evenly spaced. At high rates a process takes the slots
+of the next BULK_SPAN seconds in one go (one Redis round trip for several sends, spaced as
+above); its senders use them in order.
+
+Chats: a chat's next free time (interval 1/chat_per_second + margin), taken with the lane's
+slot; when the chat is not free yet, the lane's slot is left unused and the sender waits.
+
+Holds: a lane's hold is checked with every reservation; a lane with no rate of its own (0)
+reserves nothing and reads the hold at most every HOLD_FRESH seconds per process (a hold this
+process set is known at once): another process's 429 stops it within HOLD_FRESH. Slots taken
+in bulk are used at most BULK_SPAN after their time (later ones are dropped), so those taken
+just before another process's 429 go at most 2 × BULK_SPAN into its hold; at the rates that
+take slots in bulk (100/s and more) that many sends are on their way anyway.
 
 Redis keeps the slots and holds when several processes send (its clock is the only one they
 all share); an in-process limiter does on the embedded default.
@@ -22,8 +40,11 @@ all share); an in-process limiter does on the embedded default.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -35,11 +56,40 @@ Sleep = Callable[[float], Awaitable[None]]
 SLOT_TTL_MS = 10 * 60 * 1000
 # Seconds of jitter (scheduling, the network) that a window of one second absorbs.
 WINDOW_MARGIN = 0.04
+# At high rates, a process reserves the slots of this many seconds at once.
+BULK_SPAN = 0.02
+# How old a process's reading of another process's hold may be, on a lane with no rate.
+HOLD_FRESH = 0.02
+# How far behind its schedule a lane may catch up (at twice its rate).
+CATCH_UP = 0.25
+# A slot this close is taken now (and waited for): a sleep may wake a little early.
+DUE_SLACK = 0.002
 
 
 def interval(per_second: float) -> float:
-    """Seconds between two slots of a lane (0: no limit)."""
+    """Seconds between two evenly spaced slots of a lane (0: no limit)."""
     return (1 + WINDOW_MARGIN) / per_second if per_second > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A lane's rule: at most `count` slots in any `span` seconds, `spacing` apart at least;
+    `bulk` slots reserved at once."""
+
+    count: int
+    span: float
+    spacing: float
+    bulk: int
+
+    @classmethod
+    def of(cls, per_second: float) -> Window:
+        count = max(1, math.floor(per_second))
+        return cls(
+            count=count,
+            span=count * interval(per_second),
+            spacing=interval(per_second) / 2,
+            bulk=max(1, math.floor(per_second * BULK_SPAN)),
+        )
 
 
 class RateLimiter(Protocol):
@@ -59,6 +109,40 @@ class RateLimiter(Protocol):
         ...
 
 
+@dataclass
+class _Lane:
+    """A process's side of a lane: its queue, and (in Redis) the slots it took in bulk and
+    what it knows of the hold."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Slots taken, not used yet (monotonic), in order.
+    slots: deque[float] = field(default_factory=deque)
+    held_until: float = 0.0
+    hold_read_at: float = float("-inf")
+    # In-process lanes only: the last `count` slots and the schedule.
+    log: deque[float] = field(default_factory=deque)
+    scheduled: float | None = None
+
+
+def next_slot(window: Window, now: float, log: deque[float], scheduled: float | None) -> float:
+    """The earliest slot at `now` or later (see the module's rules); `log` newest last."""
+    slot = now
+    if log:
+        slot = max(slot, log[-1] + window.spacing)
+        if len(log) >= window.count:
+            slot = max(slot, log[-window.count] + window.span)
+    if scheduled is not None:
+        slot = max(slot, scheduled)
+    return slot
+
+
+def schedule_after(window: Window, slot: float, scheduled: float | None) -> float:
+    step = window.span / window.count
+    if scheduled is None:
+        return slot + step
+    return max(scheduled, slot - CATCH_UP) + step
+
+
 class MemoryRateLimiter:
     """One process's lanes; the same contract as RedisRateLimiter."""
 
@@ -67,30 +151,54 @@ class MemoryRateLimiter:
     ) -> None:
         self._monotonic = monotonic
         self._sleep = sleep
-        self._next: dict[str, float] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._chats: dict[str, float] = {}
         self._holds: dict[str, float] = {}
 
     async def acquire(
         self, lane: str, per_second: float, *, chat: str = "", chat_per_second: float = 0
     ) -> float:
         waited = 0.0
+        chat_key = f"{lane}:chat:{chat}" if chat and chat_per_second > 0 else ""
         while True:
-            held = await self.held_for(lane)
-            if held > 0:
-                await self._sleep(held)
-                waited += held
-                continue
-            now = self._monotonic()
-            start = max(now, self._next.get(lane, 0.0))
-            chat_key = f"{lane}:chat:{chat}" if chat and chat_per_second > 0 else ""
+            pause = await self.held_for(lane)
             if chat_key:
-                start = max(start, self._next.get(chat_key, 0.0))
-                self._next[chat_key] = start + interval(chat_per_second)
-            self._next[lane] = start + interval(per_second)
-            if start > now:
-                await self._sleep(start - now)
-                waited += start - now
-            if await self.held_for(lane) <= 0:
+                pause = max(pause, self._chats.get(chat_key, 0.0) - self._monotonic())
+            if pause > 0:
+                await self._sleep(pause)
+                waited += pause
+                continue
+            if per_second > 0:
+                waited += await self._slot(lane, Window.of(per_second))
+            if await self.held_for(lane) > 0:
+                continue  # a 429 came while this one waited: its slot goes unused
+            now = self._monotonic()
+            if chat_key:
+                free = self._chats.get(chat_key, 0.0)
+                if free > now + DUE_SLACK:
+                    continue  # another sender took the chat meanwhile
+                self._chats[chat_key] = max(now, free) + interval(chat_per_second)
+            return waited
+
+    async def _slot(self, name: str, window: Window) -> float:
+        """Wait for the lane's next slot in this process's queue; take it when it is due."""
+        lane = self._lanes.setdefault(name, _Lane())
+        waited = 0.0
+        async with lane.lock:
+            while True:
+                now = self._monotonic()
+                while len(lane.log) > window.count:
+                    lane.log.popleft()
+                slot = next_slot(window, now, lane.log, lane.scheduled)
+                if slot > now + DUE_SLACK:
+                    await self._sleep(slot - now)
+                    waited += slot - now
+                    continue
+                lane.log.append(slot)
+                lane.scheduled = schedule_after(window, slot, lane.scheduled)
+                if slot > now:
+                    await self._sleep(slot - now)
+                    waited += slot - now
                 return waited
 
     async def hold(self, lane: str, seconds: float) -> None:
@@ -101,28 +209,63 @@ class MemoryRateLimiter:
         return max(0.0, self._holds.get(lane, 0.0) - self._monotonic())
 
 
-# KEYS: lane's next slot, lane's hold, chat's next slot (or "").
-# ARGV: lane interval (µs), chat interval (µs, 0: none), ttl (ms).
-# Returns {µs to wait, 1 if that is a hold (nothing reserved) else 0}. Times in µs (a paid
+# KEYS: the lane's last slots (a list, newest first), its schedule, its hold.
+# ARGV: count, span (µs), spacing (µs), step (µs), catch-up (µs), bulk, horizon (µs),
+# due slack (µs), ttl (ms).
+# Returns {1, µs of hold left} (nothing reserved), {0, µs until the next slot is due}
+# (nothing reserved), or {2, now, µs from now of each slot taken}. Times in µs (a paid
 # broadcast's 1,000/s needs finer than ms), written with %.0f: tostring would round them.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local held = redis.call('PTTL', KEYS[2])
-if held > 0 then return {held * 1000, 1} end
-local start = now
-local chat_interval = tonumber(ARGV[2])
-if chat_interval > 0 then
-  local chat = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if chat > start then start = chat end
+local held = redis.call('PTTL', KEYS[3])
+if held > 0 then return {1, held * 1000} end
+local count = tonumber(ARGV[1])
+local span = tonumber(ARGV[2])
+local spacing = tonumber(ARGV[3])
+local step = tonumber(ARGV[4])
+local catch_up = tonumber(ARGV[5])
+local bulk = tonumber(ARGV[6])
+local horizon = tonumber(ARGV[7])
+local slack = tonumber(ARGV[8])
+local scheduled = tonumber(redis.call('GET', KEYS[2]) or '-1')
+local out = {2, now}
+for j = 1, bulk do
+  local slot = now
+  local last = redis.call('LINDEX', KEYS[1], 0)
+  if last then
+    slot = math.max(slot, tonumber(last) + spacing)
+    if redis.call('LLEN', KEYS[1]) >= count then
+      slot = math.max(slot, tonumber(redis.call('LINDEX', KEYS[1], count - 1)) + span)
+    end
+  end
+  if scheduled >= 0 then slot = math.max(slot, scheduled) end
+  if j == 1 and slot > now + slack then return {0, slot - now} end
+  if j > 1 and slot > now + horizon then break end
+  redis.call('LPUSH', KEYS[1], string.format('%.0f', slot))
+  redis.call('LTRIM', KEYS[1], 0, count - 1)
+  if scheduled < 0 then
+    scheduled = slot + step
+  else
+    scheduled = math.max(scheduled, slot - catch_up) + step
+  end
+  out[#out + 1] = slot - now
 end
-local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
-if slot > start then start = slot end
-redis.call('SET', KEYS[1], string.format('%.0f', start + tonumber(ARGV[1])), 'PX', ARGV[3])
-if chat_interval > 0 then
-  redis.call('SET', KEYS[3], string.format('%.0f', start + chat_interval), 'PX', ARGV[3])
-end
-return {start - now, 0}
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+redis.call('SET', KEYS[2], string.format('%.0f', scheduled), 'PX', ARGV[9])
+return out
+"""
+
+# KEYS: a chat's next free time (µs). ARGV: the chat's interval (µs), due slack (µs), ttl.
+# Returns µs until the chat is free (nothing taken), or 0: taken now.
+_CHAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+if free > now + tonumber(ARGV[2]) then return free - now end
+redis.call('SET', KEYS[1], string.format('%.0f', math.max(now, free) + tonumber(ARGV[1])),
+  'PX', ARGV[3])
+return 0
 """
 
 # KEYS: the lane's hold; ARGV: ms. Only ever lengthens a hold.
@@ -135,43 +278,134 @@ return 1
 """
 
 
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
 class RedisRateLimiter:
     """Lanes in Redis, shared by every process on it (times from Redis's own clock)."""
 
-    def __init__(self, redis: Redis, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._sleep = sleep
+        self._monotonic = monotonic
         self._reserve = redis.register_script(_RESERVE)
+        self._chat = redis.register_script(_CHAT)
         self._hold = redis.register_script(_HOLD)
+        self._lanes: dict[str, _Lane] = {}
 
     @staticmethod
     def _key(lane: str, what: str) -> str:
         return f"{KEY_PREFIX}:rate:{lane}:{what}"
 
+    def _lane(self, name: str) -> _Lane:
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane()
+        return lane
+
     async def acquire(
         self, lane: str, per_second: float, *, chat: str = "", chat_per_second: float = 0
     ) -> float:
+        state = self._lane(lane)
         waited = 0.0
-        lane_us = round(1_000_000 * interval(per_second))
-        chat_us = round(1_000_000 * interval(chat_per_second)) if chat else 0
-        keys = [
-            self._key(lane, "next"),
-            self._key(lane, "hold"),
-            self._key(lane, f"chat:{chat}") if chat_us else self._key(lane, "chat:"),
-        ]
         while True:
-            wait_us, is_hold = await self._reserve(keys=keys, args=[lane_us, chat_us, SLOT_TTL_MS])
-            seconds = int(wait_us) / 1_000_000
-            if seconds > 0:
-                await self._sleep(seconds)
-                waited += seconds
-            if int(is_hold):
+            pause = state.held_until - self._monotonic()
+            if pause <= 0 and per_second <= 0:
+                pause = await self._fresh_hold(lane, state)
+            if pause > 0:
+                await self._sleep(pause)
+                waited += pause
                 continue
-            # No wait: the script found no hold. After one, a 429 may have come meanwhile.
-            if seconds <= 0 or await self.held_for(lane) <= 0:
+            if per_second > 0:
+                slot_wait = await self._slot(lane, state, Window.of(per_second))
+                if slot_wait is None:
+                    continue  # a hold: waited out above
+                waited += slot_wait
+                if state.held_until > self._monotonic():
+                    continue  # this process got a 429 meanwhile: the slot goes unused
+            if chat and chat_per_second > 0:
+                busy = int(
+                    await self._chat(
+                        keys=[self._key(lane, f"chat:{chat}")],
+                        args=[_us(interval(chat_per_second)), _us(DUE_SLACK), SLOT_TTL_MS],
+                    )
+                )
+                if busy > 0:
+                    # The chat's turn is later: this lane slot goes unused.
+                    await self._sleep(busy / 1_000_000)
+                    waited += busy / 1_000_000
+                    continue
+            return waited
+
+    async def _fresh_hold(self, name: str, lane: _Lane) -> float:
+        """A lane with no rate: its hold, read from Redis at most every HOLD_FRESH seconds."""
+        now = self._monotonic()
+        if now - lane.hold_read_at >= HOLD_FRESH:
+            lane.hold_read_at = now  # the other senders meanwhile go on what is known
+            left = max(0, int(await self._redis.pttl(self._key(name, "hold")))) / 1000
+            lane.held_until = max(lane.held_until, self._monotonic() + left)
+        return lane.held_until - self._monotonic()
+
+    async def _slot(self, name: str, lane: _Lane, window: Window) -> float | None:
+        """Wait for one of the lane's slots (taken in this process's queue, several at once
+        at high rates); the seconds waited, or None if the lane is held (nothing taken)."""
+        waited = 0.0
+        while True:
+            if lane.slots:
+                slot = lane.slots.popleft()
+                wait = slot - self._monotonic()
+                if wait < -BULK_SPAN:
+                    continue  # its time went by unused: a send now would not be at its slot
+                if wait > 0:
+                    await self._sleep(wait)
+                    waited += wait
                 return waited
+            async with lane.lock:
+                if lane.slots:
+                    continue
+                step = window.span / window.count
+                horizon = BULK_SPAN if window.bulk > 1 else DUE_SLACK
+                answer = await self._reserve(
+                    keys=[
+                        self._key(name, "slots"),
+                        self._key(name, "schedule"),
+                        self._key(name, "hold"),
+                    ],
+                    args=[
+                        window.count,
+                        _us(window.span),
+                        _us(window.spacing),
+                        _us(step),
+                        _us(CATCH_UP),
+                        window.bulk,
+                        _us(horizon),
+                        _us(DUE_SLACK),
+                        SLOT_TTL_MS,
+                    ],
+                )
+                kind, *times = (int(value) for value in answer)
+                now = self._monotonic()
+                if kind == 1:
+                    lane.held_until = max(lane.held_until, now + times[0] / 1_000_000)
+                    return None
+                if kind == 0:
+                    # Not due yet: this sender waits at the head of the queue.
+                    await self._sleep(times[0] / 1_000_000)
+                    waited += times[0] / 1_000_000
+                    continue
+                lane.slots.extend(now + offset / 1_000_000 for offset in times[1:])
 
     async def hold(self, lane: str, seconds: float) -> None:
+        state = self._lane(lane)
+        state.held_until = max(state.held_until, self._monotonic() + seconds)
+        state.slots.clear()  # taken before the 429: not to be used during the hold
         await self._hold(keys=[self._key(lane, "hold")], args=[max(1, round(seconds * 1000))])
 
     async def held_for(self, lane: str) -> float:
