@@ -18,13 +18,15 @@ then the member's accounts, first that can reach them: free text, or on WhatsApp
 24-hour window the variant's approved template, else skipped with the reason.
 
 A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
-after the wait. The broadcast's state is read between sends (at most every `STATE_EVERY`
-seconds): a pause or cancel stops the batch and gives its untouched rows back.
+after the wait. The broadcast's state is read while a batch sends (every `STATE_EVERY` seconds,
+by a task of its own: never between a sender's slot and its send): a pause or cancel stops the
+batch and gives its untouched rows back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -469,10 +471,12 @@ class BroadcastEngine:
 
         done = asyncio.Event()
         flusher = asyncio.create_task(self._flushing(done))
+        watcher = asyncio.create_task(self._watching(broadcast_id, state, done))
         try:
             await asyncio.gather(*(serve(row) for row in claimed))
         finally:
             done.set()
+            await watcher
             await flusher
             await self._recorder.flush()  # what came in during the flusher's last write
 
@@ -490,11 +494,24 @@ class BroadcastEngine:
                 ended.cancel()
             await self._recorder.flush()
 
+    async def _watching(self, broadcast_id: int, state: _State, done: asyncio.Event) -> None:
+        """Read the broadcast's state every STATE_EVERY seconds while a batch sends, so a
+        sender never waits for that read between its slot and its send (a late send is
+        jitter the rate's margin must absorb)."""
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), STATE_EVERY)
+            if done.is_set():
+                return
+            try:
+                value = await self.broadcasts.state(broadcast_id)
+            except Exception:
+                log.exception("broadcast %s: its state could not be read", broadcast_id)
+                continue
+            state.value, state.read_at = value, time.monotonic()
+
     async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
-        if time.monotonic() - state.read_at >= STATE_EVERY:
-            # One read for all the batch's senders: the others go on with the value they have.
-            state.read_at = time.monotonic()
-            state.value = await self.broadcasts.state(broadcast_id)
+        """The state as the batch's watcher last read it (at most STATE_EVERY ago)."""
         return state.value == SENDING
 
     async def _recipients(
