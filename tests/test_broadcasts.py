@@ -683,6 +683,33 @@ async def test_the_limiter_catches_up_after_a_late_sender_within_the_rate() -> N
     assert min(b - a for a, b in itertools.pairwise(slots)) >= interval(30) / 2 - 1e-9
 
 
+async def test_a_send_that_came_back_late_counts_from_then(shop: Shop, backend: Backend) -> None:
+    """The platform may stamp a send as late as its answer: the send `rate` after one that
+    came back late waits a window from that answer, not from its slot."""
+    fake = FakeTime()
+    slots: list[float] = []
+    limiter: RateLimiter
+    if backend.redis_url:
+        assert shop.runtime.redis is not None
+        limiter = RecordingRedisLimiter(shop.runtime.redis, slots)
+    else:
+        limiter = MemoryRateLimiter(monotonic=fake.monotonic, sleep=fake.sleep)
+
+    async def send(late: float) -> None:
+        await limiter.acquire("late-answer", 3)
+        if not backend.redis_url:
+            slots.append(fake.now)
+        await (fake.sleep(late) if not backend.redis_url else asyncio.sleep(late))
+        await limiter.sent("late-answer")
+
+    await send(0.3)  # held up on the way for 300 ms
+    for _ in range(3):
+        await send(0)
+    window = 1 + WINDOW_MARGIN
+    assert slots[3] - slots[0] >= 0.3 + window - 0.005
+    assert slots[3] - slots[0] <= 0.3 + window + 0.2
+
+
 async def test_bulk_slots_in_redis_keep_the_rate_across_two_processes(
     shop: Shop, backend: Backend
 ) -> None:

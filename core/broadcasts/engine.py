@@ -135,6 +135,46 @@ class Sender(Protocol):
     ) -> SendResult: ...
 
 
+class _Reporting:
+    """The sender as the engine uses it: the limiter hears when each send came back (a send
+    that came back late counts from then in its lane's window: the platform may have stamped
+    it that late). Anything else the sender has is its own."""
+
+    def __init__(self, sender: Sender, limiter: RateLimiter) -> None:
+        self._sender = sender
+        self._limiter = limiter
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sender, name)
+
+    def channels(self) -> Collection[str]:
+        return self._sender.channels()
+
+    async def send(
+        self, channel: str, external_id: str, message: Outgoing, *, key: str
+    ) -> SendResult:
+        try:
+            return await self._sender.send(channel, external_id, message, key=key)
+        finally:
+            await self._limiter.sent(channel)
+
+    async def send_template(
+        self,
+        channel: str,
+        external_id: str,
+        template: Template,
+        variables: Mapping[str, str],
+        *,
+        key: str,
+    ) -> SendResult:
+        try:
+            return await self._sender.send_template(
+                channel, external_id, template, variables, key=key
+            )
+        finally:
+            await self._limiter.sent(channel)
+
+
 @dataclass(frozen=True)
 class ChannelRate:
     per_second: float
@@ -321,7 +361,7 @@ class BroadcastEngine:
         self.broadcasts = broadcasts
         self._coupons = coupons
         self._tiers = tiers
-        self._sender = sender
+        self._sender: Sender = _Reporting(sender, limiter)
         self.limiter = limiter
         self._rates = dict(rates)
         self._default_language = default_language

@@ -23,6 +23,12 @@ on schedule is evenly spaced. At high rates a process takes the slots
 of the next BULK_SPAN seconds in one go (one Redis round trip for several sends, spaced as
 above); its senders use them in order.
 
+Sends that come back late. The platform stamps a send somewhere between its slot and its
+answer; a send held up on the way (a stalled process on a loaded machine: 70 ms were seen)
+would leave the one N after it too close. So the engine tells `sent` when each send came back,
+and one that came back LATE or more after its slot counts in the window from then (in Redis
+one more round trip, only for those): the send N after it waits for W from its answer.
+
 Chats: a chat's next free time (interval 1/chat_per_second + margin), taken with the lane's
 slot; when the chat is not free yet, the lane's slot is left unused and the sender waits.
 
@@ -44,8 +50,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis.asyncio import Redis
 
@@ -62,8 +69,16 @@ BULK_SPAN = 0.02
 HOLD_FRESH = 0.02
 # How far behind its schedule a lane may catch up (at twice its rate).
 CATCH_UP = 0.25
+# A send that comes back this long after its slot counts from then (in Redis: one more round
+# trip, so only when late).
+LATE = 0.01
 # A slot this close is taken now (and waited for): a sleep may wake a little early.
 DUE_SLACK = 0.002
+
+
+# The slot the current task took last: (limiter, lane, its record: a cell in-process, or
+# (monotonic, Redis µs) in Redis).
+_TAKEN: ContextVar[tuple[object, str, object] | None] = ContextVar("rate_slot", default=None)
 
 
 def interval(per_second: float) -> float:
@@ -100,6 +115,11 @@ class RateLimiter(Protocol):
         no hold is on; the seconds waited."""
         ...
 
+    async def sent(self, lane: str) -> None:
+        """The send of this task's last slot on `lane` came back now: if that is late, the
+        lane's window counts it from now (the platform may have stamped it that late)."""
+        ...
+
     async def hold(self, lane: str, seconds: float) -> None:
         """Nobody sends on `lane` for `seconds` from now (a longer hold in force stays)."""
         ...
@@ -115,22 +135,25 @@ class _Lane:
     what it knows of the hold."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Slots taken, not used yet (monotonic), in order.
-    slots: deque[float] = field(default_factory=deque)
+    # Slots taken, not used yet (monotonic, and in Redis µs), in order.
+    slots: deque[tuple[float, int]] = field(default_factory=deque)
     held_until: float = 0.0
     hold_read_at: float = float("-inf")
     # In-process lanes only: the last `count` slots and the schedule.
-    log: deque[float] = field(default_factory=deque)
+    # (a send that came back late counts from then: a list of one time, changed by `sent`).
+    log: deque[list[float]] = field(default_factory=deque)
     scheduled: float | None = None
 
 
-def next_slot(window: Window, now: float, log: deque[float], scheduled: float | None) -> float:
+def next_slot(
+    window: Window, now: float, log: deque[list[float]], scheduled: float | None
+) -> float:
     """The earliest slot at `now` or later (see the module's rules); `log` newest last."""
     slot = now
     if log:
-        slot = max(slot, log[-1] + window.spacing)
+        slot = max(slot, log[-1][0] + window.spacing)
         if len(log) >= window.count:
-            slot = max(slot, log[-window.count] + window.span)
+            slot = max(slot, log[-window.count][0] + window.span)
     if scheduled is not None:
         slot = max(slot, scheduled)
     return slot
@@ -194,12 +217,22 @@ class MemoryRateLimiter:
                     await self._sleep(slot - now)
                     waited += slot - now
                     continue
-                lane.log.append(slot)
+                taken = [slot]
+                lane.log.append(taken)
+                _TAKEN.set((self, name, taken))
                 lane.scheduled = schedule_after(window, slot, lane.scheduled)
                 if slot > now:
                     await self._sleep(slot - now)
                     waited += slot - now
                 return waited
+
+    async def sent(self, lane: str) -> None:
+        taken = _TAKEN.get()
+        if taken is not None and taken[0] is self and taken[1] == lane:
+            _TAKEN.set(None)
+            cell = taken[2]
+            assert isinstance(cell, list)
+            cell[0] = max(cell[0], self._monotonic())
 
     async def hold(self, lane: str, seconds: float) -> None:
         until = self._monotonic() + seconds
@@ -268,6 +301,17 @@ redis.call('SET', KEYS[1], string.format('%.0f', math.max(now, free) + tonumber(
 return 0
 """
 
+# KEYS: the lane's last slots; ARGV: one of them (µs), whose send came back late: from now.
+_LATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = redis.call('LPOS', KEYS[1], ARGV[1])
+if at and now > tonumber(ARGV[1]) then
+  redis.call('LSET', KEYS[1], at, string.format('%.0f', now))
+end
+return 1
+"""
+
 # KEYS: the lane's hold; ARGV: ms. Only ever lengthens a hold.
 _HOLD = """
 local left = redis.call('PTTL', KEYS[1])
@@ -298,6 +342,7 @@ class RedisRateLimiter:
         self._reserve = redis.register_script(_RESERVE)
         self._chat = redis.register_script(_CHAT)
         self._hold = redis.register_script(_HOLD)
+        self._late = redis.register_script(_LATE)
         self._lanes: dict[str, _Lane] = {}
 
     @staticmethod
@@ -359,10 +404,11 @@ class RedisRateLimiter:
         waited = 0.0
         while True:
             if lane.slots:
-                slot = lane.slots.popleft()
+                slot, at = lane.slots.popleft()
                 wait = slot - self._monotonic()
                 if wait < -BULK_SPAN:
                     continue  # its time went by unused: a send now would not be at its slot
+                _TAKEN.set((self, name, (slot, at)))
                 if wait > 0:
                     await self._sleep(wait)
                     waited += wait
@@ -400,7 +446,18 @@ class RedisRateLimiter:
                     await self._sleep(times[0] / 1_000_000)
                     waited += times[0] / 1_000_000
                     continue
-                lane.slots.extend(now + offset / 1_000_000 for offset in times[1:])
+                lane.slots.extend(
+                    (now + offset / 1_000_000, times[0] + offset) for offset in times[1:]
+                )
+
+    async def sent(self, lane: str) -> None:
+        taken = _TAKEN.get()
+        if taken is None or taken[0] is not self or taken[1] != lane:
+            return
+        _TAKEN.set(None)
+        slot, at = cast(tuple[float, int], taken[2])
+        if self._monotonic() - slot >= LATE:
+            await self._late(keys=[self._key(lane, "slots")], args=[at])
 
     async def hold(self, lane: str, seconds: float) -> None:
         state = self._lane(lane)
