@@ -31,6 +31,7 @@ from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
 from core.db.rates import (
     BULK_SPAN,
+    CHATS_KEPT,
     WINDOW_MARGIN,
     MemoryRateLimiter,
     RateLimiter,
@@ -708,6 +709,19 @@ async def test_a_send_that_came_back_late_counts_from_then(shop: Shop, backend: 
     window = 1 + WINDOW_MARGIN
     assert slots[3] - slots[0] >= 0.3 + window - 0.005
     assert slots[3] - slots[0] <= 0.3 + window + 0.2
+
+
+async def test_the_in_process_limiter_forgets_chats_that_are_free_again() -> None:
+    """A worker on the embedded default does not keep every chat of a broadcast."""
+    fake = FakeTime()
+    limiter = MemoryRateLimiter(monotonic=fake.monotonic, sleep=fake.sleep)
+    for n in range(3 * CHATS_KEPT):
+        await limiter.acquire("many", 1000, chat=str(n), chat_per_second=1)
+    assert len(limiter._chats) <= CHATS_KEPT
+    # A chat still within its second is kept: its second send waits.
+    assert (
+        await limiter.acquire("many", 1000, chat=str(3 * CHATS_KEPT - 1), chat_per_second=1) > 0.5
+    )
 
 
 async def test_bulk_slots_in_redis_keep_the_rate_across_two_processes(

@@ -72,6 +72,8 @@ CATCH_UP = 0.25
 # A send that comes back this long after its slot counts from then (in Redis: one more round
 # trip, so only when late).
 LATE = 0.01
+# Chats an in-process limiter keeps before it forgets those that are free again.
+CHATS_KEPT = 4096
 # A slot this close is taken now (and waited for): a sleep may wake a little early.
 DUE_SLACK = 0.002
 
@@ -176,6 +178,7 @@ class MemoryRateLimiter:
         self._sleep = sleep
         self._lanes: dict[str, _Lane] = {}
         self._chats: dict[str, float] = {}
+        self._chats_kept = CHATS_KEPT
         self._holds: dict[str, float] = {}
 
     async def acquire(
@@ -201,6 +204,11 @@ class MemoryRateLimiter:
                 if free > now + DUE_SLACK:
                     continue  # another sender took the chat meanwhile
                 self._chats[chat_key] = max(now, free) + interval(chat_per_second)
+                if len(self._chats) > self._chats_kept:
+                    # A broadcast's chats, each once: forget those already free again, so a
+                    # worker's memory does not grow with the audience.
+                    self._chats = {key: at for key, at in self._chats.items() if at > now}
+                    self._chats_kept = max(CHATS_KEPT, 2 * len(self._chats))
             return waited
 
     async def _slot(self, name: str, window: Window) -> float:
