@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 import main
 from app import broadcasts as wiring
 from app.broadcast_sending import ChannelSender
+from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from core.broadcasts.engine import BroadcastEngine, variant_for
@@ -722,6 +723,32 @@ async def test_the_in_process_limiter_forgets_chats_that_are_free_again() -> Non
     assert (
         await limiter.acquire("many", 1000, chat=str(3 * CHATS_KEPT - 1), chat_per_second=1) > 0.5
     )
+
+
+async def test_the_engine_tells_the_limiter_when_each_send_came_back(shop: Shop) -> None:
+    """So that a send that came back late counts in the lane's window from then."""
+    await add_members(shop, "telegram", telegram_ids(9700, 3))
+    heard: list[tuple[str, int]] = []
+
+    class Listening(MemoryRateLimiter):
+        async def sent(self, lane: str) -> None:
+            # By now the platform has it.
+            heard.append((lane, len(shop.telegram.calls_of("sendMessage"))))
+            await super().sent(lane)
+
+    runtime = shop.runtime
+    engine = wiring_engine(
+        runtime.settings,
+        runtime.program,
+        runtime.outbound_channels,
+        runtime.conversation.texts,
+        Listening(),
+    )
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+    await engine.broadcasts.start(broadcast_id)
+    assert (await engine.run(broadcast_id)).done
+    assert [lane for lane, _ in heard] == ["telegram"] * 3
+    assert all(calls >= n for n, (_, calls) in enumerate(heard, start=1))
 
 
 async def test_bulk_slots_in_redis_keep_the_rate_across_two_processes(
