@@ -707,9 +707,9 @@ async def test_a_send_that_came_back_late_counts_from_then(shop: Shop, backend: 
     await send(0.3)  # held up on the way for 300 ms
     for _ in range(3):
         await send(0)
-    window = 1 + WINDOW_MARGIN
-    assert slots[3] - slots[0] >= 0.3 + window - 0.005
-    assert slots[3] - slots[0] <= 0.3 + window + 0.2
+    # A second after the answer at least (the platform may have stamped it then).
+    assert slots[3] - slots[0] >= 0.3 + 1.0 - 0.005
+    assert slots[3] - slots[0] <= 0.3 + 1 + WINDOW_MARGIN + 0.2
 
 
 async def test_the_in_process_limiter_forgets_chats_that_are_free_again() -> None:

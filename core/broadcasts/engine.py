@@ -19,9 +19,9 @@ then the member's accounts, first that can reach them: free text, or on WhatsApp
 
 A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
 after the wait. The limiter hears when each send came back (`RateLimiter.sent`): one that came
-back late counts in its lane's window from then. The broadcast's state is read while a batch sends (every `STATE_EVERY` seconds,
-by a task of its own: never between a sender's slot and its send): a pause or cancel stops the
-batch and gives its untouched rows back.
+back late counts in its lane's window from then. The broadcast's state is read while a batch
+sends (every `STATE_EVERY` seconds, by a task of its own: never between a sender's slot and its
+send): a pause or cancel stops the batch and gives its untouched rows back.
 """
 
 from __future__ import annotations

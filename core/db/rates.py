@@ -24,10 +24,12 @@ of the next BULK_SPAN seconds in one go (one Redis round trip for several sends,
 above); its senders use them in order.
 
 Sends that come back late. The platform stamps a send somewhere between its slot and its
-answer; a send held up on the way (a stalled process on a loaded machine: 70 ms were seen)
-would leave the one N after it too close. So the engine tells `sent` when each send came back,
-and one that came back LATE or more after its slot counts in the window from then (in Redis
-one more round trip, only for those): the send N after it waits for W from its answer.
+answer; a send held up on the way by more than the margin (a stalled process on a loaded
+machine: 70 and 379 ms were seen) would leave the one N after it too close. So the engine
+tells `sent` when each send came back, and one that came back more than the window's margin
+after its slot counts in the window from its answer less the margin (in Redis one more round
+trip, only for those): the send N after it goes a second after that answer at the earliest,
+so after the platform's stamp. Within the margin, nothing changes (no time is lost).
 
 Chats: a chat's next free time (interval 1/chat_per_second + margin), taken with the lane's
 slot; when the chat is not free yet, the lane's slot is left unused and the sender waits.
@@ -69,18 +71,15 @@ BULK_SPAN = 0.02
 HOLD_FRESH = 0.02
 # How far behind its schedule a lane may catch up (at twice its rate).
 CATCH_UP = 0.25
-# A send that comes back this long after its slot counts from then (in Redis: one more round
-# trip, so only when late).
-LATE = 0.01
 # Chats an in-process limiter keeps before it forgets those that are free again.
 CHATS_KEPT = 4096
 # A slot this close is taken now (and waited for): a sleep may wake a little early.
 DUE_SLACK = 0.002
 
 
-# The slot the current task took last: (limiter, lane, its record: a cell in-process, or
-# (monotonic, Redis µs) in Redis).
-_TAKEN: ContextVar[tuple[object, str, object] | None] = ContextVar("rate_slot", default=None)
+# The slot the current task took last: (limiter, lane, the window's margin, its record: a cell
+# in-process, or (monotonic, Redis µs) in Redis).
+_TAKEN: ContextVar[tuple[object, str, float, object] | None] = ContextVar("rate_slot", default=None)
 
 
 def interval(per_second: float) -> float:
@@ -97,6 +96,8 @@ class Window:
     span: float
     spacing: float
     bulk: int
+    # The jitter the span absorbs (count × WINDOW_MARGIN / rate: 40 ms at 30/s).
+    margin: float
 
     @classmethod
     def of(cls, per_second: float) -> Window:
@@ -106,6 +107,7 @@ class Window:
             span=count * interval(per_second),
             spacing=interval(per_second) / 2,
             bulk=max(1, math.floor(per_second * BULK_SPAN)),
+            margin=count * WINDOW_MARGIN / per_second,
         )
 
 
@@ -227,7 +229,7 @@ class MemoryRateLimiter:
                     continue
                 taken = [slot]
                 lane.log.append(taken)
-                _TAKEN.set((self, name, taken))
+                _TAKEN.set((self, name, window.margin, taken))
                 lane.scheduled = schedule_after(window, slot, lane.scheduled)
                 if slot > now:
                     await self._sleep(slot - now)
@@ -238,9 +240,9 @@ class MemoryRateLimiter:
         taken = _TAKEN.get()
         if taken is not None and taken[0] is self and taken[1] == lane:
             _TAKEN.set(None)
-            cell = taken[2]
+            cell = taken[3]
             assert isinstance(cell, list)
-            cell[0] = max(cell[0], self._monotonic())
+            cell[0] = max(cell[0], self._monotonic() - taken[2])
 
     async def hold(self, lane: str, seconds: float) -> None:
         until = self._monotonic() + seconds
@@ -309,10 +311,11 @@ redis.call('SET', KEYS[1], string.format('%.0f', math.max(now, free) + tonumber(
 return 0
 """
 
-# KEYS: the lane's last slots; ARGV: one of them (µs), whose send came back late: from now.
+# KEYS: the lane's last slots; ARGV: one of them (µs), whose send came back late, and the
+# window's margin (µs): it counts from now less the margin.
 _LATE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(ARGV[2])
 local at = redis.call('LPOS', KEYS[1], ARGV[1])
 if at and now > tonumber(ARGV[1]) then
   redis.call('LSET', KEYS[1], at, string.format('%.0f', now))
@@ -416,7 +419,7 @@ class RedisRateLimiter:
                 wait = slot - self._monotonic()
                 if wait < -BULK_SPAN:
                     continue  # its time went by unused: a send now would not be at its slot
-                _TAKEN.set((self, name, (slot, at)))
+                _TAKEN.set((self, name, window.margin, (slot, at)))
                 if wait > 0:
                     await self._sleep(wait)
                     waited += wait
@@ -463,9 +466,9 @@ class RedisRateLimiter:
         if taken is None or taken[0] is not self or taken[1] != lane:
             return
         _TAKEN.set(None)
-        slot, at = cast(tuple[float, int], taken[2])
-        if self._monotonic() - slot >= LATE:
-            await self._late(keys=[self._key(lane, "slots")], args=[at])
+        slot, at = cast(tuple[float, int], taken[3])
+        if self._monotonic() - slot > taken[2]:
+            await self._late(keys=[self._key(lane, "slots")], args=[at, _us(taken[2])])
 
     async def hold(self, lane: str, seconds: float) -> None:
         state = self._lane(lane)
