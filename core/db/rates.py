@@ -15,13 +15,14 @@ N sends in any W.
 
 Slots taken when they are used, not ahead. A slot is reserved only when it is due (a sender
 waits for its turn first, in its process's queue for the lane): its time is when the send
-really goes, so a worker that was descheduled or late (a loaded machine, a batch's claim)
-never puts a send close to the one N before it. Nor does it lose the time: the lane keeps its
-schedule (one interval per slot) and a lane behind it catches up at twice the rate, by at most
-CATCH_UP seconds (a lane idle for longer starts with that much), never past N in any W; a lane
-on schedule is evenly spaced. At high rates a process takes the slots
-of the next BULK_SPAN seconds in one go (one Redis round trip for several sends, spaced as
-above); its senders use them in order.
+really goes (or, for a sender that woke up to the window's margin late, its due time: its
+answer, below, covers the send), so a worker that was descheduled or late (a loaded
+machine, a batch's claim) never puts a send close to the one N before it. Nor does it lose
+the time: the lane keeps its schedule (one interval per slot) and a lane behind it catches
+up at twice the rate, by at most CATCH_UP seconds (a lane idle for longer starts with that
+much), never past N in any W; a lane on schedule is evenly spaced. At high rates a process
+takes the slots of the next BULK_SPAN seconds in one go (one Redis round trip for several
+sends, spaced as above); its senders use them in order.
 
 Sends that come back late. The platform stamps a send somewhere between its slot and its
 answer; a send held up on the way by more than the margin (a stalled process on a loaded
@@ -37,9 +38,10 @@ slot; when the chat is not free yet, the lane's slot is left unused and the send
 Holds: a lane's hold is checked with every reservation; a lane with no rate of its own (0)
 reserves nothing and reads the hold at most every HOLD_FRESH seconds per process (a hold this
 process set is known at once): another process's 429 stops it within HOLD_FRESH. Slots taken
-in bulk are used at most BULK_SPAN after their time (later ones are dropped), so those taken
-just before another process's 429 go at most 2 × BULK_SPAN into its hold; at the rates that
-take slots in bulk (100/s and more) that many sends are on their way anyway.
+in bulk are used at most BULK_SPAN + the window's margin after their time (later ones are
+dropped), so those taken just before another process's 429 go at most 2 × BULK_SPAN + the
+margin (80 ms) into its hold; at the rates that take slots in bulk (100/s and more) that many
+sends are on their way anyway.
 
 Redis keeps the slots and holds when several processes send (its clock is the only one they
 all share); an in-process limiter does on the embedded default.
@@ -152,15 +154,17 @@ class _Lane:
 def next_slot(
     window: Window, now: float, log: deque[list[float]], scheduled: float | None
 ) -> float:
-    """The earliest slot at `now` or later (see the module's rules); `log` newest last."""
-    slot = now
+    """The earliest slot the rules allow (see the module's docstring), if need be up to the
+    window's margin before `now`: a sender that woke that late keeps its place (its answer
+    tells `sent` if the send itself was later); `log` newest last."""
+    due = float("-inf")
     if log:
-        slot = max(slot, log[-1][0] + window.spacing)
+        due = max(due, log[-1][0] + window.spacing)
         if len(log) >= window.count:
-            slot = max(slot, log[-window.count][0] + window.span)
+            due = max(due, log[-window.count][0] + window.span)
     if scheduled is not None:
-        slot = max(slot, scheduled)
-    return slot
+        due = max(due, scheduled)
+    return due if due >= now - window.margin else now
 
 
 def schedule_after(window: Window, slot: float, scheduled: float | None) -> float:
@@ -254,7 +258,7 @@ class MemoryRateLimiter:
 
 # KEYS: the lane's last slots (a list, newest first), its schedule, its hold.
 # ARGV: count, span (µs), spacing (µs), step (µs), catch-up (µs), bulk, horizon (µs),
-# due slack (µs), ttl (ms).
+# due slack (µs), ttl (ms), the window's margin (µs).
 # Returns {1, µs of hold left} (nothing reserved), {0, µs until the next slot is due}
 # (nothing reserved), or {2, now, µs from now of each slot taken}. Times in µs (a paid
 # broadcast's 1,000/s needs finer than ms), written with %.0f: tostring would round them.
@@ -271,18 +275,22 @@ local catch_up = tonumber(ARGV[5])
 local bulk = tonumber(ARGV[6])
 local horizon = tonumber(ARGV[7])
 local slack = tonumber(ARGV[8])
+local margin = tonumber(ARGV[10])
 local scheduled = tonumber(redis.call('GET', KEYS[2]) or '-1')
 local out = {2, now}
 for j = 1, bulk do
-  local slot = now
+  local due = 0
   local last = redis.call('LINDEX', KEYS[1], 0)
   if last then
-    slot = math.max(slot, tonumber(last) + spacing)
+    due = math.max(due, tonumber(last) + spacing)
     if redis.call('LLEN', KEYS[1]) >= count then
-      slot = math.max(slot, tonumber(redis.call('LINDEX', KEYS[1], count - 1)) + span)
+      due = math.max(due, tonumber(redis.call('LINDEX', KEYS[1], count - 1)) + span)
     end
   end
-  if scheduled >= 0 then slot = math.max(slot, scheduled) end
+  if scheduled >= 0 then due = math.max(due, scheduled) end
+  -- The first may be due up to the margin before now: a sender that woke late keeps its place.
+  local slot = now
+  if due >= now or (j == 1 and due >= now - margin) then slot = due end
   if j == 1 and slot > now + slack then return {0, slot - now} end
   if j > 1 and slot > now + horizon then break end
   redis.call('LPUSH', KEYS[1], string.format('%.0f', slot))
@@ -417,7 +425,7 @@ class RedisRateLimiter:
             if lane.slots:
                 slot, at = lane.slots.popleft()
                 wait = slot - self._monotonic()
-                if wait < -BULK_SPAN:
+                if wait < -BULK_SPAN - window.margin:
                     continue  # its time went by unused: a send now would not be at its slot
                 _TAKEN.set((self, name, window.margin, (slot, at)))
                 if wait > 0:
@@ -445,6 +453,7 @@ class RedisRateLimiter:
                         _us(horizon),
                         _us(DUE_SLACK),
                         SLOT_TTL_MS,
+                        _us(window.margin),
                     ],
                 )
                 kind, *times = (int(value) for value in answer)
