@@ -56,6 +56,7 @@ from app import broadcasts as wiring  # noqa: E402
 from app.broadcast_sending import ChannelSender  # noqa: E402
 from app.runtime import Runtime, build_runtime  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from core.broadcasts.broadcasts import SENDING  # noqa: E402
 from core.broadcasts.engine import (  # noqa: E402
     DEFAULT_BATCH,
     DEFAULT_CONCURRENCY,
@@ -187,7 +188,9 @@ async def work(args: argparse.Namespace) -> None:
         started = time.time()
         cpu_before = cpu_seconds()
         report = await engine.run(args.work)
-        while not report.done:  # rows put back after a 429, or another worker's
+        # Rows put back after a 429, or another worker's, until someone finishes it (another
+        # worker may: then this one's run returns at once, never done).
+        while not report.done and await engine.broadcasts.state(args.work) == SENDING:
             await asyncio.sleep(0.05)
             report = await engine.run(args.work)
         ended = time.time()

@@ -53,6 +53,9 @@ class CountingLimiter:
             lane, per_second, chat=chat, chat_per_second=chat_per_second
         )
 
+    async def sent(self, lane: str) -> None:
+        await self._limiter.sent(lane)
+
     async def hold(self, lane: str, seconds: float) -> None:
         await self._limiter.hold(lane, seconds)
 

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
+from urllib.parse import quote_plus
 
 import aiohttp
 from aiogram import Bot
@@ -18,11 +19,13 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from aiohttp.payload import BytesPayload
 
 from bots.outbound import BLOCKED, Delivery
 
 MAX_SEND_ATTEMPTS = 3
 MAX_RETRY_AFTER_SECONDS = 60
+FORM = "application/x-www-form-urlencoded"
 
 log = logging.getLogger("bots.telegram")
 
@@ -87,18 +90,20 @@ class TextSender:
         self._keyboards: dict[object, str] = {}
 
     def keyboard(self, rows: tuple[tuple[tuple[str, str], ...], ...]) -> str:
-        """The inline keyboard's JSON, made once per set of buttons (a broadcast's variant
-        in a language)."""
+        """The inline keyboard's JSON, form-encoded, made once per set of buttons (a
+        broadcast's variant in a language)."""
         made = self._keyboards.get(rows)
         if made is None:
-            made = json.dumps(
-                {
-                    "inline_keyboard": [
-                        [{"text": label, "callback_data": action} for label, action in row]
-                        for row in rows
-                    ]
-                },
-                ensure_ascii=False,
+            made = quote_plus(
+                json.dumps(
+                    {
+                        "inline_keyboard": [
+                            [{"text": label, "callback_data": action} for label, action in row]
+                            for row in rows
+                        ]
+                    },
+                    ensure_ascii=False,
+                )
             )
             if len(self._keyboards) >= 64:
                 self._keyboards.pop(next(iter(self._keyboards)))
@@ -108,17 +113,21 @@ class TextSender:
     async def send(
         self, chat_id: int, text: str, rows: tuple[tuple[tuple[str, str], ...], ...]
     ) -> Delivery:
-        form = {"chat_id": str(chat_id), "text": text}
+        # The form encoded here, as aiohttp's FormData would (application/x-www-form-
+        # urlencoded, UTF-8), without building a FormData per send.
+        form = f"chat_id={chat_id}&text={quote_plus(text)}"
         if rows:
-            form["reply_markup"] = self.keyboard(rows)
+            form += f"&reply_markup={self.keyboard(rows)}"
         if self._paid:
-            form["allow_paid_broadcast"] = "true"
+            form += "&allow_paid_broadcast=true"
         session = self._bot.session
         url = session.api.api_url(self._bot.token, "sendMessage")
         try:
             http = await cast(AiohttpSession, session).create_session()
-            async with http.post(url, data=form) as response:
-                answer = await response.json(content_type=None)
+            async with http.post(
+                url, data=BytesPayload(form.encode(), content_type=FORM)
+            ) as answered:
+                answer = json.loads(await answered.read())
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             log.warning("telegram sendMessage failed: %s", error)
             return Delivery.failed(str(error) or type(error).__name__)

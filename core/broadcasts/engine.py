@@ -31,13 +31,16 @@ then the member's accounts, first that can reach them: free text, or on WhatsApp
 24-hour window the variant's approved template, else skipped with the reason.
 
 A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
-after the wait. The broadcast's state is read between sends (at most every `STATE_EVERY`
-seconds): a pause or cancel stops the batch and gives its untouched rows back.
+after the wait. The limiter hears when each send came back (`RateLimiter.sent`): one that came
+back late counts in its lane's window from then. The broadcast's state is read while a batch
+sends (every `STATE_EVERY` seconds, by a task of its own: never between a sender's slot and its
+send): a pause or cancel stops the batch and gives its untouched rows back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -160,6 +163,57 @@ class Sender(Protocol):
         """One request of the same message to each of `external_ids`: each one's result (a
         failure of the whole request, a rate limit or the network, fails them all)."""
         ...
+
+
+class _Reporting:
+    """The sender as the engine uses it: the limiter hears when each send came back (a send
+    that came back late counts from then in its lane's window: the platform may have stamped
+    it that late). Anything else the sender has is its own."""
+
+    def __init__(self, sender: Sender, limiter: RateLimiter) -> None:
+        self._sender = sender
+        self._limiter = limiter
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sender, name)
+
+    def channels(self) -> Collection[str]:
+        return self._sender.channels()
+
+    async def send(
+        self, channel: str, external_id: str, message: Outgoing, *, key: str
+    ) -> SendResult:
+        try:
+            return await self._sender.send(channel, external_id, message, key=key)
+        finally:
+            await self._limiter.sent(channel)
+
+    async def send_template(
+        self,
+        channel: str,
+        external_id: str,
+        template: Template,
+        variables: Mapping[str, str],
+        *,
+        key: str,
+    ) -> SendResult:
+        try:
+            return await self._sender.send_template(
+                channel, external_id, template, variables, key=key
+            )
+        finally:
+            await self._limiter.sent(channel)
+
+    def group_limit(self, channel: str) -> int:
+        return self._sender.group_limit(channel)
+
+    async def send_many(
+        self, channel: str, external_ids: Sequence[str], message: Outgoing, *, key: str
+    ) -> dict[str, SendResult]:
+        try:
+            return await self._sender.send_many(channel, external_ids, message, key=key)
+        finally:
+            await self._limiter.sent(channel)
 
 
 @dataclass(frozen=True)
@@ -355,7 +409,7 @@ class BroadcastEngine:
         self.broadcasts = broadcasts
         self._coupons = coupons
         self._tiers = tiers
-        self._sender = sender
+        self._sender: Sender = _Reporting(sender, limiter)
         self.limiter = limiter
         self._rates = dict(rates)
         self._default_language = default_language
@@ -525,11 +579,13 @@ class BroadcastEngine:
 
         done = asyncio.Event()
         flusher = asyncio.create_task(self._flushing(done))
+        watcher = asyncio.create_task(self._watching(broadcast_id, state, done))
         try:
             await asyncio.gather(*(serve(row) for row in claimed))
         finally:
             await coalescer.close()
             done.set()
+            await watcher
             await flusher
             await self._recorder.flush()  # what came in during the flusher's last write
 
@@ -547,11 +603,24 @@ class BroadcastEngine:
                 ended.cancel()
             await self._recorder.flush()
 
+    async def _watching(self, broadcast_id: int, state: _State, done: asyncio.Event) -> None:
+        """Read the broadcast's state every STATE_EVERY seconds while a batch sends, so a
+        sender never waits for that read between its slot and its send (a late send is
+        jitter the rate's margin must absorb)."""
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), STATE_EVERY)
+            if done.is_set():
+                return
+            try:
+                value = await self.broadcasts.state(broadcast_id)
+            except Exception:
+                log.exception("broadcast %s: its state could not be read", broadcast_id)
+                continue
+            state.value, state.read_at = value, time.monotonic()
+
     async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
-        if time.monotonic() - state.read_at >= STATE_EVERY:
-            # One read for all the batch's senders: the others go on with the value they have.
-            state.read_at = time.monotonic()
-            state.value = await self.broadcasts.state(broadcast_id)
+        """The state as the batch's watcher last read it (at most STATE_EVERY ago)."""
         return state.value == SENDING
 
     async def _recipients(
