@@ -893,6 +893,40 @@ async def test_a_batch_abandoned_by_a_dead_worker_is_sent_after_its_lease_once(
     assert len(rows) == len(telegram) + len(vk)
 
 
+async def test_a_live_worker_keeps_its_batch_past_the_lease_so_nobody_gets_it_twice(
+    backend: Backend, shop: Shop
+) -> None:
+    """A batch that takes longer than the lease (here 30 sends at 5/s against a 2 s lease)
+    is renewed by the worker sending it: another worker looking all along takes none of it."""
+    await add_members(shop, "telegram", telegram_ids(3300, 30))
+    slow = settings_for(
+        backend,
+        shop.telegram,
+        shop.vk,
+        shop.twilio,
+        broadcast_telegram_per_second=5,
+        broadcast_lease_seconds=2,
+    )
+    first, second = build_runtime(slow, clock=shop.clock), build_runtime(slow, clock=shop.clock)
+    try:
+        broadcast_id = await shop.create(**PLAIN, text="Hi")
+        await first.broadcast_engine.broadcasts.start(broadcast_id)
+        sending = asyncio.create_task(first.broadcast_engine.run(broadcast_id))
+        await shop.telegram.wait_for_call("sendMessage", 1)
+        taken = 0
+        while not sending.done():
+            taken += (await second.broadcast_engine.run(broadcast_id)).claimed
+            await asyncio.sleep(0.2)
+        report = await sending
+    finally:
+        await first.close()
+        await second.close()
+
+    assert report.sent == 30 and taken == 0
+    for external in telegram_ids(3300, 30):
+        assert len(shop.telegram.sent_to(int(external))) == 1
+
+
 # ---------------------------------------------------------------------- unit
 def test_the_variant_split_is_deterministic_and_near_its_shares() -> None:
     variants = parse_spec(spec(holdout=10)).resolved()

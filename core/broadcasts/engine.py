@@ -7,9 +7,10 @@ LOCKED, so workers take different rows; SQLite: the write lock): its rows become
 until `claimed_until`. Outcomes are written in groups, at least every FLUSH_EVERY seconds
 (one commit per recipient would cap a worker at what the disk syncs), and only if the claim is
 still that worker's (status sending, same attempt). A worker killed mid-batch leaves its rows
-claimed; when the lease runs out another worker takes them again, so nobody is lost, and only
-the sends "in flight" (sent within the last FLUSH_EVERY seconds, not yet written) can reach
-their member twice (VK drops even those, see below).
+claimed (a live worker renews its lease every third of it); when the lease runs out another
+worker takes them again, so nobody is lost, and only the sends "in flight" (sent within the
+last FLUSH_EVERY seconds, not yet written) can reach their member twice (VK drops even those,
+see below).
 
 VK takes up to 100 recipients a request (messages.send with peer_ids) at 20 requests/s: the
 recipients of a batch whose account is on a channel that the Sender says takes many
@@ -579,7 +580,7 @@ class BroadcastEngine:
 
         done = asyncio.Event()
         flusher = asyncio.create_task(self._flushing(done))
-        watcher = asyncio.create_task(self._watching(broadcast_id, state, done))
+        watcher = asyncio.create_task(self._watching(broadcast_id, state, claimed, done))
         try:
             await asyncio.gather(*(serve(row) for row in claimed))
         finally:
@@ -603,10 +604,17 @@ class BroadcastEngine:
                 ended.cancel()
             await self._recorder.flush()
 
-    async def _watching(self, broadcast_id: int, state: _State, done: asyncio.Event) -> None:
+    async def _watching(
+        self, broadcast_id: int, state: _State, claimed: list[_Claimed], done: asyncio.Event
+    ) -> None:
         """Read the broadcast's state every STATE_EVERY seconds while a batch sends, so a
         sender never waits for that read between its slot and its send (a late send is
-        jitter the rate's margin must absorb)."""
+        jitter the rate's margin must absorb); and renew the batch's lease every third of it,
+        so a batch that takes longer than the lease (a slow rate, a long retry_after) is
+        never taken over from a worker that is still sending it. A dead worker renews
+        nothing: its batch is taken over when the lease it had runs out."""
+        renew_every = max(STATE_EVERY, self.lease.total_seconds() / 3)
+        renewed = time.monotonic()
         while not done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), STATE_EVERY)
@@ -618,6 +626,29 @@ class BroadcastEngine:
                 log.exception("broadcast %s: its state could not be read", broadcast_id)
                 continue
             state.value, state.read_at = value, time.monotonic()
+            if time.monotonic() - renewed >= renew_every:
+                try:
+                    await self._renew(claimed)
+                except Exception:
+                    log.exception("broadcast %s: its batch's lease was not renewed", broadcast_id)
+                    continue
+                renewed = time.monotonic()
+
+    async def _renew(self, claimed: list[_Claimed]) -> None:
+        """A new lease for the batch's rows that are still this worker's claim (sending, the
+        same attempt): a row recorded already, or taken over, is left alone."""
+        d = BroadcastDelivery
+        by_attempt: dict[int, list[int]] = {}
+        for row in claimed:
+            by_attempt.setdefault(row.attempt, []).append(row.id)
+        until = self._clock.now() + self.lease
+        async with self._db.transaction() as session:
+            for attempt, ids in by_attempt.items():
+                await session.execute(
+                    update(d)
+                    .where(d.id.in_(ids), d.status == IN_FLIGHT, d.attempts == attempt)
+                    .values(claimed_until=until)
+                )
 
     async def _still_sending(self, broadcast_id: int, state: _State) -> bool:
         """The state as the batch's watcher last read it (at most STATE_EVERY ago)."""
