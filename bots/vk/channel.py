@@ -28,6 +28,7 @@ from bots.keys import KeyedStore
 from bots.outbound import BLOCKED, Delivery, Outcome
 from bots.updates import once, until_handled
 from bots.vk.inbound import as_int, payload_of, photo_of
+from bots.vk.peers import CANNOT_MESSAGE_CODES, MAX_PEER_IDS, PeerSender
 from bots.vk.render import keyboard_for, random_id
 from bots.vk.transport import TokenBucket, in_daemon_thread, upload_document, upload_photo
 from bots.webhooks import read_json
@@ -38,10 +39,6 @@ from handlers.conversation import Conversation
 from handlers.messages import Document, Image, Incoming, Reply
 
 CHANNEL = "vk"
-# 901: the member never allowed (or revoked) messages from the community; 7: permission denied.
-CANNOT_MESSAGE_CODES = frozenset({7, 901})
-# messages.send takes up to 100 peer_ids a request.
-MAX_PEER_IDS = 100
 # VK's `client_info.lang_id`; languages we have no texts for stay None.
 LANGUAGES = {0: "ru", 3: "en"}
 NOT_AN_EVENT = "not a VK event"
@@ -98,6 +95,7 @@ class VkChannel:
         self._outage = Outage("vk long poll: handling events", log)  # said once per outage
         self._closed = False
         self._long_poll = long_poll
+        self._peers = PeerSender(group_id, self._params, self.call)
 
     # ------------------------------------------------------------------ the Channel protocol
     name = CHANNEL
@@ -261,73 +259,8 @@ class VkChannel:
     async def send_outbound_many(
         self, external_ids: list[str], replies: list[Reply], *, key: str
     ) -> dict[str, Delivery]:
-        """`send_outbound` to many members at once: messages.send with `peer_ids`, up to
-        MAX_PEER_IDS a request, one random_id for all from (key, position), the one a
-        `send_outbound` with this key carries. VK drops a repeated random_id per peer, so a
-        resend reaches nobody twice, whichever peers it names."""
-        deliveries: dict[str, Delivery] = {}
-        peers: dict[int, str] = {}
-        for external_id in external_ids:
-            peer_id = as_int(external_id)
-            if peer_id is None or peer_id <= 0:
-                deliveries[external_id] = Delivery.unreachable(f"not a VK user id: {external_id}")
-            else:
-                peers[peer_id] = external_id
-        ids = list(peers)
-        for start in range(0, len(ids), MAX_PEER_IDS):
-            chunk = ids[start : start + MAX_PEER_IDS]
-            for peer_id, delivery in (
-                await self._send_replies_many(chunk, replies, origin=f"outbound:{key}")
-            ).items():
-                deliveries[peers[peer_id]] = delivery
-        return deliveries
-
-    async def _send_replies_many(
-        self, peer_ids: list[int], replies: list[Reply], *, origin: str
-    ) -> dict[int, Delivery]:
-        """Each reply to the peers every earlier reply reached (as `_send_replies` stops at
-        the first that does not go through)."""
-        deliveries: dict[int, Delivery] = {}
-        pending = list(peer_ids)
-        for index, reply in enumerate(replies):
-            if not pending:
-                break
-            params = await self._params(pending[0], reply, random_id(self._group_id, origin, index))
-            params["peer_ids"] = ",".join(map(str, pending))
-            answered = await self._send_message_many(params, pending)
-            deliveries.update(
-                (peer_id, delivery)
-                for peer_id, delivery in answered.items()
-                if delivery.outcome is not Outcome.SENT
-            )
-            pending = [peer_id for peer_id in pending if peer_id not in deliveries]
-        deliveries.update((peer_id, Delivery.sent()) for peer_id in pending)
-        return deliveries
-
-    async def _send_message_many(
-        self, params: dict[str, Any], peer_ids: list[int]
-    ) -> dict[int, Delivery]:
-        """One messages.send with peer_ids: VK answers a list of
-        {"peer_id", "message_id", "conversation_message_id"} or {"peer_id", "error"}."""
-        try:
-            answer = await self.call("messages.send", **params)
-        except ApiError as error:
-            # "Too many requests per second" (6) never gets here: vk-api asks again itself
-            # after half a second, as for a single send.
-            log.warning("vk: messages.send to %s peers failed: %s", len(peer_ids), error)
-            failed = Delivery.failed(f"VK error {error.code}: {error.error.get('error_msg', '')}")
-            return dict.fromkeys(peer_ids, failed)
-        except (VkApiError, requests.RequestException) as error:
-            log.warning("vk: messages.send to %s peers failed: %s", len(peer_ids), error)
-            return dict.fromkeys(peer_ids, Delivery.failed(str(error) or type(error).__name__))
-        items = answer if isinstance(answer, list) else []
-        deliveries = {
-            peer_id: _peer_delivery(item)
-            for item in items
-            if isinstance(item, dict) and (peer_id := as_int(item.get("peer_id"))) in peer_ids
-        }
-        missing = Delivery.failed("VK gave no answer for this peer")
-        return {peer_id: deliveries.get(peer_id, missing) for peer_id in peer_ids}
+        """`send_outbound` to many members at once (bots.vk.peers)."""
+        return await self._peers.send(external_ids, replies, origin=f"outbound:{key}")
 
     async def _params(self, peer_id: int, reply: Reply, random_id: int) -> dict[str, Any]:
         """messages.send's parameters for a reply (its attachments uploaded for `peer_id`)."""
@@ -461,17 +394,3 @@ class VkChannel:
         # Calls still running finish in their threads; nothing new starts.
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.api.http.close()
-
-
-def _peer_delivery(item: dict[str, Any]) -> Delivery:
-    """One peer's item of a messages.send with peer_ids."""
-    error = item.get("error")
-    if error is None:
-        return Delivery.sent()
-    # Documented as {"code", "description"}; seen as a bare message too.
-    code = as_int(error.get("code")) if isinstance(error, dict) else None
-    text = str(error.get("description", "")) if isinstance(error, dict) else str(error)
-    if code in CANNOT_MESSAGE_CODES:
-        log.info("vk: %s cannot be messaged (%s)", who(CHANNEL, item.get("peer_id")), text)
-        return Delivery.unreachable(BLOCKED)
-    return Delivery.failed(f"VK error {code}: {text}")
