@@ -169,14 +169,11 @@ class Sender(Protocol):
 class _Reporting:
     """The sender as the engine uses it: the limiter hears when each send came back (a send
     that came back late counts from then in its lane's window: the platform may have stamped
-    it that late). Anything else the sender has is its own."""
+    it that late)."""
 
     def __init__(self, sender: Sender, limiter: RateLimiter) -> None:
         self._sender = sender
         self._limiter = limiter
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._sender, name)
 
     def channels(self) -> Collection[str]:
         return self._sender.channels()
@@ -287,6 +284,8 @@ class _Batch:
     zone: ZoneInfo
     # The variants that show the tier (asked of the tiers per recipient).
     tiered: frozenset[str]
+    # The variants that show {points} (worded per recipient in their language).
+    counted: frozenset[str]
     state: _State
     # The groups of sends to channels that take many recipients a request.
     coalescer: Coalescer[Outgoing, SendResult] | None = None
@@ -552,6 +551,7 @@ class BroadcastEngine:
                 for variant in variants
                 if uses(variant, "tier") or uses(variant, "points_to_next_tier")
             ),
+            frozenset(variant.key for variant in variants if uses(variant, "points")),
             state,
             coalescer,
         )
@@ -729,7 +729,12 @@ class BroadcastEngine:
                 log.info("broadcast %s: no coupon (%s)", broadcast_id, no_coupon.code)
                 return await self._skip(row, SKIP_COUPON, variant=key)
         personal = await self._personal(
-            recipient, variant, batch.rules, coupon or "", tiered=key in batch.tiered
+            recipient,
+            variant,
+            batch.rules,
+            coupon or "",
+            tiered=key in batch.tiered,
+            counted=key in batch.counted,
         )
         message = render(
             variant,
@@ -849,8 +854,10 @@ class BroadcastEngine:
         coupon: str,
         *,
         tiered: bool | None = None,
+        counted: bool | None = None,
     ) -> Personal:
-        """`tiered`: whether the variant shows the tier (known per batch; None: look)."""
+        """`tiered`, `counted`: whether the variant shows the tier, {points} (known per
+        batch; None: look)."""
         tier = ""
         to_next = ""
         if tiered is None:
@@ -861,12 +868,14 @@ class BroadcastEngine:
                 tier = status.tier.name.get(recipient.language)
             if status.to_next is not None:
                 to_next = _number(status.to_next)
+        if counted is None:
+            counted = uses(variant, "points")
         # In the language the text is written in (the member's, or the shop's default).
         language = text_language(variant, recipient.language, self._default_language)
         return Personal(
             name=recipient.name or self._wording.nameless(language),
             balance=recipient.balance,
-            points=self._wording.points(language, recipient.balance),
+            points=self._wording.points(language, recipient.balance) if counted else "",
             tier=tier,
             points_to_next_tier=to_next,
             coupon=coupon,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.broadcasts.spec import NPS_QUESTION, PLACEHOLDERS, Template, Variant
+from core.broadcasts.spec import NPS_QUESTION, PLACEHOLDERS, Template, Variant, placeholders_in
 
 
 class Wording(Protocol):
@@ -135,7 +135,9 @@ PLACEHOLDER_VALUES: dict[str, object] = {name: "{" + name + "}" for name in PLAC
 
 
 def uses(variant: Variant, placeholder: str) -> bool:
+    """Whether a text of the variant, or its template's variables, show `placeholder`
+    (exactly: {points} is not {points_to_next_tier})."""
     texts = [text for _, text in variant.text.items()] if variant.text is not None else []
     if variant.whatsapp_template is not None:
         texts.extend(variant.whatsapp_template.variables.values())
-    return any("{" + placeholder in text for text in texts)
+    return any(placeholder in placeholders_in(text) for text in texts)

@@ -64,7 +64,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
-def _placeholders(text: str) -> set[str]:
+def placeholders_in(text: str) -> set[str]:
     try:
         return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
     except ValueError as error:
@@ -95,7 +95,7 @@ class Texts(BaseModel):
         for language, text in self.items():
             if len(text) > MAX_TEXT:
                 raise ValueError(f"the {language} text is longer than {MAX_TEXT} characters")
-            unknown = _placeholders(text) - set(PLACEHOLDERS)
+            unknown = placeholders_in(text) - set(PLACEHOLDERS)
             if unknown:
                 raise ValueError(
                     f"unknown placeholder(s) {', '.join(sorted(unknown))} in the {language} "
@@ -147,9 +147,9 @@ class Template(BaseModel):
 
     @field_validator("variables")
     @classmethod
-    def _known_placeholders(cls, variables: dict[str, str]) -> dict[str, str]:
+    def _knownplaceholders_in(cls, variables: dict[str, str]) -> dict[str, str]:
         for key, value in variables.items():
-            unknown = _placeholders(value) - set(PLACEHOLDERS)
+            unknown = placeholders_in(value) - set(PLACEHOLDERS)
             if unknown:
                 raise ValueError(f"unknown placeholder(s) in variable {key}: {sorted(unknown)}")
         return variables
@@ -299,10 +299,10 @@ class BroadcastSpec(BaseModel):
             raise ValueError("the variants' shares must add up to 100")
         for variant in self.resolved():
             texts = variant.text.items() if variant.text is not None else []
-            uses_coupon = any("coupon" in _placeholders(text) for _, text in texts)
+            uses_coupon = any("coupon" in placeholders_in(text) for _, text in texts)
             if variant.whatsapp_template is not None:
                 uses_coupon = uses_coupon or any(
-                    "coupon" in _placeholders(value)
+                    "coupon" in placeholders_in(value)
                     for value in variant.whatsapp_template.variables.values()
                 )
             if uses_coupon and self.coupon_campaign is None:
