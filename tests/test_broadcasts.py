@@ -107,6 +107,15 @@ class Shop:
     def engine(self) -> BroadcastEngine:
         return self.runtime.broadcast_engine
 
+    def telegram_env(self, **extra: str) -> dict[str, str]:
+        """A command-line process's environment for the fake Telegram (and `extra`)."""
+        return {
+            "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+            "TELEGRAM_API_URL": self.telegram.base_url,
+            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            **extra,
+        }
+
     async def create(self, **overrides: Any) -> int:
         created = await wiring.broadcasts(self.runtime.program).create(
             parse_spec(spec(**overrides)), actor="test"
@@ -1024,11 +1033,7 @@ async def test_broadcast_send_on_the_command_line(shop: Shop) -> None:
         shop.runtime.settings,
         "broadcast-send",
         str(broadcast_id),
-        env={
-            "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-            "TELEGRAM_API_URL": shop.telegram.base_url,
-            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        },
+        env=shop.telegram_env(),
     )
 
     assert code == 0, err
@@ -1053,11 +1058,7 @@ async def test_a_paused_broadcast_goes_on_only_by_resume_not_by_another_send(
     broadcasts = wiring.broadcasts(shop.runtime.program)
     await broadcasts.start(broadcast_id)
     await broadcasts.pause(broadcast_id)
-    telegram = {
-        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-        "TELEGRAM_API_URL": shop.telegram.base_url,
-        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-    }
+    telegram = shop.telegram_env()
     settings = shop.runtime.settings
 
     code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id), env=telegram)
@@ -1080,12 +1081,7 @@ async def test_a_paused_broadcast_goes_on_only_by_resume_not_by_another_send(
 async def test_a_paid_telegram_broadcast_says_its_cost_and_asks_first(shop: Shop) -> None:
     await add_members(shop, "telegram", ["4301", "4302", "4303"])
     broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
-    paid = {
-        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-        "TELEGRAM_API_URL": shop.telegram.base_url,
-        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "BROADCAST_TELEGRAM_PAID": "true",
-    }
+    paid = shop.telegram_env(BROADCAST_TELEGRAM_PAID="true")
     settings = shop.runtime.settings
 
     # Not a terminal, no --yes: the cost is said, nothing is sent.
@@ -1109,12 +1105,7 @@ async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
     externals = telegram_ids(4400, 30)
     await add_members(shop, "telegram", externals)
     broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
-    env = {
-        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-        "TELEGRAM_API_URL": shop.telegram.base_url,
-        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "BROADCAST_TELEGRAM_PER_SECOND": "200",
-    }
+    env = shop.telegram_env(BROADCAST_TELEGRAM_PER_SECOND="200")
     settings = shop.runtime.settings
     if not backend.redis_url:
         code, out, err = await run_cli(
@@ -1169,13 +1160,7 @@ async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_fl
     externals = telegram_ids(2000, 60)
     await add_members(shop, "telegram", externals)
     broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
-    env = {
-        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-        "TELEGRAM_API_URL": shop.telegram.base_url,
-        "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "BROADCAST_TELEGRAM_PER_SECOND": "20",
-        "BROADCAST_LEASE_SECONDS": "2",
-    }
+    env = shop.telegram_env(BROADCAST_TELEGRAM_PER_SECOND="20", BROADCAST_LEASE_SECONDS="2")
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "main.py"),
