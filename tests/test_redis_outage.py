@@ -22,8 +22,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
-from taskiq import ScheduledTask, ScheduleSource
+from taskiq import BrokerMessage, InMemoryBroker, ScheduledTask, ScheduleSource
 from taskiq.cli.scheduler.run import get_schedules
+from taskiq.exceptions import SendTaskError
 
 from app.runtime import Runtime, build_runtime, scheduled_jobs
 from app.settings import Settings
@@ -35,7 +36,12 @@ from tests.conftest import TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.vk_api import FakeVkAPI
 from workers.broker import SCHEDULE_KEY_PREFIX
-from workers.scheduler import JobScheduler, OutageQuietLog, OutageQuietSource
+from workers.scheduler import (
+    JobScheduler,
+    OutageQuietLog,
+    OutageQuietScheduler,
+    OutageQuietSource,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")
@@ -448,6 +454,28 @@ async def test_taskiqs_loop_logs_no_traceback_for_a_redis_outage_but_does_for_a_
         broken = OutageQuietSource(_FailingSource(ValueError("a bug of ours")))
         assert await get_schedules(broken) == []
         assert [record for record in caplog.records if record.exc_info]
+
+
+class _FailingBroker(InMemoryBroker):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def kick(self, message: BrokerMessage) -> None:
+        raise self.error
+
+
+async def test_a_job_sent_while_redis_is_away_is_not_a_traceback_but_a_bug_is() -> None:
+    """taskiq's scheduler loop sends each due job in a task nobody awaits: a send that meets
+    a Redis outage ends quietly (the watcher logs the outage once), a bug still raises."""
+    job = ScheduledTask(task_name="loyalty:expire", labels={}, args=[], kwargs={}, cron="* * * * *")
+    source = _FailingSource(ValueError("not read here"))
+    away = OutageQuietScheduler(_FailingBroker(RedisConnectionError("Connection refused")), [])
+    await away.on_ready(source, job)
+
+    broken = OutageQuietScheduler(_FailingBroker(ValueError("a bug of ours")), [])
+    with pytest.raises(SendTaskError):
+        await broken.on_ready(source, job)
 
 
 def test_taskiqs_receiver_record_of_a_redis_outage_is_dropped_but_a_bug_kept() -> None:

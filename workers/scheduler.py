@@ -98,6 +98,22 @@ class OutageQuietSource(ScheduleSource):
         await _settled(self._source.post_send(task))
 
 
+class OutageQuietScheduler(TaskiqScheduler):
+    """taskiq's scheduler, whose loop sends each due job in a task of its own that nobody
+    awaits: a send that meets a Redis outage (before the watcher in `JobScheduler` noticed
+    it) would end that task with an exception asyncio logs with its traceback. It is the
+    outage, logged once by the watcher; the job runs at its next time, as every job does
+    while Redis is away. A bug still raises."""
+
+    async def on_ready(self, source: ScheduleSource, task: ScheduledTask) -> None:
+        try:
+            await super().on_ready(source, task)
+        except Exception as error:
+            if not redis_outage(error):
+                raise
+            log.debug("job %s not sent: Redis is away", task.task_name)
+
+
 async def _settled(result: object) -> None:
     """A source's hook may be plain or a coroutine (taskiq allows both)."""
     if inspect.isawaitable(result):
@@ -257,7 +273,7 @@ class JobScheduler:
                     group.create_task(receiver.listen(finish))
                 if schedule:
                     loop = SchedulerLoop(
-                        TaskiqScheduler(self.broker, [OutageQuietSource(self.source)])
+                        OutageQuietScheduler(self.broker, [OutageQuietSource(self.source)])
                     )
                     group.create_task(loop.run(update_interval=SCHEDULE_REFRESH))
                 if outage is not None:
