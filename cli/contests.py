@@ -3,7 +3,7 @@
 python main.py contest-create --file F.json
 python main.py contest-list
 python main.py contest-close ID|SLUG
-python main.py contest-draw ID|SLUG [--beacon HEX] [--output FILE]
+python main.py contest-draw ID|SLUG [--beacon-file FILE | --beacon HEX] [--output FILE]
 python main.py verify-draw FILE|URL
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from core.games.contests.spec import localized
 # How long fetching a beacon or a published transcript may take.
 FETCH_TIMEOUT_SECONDS = 15
 MAX_TRANSCRIPT_BYTES = 50 * 1024 * 1024
+# drand's randomness is a sha256.
+RANDOMNESS_BYTES = 32
 
 
 def _read_json_file(path: str) -> Any:
@@ -126,32 +128,56 @@ class ContestClose(Command):
 class ContestDraw(Command):
     name = "contest-draw"
     help = (
-        "draw a closed giveaway with its beacon round (a leaderboard contest: its frozen "
-        "standings) and print the transcript (JSON)"
+        "draw a closed giveaway with its beacon round, checked against drand's signature (a "
+        "leaderboard contest: its frozen standings) and print the transcript (JSON)"
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("contest", help="the contest's id or slug")
-        parser.add_argument(
+        given = parser.add_mutually_exclusive_group()
+        given.add_argument(
+            "--beacon-file",
+            help="the drand relay's answer for the committed round (JSON, saved elsewhere): "
+            "checked like a fetched one",
+        )
+        given.add_argument(
             "--beacon",
-            help="the committed drand round's randomness (hex); without it, fetched from drand",
+            help="the committed round's randomness (hex), on your word: published unsigned",
         )
         parser.add_argument("--output", help="also write the transcript to this file")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         contests = context.program.contests
-        source = "operator"
-        beacon = args.beacon
         contest = await contests.get(args.contest)
         if contest.kind == "leaderboard":
             # Ranked at its close: no beacon; the transcript of its frozen standings.
-            beacon, source = "", "none"
-        elif beacon is None:
-            beacon = await asyncio.to_thread(
-                fetch_beacon, contest.beacon_chain, contest.beacon_round, context.settings.drand_url
-            )
-            source = "drand"
-        transcript = await contests.draw(args.contest, beacon, source=source)
+            transcript = await contests.draw(args.contest, "", source="none")
+        elif args.beacon is not None:
+            transcript = await contests.draw(args.contest, args.beacon, source="operator")
+        else:
+            if args.beacon_file is not None:
+                answer = await asyncio.to_thread(_read_json_file, args.beacon_file)
+                where, source = args.beacon_file, "drand_file"
+            else:
+                where = drawing.beacon_url(
+                    contest.beacon_chain, contest.beacon_round, context.settings.drand_url
+                )
+                answer = await asyncio.to_thread(fetch_beacon, where)
+                source = "drand"
+            signed = signed_beacon(answer, contest.beacon_round, where)
+            try:
+                transcript = await contests.draw(
+                    args.contest,
+                    signed.randomness,
+                    source=source,
+                    signature=signed.signature,
+                    previous_signature=signed.previous_signature,
+                )
+            except ContestRefused as refusal:
+                if refusal.reason != "beacon_invalid":
+                    raise
+                # Which relay (or file) gave the round that is not drand's.
+                raise ContestRefused("beacon_invalid", f"{where}: {refusal.detail}") from None
         text = json.dumps(transcript, ensure_ascii=False, indent=2, sort_keys=True)
         if args.output:
             await asyncio.to_thread(Path(args.output).write_text, text + "\n", encoding="utf-8")
@@ -159,23 +185,52 @@ class ContestDraw(Command):
         return 0
 
 
-def fetch_beacon(chain: str, round_number: int, relay: str = drawing.DRAND_RELAY) -> str:
-    """The round's randomness from a drand relay. drand's randomness is sha256 of the round's
-    signature: a relay's answer that does not hold together is refused."""
-    url = drawing.beacon_url(chain, round_number, relay)
+def fetch_beacon(url: str) -> Any:
+    """A drand relay's answer for a round (JSON): refused if the relay cannot be read."""
     try:
-        answer = json.loads(_fetch(url))
-        randomness = str(answer["randomness"]).lower()
-        if int(answer["round"]) != round_number:
-            raise ValueError("another round")
-        signature = bytes.fromhex(str(answer["signature"]))
-        if hashlib.sha256(signature).hexdigest() != randomness:
-            raise ValueError("randomness is not sha256(signature)")
-    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError) as error:
+        return json.loads(_fetch(url))
+    except (OSError, urllib.error.URLError, ValueError) as error:
         raise ContestRefused(
-            "beacon_unavailable", f"{url}: {type(error).__name__}; give --beacon HEX"
+            "beacon_unavailable",
+            f"{url}: {type(error).__name__}; give --beacon-file FILE (the relay's answer "
+            "saved on another machine) or --beacon HEX",
         ) from None
-    return randomness
+
+
+@dataclass(frozen=True)
+class SignedBeacon:
+    randomness: str
+    signature: str
+    previous_signature: str | None
+
+
+def signed_beacon(answer: Any, round_number: int, where: str) -> SignedBeacon:
+    """The randomness and signatures of a relay's answer for `round_number`, refused if it is
+    not shaped like one; the draw checks that drand's key signed it."""
+    if not isinstance(answer, dict):
+        raise ContestRefused("beacon_invalid", f"{where}: not a drand round (a JSON object)")
+    values = {name: answer.get(name) for name in ("round", "randomness", "signature")}
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise ContestRefused("beacon_invalid", f"{where}: no {', '.join(missing)}")
+    if values["round"] != round_number:
+        raise ContestRefused(
+            "beacon_invalid", f"{where}: round {values['round']!r}, not {round_number}"
+        )
+    randomness = str(values["randomness"])
+    try:
+        if len(bytes.fromhex(randomness)) != RANDOMNESS_BYTES:
+            raise ValueError
+    except ValueError:
+        raise ContestRefused(
+            "beacon_invalid", f"{where}: the randomness is not {RANDOMNESS_BYTES} bytes in hex"
+        ) from None
+    previous = answer.get("previous_signature")
+    return SignedBeacon(
+        randomness=randomness,
+        signature=str(values["signature"]),
+        previous_signature=None if previous is None else str(previous),
+    )
 
 
 class VerifyDraw(Command):
@@ -203,7 +258,8 @@ class VerifyDraw(Command):
             transcript = await asyncio.to_thread(_read_json_file, source)
         if not isinstance(transcript, dict):
             raise UnreadableFile(f"{source} is not a draw transcript")
-        result = drawing.verify(transcript)
+        # The beacon's signature takes pure-Python pairings: off the event loop.
+        result = await asyncio.to_thread(drawing.verify, transcript)
         print("winners: " + ", ".join(result.winners))
         print("reserves: " + ", ".join(result.reserves))
         for note in result.notes:

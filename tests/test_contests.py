@@ -765,9 +765,18 @@ async def test_the_operator_commands(
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(output.read_text(encoding="utf-8"))
     assert printed["reveal"]["beacon"] == BEACON and len(printed["result"]["winners"]) == 1
+    # A beacon typed in is the operator's word: published without drand's signature.
+    assert printed["reveal"]["beacon_signature"] is None
+    assert printed["reveal"]["beacon_source"] == "operator"
 
     assert await run_cli("verify-draw", str(output)) == 0
-    assert capsys.readouterr().out.strip().endswith("VERIFIED")
+    out = capsys.readouterr().out
+    assert out.strip().endswith("VERIFIED")
+    url = drawing.beacon_url("quicknet", printed["commitment"]["beacon_round"])
+    assert (
+        "no drand signature of the beacon in the transcript: check it yourself: "
+        f"{url} must show randomness {BEACON}"
+    ) in out
     assert await run_cli("contest-draw", "nope", "--beacon", BEACON) == 1
     assert "Refused: no contest 'nope'" in capsys.readouterr().err
 
@@ -809,89 +818,6 @@ async def test_erased_and_merged_after_the_close_are_passed_over_and_the_list_ve
     assert drawing.verify(transcript).verified
     # Nothing in the database links the erased member to the frozen line any more.
     assert await count(shop, ContestEntry, ContestEntry.member_id == cara.id) == 0
-
-
-async def closed_in_real_time(settings: Settings, slug: str = "winter") -> int:
-    """A giveaway made on a clock two hours back: closed, its beacon round out by now."""
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC).replace(microsecond=0)
-    clock = StoppedClock(now - timedelta(hours=2))
-    runtime = build_runtime(settings, clock=clock)
-    try:
-        created = await runtime.program.contests.create(
-            giveaway(
-                slug=slug,
-                starts_at=(now - timedelta(hours=2)).isoformat(),
-                ends_at=(now - timedelta(hours=1)).isoformat(),
-                draw_at=(now - timedelta(minutes=30)).isoformat(),
-                winners=1,
-                reserves=0,
-            ),
-            actor="test",
-        )
-        for i in range(2):
-            person = await enrol(runtime, f"{slug}-{i}")
-            await runtime.program.contests.join(created.id, person.id)
-        clock.current = now - timedelta(minutes=50)
-        await runtime.program.contests.close(created.id)
-        return created.id
-    finally:
-        await runtime.close()
-
-
-async def test_contest_draw_fetches_the_committed_round_from_a_drand_relay(
-    cli_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import hashlib
-
-    from aiohttp import web
-
-    from tests.test_cli import run_cli
-
-    contest_id = await closed_in_real_time(cli_env)
-    contest = await _contest(cli_env, contest_id)
-    signature = bytes(range(48))
-    asked: list[str] = []
-
-    async def public(request: web.Request) -> web.Response:
-        asked.append(request.path)
-        round_number = int(request.match_info["round"])
-        if request.match_info["chain"] != drawing.DRAND_CHAINS["quicknet"]["hash"]:
-            return web.Response(status=404)
-        return web.json_response(
-            {
-                "round": round_number,
-                "randomness": hashlib.sha256(signature).hexdigest(),
-                "signature": signature.hex(),
-            }
-        )
-
-    relay = web.Application()
-    relay.router.add_get("/{chain}/public/{round}", public)
-    async with TestServer(relay, host="127.0.0.1") as server:
-        monkeypatch.setenv("DRAND_URL", str(server.make_url("/")))
-        assert await run_cli("contest-draw", str(contest_id)) == 0
-    transcript = json.loads(capsys.readouterr().out)
-    assert asked == [f"/{drawing.DRAND_CHAINS['quicknet']['hash']}/public/{contest.beacon_round}"]
-    assert transcript["reveal"]["beacon"] == hashlib.sha256(signature).hexdigest()
-    assert transcript["reveal"]["beacon_source"] == "drand"
-    assert drawing.verify(transcript).verified
-
-    # A relay that is down, or answers nonsense: the operator is told to give the beacon.
-    other = await closed_in_real_time(cli_env, "spring")
-    monkeypatch.setenv("DRAND_URL", "http://127.0.0.1:9")
-    assert await run_cli("contest-draw", str(other)) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("Refused: contest: beacon_unavailable") and "--beacon" in err
-
-
-async def _contest(settings: Settings, contest_id: int) -> Any:
-    runtime = build_runtime(settings)
-    try:
-        return await runtime.program.contests.get(contest_id)
-    finally:
-        await runtime.close()
 
 
 async def test_a_claim_after_the_deadline_is_refused_and_calls_the_reserve(

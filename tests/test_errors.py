@@ -57,6 +57,7 @@ CODES = [
     "contest_already_closed",
     "contest_already_drawn",
     "contest_bad_beacon",
+    "contest_beacon_invalid",
     "contest_beacon_unavailable",
     "contest_claim_expired",
     "contest_ineligible",

@@ -611,6 +611,10 @@ class Contest(Base):
     # Set at the draw: the beacon value and the whole transcript (JSON), seed revealed.
     drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     beacon: Mapped[str | None] = mapped_column(String(128))
+    # drand's BLS signature of the round (beacon = its sha256), and on a chained chain the
+    # previous round's (part of the signed message); None for a beacon the operator typed in.
+    beacon_signature: Mapped[str | None] = mapped_column(String(192))
+    beacon_previous_signature: Mapped[str | None] = mapped_column(String(192))
     transcript: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -82,7 +82,7 @@ web-contest-results = Result of the draw
 web-contest-position = Place
 web-contest-status = Status
 web-contest-transcript = The draw's transcript (JSON)
-web-contest-how-to-check = How to check: download the transcript and run `python main.py verify-draw draw.json` (or the stand-alone draw.py of the program's source). It checks that the revealed seed hashes to the commitment, that the entry list hashes to the published hash, and recomputes the winners.
+web-contest-how-to-check = How to check: download the transcript and run `python main.py verify-draw draw.json` (or the stand-alone draw.py of the program's source). It checks that the revealed seed hashes to the commitment, that the entry list hashes to the published hash, that the beacon is the drand round committed to (its signature by the League of Entropy), and recomputes the winners.
 
 ## Leaderboard contests: the top of the contest's period win
 

@@ -40,6 +40,7 @@ Invariants and locking
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -784,9 +785,18 @@ class Contests:
 
     # ------------------------------------------------------------------ draw
     async def draw(
-        self, contest: int | str, beacon: str, *, source: str = "operator"
+        self,
+        contest: int | str,
+        beacon: str,
+        *,
+        source: str = "operator",
+        signature: str | None = None,
+        previous_signature: str | None = None,
     ) -> dict[str, Any]:
-        """Draw with the beacon round's value; the transcript (seed revealed). Drawing again
+        """Draw with the beacon round's value; the transcript (seed revealed). With drand's
+        `signature` of the round (and on a chained chain the `previous_signature`), the beacon
+        is first checked to be that round's (refused as `beacon_invalid` if not) and the
+        signatures are published; without, the beacon is the operator's word. Drawing again
         with the same beacon answers the same transcript; with another, a refusal. A
         leaderboard contest is ranked at its close: its transcript, whatever the beacon."""
         async with self._db.reading() as session:
@@ -801,6 +811,15 @@ class Contests:
                 raise ValueError
         except ValueError:
             raise ContestRefused("bad_beacon", "the beacon is 32+ hex digits") from None
+        chained = drawing.DRAND_CHAINS[found.beacon_chain]["scheme"] == drawing.CHAINED
+        if signature is None or not chained:
+            # The previous round's signature is only part of a chained chain's message.
+            previous_signature = None
+        if signature is not None:
+            signature = signature.strip().lower()
+            if previous_signature is not None:
+                previous_signature = previous_signature.strip().lower()
+            await self._check_signed_beacon(found, beacon, signature, previous_signature)
         async with self._db.transaction() as session:
             row = await self._row_in(session, contest, lock=True)
             now = self._clock.now()
@@ -837,6 +856,8 @@ class Contests:
             )
             await self._place_in(session, row, spec, outcome, by_pseudonym, now)
             row.beacon = beacon
+            row.beacon_signature = signature
+            row.beacon_previous_signature = previous_signature
             row.drawn_at = now
             transcript = self._transcript(row, frozen, excluded, outcome, source)
             row.transcript = json.dumps(transcript, ensure_ascii=False, sort_keys=True)
@@ -848,6 +869,28 @@ class Contests:
                 len(excluded),
             )
             return transcript
+
+    async def _check_signed_beacon(
+        self, row: Contest, beacon: str, signature: str, previous_signature: str | None
+    ) -> None:
+        """The beacon is drand's value of the contest's round: sha256 of a signature that the
+        League of Entropy's key verifies for that round (draw.py)."""
+        chain, round_number = row.beacon_chain, row.beacon_round
+        mismatch = drawing.beacon_mismatch(chain, beacon, signature, previous_signature)
+        if mismatch is not None:
+            raise ContestRefused(
+                "beacon_invalid", f"drand {chain} round {round_number}: {mismatch}"
+            )
+        # Pure-Python pairings take a good part of a second: off the event loop.
+        valid = await asyncio.to_thread(
+            drawing.signature_valid, chain, round_number, signature, previous_signature or ""
+        )
+        if not valid:
+            raise ContestRefused(
+                "beacon_invalid",
+                f"the signature is not the League of Entropy's for drand {chain} round "
+                f"{round_number}",
+            )
 
     async def _frozen_entries_in(
         self, session: AsyncSession, contest_id: int
@@ -933,12 +976,7 @@ class Contests:
                 "tickets": sum(line.tickets for line in frozen),
                 "list": json.loads(row.entries_frozen or "[]"),
             },
-            "reveal": {
-                "seed": row.seed,
-                "beacon": row.beacon,
-                "beacon_source": source,
-                "drawn_at": row.drawn_at.isoformat(),
-            },
+            "reveal": self._reveal(row, source),
             "excluded": [
                 {"pseudonym": pseudonym, "reason": reason} for pseudonym, reason in excluded.items()
             ],
@@ -948,6 +986,21 @@ class Contests:
                 "reserves": list(outcome.reserves),
             },
         }
+
+    @staticmethod
+    def _reveal(row: Contest, source: str) -> dict[str, Any]:
+        """The seed, the beacon and drand's signature of it (None: the operator's word)."""
+        assert row.drawn_at is not None
+        reveal: dict[str, Any] = {
+            "seed": row.seed,
+            "beacon": row.beacon,
+            "beacon_source": source,
+            "beacon_signature": row.beacon_signature,
+            "drawn_at": row.drawn_at.isoformat(),
+        }
+        if drawing.DRAND_CHAINS[row.beacon_chain]["scheme"] == drawing.CHAINED:
+            reveal["beacon_previous_signature"] = row.beacon_previous_signature
+        return reveal
 
     async def transcript(self, contest: int | str) -> dict[str, Any]:
         async with self._db.reading() as session:

@@ -1,4 +1,5 @@
-"""A giveaway draw anyone can check: the whole procedure, in the Python standard library only.
+"""A giveaway draw anyone can check: the whole procedure, in the Python standard library only
+(but for the beacon's signature, see below).
 
 This file is meant to be read by a member who wants to check a draw, and it runs on its own
 (`python draw.py draw.json`), with nothing but Python 3.11. The shop's program uses the very
@@ -45,9 +46,24 @@ Exclusions
     else is drawn, nor in which order. The first `winners` picks not excluded win; the next
     `reserves` are the reserves, in order.
 
-What this does not check
-    That the beacon value is really drand's value of `beacon_round`: fetch
-    `beacon_url` from the transcript (any drand relay gives the same value) and compare.
+The beacon and its signature
+    drand's `randomness` of a round is sha256 of the round's `signature`, a BLS signature made
+    jointly by the League of Entropy (a threshold of independent organisations; no one of
+    them, and not the shop, can make it alone) with the chain's public key, pinned below in
+    `DRAND_CHAINS`. The transcript publishes the signature (`reveal.beacon_signature`, and for
+    `mainnet`, a chained scheme, the previous round's, `reveal.beacon_previous_signature`),
+    and the check is done here, offline: beacon = sha256(signature), and the signature
+    verifies under the League's key for exactly `beacon_round` (see `beacon_message` and
+    `signature_valid`). So the shop could not have put a value of its choosing in place of
+    the round's.
+    That one check needs elliptic-curve pairings, which Python's standard library has not:
+    it uses the py_ecc package (pure Python, `pip install py_ecc`), imported only inside
+    `signature_valid`. Without it, everything else is checked and a note says how to check
+    the beacon: install py_ecc and run again, or open `beacon_url` (any drand relay gives the
+    same value) and compare its randomness.
+    A beacon the operator typed in by hand (`contest-draw --beacon HEX`, on a machine that
+    reached no relay) comes with no signature: the transcript says so, and the note gives
+    the URL to compare with.
 
 Leaderboard contests (version "loyalty-standings/1")
     The top N of a period win: there is nothing to draw, so there is no seed and no beacon.
@@ -84,19 +100,41 @@ STANDINGS_FORMAT = "loyalty-standings/1"
 SEED_BYTES = 32
 
 # drand's public chains (https://drand.love): a chain emits round r at
-# genesis + (r - 1) * period seconds (UTC).
+# genesis + (r - 1) * period seconds (UTC). Each round is signed with the chain's public key
+# (as <relay>/<hash>/info gives it), by the scheme named:
+#   bls-unchained-g1-rfc9380: the key on G2 (96 bytes), the signature on G1 (48 bytes), the
+#     message sha256(round), hashed to G1 as RFC 9380 says (QUICKNET_DST);
+#   pedersen-bls-chained: the key on G1 (48 bytes), the signature on G2 (96 bytes), the
+#     message sha256(previous round's signature + round), hashed to G2 (the IETF BLS basic
+#     scheme's DST).
+# (round as 8 bytes, big-endian)
 DRAND_CHAINS: dict[str, dict[str, Any]] = {
     "quicknet": {
         "hash": "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971",
         "genesis": 1692803367,
         "period": 3,
+        "scheme": "bls-unchained-g1-rfc9380",
+        "public_key": (
+            "83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c"
+            "8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb"
+            "5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a"
+        ),
     },
     "mainnet": {
         "hash": "8990e7a9aaed2ffed73dbd7092123d6f289930540d7651336225dc172e51b2ce",
         "genesis": 1595431050,
         "period": 30,
+        "scheme": "pedersen-bls-chained",
+        "public_key": (
+            "868f005eb8e6e4ca0a47c8a77ceaa5309a47978a7c71bc5cce96366b"
+            "5d7a569937c529eeda66c7293784a9402801af31"
+        ),
     },
 }
+UNCHAINED_G1 = "bls-unchained-g1-rfc9380"
+CHAINED = "pedersen-bls-chained"
+SIGNATURE_BYTES = {UNCHAINED_G1: 48, CHAINED: 96}
+QUICKNET_DST = b"BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_"
 DRAND_RELAY = "https://api.drand.sh"
 
 
@@ -124,6 +162,89 @@ def drand_round_time(chain: str, round_number: int) -> float:
 
 def beacon_url(chain: str, round_number: int, relay: str = DRAND_RELAY) -> str:
     return f"{relay.rstrip('/')}/{DRAND_CHAINS[chain]['hash']}/public/{round_number}"
+
+
+def beacon_message(chain: str, round_number: int, previous_signature_hex: str = "") -> bytes:
+    """What the League of Entropy signs for `round_number` of `chain`: sha256 of the round
+    (8 bytes, big-endian), after the previous round's signature on a chained chain."""
+    chained = DRAND_CHAINS[chain]["scheme"] == CHAINED
+    previous = bytes.fromhex(previous_signature_hex) if chained else b""
+    return hashlib.sha256(previous + round_number.to_bytes(8, "big")).digest()
+
+
+def beacon_mismatch(
+    chain: str, beacon_hex: str, signature_hex: str, previous_signature_hex: str | None = None
+) -> str | None:
+    """What is wrong with a round's published values that Python alone can tell: the form of
+    the signature (and of the previous one on a chained chain), and beacon = sha256(signature).
+    None if nothing is; `signature_valid` checks the rest."""
+    spec = DRAND_CHAINS.get(chain)
+    if spec is None:
+        return f"unknown drand chain {chain!r}"
+    size = SIGNATURE_BYTES[spec["scheme"]]
+    try:
+        signature = bytes.fromhex(signature_hex)
+        previous = bytes.fromhex(previous_signature_hex or "")
+    except ValueError:
+        return "the signature is not hex"
+    if len(signature) != size:
+        return f"the signature is {len(signature)} bytes long, a {chain} signature {size}"
+    if spec["scheme"] == CHAINED and not previous:
+        return f"a {chain} round is signed after the previous round's signature, which is missing"
+    randomness = hashlib.sha256(signature).hexdigest()
+    if randomness != beacon_hex.lower():
+        return f"the beacon is not sha256(signature) = {randomness}"
+    return None
+
+
+def signature_valid(
+    chain: str, round_number: int, signature_hex: str, previous_signature_hex: str = ""
+) -> bool:
+    """Whether `signature` is the League of Entropy's BLS signature of `round_number` of
+    `chain`, under the public key pinned in DRAND_CHAINS (under a second of pure Python).
+    Needs py_ecc (`pip install py_ecc`): imported here, so that nothing else in this file
+    does; ImportError without it."""
+    from py_ecc.bls.ciphersuites import G2Basic
+    from py_ecc.bls.g2_primitives import subgroup_check
+    from py_ecc.bls.hash_to_curve import hash_to_G1
+    from py_ecc.bls.point_compression import decompress_G1, decompress_G2
+    from py_ecc.bls.typing import G1Compressed, G2Compressed
+    from py_ecc.fields import optimized_bls12_381_FQ12 as FQ12
+    from py_ecc.optimized_bls12_381.optimized_curve import G2, is_inf, neg
+    from py_ecc.optimized_bls12_381.optimized_pairing import final_exponentiate, miller_loop
+
+    spec = DRAND_CHAINS[chain]
+    key = bytes.fromhex(spec["public_key"])
+    try:
+        signature = bytes.fromhex(signature_hex)
+        message = beacon_message(chain, round_number, previous_signature_hex)
+    except ValueError:
+        return False
+    if len(signature) != SIGNATURE_BYTES[spec["scheme"]]:
+        return False
+    if spec["scheme"] == CHAINED:
+        # The key on G1, the signature on G2: the IETF draft's basic scheme, which py_ecc has
+        # (it checks that both points are on the curve and in their subgroups).
+        return bool(G2Basic.Verify(key, message, signature))  # type: ignore[arg-type]
+    # The groups swapped (RFC 9380's hash to G1): py_ecc has no such ciphersuite, so here is
+    # the check it would make, e(signature, g2) = e(H(message), key), as one product.
+    try:
+        public_key = decompress_G2(
+            G2Compressed((int.from_bytes(key[:48], "big"), int.from_bytes(key[48:], "big")))
+        )
+        point = decompress_G1(G1Compressed(int.from_bytes(signature, "big")))
+    except ValueError:
+        return False
+    if is_inf(public_key) or not subgroup_check(public_key):
+        return False
+    if is_inf(point) or not subgroup_check(point):
+        return False
+    # py_ecc's annotation asks for a hash object, its code (and G2Basic) uses the constructor.
+    hashed = hash_to_G1(message, QUICKNET_DST, hashlib.sha256)  # type: ignore[arg-type]
+    product = miller_loop(G2, point, final_exponentiate=False) * miller_loop(
+        neg(public_key), hashed, final_exponentiate=False
+    )
+    return bool(final_exponentiate(product) == FQ12.one())
 
 
 def commitment(seed_hex: str) -> str:
@@ -322,17 +443,58 @@ def verify(transcript: dict[str, Any]) -> Verification:
         )
     if "picks" in published and list(outcome.picks) != list(published["picks"]):
         result.problems.append("a different order of picks than the published one")
-    chain, round_number = commit.get("beacon_chain"), commit.get("beacon_round")
-    frozen_at = frozen.get("frozen_at")
-    if chain in DRAND_CHAINS and isinstance(round_number, int) and frozen_at:
-        emitted = drand_round_time(chain, round_number)
-        if datetime.fromisoformat(frozen_at).timestamp() >= emitted:
-            result.problems.append("the entry list was frozen after the beacon round was public")
-        result.notes.append(
-            f"check the beacon yourself: {beacon_url(chain, round_number)} "
-            f"must show randomness {beacon}"
-        )
+    _check_beacon(result, commit, reveal, beacon, frozen.get("frozen_at"))
     return result
+
+
+def _check_beacon(
+    result: Verification,
+    commit: dict[str, Any],
+    reveal: dict[str, Any],
+    beacon: str,
+    frozen_at: str | None,
+) -> None:
+    """The beacon is drand's round committed to, and it was not out before the close."""
+    chain, round_number = commit.get("beacon_chain"), commit.get("beacon_round")
+    if chain not in DRAND_CHAINS or not isinstance(round_number, int) or round_number < 1:
+        result.problems.append(f"no known drand chain and round: {chain!r}, {round_number!r}")
+        return
+    chain_hash = DRAND_CHAINS[chain]["hash"]
+    if commit.get("beacon_chain_hash", chain_hash) != chain_hash:
+        result.problems.append(f"the chain hash is not drand {chain}'s")
+    if frozen_at and datetime.fromisoformat(frozen_at).timestamp() >= drand_round_time(
+        chain, round_number
+    ):
+        result.problems.append("the entry list was frozen after the beacon round was public")
+    compare = f"{beacon_url(chain, round_number)} must show randomness {beacon}"
+    signature = reveal.get("beacon_signature")
+    if not signature:
+        result.notes.append(
+            f"no drand signature of the beacon in the transcript: check it yourself: {compare}"
+        )
+        return
+    previous = reveal.get("beacon_previous_signature")
+    mismatch = beacon_mismatch(
+        chain, beacon, str(signature), None if previous is None else str(previous)
+    )
+    if mismatch is not None:
+        result.problems.append(f"the beacon's signature: {mismatch}")
+        return
+    round_name = f"drand {chain} round {round_number}"
+    try:
+        valid = signature_valid(chain, round_number, str(signature), str(previous or ""))
+    except ImportError:
+        result.notes.append(
+            f"the beacon's signature is not checked here (it needs py_ecc): "
+            f"`pip install py_ecc` and run again, or check it yourself: {compare}"
+        )
+        return
+    if valid:
+        result.notes.append(f"beacon: {round_name}, signature valid (League of Entropy key)")
+    else:
+        result.problems.append(
+            f"the beacon's signature is not the League of Entropy's for {round_name}"
+        )
 
 
 def verify_standings(transcript: dict[str, Any]) -> Verification:

@@ -35,6 +35,7 @@ class ContestRefused(Refused):
         "too_early",  # drawing before the beacon round exists
         "bad_beacon",  # a beacon value that is not hex
         "beacon_unavailable",  # no beacon given, and none could be fetched
+        "beacon_invalid",  # a signed beacon that is not drand's round (bad or forged signature)
         "not_drawn",
         "not_a_winner",
         "claim_expired",
