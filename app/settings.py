@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     broadcast_lease_seconds: int = Field(default=300, ge=1, le=3600)
     # Without Redis no `broadcast-send` can wake `main.py run`: it looks for a broadcast to
     # send this often (with Redis, the send wakes the workers at once).
-    broadcast_poll_seconds: float = Field(default=5, gt=0, le=60)
+    broadcast_poll_seconds: float = Field(default=1, gt=0, le=60)
     # Days after a broadcast reached a member in which their purchase counts for it (and
     # after its start for the holdout's baseline): `broadcast-status`.
     broadcast_attribution_days: int = Field(default=7, ge=1, le=90)

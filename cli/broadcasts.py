@@ -340,6 +340,12 @@ class BroadcastResume(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         info = await wiring.broadcasts(context.program).resume(args.id)
+        if info.state == SENDING and context.settings.redis_url:
+            # The run that was paused has ended: the workers go on now, not at the next
+            # minute's job (without Redis, `main.py run` looks every BROADCAST_POLL_SECONDS).
+            from workers.kicks import kick_broadcast
+
+            await kick_broadcast(context.settings.redis_url, args.id)
         print(f"Broadcast {info.id} is {info.state}.")
         return 0
 

@@ -952,6 +952,10 @@ def test_the_variant_split_is_deterministic_and_near_its_shares() -> None:
     ("change", "message"),
     [
         ({"text": {"en": "Hi {nickname}"}}, "unknown placeholder(s) nickname"),
+        # Filled in with plain words: a format would fail at every send.
+        ({"text": {"en": "You have {balance:,}"}}, "{balance:,}: a placeholder takes no format"),
+        ({"text": {"en": "Hi {name!r}"}}, "{name!r}: a placeholder takes no format"),
+        ({"text": {"en": "Hi {name:{balance}}"}}, "a placeholder takes no format, write {name}"),
         ({"variants": [{"key": "A", "share": 60}]}, "add up to 100"),
         ({"coupon_campaign": None}, "{coupon} needs a"),
         ({"buttons": [{"open": "quest"}]}, 'needs its "id"'),
@@ -1099,13 +1103,17 @@ async def test_a_paid_telegram_broadcast_says_its_cost_and_asks_first(shop: Shop
     assert all(call.params.get("allow_paid_broadcast") is True for call in calls)
 
 
-async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
+async def test_broadcast_send_detach_hands_it_to_the_workers_at_once_pause_and_resume_too(
     shop: Shop, backend: Backend
 ) -> None:
+    """`main.py worker` processes and no scheduler: nothing but a kick can start them, so
+    `--detach` hands the broadcast to them at once, broadcast-pause stops them and
+    broadcast-resume wakes them within a second (not at a minute job's turn)."""
     externals = telegram_ids(4400, 30)
     await add_members(shop, "telegram", externals)
     broadcast_id = await shop.create(**PLAIN, text="Hi {name}", quiet_hours={"start": 0, "end": 0})
-    env = shop.telegram_env(BROADCAST_TELEGRAM_PER_SECOND="200")
+    # Slow enough that it is still going when the pause (a command of its own) arrives.
+    env = shop.telegram_env(BROADCAST_TELEGRAM_PER_SECOND="5")
     settings = shop.runtime.settings
     if not backend.redis_url:
         code, out, err = await run_cli(
@@ -1118,7 +1126,6 @@ async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
         assert shop.telegram.calls_of("sendMessage") == []
         return
 
-    # Two workers, no scheduler: nothing but the kick can start the broadcast.
     workers = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -1138,6 +1145,20 @@ async def test_broadcast_send_detach_hands_it_to_the_workers_at_once(
         )
         assert code == 0, err
         assert out.strip() == f"Broadcast {broadcast_id} is handed to the workers."
+        await shop.telegram.wait_for_call("sendMessage", 5, timeout=45)
+
+        code, out, err = await run_cli(settings, "broadcast-pause", str(broadcast_id), env=env)
+        assert (code, out.strip()) == (0, f"Broadcast {broadcast_id} is paused."), err
+        await asyncio.sleep(1.0)  # what was in flight lands
+        paused = len(shop.telegram.calls_of("sendMessage"))
+        await asyncio.sleep(1.5)
+        assert len(shop.telegram.calls_of("sendMessage")) == paused < len(externals)
+
+        code, out, err = await run_cli(settings, "broadcast-resume", str(broadcast_id), env=env)
+        assert (code, out.strip()) == (0, f"Broadcast {broadcast_id} is sending."), err
+        resumed = time.monotonic()
+        await shop.telegram.wait_for_call("sendMessage", paused + 1, timeout=10)
+        assert time.monotonic() - resumed < 1.5
         await shop.telegram.wait_for_call("sendMessage", len(externals), timeout=45)
         for _ in range(100):
             if (await shop.engine.broadcasts.get(broadcast_id)).state == "done":

@@ -65,10 +65,19 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
 def placeholders_in(text: str) -> set[str]:
+    """The placeholders a text uses. A format or a conversion (`{balance:,}`, `{name!r}`) is
+    refused here, when the broadcast is created: the text is filled in with plain words."""
     try:
-        return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+        fields = list(string.Formatter().parse(text))
     except ValueError as error:
         raise ValueError(f"unreadable braces in {text[:40]!r}: {error}") from None
+    for _, field, spec, conversion in fields:
+        if field is not None and (spec or conversion):
+            written = (
+                field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            )
+            raise ValueError(f"{{{written}}}: a placeholder takes no format, write {{{field}}}")
+    return {field for _, field, _, _ in fields if field is not None}
 
 
 class Texts(BaseModel):
