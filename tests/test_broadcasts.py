@@ -443,6 +443,44 @@ async def test_a_member_who_blocked_the_bot_is_counted_unreachable_not_retried(
     assert (status.sent, status.skipped_by_reason, status.state) == (1, {"blocked": 1}, "done")
 
 
+async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(
+    shop: Shop,
+) -> None:
+    """Twilio's "not on WhatsApp" (63003) is no fault a retry cures: skipped as unreachable
+    after one try. Its 429 names no wait: every sender holds a second, then it goes."""
+    numbers = ["+49990002101"]
+    (member,) = await add_members(shop, "whatsapp", numbers)
+    await shop.open_window(numbers[0])
+    plain = {
+        "variants": [],
+        "holdout": 0,
+        "whatsapp_template": None,
+        "coupon_campaign": None,
+        "buttons": [],
+        "text": {"en": "Hello {name}"},
+        "quiet_hours": {"start": 0, "end": 0},
+    }
+    dead = await shop.create(**plain)
+    shop.twilio.fail_next(63003)
+    await shop.send(dead)
+    row = (await shop.rows(dead))[member]
+    assert (row.status, row.reason, row.attempts) == ("skipped", "unreachable", 1)
+    assert shop.twilio.sent_to(numbers[0]) == []
+
+    busy = await shop.create(**plain)
+    shop.twilio.fail_next(20429, status=429)
+    await shop.send(busy)
+    row = (await shop.rows(busy))[member]
+    assert (row.status, row.reason, row.attempts) == ("queued", "rate_limited", 0)
+    await asyncio.sleep(1.1)  # its time comes (the job worker's next turn, here by hand)
+    await shop.engine.run(busy)
+    refused, accepted = shop.twilio.calls[-2:]
+    assert (refused.status, accepted.status) == (429, 201)
+    assert accepted.at - refused.at >= 1.0
+    assert [m.body for m in shop.twilio.sent_to(numbers[0])] == ["Hello M2101"]
+    assert (await shop.rows(busy))[member].status == "sent"
+
+
 async def test_a_button_opens_the_bot_where_it_says(
     shop: Shop, fake_telegram: FakeTelegramAPI
 ) -> None:
@@ -472,6 +510,7 @@ async def test_quiet_hours_hold_a_message_until_the_members_morning(shop: Shop) 
     rows = await shop.rows(broadcast_id)
     assert len(shop.telegram.sent_to(8002)) == 1 and shop.telegram.sent_to(8001) == []
     assert (rows[moscow].status, rows[moscow].reason) == ("queued", "quiet_hours")
+    assert rows[moscow].attempts == 0  # a night's wait takes none of the attempts
     assert rows[new_york].status == "sent"
     morning = rows[moscow].not_before
     assert morning is not None

@@ -24,9 +24,23 @@ KNOWN_REFUSALS = {
     63016: "outside the 24-hour window (a template is needed)",
     21610: "the recipient unsubscribed (replied STOP to the number)",
     63024: "invalid recipient",
+    21211: "invalid 'To' number",
+    21614: "the 'To' number is not a mobile number",
+    63003: "the number is not on WhatsApp",
+    20429: "too many requests",
 }
-# Refusals that no retry cures, as the reason a notice is skipped.
-UNREACHABLE_CODES = {63016: WHATSAPP_WINDOW, 21610: "unsubscribed", 63024: "invalid recipient"}
+# Refusals that no retry cures (a dead number among them), as the reason a send is skipped.
+UNREACHABLE_CODES = {
+    63016: WHATSAPP_WINDOW,
+    21610: "unsubscribed",
+    63024: "invalid recipient",
+    21211: "invalid recipient",
+    21614: "invalid recipient",
+    63003: "invalid recipient",
+}
+# Twilio's 429 names no wait (its exception carries no Retry-After): every sender holds this
+# long, as for Telegram's retry_after, rather than each one hammering on.
+TOO_MANY_REQUESTS_HOLD_SECONDS = 1.0
 
 log = logging.getLogger("bots.whatsapp")
 
@@ -139,7 +153,10 @@ async def send_message(
         )
         if error.code in UNREACHABLE_CODES:
             return Delivery.unreachable(UNREACHABLE_CODES[error.code])
-        return Delivery.failed(f"twilio {error.code} (HTTP {error.status}): {reason}")
+        retry_after = TOO_MANY_REQUESTS_HOLD_SECONDS if error.status == 429 else None
+        return Delivery.failed(
+            f"twilio {error.code} (HTTP {error.status}): {reason}", retry_after=retry_after
+        )
     except (TwilioException, aiohttp.ClientError, TimeoutError) as error:
         # Only the kind of failure: a client error's text may quote the request's URL.
         log.warning(

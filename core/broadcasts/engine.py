@@ -716,7 +716,8 @@ class BroadcastEngine:
         zone = zone_of(recipient.time_zone, batch.zone) if recipient.time_zone else batch.zone
         morning = quiet_until(now, zone, spec.quiet_hours)
         if morning is not None:
-            return await self._defer(row, morning, QUIET, variant=key)
+            # The member's night is nobody's fault: the wait takes none of the attempts.
+            return await self._defer(row, morning, QUIET, variant=key, counts=False)
         channels = self._sender.channels()
         reachable = [account for account in recipient.accounts if account.channel in channels]
         if not reachable:
