@@ -21,10 +21,10 @@ from app.settings import Settings
 from bots.outbound import Delivery, ManyOutbound, Outbound, Outcome
 from core.broadcasts.engine import BroadcastEngine, ChannelRate, SendOutcome, SendResult
 from core.broadcasts.render import Outgoing
-from core.broadcasts.spec import Template
+from core.broadcasts.spec import NPS_QUESTION, Template
 from core.db.rates import RateLimiter
 from core.program import LoyaltyProgram
-from handlers.render.broadcasts import BroadcastReplies, body, caption
+from handlers.render.broadcasts import BroadcastReplies, body, caption, score_rows
 from handlers.render.i18n import Translator
 
 _OUTCOMES = {
@@ -106,8 +106,13 @@ def text_of(message: Outgoing, texts: Translator) -> str:
 
 
 def captions(message: Outgoing, texts: Translator) -> list[str]:
-    """The message's buttons as the member reads them."""
-    return [caption(button, texts, message.language) for button in message.buttons]
+    """The message's buttons as the member reads them (a feedback question's 0-10 first)."""
+    scores = (
+        [button.label for row in score_rows(message.broadcast_id) for button in row]
+        if message.question == NPS_QUESTION
+        else []
+    )
+    return scores + [caption(button, texts, message.language) for button in message.buttons]
 
 
 # Telegram's paid broadcasts: "Pass True to allow up to 1000 messages per second, ignoring

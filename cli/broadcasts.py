@@ -20,6 +20,7 @@ import sys
 from datetime import UTC, timedelta
 
 from app import broadcasts as wiring
+from cli.arguments import card_code
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
 from core.broadcasts.attribution import AttributionReport, Outcome
@@ -27,6 +28,7 @@ from core.broadcasts.broadcasts import SCHEDULED, SENDING, Broadcasts, Broadcast
 from core.broadcasts.engine import Preview, RunReport
 from core.broadcasts.errors import BroadcastRefused
 from core.broadcasts.spec import HOLDOUT, parse_spec
+from core.shared import cards
 
 CHANNELS = ("telegram", "vk", "whatsapp")
 
@@ -58,7 +60,11 @@ class BroadcastPreview(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         _id(parser)
-        parser.add_argument("--card", help="as this member gets it (their language and values)")
+        parser.add_argument(
+            "--card",
+            type=card_code,
+            help="as this member gets it (their variant, language and values)",
+        )
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         from app.runtime import opened
@@ -68,6 +74,12 @@ class BroadcastPreview(Command):
             if args.card:
                 member_id = await Context(context.settings, runtime.program).member_id(args.card)
             previews = await runtime.broadcast_engine.preview(args.id, member_id)
+            if args.card and not previews:
+                print(
+                    f"Card {cards.display(args.card)} is in the holdout: this broadcast sends "
+                    "them nothing (their purchases are the baseline)."
+                )
+                return 0
             from app.broadcast_sending import captions, text_of
 
             texts = runtime.conversation.texts

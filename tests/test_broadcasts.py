@@ -1052,6 +1052,28 @@ async def test_the_cli_creates_previews_sends_and_reports(
     out = capsys.readouterr().out
     assert "Hi M4101! You have 1 points. Your code: {coupon}" in out
 
+    # With a split and a holdout: the member's own variant only, or that they get nothing;
+    # the card as it is printed (with dashes) or typed.
+    members = await add_members(shop, "telegram", telegram_ids(4110, 12))
+    split = await shop.create(holdout=50)
+    resolved = parse_spec(spec(holdout=50)).resolved()
+    keys = {member_id: variant_for(split, member_id, resolved, 50) for member_id in members}
+    held = next(member_id for member_id, key in keys.items() if key == HOLDOUT)
+    in_b = next(member_id for member_id, key in keys.items() if key == "B")
+    for member_id in (held, in_b):
+        profile = await shop.runtime.program.members.get(member_id)
+        shown = cards.display(profile.card_code)
+        assert (
+            await asyncio.to_thread(main.main, ["broadcast-preview", str(split), "--card", shown])
+            == 0
+        )
+        out = capsys.readouterr().out
+        if member_id == held:
+            assert out.startswith(f"Card {shown} is in the holdout: this broadcast sends them")
+        else:
+            assert "== variant B · en ==" in out and "== variant A" not in out
+            assert f"B for {profile.name}: {{coupon}}" in out
+
     assert (
         await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(broadcast_id)]) == 0
     )

@@ -350,6 +350,9 @@ async def test_the_default_question_is_asked_in_a_language_the_broadcast_has_no_
     assert code == 0
     assert "How likely are you to recommend us to a friend?" in shown
     assert "== variant A · fa ==" in shown and "Насколько вероятно" in shown
+    # With the answers the member taps (numbered on WhatsApp: 1-10, then 0 as the 11th).
+    assert "[ 1 ]" in shown and "[ 10 ]" in shown and "[ 0 ]" in shown
+    assert "   11. 0" in shown
 
 
 async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwilioAPI) -> None:

@@ -885,12 +885,16 @@ class BroadcastEngine:
     # ------------------------------------------------------------------ preview
     async def preview(self, broadcast_id: int, member_id: int | None = None) -> list[Preview]:
         """Each variant's message in each of its languages, placeholders shown as such; for
-        a member, in their language with their values (their coupon if it was issued)."""
+        a member, their own variant in their language with their values (their coupon if it
+        was issued), or nothing if they are in the holdout."""
         info = await self.broadcasts.get(broadcast_id)
         rules = await self._rules.current()
         recipient = None
         coupon = ""
+        variants = info.spec.resolved()
         if member_id is not None:
+            own = variant_for(broadcast_id, member_id, variants, info.spec.holdout)
+            variants = [variant for variant in variants if variant.key == own]
             found = await self._recipients([member_id], consenting_only=False)
             recipient = found.get(member_id)
             if recipient is None:
@@ -906,7 +910,7 @@ class BroadcastEngine:
                     or ""
                 )
         previews = []
-        for variant in info.spec.resolved():
+        for variant in variants:
             if recipient is not None:
                 personal = await self._personal(recipient, variant, rules, coupon or "{coupon}")
                 values = personal.values()
