@@ -894,7 +894,7 @@ class BroadcastEngine:
         variants = info.spec.resolved()
         if member_id is not None:
             own = variant_for(broadcast_id, member_id, variants, info.spec.holdout)
-            variants = [variant for variant in variants if variant.key == own]
+            variants = tuple(variant for variant in variants if variant.key == own)
             found = await self._recipients([member_id], consenting_only=False)
             recipient = found.get(member_id)
             if recipient is None:
