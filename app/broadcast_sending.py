@@ -155,6 +155,9 @@ class LocaleWording:
     def nameless(self, language: str) -> str:
         return self._texts.text(language, "broadcast-nameless")
 
+    def no_tier(self, language: str) -> str:
+        return self._texts.text(language, "broadcast-no-tier")
+
 
 def engine(
     settings: Settings,

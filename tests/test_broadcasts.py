@@ -216,6 +216,7 @@ async def add_members(
                 time_zone=time_zone,
                 created_at=now,
                 updated_at=now,
+                last_active_at=now,
             )
             session.add(member)
             await session.flush()
@@ -397,6 +398,31 @@ async def test_points_read_in_the_members_language_and_a_nameless_member_is_gree
         "M4611, you have 11 points.",
         "друг, у вас 5 баллов.",
     ]
+
+
+async def test_tier_placeholders_are_never_blank(shop: Shop) -> None:
+    """{tier} of a member in no tier says so in their language; {points_to_next_tier} of a
+    member in the top tier is 0, not an empty gap ("level , next in ")."""
+    tiers = [{"key": "silver", "name": {"en": "Silver", "ru": "Серебро"}, "threshold": 1000}]
+    await shop.runtime.program.rules.update(actor="marketer", tiers=tiers)
+    await add_members(shop, "telegram", ["4701"], language="ru")
+    (top,) = await add_members(shop, "telegram", ["4702"])
+    profile = await shop.runtime.program.members.get(top)
+    await shop.runtime.program.purchases.credit(
+        profile.card_code, "1200", purchase_id="tier-top", actor="till"
+    )
+    await shop.runtime.program.bus.drain()
+    broadcast_id = await shop.create(
+        **PLAIN,
+        text={
+            "en": "{tier}, {points_to_next_tier} to go",
+            "ru": "{tier}, осталось {points_to_next_tier}",
+        },
+        quiet_hours={"start": 0, "end": 0},
+    )
+    await shop.send(broadcast_id)
+    assert [text_of(m) for m in shop.telegram.sent_to(4701)] == ["пока без уровня, осталось 1000"]
+    assert [text_of(m) for m in shop.telegram.sent_to(4702)] == ["Silver, 0 to go"]
 
 
 async def test_outside_the_whatsapp_window_without_a_template_the_member_is_skipped(

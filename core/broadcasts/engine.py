@@ -863,16 +863,20 @@ class BroadcastEngine:
         to_next = ""
         if tiered is None:
             tiered = uses(variant, "tier") or uses(variant, "points_to_next_tier")
-        if tiered:
-            status = await self._tiers.status(recipient.member_id, rules)
-            if status.tier is not None:
-                tier = status.tier.name.get(recipient.language)
-            if status.to_next is not None:
-                to_next = _number(status.to_next)
         if counted is None:
             counted = uses(variant, "points")
         # In the language the text is written in (the member's, or the shop's default).
         language = text_language(variant, recipient.language, self._default_language)
+        if tiered:
+            status = await self._tiers.status(recipient.member_id, rules)
+            # Never a blank in the text: a member in no tier is said to be so, and the top
+            # tier (or no tiers) leaves nothing to go.
+            tier = (
+                status.tier.name.get(recipient.language)
+                if status.tier is not None
+                else self._wording.no_tier(language)
+            )
+            to_next = _number(status.to_next) if status.to_next is not None else "0"
         return Personal(
             name=recipient.name or self._wording.nameless(language),
             balance=recipient.balance,

@@ -23,6 +23,10 @@ class Wording(Protocol):
         """What {name} says of a member without a name (a WhatsApp profile may have none)."""
         ...
 
+    def no_tier(self, language: str) -> str:
+        """What {tier} says of a member in no tier (below the first, or no tiers at all)."""
+        ...
+
 
 class Numerals:
     """No locales (a benchmark, a tool): the bare number, and no word for a nameless member."""
@@ -31,6 +35,9 @@ class Numerals:
         return str(count)
 
     def nameless(self, language: str) -> str:
+        return ""
+
+    def no_tier(self, language: str) -> str:
         return ""
 
 

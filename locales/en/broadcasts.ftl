@@ -9,3 +9,6 @@ broadcast-button-quest = 🎯 Open the quest
 
 ## What {name} says in a broadcast to a member without a name
 broadcast-nameless = friend
+
+## What {tier} says in a broadcast to a member in no tier
+broadcast-no-tier = no level yet

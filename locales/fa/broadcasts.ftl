@@ -9,3 +9,6 @@ broadcast-button-quest = 🎯 باز کردن مأموریت
 
 ## What {name} says in a broadcast to a member without a name
 broadcast-nameless = دوست عزیز
+
+## What {tier} says in a broadcast to a member in no tier
+broadcast-no-tier = هنوز بدون سطح

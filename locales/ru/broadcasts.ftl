@@ -9,3 +9,6 @@ broadcast-button-quest = 🎯 Открыть задание
 
 ## Что {name} говорит в рассылке участнику без имени
 broadcast-nameless = друг
+
+## Что {tier} говорит в рассылке участнику без уровня
+broadcast-no-tier = пока без уровня
