@@ -13,12 +13,12 @@ from core.broadcasts.broadcasts import Broadcasts
 from core.program import LoyaltyProgram
 
 
-def audience() -> Audience:
-    return SegmentAudience()
+def audience(program: LoyaltyProgram) -> Audience:
+    return SegmentAudience(program.segments)
 
 
 def broadcasts(program: LoyaltyProgram) -> Broadcasts:
-    return Broadcasts(program.db, program.clock, program.rules, audience())
+    return Broadcasts(program.db, program.clock, program.rules, audience(program))
 
 
 def attribution(program: LoyaltyProgram) -> Attribution:

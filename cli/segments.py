@@ -28,6 +28,8 @@ class SegmentCount(Command):
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         text = await read_text(args.file)
         segment = parse_segment(text)
+        rules = await context.program.rules.current()
+        await context.program.segments.check_names(segment, [tier.key for tier in rules.tiers])
         counted = await context.program.segments.count(segment)
         if args.json:
             print(json.dumps({"total": counted.total, "by_channel": counted.by_channel}))

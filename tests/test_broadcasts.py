@@ -282,6 +282,9 @@ async def test_a_segment_picks_who_gets_it_on_the_account_they_wrote_from_last(
     # A segment that is not one is refused before anything is stored.
     with pytest.raises(InvalidSegment, match="tier"):
         await shop.create(**PLAIN, text="Hi", segment={"tier": 5})
+    # So is one that names what the program does not have.
+    with pytest.raises(InvalidSegment, match="coupon: no campaign 'sprng'"):
+        await shop.create(**PLAIN, text="Hi", segment={"coupon": {"campaign": "sprng"}})
 
 
 # ---------------------------------------------------------------------- every channel
@@ -1024,6 +1027,7 @@ def test_the_variant_split_is_deterministic_and_near_its_shares() -> None:
         ({"variants": [{"key": "A", "share": 60}]}, "add up to 100"),
         ({"coupon_campaign": None}, "{coupon} needs a"),
         ({"buttons": [{"open": "quest"}]}, 'needs its "id"'),
+        ({"variants": [{"key": "A", "share": 100, "buttons": [{"open": "rewards"}] * 7}]}, "6"),
         ({"holdout": 90}, "holdout"),
         ({"whatsapp_template": {"content_sid": "nope"}}, "content_sid"),
         ({"image": "missing.png"}, "no image file"),

@@ -128,6 +128,15 @@ async def test_segment_count_prints_the_total_and_by_channel(
         ('"gold"', "Refused: a segment is a JSON object"),
         ('{"tier": "Gold Tier"}', "Refused: tier"),
         ('{"colour": "red"}', "unknown fields: colour"),
+        # Names the program does not have: a typo would count nobody (or, "not redeemed",
+        # everybody).
+        ('{"tier": "gold"}', "Refused: tier: no tier 'gold' in the rules (base)"),
+        (
+            '{"quest": {"slug": "coffe-week"}, "badge": "regullar",'
+            ' "coupon": {"campaign": "sprng", "redeemed": false}}',
+            "Refused: quest: no quest 'coffe-week'; badge: no badge 'regullar'; "
+            "coupon: no campaign 'sprng'",
+        ),
         (None, "Refused: cannot read"),
         (b'{"tier": "\xff"}', "not UTF-8 text"),
     ],

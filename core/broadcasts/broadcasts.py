@@ -132,6 +132,7 @@ class Broadcasts:
         # Refuses a segment the audience cannot answer, before anything is stored.
         self.audience.members_in(spec.segment, now=now)
         rules = await self._rules.current()
+        await self.audience.check_names(spec.segment, tier_keys=[tier.key for tier in rules.tiers])
         send_at = None
         if spec.send_at is not None:
             when = spec.send_at

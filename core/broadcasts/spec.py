@@ -48,6 +48,8 @@ PLACEHOLDERS = ("name", "balance", "points", "tier", "points_to_next_tier", "cou
 # A text Telegram still takes as a photo's caption (1024) is the tightest of the channels'.
 MAX_TEXT = 1024
 MAX_VARIANTS = 10
+# One button a row, and VK's inline keyboard holds 6 rows: the tightest of the channels'.
+MAX_BUTTONS = 6
 VARIANT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,8}$")
 HOLDOUT = "holdout"
 # What a button opens in the bot, and whether it names one thing (a quest's or reward's id).
@@ -171,7 +173,7 @@ class VariantSpec(BaseModel):
     share: int = Field(ge=1, le=100)
     text: Texts | None = None
     image: str | None = None
-    buttons: tuple[ButtonSpec, ...] | None = None
+    buttons: tuple[ButtonSpec, ...] | None = Field(default=None, max_length=MAX_BUTTONS)
     whatsapp_template: Template | None = None
 
     @field_validator("key")
@@ -283,7 +285,7 @@ class BroadcastSpec(BaseModel):
     segment: dict[str, Any] = Field(default_factory=dict)
     text: Texts | None = None
     image: str | None = None
-    buttons: tuple[ButtonSpec, ...] = Field(default=(), max_length=6)
+    buttons: tuple[ButtonSpec, ...] = Field(default=(), max_length=MAX_BUTTONS)
     coupon_campaign: str | None = Field(default=None, min_length=1, max_length=32)
     variants: tuple[VariantSpec, ...] = Field(default=(), max_length=MAX_VARIANTS)
     holdout: int = Field(default=0, ge=0, le=50)

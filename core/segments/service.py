@@ -10,7 +10,7 @@ removes the tag from both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,8 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db.database import Database
-from core.db.models import Identity, Member, MemberTag
-from core.segments.definition import Segment, parse_tag
+from core.db.models import Badge, CouponCampaign, Identity, Member, MemberTag, Quest
+from core.segments.definition import BASE_TIER, Segment, parse_tag
+from core.segments.errors import InvalidSegment
 from core.segments.query import count_by_channel, members_in
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
@@ -78,6 +79,34 @@ class Segments:
         statement = members_in(segment, now=self._clock.now()).where(Member.id == member_id)
         async with self._db.reading() as session:
             return await session.scalar(statement) is not None
+
+    async def check_names(self, segment: Segment, tier_keys: Collection[str]) -> None:
+        """Refuse a segment that names a tier, quest, badge or coupon campaign the program
+        does not have (InvalidSegment, naming each): a typo would count nobody, or, for a
+        campaign's coupon not redeemed, everybody."""
+        missing = []
+        if segment.tier is not None and segment.tier not in {BASE_TIER, *tier_keys}:
+            known = ", ".join([BASE_TIER, *tier_keys])
+            missing.append(f"tier: no tier {segment.tier!r} in the rules ({known})")
+        async with self._db.reading() as session:
+            if segment.quest is not None and (
+                await session.scalar(select(Quest.id).where(Quest.slug == segment.quest.slug))
+                is None
+            ):
+                missing.append(f"quest: no quest {segment.quest.slug!r}")
+            if segment.badge is not None and (
+                await session.scalar(select(Badge.id).where(Badge.name == segment.badge)) is None
+            ):
+                missing.append(f"badge: no badge {segment.badge!r}")
+            if segment.coupon is not None and (
+                await session.scalar(
+                    select(CouponCampaign.id).where(CouponCampaign.slug == segment.coupon.campaign)
+                )
+                is None
+            ):
+                missing.append(f"coupon: no campaign {segment.coupon.campaign!r}")
+        if missing:
+            raise InvalidSegment("; ".join(missing))
 
     async def identities_by_recency(
         self, member_ids: Sequence[int]
