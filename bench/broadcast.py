@@ -20,7 +20,9 @@ through the batches' leases. Then:
   shared with other work the wall-clock rate follows the load, so the workers' CPU time is
   printed too: sends per CPU second is what the engine costs, whatever else runs;
 - `limited`: the same into a fake that answers 429 (retry_after 1 s) to any send beyond 30 in
-  the last second (a sliding window), the engine at `--rate` (default 30 msg/s): the rate
+  the last second (a sliding window), and once, at the `--flood-at`th send, whatever the
+  rate (as Telegram's flood control may: so every run holds at least one retry_after, even
+  when the engine never goes over), the engine at `--rate` (default 30 msg/s): the rate
   achieved (target >= 95 % of the limit), the 429s, the most sends the fake saw in any one
   second, and the sends that arrived while a retry_after was running (target 0);
 - `memory`: for each size of `--memory`, a broadcast to that many members, and the worker's
@@ -80,9 +82,10 @@ class BenchTelegram(FakeTelegramAPI):
     retry_after is counted. Keeps no record of calls (a 100,000-member run), only counts, on
     GET /stats."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, flood_at: int = 0) -> None:
         super().__init__()
         self.limit = limit
+        self.flood_at = flood_at
         self.window: deque[float] = deque()
         self.limited_until = 0.0
         self.sent = 0
@@ -118,6 +121,10 @@ class BenchTelegram(FakeTelegramAPI):
         now = time.monotonic()
         if now < self.limited_until:
             self.during_wait += 1
+        if self.flood_at and self.sent + self.refused + 1 == self.flood_at:
+            self.refused += 1
+            self.limited_until = now + 1
+            return 429, _error(429, "Too Many Requests: retry after 1", retry_after=1)
         if self.limit:
             while self.window and self.window[0] <= now - 1:
                 self.window.popleft()
@@ -132,8 +139,8 @@ class BenchTelegram(FakeTelegramAPI):
         return 200, self._message("sendmessage", chat_id, {"text": params.get("text", "")})
 
 
-async def serve_fake(limit: int) -> None:
-    async with BenchTelegram(limit) as fake:
+async def serve_fake(limit: int, flood_at: int) -> None:
+    async with BenchTelegram(limit, flood_at) as fake:
         print(fake.base_url, flush=True)
         # Until the parent closes our stdin.
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -318,12 +325,13 @@ async def run_workers(
 class Fake:
     """The fake Bot API in its own process."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, flood_at: int = 0) -> None:
         self.limit = limit
+        self.flood_at = flood_at
 
     async def __aenter__(self) -> Fake:
         self.process = await asyncio.create_subprocess_exec(
-            *child("--serve-fake", str(self.limit)),
+            *child("--serve-fake", str(self.limit), "--flood-at", str(self.flood_at)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -342,10 +350,16 @@ class Fake:
 
 
 async def one_run(
-    args: argparse.Namespace, members: int, *, limit: int, rate: float, trace: bool = False
+    args: argparse.Namespace,
+    members: int,
+    *,
+    limit: int,
+    rate: float,
+    trace: bool = False,
+    flood_at: int = 0,
 ) -> tuple[dict[str, int], float, list[dict[str, Any]]]:
     broadcast_id = await prepared(args, members, f"{members} at {rate or 'no limit'}")
-    async with Fake(limit) as fake:
+    async with Fake(limit, flood_at) as fake:
         workers = await run_workers(args, broadcast_id, fake.url, rate=rate, trace=trace)
         stats = await fake.stats()
     elapsed = max(w["ended"] for w in workers) - min(w["started"] for w in workers)
@@ -369,7 +383,7 @@ async def main(args: argparse.Namespace) -> None:
         )
     if "limited" in args.only:
         stats, elapsed, workers = await one_run(
-            args, args.limited_members, limit=LIMIT, rate=args.rate
+            args, args.limited_members, limit=LIMIT, rate=args.rate, flood_at=args.flood_at
         )
         achieved = stats["sent"] / elapsed
         print(
@@ -400,6 +414,12 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=0, help="0: the engine's default")
     parser.add_argument("--batch", type=int, default=0, help="0: the engine's default")
     parser.add_argument("--rate", type=float, default=LIMIT, help="the engine's Telegram rate")
+    parser.add_argument(
+        "--flood-at",
+        type=int,
+        default=300,
+        help="the limited run's fake answers this send with 429 whatever the rate (0: never)",
+    )
     # The child processes.
     parser.add_argument("--serve-fake", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=int, default=None, help=argparse.SUPPRESS)
@@ -408,7 +428,7 @@ if __name__ == "__main__":
     parsed = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if parsed.serve_fake is not None:
-        asyncio.run(serve_fake(parsed.serve_fake))
+        asyncio.run(serve_fake(parsed.serve_fake, parsed.flood_at))
     elif parsed.work is not None:
         asyncio.run(work(parsed))
     else:
