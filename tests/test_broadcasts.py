@@ -452,7 +452,7 @@ async def test_outside_the_whatsapp_window_without_a_template_the_member_is_skip
     assert rows[outside].reason == "whatsapp_window"
 
 
-async def test_a_member_who_blocked_the_bot_is_counted_unreachable_not_retried(
+async def test_a_member_who_blocked_the_bot_is_counted_and_passed_over_until_they_write(
     shop: Shop,
 ) -> None:
     kept, blocked = await add_members(shop, "telegram", ["6001", "6002"])
@@ -470,6 +470,29 @@ async def test_a_member_who_blocked_the_bot_is_counted_unreachable_not_retried(
     )
     status = await shop.engine.broadcasts.status(broadcast_id)
     assert (status.sent, status.skipped_by_reason, status.state) == (1, {"blocked": 1}, "done")
+
+    # Remembered: the next broadcast does not try that account again ...
+    async with shop.runtime.db.reading() as session:
+        account = await session.scalar(select(Identity).where(Identity.external_id == "6002"))
+    assert account is not None and account.unreachable_at is not None
+    calls = len(shop.telegram.calls_of("sendMessage"))
+    again = await shop.create(**PLAIN, text="Hi again")
+    await shop.send(again)
+    assert [call.chat_id for call in shop.telegram.calls_of("sendMessage")[calls:]] == [6001]
+    row = (await shop.rows(again))[blocked]
+    assert (row.status, row.reason) == ("skipped", "unreachable")
+    (exported,) = (await shop.runtime.program.privacy.export(blocked))["messengers"]
+    assert exported["unreachable_since"] is not None
+
+    # ... until the member writes from it (they unblocked the bot and said hello).
+    shop.telegram.unblock_chat(6002)
+    shop.clock.offset += timedelta(minutes=5)
+    async with webhook_client(shop.runtime) as client:
+        member = TelegramMember(shop.telegram, webhook_delivery(client), user_id=6002)
+        await member.send("/start")
+    third = await shop.create(**PLAIN, text="Welcome back")
+    await shop.send(third)
+    assert text_of(shop.telegram.sent_to(6002)[-1]) == "Welcome back"
 
 
 async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(

@@ -676,11 +676,18 @@ class BroadcastEngine:
             ).all()
             accounts: dict[int, list[_Account]] = {}
             # The account the member wrote from last first: the broadcast goes there, or to
-            # the next one that can reach them (accounts never seen yet: newest first).
+            # the next one that can reach them (accounts never seen yet: newest first). One a
+            # messenger refused for good is passed over until the member writes from it.
             for member_id, channel, external_id in (
                 await session.execute(
                     select(Identity.member_id, Identity.channel, Identity.external_id)
-                    .where(Identity.member_id.in_(member_ids))
+                    .where(
+                        Identity.member_id.in_(member_ids),
+                        or_(
+                            Identity.unreachable_at.is_(None),
+                            Identity.last_seen_at > Identity.unreachable_at,
+                        ),
+                    )
                     .order_by(
                         Identity.member_id,
                         Identity.last_seen_at.desc().nulls_last(),
@@ -807,11 +814,26 @@ class BroadcastEngine:
                         counts=False,
                     )
                 return await self._retry_or_fail(row, result.detail, variant=key)
+            if result.detail != SKIP_WHATSAPP_WINDOW:
+                # For good (blocked, dead number, STOP): not tried again until they write.
+                await self._mark_unreachable(account)
             refusal = refusal or (account.channel, result.detail)
         assert refusal is not None
         channel, detail = refusal
         reason = detail if detail in (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW) else SKIP_UNREACHABLE
         return await self._skip(row, reason, variant=key, channel=channel)
+
+    async def _mark_unreachable(self, account: _Account) -> None:
+        """A direct write: refusals for good are few, and the next batch must see it."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Identity)
+                .where(
+                    Identity.channel == account.channel,
+                    Identity.external_id == account.external_id,
+                )
+                .values(unreachable_at=self._clock.now())
+            )
 
     async def _send_group(
         self,

@@ -172,6 +172,9 @@ class Identity(Base):
     # When the member last wrote from this account (throttled to a minute): the newest one is
     # the member's last channel, and WhatsApp's 24-hour window runs from it.
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a messenger last refused a message to it for good (blocked bot, dead number, STOP):
+    # broadcasts pass it over until the member writes from it again (last_seen_at after it).
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MemberTag(Base):

@@ -133,6 +133,10 @@ class MessengersSection:
                 "id": row.external_id,
                 "linked_at": row.created_at.isoformat(),
                 "last_message_at": row.last_seen_at.isoformat() if row.last_seen_at else None,
+                # Messages to it were refused for good then (blocked, STOP, a dead number).
+                "unreachable_since": (
+                    row.unreachable_at.isoformat() if row.unreachable_at else None
+                ),
             }
             for row in identities
         ]

@@ -152,6 +152,9 @@ class FakeTelegramAPI(LocalServer):
     def block_chat(self, chat_id: int) -> None:
         self._blocked.add(chat_id)
 
+    def unblock_chat(self, chat_id: int) -> None:
+        self._blocked.discard(chat_id)
+
     def rate_limit_next(
         self, method: str, retry_after: int = 1, times: int = 1, *, after: int = 0
     ) -> None:
