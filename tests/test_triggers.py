@@ -308,6 +308,9 @@ async def test_feedback_on_vk_offers_every_answer_from_0_to_10(shop: Shop) -> No
         vera = test_vk.VkMember(shop.vk, client, 6700)
         (thanks,) = await vera.press(f"fb:{broadcast_id}:0")
     assert thanks.message.startswith("Thank you for your answer!\n25 points added")
+    # The one-time keyboard is gone after the tap: the thanks brings the main menu back.
+    assert thanks.keyboard is not None and thanks.keyboard["inline"] is False
+    assert "💰 Balance" in thanks.labels
     async with shop.runtime.db.reading() as session:
         (request,) = (await session.scalars(select(FeedbackRequest))).all()
     assert (request.member_id, request.store, request.score) == (member_id, "Center", 0)
@@ -374,8 +377,8 @@ async def test_feedback_on_whatsapp_by_number(shop: Shop, fake_twilio: FakeTwili
         assert refused.body == "Please answer with a whole number from 0 to 10."
         thanks = await cara.say("7")
         assert thanks.body.startswith("Thank you for your answer!\n25 points added")
-        again = await cara.say("8")
-        assert "already answered" in again.body
+        # Back at the main menu, numbered anew: a number now picks from it.
+        assert "💰 Balance" in choices(thanks)
 
     async with shop.runtime.db.reading() as session:
         (request,) = (await session.scalars(select(FeedbackRequest))).all()

@@ -75,7 +75,11 @@ class FeedbackMenu:
         except FeedbackNotAsked:
             return [Reply(text=self.t(language, "feedback-not-asked"))]
         if not answer.counted:
-            return [Reply(text=self.t(language, "feedback-already-counted"))]
+            return [
+                self._views.main_menu(
+                    language, turn.member, self.t(language, "feedback-already-counted")
+                )
+            ]
         await self._flow.save(
             turn.member.id,
             {
@@ -83,7 +87,9 @@ class FeedbackMenu:
                 "until": (self._program.clock.now() + COMMENT_WINDOW).isoformat(),
             },
         )
-        return [Reply(text=self._thanks(language, answer))]
+        # With the main menu: where the answers came as a keyboard of their own (VK's
+        # one-time keyboard for 11 buttons), the menu's keyboard was put away for them.
+        return [self._views.main_menu(language, turn.member, self._thanks(language, answer))]
 
     def _thanks(self, language: str, answer: Answer) -> str:
         lines = [self.t(language, "feedback-thanks")]
