@@ -28,6 +28,8 @@ from core.db.models import (
 from core.members.accounts import IdentityKey
 from core.notices.outbox import NoticeKind
 from core.offers.campaigns import CampaignSpec, CouponKind
+from core.segments.definition import parse_segment
+from core.segments.query import conditions
 from core.shared.errors import (
     CouponRedemptionNotFound,
     IdempotencyConflict,
@@ -80,6 +82,14 @@ async def notices(runtime: Runtime, member_id: int, kind: NoticeKind) -> list[di
 async def assert_consistent(runtime: Runtime, member_id: int) -> None:
     audit = await runtime.program.ledger.audit(member_id)
     assert audit.consistent, audit
+
+
+async def redeemed_spring(runtime: Runtime) -> set[int]:
+    """Who meets the segment condition "redeemed a coupon of spring" (consent aside)."""
+    segment = parse_segment({"coupon": {"campaign": "spring"}})
+    now = runtime.program.clock.now()
+    async with runtime.db.reading() as session:
+        return set(await session.scalars(select(Member.id).where(*conditions(segment, now=now))))
 
 
 def texts() -> NoticeTexts:
@@ -406,6 +416,7 @@ async def test_a_cancelled_coupon_use_makes_the_coupon_usable_again_once(
     redeem = ("coupon-redeem", coupon.code, "--order-amount", "200", "--card", ann.card_code)
     assert await run_cli(*redeem, "--redemption-id", "U1") == 0
     assert await coupon_state(runtime, coupon.code) == (1, 1, Decimal("50.00"))
+    assert await redeemed_spring(runtime) == {ann.id}
     capsys.readouterr()
 
     assert await run_cli("coupon-redeem-cancel", coupon.code.lower(), "--reason", "returned") == 0
@@ -418,6 +429,7 @@ async def test_a_cancelled_coupon_use_makes_the_coupon_usable_again_once(
     assert await run_cli("coupon-redeem-cancel", coupon.code, "--redemption-id", "U1") == 0
     assert f"Use U1 of coupon {coupon.code} was already cancelled" in capsys.readouterr().out
     assert await coupon_state(runtime, coupon.code) == (0, 0, Decimal("0.00"))
+    assert await redeemed_spring(runtime) == set()
     use = await scalar(runtime, select(CouponRedemption))
     assert (use.cancel_reason, use.cancelled_by, use.use_restored) == ("returned", "operator", True)
     (told,) = await notices(runtime, ann.id, NoticeKind.COUPON_USE_CANCELLED)
@@ -431,6 +443,7 @@ async def test_a_cancelled_coupon_use_makes_the_coupon_usable_again_once(
     assert await run_cli(*redeem, "--redemption-id", "U2") == 0
     assert "redeemed (U2): 50.00 off. Uses left: 0." in capsys.readouterr().out
     assert await coupon_state(runtime, coupon.code) == (1, 1, Decimal("50.00"))
+    assert await redeemed_spring(runtime) == {ann.id}
 
     refusals = {
         ("coupon-redeem-cancel", "NO-SUCH-CODE"): "coupon NO-SUCH-CODE: unknown",
