@@ -535,6 +535,9 @@ class Purchases:
         # Locked before anything of the redemption's returns is read: cancels of one
         # redemption are serialized, so together they never give back more than was spent.
         member = await session.get(Member, owner, with_for_update=True) if owner else None
+        if member is not None and member.merged_into_id is not None:
+            # Merged while this waited for the lock: the survivor holds the card now.
+            member = await session.get(Member, member.merged_into_id, with_for_update=True)
         if member is None:
             raise MemberNotFound(spent_entry.member_id)
         key = f"redemption-cancel:{spent_entry.id}" + (f":{cancel_id}" if cancel_id else "")
