@@ -6,6 +6,7 @@ python main.py coupons-import SLUG [FILE|-]
 python main.py coupon-issue SLUG CARD
 python main.py coupon-check CODE [--order-amount A] [--card CARD]
 python main.py coupon-redeem CODE --redemption-id ID [--order-amount A] [--card CARD]
+python main.py coupon-redeem-cancel CODE [--redemption-id ID] [--reason TEXT]
 python main.py reward-add SLUG --name NAME --cost POINTS [...]
 python main.py rewards [--all]
 """
@@ -251,6 +252,34 @@ class CouponRedeem(Command):
         return 0
 
 
+class CouponRedeemCancel(Command):
+    name = "coupon-redeem-cancel"
+    help = "cancel a coupon's use when the order is returned"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("code", help="the coupon code")
+        parser.add_argument(
+            "--redemption-id",
+            help="which use (the id it was redeemed under); the code's latest use if absent",
+        )
+        parser.add_argument("--reason", help="why, kept with the cancel")
+        parser.add_argument("--actor", default="operator", help="who cancels it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        result = await context.program.coupons.cancel_use(
+            args.code, actor=args.actor, redemption_id=args.redemption_id, reason=args.reason
+        )
+        what = "was already cancelled" if result.replayed else "cancelled"
+        if result.restored:
+            until = f" until {result.valid_until.isoformat()}" if result.valid_until else ""
+            outcome = f"the coupon can be used again{until}. Uses left: {result.uses_left}."
+        else:
+            why = "was voided" if result.why_not == "voided" else "has expired"
+            outcome = f"the coupon stays used, as it {why}."
+        print(f"Use {result.redemption_id} of coupon {result.code} {what}: {outcome}")
+        return 0
+
+
 class RewardAdd(Command):
     name = "reward-add"
     help = "add a reward to the catalogue"
@@ -313,6 +342,7 @@ COMMANDS: tuple[Command, ...] = (
     CouponIssue(),
     CouponCheck(),
     CouponRedeem(),
+    CouponRedeemCancel(),
     RewardAdd(),
     Rewards(),
 )

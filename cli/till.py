@@ -3,8 +3,11 @@
 python main.py credit CARD AMOUNT --purchase-id ID [--store S] [--category NAME=AMOUNT ...]
 python main.py redeem CARD POINTS --redemption-id ID [--order-amount A]
 python main.py refund PURCHASE_ID --refund-id ID [--amount A]
+python main.py redeem-cancel REDEMPTION_ID [--points N --cancel-id ID] [--reason TEXT]
 
-Each is idempotent on the shop's id: run again, it says so and changes nothing.
+Each is idempotent on the shop's id: run again, it says so and changes nothing. An order
+paid partly with points and returned: `redeem-cancel` first (the points come back), then
+`refund` (the purchase's points are taken back from a balance that has them, not as debt).
 """
 
 from __future__ import annotations
@@ -102,4 +105,41 @@ class Refund(Command):
         return 0
 
 
-COMMANDS: tuple[Command, ...] = (Credit(), Redeem(), Refund())
+class RedeemCancel(Command):
+    name = "redeem-cancel"
+    help = "give back the points a returned order was paid with"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("redemption_id", help="the id the points were redeemed under")
+        parser.add_argument(
+            "--points", type=int, help="a part of the order returned: the points to give back"
+        )
+        parser.add_argument(
+            "--cancel-id", help="the shop's id of this partial cancel (required with --points)"
+        )
+        parser.add_argument("--reason", help="why, kept with the cancel")
+        parser.add_argument("--actor", default="operator", help="who records it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        result = await context.program.purchases.cancel_redemption(
+            args.redemption_id,
+            actor=args.actor,
+            points=args.points,
+            cancel_id=args.cancel_id,
+            reason=args.reason,
+        )
+        if result.replayed and result.points == 0:
+            what = "was already cancelled in full: nothing is left to give back"
+        elif result.replayed:
+            what = f"was already cancelled: {result.points} points given back"
+        else:
+            what = f"cancelled: {result.points} points given back"
+        expired = f" ({result.expired} of them expired at once)" if result.expired else ""
+        left = f" {result.left} more can be given back." if result.left else ""
+        print(
+            f"Redemption {result.redemption_id} {what}{expired}.{left} Balance: {result.balance}."
+        )
+        return 0
+
+
+COMMANDS: tuple[Command, ...] = (Credit(), Redeem(), Refund(), RedeemCancel())

@@ -329,3 +329,11 @@ async def test_redemptions_and_purchases_in_the_window_count_against_the_holdout
     bad = ["broadcast-status", str(broadcast_id), "--window-days", "0"]
     assert await asyncio.to_thread(main.main, bad) == 1
     assert "Refused: --window-days must be 1 to 366" in capsys.readouterr().err
+
+    # a[2] returns the order the late coupon paid for: a cancelled use is no redemption.
+    late_code = rows[a[2]].coupon_code
+    assert late_code
+    cancelled = await program.coupons.cancel_use(late_code, actor="till", redemption_id="late")
+    assert cancelled.restored and not cancelled.replayed
+    again = await wiring.attribution(program).report(broadcast_id, timedelta(days=9))
+    assert [o.redeemed for o in again.variants] == [2, 0]

@@ -29,7 +29,8 @@ from core.shared.errors import (
 
 # Commands that talk to no messenger: they must be given the core, not the runtime.
 CORE_COMMANDS = {
-    "credit", "redeem", "refund", "event", "tier-status", "rules", "campaign-create",
+    "credit", "redeem", "refund", "redeem-cancel", "coupon-redeem-cancel",
+    "event", "tier-status", "rules", "campaign-create",
     "coupons-generate", "coupons-import", "coupon-issue", "coupon-check", "coupon-redeem",
     "reward-add", "rewards", "jobs", "quest-create", "quest-list", "quest-end", "quest-review",
     "contest-create", "contest-list", "contest-close",

@@ -4,7 +4,7 @@ Counted per variant, over the members it was sent to:
 - tapped: members who tapped one of its buttons (a row in broadcast_taps, the first tap per
   (broadcast, member); written by `record_tap` from the tap handler);
 - redeemed: members whose broadcast coupon (the code on their delivery row) was redeemed within
-  the attribution window after their own send;
+  the attribution window after their own send, and that use not cancelled since;
 - purchased / revenue: members with a purchase within the attribution window after their own
   send (`sent_at` <= purchase < `sent_at` + window), and the sum of those purchases net of
   what was refunded of them (whenever refunded: a refund names its purchase); `refunded` is
@@ -332,6 +332,8 @@ class Attribution:
                 CouponRedemption.coupon_id == Coupon.id,
                 CouponRedemption.created_at >= d.sent_at,
                 CouponRedemption.created_at < self._plus(d.sent_at, window),
+                # A use cancelled at the till (the order was returned) did not happen.
+                CouponRedemption.cancelled_at.is_(None),
             )
             redeemed = await self._grouped(
                 session,

@@ -350,6 +350,30 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class RedemptionCancel(Base):
+    """Points spent at the till given back (all that was left of the redemption, or a part):
+    `entry_id` returned them to lots with the expiries of the lots they were spent from, and
+    `expired` of them, from lots whose date had passed meanwhile, expired at once."""
+
+    __tablename__ = "redemption_cancels"
+    __table_args__ = (
+        CheckConstraint("points > 0", name="points_positive"),
+        CheckConstraint("expired >= 0 AND expired <= points", name="expired_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # The return entry's idempotency key: the redemption's, and the shop's cancel id if any.
+    cancel_key: Mapped[str] = mapped_column(String(128), unique=True)
+    redemption_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    expired: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(256))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PointLot(Base):
     """Points earned by one ledger entry and not yet spent, expired or taken back.
 
@@ -477,6 +501,13 @@ class CouponRedemption(Base):
     discount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The order was returned or the sale cancelled: the use no longer counts (limits, budget,
+    # a broadcast's attribution). `use_restored` says whether the coupon got the use back
+    # (False: it had expired or been voided by then, so it stays used).
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(256))
+    use_restored: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Reward(Base):

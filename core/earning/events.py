@@ -14,6 +14,8 @@ from core.shared.bus import DomainEvent
 PURCHASE_REASON = "purchase"
 REFUND_REASON = "refund"
 REDEMPTION_REASON = "redemption"
+# Points of a redemption given back: the order was returned or the sale cancelled.
+REDEMPTION_CANCEL_REASON = "redemption_cancel"
 EVENT_REASON = "event"
 
 
@@ -49,6 +51,20 @@ class PointsRedeemed(DomainEvent):
     member_id: int
     redemption_id: str
     points: int
+    balance: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsReturned(DomainEvent):
+    """Points spent at the till given back (a cancel of all or part of a redemption); not
+    published again for a replay. `expired` of them had passed their date and went at once."""
+
+    member_id: int
+    redemption_id: str
+    # Names this return for good (the ledger entry's idempotency key).
+    cancel_key: str
+    points: int
+    expired: int
     balance: int
 
 

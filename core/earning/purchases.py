@@ -5,6 +5,11 @@ that moment and the active promotions (see `ProgramRules.purchase_points` for th
 policy); the purchase then counts towards the member's tier, and a refund takes that progress
 back (see `core.tiers`). What happened is published (`core.earning.events`): referrals,
 tiers and notices react inside the same transaction.
+
+Points spent at the till come back when the order is returned (`cancel_redemption`): into
+lots with the expiries of the lots they were spent from, so they are no younger than they
+were; points whose date passed meanwhile come back and expire at once (both entries show in
+the member's history), as returning them spendable would be a gift.
 """
 
 from __future__ import annotations
@@ -12,22 +17,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import Member, Purchase, Refund
+from core.db.models import LedgerEntry, Member, PointLot, Purchase, RedemptionCancel, Refund
 from core.earning.events import (
     PURCHASE_REASON,
+    REDEMPTION_CANCEL_REASON,
     REDEMPTION_REASON,
     REFUND_REASON,
     PointsRedeemed,
+    PointsReturned,
     PurchaseRecorded,
     RefundRecorded,
 )
 from core.ledger.entries import Ledger
+from core.ledger.expiry import EXPIRY_ACTOR, EXPIRY_REASON
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
 from core.shared.bus import MessageBus
@@ -35,8 +44,10 @@ from core.shared.clock import Clock
 from core.shared.errors import (
     IdempotencyConflict,
     InvalidAmount,
+    InvalidReference,
     MemberNotFound,
     PurchaseNotFound,
+    RedemptionNotFound,
     RedemptionTooLarge,
 )
 from core.shared.owners import owner_of, owner_of_card
@@ -44,6 +55,7 @@ from core.shared.parsing import (
     parse_actor,
     parse_amount,
     parse_label,
+    parse_note,
     parse_reference,
 )
 from core.shared.writes import retry_on_conflict
@@ -81,6 +93,21 @@ class RefundResult:
 class Redemption:
     member_id: int
     points: int
+    balance: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class RedemptionCancelled:
+    """Points of a redemption given back: `points` by this cancel (0 when nothing was left),
+    `expired` of them at once; `left` can still be given back by later partial cancels."""
+
+    member_id: int
+    redemption_id: str
+    points: int
+    expired: int
+    spent: int
+    left: int
     balance: int
     replayed: bool
 
@@ -452,3 +479,181 @@ class Purchases:
 
         # The same redemption posted concurrently: the retry reports it.
         return await retry_on_conflict(attempt)
+
+    async def cancel_redemption(
+        self,
+        redemption_id: str,
+        *,
+        actor: str,
+        points: int | None = None,
+        cancel_id: str | None = None,
+        reason: str | None = None,
+    ) -> RedemptionCancelled:
+        """Give back the points a redemption spent: all that is left of it, or `points` of it
+        (a part of the order returned; then `cancel_id`, the shop's id of this part, is
+        required, so that sending it again is not a second return). Together never more than
+        was spent. Idempotent: a cancel sent again, or a whole cancel when nothing is left,
+        changes nothing and says so."""
+        actor = parse_actor(actor)
+        redemption_id = parse_reference("redemption id", redemption_id)
+        cancel = parse_reference("cancel id", cancel_id) if cancel_id is not None else None
+        if points is not None:
+            if points <= 0:
+                raise InvalidAmount("points to give back must be positive")
+            if cancel is None:
+                raise InvalidReference("a partial cancel needs its own cancel id")
+        note = parse_note("reason", reason)
+
+        async def attempt() -> RedemptionCancelled:
+            async with self._db.transaction() as session:
+                return await self._cancel_redemption_in(
+                    session, redemption_id, cancel, points, note, actor
+                )
+
+        # The same cancel sent concurrently: the retry sees it as a replay.
+        return await retry_on_conflict(attempt)
+
+    async def _cancel_redemption_in(
+        self,
+        session: AsyncSession,
+        redemption_id: str,
+        cancel_id: str | None,
+        points: int | None,
+        reason: str | None,
+        actor: str,
+    ) -> RedemptionCancelled:
+        spent_entry = await session.scalar(
+            select(LedgerEntry).where(
+                LedgerEntry.idempotency_key == f"redemption:{redemption_id}",
+                LedgerEntry.reason == REDEMPTION_REASON,
+            )
+        )
+        if spent_entry is None:
+            raise RedemptionNotFound(redemption_id)
+        # The points go back to whoever holds the card today (after a merge, the survivor).
+        owner = await session.scalar(owner_of(spent_entry.member_id))
+        # Locked before anything of the redemption's returns is read: cancels of one
+        # redemption are serialized, so together they never give back more than was spent.
+        member = await session.get(Member, owner, with_for_update=True) if owner else None
+        if member is not None and member.merged_into_id is not None:
+            # Merged while this waited for the lock: the survivor holds the card now.
+            member = await session.get(Member, member.merged_into_id, with_for_update=True)
+        if member is None:
+            raise MemberNotFound(spent_entry.member_id)
+        key = f"redemption-cancel:{spent_entry.id}" + (f":{cancel_id}" if cancel_id else "")
+        spent = -spent_entry.points
+        returned_before = int(
+            await session.scalar(
+                select(func.coalesce(func.sum(RedemptionCancel.points), 0)).where(
+                    RedemptionCancel.redemption_entry_id == spent_entry.id
+                )
+            )
+            or 0
+        )
+        left = spent - returned_before
+        previous = await session.scalar(
+            select(RedemptionCancel).where(RedemptionCancel.cancel_key == key)
+        )
+        if previous is not None:
+            if points is not None and previous.points != points:
+                raise IdempotencyConflict(key)
+            return RedemptionCancelled(
+                member.id,
+                redemption_id,
+                previous.points,
+                previous.expired,
+                spent,
+                left,
+                member.balance,
+                replayed=True,
+            )
+        if points is None and left == 0:
+            # A whole cancel once the parts gave everything back: done already.
+            return RedemptionCancelled(
+                member.id, redemption_id, 0, 0, spent, 0, member.balance, replayed=True
+            )
+        wanted = left if points is None else points
+        if wanted > left:
+            raise InvalidAmount(
+                f"at most {left} points of redemption {redemption_id} can still be given back"
+            )
+        now = self._clock.now()
+        posting = await self._ledger.post_in(
+            session,
+            member.id,
+            wanted,
+            reason=REDEMPTION_CANCEL_REASON,
+            actor=actor,
+            idempotency_key=key,
+            reference=redemption_id,
+            lots_like=spent_entry.id,
+            returned_before=returned_before,
+        )
+        expired = await self._expire_returned_in(session, member.id, posting.entry.id, now)
+        session.add(
+            RedemptionCancel(
+                cancel_key=key,
+                redemption_entry_id=spent_entry.id,
+                entry_id=posting.entry.id,
+                member_id=member.id,
+                points=wanted,
+                expired=expired,
+                reason=reason,
+                actor=actor,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        await self._bus.publish_in(
+            session,
+            PointsReturned(
+                occurred_at=now,
+                member_id=member.id,
+                redemption_id=redemption_id,
+                cancel_key=key,
+                points=wanted,
+                expired=expired,
+                balance=member.balance,
+            ),
+        )
+        return RedemptionCancelled(
+            member.id,
+            redemption_id,
+            wanted,
+            expired,
+            spent,
+            left - wanted,
+            member.balance,
+            replayed=False,
+        )
+
+    async def _expire_returned_in(
+        self, session: AsyncSession, member_id: int, entry_id: int, now: datetime
+    ) -> int:
+        """Expire at once what came back into lots whose date has passed; how many points.
+
+        Keyed by the lot like the expiry job's own entries, so the job never expires it again."""
+        lots = (
+            await session.scalars(
+                select(PointLot)
+                .where(
+                    PointLot.entry_id == entry_id,
+                    PointLot.remaining > 0,
+                    PointLot.expires_at <= now,
+                )
+                .order_by(PointLot.id)
+            )
+        ).all()
+        expired = 0
+        for lot in lots:
+            posting = await self._ledger.post_in(
+                session,
+                member_id,
+                -lot.remaining,
+                reason=EXPIRY_REASON,
+                actor=EXPIRY_ACTOR,
+                idempotency_key=f"expiry:lot:{lot.id}",
+                only_from_lot=lot.id,
+            )
+            expired -= posting.entry.points
+        return expired

@@ -9,6 +9,10 @@ Points live in lots: every earning entry opens one (with its expiry, if the prog
 one), every spending entry takes from the lots that expire first and records which
 (`lot_allocations`). The balance is always the sum of what the lots have left, so when a
 batch expires only its own remainder goes, never points earned later.
+
+Points given back (a merge moving them, a cancelled redemption returning them) go into lots
+with the expiries of the lots they were taken from: giving points back never makes them
+younger, and points whose date has passed meanwhile never settle a debt.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
@@ -136,6 +140,7 @@ class Ledger:
         take_first_from: int | None = None,
         only_from_lot: int | None = None,
         lots_like: int | None = None,
+        returned_before: int = 0,
     ) -> Posting:
         """The same as `post`, inside a transaction the caller owns.
 
@@ -144,7 +149,9 @@ class Ledger:
         `only_from_lot`, from that one lot alone (its expiry). Earning
         opens one lot expiring by the program's rule, or, with `lots_like`, lots with the
         same expiries as those the spending entry `lots_like` drew from (a merge moves
-        points without making them younger)."""
+        points without making them younger). A part of what `lots_like` drew is given back
+        from its last-drawn points (so the latest-expiring first), after the
+        `returned_before` points earlier parts gave back."""
         if points == 0:
             raise ValueError("a ledger entry must move points")
         actor = parse_actor(actor)
@@ -178,14 +185,15 @@ class Ledger:
         )
         session.add(row)
         await session.flush()
+        spendable = 0
         if points > 0:
-            await self._open_lots(session, row, lots_like)
+            spendable = await self._open_lots(session, row, lots_like, returned_before)
         else:
             await self._take_from_lots(session, row, -points, take_first_from, only_from_lot)
-        if points > 0 and member.debt > 0:
+        if spendable > 0 and member.debt > 0:
             # Earnings settle a refund's debt first; the settlement is an entry of its own, so
             # the history shows it and the balance stays the sum of the entries.
-            settled = min(member.debt, points)
+            settled = min(member.debt, spendable)
             member.debt -= settled
             member.balance -= settled
             settlement = LedgerEntry(
@@ -200,46 +208,70 @@ class Ledger:
             )
             session.add(settlement)
             await session.flush()
-            await self._take_from_lots(session, settlement, settled, row.id)
+            await self._take_from_lots(
+                session, settlement, settled, row.id, spendable_at=row.created_at
+            )
         await session.flush()
         return Posting(entry=Entry.of(row), balance=member.balance, replayed=False)
 
     async def _open_lots(
-        self, session: AsyncSession, entry: LedgerEntry, lots_like: int | None
-    ) -> None:
-        if lots_like is not None:
-            drawn = (
-                await session.execute(
-                    select(LotAllocation.points, PointLot.earned_at, PointLot.expires_at)
-                    .join(PointLot, PointLot.id == LotAllocation.lot_id)
-                    .where(LotAllocation.entry_id == lots_like)
-                    .order_by(LotAllocation.id)
+        self,
+        session: AsyncSession,
+        entry: LedgerEntry,
+        lots_like: int | None,
+        returned_before: int,
+    ) -> int:
+        """Open the entry's lots; how many of its points are spendable (not past their date)."""
+        if lots_like is None:
+            expires_at = await self._expiry_for(session, entry.created_at)
+            session.add(
+                PointLot(
+                    member_id=entry.member_id,
+                    entry_id=entry.id,
+                    points=entry.points,
+                    remaining=entry.points,
+                    earned_at=entry.created_at,
+                    expires_at=expires_at,
                 )
-            ).all()
-            if sum(points for points, _, _ in drawn) != entry.points:
-                raise LedgerInconsistency(f"entry {lots_like} did not draw {entry.points} points")
-            for points, earned_at, expires_at in drawn:
-                session.add(
-                    PointLot(
-                        member_id=entry.member_id,
-                        entry_id=entry.id,
-                        points=points,
-                        remaining=points,
-                        earned_at=earned_at,
-                        expires_at=expires_at,
-                    )
-                )
-            return
-        session.add(
-            PointLot(
-                member_id=entry.member_id,
-                entry_id=entry.id,
-                points=entry.points,
-                remaining=entry.points,
-                earned_at=entry.created_at,
-                expires_at=await self._expiry_for(session, entry.created_at),
             )
-        )
+            return entry.points
+        drawn = (
+            await session.execute(
+                select(LotAllocation.points, PointLot.earned_at, PointLot.expires_at)
+                .join(PointLot, PointLot.id == LotAllocation.lot_id)
+                .where(LotAllocation.entry_id == lots_like)
+                .order_by(LotAllocation.id.desc())
+            )
+        ).all()
+        skip, wanted = returned_before, entry.points
+        given: list[tuple[int, datetime, datetime | None]] = []
+        for points, earned_at, expires_at in drawn:
+            skipped = min(skip, points)
+            skip -= skipped
+            part = min(points - skipped, wanted)
+            if part > 0:
+                given.append((part, earned_at, expires_at))
+                wanted -= part
+        if wanted > 0 or skip > 0:
+            raise LedgerInconsistency(
+                f"entry {lots_like} did not draw {entry.points} points after {returned_before}"
+            )
+        spendable = 0
+        # Opened in the order they were drawn: a whole give-back mirrors the spending.
+        for points, earned_at, expires_at in reversed(given):
+            session.add(
+                PointLot(
+                    member_id=entry.member_id,
+                    entry_id=entry.id,
+                    points=points,
+                    remaining=points,
+                    earned_at=earned_at,
+                    expires_at=expires_at,
+                )
+            )
+            if expires_at is None or expires_at > entry.created_at:
+                spendable += points
+        return spendable
 
     async def _expiry_for(self, session: AsyncSession, earned_at: datetime) -> datetime | None:
         # Read in the posting's own transaction: a rule change applies from the next posting.
@@ -254,11 +286,15 @@ class Ledger:
         points: int,
         take_first_from: int | None,
         only_from_lot: int | None = None,
+        *,
+        spendable_at: datetime | None = None,
     ) -> None:
         wanted = points
         mine = [PointLot.member_id == entry.member_id, PointLot.remaining > 0]
         if only_from_lot is not None:
             mine.append(PointLot.id == only_from_lot)
+        if spendable_at is not None:
+            mine.append(or_(PointLot.expires_at.is_(None), PointLot.expires_at > spendable_at))
         order = [
             PointLot.expires_at.is_(None),
             PointLot.expires_at,

@@ -19,11 +19,12 @@ from core.earning.events import (
     REDEMPTION_REASON,
     EventBonusRecorded,
     PointsRedeemed,
+    PointsReturned,
     PurchaseRecorded,
 )
 from core.ledger.events import PointsExpired
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.offers.events import CouponIssued
+from core.offers.events import CouponIssued, CouponRedemptionCancelled
 from core.shared.bus import MessageBus
 from core.tiers.events import TierChanged
 
@@ -35,6 +36,8 @@ def subscribe(bus: MessageBus) -> None:
     bus.subscribe_in_transaction(TierChanged, tier_changed)
     bus.subscribe_in_transaction(CouponIssued, coupon_received)
     bus.subscribe_in_transaction(PointsExpired, points_expired)
+    bus.subscribe_in_transaction(PointsReturned, points_returned)
+    bus.subscribe_in_transaction(CouponRedemptionCancelled, coupon_use_cancelled)
 
 
 async def points_earned_by_purchase(session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -152,5 +155,41 @@ async def points_expired(session: AsyncSession, event: PointsExpired) -> None:
         kind=NoticeKind.POINTS_EXPIRED,
         payload={"points": event.points, "balance": event.balance},
         dedupe_key=f"expired:lot:{event.first_lot_id}",
+        now=event.occurred_at,
+    )
+
+
+async def points_returned(session: AsyncSession, event: PointsReturned) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.POINTS_RETURNED,
+        payload={
+            "points": event.points,
+            "expired": event.expired,
+            "balance": event.balance,
+            "reference": event.redemption_id,
+        },
+        dedupe_key=f"returned:{event.cancel_key}",
+        now=event.occurred_at,
+    )
+
+
+async def coupon_use_cancelled(session: AsyncSession, event: CouponRedemptionCancelled) -> None:
+    if event.member_id is None:
+        return
+    payload: dict[str, Any] = {
+        "code": event.code,
+        "campaign": event.campaign,
+        "restored": event.restored,
+    }
+    if event.valid_until is not None:
+        payload["valid_until"] = event.valid_until.isoformat()
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.COUPON_USE_CANCELLED,
+        payload=payload,
+        dedupe_key=f"coupon-cancelled:{event.redemption_id}",
         now=event.occurred_at,
     )

@@ -50,6 +50,10 @@ class NoticeKind(StrEnum):
     BADGE_EARNED = "badge_earned"
     # payload: key, action ("checkin", "purchase"), period ("day", "week"), current
     STREAK_REMINDER = "streak_reminder"
+    # payload: points, expired (of them, gone at once), balance, reference (redemption id)
+    POINTS_RETURNED = "points_returned"
+    # payload: code, campaign (name), restored (bool), valid_until? (ISO)
+    COUPON_USE_CANCELLED = "coupon_use_cancelled"
 
 
 PENDING = "pending"

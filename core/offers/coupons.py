@@ -12,7 +12,7 @@ from core.db.database import Database
 from core.offers.campaigns import Campaign, Campaigns, CampaignSpec
 from core.offers.codes import Codes
 from core.offers.issuing import IssuedCoupon, Issuing
-from core.offers.redemption import CouponCheck, CouponRedeemed, Redemptions
+from core.offers.redemption import CouponCheck, CouponRedeemed, CouponUseCancelled, Redemptions
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 
@@ -81,4 +81,16 @@ class Coupons:
             order_amount=order_amount,
             card_code=card_code,
             member_id=member_id,
+        )
+
+    async def cancel_use(
+        self,
+        code: str,
+        *,
+        actor: str,
+        redemption_id: str | None = None,
+        reason: str | None = None,
+    ) -> CouponUseCancelled:
+        return await self.redemptions.cancel(
+            code, actor=actor, redemption_id=redemption_id, reason=reason
         )

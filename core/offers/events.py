@@ -37,6 +37,20 @@ class CouponRedeemed(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CouponRedemptionCancelled(DomainEvent):
+    """A coupon's use cancelled (the order was returned): it no longer counts anywhere.
+    `restored`: the coupon can be used again; False when it had expired or was voided."""
+
+    # Whom to tell: the coupon's holder, else who showed their card (None: nobody known).
+    member_id: int | None
+    redemption_id: str
+    code: str
+    campaign: str
+    restored: bool
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RewardClaimed(DomainEvent):
     member_id: int
     claim_id: str

@@ -5,6 +5,11 @@ PostgreSQL; SQLite's BEGIN IMMEDIATE serializes writers instead), so uses per co
 campaign's total limit and its budget hold under any number of concurrent attempts. Issuing
 locks the campaign row first and only ever takes a free code with SKIP LOCKED, so the two
 lock orders cannot deadlock.
+
+A use is cancelled (the order was returned) under the same locks: it stops counting for the
+coupon, the campaign's limits and budget, a member's limit, segments and a broadcast's
+attribution, once. The coupon gets the use back unless it has expired or been voided by then
+(a coupon past its date stays used: giving it back would change nothing but the books).
 """
 
 from __future__ import annotations
@@ -39,13 +44,15 @@ from core.shared import cards
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import (
+    CouponRedemptionNotFound,
     CouponRefused,
     IdempotencyConflict,
     InvalidAmount,
+    InvalidReference,
     MemberNotFound,
 )
 from core.shared.owners import member_ids_of, owner_of, owner_of_card
-from core.shared.parsing import parse_actor, parse_amount, parse_reference
+from core.shared.parsing import parse_actor, parse_amount, parse_note, parse_reference
 from core.shared.writes import retry_on_conflict
 
 CENT = Decimal("0.01")
@@ -81,6 +88,21 @@ class CouponRedeemed:
     discount: Decimal
     item: str | None
     order_amount: Decimal | None
+    uses_left: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class CouponUseCancelled:
+    """A coupon's use cancelled. `restored`: usable again; else `why_not` says why it stays
+    used (expired, voided)."""
+
+    redemption_id: str
+    code: str
+    campaign: str
+    restored: bool
+    why_not: str | None
+    valid_until: datetime | None
     uses_left: int
     replayed: bool
 
@@ -257,6 +279,121 @@ class Redemptions:
             replayed=True,
         )
 
+    async def cancel(
+        self,
+        code: str,
+        *,
+        actor: str,
+        redemption_id: str | None = None,
+        reason: str | None = None,
+    ) -> CouponUseCancelled:
+        """Cancel a use of the code (the order was returned): the one under `redemption_id`,
+        or without it the code's latest use. Idempotent: a cancelled use stays cancelled."""
+        code = normalize_code(code)
+        actor = parse_actor(actor)
+        if redemption_id is not None:
+            redemption_id = parse_reference("redemption id", redemption_id)
+        note = parse_note("reason", reason)
+
+        async def attempt() -> CouponUseCancelled:
+            async with self._db.transaction() as session:
+                return await self._cancel_in(session, code, redemption_id, note, actor)
+
+        return await retry_on_conflict(attempt)
+
+    async def _cancel_in(
+        self,
+        session: AsyncSession,
+        code: str,
+        redemption_id: str | None,
+        reason: str | None,
+        actor: str,
+    ) -> CouponUseCancelled:
+        # The coupon's and its campaign's rows, in redemption's lock order.
+        coupon = await session.scalar(select(Coupon).where(Coupon.code == code).with_for_update())
+        if coupon is None:
+            raise CouponRefused(UNKNOWN, code)
+        campaign = await session.get(CouponCampaign, coupon.campaign_id, with_for_update=True)
+        assert campaign is not None
+        uses = list(
+            await session.scalars(
+                select(CouponRedemption)
+                .where(CouponRedemption.coupon_id == coupon.id)
+                .order_by(CouponRedemption.id.desc())
+            )
+        )
+        if redemption_id is not None:
+            chosen = next((use for use in uses if use.redemption_id == redemption_id), None)
+            if chosen is None:
+                raise CouponRedemptionNotFound(code, redemption_id)
+        else:
+            if not uses:
+                raise CouponRedemptionNotFound(code)
+            chosen = uses[0]
+            live = [use for use in uses if use.cancelled_at is None]
+            if chosen.cancelled_at is None and len(live) > 1:
+                raise InvalidReference(
+                    f"coupon {code} is used {len(live)} times: say which use with its redemption id"
+                )
+        until = valid_until(coupon, campaign)
+        if chosen.cancelled_at is not None:
+            return self._cancelled(chosen, coupon, campaign, until, replayed=True)
+        now = self._clock.now()
+        if coupon.voided_at is not None:
+            why_not: str | None = VOIDED
+        elif until is not None and now >= until:
+            why_not = EXPIRED
+        else:
+            why_not = None
+        chosen.cancelled_at = now
+        chosen.cancelled_by = actor
+        chosen.cancel_reason = reason
+        chosen.use_restored = why_not is None
+        if why_not is None:
+            coupon.uses -= 1
+        # The sale did not happen: the campaign's limit and budget get the use back either way.
+        campaign.redemptions -= 1
+        campaign.spent = Decimal(campaign.spent or 0) - chosen.discount
+        await session.flush()
+        told = coupon.member_id if coupon.member_id is not None else chosen.member_id
+        holder = await session.scalar(owner_of(told)) if told is not None else None
+        await self._bus.publish_in(
+            session,
+            events.CouponRedemptionCancelled(
+                occurred_at=now,
+                member_id=holder,
+                redemption_id=chosen.redemption_id,
+                code=code,
+                campaign=campaign.name,
+                restored=why_not is None,
+                valid_until=until,
+            ),
+        )
+        return self._cancelled(chosen, coupon, campaign, until, replayed=False)
+
+    @staticmethod
+    def _cancelled(
+        use: CouponRedemption,
+        coupon: Coupon,
+        campaign: CouponCampaign,
+        until: datetime | None,
+        *,
+        replayed: bool,
+    ) -> CouponUseCancelled:
+        why_not = None
+        if not use.use_restored:
+            why_not = VOIDED if coupon.voided_at is not None else EXPIRED
+        return CouponUseCancelled(
+            redemption_id=use.redemption_id,
+            code=coupon.code,
+            campaign=campaign.name,
+            restored=bool(use.use_restored),
+            why_not=why_not,
+            valid_until=until,
+            uses_left=max(0, campaign.uses_per_coupon - coupon.uses),
+            replayed=replayed,
+        )
+
     async def _holder(
         self, session: AsyncSession, card_code: str | None, member_id: int | None
     ) -> int | None:
@@ -316,6 +453,7 @@ class Redemptions:
                 .where(
                     Coupon.campaign_id == campaign.id,
                     CouponRedemption.member_id.in_(member_ids_of(holder)),
+                    CouponRedemption.cancelled_at.is_(None),
                 )
             )
             if (used or 0) >= campaign.per_member_limit:

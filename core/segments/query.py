@@ -156,7 +156,13 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
         ).join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
         # Who redeemed it: the card shown at the till, else the coupon's holder.
         redeemer = func.coalesce(CouponRedemption.member_id, Coupon.member_id)
-        owners = _owners(redeemed, redeemer, CouponCampaign.slug == segment.coupon.campaign)
+        owners = _owners(
+            redeemed,
+            redeemer,
+            CouponCampaign.slug == segment.coupon.campaign,
+            # A use cancelled at the till (the order was returned) is no redemption.
+            CouponRedemption.cancelled_at.is_(None),
+        )
         where.append(Member.id.in_(owners) if segment.coupon.redeemed else Member.id.not_in(owners))
     if segment.tags is not None:
         tags = segment.tags

@@ -145,6 +145,30 @@ class PurchaseNotFound(NotFound):
     code = "purchase_not_found"
 
 
+class RedemptionNotFound(NotFound):
+    """No points were redeemed at the till under this redemption id."""
+
+    code = "redemption_not_found"
+
+    def __init__(self, redemption_id: str) -> None:
+        super().__init__(f"no redemption of points with id {redemption_id!r}")
+        self.redemption_id = redemption_id
+
+
+class CouponRedemptionNotFound(NotFound):
+    """A coupon that was never used, or not under the redemption id given."""
+
+    code = "coupon_redemption_not_found"
+
+    def __init__(self, code: str, redemption_id: str | None = None) -> None:
+        if redemption_id is None:
+            super().__init__(f"coupon {code} has not been used")
+        else:
+            super().__init__(f"coupon {code} was not used under redemption id {redemption_id!r}")
+        self.coupon_code = code
+        self.redemption_id = redemption_id
+
+
 class InvalidCampaign(InvalidInput):
     """A coupon campaign (or a reward) that cannot be created as given; the message says why."""
 

@@ -22,6 +22,8 @@ MAX_LABEL_LENGTH = 64
 MAX_NAME_LENGTH = 128
 # Who recorded a change: an operator, a till, a system ("program", "expiry").
 MAX_ACTOR_LENGTH = 64
+# Why an operator did something (a cancelled sale's reason), kept with it.
+MAX_NOTE_LENGTH = 256
 # Control characters (NUL among them, which PostgreSQL cannot store in text), lone
 # surrogates (which cannot be encoded) and private-use characters.
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
@@ -114,6 +116,17 @@ def parse_reference(what: str, raw: str, *, max_length: int = MAX_REFERENCE_LENG
     if has_control_characters(reference):
         raise InvalidReference(f"a {what} may not contain control characters")
     return reference
+
+
+def parse_note(what: str, raw: str | None) -> str | None:
+    """A free-text note an operator adds (why a sale was cancelled), cleaned as it is kept;
+    None if none or nothing is left of it."""
+    if raw is None:
+        return None
+    note = clean_text(raw)
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidReference(f"a {what} of at most {MAX_NOTE_LENGTH} characters is required")
+    return note or None
 
 
 def parse_label(what: str, raw: str) -> str:

@@ -269,6 +269,43 @@ def _streak_reminder(texts: NoticeTexts, payload: dict[str, Any], language: str)
     ]
 
 
+def _points_returned(texts: NoticeTexts, payload: dict[str, Any], language: str) -> list[Reply]:
+    lines = [
+        texts._text(
+            language,
+            "notice-points-returned",
+            points=texts._points(language, payload.get("points")),
+            balance=texts._points(language, payload.get("balance")),
+        )
+    ]
+    if _int(payload.get("expired")) > 0:
+        lines.append(
+            texts._text(
+                language,
+                "notice-points-returned-expired",
+                expired=texts._points(language, payload.get("expired")),
+            )
+        )
+    return [Reply("\n".join(lines))]
+
+
+def _coupon_use_cancelled(
+    texts: NoticeTexts, payload: dict[str, Any], language: str
+) -> list[Reply]:
+    code = str(payload.get("code") or "")
+    if not payload.get("restored"):
+        return [Reply(texts._text(language, "notice-coupon-not-restored", code=code))]
+    lines = [texts._text(language, "notice-coupon-restored", code=code)]
+    until = _date(payload.get("valid_until"))
+    if until is not None:
+        lines.append(
+            texts._text(
+                language, "notice-coupon-valid-until", date=texts.texts.date(language, until)
+            )
+        )
+    return [Reply("\n".join(lines))]
+
+
 def _localized(value: Any, language: str) -> str:
     """A marketer's text as the payload keeps it: one text, or {language: text} looked up by
     `text_in`. The payload is stored JSON: entries that are not text, or blank, are left out."""
@@ -298,6 +335,8 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.CONTEST_WON: NoticeTexts._contest_won,
     NoticeKind.BADGE_EARNED: _badge_earned,
     NoticeKind.STREAK_REMINDER: _streak_reminder,
+    NoticeKind.POINTS_RETURNED: _points_returned,
+    NoticeKind.COUPON_USE_CANCELLED: _coupon_use_cancelled,
 }
 
 

@@ -251,3 +251,10 @@ menu-timezone = 🕒 Time zone
 words-timezone = time zone
 time-zone-choose = Which time zone are you in? We greet you on your birthday on your own day. Now: { $zone }.
 time-zone-changed = Done: your time zone is { $zone }.
+
+## Returned orders: points and coupons given back
+reason-redemption_cancel = Points returned: order cancelled
+notice-points-returned = ↩️ { $points } came back to you: an order you paid with points was cancelled. Your balance: { $balance }.
+notice-points-returned-expired = Of these, { $expired } had passed their expiry date and expired at once.
+notice-coupon-restored = 🎟 Your order with coupon { $code } was cancelled, so you can use the coupon again.
+notice-coupon-not-restored = Your order with coupon { $code } was cancelled. The coupon is no longer valid, so it cannot be used again.

@@ -247,3 +247,10 @@ menu-timezone = 🕒 منطقهٔ زمانی
 words-timezone = منطقه زمانی
 time-zone-choose = در کدام منطقهٔ زمانی هستید؟ تا تولدتان را درست در روز خودتان تبریک بگوییم. اکنون: { $zone }.
 time-zone-changed = انجام شد: منطقهٔ زمانی شما { $zone } است.
+
+## Returned orders: points and coupons given back
+reason-redemption_cancel = بازگشت امتیاز: سفارش لغو شد
+notice-points-returned = ↩️ { $points } به شما برگشت: سفارشی که با امتیاز پرداخت شده بود لغو شد. موجودی شما: { $balance }.
+notice-points-returned-expired = از این مقدار، { $expired } از تاریخ انقضایش گذشته بود و بی‌درنگ منقضی شد.
+notice-coupon-restored = 🎟 سفارش با کوپن { $code } لغو شد؛ می‌توانید دوباره از این کوپن استفاده کنید.
+notice-coupon-not-restored = سفارش با کوپن { $code } لغو شد. این کوپن دیگر معتبر نیست، پس نمی‌توان دوباره از آن استفاده کرد.

@@ -263,3 +263,10 @@ menu-timezone = 🕒 Часовой пояс
 words-timezone = часовой пояс
 time-zone-choose = В каком вы часовом поясе? Так мы поздравим вас с днём рождения именно в ваш день. Сейчас: { $zone }.
 time-zone-changed = Готово: ваш часовой пояс — { $zone }.
+
+## Returned orders: points and coupons given back
+reason-redemption_cancel = Возврат баллов: заказ отменён
+notice-points-returned = ↩️ Вам вернули { $points }: заказ, оплаченный баллами, отменён. Ваш баланс: { $balance }.
+notice-points-returned-expired = Из них сгорело по сроку сразу же: { $expired }.
+notice-coupon-restored = 🎟 Заказ с купоном { $code } отменён: купоном снова можно воспользоваться.
+notice-coupon-not-restored = Заказ с купоном { $code } отменён. Купон уже недействителен, поэтому воспользоваться им снова нельзя.
