@@ -67,6 +67,14 @@ rules-value = • { $points } = { $worth } when you pay with points.
 rules-welcome = • A welcome gift of { $bonus } when you join.
 rules-share = • Points can pay for up to { $share } of an order.
 rules-no-earn = • Points are currently awarded only in special promotions.
+rules-expiry = • Points expire { $days ->
+    [one] a day
+   *[other] { $days } days
+} after you earn them.
+rules-referral = • Invite friends: when a friend { $qualifies }, you get { $referrer } and they get { $friend }.
+rules-birthday = • A birthday gift of { $bonus }.
+rules-event-review = • { $points } for a review.
+rules-event-survey = • { $points } for answering a survey.
 
 ## Problems
 flood-slow-down = You are sending messages very fast. Please wait a few seconds, then I will answer again.

@@ -69,6 +69,11 @@ rules-value = • هنگام پرداخت با امتیاز، { $points } برا
 rules-welcome = • هدیهٔ خوش‌آمدگویی هنگام عضویت: { $bonus }.
 rules-share = • با امتیاز می‌توان تا { $share } از مبلغ خرید را پرداخت کرد.
 rules-no-earn = • در حال حاضر امتیاز فقط در طرح‌های تشویقی ویژه اعطا می‌شود.
+rules-expiry = • امتیازها { $days } روز پس از دریافت منقضی می‌شوند.
+rules-referral = • دوستانتان را دعوت کنید: وقتی دوستتان { $qualifies }، شما { $referrer } و دوستتان { $friend } می‌گیرید.
+rules-birthday = • هدیهٔ تولد: { $bonus }.
+rules-event-review = • { $points } برای ثبت نظر.
+rules-event-survey = • { $points } برای پاسخ به نظرسنجی.
 
 ## Problems
 flood-slow-down = پیام‌ها را خیلی سریع می‌فرستید. لطفاً چند ثانیه صبر کنید، سپس دوباره پاسخ می‌دهم.

@@ -68,6 +68,15 @@ rules-value = • { $points } = { $worth } при оплате баллами.
 rules-welcome = • Приветственный подарок: { $bonus } при регистрации.
 rules-share = • Баллами можно оплатить до { $share } покупки.
 rules-no-earn = • Сейчас баллы начисляются только в рамках специальных акций.
+rules-expiry = • Баллы сгорают через { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+} после начисления.
+rules-referral = • Приглашайте друзей: когда друг { $qualifies }, вы получите { $referrer }, а он — { $friend }.
+rules-birthday = • Подарок на день рождения: { $bonus }.
+rules-event-review = • { $points } за отзыв.
+rules-event-survey = • { $points } за участие в опросе.
 
 ## Problems
 flood-slow-down = Вы отправляете сообщения слишком быстро. Подождите несколько секунд, и я снова отвечу.
