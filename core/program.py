@@ -153,7 +153,7 @@ class LoyaltyProgram:
             events=Events(db, clock, ledger, rules, bus),
             coupons=coupons,
             rewards=Rewards(db, clock, ledger, coupons, bus),
-            birthdays=Birthdays(db, clock, ledger, rules, members),
+            birthdays=Birthdays(db, clock, ledger, rules, members, coupons),
             expiry=Expiry(db, clock, ledger, rules, bus),
             reminders=ExpiryReminders(db, clock, rules),
             quests=quests,

@@ -119,3 +119,22 @@ async def test_the_terms_on_whatsapp_in_persian_with_and_without_expiry(
     assert "• 20 امتیاز برای پاسخ به نظرسنجی." in welcome.body
     assert "نظر." not in welcome.body, "no review bonus is set up"
     assert list(choices(welcome))[:2] == ["✅ شرایط را می‌پذیرم", "❌ نمی‌پذیرم"]
+
+
+async def test_the_terms_name_the_birthday_coupon_and_a_tiers_own_birthday_gift(
+    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI, webhook: Any
+) -> None:
+    await telegram_runtime.program.rules.update(
+        actor="test",
+        birthday_bonus=50,
+        birthday_coupon="cake",
+        tiers=[
+            {"key": "silver", "name": "Silver", "threshold": 1000},
+            {"key": "gold", "name": "Gold", "threshold": 5000, "birthday_bonus": 300},
+        ],
+    )
+    ann = TelegramMember(fake_telegram, webhook_delivery(webhook), user_id=7005)
+    terms = text_of(await ann.send("/start"))
+    assert "• A birthday gift of 50 points and a coupon." in terms
+    assert "• Silver: from RUB1,000\n" in terms
+    assert "• Gold: from RUB5,000, birthday gift 300 points" in terms

@@ -193,10 +193,13 @@ class Views:
                     friend=points(language, rules.referral_friend_bonus),
                 )
             )
-        if rules.birthday_bonus > 0:
-            lines.append(
-                self.t(language, "rules-birthday", bonus=points(language, rules.birthday_bonus))
-            )
+        birthday = points(language, rules.birthday_bonus)
+        if rules.birthday_bonus > 0 and rules.birthday_coupon:
+            lines.append(self.t(language, "rules-birthday-coupon", bonus=birthday))
+        elif rules.birthday_bonus > 0:
+            lines.append(self.t(language, "rules-birthday", bonus=birthday))
+        elif rules.birthday_coupon:
+            lines.append(self.t(language, "rules-birthday-coupon-only"))
         for kind in RULES_EVENT_KINDS:
             bonus = rules.event_bonus(kind)
             if bonus is not None and bonus.points > 0:
@@ -213,19 +216,19 @@ class Views:
             name = tier.name.get(language)
             threshold = self._metric_amount(language, rules, tier.threshold)
             if tier.earn_multiplier == 1:
-                lines.append(
-                    self.t(language, "rules-tier-line-plain", tier=name, threshold=threshold)
-                )
-                continue
-            lines.append(
-                self.t(
+                line = self.t(language, "rules-tier-line-plain", tier=name, threshold=threshold)
+            else:
+                line = self.t(
                     language,
                     "rules-tier-line",
                     tier=name,
                     threshold=threshold,
                     multiplier=self.texts.number(language, tier.earn_multiplier.normalize()),
                 )
-            )
+            if tier.birthday_bonus is not None:
+                gift = self.texts.points(language, tier.birthday_bonus)
+                line += self.t(language, "rules-tier-birthday", bonus=gift)
+            lines.append(line)
         return lines
 
     def _promotion_rules(self, language: str, rules: ProgramRules, now: datetime) -> list[str]:

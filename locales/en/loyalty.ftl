@@ -73,6 +73,9 @@ rules-expiry = • Points expire { $days ->
 } after you earn them.
 rules-referral = • Invite friends: when a friend { $qualifies }, you get { $referrer } and they get { $friend }.
 rules-birthday = • A birthday gift of { $bonus }.
+rules-birthday-coupon = • A birthday gift of { $bonus } and a coupon.
+rules-birthday-coupon-only = • A coupon as a birthday gift.
+rules-tier-birthday = , birthday gift { $bonus }
 rules-event-review = • { $points } for a review.
 rules-event-survey = • { $points } for answering a survey.
 

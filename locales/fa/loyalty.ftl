@@ -72,6 +72,9 @@ rules-no-earn = • در حال حاضر امتیاز فقط در طرح‌ها�
 rules-expiry = • امتیازها { $days } روز پس از دریافت منقضی می‌شوند.
 rules-referral = • دوستانتان را دعوت کنید: وقتی دوستتان { $qualifies }، شما { $referrer } و دوستتان { $friend } می‌گیرید.
 rules-birthday = • هدیهٔ تولد: { $bonus }.
+rules-birthday-coupon = • هدیهٔ تولد: { $bonus } و یک کوپن.
+rules-birthday-coupon-only = • هدیهٔ تولد: یک کوپن.
+rules-tier-birthday = ، هدیهٔ تولد { $bonus }
 rules-event-review = • { $points } برای ثبت نظر.
 rules-event-survey = • { $points } برای پاسخ به نظرسنجی.
 

@@ -75,6 +75,9 @@ rules-expiry = • Баллы сгорают через { $days } { $days ->
 } после начисления.
 rules-referral = • Приглашайте друзей: когда друг { $qualifies }, вы получите { $referrer }, а он — { $friend }.
 rules-birthday = • Подарок на день рождения: { $bonus }.
+rules-birthday-coupon = • Подарок на день рождения: { $bonus } и купон.
+rules-birthday-coupon-only = • Подарок на день рождения: купон.
+rules-tier-birthday = , подарок на день рождения — { $bonus }
 rules-event-review = • { $points } за отзыв.
 rules-event-survey = • { $points } за участие в опросе.
 
