@@ -98,6 +98,16 @@ REFUSALS: list[tuple[str, Any, str]] = [
         "yes",
         "expiry_reminder_is_marketing: must be true or false, not 'yes'",
     ),
+    (
+        "coupon_reminder_days",
+        -1,
+        "coupon_reminder_days: must be between 0 (no reminder) and 365, not -1",
+    ),
+    (
+        "coupon_reminder_is_marketing",
+        "yes",
+        "coupon_reminder_is_marketing: must be true or false, not 'yes'",
+    ),
     ("birthday_bonus", -1, "birthday_bonus: must be between 0 and 1000000, not -1"),
     (
         "time_zone",

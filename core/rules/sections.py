@@ -283,6 +283,10 @@ class ExpiryRules(Section):
     # law treats it as marketing, only members who opted in get it.
     expiry_reminder_days: Annotated[int, whole(0, 365, zero="no reminder")] = 7
     expiry_reminder_is_marketing: Annotated[bool, flag()] = False
+    # A reminder goes out this many days before a member's unused coupon expires (0: none),
+    # once per coupon; as for points, only to members who opted in if it is marketing.
+    coupon_reminder_days: Annotated[int, whole(0, 365, zero="no reminder")] = 3
+    coupon_reminder_is_marketing: Annotated[bool, flag()] = False
 
 
 class BirthdayRules(Section):

@@ -167,6 +167,7 @@ notice-tier-upgraded = 🏆 Congratulations! You have reached the { $tier } leve
 notice-tier-downgraded = Your level is now { $tier }. Keep shopping with us to climb back up.
 notice-tier-base = base
 notice-points-expiring = ⏳ { $points } will expire on { $date }. Spend them before then!
+notice-coupon-expiring = ⏳ Your coupon { $code } ({ $benefit }) expires on { $date }. Use it before then!
 notice-points-expired = ⌛ { $points } expired. Your balance: { $balance }.
 notice-birthday = 🎂 Happy birthday! Thank you for being with us.
 notice-birthday-bonus = 🎂 Happy birthday! Here is our gift to you: { $points }.

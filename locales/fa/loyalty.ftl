@@ -166,6 +166,7 @@ notice-tier-upgraded = 🏆 تبریک! شما به سطح { $tier } رسیدی�
 notice-tier-downgraded = سطح شما اکنون { $tier } است. با خرید از ما دوباره ارتقا پیدا کنید.
 notice-tier-base = پایه
 notice-points-expiring = ⏳ { $points } در تاریخ { $date } منقضی می‌شود. پیش از آن خرجش کنید!
+notice-coupon-expiring = ⏳ کوپن { $code } شما ({ $benefit }) در تاریخ { $date } منقضی می‌شود. پیش از آن از آن استفاده کنید!
 notice-points-expired = ⌛ { $points } منقضی شد. موجودی شما: { $balance }.
 notice-birthday = 🎂 تولدتان مبارک! از اینکه با ما هستید سپاسگزاریم.
 notice-birthday-bonus = 🎂 تولدتان مبارک! هدیهٔ ما به شما: { $points }.

@@ -170,6 +170,7 @@ notice-tier-upgraded = 🏆 Поздравляем! Теперь у вас ур�
 notice-tier-downgraded = Теперь у вас уровень «{ $tier }». Делайте покупки, чтобы вернуть прежний.
 notice-tier-base = базовый
 notice-points-expiring = ⏳ { $date } сгорят { $points }. Успейте потратить!
+notice-coupon-expiring = ⏳ Ваш купон { $code } ({ $benefit }) действует до { $date }. Успейте воспользоваться!
 notice-points-expired = ⌛ Сгорело: { $points }. Ваш баланс: { $balance }.
 notice-birthday = 🎂 С днём рождения! Спасибо, что вы с нами.
 notice-birthday-bonus = 🎂 С днём рождения! Наш подарок вам: { $points }.
