@@ -215,6 +215,10 @@ def program_jobs(program: LoyaltyProgram) -> list[Job]:
         # Hourly: points expire at the instant their lot says, not at some daily batch time.
         jobs.append(_job("expire_points", Every.HOUR, expiry.expire_due, minute=5))
         jobs.append(_job("remind_expiring", Every.HOUR, program.reminders.remind_due, minute=10))
+    coupon_reminders = getattr(program, "coupon_reminders", None)
+    if coupon_reminders is not None:
+        # Hourly: a coupon stops working at the instant its date says.
+        jobs.append(_job("remind_coupons", Every.HOUR, coupon_reminders.remind_due, minute=12))
     streaks = getattr(program, "streaks", None)
     if streaks is not None:
         # Hourly: the reminder hour comes at a different UTC hour in every time zone.

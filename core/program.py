@@ -39,7 +39,7 @@ from core.members.privacy import (
 )
 from core.notices import announcements
 from core.notices.privacy import NoticesSection
-from core.notices.reminders import ExpiryReminders
+from core.notices.reminders import CouponReminders, ExpiryReminders
 from core.offers.coupons import Coupons
 from core.offers.privacy import CouponsSection
 from core.offers.rewards import Rewards
@@ -72,6 +72,7 @@ class LoyaltyProgram:
     birthdays: Birthdays
     expiry: Expiry
     reminders: ExpiryReminders
+    coupon_reminders: CouponReminders
     quests: Quests
     contests: Contests
     streaks: Streaks
@@ -153,9 +154,10 @@ class LoyaltyProgram:
             events=Events(db, clock, ledger, rules, bus),
             coupons=coupons,
             rewards=Rewards(db, clock, ledger, coupons, bus),
-            birthdays=Birthdays(db, clock, ledger, rules, members),
+            birthdays=Birthdays(db, clock, ledger, rules, members, coupons),
             expiry=Expiry(db, clock, ledger, rules, bus),
             reminders=ExpiryReminders(db, clock, rules),
+            coupon_reminders=CouponReminders(db, clock, rules),
             quests=quests,
             contests=contests,
             streaks=streaks,

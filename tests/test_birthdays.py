@@ -17,8 +17,11 @@ from core.birthdays.birthdays import candidate_month_days, candidates_query, cel
 from core.db.models import LedgerEntry, Member, Notice
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.notices.outbox import NoticeKind
+from core.offers.campaigns import CampaignSpec
 from tests.clocks import StoppedClock
 from tests.data import count
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery
 
 BONUS = 50
 
@@ -335,3 +338,127 @@ async def test_the_cards_merged_into_a_member_are_found_through_the_index(shop: 
 
     assert "ix_members_merged_into_id" in plan, plan
     assert "Seq Scan" not in plan and "SCAN members" not in plan, plan
+
+
+# ---------------------------------------------------------------- the gift: coupon and tiers
+@pytest.fixture
+async def telegram_shop(telegram_settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
+    built = build_runtime(telegram_settings, clock=clock)
+    await built.program.coupons.create_campaign(
+        CampaignSpec(slug="cake", name="Birthday cake", kind="free_item", item="Cake"),
+        actor="marketer",
+    )
+    await built.program.rules.update(actor="test", birthday_bonus=BONUS, birthday_coupon="cake")
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def test_the_greeting_brings_the_birthday_coupon_once_a_year(
+    telegram_shop: Runtime, fake_telegram: FakeTelegramAPI, clock: StoppedClock
+) -> None:
+    runtime = telegram_shop
+    async with webhook_client(runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=5151)
+        await ann.sign_up()
+        profile = await runtime.program.members.find(IdentityKey("telegram", "5151"))
+        assert profile is not None
+        await runtime.program.members.set_birthday(profile.id, date(1990, 11, 24))
+
+        clock.set(2026, 11, 24, 10, 0)
+        before = len(ann.received)
+        [greeting] = await runtime.program.birthdays.greet_due()
+        assert (await runtime.dispatch_notices(10)).sent == 1
+        code = greeting.coupon
+        assert code is not None
+        received = text_of(ann.last)
+        assert received.startswith(f"🎂 Happy birthday! Here is our gift to you: {BONUS} points.")
+        assert f"Your birthday coupon: {code}" in received
+        # Only the greeting: the coupon is in it, not in a notice of its own.
+        assert len(ann.received[before:]) == 1
+
+        coupons = text_of(await ann.send("🎟 My coupons"))
+        assert code in coupons and "Birthday cake" in coupons
+        [notice] = await birthday_notices(runtime, profile.id)
+        assert json.loads(notice.payload) == {"points": BONUS, "coupon": code}
+        assert notice.marketing is False
+
+        # Later the same day and the next: nothing more.
+        clock.set(2026, 11, 24, 20, 0)
+        assert await runtime.program.birthdays.greet_due() == []
+        clock.set(2026, 11, 25, 10, 0)
+        assert await runtime.program.birthdays.greet_due() == []
+        assert [c.code for c in await runtime.program.coupons.active_for(profile.id)] == [code]
+
+        # A year later: a new coupon.
+        clock.set(2027, 11, 24, 10, 0)
+        [next_year] = await runtime.program.birthdays.greet_due()
+        assert next_year.coupon is not None and next_year.coupon != code
+        assert len(await runtime.program.coupons.active_for(profile.id)) == 2
+        assert await bonuses(runtime, profile.id) == [BONUS, BONUS]
+
+
+async def test_a_campaign_that_ended_gives_no_coupon_and_the_points_still_come(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    await shop.program.coupons.create_campaign(
+        CampaignSpec(slug="cake", name="Birthday cake", kind="free_item", item="Cake"),
+        actor="marketer",
+    )
+    await shop.program.rules.update(actor="test", birthday_coupon="cake")
+    await shop.program.coupons.set_active("cake", False)
+    ann = await join(shop, "1", date(1990, 11, 24))
+
+    clock.set(2026, 11, 24, 10, 0)
+    [greeting] = await shop.program.birthdays.greet_due()
+
+    assert (greeting.points, greeting.coupon) == (BONUS, None)
+    assert await shop.program.coupons.active_for(ann.id) == []
+    [notice] = await birthday_notices(shop, ann.id)
+    assert json.loads(notice.payload) == {"points": BONUS}
+
+
+async def test_a_coupon_without_points_is_a_gift_not_marketing(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    await shop.program.coupons.create_campaign(
+        CampaignSpec(slug="cake", name="Birthday cake", kind="percent", value="20"),
+        actor="marketer",
+    )
+    await shop.program.rules.update(actor="test", birthday_bonus=0, birthday_coupon="cake")
+    ann = await join(shop, "1", date(1990, 11, 24))
+
+    clock.set(2026, 11, 24, 10, 0)
+    [greeting] = await shop.program.birthdays.greet_due()
+
+    assert greeting.points == 0 and greeting.coupon is not None
+    assert await bonuses(shop, ann.id) == []
+    [notice] = await birthday_notices(shop, ann.id)
+    assert notice.marketing is False, "a coupon of one's own is news about one's account"
+
+
+async def test_a_tiers_own_birthday_bonus_replaces_the_base_one(
+    shop: Runtime, clock: StoppedClock
+) -> None:
+    await shop.program.rules.update(
+        actor="test",
+        tiers=[
+            {"key": "base", "name": "Base", "threshold": 0},
+            {"key": "silver", "name": "Silver", "threshold": 1000},
+            {"key": "gold", "name": "Gold", "threshold": 5000, "birthday_bonus": 300},
+        ],
+    )
+    base = await join(shop, "1", date(1990, 11, 24))
+    silver = await join(shop, "2", date(1990, 11, 24))
+    gold = await join(shop, "3", date(1990, 11, 24))
+    async with shop.db.transaction() as session:
+        await session.execute(update(Member).where(Member.id == silver.id).values(tier="silver"))
+        await session.execute(update(Member).where(Member.id == gold.id).values(tier="gold"))
+
+    clock.set(2026, 11, 24, 10, 0)
+    await shop.program.birthdays.greet_due()
+
+    assert await bonuses(shop, base.id) == [BONUS]
+    assert await bonuses(shop, silver.id) == [BONUS], "a tier without its own: the base bonus"
+    assert await bonuses(shop, gold.id) == [300]

@@ -92,7 +92,13 @@ def test_the_period_key_follows_the_schedule() -> None:
 async def test_the_program_offers_its_jobs(shop: Runtime) -> None:
     names = {job.name for job in scheduled_jobs(shop).jobs}
 
-    assert {"greet_birthdays", "expire_points", "remind_expiring", "dispatch_notices"} <= names
+    assert {
+        "greet_birthdays",
+        "expire_points",
+        "remind_expiring",
+        "remind_coupons",
+        "dispatch_notices",
+    } <= names
     assert "prune_job_runs" in names
 
 

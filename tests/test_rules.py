@@ -85,6 +85,7 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ),
     ("referral_daily_cap", 1001, "referral_daily_cap: must be between 0 and 1000, not 1001"),
     ("referral_friend_coupon", 5, "referral_friend_coupon: must be text, not 5"),
+    ("birthday_coupon", 5, "birthday_coupon: must be text, not 5"),
     ("referral_referrer_coupon", [], "referral_referrer_coupon: must be text, not []"),
     ("points_ttl_days", -5, "points_ttl_days: must be between 0 (never) and 3660, not -5"),
     (
@@ -96,6 +97,16 @@ REFUSALS: list[tuple[str, Any, str]] = [
         "expiry_reminder_is_marketing",
         "yes",
         "expiry_reminder_is_marketing: must be true or false, not 'yes'",
+    ),
+    (
+        "coupon_reminder_days",
+        -1,
+        "coupon_reminder_days: must be between 0 (no reminder) and 365, not -1",
+    ),
+    (
+        "coupon_reminder_is_marketing",
+        "yes",
+        "coupon_reminder_is_marketing: must be true or false, not 'yes'",
     ),
     ("birthday_bonus", -1, "birthday_bonus: must be between 0 and 1000000, not -1"),
     (
@@ -165,6 +176,11 @@ REFUSALS: list[tuple[str, Any, str]] = [
         "tiers[0].earn_multiplier: must be positive and at most 100, not 0",
     ),
     ("tiers", [{**TIER, "perks": "x" * 501}], "tiers[0].perks: must be at most 500 characters"),
+    (
+        "tiers",
+        [{**TIER, "birthday_bonus": -1}],
+        "tiers[0].birthday_bonus: must be between 0 and 1000000, not -1",
+    ),
     ("tiers", [TIER, {**TIER, "threshold": 2000}], "tiers: keys must be unique, repeated: silver"),
     (
         "tiers",

@@ -5,14 +5,19 @@ Tehran and one in New York have their birthday at different UTC instants. Each g
 one transaction keyed `birthday:{member}:{year}`: the ledger's idempotency key and the
 notice's dedupe key, so hourly runs, replays and concurrent processes pay it at most once.
 
-Is the greeting marketing? With a bonus it tells the member about points credited to their
+The gift is the member's tier's own `birthday_bonus` when it has one, else the base one, and
+the coupon of the `birthday_coupon` campaign, if the rules name one: issued in the greeting's
+transaction, so it comes once a year with the points. A campaign that ended or ran out gives
+no coupon (the log says why); the points and the greeting still go out.
+
+Is the greeting marketing? With a gift (points or a coupon) it tells the member about their
 own account under the program's terms (they gave their birthday in their profile for "a gift on
-the day"), so it is transactional and goes to every member. A greeting without a bonus is only a
+the day"), so it is transactional and goes to every member. A greeting without a gift is only a
 courtesy from the shop, so it is marked marketing and reaches only members who opted in.
 
 Guards against farming: a birthday is given once, in the profile (`Members.set_birthday`
 refuses a second one, so nothing in the chat moves it later). A messenger account that left a
-card and joined again gets a new card, but no birthday bonus until that card is a year old (the
+card and joined again gets a new card, but no birthday gift until that card is a year old (the
 greeting still comes), the way it gets no second welcome bonus; and cards merged into one
 celebrate once a year between them.
 """
@@ -32,12 +37,15 @@ from core.db.models import Identity, Member, Notice, RetiredIdentity, birthday_m
 from core.ledger.entries import Ledger
 from core.members.accounts import IdentityKey, Members
 from core.notices.outbox import NoticeKind, enqueue_in
+from core.offers.coupons import Coupons
 from core.rules.book import ProgramRules, RuleBook
 from core.shared.clock import Clock
+from core.shared.errors import CampaignNotFound, CouponRefused
 
 log = logging.getLogger(__name__)
 
 BIRTHDAY_REASON = "birthday"
+COUPON_SOURCE = "birthday"
 ACTOR = "scheduler:birthdays"
 # Nobody wants a greeting at midnight: it goes out from this local hour of the day on.
 GREETING_LOCAL_HOUR = 9
@@ -115,17 +123,25 @@ class Greeting:
     member_id: int
     points: int
     year: int
+    coupon: str | None = None
 
 
 class Birthdays:
     def __init__(
-        self, db: Database, clock: Clock, ledger: Ledger, rules: RuleBook, members: Members
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: Ledger,
+        rules: RuleBook,
+        members: Members,
+        coupons: Coupons,
     ) -> None:
         self._db = db
         self._clock = clock
         self._ledger = ledger
         self._rules = rules
         self._members = members
+        self._coupons = coupons
 
     async def greet_due(self) -> list[Greeting]:
         """Greet (and reward) every member whose birthday it is now in their own time zone
@@ -174,7 +190,7 @@ class Birthdays:
                 return None
             if await self._celebrated(session, member_id, year):
                 return None
-            bonus = 0 if rejoined else rules.birthday_bonus
+            bonus = 0 if rejoined else rules.birthday_points(member.tier)
             if bonus > 0:
                 await self._ledger.post_in(
                     session,
@@ -184,18 +200,41 @@ class Birthdays:
                     actor=ACTOR,
                     idempotency_key=key,
                 )
+            coupon = None if rejoined else await self._give_coupon_in(session, rules, member_id)
+            payload: dict[str, object] = {"points": bonus}
+            if coupon is not None:
+                payload["coupon"] = coupon
             await enqueue_in(
                 session,
                 member_id=member_id,
                 kind=NoticeKind.BIRTHDAY,
-                payload={"points": bonus},
+                payload=payload,
                 dedupe_key=key,
                 now=now,
-                # A greeting with points is news about the member's own account; one without
+                # A greeting with a gift is news about the member's own account; one without
                 # is a courtesy, i.e. marketing (see the module's docstring).
-                marketing=bonus == 0,
+                marketing=bonus == 0 and coupon is None,
             )
-        return Greeting(member_id=member_id, points=bonus, year=year)
+        return Greeting(member_id=member_id, points=bonus, year=year, coupon=coupon)
+
+    async def _give_coupon_in(
+        self, session: AsyncSession, rules: ProgramRules, member_id: int
+    ) -> str | None:
+        """The birthday coupon's code, issued in the greeting's transaction (the greeting
+        itself shows it, so no separate "coupon received" notice); None without one."""
+        slug = rules.birthday_coupon
+        if not slug:
+            return None
+        try:
+            async with session.begin_nested():
+                campaign = await self._coupons.campaigns.campaign_in(session, slug, lock=True)
+                issued = await self._coupons.issuing.issue_in(
+                    session, campaign, member_id, source=COUPON_SOURCE, notify=False
+                )
+        except (CampaignNotFound, CouponRefused) as refusal:
+            log.warning("birthday coupon %r not given to member %s: %s", slug, member_id, refusal)
+            return None
+        return issued.code
 
     async def _celebrated(self, session: AsyncSession, member_id: int, year: int) -> bool:
         """Greeted this year already: on this card, or on a card merged into it."""

@@ -35,6 +35,8 @@ class NoticeKind(StrEnum):
     POINTS_EXPIRING = "points_expiring"
     # payload: points, balance
     POINTS_EXPIRED = "points_expired"
+    # payload: code, campaign (name), kind, value?, item?, valid_until (ISO)
+    COUPON_EXPIRING = "coupon_expiring"
     # payload: points (bonus, may be 0), coupon code?
     BIRTHDAY = "birthday"
     # payload: quest (slug), title ({language: text} or text), step (1-based), steps, done

@@ -95,6 +95,8 @@ class Tier(Section):
         Decimal, decimal(Decimal(0), MAX_MULTIPLIER, above_low=True, floats=True)
     ] = Decimal(1)
     perks: Annotated[LocalizedText, localized(500)] | None = None
+    # The tier's own birthday points, instead of the base `birthday_bonus` (None: the base).
+    birthday_bonus: Bonus | None = None
 
 
 class Promotion(Section):
@@ -281,11 +283,19 @@ class ExpiryRules(Section):
     # law treats it as marketing, only members who opted in get it.
     expiry_reminder_days: Annotated[int, whole(0, 365, zero="no reminder")] = 7
     expiry_reminder_is_marketing: Annotated[bool, flag()] = False
+    # A reminder goes out this many days before a member's unused coupon expires (0: none),
+    # once per coupon; as for points, only to members who opted in if it is marketing.
+    coupon_reminder_days: Annotated[int, whole(0, 365, zero="no reminder")] = 3
+    coupon_reminder_is_marketing: Annotated[bool, flag()] = False
 
 
 class BirthdayRules(Section):
-    # Points given on the member's birthday (0: a greeting only), once a year.
+    # Points given on the member's birthday (0: a greeting only), once a year; a tier's own
+    # `birthday_bonus` replaces it for the members holding that tier.
     birthday_bonus: Bonus = 0
+    # A coupon campaign (its slug) whose coupon comes with the greeting, once a year; "" for
+    # none.
+    birthday_coupon: Annotated[str, text()] = ""
 
 
 class TierRules(Section):
@@ -313,6 +323,12 @@ class TierRules(Section):
     def tier_multiplier(self, tier: str | None) -> Decimal:
         held = self.held_tier(tier)
         return held.earn_multiplier if held is not None else Decimal(1)
+
+    def tier_birthday_bonus(self, tier: str | None) -> int | None:
+        """The birthday points of the tier a member with `tier` holds, None when it has no
+        number of its own."""
+        held = self.held_tier(tier)
+        return held.birthday_bonus if held is not None else None
 
 
 class StreakRule(Section):
@@ -407,3 +423,8 @@ class ProgramRules(
             multiplier = self.promotion_multiplier(at, store=store, category=portion.category)
             total += portion.amount * self.earn_rate * tier_multiplier * multiplier
         return int(total.to_integral_value(rounding=ROUND_FLOOR))
+
+    def birthday_points(self, tier: str | None) -> int:
+        """The birthday points of a member holding `tier`: the tier's own, else the base."""
+        own = self.tier_birthday_bonus(tier)
+        return self.birthday_bonus if own is None else own

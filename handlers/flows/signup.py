@@ -367,8 +367,9 @@ class SignUp:
             )
         if member.phone is not None and member.birthday is not None:
             return ""
-        if member.birthday is None and rules.birthday_bonus > 0:
-            points = self._views.texts.points(language, rules.birthday_bonus)
+        gift = rules.birthday_points(None)  # the base tier's: what a new card gets
+        if member.birthday is None and gift > 0:
+            points = self._views.texts.points(language, gift)
             return self._views.t(language, "signup-profile-birthday-gift", points=points)
         return self._views.t(language, "signup-profile")
 

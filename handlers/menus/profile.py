@@ -148,9 +148,10 @@ class ProfileMenu:
         )
 
     def _birthday_gift(self, language: str, member: Profile, rules: ProgramRules) -> str:
-        if member.birthday is not None or rules.birthday_bonus <= 0:
+        gift = rules.birthday_points(None)  # the base tier's: what a new card gets
+        if member.birthday is not None or gift <= 0:
             return ""
-        points = self._views.texts.points(language, rules.birthday_bonus)
+        points = self._views.texts.points(language, gift)
         return self._views.t(language, "profile-birthday-gift", points=points)
 
     # ------------------------------------------------------------------ phone

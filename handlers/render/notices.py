@@ -112,6 +112,20 @@ class NoticeTexts:
             )
         ]
 
+    def _coupon_expiring(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        code = str(payload.get("code") or "")
+        expires = _date(payload.get("valid_until"))
+        text = self._text(
+            language,
+            "notice-coupon-expiring",
+            code=code,
+            benefit=self._benefit(payload, language),
+            date=self.texts.date(language, expires) if expires is not None else "—",
+        )
+        text += "\n" + self._text(language, "notice-coupon-show")
+        image = Image(png=qr.png(code), filename=f"coupon-{_safe(code)}.png") if code else None
+        return [Reply(text, image=image)]
+
     def _points_expired(self, payload: dict[str, Any], language: str) -> list[Reply]:
         return [
             Reply(
@@ -328,6 +342,7 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.TIER_CHANGED: NoticeTexts._tier_changed,
     NoticeKind.POINTS_EXPIRING: NoticeTexts._points_expiring,
     NoticeKind.POINTS_EXPIRED: NoticeTexts._points_expired,
+    NoticeKind.COUPON_EXPIRING: NoticeTexts._coupon_expiring,
     NoticeKind.BIRTHDAY: NoticeTexts._birthday,
     NoticeKind.QUEST_STEP_DONE: NoticeTexts._quest_step_done,
     NoticeKind.QUEST_COMPLETED: NoticeTexts._quest_completed,

@@ -22,6 +22,9 @@ from handlers.routing import Action
 
 # How stale the rules shown to members (not the ones points are posted by) may be, seconds.
 RULES_SHOWN_MAX_AGE = 10.0
+# The event bonuses the rules name to members: kinds a member knows what to do for. Others
+# (a shop's own integrations) are paid all the same, but have no wording of ours.
+RULES_EVENT_KINDS = ("review", "survey")
 
 # The zones offered in the chat (the shops' markets), west to east; at most 10 fit VK's
 # inline keyboard. A member elsewhere keeps the program's zone.
@@ -168,10 +171,42 @@ class Views:
             lines.append(
                 self.t(language, "rules-welcome", bonus=points(language, rules.welcome_bonus))
             )
+        if rules.points_ttl_days > 0:
+            lines.append(self.t(language, "rules-expiry", days=rules.points_ttl_days))
+        lines.extend(self._bonus_rules(language, rules))
         lines.extend(self._tier_rules(language, rules))
         if now is not None:
             lines.extend(self._promotion_rules(language, rules, now))
         return "\n".join(lines)
+
+    def _bonus_rules(self, language: str, rules: ProgramRules) -> list[str]:
+        """The bonuses besides purchases that the shop gives: only those it has set up."""
+        points = self.texts.points
+        lines = []
+        if rules.referral_referrer_bonus > 0 or rules.referral_friend_bonus > 0:
+            lines.append(
+                self.t(
+                    language,
+                    "rules-referral",
+                    qualifies=self.t(language, f"invite-qualifies-{rules.referral_qualifies_on}"),
+                    referrer=points(language, rules.referral_referrer_bonus),
+                    friend=points(language, rules.referral_friend_bonus),
+                )
+            )
+        birthday = points(language, rules.birthday_bonus)
+        if rules.birthday_bonus > 0 and rules.birthday_coupon:
+            lines.append(self.t(language, "rules-birthday-coupon", bonus=birthday))
+        elif rules.birthday_bonus > 0:
+            lines.append(self.t(language, "rules-birthday", bonus=birthday))
+        elif rules.birthday_coupon:
+            lines.append(self.t(language, "rules-birthday-coupon-only"))
+        for kind in RULES_EVENT_KINDS:
+            bonus = rules.event_bonus(kind)
+            if bonus is not None and bonus.points > 0:
+                lines.append(
+                    self.t(language, f"rules-event-{kind}", points=points(language, bonus.points))
+                )
+        return lines
 
     def _tier_rules(self, language: str, rules: ProgramRules) -> list[str]:
         if not rules.tiers:
@@ -181,19 +216,19 @@ class Views:
             name = tier.name.get(language)
             threshold = self._metric_amount(language, rules, tier.threshold)
             if tier.earn_multiplier == 1:
-                lines.append(
-                    self.t(language, "rules-tier-line-plain", tier=name, threshold=threshold)
-                )
-                continue
-            lines.append(
-                self.t(
+                line = self.t(language, "rules-tier-line-plain", tier=name, threshold=threshold)
+            else:
+                line = self.t(
                     language,
                     "rules-tier-line",
                     tier=name,
                     threshold=threshold,
                     multiplier=self.texts.number(language, tier.earn_multiplier.normalize()),
                 )
-            )
+            if tier.birthday_bonus is not None:
+                gift = self.texts.points(language, tier.birthday_bonus)
+                line += self.t(language, "rules-tier-birthday", bonus=gift)
+            lines.append(line)
         return lines
 
     def _promotion_rules(self, language: str, rules: ProgramRules, now: datetime) -> list[str]:

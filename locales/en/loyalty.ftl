@@ -67,6 +67,17 @@ rules-value = • { $points } = { $worth } when you pay with points.
 rules-welcome = • A welcome gift of { $bonus } when you join.
 rules-share = • Points can pay for up to { $share } of an order.
 rules-no-earn = • Points are currently awarded only in special promotions.
+rules-expiry = • Points expire { $days ->
+    [one] a day
+   *[other] { $days } days
+} after you earn them.
+rules-referral = • Invite friends: when a friend { $qualifies }, you get { $referrer } and they get { $friend }.
+rules-birthday = • A birthday gift of { $bonus }.
+rules-birthday-coupon = • A birthday gift of { $bonus } and a coupon.
+rules-birthday-coupon-only = • A coupon as a birthday gift.
+rules-tier-birthday = , birthday gift { $bonus }
+rules-event-review = • { $points } for a review.
+rules-event-survey = • { $points } for answering a survey.
 
 ## Problems
 flood-slow-down = You are sending messages very fast. Please wait a few seconds, then I will answer again.
@@ -156,6 +167,7 @@ notice-tier-upgraded = 🏆 Congratulations! You have reached the { $tier } leve
 notice-tier-downgraded = Your level is now { $tier }. Keep shopping with us to climb back up.
 notice-tier-base = base
 notice-points-expiring = ⏳ { $points } will expire on { $date }. Spend them before then!
+notice-coupon-expiring = ⏳ Your coupon { $code } ({ $benefit }) expires on { $date }. Use it before then!
 notice-points-expired = ⌛ { $points } expired. Your balance: { $balance }.
 notice-birthday = 🎂 Happy birthday! Thank you for being with us.
 notice-birthday-bonus = 🎂 Happy birthday! Here is our gift to you: { $points }.

@@ -69,6 +69,14 @@ rules-value = • هنگام پرداخت با امتیاز، { $points } برا
 rules-welcome = • هدیهٔ خوش‌آمدگویی هنگام عضویت: { $bonus }.
 rules-share = • با امتیاز می‌توان تا { $share } از مبلغ خرید را پرداخت کرد.
 rules-no-earn = • در حال حاضر امتیاز فقط در طرح‌های تشویقی ویژه اعطا می‌شود.
+rules-expiry = • امتیازها { $days } روز پس از دریافت منقضی می‌شوند.
+rules-referral = • دوستانتان را دعوت کنید: وقتی دوستتان { $qualifies }، شما { $referrer } و دوستتان { $friend } می‌گیرید.
+rules-birthday = • هدیهٔ تولد: { $bonus }.
+rules-birthday-coupon = • هدیهٔ تولد: { $bonus } و یک کوپن.
+rules-birthday-coupon-only = • هدیهٔ تولد: یک کوپن.
+rules-tier-birthday = ، هدیهٔ تولد { $bonus }
+rules-event-review = • { $points } برای ثبت نظر.
+rules-event-survey = • { $points } برای پاسخ به نظرسنجی.
 
 ## Problems
 flood-slow-down = پیام‌ها را خیلی سریع می‌فرستید. لطفاً چند ثانیه صبر کنید، سپس دوباره پاسخ می‌دهم.
@@ -158,6 +166,7 @@ notice-tier-upgraded = 🏆 تبریک! شما به سطح { $tier } رسیدی�
 notice-tier-downgraded = سطح شما اکنون { $tier } است. با خرید از ما دوباره ارتقا پیدا کنید.
 notice-tier-base = پایه
 notice-points-expiring = ⏳ { $points } در تاریخ { $date } منقضی می‌شود. پیش از آن خرجش کنید!
+notice-coupon-expiring = ⏳ کوپن { $code } شما ({ $benefit }) در تاریخ { $date } منقضی می‌شود. پیش از آن از آن استفاده کنید!
 notice-points-expired = ⌛ { $points } منقضی شد. موجودی شما: { $balance }.
 notice-birthday = 🎂 تولدتان مبارک! از اینکه با ما هستید سپاسگزاریم.
 notice-birthday-bonus = 🎂 تولدتان مبارک! هدیهٔ ما به شما: { $points }.

@@ -68,6 +68,18 @@ rules-value = • { $points } = { $worth } при оплате баллами.
 rules-welcome = • Приветственный подарок: { $bonus } при регистрации.
 rules-share = • Баллами можно оплатить до { $share } покупки.
 rules-no-earn = • Сейчас баллы начисляются только в рамках специальных акций.
+rules-expiry = • Баллы сгорают через { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+} после начисления.
+rules-referral = • Приглашайте друзей: когда друг { $qualifies }, вы получите { $referrer }, а он — { $friend }.
+rules-birthday = • Подарок на день рождения: { $bonus }.
+rules-birthday-coupon = • Подарок на день рождения: { $bonus } и купон.
+rules-birthday-coupon-only = • Подарок на день рождения: купон.
+rules-tier-birthday = , подарок на день рождения — { $bonus }
+rules-event-review = • { $points } за отзыв.
+rules-event-survey = • { $points } за участие в опросе.
 
 ## Problems
 flood-slow-down = Вы отправляете сообщения слишком быстро. Подождите несколько секунд, и я снова отвечу.
@@ -158,6 +170,7 @@ notice-tier-upgraded = 🏆 Поздравляем! Теперь у вас ур�
 notice-tier-downgraded = Теперь у вас уровень «{ $tier }». Делайте покупки, чтобы вернуть прежний.
 notice-tier-base = базовый
 notice-points-expiring = ⏳ { $date } сгорят { $points }. Успейте потратить!
+notice-coupon-expiring = ⏳ Ваш купон { $code } ({ $benefit }) действует до { $date }. Успейте воспользоваться!
 notice-points-expired = ⌛ Сгорело: { $points }. Ваш баланс: { $balance }.
 notice-birthday = 🎂 С днём рождения! Спасибо, что вы с нами.
 notice-birthday-bonus = 🎂 С днём рождения! Наш подарок вам: { $points }.
