@@ -46,6 +46,7 @@ reason-redemption = Paid with points
 reason-refund = Refund of purchase { $reference }
 reason-debt_settlement = Refund debt settled
 reason-other = Adjustment
+reason-adjustment = Balance correction
 card-caption = Your card: { $code }. Show this QR code at the till to earn and spend points.
 
 ## Language

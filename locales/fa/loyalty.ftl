@@ -48,6 +48,7 @@ reason-redemption = پرداخت با امتیاز
 reason-refund = بازگشت خرید { $reference }
 reason-debt_settlement = تسویهٔ بدهی بازگشت خرید
 reason-other = اصلاح موجودی
+reason-adjustment = اصلاح موجودی توسط فروشگاه
 card-caption = کارت شما: { $code }. این کد QR را هنگام پرداخت در صندوق نشان دهید تا امتیاز کسب کنید یا امتیازهایتان را خرج کنید.
 
 ## Language

@@ -47,6 +47,7 @@ reason-redemption = Оплата баллами
 reason-refund = Возврат покупки { $reference }
 reason-debt_settlement = Погашение долга по возврату
 reason-other = Корректировка
+reason-adjustment = Корректировка баланса
 card-caption = Ваша карта: { $code }. Покажите этот QR-код на кассе, чтобы копить и тратить баллы.
 
 ## Language
