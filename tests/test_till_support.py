@@ -12,11 +12,13 @@ from sqlalchemy import select
 
 from app.runtime import Runtime
 from app.settings import Settings
-from core.db.models import Coupon, LedgerEntry, Member, Purchase
+from core.db.models import Coupon, LedgerEntry, Member, Notice, Purchase
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.offers.campaigns import CampaignSpec
 from core.shared import cards
 from handlers.messages import Incoming
+from handlers.render.i18n import Translator
+from handlers.render.notices import NoticeTexts
 from tests.data import count, enrol, scalar
 from tests.test_cli import cli_env, run_cli, run_main
 
@@ -76,6 +78,22 @@ async def history_lines(runtime: Runtime, external_id: str) -> list[str]:
         Incoming("telegram", external_id, action="menu:history")
     )
     return reply.text.splitlines()
+
+
+async def notices_to(runtime: Runtime, member_id: int, language: str = "en") -> list[str]:
+    """What the member is told outside the conversation, as it would be sent."""
+    async with runtime.db.reading() as session:
+        rows = list(
+            await session.scalars(
+                select(Notice).where(Notice.member_id == member_id).order_by(Notice.id)
+            )
+        )
+    texts = NoticeTexts(Translator.load("en"), currency="RUB")
+    return [
+        reply.text
+        for row in rows
+        for reply in texts.render(row.kind, json.loads(row.payload), language)
+    ]
 
 
 async def coupon_list(runtime: Runtime, external_id: str) -> str:
@@ -235,6 +253,12 @@ async def test_an_adjustment_corrects_the_balance_once_with_who_and_why(
     ]
     assert (await runtime.program.ledger.audit(ann.id)).consistent
 
+    # What the member is told, once per adjustment (the replay told nothing more).
+    assert await notices_to(runtime, ann.id) == [
+        f"✏️ The shop corrected your balance: 50 points added. Your balance: {WELCOME_BONUS + 50} "
+        "points.",
+        "✏️ The shop corrected your balance: 150 points taken off. Your balance: 0 points.",
+    ]
     # What the member sees: History names it in their language; the export carries it.
     lines = await history_lines(runtime, "ann")
     assert any(line.endswith("+50  Balance correction") for line in lines), lines
@@ -248,7 +272,15 @@ async def test_an_adjustment_corrects_the_balance_once_with_who_and_why(
 
 
 @pytest.mark.parametrize(
-    ("language", "title"), [("ru", "Корректировка баланса"), ("fa", "اصلاح موجودی توسط فروشگاه")]
+    ("language", "title", "notice"),
+    [
+        ("ru", "Корректировка баланса", "✏️ Магазин исправил ваш баланс: начислено 25 баллов."),
+        (
+            "fa",
+            "اصلاح موجودی توسط فروشگاه",
+            "✏️ فروشگاه موجودی شما را اصلاح کرد: 25 امتیاز افزوده شد.",
+        ),
+    ],
 )
 async def test_history_names_an_adjustment_in_the_members_language(
     runtime: Runtime,
@@ -256,6 +288,7 @@ async def test_history_names_an_adjustment_in_the_members_language(
     capsys: pytest.CaptureFixture[str],
     language: str,
     title: str,
+    notice: str,
 ) -> None:
     member = await join(runtime, "m", language=language)
     argv = ("adjust", member.card_code, "25", "--reason", "Goodwill", "--id", "G-1")
@@ -264,6 +297,8 @@ async def test_history_names_an_adjustment_in_the_members_language(
     lines = await history_lines(runtime, "m")
     assert any(line.endswith(title) for line in lines), lines
     assert not any("Goodwill" in line for line in lines), "staff's words stay with staff"
+    (told,) = await notices_to(runtime, member.id, language)
+    assert told.startswith(notice), told
 
 
 async def test_bad_adjustments_are_clear_refusals_not_tracebacks(
@@ -340,11 +375,17 @@ async def test_a_coupon_is_voided_with_the_reason_and_leaves_the_members_list(
     assert [c.code for c in await coupons.active_for(ann.id)] == [kept.code, used.code]
     listed = await coupon_list(runtime, "ann")
     assert wrong.code not in listed and kept.code in listed
+    assert (await notices_to(runtime, ann.id))[-1] == (
+        f"Your coupon {wrong.code} (Spring sale) was cancelled by the shop and can no longer "
+        "be used."
+    )
+    told = await count(runtime, Notice)
 
     # A code still free in its campaign (a leaked one) can be cancelled too.
     assert await run_cli("coupon-void", free, "--reason", "Leaked") == 0
     out, _ = capsys.readouterr()
     assert "it had not been issued to anyone" in out
+    assert await count(runtime, Notice) == told, "nobody held it: nobody is told"
 
     expired = await coupons.issue("short", ann.id)
     # The runtime's clock is the system's: the coupon's date is moved into the past instead.

@@ -21,9 +21,9 @@ from core.earning.events import (
     PointsRedeemed,
     PurchaseRecorded,
 )
-from core.ledger.events import PointsExpired
+from core.ledger.events import PointsAdjusted, PointsExpired
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.offers.events import CouponIssued
+from core.offers.events import CouponIssued, CouponVoided
 from core.shared.bus import MessageBus
 from core.tiers.events import TierChanged
 
@@ -35,6 +35,8 @@ def subscribe(bus: MessageBus) -> None:
     bus.subscribe_in_transaction(TierChanged, tier_changed)
     bus.subscribe_in_transaction(CouponIssued, coupon_received)
     bus.subscribe_in_transaction(PointsExpired, points_expired)
+    bus.subscribe_in_transaction(PointsAdjusted, points_adjusted)
+    bus.subscribe_in_transaction(CouponVoided, coupon_voided)
 
 
 async def points_earned_by_purchase(session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -152,5 +154,27 @@ async def points_expired(session: AsyncSession, event: PointsExpired) -> None:
         kind=NoticeKind.POINTS_EXPIRED,
         payload={"points": event.points, "balance": event.balance},
         dedupe_key=f"expired:lot:{event.first_lot_id}",
+        now=event.occurred_at,
+    )
+
+
+async def points_adjusted(session: AsyncSession, event: PointsAdjusted) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.POINTS_ADJUSTED,
+        payload={"points": event.points, "balance": event.balance},
+        dedupe_key=f"adjusted:{event.adjustment_id}",
+        now=event.occurred_at,
+    )
+
+
+async def coupon_voided(session: AsyncSession, event: CouponVoided) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.COUPON_VOIDED,
+        payload={"code": event.code, "campaign": event.campaign},
+        dedupe_key=f"voided:coupon:{event.coupon_id}",
         now=event.occurred_at,
     )

@@ -50,6 +50,10 @@ class NoticeKind(StrEnum):
     BADGE_EARNED = "badge_earned"
     # payload: key, action ("checkin", "purchase"), period ("day", "week"), current
     STREAK_REMINDER = "streak_reminder"
+    # payload: points (negative: taken off), balance
+    POINTS_ADJUSTED = "points_adjusted"
+    # payload: code, campaign (name)
+    COUPON_VOIDED = "coupon_voided"
 
 
 PENDING = "pending"

@@ -220,6 +220,18 @@ class Issuing:
             coupon.void_reason = reason
             coupon.voided_by = actor
             holder = await session.scalar(owner_of(coupon.member_id)) if coupon.member_id else None
+            if holder is not None:
+                # The notices context tells the holder, in this transaction.
+                await self._bus.publish_in(
+                    session,
+                    events.CouponVoided(
+                        occurred_at=now,
+                        member_id=holder,
+                        coupon_id=coupon.id,
+                        code=code,
+                        campaign=campaign.name,
+                    ),
+                )
             return VoidedCoupon(code=code, campaign=campaign.name, member_id=holder)
 
     # ------------------------------------------------------------------ members' coupons

@@ -147,6 +147,9 @@ invite-progress = تا کنون: { $joined ->
 ## Notices
 notice-points-earned = ✨ { $points } دریافت کردید. موجودی شما: { $balance }.
 notice-points-spent = { $points } خرج کردید. موجودی شما: { $balance }.
+notice-points-added = ✏️ فروشگاه موجودی شما را اصلاح کرد: { $points } افزوده شد. موجودی شما: { $balance }.
+notice-points-taken = ✏️ فروشگاه موجودی شما را اصلاح کرد: { $points } کسر شد. موجودی شما: { $balance }.
+notice-coupon-voided = کوپن { $code } ({ $campaign }) شما توسط فروشگاه لغو شد و دیگر قابل استفاده نیست.
 notice-coupon-received = 🎟 یک کوپن برای شما: { $benefit }. کد شما: { $code }
 notice-coupon-campaign = پیشنهاد: { $campaign }
 notice-coupon-valid-until = معتبر تا { $date }.
