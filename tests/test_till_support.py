@@ -380,6 +380,9 @@ async def test_a_coupon_is_voided_with_the_reason_and_leaves_the_members_list(
         "be used."
     )
     told = await count(runtime, Notice)
+    exported = await runtime.program.privacy.export(ann.id)
+    (in_export,) = [c for c in exported["coupons"] if c["code"] == wrong.code]
+    assert in_export["void_reason"] == "Issued by mistake" and in_export["voided_at"]
 
     # A code still free in its campaign (a leaked one) can be cancelled too.
     assert await run_cli("coupon-void", free, "--reason", "Leaked") == 0
