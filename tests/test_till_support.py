@@ -4,6 +4,7 @@ balance, a coupon cancelled, and one member's whole picture."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from core.db.models import Coupon, LedgerEntry, Member, Notice, Purchase
 from core.members.accounts import IdentityKey, Profile, Registration
 from core.offers.campaigns import CampaignSpec
 from core.shared import cards
+from core.shared.errors import InsufficientPoints
 from handlers.messages import Incoming
 from handlers.render.i18n import Translator
 from handlers.render.notices import NoticeTexts
@@ -510,3 +512,34 @@ async def test_member_show_of_an_unknown_card_is_refused(
     assert await run_cli("member-show", "--phone", UNKNOWN_PHONE, "--json") == 1
     out, err = capsys.readouterr()
     assert out == "" and "no member has the verified phone number" in err
+
+
+async def test_concurrent_corrections_never_take_the_balance_below_zero(
+    runtime: Runtime,
+) -> None:
+    ann = await enrol(runtime, "ann")
+    adjustments = runtime.program.adjustments
+
+    async def take(adjustment_id: str) -> str:
+        try:
+            await adjustments.adjust(
+                ann.id, -80, adjustment_id=adjustment_id, reason="Double credit", actor="olga"
+            )
+        except InsufficientPoints as refusal:
+            return f"refused with balance {refusal.balance}"
+        return "taken"
+
+    outcomes = await asyncio.gather(take("SUP-A"), take("SUP-B"))
+
+    assert sorted(outcomes) == ["refused with balance 20", "taken"]
+    # The same correction sent twice at once: one entry.
+    same = await asyncio.gather(
+        *(
+            adjustments.adjust(ann.id, 5, adjustment_id="SUP-C", reason="Goodwill", actor="olga")
+            for _ in range(2)
+        )
+    )
+    assert sorted(result.replayed for result in same) == [False, True]
+    assert await runtime.program.ledger.balance(ann.id) == WELCOME_BONUS - 80 + 5
+    assert await count(runtime, LedgerEntry, LedgerEntry.reason == "adjustment") == 2
+    assert (await runtime.program.ledger.audit(ann.id)).consistent
