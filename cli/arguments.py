@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from core.members.phones import InvalidPhone, parse_phone_number
 from core.shared import cards
 
 
@@ -17,6 +18,39 @@ def card_code(raw: str) -> str:
         return cards.normalize(raw)
     except cards.InvalidCardCode as error:
         raise argparse.ArgumentTypeError(f"Not a valid card code: {raw}") from error
+
+
+def phone_number(raw: str) -> str:
+    """A phone number as a cashier types it, read as the chat reads a member's."""
+    try:
+        return parse_phone_number(raw)
+    except InvalidPhone as error:
+        raise argparse.ArgumentTypeError(f"Not a valid phone number: {raw}") from error
+
+
+def points_change(raw: str) -> int:
+    """A whole number of points, + or - (`adjust`); zero is the core's to refuse."""
+    try:
+        return int(raw.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"not a whole number of points: {raw!r} (e.g. 50 or -50)"
+        ) from error
+
+
+def add_member_arguments(parser: argparse.ArgumentParser) -> None:
+    """CARD, or `--phone NUMBER` instead: the member a command is about. The number must be
+    one a messenger vouched for, and only one member's (cli.command.Context.member_of)."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "card", nargs="?", type=card_code, metavar="CARD", help="the member's card code"
+    )
+    which.add_argument(
+        "--phone",
+        type=phone_number,
+        metavar="NUMBER",
+        help="instead of the card: the member's verified phone number, e.g. +79991234567",
+    )
 
 
 def moment(raw: str) -> datetime:

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from app.settings import Settings
 from core.db.database import Database
+from core.members.accounts import Profile
 from core.program import LoyaltyProgram
 from core.shared.errors import MemberNotFound
 from core.shared.owners import owner_of_card
@@ -43,6 +44,20 @@ class Context:
         if self._program is None:
             raise RuntimeError("this command did not ask for the core (needs = Needs.CORE)")
         return self._program
+
+    async def member_of(self, args: argparse.Namespace) -> Profile:
+        """The member of `card` or `--phone` (cli.arguments.add_member_arguments):
+        MemberNotFound, PhoneNotFound or PhoneShared if there is no one to pick."""
+        if args.phone is not None:
+            return await self.program.members.by_verified_phone(args.phone)
+        return await self.program.members.get(await self.member_id(args.card))
+
+    async def card_of(self, args: argparse.Namespace) -> str:
+        """The card code of `card` or `--phone`: what the till's services take."""
+        if args.phone is not None:
+            return (await self.program.members.by_verified_phone(args.phone)).card_code
+        code: str = args.card
+        return code
 
     async def member_id(self, card: str) -> int:
         """The member a (normalized) card code belongs to today; MemberNotFound if none."""

@@ -3,9 +3,10 @@
 python main.py campaign-create SLUG --name NAME --kind percent|fixed|free_item [...]
 python main.py coupons-generate SLUG COUNT [--pattern SPRING-####-####] [--output FILE]
 python main.py coupons-import SLUG [FILE|-]
-python main.py coupon-issue SLUG CARD
-python main.py coupon-check CODE [--order-amount A] [--card CARD]
-python main.py coupon-redeem CODE --redemption-id ID [--order-amount A] [--card CARD]
+python main.py coupon-issue SLUG CARD|--phone N
+python main.py coupon-check CODE [--order-amount A] [--card CARD|--phone N]
+python main.py coupon-redeem CODE --redemption-id ID [--order-amount A] [--card CARD|--phone N]
+python main.py coupon-void CODE --reason TEXT [--actor NAME]
 python main.py coupon-redeem-cancel CODE [--redemption-id ID] [--reason TEXT]
 python main.py reward-add SLUG --name NAME --cost POINTS [...]
 python main.py rewards [--all]
@@ -18,7 +19,13 @@ import asyncio
 import sys
 from pathlib import Path
 
-from cli.arguments import add_receipt_arguments, card_code, moment
+from cli.arguments import (
+    add_member_arguments,
+    add_receipt_arguments,
+    card_code,
+    moment,
+    phone_number,
+)
 from cli.command import Command, Context
 from core.offers.campaigns import Campaign, CampaignSpec, CouponKind
 from core.offers.rewards import RewardSpec
@@ -173,17 +180,15 @@ class CouponIssue(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("slug", help="the campaign")
-        parser.add_argument("card", type=card_code, help="the member's card code")
+        add_member_arguments(parser)
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        program = context.program
-        code: str = args.card
-        member_id = await context.member_id(code)
-        issued = await program.coupons.issue(args.slug, member_id)
+        member = await context.member_of(args)
+        issued = await context.program.coupons.issue(args.slug, member.id)
         until = issued.valid_until.isoformat() if issued.valid_until else "no end date"
         print(
-            f"Coupon {issued.code} ({issued.campaign}) issued to card {cards.display(code)}; "
-            f"valid until: {until}."
+            f"Coupon {issued.code} ({issued.campaign}) issued to card "
+            f"{cards.display(member.card_code)}; valid until: {until}."
         )
         return 0
 
@@ -191,9 +196,23 @@ class CouponIssue(Command):
 def add_till_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", help="the coupon code")
     parser.add_argument("--order-amount", help="the order it applies to")
-    parser.add_argument(
+    holder = parser.add_mutually_exclusive_group()
+    holder.add_argument(
         "--card", type=card_code, help="the card shown with it (holder-only coupons)"
     )
+    holder.add_argument(
+        "--phone",
+        type=phone_number,
+        metavar="NUMBER",
+        help="instead of the card: the holder's verified phone number",
+    )
+
+
+async def holder_of(context: Context, args: argparse.Namespace) -> int | None:
+    """The member `--phone` names (the card, if given, is the redemption's to check)."""
+    if args.phone is None:
+        return None
+    return (await context.program.members.by_verified_phone(args.phone)).id
 
 
 class CouponCheck(Command):
@@ -205,7 +224,10 @@ class CouponCheck(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         check = await context.program.coupons.check(
-            args.code, order_amount=args.order_amount, card_code=args.card
+            args.code,
+            order_amount=args.order_amount,
+            card_code=args.card,
+            member_id=await holder_of(context, args),
         )
         if not check.ok:
             detail = f" ({check.detail})" if check.detail else ""
@@ -239,6 +261,7 @@ class CouponRedeem(Command):
             actor=args.actor,
             order_amount=args.order_amount,
             card_code=args.card,
+            member_id=await holder_of(context, args),
         )
         what = "was already redeemed" if result.replayed else "redeemed"
         if result.kind is CouponKind.FREE_ITEM:
@@ -277,6 +300,27 @@ class CouponRedeemCancel(Command):
             why = "was voided" if result.why_not == "voided" else "has expired"
             outcome = f"the coupon stays used, as it {why}."
         print(f"Use {result.redemption_id} of coupon {result.code} {what}: {outcome}")
+        return 0
+
+
+class CouponVoid(Command):
+    name = "coupon-void"
+    help = "cancel a coupon nobody has used yet, with the reason"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("code", help="the coupon code")
+        parser.add_argument("--reason", required=True, help="why (kept with the coupon)")
+        parser.add_argument("--actor", default="operator", help="who cancels it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        program = context.program
+        voided = await program.coupons.void(args.code, reason=args.reason, actor=args.actor)
+        if voided.member_id is None:
+            held = "it had not been issued to anyone"
+        else:
+            member = await program.members.get(voided.member_id)
+            held = f"it was held by card {cards.display(member.card_code)}"
+        print(f"Coupon {voided.code} ({voided.campaign}) voided; {held}.")
         return 0
 
 
@@ -343,6 +387,7 @@ COMMANDS: tuple[Command, ...] = (
     CouponCheck(),
     CouponRedeem(),
     CouponRedeemCancel(),
+    CouponVoid(),
     RewardAdd(),
     Rewards(),
 )

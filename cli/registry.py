@@ -21,6 +21,7 @@ from cli import (
     rules,
     segments,
     serve,
+    support,
     till,
 )
 from cli.command import Command, opened
@@ -29,6 +30,7 @@ DEFAULT = "run"
 COMMANDS: tuple[Command, ...] = (
     *serve.COMMANDS,
     *till.COMMANDS,
+    *support.COMMANDS,
     *earning.COMMANDS,
     *jobs.COMMANDS,
     *rules.COMMANDS,

@@ -1,8 +1,8 @@
 """Segments and tags, for marketers.
 
 python main.py segment-count --file SEGMENT.json [--json]   who is in it now, by channel
-python main.py tag CARD TAG                                  put a tag on a member
-python main.py untag CARD TAG                                take it off
+python main.py tag CARD|--phone N TAG                       put a tag on a member
+python main.py untag CARD|--phone N TAG                     take it off
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.arguments import card_code
+from cli.arguments import add_member_arguments
 from cli.command import Command, Context
 from cli.coupons import read_text
 from core.segments.definition import parse_segment
@@ -45,16 +45,17 @@ class Tag(Command):
     help = "put a tag on a member (for segments)"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("card", type=card_code, help="the member's card code")
+        add_member_arguments(parser)
         parser.add_argument("tag", help="lowercase letters, digits, - and _ (up to 32)")
         parser.add_argument("--actor", default="marketer", help="who tags")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        member_id = await context.member_id(args.card)
-        added, tags = await context.program.segments.tag(member_id, args.tag, actor=args.actor)
+        member = await context.member_of(args)
+        added, tags = await context.program.segments.tag(member.id, args.tag, actor=args.actor)
         what = "tagged" if added else "already tagged"
         print(
-            f"Card {cards.display(args.card)} {what} {args.tag.strip()}; tags: {', '.join(tags)}."
+            f"Card {cards.display(member.card_code)} {what} {args.tag.strip()}; "
+            f"tags: {', '.join(tags)}."
         )
         return 0
 
@@ -64,15 +65,15 @@ class Untag(Command):
     help = "take a tag off a member"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("card", type=card_code, help="the member's card code")
+        add_member_arguments(parser)
         parser.add_argument("tag", help="the tag to take off")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        member_id = await context.member_id(args.card)
-        removed, tags = await context.program.segments.untag(member_id, args.tag)
+        member = await context.member_of(args)
+        removed, tags = await context.program.segments.untag(member.id, args.tag)
         what = "untagged" if removed else "did not carry"
         shown = ", ".join(tags) if tags else "none"
-        print(f"Card {cards.display(args.card)} {what} {args.tag.strip()}; tags: {shown}.")
+        print(f"Card {cards.display(member.card_code)} {what} {args.tag.strip()}; tags: {shown}.")
         return 0
 
 

@@ -1,20 +1,30 @@
 """Points at the till: a purchase credited, points redeemed, a refund taken back.
 
-python main.py credit CARD AMOUNT --purchase-id ID [--store S] [--category NAME=AMOUNT ...]
-python main.py redeem CARD POINTS --redemption-id ID [--order-amount A]
+python main.py credit CARD|--phone N AMOUNT --purchase-id ID [--store S]
+                      [--category NAME=AMOUNT ...]
+python main.py redeem CARD|--phone N POINTS --redemption-id ID [--order-amount A]
 python main.py refund PURCHASE_ID --refund-id ID [--amount A]
 python main.py redeem-cancel REDEMPTION_ID [--points N --cancel-id ID] [--reason TEXT]
+python main.py adjust CARD|--phone N POINTS --reason TEXT --id ID [--actor NAME]
 
-Each is idempotent on the shop's id: run again, it says so and changes nothing. An order
-paid partly with points and returned: `redeem-cancel` first (the points come back), then
-`refund` (the purchase's points are taken back from a balance that has them, not as debt).
+Each is idempotent on the shop's id: run again, it says so and changes nothing. Instead of
+the card, `--phone` finds the member by a number a messenger vouched for (cli.arguments).
+An order paid partly with points and returned: `redeem-cancel` first (the points come back),
+then `refund` (the purchase's points are taken back from a balance that has them, not as
+debt).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from cli.arguments import CategoryAmounts, add_receipt_arguments, card_code, category_amount
+from cli.arguments import (
+    CategoryAmounts,
+    add_member_arguments,
+    add_receipt_arguments,
+    category_amount,
+    points_change,
+)
 from cli.command import Command, Context
 from core.shared import cards
 
@@ -24,7 +34,7 @@ class Credit(Command):
     help = "record a purchase and earn points"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("card", type=card_code, help="the member's card code")
+        add_member_arguments(parser)
         parser.add_argument("amount", help="purchase amount, e.g. 1234.50")
         add_receipt_arguments(parser, "purchase")
         parser.add_argument("--store", help="the store the purchase was made in")
@@ -38,7 +48,7 @@ class Credit(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         result = await context.program.purchases.credit(
-            args.card,
+            await context.card_of(args),
             args.amount,
             purchase_id=args.purchase_id,
             actor=args.actor,
@@ -60,7 +70,7 @@ class Redeem(Command):
     help = "spend a member's points at the till"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("card", type=card_code, help="the member's card code")
+        add_member_arguments(parser)
         parser.add_argument("points", type=int, help="how many points to spend")
         add_receipt_arguments(parser, "redemption")
         parser.add_argument(
@@ -69,7 +79,7 @@ class Redeem(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         result = await context.program.purchases.redeem(
-            args.card,
+            await context.card_of(args),
             args.points,
             redemption_id=args.redemption_id,
             actor=args.actor,
@@ -142,4 +152,42 @@ class RedeemCancel(Command):
         return 0
 
 
-COMMANDS: tuple[Command, ...] = (Credit(), Redeem(), Refund(), RedeemCancel())
+class Adjust(Command):
+    name = "adjust"
+    help = "correct a member's balance by hand (+ or -), with the reason"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_member_arguments(parser)
+        parser.add_argument(
+            "points", type=points_change, help="points to add, or to take back if negative"
+        )
+        parser.add_argument(
+            "--reason", required=True, help="why, as support will read it later (kept with it)"
+        )
+        parser.add_argument(
+            "--id",
+            required=True,
+            dest="adjustment_id",
+            help="the correction's own id (a ticket number): the same id twice adjusts once",
+        )
+        parser.add_argument("--actor", default="operator", help="who corrects it")
+
+    async def run(self, context: Context, args: argparse.Namespace) -> int:
+        member = await context.member_of(args)
+        result = await context.program.adjustments.adjust(
+            member.id,
+            args.points,
+            adjustment_id=args.adjustment_id,
+            reason=args.reason,
+            actor=args.actor,
+        )
+        what = "was already made" if result.replayed else "made"
+        print(
+            f"Adjustment {result.adjustment_id} {what}: {result.entry.points:+d} points on card "
+            f"{cards.display(member.card_code)} ({result.entry.reference}). "
+            f"Balance: {result.balance}."
+        )
+        return 0
+
+
+COMMANDS: tuple[Command, ...] = (Credit(), Redeem(), Refund(), RedeemCancel(), Adjust())

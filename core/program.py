@@ -26,6 +26,7 @@ from core.games.privacy import GamesSection
 from core.games.quests.privacy import QuestsSection
 from core.games.quests.service import Quests
 from core.games.streaks.streaks import Streaks
+from core.ledger.adjustments import Adjustments
 from core.ledger.entries import Ledger
 from core.ledger.expiry import Expiry
 from core.ledger.privacy import PointsSection
@@ -60,6 +61,7 @@ class LoyaltyProgram:
     bus: MessageBus
     rules: RuleBook
     ledger: Ledger
+    adjustments: Adjustments
     members: Members
     privacy: Privacy
     purchases: Purchases
@@ -145,6 +147,7 @@ class LoyaltyProgram:
             bus=bus,
             rules=rules,
             ledger=ledger,
+            adjustments=Adjustments(db, clock, ledger, bus),
             members=members,
             privacy=privacy,
             purchases=Purchases(db, clock, ledger, rules, bus),

@@ -37,7 +37,7 @@ CORE_COMMANDS = {
     "contest-draw",
     "badge-create", "badge-list", "segment-count", "tag", "untag",
     "broadcast-create", "broadcast-status", "broadcast-pause", "broadcast-resume",
-    "broadcast-cancel", "feedback-report",
+    "broadcast-cancel", "feedback-report", "adjust", "coupon-void", "member-show",
 }  # fmt: skip
 SERVING_COMMANDS = {"run", "chat", "scheduler", "worker", "migrate"}
 # Commands that open nothing: verify-draw re-runs a published draw offline.

@@ -487,6 +487,9 @@ class Coupon(Base):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why staff cancelled it, and who (coupon-void); None for a void without either.
+    void_reason: Mapped[str | None] = mapped_column(String(128))
+    voided_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

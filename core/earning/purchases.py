@@ -50,7 +50,7 @@ from core.shared.errors import (
     RedemptionNotFound,
     RedemptionTooLarge,
 )
-from core.shared.owners import owner_of, owner_of_card
+from core.shared.owners import member_ids_of, owner_of, owner_of_card
 from core.shared.parsing import (
     parse_actor,
     parse_amount,
@@ -112,6 +112,15 @@ class RedemptionCancelled:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class PurchaseRecord:
+    purchase_id: str
+    amount: Decimal
+    points: int
+    store: str | None
+    created_at: datetime
+
+
 def parse_categories(
     raw: Mapping[str, str | Decimal] | None, total: Decimal
 ) -> dict[str, Decimal] | None:
@@ -152,6 +161,27 @@ class Purchases:
         self._ledger = ledger
         self._rules = rules
         self._bus = bus
+
+    async def recent(self, member_id: int, *, limit: int = 10) -> list[PurchaseRecord]:
+        """The member's latest purchases (with those of members merged into it), newest
+        first."""
+        async with self._db.reading() as session:
+            rows = await session.scalars(
+                select(Purchase)
+                .where(Purchase.member_id.in_(member_ids_of(member_id)))
+                .order_by(Purchase.created_at.desc(), Purchase.id.desc())
+                .limit(limit)
+            )
+            return [
+                PurchaseRecord(
+                    purchase_id=row.purchase_id,
+                    amount=row.amount,
+                    points=row.points,
+                    store=row.store,
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
 
     async def credit(
         self,

@@ -14,3 +14,13 @@ class PointsExpired(DomainEvent):
     balance: int
     # The first lot that expired names this expiry (each lot is drained once).
     first_lot_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsAdjusted(DomainEvent):
+    """Staff corrected a member's balance by hand (support, a till's mistake)."""
+
+    member_id: int
+    adjustment_id: str
+    points: int
+    balance: int

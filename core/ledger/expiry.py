@@ -9,7 +9,7 @@ remainder under the member's row lock, keyed by the lot, so a lot expires once, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,8 @@ from core.shared.clock import Clock
 EXPIRY_REASON = "expiry"
 EXPIRY_ACTOR = "program"
 MEMBERS_PER_BATCH = 200
+# Lots read for a member's next expiry days (one purchase opens one lot: a day rarely has more).
+LOTS_READ = 500
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,36 @@ class Expiry:
                 )
             )
         return Upcoming(points=int(points or 0), expires_at=first)
+
+    async def next_expiries(self, member_id: int, *, days: int = 3) -> list[Upcoming]:
+        """What expires on each of the next `days` days on which any of the member's points
+        do (for staff; `upcoming` is what the member is told), soonest first."""
+        async with self._db.reading() as session:
+            lots = (
+                await session.execute(
+                    select(PointLot.remaining, PointLot.expires_at)
+                    .where(
+                        PointLot.member_id == member_id,
+                        PointLot.remaining > 0,
+                        PointLot.expires_at.is_not(None),
+                    )
+                    .order_by(PointLot.expires_at, PointLot.id)
+                    .limit(LOTS_READ)
+                )
+            ).all()
+        by_day: dict[date, Upcoming] = {}
+        for points, expires_at in lots:
+            if expires_at is None:
+                continue
+            day = expires_at.date()
+            if day not in by_day and len(by_day) == days:
+                break
+            first = by_day.get(day)
+            by_day[day] = Upcoming(
+                points=points + (first.points if first else 0),
+                expires_at=first.expires_at if first else expires_at,
+            )
+        return list(by_day.values())
 
     async def expire_due(self) -> ExpiryRun:
         """Post the expiry of every lot whose time has come, one transaction per member."""

@@ -161,6 +161,31 @@ class LastIdentity(Refused):
     code = "last_identity"
 
 
+class PhoneNotFound(NotFound):
+    """No active member has this number vouched for by a messenger (a number a member only
+    typed is never matched: anyone can type anyone's number)."""
+
+    code = "phone_not_found"
+
+    def __init__(self, phone: str) -> None:
+        super().__init__(f"no member has the verified phone number {phone}")
+        self.phone = phone
+
+
+class PhoneShared(Refused):
+    """Several members have this verified number (one declined to link their cards): the
+    card must say which one; the program never picks one of them."""
+
+    code = "phone_shared"
+
+    def __init__(self, phone: str, holders: int) -> None:
+        super().__init__(
+            f"{holders} members have the verified phone number {phone}; ask for the card"
+        )
+        self.phone = phone
+        self.holders = holders
+
+
 class Members:
     def __init__(
         self,
@@ -223,6 +248,29 @@ class Members:
         if row is None:
             raise MemberNotFound(member_id)
         return Profile.of(row)
+
+    async def by_verified_phone(self, phone: str) -> Profile:
+        """The one active member whose number (normalized: core.members.phones) a messenger
+        vouched for: how a till finds a member without the card. PhoneNotFound if nobody's,
+        PhoneShared if several members' (never one of them by a guess)."""
+        async with self._db.reading() as session:
+            rows = list(
+                await session.scalars(
+                    select(Member)
+                    .where(
+                        Member.phone == phone,
+                        Member.phone_verified.is_(True),
+                        Member.merged_into_id.is_(None),
+                        Member.erased_at.is_(None),
+                    )
+                    .order_by(Member.id)
+                )
+            )
+        if not rows:
+            raise PhoneNotFound(phone)
+        if len(rows) > 1:
+            raise PhoneShared(phone, len(rows))
+        return Profile.of(rows[0])
 
     async def enrol(self, registration: Registration) -> Enrolment:
         """Create the member with the welcome bonus, or return the one this identity has.

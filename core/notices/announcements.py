@@ -22,9 +22,9 @@ from core.earning.events import (
     PointsReturned,
     PurchaseRecorded,
 )
-from core.ledger.events import PointsExpired
+from core.ledger.events import PointsAdjusted, PointsExpired
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.offers.events import CouponIssued, CouponRedemptionCancelled
+from core.offers.events import CouponIssued, CouponRedemptionCancelled, CouponVoided
 from core.shared.bus import MessageBus
 from core.tiers.events import TierChanged
 
@@ -38,6 +38,8 @@ def subscribe(bus: MessageBus) -> None:
     bus.subscribe_in_transaction(PointsExpired, points_expired)
     bus.subscribe_in_transaction(PointsReturned, points_returned)
     bus.subscribe_in_transaction(CouponRedemptionCancelled, coupon_use_cancelled)
+    bus.subscribe_in_transaction(PointsAdjusted, points_adjusted)
+    bus.subscribe_in_transaction(CouponVoided, coupon_voided)
 
 
 async def points_earned_by_purchase(session: AsyncSession, event: PurchaseRecorded) -> None:
@@ -175,6 +177,17 @@ async def points_returned(session: AsyncSession, event: PointsReturned) -> None:
     )
 
 
+async def points_adjusted(session: AsyncSession, event: PointsAdjusted) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.POINTS_ADJUSTED,
+        payload={"points": event.points, "balance": event.balance},
+        dedupe_key=f"adjusted:{event.adjustment_id}",
+        now=event.occurred_at,
+    )
+
+
 async def coupon_use_cancelled(session: AsyncSession, event: CouponRedemptionCancelled) -> None:
     if event.member_id is None:
         return
@@ -191,5 +204,16 @@ async def coupon_use_cancelled(session: AsyncSession, event: CouponRedemptionCan
         kind=NoticeKind.COUPON_USE_CANCELLED,
         payload=payload,
         dedupe_key=f"coupon-cancelled:{event.redemption_id}",
+        now=event.occurred_at,
+    )
+
+
+async def coupon_voided(session: AsyncSession, event: CouponVoided) -> None:
+    await enqueue_in(
+        session,
+        member_id=event.member_id,
+        kind=NoticeKind.COUPON_VOIDED,
+        payload={"code": event.code, "campaign": event.campaign},
+        dedupe_key=f"voided:coupon:{event.coupon_id}",
         now=event.occurred_at,
     )

@@ -56,6 +56,10 @@ class NoticeKind(StrEnum):
     POINTS_RETURNED = "points_returned"
     # payload: code, campaign (name), restored (bool), valid_until? (ISO)
     COUPON_USE_CANCELLED = "coupon_use_cancelled"
+    # payload: points (negative: taken off), balance
+    POINTS_ADJUSTED = "points_adjusted"
+    # payload: code, campaign (name)
+    COUPON_VOIDED = "coupon_voided"
 
 
 PENDING = "pending"

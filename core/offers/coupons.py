@@ -11,7 +11,7 @@ from decimal import Decimal
 from core.db.database import Database
 from core.offers.campaigns import Campaign, Campaigns, CampaignSpec
 from core.offers.codes import Codes
-from core.offers.issuing import IssuedCoupon, Issuing
+from core.offers.issuing import IssuedCoupon, Issuing, VoidedCoupon
 from core.offers.redemption import CouponCheck, CouponRedeemed, CouponUseCancelled, Redemptions
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
@@ -45,8 +45,10 @@ class Coupons:
     async def issue(self, slug: str, member_id: int, *, source: str = "manual") -> IssuedCoupon:
         return await self.issuing.issue(slug, member_id, source=source)
 
-    async def void(self, code: str) -> None:
-        await self.issuing.void(code)
+    async def void(
+        self, code: str, *, reason: str | None = None, actor: str | None = None
+    ) -> VoidedCoupon:
+        return await self.issuing.void(code, reason=reason, actor=actor)
 
     async def active_for(self, member_id: int) -> list[IssuedCoupon]:
         return await self.issuing.active_for(member_id)

@@ -26,6 +26,16 @@ class CouponIssued(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CouponVoided(DomainEvent):
+    """Staff cancelled a coupon a member held (a code never issued tells no one)."""
+
+    member_id: int
+    coupon_id: int
+    code: str
+    campaign: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class CouponRedeemed(DomainEvent):
     # The holder who showed their card, if any (a transferable code needs none).
     member_id: int | None

@@ -23,14 +23,20 @@ from core.offers.campaigns import (
     INACTIVE,
     MEMBER_LIMIT,
     UNKNOWN,
+    USED_UP,
+    VOIDED,
     Campaigns,
     CouponKind,
 )
 from core.offers.codes import Codes, normalize_code
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
-from core.shared.errors import CouponRefused, MemberNotFound
-from core.shared.owners import member_ids_of
+from core.shared.errors import CouponRefused, InvalidReference, MemberNotFound
+from core.shared.owners import member_ids_of, owner_of
+from core.shared.parsing import clean_text, parse_actor
+
+# Kept with a voided coupon (coupons.void_reason).
+MAX_VOID_REASON_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,21 @@ class IssuedCoupon:
             valid_until=valid_until(coupon, campaign),
             uses_left=max(0, campaign.uses_per_coupon - coupon.uses),
         )
+
+
+@dataclass(frozen=True)
+class VoidedCoupon:
+    code: str
+    campaign: str
+    # Whom it had been issued to (today's member, after a merge); None: it was not issued.
+    member_id: int | None
+
+
+def parse_void_reason(raw: str) -> str:
+    reason = clean_text(raw)
+    if not reason or len(reason) > MAX_VOID_REASON_LENGTH:
+        raise InvalidReference(f"a reason of 1 to {MAX_VOID_REASON_LENGTH} characters is required")
+    return reason
 
 
 def valid_until(coupon: Coupon, campaign: CouponCampaign) -> datetime | None:
@@ -168,14 +189,50 @@ class Issuing:
         )
         return issued
 
-    async def void(self, code: str) -> None:
+    async def void(
+        self, code: str, *, reason: str | None = None, actor: str | None = None
+    ) -> VoidedCoupon:
+        """Cancel a coupon nobody has used yet (issued, or still free in its campaign), with
+        why and by whom. One already voided, used (even once of several uses) or past its
+        date is refused: what happened to it stays as it was."""
+        code = normalize_code(code)
+        reason = parse_void_reason(reason) if reason is not None else None
+        actor = parse_actor(actor) if actor is not None else None
         async with self._db.transaction() as session:
+            # Locked as a redemption locks it: a void and a use of one coupon are serialized.
             coupon = await session.scalar(
-                select(Coupon).where(Coupon.code == normalize_code(code)).with_for_update()
+                select(Coupon).where(Coupon.code == code).with_for_update()
             )
-            if coupon is None:
-                raise CouponRefused(UNKNOWN, normalize_code(code))
-            coupon.voided_at = coupon.voided_at or self._clock.now()
+            campaign = await session.get(CouponCampaign, coupon.campaign_id) if coupon else None
+            if coupon is None or campaign is None:
+                raise CouponRefused(UNKNOWN, code)
+            if coupon.voided_at is not None:
+                raise CouponRefused(VOIDED, code, f"on {coupon.voided_at:%Y-%m-%d %H:%M} UTC")
+            if coupon.uses > 0:
+                raise CouponRefused(
+                    USED_UP, code, f"used {coupon.uses} of {campaign.uses_per_coupon}"
+                )
+            until = valid_until(coupon, campaign)
+            now = self._clock.now()
+            if until is not None and until <= now:
+                raise CouponRefused(EXPIRED, code, f"valid until {until.isoformat()}")
+            coupon.voided_at = now
+            coupon.void_reason = reason
+            coupon.voided_by = actor
+            holder = await session.scalar(owner_of(coupon.member_id)) if coupon.member_id else None
+            if holder is not None:
+                # The notices context tells the holder, in this transaction.
+                await self._bus.publish_in(
+                    session,
+                    events.CouponVoided(
+                        occurred_at=now,
+                        member_id=holder,
+                        coupon_id=coupon.id,
+                        code=code,
+                        campaign=campaign.name,
+                    ),
+                )
+            return VoidedCoupon(code=code, campaign=campaign.name, member_id=holder)
 
     # ------------------------------------------------------------------ members' coupons
     async def active_for(self, member_id: int) -> list[IssuedCoupon]:

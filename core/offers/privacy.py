@@ -29,6 +29,9 @@ class CouponsSection:
                 "uses": coupon.uses,
                 "issued_at": coupon.issued_at.isoformat() if coupon.issued_at else None,
                 "valid_until": coupon.valid_until.isoformat() if coupon.valid_until else None,
+                # Cancelled by staff (coupon-void), and why.
+                "voided_at": coupon.voided_at.isoformat() if coupon.voided_at else None,
+                "void_reason": coupon.void_reason,
             }
             for coupon, campaign in coupons
         ]

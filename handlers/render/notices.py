@@ -63,6 +63,32 @@ class NoticeTexts:
             )
         ]
 
+    def _points_adjusted(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        points = _int(payload.get("points"))
+        key = "notice-points-added" if points > 0 else "notice-points-taken"
+        return [
+            Reply(
+                self._text(
+                    language,
+                    key,
+                    points=self._points(language, abs(points)),
+                    balance=self._points(language, payload.get("balance")),
+                )
+            )
+        ]
+
+    def _coupon_voided(self, payload: dict[str, Any], language: str) -> list[Reply]:
+        return [
+            Reply(
+                self._text(
+                    language,
+                    "notice-coupon-voided",
+                    code=str(payload.get("code") or ""),
+                    campaign=str(payload.get("campaign") or ""),
+                )
+            )
+        ]
+
     def _coupon_received(self, payload: dict[str, Any], language: str) -> list[Reply]:
         code = str(payload.get("code") or "")
         lines = [
@@ -352,6 +378,8 @@ _RENDERERS: dict[NoticeKind, Callable[[NoticeTexts, dict[str, Any], str], list[R
     NoticeKind.STREAK_REMINDER: _streak_reminder,
     NoticeKind.POINTS_RETURNED: _points_returned,
     NoticeKind.COUPON_USE_CANCELLED: _coupon_use_cancelled,
+    NoticeKind.POINTS_ADJUSTED: NoticeTexts._points_adjusted,
+    NoticeKind.COUPON_VOIDED: NoticeTexts._coupon_voided,
 }
 
 

@@ -6,22 +6,18 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+# Read as the till reads what a cashier types (the bots and menus import it from here).
+from core.members.phones import ascii_digits as ascii_digits
+from core.members.phones import normalize_phone
 from core.shared.errors import InvalidInput
 
-# Persian (U+06F0..) and Arabic-Indic (U+0660..) digits as members type them on their phones.
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _DATE_PATTERNS = (
     re.compile(r"^(?P<d>\d{1,2})[./\-\s](?P<m>\d{1,2})[./\-\s](?P<y>\d{4})$"),
     re.compile(r"^(?P<y>\d{4})[./\-](?P<m>\d{1,2})[./\-](?P<d>\d{1,2})$"),
 )
 # Arabic-keyboard letters that Persian speakers type for ی and ک.
 _PERSIAN_LETTERS = str.maketrans({"ي": "ی", "ك": "ک", "\u200c": ""})
-_PHONE = re.compile(r"^\+?\d{10,15}$")
 OLDEST_AGE_YEARS = 120
-
-
-def ascii_digits(text: str) -> str:
-    return text.translate(_DIGITS)
 
 
 class BirthdayError(InvalidInput):
@@ -54,13 +50,9 @@ def parse_birthday(text: str, *, today: date) -> date:
 
 
 def parse_phone(text: str) -> str | None:
-    """E.164-like "+79991234567" from what a member typed, or None if it is not a number."""
-    compact = re.sub(r"[\s()\-.]", "", ascii_digits(text))
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if not _PHONE.match(compact):
-        return None
-    return compact if compact.startswith("+") else "+" + compact
+    """E.164-like "+79991234567" from what a member typed, or None if it is not a number
+    (read as the till reads a number a cashier types: core.members.phones)."""
+    return normalize_phone(text)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ reason-redemption = Paid with points
 reason-refund = Refund of purchase { $reference }
 reason-debt_settlement = Refund debt settled
 reason-other = Adjustment
+reason-adjustment = Balance correction
 card-caption = Your card: { $code }. Show this QR code at the till to earn and spend points.
 
 ## Language
@@ -155,6 +156,9 @@ invite-progress = So far: { $joined ->
 ## Notices
 notice-points-earned = ✨ You earned { $points }. Your balance: { $balance }.
 notice-points-spent = You spent { $points }. Your balance: { $balance }.
+notice-points-added = ✏️ The shop corrected your balance: { $points } added. Your balance: { $balance }.
+notice-points-taken = ✏️ The shop corrected your balance: { $points } taken off. Your balance: { $balance }.
+notice-coupon-voided = Your coupon { $code } ({ $campaign }) was cancelled by the shop and can no longer be used.
 notice-coupon-received = 🎟 A coupon for you: { $benefit }. Your code: { $code }
 notice-coupon-campaign = Offer: { $campaign }
 notice-coupon-valid-until = Valid until { $date }.

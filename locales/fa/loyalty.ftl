@@ -48,6 +48,7 @@ reason-redemption = پرداخت با امتیاز
 reason-refund = بازگشت خرید { $reference }
 reason-debt_settlement = تسویهٔ بدهی بازگشت خرید
 reason-other = اصلاح موجودی
+reason-adjustment = اصلاح موجودی توسط فروشگاه
 card-caption = کارت شما: { $code }. این کد QR را هنگام پرداخت در صندوق نشان دهید تا امتیاز کسب کنید یا امتیازهایتان را خرج کنید.
 
 ## Language
@@ -154,6 +155,9 @@ invite-progress = تا کنون: { $joined ->
 ## Notices
 notice-points-earned = ✨ { $points } دریافت کردید. موجودی شما: { $balance }.
 notice-points-spent = { $points } خرج کردید. موجودی شما: { $balance }.
+notice-points-added = ✏️ فروشگاه موجودی شما را اصلاح کرد: { $points } افزوده شد. موجودی شما: { $balance }.
+notice-points-taken = ✏️ فروشگاه موجودی شما را اصلاح کرد: { $points } کسر شد. موجودی شما: { $balance }.
+notice-coupon-voided = کوپن { $code } ({ $campaign }) شما توسط فروشگاه لغو شد و دیگر قابل استفاده نیست.
 notice-coupon-received = 🎟 یک کوپن برای شما: { $benefit }. کد شما: { $code }
 notice-coupon-campaign = پیشنهاد: { $campaign }
 notice-coupon-valid-until = معتبر تا { $date }.

@@ -47,6 +47,7 @@ reason-redemption = Оплата баллами
 reason-refund = Возврат покупки { $reference }
 reason-debt_settlement = Погашение долга по возврату
 reason-other = Корректировка
+reason-adjustment = Корректировка баланса
 card-caption = Ваша карта: { $code }. Покажите этот QR-код на кассе, чтобы копить и тратить баллы.
 
 ## Language
@@ -158,6 +159,9 @@ invite-progress = Пока что: { $joined ->
 ## Notices
 notice-points-earned = ✨ Вам начислено: { $points }. Ваш баланс: { $balance }.
 notice-points-spent = Списано: { $points }. Ваш баланс: { $balance }.
+notice-points-added = ✏️ Магазин исправил ваш баланс: начислено { $points }. Ваш баланс: { $balance }.
+notice-points-taken = ✏️ Магазин исправил ваш баланс: списано { $points }. Ваш баланс: { $balance }.
+notice-coupon-voided = Ваш купон { $code } ({ $campaign }) отменён магазином и больше не действует.
 notice-coupon-received = 🎟 Для вас купон: { $benefit }. Ваш код: { $code }
 notice-coupon-campaign = Акция: { $campaign }
 notice-coupon-valid-until = Действует до { $date }.
