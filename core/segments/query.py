@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     FromClause,
     Select,
@@ -25,7 +26,10 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.db.models import (
     Badge,
@@ -41,8 +45,17 @@ from core.db.models import (
     QuestCompletion,
     QuestJoin,
     Referral,
+    Refund,
 )
-from core.segments.definition import BASE_TIER, CountInPeriod, Period, Range, Segment
+from core.segments.definition import (
+    BASE_TIER,
+    Bought,
+    CountInPeriod,
+    MoneyInPeriod,
+    Period,
+    Range,
+    Segment,
+)
 
 # A column as a condition takes it: a mapped attribute or an SQL expression.
 Column = ColumnElement[Any] | QueryableAttribute[Any]
@@ -64,6 +77,17 @@ def reachable() -> list[ColumnElement[bool]]:
 def members_in(segment: Segment, *, now: datetime) -> Select[int]:
     """The ids of the live, consenting members who meet every condition of `segment`."""
     return select(Member.id).where(*reachable(), *conditions(segment, now=now))
+
+
+def member_is_in(
+    segment: Segment, member_id: int, *, now: datetime, needs_consent: bool = True
+) -> Select[int]:
+    """The member's id if they meet every condition of `segment` now, else no row: one member
+    asked with the same conditions as the whole segment (a quest's audience, a trigger).
+    `needs_consent=False` leaves out only the consent to offers (a quest the member opens
+    themselves is no offer sent to them); an erased or merged card is never in."""
+    live = reachable() if needs_consent else reachable()[1:]
+    return select(Member.id).where(Member.id == member_id, *live, *conditions(segment, now=now))
 
 
 def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, int]:
@@ -106,6 +130,12 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                 segment.purchases,
             )
         )
+    if segment.spent is not None:
+        where.append(_spent(segment.spent, now))
+    if segment.average_receipt is not None:
+        where.append(_average_receipt(segment.average_receipt, now))
+    if segment.bought is not None:
+        where.append(_bought(segment.bought, now))
     if segment.points_earned is not None:
         where.append(
             _counted(
@@ -185,6 +215,79 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
     return where
 
 
+def _kept_purchases() -> tuple[FromClause, ColumnElement[Any]]:
+    """Purchases with what is left of each after its refunds: (the rows, the kept amount)."""
+    refunded = (
+        select(Refund.purchase_row_id, func.sum(Refund.amount).label("amount"))
+        .group_by(Refund.purchase_row_id)
+        .subquery("refunded")
+    )
+    rows = Purchase.__table__.outerjoin(refunded, refunded.c.purchase_row_id == Purchase.id)
+    return rows, Purchase.amount - func.coalesce(refunded.c.amount, 0)
+
+
+def _spent(spent: MoneyInPeriod, now: datetime) -> ColumnElement[bool]:
+    rows, kept = _kept_purchases()
+    where = [kept > 0, *_in_period(Purchase.created_at, spent, now)]
+    return _counted(rows, Purchase.member_id, func.sum(kept), where, spent)
+
+
+def _average_receipt(average: MoneyInPeriod, now: datetime) -> ColumnElement[bool]:
+    """Members whose purchases in the period (a fully refunded one not counted) average
+    within bounds; a member with none has no average and is never in."""
+    rows, kept = _kept_purchases()
+    owner = aliased(Member)
+    owner_id = func.coalesce(owner.merged_into_id, owner.id)
+    measure = func.avg(kept)
+    having = []
+    if average.min is not None:
+        having.append(measure >= average.min)
+    if average.max is not None:
+        having.append(measure <= average.max)
+    grouped = (
+        select(owner_id)
+        .select_from(rows.join(owner, owner.id == Purchase.member_id))
+        .where(kept > 0, *_in_period(Purchase.created_at, average, now))
+        .group_by(owner_id)
+        .having(and_(*having))
+    )
+    return Member.id.in_(grouped)
+
+
+def _bought(bought: Bought, now: datetime) -> ColumnElement[bool]:
+    """Members with that many purchases in the category and/or at the store in the period
+    (a fully refunded one not counted)."""
+    rows, kept = _kept_purchases()
+    where = [kept > 0, *_in_period(Purchase.created_at, bought, now)]
+    if bought.store is not None:
+        where.append(Purchase.store == bought.store)
+    if bought.category is not None:
+        where.append(HasCategory(Purchase.categories, bought.category))
+    return _counted(rows, Purchase.member_id, func.count(Purchase.id), where, bought)
+
+
+class HasCategory(FunctionElement[bool]):
+    """Whether a purchase's categories (JSON text: {"coffee": "300"}) name a category. The
+    JSON is read per dialect (below), so a name with quotes or non-Latin letters matches
+    exactly as it was given."""
+
+    type = Boolean()
+    name = "has_category"
+    inherit_cache = True
+
+
+@compiles(HasCategory)
+def _has_category_sqlite(element: HasCategory, compiler: SQLCompiler, **kw: Any) -> str:
+    categories, category = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXISTS (SELECT 1 FROM json_each({categories}) AS named WHERE named.key = {category})"
+
+
+@compiles(HasCategory, "postgresql")
+def _has_category_postgresql(element: HasCategory, compiler: SQLCompiler, **kw: Any) -> str:
+    categories, category = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"jsonb_exists(CAST({categories} AS JSONB), {category})"
+
+
 def _in_range(column: Column, bounds: Range) -> list[ColumnElement[bool]]:
     where = []
     if bounds.min is not None:
@@ -219,7 +322,7 @@ def _counted(
     member_id: Column,
     measure: ColumnElement[int],
     where: list[ColumnElement[bool]],
-    bounds: Range | CountInPeriod,
+    bounds: Range | CountInPeriod | MoneyInPeriod,
 ) -> ColumnElement[bool]:
     """Members whose `measure` over their matching rows lies within `bounds`. A member with
     no such row measures 0: within bounds without a positive `min` (`{"max": 0}` is "none"),

@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.games.quests.errors import InvalidQuest
-from core.rules.values import LocalizedText, explain, localized
+from core.rules.values import LocalizedText, explained, localized
 from core.shared.parsing import parse_model
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -291,15 +291,3 @@ def parse_definition(raw: str | bytes | dict[str, Any]) -> QuestDefinition:
         not_object="a quest is a JSON object",
         explained=explained,
     )
-
-
-def explained(error: ValidationError) -> str:
-    """pydantic's findings as "where: why; ..." (the rules' wording, where it applies)."""
-    if all(detail["loc"] for detail in error.errors()):
-        return str(explain(error)).replace("Value error, ", "")
-    reasons = []
-    for detail in error.errors():
-        where = ".".join(str(part) for part in detail["loc"])
-        why = detail["msg"].removeprefix("Value error, ")
-        reasons.append(f"{where}: {why}" if where else why)
-    return "; ".join(reasons)
