@@ -230,6 +230,48 @@ async def test_an_automatic_segments_quest_counts_only_its_members(runtime: Runt
     assert await count(runtime, QuestCompletion, QuestCompletion.member_id == ann.id) == 1
 
 
+async def test_a_joined_members_purchases_do_not_ask_the_segment(runtime: Runtime) -> None:
+    """The segment is a query: asked when the member joins, never again for their purchases
+    (they stay in), so a purchase costs a segment's quest nothing more than another quest."""
+    from sqlalchemy import event
+
+    program = runtime.program
+    segment = {"bought": {"category": "coffee", "min": 1, "days": 30}}
+    quest = await create(
+        runtime,
+        audience={"kind": "segment", "segment": segment},
+        steps=[{"kind": "purchase", "count": 3}],
+    )
+    ann = await enrol(runtime)
+    asked: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The category condition, as either backend writes it.
+        if "json_each(" in statement or "jsonb_exists(" in statement:
+            asked.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        with pytest.raises(QuestRefused):
+            await program.quests.join(ann.id, quest)
+        assert len(asked) == 1
+        await program.purchases.credit(
+            ann.card_code, "100", purchase_id="C1", actor="t", categories={"coffee": "100"}
+        )
+        await program.bus.drain()
+        await program.quests.join(ann.id, quest)
+        asked.clear()
+        for number in range(3):
+            await program.purchases.credit(
+                ann.card_code, "100", purchase_id=f"P{number}", actor="t"
+            )
+            await program.bus.drain()
+        assert asked == []
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", record)
+    assert (await program.quests.view(ann.id, quest)).completed
+
+
 async def test_an_ended_or_future_quest_is_not_offered(runtime: Runtime) -> None:
     program = runtime.program
     ended = await create(runtime, slug="ended")

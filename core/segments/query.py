@@ -66,12 +66,13 @@ _NOT_EARNED = ("merge_in",)
 
 def reachable() -> list[ColumnElement[bool]]:
     """Live members who opted in to offers (the segments' partial indexes hold exactly them)."""
-    return [
-        # The bare column (`WHERE marketing_opt_in`), as the index predicate says it.
-        Member.marketing_opt_in.expression,
-        Member.erased_at.is_(None),
-        Member.merged_into_id.is_(None),
-    ]
+    # The bare column (`WHERE marketing_opt_in`), as the index predicate says it.
+    return [Member.marketing_opt_in.expression, *live()]
+
+
+def live() -> list[ColumnElement[bool]]:
+    """Members who are still someone: not erased, not merged into another card."""
+    return [Member.erased_at.is_(None), Member.merged_into_id.is_(None)]
 
 
 def members_in(segment: Segment, *, now: datetime) -> Select[int]:
@@ -86,8 +87,8 @@ def member_is_in(
     asked with the same conditions as the whole segment (a quest's audience, a trigger).
     `needs_consent=False` leaves out only the consent to offers (a quest the member opens
     themselves is no offer sent to them); an erased or merged card is never in."""
-    live = reachable() if needs_consent else reachable()[1:]
-    return select(Member.id).where(Member.id == member_id, *live, *conditions(segment, now=now))
+    who = reachable() if needs_consent else live()
+    return select(Member.id).where(Member.id == member_id, *who, *conditions(segment, now=now))
 
 
 def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, int]:
