@@ -67,6 +67,12 @@ async def ids(runtime: Runtime, segment: dict[str, Any]) -> set[int]:
     assert paged == sorted(found), "the pages cover the segment, in order, once"
     counted = await runtime.program.segments.count(parsed)
     assert counted.total == len(found) == sum(counted.by_channel.values())
+    # One member asked alone (a quest's audience) gets the answer the whole segment gives.
+    async with runtime.db.reading() as session:
+        everyone = (await session.scalars(select(Member.id))).all()
+    for member_id in everyone:
+        inside = await runtime.program.segments.contains(parsed, member_id)
+        assert inside == (member_id in found), (member_id, segment)
     return found
 
 

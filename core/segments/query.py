@@ -56,6 +56,7 @@ from core.segments.definition import (
     Range,
     Segment,
 )
+from core.shared.owners import member_ids_of
 
 # A column as a condition takes it: a mapped attribute or an SQL expression.
 Column = ColumnElement[Any] | QueryableAttribute[Any]
@@ -88,7 +89,9 @@ def member_is_in(
     `needs_consent=False` leaves out only the consent to offers (a quest the member opens
     themselves is no offer sent to them); an erased or merged card is never in."""
     who = reachable() if needs_consent else live()
-    return select(Member.id).where(Member.id == member_id, *who, *conditions(segment, now=now))
+    return select(Member.id).where(
+        Member.id == member_id, *who, *conditions(segment, now=now, only=member_id)
+    )
 
 
 def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, int]:
@@ -100,8 +103,12 @@ def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, i
     )
 
 
-def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
-    """One SQL condition on `members` per condition the segment gives."""
+def conditions(
+    segment: Segment, *, now: datetime, only: int | None = None
+) -> list[ColumnElement[bool]]:
+    """One SQL condition on `members` per condition the segment gives. `only`: the question
+    is about this one member, so what is aggregated (purchases, points, tags ...) is read for
+    their rows alone (and those of cards merged into them), by index, not for everyone's."""
     where: list[ColumnElement[bool]] = []
     if segment.channel is not None:
         where.append(Member.last_channel == segment.channel)
@@ -129,14 +136,15 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                 func.count(Purchase.id),
                 _in_period(Purchase.created_at, segment.purchases, now),
                 segment.purchases,
+                only=only,
             )
         )
     if segment.spent is not None:
-        where.append(_spent(segment.spent, now))
+        where.append(_spent(segment.spent, now, only))
     if segment.average_receipt is not None:
-        where.append(_average_receipt(segment.average_receipt, now))
+        where.append(_average_receipt(segment.average_receipt, now, only))
     if segment.bought is not None:
-        where.append(_bought(segment.bought, now))
+        where.append(_bought(segment.bought, now, only))
     if segment.points_earned is not None:
         where.append(
             _counted(
@@ -149,6 +157,7 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                     *_in_period(LedgerEntry.created_at, segment.points_earned, now),
                 ],
                 segment.points_earned,
+                only=only,
             )
         )
     if segment.friends_referred is not None:
@@ -159,6 +168,7 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                 func.count(Referral.id),
                 [Referral.status != "rejected"],
                 segment.friends_referred,
+                only=only,
             )
         )
     if segment.quest is not None:
@@ -166,20 +176,26 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
             done = QuestCompletion.__table__.join(Quest, Quest.id == QuestCompletion.quest_id)
             where.append(
                 Member.id.in_(
-                    _owners(done, QuestCompletion.member_id, Quest.slug == segment.quest.slug)
+                    _owners(
+                        done, QuestCompletion.member_id, Quest.slug == segment.quest.slug, only=only
+                    )
                 )
             )
         else:
             joined = QuestJoin.__table__.join(Quest, Quest.id == QuestJoin.quest_id)
             where.append(
                 Member.id.in_(
-                    _owners(joined, QuestJoin.member_id, Quest.slug == segment.quest.slug)
+                    _owners(
+                        joined, QuestJoin.member_id, Quest.slug == segment.quest.slug, only=only
+                    )
                 )
             )
     if segment.badge is not None:
         awarded = BadgeAward.__table__.join(Badge, Badge.id == BadgeAward.badge_id)
         where.append(
-            Member.id.in_(_owners(awarded, BadgeAward.member_id, Badge.name == segment.badge))
+            Member.id.in_(
+                _owners(awarded, BadgeAward.member_id, Badge.name == segment.badge, only=only)
+            )
         )
     if segment.coupon is not None:
         redeemed = CouponRedemption.__table__.join(
@@ -187,14 +203,21 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
         ).join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
         # Who redeemed it: the card shown at the till, else the coupon's holder.
         redeemer = func.coalesce(CouponRedemption.member_id, Coupon.member_id)
-        owners = _owners(redeemed, redeemer, CouponCampaign.slug == segment.coupon.campaign)
+        owners = _owners(
+            redeemed, redeemer, CouponCampaign.slug == segment.coupon.campaign, only=only
+        )
         where.append(Member.id.in_(owners) if segment.coupon.redeemed else Member.id.not_in(owners))
     if segment.tags is not None:
         tags = segment.tags
         if tags.any is not None:
             where.append(
                 Member.id.in_(
-                    _owners(MemberTag.__table__, MemberTag.member_id, MemberTag.tag.in_(tags.any))
+                    _owners(
+                        MemberTag.__table__,
+                        MemberTag.member_id,
+                        MemberTag.tag.in_(tags.any),
+                        only=only,
+                    )
                 )
             )
         if tags.all is not None:
@@ -205,12 +228,18 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                     func.count(MemberTag.tag.distinct()),
                     [MemberTag.tag.in_(tags.all)],
                     Range(min=len(tags.all)),
+                    only=only,
                 )
             )
         if tags.none is not None:
             where.append(
                 Member.id.not_in(
-                    _owners(MemberTag.__table__, MemberTag.member_id, MemberTag.tag.in_(tags.none))
+                    _owners(
+                        MemberTag.__table__,
+                        MemberTag.member_id,
+                        MemberTag.tag.in_(tags.none),
+                        only=only,
+                    )
                 )
             )
     return where
@@ -227,13 +256,15 @@ def _kept_purchases() -> tuple[FromClause, ColumnElement[Any]]:
     return rows, Purchase.amount - func.coalesce(refunded.c.amount, 0)
 
 
-def _spent(spent: MoneyInPeriod, now: datetime) -> ColumnElement[bool]:
+def _spent(spent: MoneyInPeriod, now: datetime, only: int | None) -> ColumnElement[bool]:
     rows, kept = _kept_purchases()
     where = [kept > 0, *_in_period(Purchase.created_at, spent, now)]
-    return _counted(rows, Purchase.member_id, func.sum(kept), where, spent)
+    return _counted(rows, Purchase.member_id, func.sum(kept), where, spent, only=only)
 
 
-def _average_receipt(average: MoneyInPeriod, now: datetime) -> ColumnElement[bool]:
+def _average_receipt(
+    average: MoneyInPeriod, now: datetime, only: int | None
+) -> ColumnElement[bool]:
     """Members whose purchases in the period (a fully refunded one not counted) average
     within bounds; a member with none has no average and is never in."""
     rows, kept = _kept_purchases()
@@ -248,14 +279,18 @@ def _average_receipt(average: MoneyInPeriod, now: datetime) -> ColumnElement[boo
     grouped = (
         select(owner_id)
         .select_from(rows.join(owner, owner.id == Purchase.member_id))
-        .where(kept > 0, *_in_period(Purchase.created_at, average, now))
+        .where(
+            kept > 0,
+            *_in_period(Purchase.created_at, average, now),
+            *_only(Purchase.member_id, only),
+        )
         .group_by(owner_id)
         .having(and_(*having))
     )
     return Member.id.in_(grouped)
 
 
-def _bought(bought: Bought, now: datetime) -> ColumnElement[bool]:
+def _bought(bought: Bought, now: datetime, only: int | None) -> ColumnElement[bool]:
     """Members with that many purchases in the category and/or at the store in the period
     (a fully refunded one not counted)."""
     rows, kept = _kept_purchases()
@@ -264,7 +299,7 @@ def _bought(bought: Bought, now: datetime) -> ColumnElement[bool]:
         where.append(Purchase.store == bought.store)
     if bought.category is not None:
         where.append(HasCategory(Purchase.categories, bought.category))
-    return _counted(rows, Purchase.member_id, func.count(Purchase.id), where, bought)
+    return _counted(rows, Purchase.member_id, func.count(Purchase.id), where, bought, only=only)
 
 
 class HasCategory(FunctionElement[bool]):
@@ -308,13 +343,20 @@ def _in_period(column: Column, period: Period, now: datetime) -> list[ColumnElem
     return where
 
 
-def _owners(rows: FromClause, member_id: Column, *where: ColumnElement[bool]) -> Select[int]:
+def _only(member_id: Column, only: int | None) -> list[ColumnElement[bool]]:
+    """Rows of one member (with the cards merged into them), when the question is about one."""
+    return [] if only is None else [member_id.in_(member_ids_of(only))]
+
+
+def _owners(
+    rows: FromClause, member_id: Column, *where: ColumnElement[bool], only: int | None = None
+) -> Select[int]:
     """The members who own today (after merges) the rows of `rows` that match `where`."""
     owner = aliased(Member)
     return (
         select(func.coalesce(owner.merged_into_id, owner.id))
         .select_from(rows.join(owner, owner.id == member_id))
-        .where(*where)
+        .where(*where, *_only(member_id, only))
     )
 
 
@@ -324,6 +366,8 @@ def _counted(
     measure: ColumnElement[int],
     where: list[ColumnElement[bool]],
     bounds: Range | CountInPeriod | MoneyInPeriod,
+    *,
+    only: int | None = None,
 ) -> ColumnElement[bool]:
     """Members whose `measure` over their matching rows lies within `bounds`. A member with
     no such row measures 0: within bounds without a positive `min` (`{"max": 0}` is "none"),
@@ -333,7 +377,7 @@ def _counted(
     grouped = (
         select(owner_id)
         .select_from(rows.join(owner, owner.id == member_id))
-        .where(*where)
+        .where(*where, *_only(member_id, only))
         .group_by(owner_id)
     )
     if bounds.min is not None and bounds.min > 0:
