@@ -549,3 +549,87 @@ async def test_a_quests_picture_in_the_members_language(
         shown = await ivan.press(f"quest:{quest}")
         assert shown.method == "sendMessage"
         assert text_of(shown).splitlines()[:2] == ["🎯 Чашка", "https://example.com/cup-ru.png"]
+
+
+REGULARS: dict[str, Any] = {
+    "slug": "regulars",
+    "title": "Regulars' tasting",
+    "starts": "2026-01-01T00:00:00+00:00",
+    "audience": {
+        "kind": "segment",
+        "segment": {"bought": {"category": "coffee", "min": 2, "days": 30}},
+    },
+    "steps": [{"kind": "purchase", "count": 1, "category": "pastry"}],
+    "reward": {"points": 40},
+}
+
+
+async def test_a_segments_quest_is_seen_and_joined_only_by_its_members(
+    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI
+) -> None:
+    """Who is in the segment is asked when a member opens the quests or joins; one who
+    joined stays in when the segment no longer holds them. Consent to offers is not needed:
+    the member asks for the quest, nothing is sent to them."""
+    program = telegram_runtime.program
+    quest = (await program.quests.create(parse_definition(REGULARS), actor="t")).id
+
+    async def buy(card: str, purchase_id: str, category: str) -> None:
+        await program.purchases.credit(
+            card, "200", purchase_id=purchase_id, actor="till", categories={category: "200"}
+        )
+        await program.bus.drain()
+
+    async with webhook_client(telegram_runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7101)
+        bob = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7102)
+        cat = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7103)
+        cards = {}
+        for user in (ann, bob, cat):
+            await user.sign_up(marketing=user is not ann)
+            cards[user.user_id] = (
+                await member(telegram_runtime, "telegram", str(user.user_id))
+            ).card_code
+        for user, purchase_ids in ((ann, ["A1", "A2"]), (bob, ["B1", "B2"]), (cat, ["C1"])):
+            for purchase_id in purchase_ids:
+                await buy(cards[user.user_id], purchase_id, "coffee")
+
+        assert text_of(await cat.send("/quests")) == (
+            "No quests are running right now. Look in again soon!"
+        )
+        assert text_of(await ann.send("/quests")).splitlines() == [
+            "🎯 One quest you can do:",
+            "• Regulars' tasting — not joined yet",
+        ]
+        await ann.press(f"quest:{quest}")
+        joined = await ann.press(f"quest:join:{quest}")
+        assert text_of(joined).startswith("You have joined the quest. Good luck!")
+
+        # Bob looks at the quest, a coffee of his is refunded, then he presses "Join".
+        await bob.send("/quests")
+        assert f"quest:join:{quest}" in inline_actions(await bob.press(f"quest:{quest}"))
+        await program.purchases.refund("B1", refund_id="RB1", actor="till")
+        refused = await bob.press(f"quest:join:{quest}")
+        assert text_of(refused).startswith("This quest is no longer available.")
+        assert text_of(await bob.send("/quests")) == (
+            "No quests are running right now. Look in again soon!"
+        )
+
+        # Ann's coffee refunded: out of the segment, but she joined, so she stays in.
+        await program.purchases.refund("A1", refund_id="RA1", actor="till")
+        await program.bus.drain()
+        assert text_of(await ann.send("/quests")).splitlines() == [
+            "🎯 One quest you can do:",
+            "• Regulars' tasting — 0 of 1 step done",
+        ]
+        await buy(cards[ann.user_id], "A3", "pastry")
+        # A second coffee puts Cat in the segment: the quest is hers to see now.
+        await buy(cards[cat.user_id], "C2", "coffee")
+        assert "• Regulars' tasting — not joined yet" in text_of(await cat.send("/quests"))
+
+    async with telegram_runtime.db.sessions() as session:
+        completed = (await session.scalars(select(QuestCompletion.member_id))).all()
+        rewarded = await session.scalar(
+            select(LedgerEntry.points).where(LedgerEntry.reason == "quest")
+        )
+    assert completed == [(await member(telegram_runtime, "telegram", "7101")).id]
+    assert rewarded == 40

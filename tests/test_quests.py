@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,73 @@ async def test_a_tier_quest_is_only_for_that_tier(runtime: Runtime) -> None:
     await program.purchases.credit(ann.card_code, "1500", purchase_id="BIG", actor="t")
     await program.bus.drain()
     assert [view.quest.id for view in await program.quests.available(ann.id)] == [quest]
+
+
+async def test_an_automatic_segments_quest_counts_only_its_members(runtime: Runtime) -> None:
+    """An automatic quest has no join: the segment is asked when a happening would count,
+    and a member counted once stays in."""
+    program = runtime.program
+    quest = await create(
+        runtime,
+        automatic=True,
+        audience={"kind": "segment", "segment": {"tags": {"any": ["vip"]}}},
+        steps=[{"kind": "checkin", "count": 2}],
+        recurrence="once",
+    )
+    ann, bob = await enrol(runtime, "1001"), await enrol(runtime, "1002")
+    await program.segments.tag(ann.id, "vip", actor="t")
+    now = program.clock.now()
+    for member in (ann, bob):
+        await publish(runtime, CheckedIn(occurred_at=now, member_id=member.id, day=now.date()))
+    assert await count(runtime, QuestProgress, QuestProgress.member_id == bob.id) == 0
+    assert [view.quest.id for view in await program.quests.available(bob.id)] == []
+    assert (await program.quests.view(ann.id, quest)).steps[0].done == 1
+    await program.segments.untag(ann.id, "vip")
+    tomorrow = now.date() + timedelta(days=1)
+    await publish(runtime, CheckedIn(occurred_at=now, member_id=ann.id, day=tomorrow))
+    assert await count(runtime, QuestCompletion, QuestCompletion.member_id == ann.id) == 1
+
+
+async def test_a_joined_members_purchases_do_not_ask_the_segment(runtime: Runtime) -> None:
+    """The segment is a query: asked when the member joins, never again for their purchases
+    (they stay in), so a purchase costs a segment's quest nothing more than another quest."""
+    from sqlalchemy import event
+
+    program = runtime.program
+    segment = {"bought": {"category": "coffee", "min": 1, "days": 30}}
+    quest = await create(
+        runtime,
+        audience={"kind": "segment", "segment": segment},
+        steps=[{"kind": "purchase", "count": 3}],
+    )
+    ann = await enrol(runtime)
+    asked: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The category condition, as either backend writes it.
+        if "json_each(" in statement or "jsonb_exists(" in statement:
+            asked.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        with pytest.raises(QuestRefused):
+            await program.quests.join(ann.id, quest)
+        assert len(asked) == 1
+        await program.purchases.credit(
+            ann.card_code, "100", purchase_id="C1", actor="t", categories={"coffee": "100"}
+        )
+        await program.bus.drain()
+        await program.quests.join(ann.id, quest)
+        asked.clear()
+        for number in range(3):
+            await program.purchases.credit(
+                ann.card_code, "100", purchase_id=f"P{number}", actor="t"
+            )
+            await program.bus.drain()
+        assert asked == []
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", record)
+    assert (await program.quests.view(ann.id, quest)).completed
 
 
 async def test_an_ended_or_future_quest_is_not_offered(runtime: Runtime) -> None:
@@ -415,7 +482,14 @@ async def test_proofs_are_in_the_export_and_their_text_goes_with_erasure(runtime
         ({"steps": [{"kind": "quiz", "question": "?", "choices": ["a", "b"]}]}, "`correct`"),
         ({"steps": [{"kind": "channel", "chat": "shop"}]}, "not a Telegram channel"),
         ({"reward": {}}, "a reward gives points, a coupon or a badge"),
-        ({"audience": {"kind": "segment", "segment": "vip"}}, "segments are not available yet"),
+        (
+            {"audience": {"kind": "segment", "segment": "vip"}},
+            'audience.segment.segment: a segment is a JSON object, e.g. {"tier": "gold"}',
+        ),
+        (
+            {"audience": {"kind": "segment", "segment": {"balance": {"min": 5, "max": 1}}}},
+            "audience.segment.segment: balance: min is more than max",
+        ),
         ({"recurrence": "hourly"}, "recurrence"),
         ({"slug": "Bad Slug"}, "slug"),
         ({"ends": "2025-01-01T00:00:00+00:00"}, "ends must be after starts"),
@@ -568,3 +642,22 @@ def test_periods_are_the_members_local_day_and_iso_week() -> None:
     # Already Monday in Moscow: the next week.
     assert period_of("weekly", sunday_night, ZoneInfo("Europe/Moscow")) == "2026-W50"
     assert period_of("daily", sunday_night, ZoneInfo("Asia/Tehran")) == "2026-12-07"
+
+
+async def test_quest_create_with_a_segment_audience(
+    cli_env: Settings, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example quest for a segment is created; a segment the segments refuse is refused
+    with their own words, at the quest's field, exit 1 and no traceback."""
+    example = EXAMPLE.with_name("quest-regulars-tasting.json")
+    assert await run_cli("quest-create", "--file", str(example)) == 0
+    assert "Quest 1 (regulars-tasting) created: 2 step(s)" in capsys.readouterr().out
+    bad = workdir / "bad-segment.json"
+    audience = {"kind": "segment", "segment": {"bought": {"min": 3, "days": 30}}}
+    bad.write_text(json.dumps(quest_json(audience=audience)), encoding="utf-8")
+    assert await run_cli("quest-create", "--file", str(bad)) == 1
+    err = capsys.readouterr().err
+    assert "Refused: audience.segment.segment: bought: give a category, a store or both" in err, err
+    assert "Traceback" not in err
+    assert await run_cli("quest-list") == 0
+    assert "coffee" not in capsys.readouterr().out

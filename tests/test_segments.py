@@ -67,6 +67,12 @@ async def ids(runtime: Runtime, segment: dict[str, Any]) -> set[int]:
     assert paged == sorted(found), "the pages cover the segment, in order, once"
     counted = await runtime.program.segments.count(parsed)
     assert counted.total == len(found) == sum(counted.by_channel.values())
+    # One member asked alone (a quest's audience) gets the answer the whole segment gives.
+    async with runtime.db.reading() as session:
+        everyone = (await session.scalars(select(Member.id))).all()
+    for member_id in everyone:
+        inside = await runtime.program.segments.contains(parsed, member_id)
+        assert inside == (member_id in found), (member_id, segment)
     return found
 
 
@@ -151,6 +157,59 @@ async def test_purchases_and_points_earned_in_a_period(runtime: Runtime) -> None
     assert earned[bob] > earned[ann] > 0
     assert await ids(runtime, {"points_earned": {"min": earned[bob], "days": 7}}) == {bob}
     assert await ids(runtime, {"points_earned": {"max": earned[ann], "days": 7}}) == {ann, cat}
+
+
+async def test_money_spent_average_receipt_and_what_was_bought(runtime: Runtime) -> None:
+    """Spending and the average receipt count what is left of each purchase after its
+    refunds; a category is read from the purchase's JSON on either backend, names with
+    quotes and non-Latin letters included."""
+    program = runtime.program
+    ann = await join(program, "50")
+    bob = await join(program, "51")
+    cat = await join(program, "52")
+    dan = await join(program, "53")
+    cards = {member: (await program.members.get(member)).card_code for member in (ann, bob, dan)}
+
+    async def buy(member: int, purchase_id: str, amount: str, **purchase: Any) -> None:
+        await program.purchases.credit(
+            cards[member], amount, purchase_id=purchase_id, actor="till", **purchase
+        )
+        await program.bus.drain()
+
+    # Ann: three coffees at the centre (300 each, one partly refunded); Bob: one big basket
+    # with a little "tea \"green\"" in it at the airport; Dan: a purchase refunded in full.
+    for number in range(3):
+        await buy(ann, f"a{number}", "300", store="centre", categories={"кофе": "300"})
+    await program.purchases.refund("a2", refund_id="ra2", actor="till", amount="150")
+    await buy(bob, "b0", "2000.50", store="airport", categories={'tea "green"': "100"})
+    await buy(dan, "d0", "5000", store="centre", categories={"кофе": "5000"})
+    await program.purchases.refund("d0", refund_id="rd0", actor="till")
+
+    week = {"days": 7}
+    assert await ids(runtime, {"spent": {"min": 750, **week}}) == {ann, bob}
+    assert await ids(runtime, {"spent": {"min": "750.01", **week}}) == {bob}
+    assert await ids(runtime, {"spent": {"max": 750, **week}}) == {ann, cat, dan}, "none: 0"
+    assert await ids(runtime, {"spent": {"min": 2000, "max": "2000.50", **week}}) == {bob}
+    # Ann's average is (300 + 300 + 150) / 3 = 250; nobody without a purchase has one.
+    assert await ids(runtime, {"average_receipt": {"min": 250, "max": 250, **week}}) == {ann}
+    assert await ids(runtime, {"average_receipt": {"max": 5000, **week}}) == {ann, bob}
+    assert await ids(runtime, {"average_receipt": {"min": 1000, **week}}) == {bob}
+    assert await ids(runtime, {"bought": {"category": "кофе", "min": 3, **week}}) == {ann}
+    assert await ids(runtime, {"bought": {"category": "кофе", "min": 4, **week}}) == set()
+    assert await ids(runtime, {"bought": {"category": 'tea "green"', "min": 1, **week}}) == {bob}
+    assert await ids(runtime, {"bought": {"category": "tea", "min": 1, **week}}) == set()
+    assert await ids(runtime, {"bought": {"store": "centre", "min": 1, **week}}) == {ann}
+    assert (
+        await ids(runtime, {"bought": {"store": "airport", "category": "кофе", "min": 1, **week}})
+        == set()
+    )
+    assert await ids(runtime, {"bought": {"category": "кофе", "max": 0, **week}}) == {
+        bob,
+        cat,
+        dan,
+    }
+    tomorrow = str(program.clock.now().date() + timedelta(days=1))
+    assert await ids(runtime, {"spent": {"min": 1, "since": tomorrow}}) == set()
 
 
 async def test_last_activity_and_joining_date(runtime: Runtime) -> None:
@@ -342,6 +401,11 @@ async def test_a_message_records_the_last_channel_at_most_once_a_minute(runtime:
         ({"tags": {}}, "give any, all or none"),
         ({"active_within_days": 7, "inactive_days": 30}, "leave nobody"),
         ({"quest": {"state": "joined"}}, "slug"),
+        ({"spent": {"min": 100}}, "spent: needs a period"),
+        ({"spent": {"min": "10.005", "days": 7}}, "no more than 2 decimal places"),
+        ({"average_receipt": {"min": 500, "max": 100, "days": 7}}, "min is more than max"),
+        ({"bought": {"min": 2, "days": 30}}, "give a category, a store or both"),
+        ({"bought": {"category": "", "min": 2, "days": 30}}, "bought.category"),
     ],
 )
 def test_a_segment_that_cannot_be_used_is_refused_with_the_reason(

@@ -137,6 +137,8 @@ async def test_segment_count_prints_the_total_and_by_channel(
             "Refused: quest: no quest 'coffe-week'; badge: no badge 'regullar'; "
             "coupon: no campaign 'sprng'",
         ),
+        ('{"bought": {"min": 3, "days": 30}}', "Refused: bought: give a category, a store"),
+        ('{"spent": {"min": 100}}', "Refused: spent: needs a period"),
         (None, "Refused: cannot read"),
         (b'{"tier": "\xff"}', "not UTF-8 text"),
     ],
@@ -157,3 +159,39 @@ async def test_a_segment_file_that_cannot_be_used_is_refused(
     assert await run_cli("segment-count", "--file", str(path)) == 1
     err = capsys.readouterr().err
     assert reason in err and "Traceback" not in err, err
+
+
+async def test_segment_count_of_what_was_bought_and_spent(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The example segments of purchases, counted as a marketer runs segment-count: three
+    coffees in a month; big spenders with big receipts (refunds taken off)."""
+    program = runtime.program
+    regular = await join(runtime, "20", "telegram")
+    occasional = await join(runtime, "21", "vk")
+    spender = await join(runtime, "22", "vk")
+    for number in range(3):
+        await program.purchases.credit(
+            regular, "250", purchase_id=f"r{number}", actor="till", categories={"coffee": "250"}
+        )
+    await program.purchases.credit(
+        occasional, "250", purchase_id="o0", actor="till", categories={"coffee": "250"}
+    )
+    for number in range(5):
+        await program.purchases.credit(spender, "2500", purchase_id=f"s{number}", actor="till")
+    regulars = ROOT / "examples" / "segments" / "coffee-regulars.json"
+    assert await run_cli("segment-count", "--file", str(regulars)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 member(s) in the segment (opted in to offers).",
+        "  telegram   1",
+    ]
+    spenders = ROOT / "examples" / "segments" / "big-spenders.json"
+    assert await run_cli("segment-count", "--file", str(spenders), "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"total": 1, "by_channel": {"vk": 1}}
+    # 12,500 spent, less a refund of 2,600: below 10,000 now.
+    await program.purchases.refund("s0", refund_id="rs0", actor="till")
+    await program.purchases.refund("s1", refund_id="rs1", actor="till", amount="100")
+    assert await run_cli("segment-count", "--file", str(spenders), "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"total": 0, "by_channel": {}}

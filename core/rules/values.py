@@ -298,11 +298,25 @@ def explain(error: ValidationError, *, prefix: str = "") -> InvalidRules:
             unknown.setdefault(parent, []).append(name)
         else:
             reasons.append(f"{_where(detail['loc'])}: {_why(detail)}")
+    # A top-level field has no parent to name: "lacks slug", not ": lacks slug".
     for parent, names in missing.items():
-        reasons.append(f"{parent}: lacks {', '.join(names)}")
+        reasons.append(f"{parent}: lacks {', '.join(names)}".removeprefix(": "))
     for parent, names in unknown.items():
-        reasons.append(f"{parent}: has unknown fields: {', '.join(names)}")
+        reasons.append(f"{parent}: has unknown fields: {', '.join(names)}".removeprefix(": "))
     return InvalidRules(prefix + "; ".join(reasons))
+
+
+def explained(error: ValidationError) -> str:
+    """pydantic's findings as "where: why; ..." (the rules' wording, where it applies): how
+    a marketer's definitions (a quest, a segment) word a refusal."""
+    if all(detail["loc"] for detail in error.errors()):
+        return str(explain(error)).replace("Value error, ", "")
+    reasons = []
+    for detail in error.errors():
+        where = ".".join(str(part) for part in detail["loc"])
+        why = detail["msg"].removeprefix("Value error, ")
+        reasons.append(f"{where}: {why}" if where else why)
+    return "; ".join(reasons)
 
 
 def _why(detail: ErrorDetails) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.games.quests.definition import explained
+from core.rules.values import explained
 from core.segments.errors import InvalidSegment, InvalidTag
 from core.shared.parsing import parse_model
 
@@ -29,6 +30,10 @@ MAX_TAGS = 50
 Key = Annotated[str, Field(pattern=KEY.pattern)]
 Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
 Count = Annotated[int, Field(ge=0, le=10**12)]
+# Money as purchases hold it: at most two decimals (what `credit` accepts).
+Money = Annotated[Decimal, Field(ge=0, le=Decimal(10**12), decimal_places=2)]
+# A store or a category as a purchase names it (`credit --store S --category C=300`).
+Label = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 def parse_tag(raw: str) -> str:
@@ -135,6 +140,38 @@ class CountInPeriod(Range, Period):
         return self
 
 
+class MoneyInPeriod(Period):
+    """An amount of money within a period: `{"min": 5000, "days": 90}` (`min`, `max` or both,
+    two decimals at most). A period is needed."""
+
+    min: Money | None = None
+    max: Money | None = None
+
+    @model_validator(mode="after")
+    def _bounds_and_period(self) -> MoneyInPeriod:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is more than max")
+        if self.days is None and self.since is None and self.until is None:
+            raise ValueError("needs a period: days, or since and/or until")
+        return self
+
+
+class Bought(CountInPeriod):
+    """Purchases in a category and/or at a store within a period: `{"category": "coffee",
+    "min": 3, "days": 30}` (a purchase counts in a category when part of its amount is in it)."""
+
+    category: Label | None = None
+    store: Label | None = None
+
+    @model_validator(mode="after")
+    def _what(self) -> Bought:
+        if self.category is None and self.store is None:
+            raise ValueError("give a category, a store or both (or count all with purchases)")
+        return self
+
+
 class Joined(Period):
     """When the member joined: the last `days` days, or since/until."""
 
@@ -191,6 +228,10 @@ class Segment(Strict):
     balance: Range | None = None
     points_earned: CountInPeriod | None = None
     purchases: CountInPeriod | None = None
+    # Money spent and the average receipt in a period, less what was refunded of them.
+    spent: MoneyInPeriod | None = None
+    average_receipt: MoneyInPeriod | None = None
+    bought: Bought | None = None
     # Wrote to the bot or bought within the last N days / not for N days.
     active_within_days: Days | None = None
     inactive_days: Days | None = None

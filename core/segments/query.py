@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     FromClause,
     Select,
@@ -25,7 +26,10 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.db.models import (
     Badge,
@@ -41,8 +45,18 @@ from core.db.models import (
     QuestCompletion,
     QuestJoin,
     Referral,
+    Refund,
 )
-from core.segments.definition import BASE_TIER, CountInPeriod, Period, Range, Segment
+from core.segments.definition import (
+    BASE_TIER,
+    Bought,
+    CountInPeriod,
+    MoneyInPeriod,
+    Period,
+    Range,
+    Segment,
+)
+from core.shared.owners import member_ids_of
 
 # A column as a condition takes it: a mapped attribute or an SQL expression.
 Column = ColumnElement[Any] | QueryableAttribute[Any]
@@ -53,17 +67,31 @@ _NOT_EARNED = ("merge_in",)
 
 def reachable() -> list[ColumnElement[bool]]:
     """Live members who opted in to offers (the segments' partial indexes hold exactly them)."""
-    return [
-        # The bare column (`WHERE marketing_opt_in`), as the index predicate says it.
-        Member.marketing_opt_in.expression,
-        Member.erased_at.is_(None),
-        Member.merged_into_id.is_(None),
-    ]
+    # The bare column (`WHERE marketing_opt_in`), as the index predicate says it.
+    return [Member.marketing_opt_in.expression, *live()]
+
+
+def live() -> list[ColumnElement[bool]]:
+    """Members who are still someone: not erased, not merged into another card."""
+    return [Member.erased_at.is_(None), Member.merged_into_id.is_(None)]
 
 
 def members_in(segment: Segment, *, now: datetime) -> Select[int]:
     """The ids of the live, consenting members who meet every condition of `segment`."""
     return select(Member.id).where(*reachable(), *conditions(segment, now=now))
+
+
+def member_is_in(
+    segment: Segment, member_id: int, *, now: datetime, needs_consent: bool = True
+) -> Select[int]:
+    """The member's id if they meet every condition of `segment` now, else no row: one member
+    asked with the same conditions as the whole segment (a quest's audience, a trigger).
+    `needs_consent=False` leaves out only the consent to offers (a quest the member opens
+    themselves is no offer sent to them); an erased or merged card is never in."""
+    who = reachable() if needs_consent else live()
+    return select(Member.id).where(
+        Member.id == member_id, *who, *conditions(segment, now=now, only=member_id)
+    )
 
 
 def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, int]:
@@ -75,8 +103,12 @@ def count_by_channel(segment: Segment, *, now: datetime) -> Select[str | None, i
     )
 
 
-def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
-    """One SQL condition on `members` per condition the segment gives."""
+def conditions(
+    segment: Segment, *, now: datetime, only: int | None = None
+) -> list[ColumnElement[bool]]:
+    """One SQL condition on `members` per condition the segment gives. `only`: the question
+    is about this one member, so what is aggregated (purchases, points, tags ...) is read for
+    their rows alone (and those of cards merged into them), by index, not for everyone's."""
     where: list[ColumnElement[bool]] = []
     if segment.channel is not None:
         where.append(Member.last_channel == segment.channel)
@@ -104,8 +136,15 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                 func.count(Purchase.id),
                 _in_period(Purchase.created_at, segment.purchases, now),
                 segment.purchases,
+                only=only,
             )
         )
+    if segment.spent is not None:
+        where.append(_spent(segment.spent, now, only))
+    if segment.average_receipt is not None:
+        where.append(_average_receipt(segment.average_receipt, now, only))
+    if segment.bought is not None:
+        where.append(_bought(segment.bought, now, only))
     if segment.points_earned is not None:
         where.append(
             _counted(
@@ -118,6 +157,7 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                     *_in_period(LedgerEntry.created_at, segment.points_earned, now),
                 ],
                 segment.points_earned,
+                only=only,
             )
         )
     if segment.friends_referred is not None:
@@ -128,6 +168,7 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                 func.count(Referral.id),
                 [Referral.status != "rejected"],
                 segment.friends_referred,
+                only=only,
             )
         )
     if segment.quest is not None:
@@ -135,20 +176,26 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
             done = QuestCompletion.__table__.join(Quest, Quest.id == QuestCompletion.quest_id)
             where.append(
                 Member.id.in_(
-                    _owners(done, QuestCompletion.member_id, Quest.slug == segment.quest.slug)
+                    _owners(
+                        done, QuestCompletion.member_id, Quest.slug == segment.quest.slug, only=only
+                    )
                 )
             )
         else:
             joined = QuestJoin.__table__.join(Quest, Quest.id == QuestJoin.quest_id)
             where.append(
                 Member.id.in_(
-                    _owners(joined, QuestJoin.member_id, Quest.slug == segment.quest.slug)
+                    _owners(
+                        joined, QuestJoin.member_id, Quest.slug == segment.quest.slug, only=only
+                    )
                 )
             )
     if segment.badge is not None:
         awarded = BadgeAward.__table__.join(Badge, Badge.id == BadgeAward.badge_id)
         where.append(
-            Member.id.in_(_owners(awarded, BadgeAward.member_id, Badge.name == segment.badge))
+            Member.id.in_(
+                _owners(awarded, BadgeAward.member_id, Badge.name == segment.badge, only=only)
+            )
         )
     if segment.coupon is not None:
         redeemed = CouponRedemption.__table__.join(
@@ -162,6 +209,7 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
             CouponCampaign.slug == segment.coupon.campaign,
             # A use cancelled at the till (the order was returned) is no redemption.
             CouponRedemption.cancelled_at.is_(None),
+            only=only,
         )
         where.append(Member.id.in_(owners) if segment.coupon.redeemed else Member.id.not_in(owners))
     if segment.tags is not None:
@@ -169,7 +217,12 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
         if tags.any is not None:
             where.append(
                 Member.id.in_(
-                    _owners(MemberTag.__table__, MemberTag.member_id, MemberTag.tag.in_(tags.any))
+                    _owners(
+                        MemberTag.__table__,
+                        MemberTag.member_id,
+                        MemberTag.tag.in_(tags.any),
+                        only=only,
+                    )
                 )
             )
         if tags.all is not None:
@@ -180,15 +233,100 @@ def conditions(segment: Segment, *, now: datetime) -> list[ColumnElement[bool]]:
                     func.count(MemberTag.tag.distinct()),
                     [MemberTag.tag.in_(tags.all)],
                     Range(min=len(tags.all)),
+                    only=only,
                 )
             )
         if tags.none is not None:
             where.append(
                 Member.id.not_in(
-                    _owners(MemberTag.__table__, MemberTag.member_id, MemberTag.tag.in_(tags.none))
+                    _owners(
+                        MemberTag.__table__,
+                        MemberTag.member_id,
+                        MemberTag.tag.in_(tags.none),
+                        only=only,
+                    )
                 )
             )
     return where
+
+
+def _kept_purchases() -> tuple[FromClause, ColumnElement[Any]]:
+    """Purchases with what is left of each after its refunds: (the rows, the kept amount)."""
+    refunded = (
+        select(Refund.purchase_row_id, func.sum(Refund.amount).label("amount"))
+        .group_by(Refund.purchase_row_id)
+        .subquery("refunded")
+    )
+    rows = Purchase.__table__.outerjoin(refunded, refunded.c.purchase_row_id == Purchase.id)
+    return rows, Purchase.amount - func.coalesce(refunded.c.amount, 0)
+
+
+def _spent(spent: MoneyInPeriod, now: datetime, only: int | None) -> ColumnElement[bool]:
+    rows, kept = _kept_purchases()
+    where = [kept > 0, *_in_period(Purchase.created_at, spent, now)]
+    return _counted(rows, Purchase.member_id, func.sum(kept), where, spent, only=only)
+
+
+def _average_receipt(
+    average: MoneyInPeriod, now: datetime, only: int | None
+) -> ColumnElement[bool]:
+    """Members whose purchases in the period (a fully refunded one not counted) average
+    within bounds; a member with none has no average and is never in."""
+    rows, kept = _kept_purchases()
+    owner = aliased(Member)
+    owner_id = func.coalesce(owner.merged_into_id, owner.id)
+    measure = func.avg(kept)
+    having = []
+    if average.min is not None:
+        having.append(measure >= average.min)
+    if average.max is not None:
+        having.append(measure <= average.max)
+    grouped = (
+        select(owner_id)
+        .select_from(rows.join(owner, owner.id == Purchase.member_id))
+        .where(
+            kept > 0,
+            *_in_period(Purchase.created_at, average, now),
+            *_only(Purchase.member_id, only),
+        )
+        .group_by(owner_id)
+        .having(and_(*having))
+    )
+    return Member.id.in_(grouped)
+
+
+def _bought(bought: Bought, now: datetime, only: int | None) -> ColumnElement[bool]:
+    """Members with that many purchases in the category and/or at the store in the period
+    (a fully refunded one not counted)."""
+    rows, kept = _kept_purchases()
+    where = [kept > 0, *_in_period(Purchase.created_at, bought, now)]
+    if bought.store is not None:
+        where.append(Purchase.store == bought.store)
+    if bought.category is not None:
+        where.append(HasCategory(Purchase.categories, bought.category))
+    return _counted(rows, Purchase.member_id, func.count(Purchase.id), where, bought, only=only)
+
+
+class HasCategory(FunctionElement[bool]):
+    """Whether a purchase's categories (JSON text: {"coffee": "300"}) name a category. The
+    JSON is read per dialect (below), so a name with quotes or non-Latin letters matches
+    exactly as it was given."""
+
+    type = Boolean()
+    name = "has_category"
+    inherit_cache = True
+
+
+@compiles(HasCategory)
+def _has_category_sqlite(element: HasCategory, compiler: SQLCompiler, **kw: Any) -> str:
+    categories, category = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXISTS (SELECT 1 FROM json_each({categories}) AS named WHERE named.key = {category})"
+
+
+@compiles(HasCategory, "postgresql")
+def _has_category_postgresql(element: HasCategory, compiler: SQLCompiler, **kw: Any) -> str:
+    categories, category = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"jsonb_exists(CAST({categories} AS JSONB), {category})"
 
 
 def _in_range(column: Column, bounds: Range) -> list[ColumnElement[bool]]:
@@ -210,13 +348,20 @@ def _in_period(column: Column, period: Period, now: datetime) -> list[ColumnElem
     return where
 
 
-def _owners(rows: FromClause, member_id: Column, *where: ColumnElement[bool]) -> Select[int]:
+def _only(member_id: Column, only: int | None) -> list[ColumnElement[bool]]:
+    """Rows of one member (with the cards merged into them), when the question is about one."""
+    return [] if only is None else [member_id.in_(member_ids_of(only))]
+
+
+def _owners(
+    rows: FromClause, member_id: Column, *where: ColumnElement[bool], only: int | None = None
+) -> Select[int]:
     """The members who own today (after merges) the rows of `rows` that match `where`."""
     owner = aliased(Member)
     return (
         select(func.coalesce(owner.merged_into_id, owner.id))
         .select_from(rows.join(owner, owner.id == member_id))
-        .where(*where)
+        .where(*where, *_only(member_id, only))
     )
 
 
@@ -225,7 +370,9 @@ def _counted(
     member_id: Column,
     measure: ColumnElement[int],
     where: list[ColumnElement[bool]],
-    bounds: Range | CountInPeriod,
+    bounds: Range | CountInPeriod | MoneyInPeriod,
+    *,
+    only: int | None = None,
 ) -> ColumnElement[bool]:
     """Members whose `measure` over their matching rows lies within `bounds`. A member with
     no such row measures 0: within bounds without a positive `min` (`{"max": 0}` is "none"),
@@ -235,7 +382,7 @@ def _counted(
     grouped = (
         select(owner_id)
         .select_from(rows.join(owner, owner.id == member_id))
-        .where(*where)
+        .where(*where, *_only(member_id, only))
         .group_by(owner_id)
     )
     if bounds.min is not None and bounds.min > 0:

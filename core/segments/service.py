@@ -21,7 +21,7 @@ from core.db.database import Database
 from core.db.models import Badge, CouponCampaign, Identity, Member, MemberTag, Quest
 from core.segments.definition import BASE_TIER, Segment, parse_tag
 from core.segments.errors import InvalidSegment
-from core.segments.query import count_by_channel, members_in
+from core.segments.query import count_by_channel, member_is_in, members_in
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
 from core.shared.owners import member_ids_of
@@ -76,7 +76,7 @@ class Segments:
 
     async def contains(self, segment: Segment, member_id: int) -> bool:
         """Whether this member is in the segment now (a triggered campaign asks per member)."""
-        statement = members_in(segment, now=self._clock.now()).where(Member.id == member_id)
+        statement = member_is_in(segment, member_id, now=self._clock.now())
         async with self._db.reading() as session:
             return await session.scalar(statement) is not None
 

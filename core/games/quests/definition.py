@@ -13,10 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.games.quests.errors import InvalidQuest
-from core.rules.values import LocalizedText, explain, localized
+from core.rules.values import LocalizedText, explained, localized
+from core.segments.definition import Segment, parse_segment
+from core.segments.errors import InvalidSegment
 from core.shared.parsing import parse_model
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -212,14 +214,24 @@ class TierAudience(Strict):
 
 
 class SegmentAudience(Strict):
-    """A marketer's segment: the place is kept for the segments still to come; refused today."""
+    """Members in a marketer's segment (a JSON object, as `segment-count` reads it), checked
+    when a member looks at the quest or joins it; a member who joined stays in."""
 
     kind: Literal["segment"]
-    segment: str
+    segment: Segment
 
-    @model_validator(mode="after")
-    def _not_yet(self) -> SegmentAudience:
-        raise ValueError("segments are not available yet: use everyone or a tier")
+    @field_validator("segment", mode="before")
+    @classmethod
+    def _segment(cls, value: object) -> Segment:
+        # The segments' own parser, so a refusal reads as segment-count's does.
+        if isinstance(value, Segment):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError('a segment is a JSON object, e.g. {"tier": "gold"}')
+        try:
+            return parse_segment(value)
+        except InvalidSegment as refusal:
+            raise ValueError(str(refusal)) from None
 
 
 Audience = Annotated[Everyone | TierAudience | SegmentAudience, Field(discriminator="kind")]
@@ -291,15 +303,3 @@ def parse_definition(raw: str | bytes | dict[str, Any]) -> QuestDefinition:
         not_object="a quest is a JSON object",
         explained=explained,
     )
-
-
-def explained(error: ValidationError) -> str:
-    """pydantic's findings as "where: why; ..." (the rules' wording, where it applies)."""
-    if all(detail["loc"] for detail in error.errors()):
-        return str(explain(error)).replace("Value error, ", "")
-    reasons = []
-    for detail in error.errors():
-        where = ".".join(str(part) for part in detail["loc"])
-        why = detail["msg"].removeprefix("Value error, ")
-        reasons.append(f"{where}: {why}" if where else why)
-    return "; ".join(reasons)

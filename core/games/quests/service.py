@@ -92,6 +92,7 @@ from core.games.quests.definition import (
     QuestDefinition,
     QuizStep,
     ReferralStep,
+    SegmentAudience,
     Step,
     TierAudience,
 )
@@ -111,6 +112,7 @@ from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
 from core.rules.values import LocalizedText
+from core.segments.query import member_is_in
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
@@ -378,7 +380,7 @@ class Quests:
             views = []
             for row in rows.all():
                 info = self._info(row)
-                if self._for(info.definition, member):
+                if await self._for_in(session, info, member, now):
                     views.append(await self._view_in(session, info, member, now))
             return views
 
@@ -401,7 +403,7 @@ class Quests:
         async with self._db.reading() as session:
             member = await self._member_in(session, member_id)
             info = self._info(await self._row_in(session, quest_id))
-            if not info.live(now) or not self._for(info.definition, member):
+            if not info.live(now) or not await self._for_in(session, info, member, now):
                 raise QuestRefused("not_available")
             return await self._view_in(session, info, member, now)
 
@@ -413,7 +415,7 @@ class Quests:
             async with self._db.transaction() as session:
                 member = await self._member_in(session, member_id, lock=True)
                 info = self._info(await self._row_in(session, quest_id))
-                if not info.live(now) or not self._for(info.definition, member):
+                if not info.live(now) or not await self._for_in(session, info, member, now):
                     raise QuestRefused("not_available")
                 await session.execute(
                     insert_ignoring(
@@ -845,14 +847,18 @@ class Quests:
             definition = self._definition(quest_id, raw)
             if joined_at is not None and when < joined_at and only is None:
                 continue  # happened before the member joined
-            if joined_at is None and not self._for(definition, member):
-                continue
             matching = [
                 (index, worth)
                 for index, step in enumerate(definition.steps)
                 if (worth := matcher(step)) is not None
             ]
             if not matching:
+                continue
+            # An automatic quest's audience, asked only for a happening that counts in it (a
+            # segment is a query); a member who joined (or was counted once) stays in.
+            if joined_at is None and not await self._audience_has_in(
+                session, definition, member, self._clock.now()
+            ):
                 continue
             if is_profile_quest(definition) and await self._profile_rewarded_in(
                 session, member_id, quest_id
@@ -907,6 +913,11 @@ class Quests:
             )
             if not inserted:
                 continue  # this very event counted already
+            if joined_at is None and isinstance(definition.audience, SegmentAudience):
+                # Counted once, a member of a segment's automatic quest stays in it (as one
+                # who joined does), and the segment is not asked again for their events.
+                joined_at = when
+                await self._join_in(session, quest_id, member_id, when)
             tally, completed = await self._state_in(
                 session, quest_id, member_id, in_period, definition
             )
@@ -926,14 +937,7 @@ class Quests:
                 continue
             step_done = True
             if joined_at is None:
-                await session.execute(
-                    insert_ignoring(
-                        session,
-                        QuestJoin,
-                        {"quest_id": quest_id, "member_id": member_id, "joined_at": when},
-                        unique=["member_id", "quest_id"],
-                    )
-                )
+                await self._join_in(session, quest_id, member_id, when)
             if all(
                 _complete(step, tally.done.get(index, Decimal(0)))
                 for index, step in enumerate(definition.steps)
@@ -963,6 +967,18 @@ class Quests:
                     now=self._clock.now(),
                 )
         return Outcome(step_done=step_done, quest_done=quest_done)
+
+    async def _join_in(
+        self, session: AsyncSession, quest_id: int, member_id: int, when: datetime
+    ) -> None:
+        await session.execute(
+            insert_ignoring(
+                session,
+                QuestJoin,
+                {"quest_id": quest_id, "member_id": member_id, "joined_at": when},
+                unique=["member_id", "quest_id"],
+            )
+        )
 
     async def _complete_in(
         self,
@@ -1123,7 +1139,7 @@ class Quests:
     ) -> tuple[QuestInfo, Step, str]:
         """A step the member can act on now (joined, live, unlocked, not yet done)."""
         info = self._info(await self._row_in(session, quest_id))
-        if not info.live(now) or not self._for(info.definition, member):
+        if not info.live(now) or not await self._for_in(session, info, member, now):
             raise QuestRefused("not_available")
         view = await self._view_in(session, info, member, now)
         if not view.joined and not info.definition.automatic:
@@ -1203,10 +1219,34 @@ class Quests:
             raise MemberNotFound(member_id)
         return member
 
-    def _for(self, definition: QuestDefinition, member: Member) -> bool:
+    async def _for_in(
+        self, session: AsyncSession, info: QuestInfo, member: Member, now: datetime
+    ) -> bool:
+        """Whether the member may see and do the quest now: in its audience, or (a segment's
+        quest) joined already, since a segment moves under a member's feet and a marketer
+        expects someone who took up a quest to be able to finish it."""
+        if isinstance(info.definition.audience, SegmentAudience):
+            joined = await session.scalar(
+                select(QuestJoin.id).where(
+                    QuestJoin.quest_id == info.id, QuestJoin.member_id == member.id
+                )
+            )
+            if joined is not None:
+                return True
+        return await self._audience_has_in(session, info.definition, member, now)
+
+    async def _audience_has_in(
+        self, session: AsyncSession, definition: QuestDefinition, member: Member, now: datetime
+    ) -> bool:
+        """Whether the member is in the quest's audience now: the tier they hold, or the
+        segment's conditions asked for this one member. A quest the member opens needs no
+        consent to offers (nothing is sent to them), so the segment's consent is left out."""
         audience = definition.audience
         if isinstance(audience, TierAudience):
             return member.tier in audience.tiers
+        if isinstance(audience, SegmentAudience):
+            statement = member_is_in(audience.segment, member.id, now=now, needs_consent=False)
+            return await session.scalar(statement) is not None
         return True
 
     def _definition(self, quest_id: int, raw: str) -> QuestDefinition:
