@@ -166,12 +166,13 @@ class Conversation:
             if message.action and self.router.stale(message.action):
                 return self._main.stale(turn)
             if action is None and command is None and not message.action:
-                # Typed text that is no menu word: a feedback score or comment, if one is
-                # awaited; else a quiz answer or a proof, if one is awaited.
-                awaited = await self._feedback.take_text(turn)
+                # Typed text that is no menu word: the answer a flow waits for (a quiz's
+                # answer or a proof) wins; else a feedback comment, or a number as the score
+                # of a question that was sent and is still open.
+                awaited = await self._quests.take_text(turn)
                 if awaited is not None:
                     return awaited
-                awaited = await self._quests.take_text(turn)
+                awaited = await self._feedback.take_text(turn)
                 if awaited is not None:
                     return awaited
             return self._main.unknown(turn)
