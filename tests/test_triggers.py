@@ -487,9 +487,9 @@ async def test_only_a_member_the_question_was_sent_to_can_answer_it(
             await person.sign_up(marketing=True)
             member = await shop.runtime.program.members.find(IdentityKey("telegram", str(user_id)))
             assert member is not None
-            held = await held_out(shop, broadcast_id, member.id)
-            if held not in chatting:
-                chatting[held] = (person, member.id)
+            holdout = await held_out(shop, broadcast_id, member.id)
+            if holdout not in chatting:
+                chatting[holdout] = (person, member.id)
                 await shop.runtime.program.purchases.credit(
                     member.card_code, "100", purchase_id=f"fb-{user_id}", actor="till"
                 )
