@@ -42,9 +42,27 @@ def upgrade() -> None:
             ["id"],
         )
         batch_op.alter_column("asked_at", existing_type=sa.DateTime(timezone=True), nullable=True)
+    # An unanswered question is carried by its member's delivery row of its broadcast (one per
+    # (broadcast, member) until now); asked only if that row was sent: a held-out, skipped or
+    # failed member's question is closed, a still queued one opens when it is sent.
+    op.execute(
+        "UPDATE feedback_requests SET delivery_id = (SELECT d.id FROM broadcast_deliveries d"
+        " WHERE d.broadcast_id = feedback_requests.broadcast_id"
+        " AND d.member_id = feedback_requests.member_id)"
+        " WHERE score IS NULL AND delivery_id IS NULL"
+    )
+    op.execute(
+        "UPDATE feedback_requests SET asked_at = NULL WHERE score IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM broadcast_deliveries d WHERE d.id = feedback_requests.delivery_id"
+        " AND d.status = 'sent')"
+    )
 
 
 def downgrade() -> None:
+    # Questions never asked: asked (and long closed) before, as the schema wants a time.
+    op.execute(
+        "UPDATE feedback_requests SET asked_at = '1970-01-01 00:00:00' WHERE asked_at IS NULL"
+    )
     with op.batch_alter_table("feedback_requests", schema=None) as batch_op:
         batch_op.alter_column("asked_at", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch_op.drop_constraint(
@@ -53,6 +71,13 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_feedback_requests_delivery_id"))
         batch_op.drop_column("delivery_id")
+    # One row per (broadcast, member) again: a standing rule's latest round is kept.
+    op.execute(
+        "DELETE FROM broadcast_deliveries WHERE EXISTS (SELECT 1 FROM broadcast_deliveries"
+        " later WHERE later.broadcast_id = broadcast_deliveries.broadcast_id"
+        " AND later.member_id = broadcast_deliveries.member_id"
+        " AND later.round > broadcast_deliveries.round)"
+    )
     with op.batch_alter_table("broadcast_deliveries", schema=None) as batch_op:
         batch_op.drop_constraint("broadcast_member_round", type_="unique")
         batch_op.create_unique_constraint("broadcast_member", ["broadcast_id", "member_id"])
