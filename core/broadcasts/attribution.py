@@ -288,16 +288,21 @@ class Attribution:
             )
             if state is None or state == CANCELLED:
                 return False
-            # Their latest round (a standing rule sends a member a row per firing).
+            # Their latest round that went out (a standing rule sends a member a row per
+            # firing; a newer one may still wait while they tap the last message's button).
             delivery = (
                 await session.execute(
                     select(d.status, d.variant)
-                    .where(d.broadcast_id == broadcast_id, d.member_id == member_id)
+                    .where(
+                        d.broadcast_id == broadcast_id,
+                        d.member_id == member_id,
+                        d.status.in_((SENT, IN_FLIGHT)),
+                    )
                     .order_by(d.round.desc())
                     .limit(1)
                 )
             ).one_or_none()
-            if delivery is None or delivery.status not in (SENT, IN_FLIGHT):
+            if delivery is None:
                 return False
             if delivery.variant == HOLDOUT:
                 return False
