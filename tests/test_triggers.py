@@ -547,7 +547,10 @@ QUIZ: dict[str, Any] = {
     "title": {"en": "Cups"},
     "description": "A question about our coffee.",
     "starts": "2026-01-01T00:00:00+00:00",
-    "steps": [{"kind": "quiz", "question": "How many cups make a pot?", "answers": ["3"]}],
+    "steps": [
+        {"kind": "quiz", "question": "How many cups make a pot?", "answers": ["3"]},
+        {"kind": "quiz", "question": "Where is our first shop?", "answers": ["Paris"]},
+    ],
     "reward": {"points": 10},
 }
 
@@ -555,6 +558,8 @@ QUIZ: dict[str, Any] = {
 async def test_a_quiz_awaiting_an_answer_takes_a_typed_number_before_feedback(
     shop: Shop, fake_telegram: FakeTelegramAPI
 ) -> None:
+    """An open feedback question never takes the answer a quiz waits for; of a quiz and a
+    feedback comment both waiting, the one the member came to last takes their text."""
     broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
     quest = (await shop.runtime.program.quests.create(parse_definition(QUIZ), actor="marketer")).id
     async with webhook_client(shop.runtime) as client:
@@ -578,12 +583,20 @@ async def test_a_quiz_awaiting_an_answer_takes_a_typed_number_before_feedback(
         assert text_of(right).startswith("✅ Right!")
         assert await shop.runtime.program.feedback.unanswered(member.id) is not None
 
-        # No quiz waits now: the number is the question's score.
-        thanks = await ann.send("8")
+        # The next quiz question waits; the member answers the feedback question with its
+        # button and is asked for a comment: the comment, asked last, takes their text.
+        asked = await ann.press(f"quest:answer:{quest}:1")
+        assert text_of(asked).endswith("Type your answer in a message.")
+        thanks = await ann.press(f"fb:{broadcast_id}:8")
         assert text_of(thanks).startswith("Thank you for your answer!")
+        commented = await ann.send("Lovely coffee")
+        assert text_of(commented) == "Thank you, your comment is with the shop now."
+        # The quiz still waits for its answer.
+        right = await ann.send("Paris")
+        assert text_of(right).startswith("✅ Right!")
     async with shop.runtime.db.reading() as session:
         (request,) = (await session.scalars(select(FeedbackRequest))).all()
-    assert request.score == 8
+    assert (request.score, request.comment) == (8, "Lovely coffee")
 
 
 # ---------------------------------------------------------------------- attribution
