@@ -166,14 +166,18 @@ class Conversation:
             if message.action and self.router.stale(message.action):
                 return self._main.stale(turn)
             if action is None and command is None and not message.action:
-                # Typed text that is no menu word: a feedback score or comment, if one is
-                # awaited; else a quiz answer or a proof, if one is awaited.
-                awaited = await self._feedback.take_text(turn)
-                if awaited is not None:
-                    return awaited
-                awaited = await self._quests.take_text(turn)
-                if awaited is not None:
-                    return awaited
+                # Typed text that is no menu word: what a flow waits for (a quiz's answer or
+                # a proof, a feedback comment: the one the member came to last wins); else a
+                # number as the score of a feedback question that was sent and is open.
+                quiz = await self._quests.awaiting_since(turn)
+                comment = await self._feedback.comment_awaited_since(turn)
+                takers = [self._quests.take_text, self._feedback.take_text]
+                if comment is not None and (quiz is None or comment > quiz):
+                    takers.reverse()
+                for take in takers:
+                    awaited = await take(turn)
+                    if awaited is not None:
+                        return awaited
             return self._main.unknown(turn)
         return await handler(turn, action)
 

@@ -221,3 +221,79 @@ def test_members_before_segments_get_their_last_activity_and_channel(tmp_path: P
     )
     assert [tuple(row) for row in members] == [(1, bought, "vk"), (2, joined, "whatsapp")]
     assert [tuple(row) for row in seen] == [(None,)]
+
+
+def test_unanswered_feedback_questions_before_0026_are_asked_only_if_sent(
+    tmp_path: Path,
+) -> None:
+    """0026: a question waiting for an answer names its member's delivery row, and stays
+    answerable only if that row was sent (a held-out member's is closed; a queued one opens
+    when it is sent); an answered one is left as it is."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0020")
+    at = "2026-11-20 18:30:00.000000"
+
+    async def execute(*statements: tuple[str, dict[str, Any]]) -> list[Any]:
+        db = Database.from_url(url)
+        found: list[Any] = []
+        try:
+            async with db.engine.begin() as connection:
+                for sql, values in statements:
+                    result = await connection.execute(text(sql), values)
+                    if sql.startswith("SELECT"):
+                        found.append(result.all())
+        finally:
+            await db.close()
+        return found
+
+    member = (
+        "INSERT INTO members (id, card_code, referral_code, language, phone_verified, "
+        "marketing_opt_in, terms_accepted_at, balance, debt, created_at, updated_at) "
+        "VALUES (:id, :card, :referral, 'en', 0, 1, :at, 0, 0, :at, :at)"
+    )
+    delivery = (
+        "INSERT INTO broadcast_deliveries (id, broadcast_id, member_id, status, attempts, round)"
+        " VALUES (:id, 1, :member, :status, 1, 0)"
+    )
+    question = (
+        "INSERT INTO feedback_requests (id, broadcast_id, member_id, purchase_id, reward_points,"
+        " asked_at, score) VALUES (:id, 1, :member, :purchase, 25, :at, :score)"
+    )
+    cards = ["ABCDEFGH2", "BCDEFGHJ3", "CDEFGHJK4", "DEFGHJKM5"]
+    asyncio.run(
+        execute(
+            *[
+                (member, {"id": n, "card": card, "referral": f"r{n}", "at": at})
+                for n, card in enumerate(cards, start=1)
+            ],
+            (
+                "INSERT INTO broadcasts (id, name, spec, state, created_by, created_at)"
+                " VALUES (1, 'How was it?', '{}', 'sending', 'test', :at)",
+                {"at": at},
+            ),
+            (delivery, {"id": 11, "member": 1, "status": "sent"}),
+            (delivery, {"id": 12, "member": 2, "status": "skipped"}),
+            (delivery, {"id": 13, "member": 3, "status": "queued"}),
+            (delivery, {"id": 14, "member": 4, "status": "skipped"}),
+            (question, {"id": 1, "member": 1, "purchase": "p1", "at": at, "score": None}),
+            (question, {"id": 2, "member": 2, "purchase": "p2", "at": at, "score": None}),
+            (question, {"id": 3, "member": 3, "purchase": "p3", "at": at, "score": None}),
+            (question, {"id": 4, "member": 4, "purchase": "p4", "at": at, "score": 7}),
+        )
+    )
+    command.upgrade(config, "head")
+    (questions,) = asyncio.run(
+        execute(
+            (
+                "SELECT id, delivery_id, asked_at IS NOT NULL FROM feedback_requests ORDER BY id",
+                {},
+            )
+        )
+    )
+    assert [tuple(row) for row in questions] == [
+        (1, 11, 1),  # sent: still answerable
+        (2, 12, 0),  # held out: closed
+        (3, 13, 0),  # queued: opens when sent
+        (4, None, 1),  # answered: as it was
+    ]

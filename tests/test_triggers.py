@@ -17,10 +17,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from app import broadcasts as wiring
-from core.broadcasts.spec import BroadcastSpec, parse_spec
-from core.db.models import Broadcast, FeedbackRequest, LedgerEntry, Member, TriggerFiring
+from core.broadcasts.engine import variant_for
+from core.broadcasts.spec import HOLDOUT, BroadcastSpec, parse_spec
+from core.db.models import (
+    Broadcast,
+    CouponCampaign,
+    FeedbackRequest,
+    LedgerEntry,
+    Member,
+    Reward,
+    TriggerFiring,
+)
 from core.earning.events import PurchaseRecorded
 from core.feedback.service import StoreScore
+from core.games.quests.definition import parse_definition
 from core.members.accounts import IdentityKey
 from tests import test_broadcasts, test_vk, whatsapp_member
 from tests.data import count
@@ -454,3 +464,277 @@ async def test_a_standing_rule_on_the_command_line(shop: Shop, tmp_path: Path) -
     bad.write_text(json.dumps({"name": "x", "text": "hi", "trigger": {"kind": "win_back"}}))
     code, out, err = await run_cli(settings, "broadcast-create", "--file", str(bad))
     assert code == 1 and "trigger.win_back.days: Field required" in err + out
+
+
+async def held_out(shop: Shop, broadcast_id: int, member_id: int) -> bool:
+    spec = (await shop.engine.broadcasts.get(broadcast_id)).spec
+    return variant_for(broadcast_id, member_id, spec.resolved(), spec.holdout) == HOLDOUT
+
+
+async def feedback_entries(shop: Shop, member_id: int) -> int:
+    return await count(
+        shop.runtime,
+        LedgerEntry,
+        LedgerEntry.reason == "feedback",
+        LedgerEntry.member_id == member_id,
+    )
+
+
+async def test_only_a_member_the_question_was_sent_to_can_answer_it(
+    shop: Shop, fake_telegram: FakeTelegramAPI
+) -> None:
+    """A held-out member is never asked: the number they type is no score and pays nothing;
+    the member it was sent to answers the same way and is counted."""
+    broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION, holdout=50)
+    async with webhook_client(shop.runtime) as client:
+        chatting: dict[bool, tuple[TelegramMember, int]] = {}
+        for user_id in range(6900, 6940):
+            person = TelegramMember(fake_telegram, webhook_delivery(client), user_id=user_id)
+            await person.sign_up(marketing=True)
+            member = await shop.runtime.program.members.find(IdentityKey("telegram", str(user_id)))
+            assert member is not None
+            holdout = await held_out(shop, broadcast_id, member.id)
+            if holdout not in chatting:
+                chatting[holdout] = (person, member.id)
+                await shop.runtime.program.purchases.credit(
+                    member.card_code, "100", purchase_id=f"fb-{user_id}", actor="till"
+                )
+                await shop.runtime.program.bus.drain()
+            if len(chatting) == 2:
+                break
+        (held, held_id), (asked, asked_id) = chatting[True], chatting[False]
+        await shop.engine.run(broadcast_id)
+        assert text_of(asked.last) == QUESTION
+        assert text_of(held.last) != QUESTION
+
+        not_asked = await held.send("9")
+        assert text_of(not_asked) == (
+            "Sorry, I did not understand that. Choose from the menu, or send /help."
+        )
+        # Its button, forged or from an old message, is refused too.
+        pressed = await held.exchange(
+            fake_telegram.callback_update(
+                user_id=held.user_id,
+                data=f"fb:{broadcast_id}:9",
+                message_id=None,
+                language_code="en",
+            )
+        )
+        assert "Thank you for your answer" not in text_of(pressed)
+        thanks = await asked.send("9")
+        assert text_of(thanks).startswith("Thank you for your answer!\n25 points added")
+
+    async with shop.runtime.db.reading() as session:
+        requests = {row.member_id: row for row in await session.scalars(select(FeedbackRequest))}
+    assert (requests[held_id].score, requests[held_id].asked_at) == (None, None)
+    assert requests[asked_id].score == 9 and requests[asked_id].asked_at is not None
+    assert await feedback_entries(shop, held_id) == 0
+    assert await feedback_entries(shop, asked_id) == 1
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert (status.sent, status.skipped_by_reason) == (1, {"holdout": 1})
+
+
+async def test_a_question_skipped_for_an_unreachable_member_is_never_asked(shop: Shop) -> None:
+    """A member with no account the broadcast can use is skipped, and their question stays
+    unasked: no number of theirs is a score."""
+    broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
+    (member_id,) = await members(shop, telegram_ids(6950, 1))
+    await buy(shop, member_id, "100", "unreachable-1")
+    # The member blocked the bot: Telegram refuses the send.
+    shop.telegram.block_chat(6950)
+    await shop.engine.run(broadcast_id)
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert (status.sent, status.skipped) == (0, 1)
+    assert await shop.runtime.program.feedback.unanswered(member_id) is None
+
+
+QUIZ: dict[str, Any] = {
+    "slug": "cups",
+    "title": {"en": "Cups"},
+    "description": "A question about our coffee.",
+    "starts": "2026-01-01T00:00:00+00:00",
+    "steps": [
+        {"kind": "quiz", "question": "How many cups make a pot?", "answers": ["3"]},
+        {"kind": "quiz", "question": "Where is our first shop?", "answers": ["Paris"]},
+    ],
+    "reward": {"points": 10},
+}
+
+
+async def test_a_quiz_awaiting_an_answer_takes_a_typed_number_before_feedback(
+    shop: Shop, fake_telegram: FakeTelegramAPI
+) -> None:
+    """An open feedback question never takes the answer a quiz waits for; of a quiz and a
+    feedback comment both waiting, the one the member came to last takes their text."""
+    broadcast_id = await standing(shop, {**FEEDBACK, "delay_minutes": 0}, text=QUESTION)
+    quest = (await shop.runtime.program.quests.create(parse_definition(QUIZ), actor="marketer")).id
+    async with webhook_client(shop.runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=6960)
+        await ann.sign_up(marketing=True)
+        member = await shop.runtime.program.members.find(IdentityKey("telegram", "6960"))
+        assert member is not None
+        await shop.runtime.program.purchases.credit(
+            member.card_code, "100", purchase_id="quiz-1", actor="till"
+        )
+        await shop.runtime.program.bus.drain()
+        await shop.engine.run(broadcast_id)
+        assert text_of(ann.last) == QUESTION
+
+        await ann.send("/quests")
+        await ann.press(f"quest:{quest}")
+        await ann.press(f"quest:join:{quest}")
+        asked = await ann.press(f"quest:answer:{quest}:0")
+        assert text_of(asked).endswith("Type your answer in a message.")
+        right = await ann.send("3")
+        assert text_of(right).startswith("✅ Right!")
+        assert await shop.runtime.program.feedback.unanswered(member.id) is not None
+
+        # The next quiz question waits; the member answers the feedback question with its
+        # button and is asked for a comment: the comment, asked last, takes their text.
+        asked = await ann.press(f"quest:answer:{quest}:1")
+        assert text_of(asked).endswith("Type your answer in a message.")
+        thanks = await ann.press(f"fb:{broadcast_id}:8")
+        assert text_of(thanks).startswith("Thank you for your answer!")
+        commented = await ann.send("Lovely coffee")
+        assert text_of(commented) == "Thank you, your comment is with the shop now."
+        # The quiz still waits for its answer.
+        right = await ann.send("Paris")
+        assert text_of(right).startswith("✅ Right!")
+    async with shop.runtime.db.reading() as session:
+        (request,) = (await session.scalars(select(FeedbackRequest))).all()
+    assert (request.score, request.comment) == (8, "Lovely coffee")
+
+
+# ---------------------------------------------------------------------- attribution
+async def test_a_standing_rules_rounds_and_holdout_are_attributed_from_their_own_firing(
+    shop: Shop,
+) -> None:
+    """Win-back fires for members weeks apart: each held-out member's purchases count from
+    when they would have been sent (not from the rule's start), and a member fired for in two
+    periods is a delivery, attributed, in each."""
+    day = timedelta(days=1)
+    candidates = await members(shop, telegram_ids(7000, 40))
+    broadcast_id = await standing(
+        shop,
+        {"kind": "win_back", "days": 30, "period_days": 60},
+        text="We miss you, {name}",
+        holdout=50,
+    )
+    held = [m for m in candidates if await held_out(shop, broadcast_id, m)]
+    sent = [m for m in candidates if m not in held]
+    (held_x, held_y), (sent_x, sent_y) = held[:2], sent[:2]
+    start = shop.clock.now()
+
+    def on(days: int) -> None:
+        shop.clock.offset += start + days * day - shop.clock.now()
+
+    triggers = shop.runtime.program.triggers
+    for member in (held_x, sent_x):
+        await buy(shop, member, "100", f"x-{member}")
+    on(20)
+    for member in (held_y, sent_y):
+        await buy(shop, member, "100", f"y-{member}")
+    on(31)
+    assert await triggers.fire_due() == 2  # X
+    await shop.engine.run(broadcast_id)
+    on(32)
+    await buy(shop, sent_x, "40", "sent-x-round-0")
+    on(33)
+    await buy(shop, held_x, "70", "held-x")
+    on(51)
+    assert await triggers.fire_due() == 2  # Y
+    await shop.engine.run(broadcast_id)
+    on(55)
+    await buy(shop, held_y, "80", "held-y")
+    on(62)
+    for member in (held_x, sent_y):
+        await buy(shop, member, "100", f"keep-{member}")  # after their windows: not counted
+    on(64)
+    assert await triggers.fire_due() == 1  # X's sent member again, in the next period
+    await shop.engine.run(broadcast_id)
+    on(66)
+    await buy(shop, sent_x, "60", "sent-x-round-1")
+
+    assert len(shop.telegram.sent_to(int(7000 + candidates.index(sent_x)))) == 2
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert (status.recipients, status.sent, status.skipped_by_reason) == (5, 3, {"holdout": 2})
+    report = await wiring.attribution(shop.runtime.program).report(broadcast_id)
+    (variant,) = report.variants
+    assert (variant.delivered, variant.purchased, str(variant.revenue)) == (3, 2, "100.00")
+    assert report.holdout is not None
+    assert (report.holdout.delivered, report.holdout.purchased) == (2, 2)
+    assert str(report.holdout.revenue) == "150.00"
+
+    code, out, err = await run_cli(
+        shop.runtime.settings, "broadcast-status", "--json", str(broadcast_id)
+    )
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["sent"], shown["recipients"]) == (3, 5)
+
+
+async def test_win_back_counts_the_purchases_of_cards_merged_into_the_member(
+    shop: Shop,
+) -> None:
+    survivor, absorbed = await members(shop, telegram_ids(7100, 2))
+    broadcast_id = await standing(shop, {"kind": "win_back", "days": 30, "period_days": 90})
+    triggers = shop.runtime.program.triggers
+    await buy(shop, survivor, "100", "survivor-old")
+    shop.clock.offset += timedelta(days=20)
+    await buy(shop, absorbed, "100", "absorbed-recent")
+    async with shop.runtime.db.transaction() as session:
+        await session.execute(
+            update(Member).where(Member.id == absorbed).values(merged_into_id=survivor)
+        )
+    # 31 days after the survivor's own purchase, 11 after the merged card's: not lapsed.
+    shop.clock.offset += timedelta(days=11)
+    assert await triggers.fire_due() == 0
+    shop.clock.offset += timedelta(days=20)
+    assert await triggers.fire_due() == 1
+    await shop.engine.run(broadcast_id)
+    assert len(shop.telegram.sent_to(7100)) == 1
+
+
+async def test_points_short_of_a_reward_fires_near_the_cheapest_one_not_affordable_yet(
+    shop: Shop,
+) -> None:
+    (ann,) = await members(shop, telegram_ids(7200, 1))
+    async with shop.runtime.db.transaction() as session:
+        campaign = await session.scalar(
+            select(CouponCampaign.id).where(CouponCampaign.slug == "spring")
+        )
+        assert campaign is not None
+        for slug, cost, active in (("mug", 1000, True), ("retired", 900, False)):
+            session.add(
+                Reward(
+                    slug=slug, name=slug, cost=cost, campaign_id=campaign, active=active,
+                    created_at=shop.clock.now(),
+                )
+            )  # fmt: skip
+    broadcast_id = await standing(
+        shop,
+        {"kind": "points_short", "points": 200, "of": "reward"},
+        text="{name}, a reward is close",
+    )
+    await buy(shop, ann, "100", "far")
+    await shop.engine.run(broadcast_id)
+    assert shop.telegram.sent_to(7200) == []
+
+    balance = await shop.runtime.program.ledger.balance(ann)
+    # 850: 50 short of the inactive 900 would not count; 150 short of the 1000 one does.
+    await shop.runtime.program.ledger.post(
+        ann, 850 - balance, reason="adjustment", actor="test", idempotency_key="to-850"
+    )
+    await buy(shop, ann, "1", "near")
+    await shop.engine.run(broadcast_id)
+    (message,) = shop.telegram.sent_to(7200)
+    assert text_of(message) == "M7200, a reward is close"
+
+
+async def test_a_broadcast_named_trigger_finishes(shop: Shop) -> None:
+    """The word in a name or a text is no trigger: the one-off broadcast is done once sent."""
+    await add_members(shop, "telegram", telegram_ids(7300, 1))
+    broadcast_id = await shop.create(name="trigger", text="trigger", holdout=0, variants=[])
+    await shop.send(broadcast_id)
+    assert [text_of(m) for m in shop.telegram.sent_to(7300)] == ["trigger"]
+    assert await shop.engine.broadcasts.state(broadcast_id) == "done"

@@ -10,7 +10,12 @@ Counted per variant, over the members it was sent to:
   what was refunded of them (whenever refunded: a refund names its purchase); `refunded` is
   that part.
 The holdout (delivery rows skipped with reason "holdout") is the baseline: its members'
-purchases within the same window from the broadcast's start.
+purchases within the same window from when each would have been sent: a standing rule's
+firing for them (the row's `due_at`), a one-off broadcast's start.
+
+A standing rule sends a member a row per round (core.broadcasts.triggers): each round counts
+as a delivery of its own, with its own window, so a member fired for in two periods counts
+(and can convert) in both.
 
 Everything but the taps is read from the existing tables at status time with set-based SQL
 (one GROUP BY per measure), so nothing else is written when members buy or redeem.
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -253,6 +258,13 @@ class Bought:
     refunded: Decimal
 
 
+def _moment(value: datetime | str) -> datetime:
+    """A time read back from an aggregate over a time column (SQLite gives its text)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def _money(amount: object) -> Decimal:
     return Decimal(str(amount or 0)).quantize(Decimal("0.01"))
 
@@ -276,14 +288,21 @@ class Attribution:
             )
             if state is None or state == CANCELLED:
                 return False
+            # Their latest round that went out (a standing rule sends a member a row per
+            # firing; a newer one may still wait while they tap the last message's button).
             delivery = (
                 await session.execute(
-                    select(d.status, d.variant).where(
-                        d.broadcast_id == broadcast_id, d.member_id == member_id
+                    select(d.status, d.variant)
+                    .where(
+                        d.broadcast_id == broadcast_id,
+                        d.member_id == member_id,
+                        d.status.in_((SENT, IN_FLIGHT)),
                     )
+                    .order_by(d.round.desc())
+                    .limit(1)
                 )
             ).one_or_none()
-            if delivery is None or delivery.status not in (SENT, IN_FLIGHT):
+            if delivery is None:
                 return False
             if delivery.variant == HOLDOUT:
                 return False
@@ -337,7 +356,7 @@ class Attribution:
             )
             redeemed = await self._grouped(
                 session,
-                select(d.variant, func.count(func.distinct(d.member_id)))
+                select(d.variant, func.count(func.distinct(d.id)))
                 .join(Coupon, Coupon.code == d.coupon_code)
                 .where(sent, redeemed_in_window),
             )
@@ -354,11 +373,22 @@ class Attribution:
                     (first, last + window),
                 )
             if started is not None:
-                start = literal(started, UTCDateTime())
-                end = literal(started + window, UTCDateTime())
-                bought.update(
-                    await self._purchases(session, held, start, end, (started, started + window))
-                )
+                # Each held-out member from when they would have been sent: a standing rule's
+                # firing (`due_at`), or a one-off broadcast's start.
+                due = func.coalesce(d.due_at, literal(started, UTCDateTime()))
+                first, last = (
+                    await session.execute(select(func.min(due), func.max(due)).where(held))
+                ).one()
+                if first is not None and last is not None:
+                    bought.update(
+                        await self._purchases(
+                            session,
+                            held,
+                            due,
+                            self._plus(due, window),
+                            (_moment(first), _moment(last) + window),
+                        )
+                    )
         nothing = Bought(0, Decimal("0.00"), Decimal("0.00"))
         outcomes = {
             key: Outcome(
@@ -390,9 +420,10 @@ class Attribution:
         end: ColumnElement[Any],
         bounds: tuple[datetime, datetime],
     ) -> dict[str, Bought]:
-        """Per variant: members with a purchase in [start, end), the sum of those net of their
-        refunds, and the refunds. `bounds` hold every member's window: only the purchases of
-        that span are read, by their time (ix_purchases_created_at), not the whole table."""
+        """Per variant: deliveries (members; a standing rule's, once per round) with a
+        purchase in [start, end), the sum of those net of their refunds, and the refunds.
+        `bounds` hold every member's window: only the purchases of that span are read, by
+        their time (ix_purchases_created_at), not the whole table."""
         d, p = BroadcastDelivery, Purchase
         since, until = bounds
         # What was refunded of each purchase (partial refunds add up), read per purchase by
@@ -406,7 +437,7 @@ class Attribution:
         per_purchase = (
             select(
                 d.variant.label("variant"),
-                d.member_id.label("member_id"),
+                d.id.label("delivery_id"),
                 p.amount.label("spent"),
                 refunded.label("refunded"),
             )
@@ -429,7 +460,7 @@ class Attribution:
                 func.sum(per_purchase.c.spent).label("spent"),
                 func.sum(per_purchase.c.refunded).label("refunded"),
             )
-            .group_by(per_purchase.c.variant, per_purchase.c.member_id)
+            .group_by(per_purchase.c.variant, per_purchase.c.delivery_id)
             .subquery()
         )
         rows = (
@@ -449,7 +480,9 @@ class Attribution:
         }
 
     def _plus(
-        self, moment: InstrumentedAttribute[datetime | None], window: timedelta
+        self,
+        moment: InstrumentedAttribute[datetime | None] | ColumnElement[Any],
+        window: timedelta,
     ) -> ColumnElement[Any]:
         """`moment` + window in SQL. SQLite keeps times as 'YYYY-MM-DD HH:MM:SS.ffffff' text:
         its strftime gives milliseconds, padded back to that form so text compares as time."""

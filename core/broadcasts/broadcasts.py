@@ -345,8 +345,10 @@ class Broadcasts:
             row = await self._locked(session, broadcast_id)
             if row.state != SENDING or row.planned_at is None:
                 return row.state == DONE
-            if '"trigger"' in row.spec:
-                return False  # a standing rule sends until it is paused or cancelled
+            if BroadcastSpec.model_validate_json(row.spec).trigger is not None:
+                # A standing rule sends until it is paused or cancelled (the spec decides:
+                # its raw text may quote the word, in a name or a message).
+                return False
             left = await session.scalar(
                 select(func.count())
                 .select_from(BroadcastDelivery)

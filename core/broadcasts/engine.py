@@ -22,14 +22,15 @@ request of many peers because VK drops a repeated random_id per peer (per conver
 for about an hour), so on VK it still means "this broadcast, this member": a resend after a
 crash is dropped for every peer it reaches again, however the groups were made up the second
 time, and a group of one (a personalised message) carries the same id as a group of many.
-`round` tells the sends apart that are meant to be separate: a triggered broadcast queues
-the same row again each period, one round more (core.broadcasts.triggers).
+`round` tells the sends apart that are meant to be separate: a triggered broadcast queues a
+row of one round more each time it fires for the member again (core.broadcasts.triggers).
 
 Per recipient, in order: the variant by a hash of (broadcast, member) (the holdout gets
 nothing); quiet hours in the member's own time zone (queued again for the morning); the coupon,
-issued once per (broadcast, member) with the row locked and its code written with the issue;
-then the member's accounts, first that can reach them: free text, or on WhatsApp outside the
-24-hour window the variant's approved template, else skipped with the reason.
+issued once per delivery row (broadcast, member, round) with the row locked and its code
+written with the issue; then the member's accounts, first that can reach them: free text, or
+on WhatsApp outside the 24-hour window the variant's approved template, else skipped with the
+reason.
 
 A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
 after the wait. The limiter hears when each send came back (`RateLimiter.sent`): one that came
@@ -84,6 +85,7 @@ from core.broadcasts.spec import HOLDOUT, BroadcastSpec, QuietHours, Template, V
 from core.db.database import Database
 from core.db.models import BroadcastDelivery, Identity, Member
 from core.db.rates import RateLimiter
+from core.feedback.service import Feedback
 from core.offers.coupons import Coupons
 from core.rules.book import RuleBook
 from core.rules.sections import ProgramRules
@@ -343,6 +345,15 @@ class _Recorder:
             try:
                 async with self._db.transaction() as session:
                     await session.execute(_RECORD, group)
+                    # A feedback question becomes answerable with its sending, and only then.
+                    await Feedback.ask_sent_in(
+                        session,
+                        [
+                            cast(int, outcome["row_id"])
+                            for outcome in group
+                            if outcome["new_status"] == SENT
+                        ],
+                    )
             except BaseException:
                 # Not written: kept for the next write (or, if the worker dies, the lease).
                 self._pending[:0] = group
@@ -928,10 +939,13 @@ class BroadcastEngine:
             async with self._db.reading() as session:
                 coupon = (
                     await session.scalar(
-                        select(BroadcastDelivery.coupon_code).where(
+                        select(BroadcastDelivery.coupon_code)
+                        .where(
                             BroadcastDelivery.broadcast_id == broadcast_id,
                             BroadcastDelivery.member_id == member_id,
                         )
+                        .order_by(BroadcastDelivery.round.desc())
+                        .limit(1)
                     )
                     or ""
                 )

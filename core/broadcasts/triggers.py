@@ -4,11 +4,15 @@ A broadcast with a `trigger` (spec.py) is started like any other (broadcast-send
 stays "sending" until paused or cancelled; it has no list planned up front. When its trigger
 fires for a member of its segment (consent always applies: the segment's query only yields
 consenting live members), a `trigger_firings` row keyed (broadcast, member, period) is
-inserted; only the insert that wins queues the member's delivery row (new, or the finished one
-of an earlier period queued again), due after the trigger's delay. The engine then sends it
-like any broadcast's: variant and holdout, quiet hours in the member's zone, their last
-channel, the rates, attribution. A replayed event, the job run twice or two workers therefore
-send at most once per member and period.
+inserted; only the insert that wins queues a delivery row for the member: a new one, one round
+after their last (rows are keyed (broadcast, member, round), so every earlier round keeps its
+outcome, sent time and coupon, and the status and attribution count each round), due after the
+trigger's delay and recording that time (`due_at`: a holdout member's attribution window starts
+there). A member whose row is still waiting (queued or sending) is sent that one: a firing
+never queues a second message beside it. The engine then sends it like any broadcast's:
+variant and holdout, quiet hours in the member's zone, their last channel, the rates,
+attribution. A replayed event, the job run twice or two workers therefore send at most once
+per member and period.
 
 Where each trigger is found
     - win_back: by the hourly `fire_triggers` job, one INSERT ... SELECT per broadcast over
@@ -28,10 +32,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import and_, case, exists, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from core.broadcasts.broadcasts import FAILED, QUEUED, SENDING, SENT, SKIPPED
+from core.broadcasts.broadcasts import IN_FLIGHT, QUEUED, SENDING
 from core.broadcasts.spec import (
     BroadcastSpec,
     FeedbackTrigger,
@@ -55,6 +60,7 @@ from core.segments.definition import parse_segment
 from core.segments.query import members_in
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
+from core.shared.owners import member_ids_of
 from core.shared.writes import insert_ignoring
 from core.tiers.tiers import Tiers
 
@@ -143,10 +149,12 @@ class Triggers:
                 continue
             assert trigger is not None and not isinstance(trigger, WinBack)
             due = now + timedelta(minutes=trigger.delay_minutes)
-            fired = await self._fire_one(
+            delivery_id = await self._fire_one(
                 session, rule, event.member_id, event.purchase_id, now, due
             )
-            if fired and isinstance(trigger, FeedbackTrigger):
+            if delivery_id is not None and isinstance(trigger, FeedbackTrigger):
+                # Not answerable yet: the engine opens it when this row is sent (never for
+                # the holdout, or a member skipped or failed).
                 await self._feedback.ask_in(
                     session,
                     broadcast_id=rule.id,
@@ -154,7 +162,7 @@ class Triggers:
                     purchase_id=event.purchase_id,
                     store=event.store,
                     reward_points=trigger.reward_points,
-                    asked_at=due,
+                    delivery_id=delivery_id,
                 )
 
     async def _in_segment(
@@ -169,7 +177,7 @@ class Triggers:
     @staticmethod
     async def _first(session: AsyncSession, event: PurchaseRecorded) -> bool:
         purchases = await session.scalar(
-            select(func.count()).where(Purchase.member_id == event.member_id)
+            select(func.count()).where(Purchase.member_id.in_(member_ids_of(event.member_id)))
         )
         return purchases == 1
 
@@ -203,7 +211,9 @@ class Triggers:
         cause: str,
         now: datetime,
         due: datetime,
-    ) -> bool:
+    ) -> int | None:
+        """The delivery row that sends this firing; None if the member was fired for in
+        this period already."""
         period = period_of(rule.spec, rule.started_at, now)
         result = await session.execute(
             insert_ignoring(
@@ -220,55 +230,66 @@ class Triggers:
             )
         )
         if not getattr(result, "rowcount", 0):
-            return False
-        await self._queue(session, rule.id, [member_id], due)
-        return True
+            return None
+        return (await self._queue(session, rule.id, [member_id], due)).get(member_id)
 
     async def _queue(
         self, session: AsyncSession, broadcast_id: int, member_ids: list[int], due: datetime
-    ) -> None:
-        """Each member's delivery row queued for `due`: a new one, or the one an earlier
-        period finished (one row per (broadcast, member), as the engine keys its sends)."""
+    ) -> dict[int, int]:
+        """Each member's delivery row for this firing, by member: a new row one round after
+        their last (an earlier round's row keeps its outcome, sent time and coupon for the
+        status and the attribution), due at `due`; or, if one is still queued or sending, that
+        one (the firing joins it: a member is sent once for it)."""
         d = BroadcastDelivery
+        carrying: dict[int, int] = {}
         for start in range(0, len(member_ids), 500):
             chunk = member_ids[start : start + 500]
-            await session.execute(
-                update(d)
+            rows = (
+                await session.execute(
+                    select(
+                        d.member_id,
+                        func.max(d.round),
+                        func.count(case((d.status.in_((QUEUED, IN_FLIGHT)), 1))),
+                    )
+                    .where(d.broadcast_id == broadcast_id, d.member_id.in_(chunk))
+                    .group_by(d.member_id)
+                )
+            ).all()
+            last_round = {member_id: int(last) for member_id, last, _open in rows}
+            waiting = {member_id for member_id, _last, open_rows in rows if open_rows}
+            new = [
+                {
+                    "broadcast_id": broadcast_id,
+                    "member_id": member_id,
+                    "status": QUEUED,
+                    "attempts": 0,
+                    "round": last_round.get(member_id, -1) + 1,
+                    "due_at": due,
+                    "not_before": due,
+                }
+                for member_id in chunk
+                if member_id not in waiting
+            ]
+            if new:
+                await session.execute(
+                    insert_ignoring(
+                        session,
+                        BroadcastDelivery,
+                        new,
+                        unique=("broadcast_id", "member_id", "round"),
+                    )
+                )
+            open_rows = await session.execute(
+                select(d.member_id, func.max(d.id))
                 .where(
                     d.broadcast_id == broadcast_id,
                     d.member_id.in_(chunk),
-                    d.status.in_((SENT, SKIPPED, FAILED)),
+                    d.status.in_((QUEUED, IN_FLIGHT)),
                 )
-                .values(
-                    status=QUEUED,
-                    reason=None,
-                    attempts=0,
-                    round=d.round + 1,
-                    not_before=due,
-                    claimed_until=None,
-                    sent_at=None,
-                    coupon_code=None,
-                    variant=None,
-                    channel=None,
-                )
+                .group_by(d.member_id)
             )
-            await session.execute(
-                insert_ignoring(
-                    session,
-                    BroadcastDelivery,
-                    [
-                        {
-                            "broadcast_id": broadcast_id,
-                            "member_id": member_id,
-                            "status": QUEUED,
-                            "attempts": 0,
-                            "not_before": due,
-                        }
-                        for member_id in chunk
-                    ],
-                    unique=("broadcast_id", "member_id"),
-                )
-            )
+            carrying.update({member_id: row_id for member_id, row_id in open_rows})
+        return carrying
 
     # ------------------------------------------------------------------ the job
     async def fire_due(self) -> int:
@@ -292,9 +313,14 @@ class Triggers:
         period = period_of(rule.spec, rule.started_at, now)
         audience = members_in(parse_segment(dict(rule.spec.segment)), now=now).subquery()
         member = audience.c[0]
+        # A merged member's purchases count for the member they are now (as in segments).
+        buyer = aliased(Member)
+        owner = func.coalesce(buyer.merged_into_id, buyer.id)
         lapsed = (
-            select(Purchase.member_id)
-            .group_by(Purchase.member_id)
+            select(owner)
+            .select_from(Purchase)
+            .join(buyer, buyer.id == Purchase.member_id)
+            .group_by(owner)
             .having(func.max(Purchase.created_at) < now - timedelta(days=trigger.days))
         )
         chosen = select(

@@ -965,14 +965,15 @@ class Broadcast(Base):
 
 
 class BroadcastDelivery(Base):
-    """One recipient of a broadcast: at most one per (broadcast, member), so a member gets it
-    at most once. queued -> sending (claimed until `claimed_until`) -> sent | skipped (with a
-    reason: holdout, unreachable, blocked, whatsapp_window ...) | failed; a quiet-hours wait
-    or a retry is queued with `not_before`."""
+    """One sending of a broadcast to a member: at most one per (broadcast, member, round), so
+    a member gets a one-off broadcast at most once (round 0) and a standing rule at most once
+    per firing (a row per round, core.broadcasts.triggers). queued -> sending (claimed until
+    `claimed_until`) -> sent | skipped (with a reason: holdout, unreachable, blocked,
+    whatsapp_window ...) | failed; a quiet-hours wait or a retry is queued with `not_before`."""
 
     __tablename__ = "broadcast_deliveries"
     __table_args__ = (
-        UniqueConstraint("broadcast_id", "member_id", name="broadcast_member"),
+        UniqueConstraint("broadcast_id", "member_id", "round", name="broadcast_member_round"),
         Index("ix_broadcast_deliveries_broadcast_status", "broadcast_id", "status"),
     )
 
@@ -985,9 +986,12 @@ class BroadcastDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     reason: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Which sending to this member it is: 0, then one more each time a triggered broadcast
-    # queues the row again for a new period. The engine keys its sends by it (VK's random_id).
+    # Which sending to this member it is: 0, then one more row each time a triggered
+    # broadcast fires for them again. The engine keys its sends by it (VK's random_id).
     round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When a standing rule's firing made it due: a holdout member's attribution window starts
+    # there, as a sent member's starts at `sent_at` (None: a one-off, due at its start).
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -1031,9 +1035,11 @@ class TriggerFiring(Base):
 
 
 class FeedbackRequest(Base):
-    """One "would you recommend us?" question about a purchase (core.feedback): asked at
-    `asked_at`, answered once (score 0-10, then an optional comment); its reward, if any, is
-    posted with the ledger key "feedback:<id>"."""
+    """One "would you recommend us?" question about a purchase (core.feedback): opened when
+    its trigger fires, asked at `asked_at` (when its delivery row was sent; None until then,
+    and for ever if it was never sent: a holdout, skipped or failed member cannot answer),
+    answered once (score 0-10, then an optional comment); its reward, if any, is posted with
+    the ledger key "feedback:<id>"."""
 
     __tablename__ = "feedback_requests"
     __table_args__ = (
@@ -1047,7 +1053,12 @@ class FeedbackRequest(Base):
     purchase_id: Mapped[str] = mapped_column(String(64))
     store: Mapped[str | None] = mapped_column(String(64))
     reward_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The delivery row that carries the question (None: opened before questions waited for
+    # their sending).
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcast_deliveries.id"), index=True
+    )
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     score: Mapped[int | None] = mapped_column(Integer)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     comment: Mapped[str | None] = mapped_column(Text)

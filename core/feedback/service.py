@@ -2,7 +2,10 @@
 an optional reward for answering, and the NPS per store and period.
 
 A question is opened by a feedback trigger (core.broadcasts.triggers) in the transaction that
-fires it, one per (broadcast, purchase). The member answers their latest question: the first
+fires it, one per (broadcast, purchase), naming the delivery row that will carry it; it is
+asked (answerable, for ANSWERABLE_FOR) only from when the engine records that row as sent, in
+the same transaction (`ask_sent_in`). A holdout member, or one the message was skipped or
+failed for, has no question to answer. The member answers their latest question: the first
 answer is kept (the request's row is locked while it is written) and its reward, if any, is
 posted with the ledger key "feedback:<id>" in the same transaction, so a second tap, a replayed
 update or two processes pay it at most once; a later answer is told it was already counted.
@@ -12,14 +15,15 @@ NPS = % promoters (9-10) - % detractors (0-6) of the answers in a store and peri
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import FeedbackRequest
+from core.db.models import BroadcastDelivery, FeedbackRequest
 from core.feedback.errors import FeedbackNotAsked, InvalidPeriod, InvalidScore
 from core.ledger.entries import Ledger
 from core.shared.clock import Clock
@@ -34,6 +38,9 @@ DETRACTOR_UP_TO = 6
 ANSWERABLE_FOR = timedelta(days=14)
 MAX_COMMENT = 2000
 NO_STORE = "(no store)"
+# A delivery row's status once its message went out (core.broadcasts.broadcasts.SENT: the
+# broadcasts context imports this one, not the other way round).
+SENT_STATUS = "sent"
 
 
 @dataclass(frozen=True)
@@ -93,9 +100,10 @@ class Feedback:
         purchase_id: str,
         store: str | None,
         reward_points: int,
-        asked_at: datetime,
+        delivery_id: int,
     ) -> None:
-        """Open the question about a purchase (once per broadcast and purchase)."""
+        """Open the question about a purchase (once per broadcast and purchase), to be asked
+        when `delivery_id` is sent."""
         await session.execute(
             insert_ignoring(
                 session,
@@ -106,10 +114,34 @@ class Feedback:
                     "purchase_id": purchase_id,
                     "store": store,
                     "reward_points": reward_points,
-                    "asked_at": asked_at,
+                    "delivery_id": delivery_id,
                 },
                 unique=("broadcast_id", "purchase_id"),
             )
+        )
+
+    @staticmethod
+    async def ask_sent_in(session: AsyncSession, delivery_ids: Collection[int]) -> None:
+        """Ask the questions these delivery rows carry, those of them that are sent now (the
+        engine calls it in the transaction that records them: a row whose claim was lost is not
+        sent, its question stays unasked): answerable from the row's `sent_at`."""
+        if not delivery_ids:
+            return
+        d = BroadcastDelivery
+        sent = (
+            select(d.sent_at)
+            .where(d.id == FeedbackRequest.delivery_id, d.status == SENT_STATUS)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(FeedbackRequest)
+            .where(
+                FeedbackRequest.delivery_id.in_(list(delivery_ids)),
+                FeedbackRequest.asked_at.is_(None),
+                sent.is_not(None),
+            )
+            .values(asked_at=sent)
+            .execution_options(synchronize_session=False)
         )
 
     async def unanswered(self, member_id: int) -> int | None:

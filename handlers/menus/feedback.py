@@ -40,6 +40,17 @@ class FeedbackMenu:
     async def score(self, turn: Turn, action: actions.FeedbackScore) -> list[Reply]:
         return await self._answer(turn, action.score, action.broadcast)
 
+    async def comment_awaited_since(self, turn: Turn) -> datetime | None:
+        """Since when a comment is awaited (the answer it follows), None if none is now."""
+        state = await self._flow.load(turn.member.id)
+        if state is None:
+            return None
+        try:
+            until = datetime.fromisoformat(str(state.get("until", "")))
+        except ValueError:
+            return None
+        return until - COMMENT_WINDOW if self._program.clock.now() < until else None
+
     async def take_text(self, turn: Turn) -> list[Reply] | None:
         """A comment after an answer, or a typed score while a question awaits one; None
         for any other text."""

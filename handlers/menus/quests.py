@@ -11,7 +11,7 @@ member is told of a step or a quest done through the notices outbox.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,7 +116,13 @@ class QuestsMenu:
             step = self._open_step(view, action.step, QuizStep)
             assert isinstance(step.step, QuizStep)
             await self._flow.save(
-                turn.member.id, {"quest": action.id, "step": action.step, "kind": "quiz"}
+                turn.member.id,
+                {
+                    "quest": action.id,
+                    "step": action.step,
+                    "kind": "quiz",
+                    "since": self._program.clock.now().isoformat(),
+                },
             )
             text = "\n".join(
                 [step.step.question.get(language), self.t(language, "quest-type-answer")]
@@ -135,7 +141,13 @@ class QuestsMenu:
             if step.proof_pending:
                 raise QuestRefused("proof_pending")
             await self._flow.save(
-                turn.member.id, {"quest": action.id, "step": action.step, "kind": "proof"}
+                turn.member.id,
+                {
+                    "quest": action.id,
+                    "step": action.step,
+                    "kind": "proof",
+                    "since": self._program.clock.now().isoformat(),
+                },
             )
             text = "\n".join([step.step.prompt.get(language), self.t(language, "quest-send-proof")])
             return [Reply(text=text, buttons=self._cancel_row(language))]
@@ -166,6 +178,17 @@ class QuestsMenu:
     async def cancel(self, turn: Turn, _action: actions.QuestCancel) -> list[Reply]:
         await self._flow.clear(turn.member.id)
         return [Reply(text=self.t(turn.member.language, "quest-cancelled"))]
+
+    async def awaiting_since(self, turn: Turn) -> datetime | None:
+        """Since when a quiz answer or a proof is awaited from the member (None: none is; a
+        state kept from before this was recorded counts as long ago)."""
+        state = await self._flow.load(turn.member.id)
+        if state is None or _read_state(state)[0] is None:
+            return None
+        try:
+            return datetime.fromisoformat(str(state["since"]))
+        except (KeyError, ValueError):
+            return datetime.min.replace(tzinfo=UTC)
 
     async def take_text(self, turn: Turn) -> list[Reply] | None:
         """The member's typed message, if a quiz answer or a proof is awaited; else None."""
