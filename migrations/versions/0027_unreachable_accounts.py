@@ -3,7 +3,7 @@ member blocked the bot, a dead number, STOP), so the next broadcast does not try
 until the member writes from it
 
 Revision ID: 0027
-Revises: 0023
+Revises: 0026
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = '0027'
-down_revision: str | None = '0023'
+down_revision: str | None = '0026'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
