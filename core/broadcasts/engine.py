@@ -69,6 +69,7 @@ from core.broadcasts.broadcasts import (
     Broadcasts,
 )
 from core.broadcasts.coalescer import Coalescer
+from core.broadcasts.images import BroadcastImage, ImageUnavailable
 from core.broadcasts.render import (
     PLACEHOLDER_VALUES,
     Numerals,
@@ -289,6 +290,8 @@ class _Batch:
     state: _State
     # The groups of sends to channels that take many recipients a request.
     coalescer: Coalescer[Outgoing, SendResult] | None = None
+    # The broadcast's stored images, by the reference its spec names them by.
+    images: Mapping[str, BroadcastImage] = field(default_factory=dict)
 
 
 _TABLE = cast(Table, BroadcastDelivery.__table__)
@@ -448,6 +451,13 @@ class BroadcastEngine:
         if info.state != SENDING or not self._sender.channels():
             # A process without any messenger would skip everyone as unreachable.
             return report
+        try:
+            images = await self.broadcasts.images(info)
+        except ImageUnavailable as unavailable:
+            # This broadcast fails, with the reason in its status; the others go on.
+            log.warning("broadcast %s cannot be sent: %s", broadcast_id, unavailable)
+            await self.broadcasts.fail(broadcast_id, str(unavailable))
+            return report
         await self.broadcasts.plan(broadcast_id)
         spec = info.spec
         while stop is None or not stop.is_set():
@@ -457,7 +467,7 @@ class BroadcastEngine:
             if not claimed:
                 break
             report.claimed += len(claimed)
-            await self._send_batch(broadcast_id, spec, claimed, report, progress)
+            await self._send_batch(broadcast_id, spec, claimed, report, progress, images)
         report.done = await self.broadcasts.finish_if_done(broadcast_id)
         return report
 
@@ -525,6 +535,7 @@ class BroadcastEngine:
         claimed: list[_Claimed],
         report: RunReport,
         progress: Callable[[RunReport], None] | None,
+        images: Mapping[str, BroadcastImage],
     ) -> None:
         rules = await self._rules.current(max_age=60)
         recipients = await self._recipients([row.member_id for row in claimed])
@@ -554,6 +565,7 @@ class BroadcastEngine:
             frozenset(variant.key for variant in variants if uses(variant, "points")),
             state,
             coalescer,
+            images,
         )
 
         async def serve(row: _Claimed) -> None:
@@ -742,6 +754,7 @@ class BroadcastEngine:
             language=recipient.language,
             default_language=self._default_language,
             values=personal.values(),
+            images=batch.images,
         )
         refusal: tuple[str, str] | None = None
         key_text = delivery_key(broadcast_id, row.round)
@@ -887,6 +900,11 @@ class BroadcastEngine:
         a member, in their language with their values (their coupon if it was issued)."""
         info = await self.broadcasts.get(broadcast_id)
         rules = await self._rules.current()
+        try:
+            images = await self.broadcasts.images(info)
+        except ImageUnavailable:
+            # Shown without it (the variant still names it): it is said, not a traceback.
+            images = {}
         recipient = None
         coupon = ""
         if member_id is not None:
@@ -920,6 +938,7 @@ class BroadcastEngine:
                     language=language,
                     default_language=self._default_language,
                     values=values,
+                    images=images,
                 )
                 template = None
                 if variant.whatsapp_template is not None:
