@@ -83,6 +83,7 @@ from core.broadcasts.render import (
 )
 from core.broadcasts.spec import HOLDOUT, BroadcastSpec, QuietHours, Template, Variant
 from core.db.database import Database
+from core.db.failures import is_infrastructure_failure
 from core.db.models import BroadcastDelivery, Identity, Member
 from core.db.rates import RateLimiter
 from core.offers.coupons import Coupons
@@ -428,7 +429,15 @@ class BroadcastEngine:
         """Work every broadcast that is due until none has a recipient to take now."""
         total = RunReport()
         for broadcast_id in await self.broadcasts.due():
-            report = await self.run(broadcast_id)
+            try:
+                report = await self.run(broadcast_id)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise  # the caller waits for the database or Redis with backoff
+                # A broadcast this version cannot send (a bug, a spec it cannot read) holds
+                # up no other: it is said each time, and the next one goes.
+                log.exception("broadcast %s could not be sent; the others go on", broadcast_id)
+                continue
             total.claimed += report.claimed
             total.sent += report.sent
             total.skipped += report.skipped
