@@ -239,7 +239,7 @@ def test_unfinished_broadcasts_get_their_readable_image_stored(
     picture = b"\x89PNG\r\n\x1a\n" + b"spring" * 10
     (tmp_path / "spring.png").write_bytes(picture)
     (tmp_path / "notes.png").write_bytes(b"not a picture")
-    specs = {
+    specs: dict[int, dict[str, Any]] = {
         1: {"name": "kept", "text": "Hi", "image": "spring.png",
             "variants": [{"key": "A", "share": 50}, {"key": "B", "share": 50,
                                                       "image": "spring.png"}]},
