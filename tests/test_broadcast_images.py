@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -417,3 +417,27 @@ async def test_a_broadcast_this_version_cannot_read_holds_up_no_other(
     texts = sorted(text_of(call) for call in shop.telegram.calls_of("sendMessage"))
     assert texts == ["Today's offer", "Today's offer"]
     assert f"broadcast {unreadable} could not be sent; the others go on" in caplog.text
+
+
+async def test_a_file_id_telegram_no_longer_takes_is_uploaded_again(
+    shop: Shop, tmp_path: Path
+) -> None:
+    await add_members(shop, "telegram", telegram_ids(8800, 2))
+    image = tmp_path / "offer.png"
+    image.write_bytes(PICTURE)
+    first = await shop.create(**PLAIN, text="One", image=str(image))
+    await shop.send(first)
+    assert len([call for call in shop.telegram.calls_of("sendPhoto") if call.files]) == 1
+    # Telegram forgot the file (the same bytes, a later broadcast: the same digest).
+    shop.telegram.issued_file_ids.clear()
+    second = await shop.create(**PLAIN, text="Two", image=str(image))
+
+    await shop.send(second)
+    assert (await shop.engine.broadcasts.status(second)).sent == 0
+    shop.clock.offset += timedelta(minutes=5)  # past the retry's backoff
+    await shop.engine.run(second)
+
+    status = await shop.engine.broadcasts.status(second)
+    assert (status.state, status.sent) == ("done", 2)
+    uploads = [call for call in shop.telegram.calls_of("sendPhoto") if call.files]
+    assert [text_of(call) for call in uploads] == ["One", "Two"]

@@ -279,7 +279,11 @@ class TelegramChannel:
                         # Any size's file_id sends the photo; the largest is the upload.
                         self._photo_ids[digest] = sent.photo[-1].file_id
                     return delivery
-        return await self._request(send(known), wait_rate_limit=wait_rate_limit)
+        delivery = await self._request(send(known), wait_rate_limit=wait_rate_limit)
+        if delivery.outcome is Outcome.FAILED and delivery.retry_after is None:
+            # Perhaps a file_id Telegram no longer takes: the next send uploads the bytes again.
+            self._photo_ids.pop(digest, None)
+        return delivery
 
     async def _call(self, request: Awaitable[Any]) -> bool:
         """Send one Bot API request; False when it did not go through."""
