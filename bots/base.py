@@ -23,7 +23,7 @@ from core.shared.clock import Clock
 from core.shared.redaction import who as who  # a member in a channel's log lines
 from handlers.conversation import Conversation
 from handlers.menus.invite import InviteLinks
-from handlers.messages import Image, Reply
+from handlers.messages import Image, Reply, StoredImage
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -68,6 +68,11 @@ class MediaLinks(Protocol):
 
     async def image_path(self, image: Image) -> str:
         """This very image, kept for as long as its link lives."""
+
+    def stored_image_path(self, image: StoredImage) -> str:
+        """An image the database keeps (a broadcast's), served from there by any process for
+        as long as it is kept: the link names it by its content's digest, so it cannot be
+        guessed without the bytes."""
 
     async def export_path(self, member_id: int) -> str:
         """The member's data export, made when the link is fetched (nothing personal is kept

@@ -18,16 +18,18 @@ import asyncio
 import json
 import sys
 from datetime import UTC, timedelta
+from pathlib import Path
 
 from app import broadcasts as wiring
 from cli.arguments import card_code
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
 from core.broadcasts.attribution import AttributionReport, Outcome
-from core.broadcasts.broadcasts import SCHEDULED, SENDING, Broadcasts, BroadcastStatus
+from core.broadcasts.broadcasts import BROKEN, SCHEDULED, SENDING, Broadcasts, BroadcastStatus
 from core.broadcasts.engine import Preview, RunReport
-from core.broadcasts.errors import BroadcastRefused
-from core.broadcasts.spec import HOLDOUT, parse_spec
+from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
+from core.broadcasts.images import MAX_IMAGE_BYTES, too_large
+from core.broadcasts.spec import HOLDOUT, BroadcastSpec, parse_spec
 from core.shared import cards
 
 CHANNELS = ("telegram", "vk", "whatsapp")
@@ -48,9 +50,31 @@ class BroadcastCreate(Command):
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         text = await read_text(args.file)
         spec = parse_spec(text)
-        info = await wiring.broadcasts(context.program).create(spec, actor=args.actor)
+        images = await asyncio.to_thread(read_images, spec)
+        info = await wiring.broadcasts(context.program).create(
+            spec, actor=args.actor, images=images
+        )
         print(info.id)
         return 0
+
+
+def read_images(spec: BroadcastSpec) -> dict[str, bytes]:
+    """The content of each image file the spec names (a path as given: relative to the
+    current folder). Read here, once: the broadcast keeps the bytes, so sending never looks
+    for the file again, on this machine or another."""
+    images = {}
+    for name in sorted(spec.images()):
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise InvalidBroadcast(f"image: no image file at {name}")
+            size = path.stat().st_size
+            if size > MAX_IMAGE_BYTES:
+                raise too_large(name, size)  # before a huge file is read at all
+            images[name] = path.read_bytes()
+        except OSError as error:
+            raise InvalidBroadcast(f"image: cannot read {name}: {error.strerror}") from error
+    return images
 
 
 class BroadcastPreview(Command):
@@ -97,8 +121,15 @@ def _shown(preview: Preview, text: str, captions: list[str]) -> str:
         if channel == "whatsapp":
             lines.append("   (within 24 h of the member's last message:)")
         lines.extend("   " + line for line in text.splitlines() or [""])
-        if message.image:
-            lines.append(f"   [image: {message.image}]")
+        if message.image is not None:
+            image = message.image
+            size = f"{len(image.content) / 1024:.0f} KB"
+            lines.append(f"   [image: {image.filename}, {image.extension.upper()}, {size}]")
+        elif preview.variant.image is not None:
+            lines.append(
+                f"   [image: {preview.variant.image} is not stored with the broadcast: it "
+                "cannot be sent; create it again]"
+            )
         for number, label in enumerate(captions, start=1):
             lines.append(f"   {number}. {label}" if channel == "whatsapp" else f"   [ {label} ]")
         if channel == "whatsapp":
@@ -193,6 +224,8 @@ class BroadcastSend(Command):
                 bar.close()
             status = await engine.broadcasts.status(args.id)
         print(_summary(status, report))
+        if status.state == BROKEN:
+            raise BroadcastRefused(f"broadcast {status.id} failed: {status.failure}")
         return 0
 
 
@@ -243,6 +276,8 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
         f" ({status.waiting} waiting for their time), in flight {status.in_flight},"
         f" failed {status.failed}, skipped {status.skipped}",
     ]
+    if status.failure:
+        lines.insert(1, f"it cannot be sent: {status.failure}")
     for reason, count in status.skipped_by_reason.items():
         lines.append(f"  skipped ({reason}): {count}")
     for key, counts in status.by_variant.items():

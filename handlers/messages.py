@@ -48,11 +48,24 @@ class Layout(StrEnum):
 
 @dataclass(frozen=True)
 class Image:
+    # The image's bytes (a PNG, or what `content_type` says).
     png: bytes
     filename: str
     # The member's own card: a channel may serve it by member (WhatsApp's card link), so an
     # old link stops working when the card changes.
     is_card: bool = False
+    content_type: str = "image/png"
+    # A broadcast's image as the database keeps it: a channel that sends media by link
+    # (WhatsApp) links the web app's copy, one that can (Telegram) reuses its first upload.
+    stored: StoredImage | None = None
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    broadcast_id: int
+    # The content's SHA-256 (hex): the same digest, the same bytes.
+    digest: str
+    extension: str = "png"
 
 
 @dataclass(frozen=True)

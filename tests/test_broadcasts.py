@@ -26,6 +26,7 @@ from app.broadcast_sending import ChannelSender
 from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from cli.broadcasts import read_images
 from core.broadcasts.engine import BroadcastEngine, delivery_key, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
@@ -117,8 +118,10 @@ class Shop:
         }
 
     async def create(self, **overrides: Any) -> int:
+        """As broadcast-create does it: the image files it names read here, now."""
+        parsed = parse_spec(spec(**overrides))
         created = await wiring.broadcasts(self.runtime.program).create(
-            parse_spec(spec(**overrides)), actor="test"
+            parsed, actor="test", images=read_images(parsed)
         )
         return created.id
 
@@ -1053,7 +1056,6 @@ def test_the_variant_split_is_deterministic_and_near_its_shares() -> None:
         ({"variants": [{"key": "A", "share": 100, "buttons": [{"open": "rewards"}] * 7}]}, "6"),
         ({"holdout": 90}, "holdout"),
         ({"whatsapp_template": {"content_sid": "nope"}}, "content_sid"),
-        ({"image": "missing.png"}, "no image file"),
         ({"colour": "red"}, "colour"),
     ],
 )

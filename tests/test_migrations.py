@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import warnings
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -297,3 +300,69 @@ def test_unanswered_feedback_questions_before_0026_are_asked_only_if_sent(
         (3, 13, 0),  # queued: opens when sent
         (4, None, 1),  # answered: as it was
     ]
+
+
+def test_unfinished_broadcasts_get_their_readable_image_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0025 stores the image of a broadcast not finished yet whose path is readable where the
+    upgrade runs (a PNG or JPEG of at most 5 MB): its spec names it by digest from then on.
+    One whose file is gone, or is no image, keeps its path (it fails when sent, saying why)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'before.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0020")
+    monkeypatch.chdir(tmp_path)
+    picture = b"\x89PNG\r\n\x1a\n" + b"spring" * 10
+    (tmp_path / "spring.png").write_bytes(picture)
+    (tmp_path / "notes.png").write_bytes(b"not a picture")
+    specs: dict[int, dict[str, Any]] = {
+        1: {"name": "kept", "text": "Hi", "image": "spring.png",
+            "variants": [{"key": "A", "share": 50}, {"key": "B", "share": 50,
+                                                      "image": "spring.png"}]},
+        2: {"name": "gone", "text": "Hi", "image": "gone.png"},
+        3: {"name": "no image", "text": "Hi", "image": "notes.png"},
+    }  # fmt: skip
+
+    async def add_broadcasts() -> None:
+        db = Database.from_url(url)
+        try:
+            async with db.engine.begin() as connection:
+                for broadcast_id, spec in specs.items():
+                    await connection.execute(
+                        text(
+                            "INSERT INTO broadcasts (id, name, spec, state, created_by, "
+                            "created_at) VALUES (:id, :name, :spec, 'draft', 'test', :now)"
+                        ),
+                        {
+                            "id": broadcast_id,
+                            "name": spec["name"],
+                            "spec": json.dumps(spec),
+                            "now": "2026-11-30 10:00:00.000000",
+                        },
+                    )
+        finally:
+            await db.close()
+
+    async def stored() -> tuple[dict[int, Any], list[Any]]:
+        db = Database.from_url(url)
+        try:
+            async with db.engine.connect() as connection:
+                rows = await connection.execute(text("SELECT id, spec FROM broadcasts"))
+                specs_now = {row[0]: json.loads(row[1]) for row in rows}
+                images = await connection.execute(
+                    text(
+                        "SELECT broadcast_id, digest, content_type, filename, content "
+                        "FROM broadcast_images"
+                    )
+                )
+                return specs_now, [tuple(row) for row in images]
+        finally:
+            await db.close()
+
+    asyncio.run(add_broadcasts())
+    command.upgrade(config, "head")
+    after, images = asyncio.run(stored())
+    digest = hashlib.sha256(picture).hexdigest()
+    assert images == [(1, digest, "image/png", "spring.png", picture)]
+    assert after[1]["image"] == after[1]["variants"][1]["image"] == f"sha256:{digest}"
+    assert (after[2]["image"], after[3]["image"]) == ("gone.png", "notes.png")

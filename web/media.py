@@ -11,7 +11,10 @@ shared store), never by their sequential id; what it serves is made on each fetc
 by the handlers' own builder), so personal data is never kept outside the database, and a
 member who is forgotten is forgotten behind their links too. Other images live in the shared
 store (Redis on real deployments), so any process behind the load balancer can serve Twilio's
-fetch.
+fetch. A broadcast's image is in the database with the broadcast (core.broadcasts.images):
+its link, `broadcast/<id>/<sha-256 of the bytes>.<png|jpg>`, needs no signature (the digest
+cannot be guessed without the image) and works for as long as the broadcast is kept, however
+late Twilio fetches it.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from core.broadcasts.images import EXTENSIONS, stored_image
 from core.db.state import ConversationStore
 from core.program import LoyaltyProgram
 from core.shared import qr
 from core.shared.clock import Clock
 from handlers.menus.privacy import export_document
-from handlers.messages import Image
+from handlers.messages import Image, StoredImage
 from web.app import problem
 
 # Short: a link names one member's card, or all their personal data.
@@ -78,6 +82,10 @@ class SignedMedia:
 
     def mount(self, app: web.Application) -> None:
         app.router.add_get(self.prefix + "/image/{token}.png", self._serve_image)
+        app.router.add_get(
+            self.prefix + r"/broadcast/{broadcast:[0-9]{1,18}}/{digest:[0-9a-f]{64}}.{ext}",
+            self._serve_stored,
+        )
         app.router.add_get(self.prefix + "/{token}.png", self._serve_card)
         app.router.add_get(self.prefix + "/{token}.json", self._serve_document)
 
@@ -106,6 +114,9 @@ class SignedMedia:
         await self._store.set(media_store_key(self.namespace, IMAGE, digest), stored)
         token = await self.token(digest, self._expiry(), kind=IMAGE)
         return f"{self.prefix}/image/{token}.png"
+
+    def stored_image_path(self, image: StoredImage) -> str:
+        return f"{self.prefix}/broadcast/{image.broadcast_id}/{image.digest}.{image.extension}"
 
     async def export_path(self, member_id: int) -> str:
         reference = await self._reference(EXPORT, member_id)
@@ -163,6 +174,19 @@ class SignedMedia:
             raise web.HTTPNotFound()
         return web.Response(
             body=base64.b64decode(stored["png"]), content_type="image/png", headers=PRIVATE_CACHE
+        )
+
+    async def _serve_stored(self, request: web.Request) -> web.Response:
+        """A broadcast's image, from the database (any process can answer Twilio's fetch)."""
+        image = await stored_image(
+            self._program.db, int(request.match_info["broadcast"]), request.match_info["digest"]
+        )
+        if image is None or EXTENSIONS[image.content_type] != request.match_info["ext"]:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=image.content,
+            content_type=image.content_type,
+            headers={"Cache-Control": "public, max-age=86400, immutable"},
         )
 
     async def _serve_document(self, request: web.Request) -> web.Response:

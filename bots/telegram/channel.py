@@ -55,6 +55,11 @@ class TelegramChannel:
     ) -> None:
         self.bot = bot
         self._texts = transport.TextSender(bot, paid=paid_broadcasts)
+        self._paid_broadcasts = paid_broadcasts
+        # A stored image's Telegram file_id after its first upload, by its digest: the next
+        # recipients get the photo by id, not another upload of the same bytes.
+        self._photo_ids: dict[str, str] = {}
+        self._photo_uploads: dict[str, asyncio.Lock] = {}
         self._webhook_url = webhook_url
         self._conversation = conversation
         self._updates = updates
@@ -182,7 +187,9 @@ class TelegramChannel:
                 if delivery.outcome is not Outcome.SENT:
                     return delivery
             return Delivery.sent()
-        return await self._send_replies(chat_id, replies, wait_rate_limit=wait_rate_limit)
+        return await self._send_replies(
+            chat_id, replies, wait_rate_limit=wait_rate_limit, broadcast=not wait_rate_limit
+        )
 
     async def _send_replies(
         self,
@@ -191,10 +198,19 @@ class TelegramChannel:
         *,
         origin: Message | None = None,
         wait_rate_limit: bool = True,
+        broadcast: bool = False,
     ) -> Delivery:
         """Send replies in order; the first one that does not go through ends the batch (the
-        rest would fail alike, or arrive out of context)."""
+        rest would fail alike, or arrive out of context). `broadcast`: a broadcast's message
+        (a paid broadcast's photos are paid too, as its texts are)."""
         for reply in replies:
+            if reply.image is not None and reply.document is None:
+                delivery = await self._send_photo(
+                    chat_id, reply, wait_rate_limit=wait_rate_limit, broadcast=broadcast
+                )
+                if delivery.outcome is not Outcome.SENT:
+                    return delivery
+                continue
             markup = render.markup(reply)
             sent: Awaitable[Any]
             if reply.document is not None:
@@ -204,9 +220,6 @@ class TelegramChannel:
                 sent = self.bot.send_document(
                     chat_id, document, caption=reply.text, reply_markup=markup
                 )
-            elif reply.image is not None:
-                photo = BufferedInputFile(reply.image.png, filename=reply.image.filename)
-                sent = self.bot.send_photo(chat_id, photo, caption=reply.text, reply_markup=markup)
             elif (
                 reply.replaces_origin
                 and origin is not None
@@ -226,13 +239,67 @@ class TelegramChannel:
                 return delivery
         return Delivery.sent()
 
+    async def _send_photo(
+        self, chat_id: int, reply: Reply, *, wait_rate_limit: bool, broadcast: bool
+    ) -> Delivery:
+        """A photo with its caption: a stored image (a broadcast's) is uploaded once, by the
+        first recipient's send, then sent by its file_id (the others wait for that first
+        upload rather than upload the same bytes alongside it)."""
+        image = reply.image
+        assert image is not None
+        paid = True if broadcast and self._paid_broadcasts else None
+        markup = render.markup(reply)
+
+        def send(photo: str | BufferedInputFile) -> Awaitable[Any]:
+            return self.bot.send_photo(
+                chat_id,
+                photo,
+                caption=reply.text,
+                reply_markup=markup,
+                allow_paid_broadcast=paid,
+            )
+
+        def upload() -> Awaitable[Any]:
+            return send(BufferedInputFile(image.png, filename=image.filename))
+
+        if image.stored is None:
+            return await self._request(upload(), wait_rate_limit=wait_rate_limit)
+        digest = image.stored.digest
+        known = self._photo_ids.get(digest)
+        if known is None:
+            async with self._photo_uploads.setdefault(digest, asyncio.Lock()):
+                known = self._photo_ids.get(digest)
+                if known is None:
+                    answers: list[Any] = []
+                    delivery = await self._request(
+                        upload(), wait_rate_limit=wait_rate_limit, answered=answers.append
+                    )
+                    sent = answers[0] if answers else None
+                    if isinstance(sent, Message) and sent.photo:
+                        # Any size's file_id sends the photo; the largest is the upload.
+                        self._photo_ids[digest] = sent.photo[-1].file_id
+                    return delivery
+        delivery = await self._request(send(known), wait_rate_limit=wait_rate_limit)
+        if delivery.outcome is Outcome.FAILED and delivery.retry_after is None:
+            # Perhaps a file_id Telegram no longer takes: the next send uploads the bytes again.
+            self._photo_ids.pop(digest, None)
+        return delivery
+
     async def _call(self, request: Awaitable[Any]) -> bool:
         """Send one Bot API request; False when it did not go through."""
         return (await self._request(request)).outcome is Outcome.SENT
 
-    async def _request(self, call: Awaitable[Any], *, wait_rate_limit: bool = True) -> Delivery:
+    async def _request(
+        self,
+        call: Awaitable[Any],
+        *,
+        wait_rate_limit: bool = True,
+        answered: Callable[[Any], None] | None = None,
+    ) -> Delivery:
         attempts = transport.MAX_SEND_ATTEMPTS if wait_rate_limit else 1
-        return await transport.request(self.bot, call, sleep=self._sleep, attempts=attempts)
+        return await transport.request(
+            self.bot, call, sleep=self._sleep, attempts=attempts, answered=answered
+        )
 
     async def username(self) -> str | None:
         """The bot's @username, for members' invite links; None if Telegram cannot say."""

@@ -41,12 +41,16 @@ async def request(
     *,
     sleep: Callable[[float], Awaitable[None]],
     attempts: int = MAX_SEND_ATTEMPTS,
+    answered: Callable[[Any], None] | None = None,
 ) -> Delivery:
     """Send one Bot API request, waiting exactly as long as Telegram asks on a 429 (with
-    `attempts=1`, a 429 is returned at once: the caller waits, with every other sender)."""
+    `attempts=1`, a 429 is returned at once: the caller waits, with every other sender).
+    `answered` hears what Telegram answered a request that went through."""
     for attempt in range(1, attempts + 1):
         try:
-            await call
+            result = await call
+            if answered is not None:
+                answered(result)
             return Delivery.sent()
         except TelegramRetryAfter as error:
             if attempt == attempts or error.retry_after > MAX_RETRY_AFTER_SECONDS:

@@ -370,6 +370,9 @@ class WhatsAppChannel:
                 "no public URL: the %s media for %s is not sent", kind, who(CHANNEL, number)
             )
             return None
+        if reply.image is not None and reply.image.stored is not None:
+            # A broadcast's image: one link for all its recipients, served from the database.
+            return base_url + self.media.stored_image_path(reply.image.stored)
         if reply.image is not None and not reply.image.is_card:
             # A coupon's or an invite's QR as it is, for any process behind the balancer.
             return base_url + await self.media.image_path(reply.image)

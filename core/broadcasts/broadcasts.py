@@ -2,16 +2,18 @@
 pause, resume, cancel, and the status.
 
 States: draft -> sending (or scheduled until its time) -> done; paused and cancelled on the
-operator's word. Workers read the state between batches (engine.py), so a pause or a cancel
-takes effect within a batch's time. Planning materializes one delivery row per recipient with
-INSERT ... SELECT from the audience's query, in batches by member id, once per broadcast (the
-broadcast's row is locked while it plans, and the (broadcast, member) key makes any replay a
-no-op).
+operator's word; failed when it cannot be sent at all (an older broadcast whose image was
+never stored with it: `failure` says why). Workers read the state between batches
+(engine.py), so a pause or a cancel takes effect within a batch's time. Planning
+materializes one delivery row per recipient with INSERT ... SELECT from the audience's query,
+in batches by member id, once per broadcast (the broadcast's row is locked while it plans,
+and the (broadcast, member) key makes any replay a no-op).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -22,9 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.birthdays.birthdays import zone_of
 from core.broadcasts.audience import Audience
 from core.broadcasts.errors import BroadcastNotFound, BroadcastRefused, InvalidBroadcast
+from core.broadcasts.images import (
+    BroadcastImage,
+    ImageUnavailable,
+    checked,
+    reference_of,
+    unstored,
+)
 from core.broadcasts.spec import BroadcastSpec
 from core.db.database import Database
 from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign
+from core.db.models import BroadcastImage as BroadcastImageRow
 from core.rules.book import RuleBook
 from core.shared.clock import Clock
 
@@ -34,6 +44,8 @@ SENDING = "sending"
 PAUSED = "paused"
 CANCELLED = "cancelled"
 DONE = "done"
+# It cannot be sent (Broadcast.failure says why); cancel still ends it.
+BROKEN = "failed"
 # Delivery statuses (a quiet-hours wait or a retry is QUEUED with `not_before`).
 QUEUED = "queued"
 IN_FLIGHT = "sending"
@@ -54,6 +66,7 @@ class BroadcastInfo:
     planned: bool
     started_at: datetime | None
     finished_at: datetime | None
+    failure: str | None = None
 
     @classmethod
     def of(cls, row: Broadcast) -> BroadcastInfo:
@@ -66,6 +79,7 @@ class BroadcastInfo:
             planned=row.planned_at is not None,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            failure=row.failure,
         )
 
 
@@ -95,6 +109,8 @@ class BroadcastStatus:
     by_channel: dict[str, int] = field(default_factory=dict)
     # Sends per second between the first and the last send (None before two sends).
     rate: float | None = None
+    # Why it cannot be sent (state "failed").
+    failure: str | None = None
 
     @property
     def finished(self) -> int:
@@ -116,6 +132,7 @@ class BroadcastStatus:
             "by_variant": {key: vars(counts) for key, counts in self.by_variant.items()},
             "by_channel": self.by_channel,
             "rate_per_second": round(self.rate, 2) if self.rate is not None else None,
+            "failure": self.failure,
         }
 
 
@@ -126,9 +143,21 @@ class Broadcasts:
         self._rules = rules
         self.audience = audience
 
-    async def create(self, spec: BroadcastSpec, *, actor: str) -> BroadcastInfo:
-        """Store a draft; its segment and coupon campaign are checked now, not at sending."""
+    async def create(
+        self, spec: BroadcastSpec, *, actor: str, images: Mapping[str, bytes] | None = None
+    ) -> BroadcastInfo:
+        """Store a draft; its segment, coupon campaign and images are checked now, not at
+        sending. `images`: the content of each image the spec names, by the name it has
+        there (the caller read the files); they are stored with the broadcast and the spec
+        names them by reference from then on."""
         now = self._clock.now()
+        given = images or {}
+        kept = {}
+        for name in sorted(spec.images()):
+            if name not in given:
+                raise InvalidBroadcast(f"image: no image file at {name}")
+            kept[name] = checked(name, given[name])
+        spec = spec.with_images({name: reference_of(image.digest) for name, image in kept.items()})
         # Refuses a segment the audience cannot answer, before anything is stored.
         self.audience.members_in(spec.segment, now=now)
         rules = await self._rules.current()
@@ -158,7 +187,62 @@ class Broadcasts:
             )
             session.add(row)
             await session.flush()
+            for image in {image.digest: image for image in kept.values()}.values():
+                session.add(
+                    BroadcastImageRow(
+                        broadcast_id=row.id,
+                        digest=image.digest,
+                        content_type=image.content_type,
+                        filename=image.filename,
+                        content=image.content,
+                    )
+                )
             return BroadcastInfo.of(row)
+
+    async def images(self, info: BroadcastInfo) -> dict[str, BroadcastImage]:
+        """The images the broadcast sends, by the reference its spec names them by;
+        ImageUnavailable if one is not stored (an older broadcast's path)."""
+        names = info.spec.images()
+        if not names:
+            return {}
+        async with self._db.reading() as session:
+            rows = (
+                await session.scalars(
+                    select(BroadcastImageRow).where(BroadcastImageRow.broadcast_id == info.id)
+                )
+            ).all()
+        missing = unstored(names, (row.digest for row in rows))
+        if missing:
+            raise ImageUnavailable(
+                f"its image {', '.join(missing)} is not stored with it (a broadcast created "
+                "before images were kept in the database): create it again"
+            )
+        return {
+            reference_of(row.digest): BroadcastImage(
+                row.broadcast_id, row.digest, row.content_type, row.filename, row.content
+            )
+            for row in rows
+            if reference_of(row.digest) in names
+        }
+
+    async def fail(self, broadcast_id: int, failure: str) -> None:
+        """It cannot be sent: failed with the reason, its queued recipients skipped (a
+        triggered rule stops firing). A paused, cancelled or finished one stays as it is."""
+        async with self._db.transaction() as session:
+            row = await self._locked(session, broadcast_id)
+            if row.state not in (SENDING, SCHEDULED):
+                return
+            row.state = BROKEN
+            row.failure = failure[:256]
+            row.finished_at = self._clock.now()
+            await session.execute(
+                update(BroadcastDelivery)
+                .where(
+                    BroadcastDelivery.broadcast_id == broadcast_id,
+                    BroadcastDelivery.status.in_((QUEUED, IN_FLIGHT)),
+                )
+                .values(status=SKIPPED, reason=BROKEN, not_before=None, claimed_until=None)
+            )
 
     async def get(self, broadcast_id: int) -> BroadcastInfo:
         async with self._db.reading() as session:
@@ -190,6 +274,8 @@ class Broadcasts:
             row = await self._locked(session, broadcast_id)
             if row.state in (CANCELLED, DONE):
                 raise BroadcastRefused(f"broadcast {broadcast_id} is {row.state}")
+            if row.state == BROKEN:
+                raise BroadcastRefused(f"broadcast {broadcast_id} failed: {row.failure}")
             if row.state == PAUSED and PAUSED not in from_states:
                 raise BroadcastRefused(
                     f"broadcast {broadcast_id} is paused; broadcast-resume {broadcast_id} goes on"
@@ -218,7 +304,9 @@ class Broadcasts:
     async def cancel(self, broadcast_id: int) -> BroadcastInfo:
         """Nobody else gets it; what was sent stays sent. The recipients still queued are
         skipped as cancelled (a send in flight finishes)."""
-        info = await self._move(broadcast_id, (DRAFT, SCHEDULED, SENDING, PAUSED), CANCELLED)
+        info = await self._move(
+            broadcast_id, (DRAFT, SCHEDULED, SENDING, PAUSED, BROKEN), CANCELLED
+        )
         async with self._db.transaction() as session:
             await session.execute(
                 update(BroadcastDelivery)
@@ -428,4 +516,5 @@ class Broadcasts:
             },
             by_channel=dict(sorted(channels.items())),
             rate=rate,
+            failure=info.failure,
         )

@@ -70,6 +70,7 @@ from core.broadcasts.broadcasts import (
     Broadcasts,
 )
 from core.broadcasts.coalescer import Coalescer
+from core.broadcasts.images import BroadcastImage, ImageUnavailable
 from core.broadcasts.render import (
     PLACEHOLDER_VALUES,
     Numerals,
@@ -83,6 +84,7 @@ from core.broadcasts.render import (
 )
 from core.broadcasts.spec import HOLDOUT, BroadcastSpec, QuietHours, Template, Variant
 from core.db.database import Database
+from core.db.failures import is_infrastructure_failure
 from core.db.models import BroadcastDelivery, Identity, Member
 from core.db.rates import RateLimiter
 from core.feedback.service import Feedback
@@ -291,6 +293,8 @@ class _Batch:
     state: _State
     # The groups of sends to channels that take many recipients a request.
     coalescer: Coalescer[Outgoing, SendResult] | None = None
+    # The broadcast's stored images, by the reference its spec names them by.
+    images: Mapping[str, BroadcastImage] = field(default_factory=dict)
 
 
 _TABLE = cast(Table, BroadcastDelivery.__table__)
@@ -436,7 +440,15 @@ class BroadcastEngine:
         """Work every broadcast that is due until none has a recipient to take now."""
         total = RunReport()
         for broadcast_id in await self.broadcasts.due():
-            report = await self.run(broadcast_id)
+            try:
+                report = await self.run(broadcast_id)
+            except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise  # the caller waits for the database or Redis with backoff
+                # A broadcast this version cannot send (a bug, a spec it cannot read) holds
+                # up no other: it is said each time, and the next one goes.
+                log.exception("broadcast %s could not be sent; the others go on", broadcast_id)
+                continue
             total.claimed += report.claimed
             total.sent += report.sent
             total.skipped += report.skipped
@@ -459,6 +471,13 @@ class BroadcastEngine:
         if info.state != SENDING or not self._sender.channels():
             # A process without any messenger would skip everyone as unreachable.
             return report
+        try:
+            images = await self.broadcasts.images(info)
+        except ImageUnavailable as unavailable:
+            # This broadcast fails, with the reason in its status; the others go on.
+            log.warning("broadcast %s cannot be sent: %s", broadcast_id, unavailable)
+            await self.broadcasts.fail(broadcast_id, str(unavailable))
+            return report
         await self.broadcasts.plan(broadcast_id)
         spec = info.spec
         while stop is None or not stop.is_set():
@@ -468,7 +487,7 @@ class BroadcastEngine:
             if not claimed:
                 break
             report.claimed += len(claimed)
-            await self._send_batch(broadcast_id, spec, claimed, report, progress)
+            await self._send_batch(broadcast_id, spec, claimed, report, progress, images)
         report.done = await self.broadcasts.finish_if_done(broadcast_id)
         return report
 
@@ -536,6 +555,7 @@ class BroadcastEngine:
         claimed: list[_Claimed],
         report: RunReport,
         progress: Callable[[RunReport], None] | None,
+        images: Mapping[str, BroadcastImage],
     ) -> None:
         rules = await self._rules.current(max_age=60)
         recipients = await self._recipients([row.member_id for row in claimed])
@@ -565,6 +585,7 @@ class BroadcastEngine:
             frozenset(variant.key for variant in variants if uses(variant, "points")),
             state,
             coalescer,
+            images,
         )
 
         async def serve(row: _Claimed) -> None:
@@ -761,6 +782,7 @@ class BroadcastEngine:
             language=recipient.language,
             default_language=self._default_language,
             values=personal.values(),
+            images=batch.images,
         )
         refusal: tuple[str, str] | None = None
         key_text = delivery_key(broadcast_id, row.round)
@@ -926,6 +948,11 @@ class BroadcastEngine:
         was issued), or nothing if they are in the holdout."""
         info = await self.broadcasts.get(broadcast_id)
         rules = await self._rules.current()
+        try:
+            images = await self.broadcasts.images(info)
+        except ImageUnavailable:
+            # Shown without it (the variant still names it): it is said, not a traceback.
+            images = {}
         recipient = None
         coupon = ""
         variants = info.spec.resolved()
@@ -965,6 +992,7 @@ class BroadcastEngine:
                     language=language,
                     default_language=self._default_language,
                     values=values,
+                    images=images,
                 )
                 template = None
                 if variant.whatsapp_template is not None:

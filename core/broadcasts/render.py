@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.broadcasts.images import BroadcastImage
 from core.broadcasts.spec import NPS_QUESTION, PLACEHOLDERS, Template, Variant, placeholders_in
 
 
@@ -82,8 +83,8 @@ class Outgoing:
     # "" for a feedback question without a text in `language`: the default question is asked
     # (handlers/render/broadcasts.py, from the locales).
     text: str
-    # A PNG or JPEG file.
-    image: str | None
+    # The variant's image as stored with the broadcast (None: none, or not stored).
+    image: BroadcastImage | None
     buttons: tuple[OutButton, ...]
     # spec.NPS_QUESTION: the 0-10 buttons of a feedback question follow the text.
     question: str | None = None
@@ -105,7 +106,9 @@ def render(
     language: str,
     default_language: str,
     values: Mapping[str, object],
+    images: Mapping[str, BroadcastImage],
 ) -> Outgoing:
+    """`images`: the broadcast's stored images, by the reference the spec names them by."""
     if variant.question == NPS_QUESTION and variant.own_text(language) is None:
         # Asked in the member's own language rather than in another one of the marketer's.
         chosen, text = language, ""
@@ -118,7 +121,7 @@ def render(
         language=chosen,
         # The spec admits only the known placeholders, so nothing else can be reached.
         text=text.format_map(values),
-        image=variant.image,
+        image=images.get(variant.image) if variant.image is not None else None,
         buttons=tuple(
             OutButton(
                 open=button.open,

@@ -4,7 +4,9 @@
       "name": "Spring offer",
       "segment": {},                              every consenting member (README "Segments")
       "text": {"ru": "...", "en": "Hi {name}, your code {coupon}", "fa": "..."},
-      "image": "media/spring.png",                optional, a PNG or JPEG file
+      "image": "media/spring.png",                optional, a PNG or JPEG file (at most
+                                                  5 MB), read at broadcast-create and kept
+                                                  in the database (core/broadcasts/images.py)
       "buttons": [{"open": "coupon"}, {"open": "quest", "id": 3, "label": {"en": "Go"}}],
       "coupon_campaign": "spring",                optional: one code per recipient
       "variants": [{"key": "A", "share": 50}, {"key": "B", "share": 50, "text": {...}}],
@@ -34,7 +36,6 @@ from __future__ import annotations
 import re
 import string
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -62,8 +63,6 @@ TARGETS: dict[str, bool] = {
     "reward": True,
 }
 Target = Literal["coupon", "coupons", "rewards", "quests", "quest", "reward"]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
 def placeholders_in(text: str) -> set[str]:
@@ -318,8 +317,6 @@ class BroadcastSpec(BaseModel):
                 )
             if uses_coupon and self.coupon_campaign is None:
                 raise ValueError('{coupon} needs a "coupon_campaign"')
-            if variant.image is not None:
-                _check_image(variant.image)
         if self.trigger is not None and self.send_at is not None:
             raise ValueError("a triggered broadcast sends when its trigger fires: no send_at")
         return self
@@ -349,15 +346,21 @@ class BroadcastSpec(BaseModel):
     def variant(self, key: str) -> Variant | None:
         return next((variant for variant in self.resolved() if variant.key == key), None)
 
+    def images(self) -> set[str]:
+        """The images it names: files as the marketer wrote them, references once stored."""
+        named = {self.image} | {variant.image for variant in self.variants}
+        return {image for image in named if image is not None}
 
-def _check_image(path: str) -> None:
-    file = Path(path)
-    if file.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"the image must be a PNG or JPEG file: {path}")
-    if not file.is_file():
-        raise ValueError(f"no image file at {path}")
-    if file.stat().st_size > MAX_IMAGE_BYTES:
-        raise ValueError(f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+    def with_images(self, references: dict[str, str]) -> BroadcastSpec:
+        """The spec with each image named by its reference (`references`: name -> reference)."""
+        variants = tuple(
+            variant.model_copy(update={"image": references[variant.image]})
+            if variant.image is not None
+            else variant
+            for variant in self.variants
+        )
+        image = references[self.image] if self.image is not None else None
+        return self.model_copy(update={"image": image, "variants": variants})
 
 
 def parse_spec(raw: str | dict[str, Any]) -> BroadcastSpec:

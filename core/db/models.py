@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -962,6 +963,26 @@ class Broadcast(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Why it stopped, when state is "failed" (an image it names that is not stored with it).
+    failure: Mapped[str | None] = mapped_column(String(256))
+
+
+class BroadcastImage(Base):
+    """An image a broadcast sends, kept with it at broadcast-create: every worker, on any
+    machine, sends these bytes (the spec names them by digest, never by a path), and the web
+    app serves them to WhatsApp at a link made of the broadcast and the digest."""
+
+    __tablename__ = "broadcast_images"
+    __table_args__ = (UniqueConstraint("broadcast_id", "digest", name="broadcast_image_digest"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    # The content's SHA-256, hex.
+    digest: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    # The file's name as the marketer gave it (the upload's name on VK and Telegram).
+    filename: Mapped[str] = mapped_column(String(128))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class BroadcastDelivery(Base):

@@ -4,13 +4,12 @@ the broadcast and the variant (handlers/menus/broadcasts.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TypeVar
 
 from core.broadcasts.render import OutButton, Outgoing
 from core.broadcasts.spec import NPS_QUESTION
 from handlers import actions
-from handlers.messages import Button, Image, Reply
+from handlers.messages import Button, Image, Reply, StoredImage
 from handlers.render.i18n import Translator
 from handlers.routing import Action
 
@@ -66,17 +65,16 @@ def score_rows(broadcast_id: int) -> tuple[tuple[Button, ...], ...]:
 
 class BroadcastReplies:
     """A broadcast's message as the replies a channel sends, for a stream of one broadcast's
-    members: the buttons (captions in a language) and the image (read from disk) are the same
-    for everyone who gets a variant in a language, so they are made once; only the text is
-    each member's. Holds the last MAX_KEPT of each (a worker goes through one broadcast at a
-    time)."""
+    members: the buttons (captions in a language) are the same for everyone who gets a
+    variant in a language, so they are made once; only the text is each member's. Holds the
+    last MAX_KEPT (a worker goes through one broadcast at a time). The image is the one stored
+    with the broadcast (core.broadcasts.images), never a file."""
 
     MAX_KEPT = 64
 
     def __init__(self, texts: Translator) -> None:
         self._texts = texts
         self._buttons: dict[tuple[object, ...], tuple[tuple[Button, ...], ...]] = {}
-        self._images: dict[str, Image] = {}
 
     def __call__(self, message: Outgoing) -> list[Reply]:
         buttons_key = (message.language, message.buttons)
@@ -95,11 +93,13 @@ class BroadcastReplies:
             buttons = score_rows(message.broadcast_id) + buttons
         image = None
         if message.image is not None:
-            image = self._images.get(message.image)
-            if image is None:
-                path = Path(message.image)
-                image = Image(png=path.read_bytes(), filename=path.name)
-                _keep(self._images, message.image, image, self.MAX_KEPT)
+            stored = message.image
+            image = Image(
+                png=stored.content,
+                filename=stored.filename,
+                content_type=stored.content_type,
+                stored=StoredImage(stored.broadcast_id, stored.digest, stored.extension),
+            )
         return [Reply(text=body(message, self._texts), buttons=buttons, image=image)]
 
 

@@ -4,7 +4,7 @@ the holdout's window starts when it would have been sent); a feedback question n
 delivery row that carries it and is asked (answerable) only once that row was sent
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-02
 """
 

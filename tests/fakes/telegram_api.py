@@ -69,6 +69,8 @@ class FakeTelegramAPI(LocalServer):
         self._last_update_id = 0
         self._message_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
+        # The file_ids this server handed out: a photo sent by another one is refused.
+        self.issued_file_ids: set[str] = set()
         self._callback_ids = itertools.count(1)
         self._blocked: set[int] = set()
         # method -> (retry_after, times, calls answered normally first)
@@ -344,6 +346,14 @@ class FakeTelegramAPI(LocalServer):
             return 400, _error(400, "Bad Request: chat not found")
         if method in ("sendchataction", "deletemessage"):
             return 200, True
+        photo = params.get("photo")
+        if (
+            method == "sendphoto"
+            and isinstance(photo, str)
+            and not photo.startswith("attach://")  # an upload
+            and photo not in self.issued_file_ids
+        ):
+            return 400, _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
         if method == "sendmediagroup":
             media = params.get("media") or []
             return 200, [self._message(method, cast(int, chat_id), params) for _ in media]
@@ -387,6 +397,7 @@ class FakeTelegramAPI(LocalServer):
                 {"file_id": f"{file_id}-{w}", "file_unique_id": f"u{w}", "width": w, "height": w}
                 for w in sizes
             ]
+            self.issued_file_ids.update(f"{file_id}-{w}" for w in sizes)
         elif method == "senddocument":
             message["document"] = {"file_id": file_id, "file_unique_id": f"u{file_id}"}
         markup = params.get("reply_markup")
