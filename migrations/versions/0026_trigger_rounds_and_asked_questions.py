@@ -18,7 +18,7 @@ from alembic import op
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision: str = "0026"
-down_revision: str | None = "0020"
+down_revision: str | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
