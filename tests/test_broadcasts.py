@@ -502,10 +502,12 @@ async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_se
     shop: Shop,
 ) -> None:
     """Twilio's "not on WhatsApp" (63003) is no fault a retry cures: skipped as unreachable
-    after one try. Its 429 names no wait: every sender holds a second, then it goes."""
-    numbers = ["+49990002101"]
-    (member,) = await add_members(shop, "whatsapp", numbers)
-    await shop.open_window(numbers[0])
+    after one try (and remembered). Its 429 names no wait: every sender holds a second, then
+    it goes."""
+    dead_number, busy_number = "+49990002101", "+49990002102"
+    dead_member, busy_member = await add_members(shop, "whatsapp", [dead_number, busy_number])
+    for number in (dead_number, busy_number):
+        await shop.open_window(number)
     plain = {
         "variants": [],
         "holdout": 0,
@@ -514,26 +516,29 @@ async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_se
         "buttons": [],
         "text": {"en": "Hello {name}"},
         "quiet_hours": {"start": 0, "end": 0},
+        "segment": {"tags": {"any": ["dead"]}},
     }
+    await shop.runtime.program.segments.tag(dead_member, "dead", actor="test")
+    await shop.runtime.program.segments.tag(busy_member, "busy", actor="test")
     dead = await shop.create(**plain)
     shop.twilio.fail_next(63003)
     await shop.send(dead)
-    row = (await shop.rows(dead))[member]
+    row = (await shop.rows(dead))[dead_member]
     assert (row.status, row.reason, row.attempts) == ("skipped", "unreachable", 1)
-    assert shop.twilio.sent_to(numbers[0]) == []
+    assert shop.twilio.sent_to(dead_number) == []
 
-    busy = await shop.create(**plain)
+    busy = await shop.create(**{**plain, "segment": {"tags": {"any": ["busy"]}}})
     shop.twilio.fail_next(20429, status=429)
     await shop.send(busy)
-    row = (await shop.rows(busy))[member]
+    row = (await shop.rows(busy))[busy_member]
     assert (row.status, row.reason, row.attempts) == ("queued", "rate_limited", 0)
     await asyncio.sleep(1.1)  # its time comes (the job worker's next turn, here by hand)
     await shop.engine.run(busy)
     refused, accepted = shop.twilio.calls[-2:]
     assert (refused.status, accepted.status) == (429, 201)
     assert accepted.at - refused.at >= 1.0
-    assert [m.body for m in shop.twilio.sent_to(numbers[0])] == ["Hello M2101"]
-    assert (await shop.rows(busy))[member].status == "sent"
+    assert [m.body for m in shop.twilio.sent_to(busy_number)] == ["Hello M2102"]
+    assert (await shop.rows(busy))[busy_member].status == "sent"
 
 
 async def test_a_button_opens_the_bot_where_it_says(
