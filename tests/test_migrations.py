@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import warnings
@@ -171,6 +172,29 @@ def test_members_who_joined_before_referral_codes_get_one_each(tmp_path: Path) -
     assert all(cards.referral(code) == code and not cards.is_valid(code) for code in codes)
 
 
+# A member row as the migrations before the newest write it (for data-migration tests).
+MEMBER_ROW = (
+    "INSERT INTO members (id, card_code, referral_code, language, phone_verified, "
+    "marketing_opt_in, terms_accepted_at, balance, debt, created_at, updated_at) "
+    "VALUES (:id, :card, :referral, 'en', 0, 1, :at, 0, 0, :at, :at)"
+)
+
+
+async def execute_on(url: str, *statements: tuple[str, dict[str, Any]]) -> list[Any]:
+    """Run raw statements on an old schema in one transaction; the rows of each SELECT."""
+    db = Database.from_url(url)
+    found: list[Any] = []
+    try:
+        async with db.engine.begin() as connection:
+            for sql, values in statements:
+                result = await connection.execute(text(sql), values)
+                if sql.startswith("SELECT"):
+                    found.append(result.all())
+    finally:
+        await db.close()
+    return found
+
+
 def test_members_before_segments_get_their_last_activity_and_channel(tmp_path: Path) -> None:
     """0015: a member who joined before it was last active at their latest purchase (or when
     they joined), on the messenger account added last; no account's last message is known."""
@@ -179,24 +203,9 @@ def test_members_before_segments_get_their_last_activity_and_channel(tmp_path: P
     command.upgrade(config, "0014")
     joined, bought = "2026-10-01 10:00:00.000000", "2026-11-20 18:30:00.000000"
 
-    async def execute(*statements: tuple[str, dict[str, Any]]) -> list[Any]:
-        db = Database.from_url(url)
-        found: list[Any] = []
-        try:
-            async with db.engine.begin() as connection:
-                for sql, values in statements:
-                    result = await connection.execute(text(sql), values)
-                    if sql.startswith("SELECT"):
-                        found.append(result.all())
-        finally:
-            await db.close()
-        return found
+    execute = functools.partial(execute_on, url)
 
-    member = (
-        "INSERT INTO members (id, card_code, referral_code, language, phone_verified, "
-        "marketing_opt_in, terms_accepted_at, balance, debt, created_at, updated_at) "
-        "VALUES (:id, :card, :referral, 'en', 0, 1, :at, 0, 0, :at, :at)"
-    )
+    member = MEMBER_ROW
     identity = (
         "INSERT INTO identities (member_id, channel, external_id, created_at) "
         "VALUES (:member, :channel, :external, :at)"
@@ -237,24 +246,9 @@ def test_unanswered_feedback_questions_before_0026_are_asked_only_if_sent(
     command.upgrade(config, "0020")
     at = "2026-11-20 18:30:00.000000"
 
-    async def execute(*statements: tuple[str, dict[str, Any]]) -> list[Any]:
-        db = Database.from_url(url)
-        found: list[Any] = []
-        try:
-            async with db.engine.begin() as connection:
-                for sql, values in statements:
-                    result = await connection.execute(text(sql), values)
-                    if sql.startswith("SELECT"):
-                        found.append(result.all())
-        finally:
-            await db.close()
-        return found
+    execute = functools.partial(execute_on, url)
 
-    member = (
-        "INSERT INTO members (id, card_code, referral_code, language, phone_verified, "
-        "marketing_opt_in, terms_accepted_at, balance, debt, created_at, updated_at) "
-        "VALUES (:id, :card, :referral, 'en', 0, 1, :at, 0, 0, :at, :at)"
-    )
+    member = MEMBER_ROW
     delivery = (
         "INSERT INTO broadcast_deliveries (id, broadcast_id, member_id, status, attempts, round)"
         " VALUES (:id, 1, :member, :status, 1, 0)"

@@ -36,7 +36,7 @@ from core.earning.events import (
     RefundRecorded,
 )
 from core.ledger.entries import Ledger
-from core.ledger.expiry import EXPIRY_ACTOR, EXPIRY_REASON
+from core.ledger.expiry import expire_lot_in
 from core.rules.book import ProgramRules, RuleBook
 from core.shared import cards
 from core.shared.bus import MessageBus
@@ -676,14 +676,6 @@ class Purchases:
         ).all()
         expired = 0
         for lot in lots:
-            posting = await self._ledger.post_in(
-                session,
-                member_id,
-                -lot.remaining,
-                reason=EXPIRY_REASON,
-                actor=EXPIRY_ACTOR,
-                idempotency_key=f"expiry:lot:{lot.id}",
-                only_from_lot=lot.id,
-            )
+            posting = await expire_lot_in(self._ledger, session, member_id, lot)
             expired -= posting.entry.points
         return expired

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
 from core.db.models import Member, PointLot
-from core.ledger.entries import Ledger
+from core.ledger.entries import Ledger, Posting
 from core.ledger.events import PointsExpired
 from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
@@ -27,6 +27,23 @@ EXPIRY_ACTOR = "program"
 MEMBERS_PER_BATCH = 200
 # Lots read for a member's next expiry days (one purchase opens one lot: a day rarely has more).
 LOTS_READ = 500
+
+
+async def expire_lot_in(
+    ledger: Ledger, session: AsyncSession, member_id: int, lot: PointLot
+) -> Posting:
+    """A lot's remainder goes, as one entry. Each lot is drained once, so its id names its
+    expiry for good: keyed by it, whoever expires it (the job, a return of points whose date
+    has passed) does so once."""
+    return await ledger.post_in(
+        session,
+        member_id,
+        -lot.remaining,
+        reason=EXPIRY_REASON,
+        actor=EXPIRY_ACTOR,
+        idempotency_key=f"expiry:lot:{lot.id}",
+        only_from_lot=lot.id,
+    )
 
 
 @dataclass(frozen=True)
@@ -154,16 +171,7 @@ class Expiry:
         total = 0
         balance = 0
         for lot in lots:
-            # Each lot is drained once, so its id names its expiry for good.
-            posting = await self._ledger.post_in(
-                session,
-                member_id,
-                -lot.remaining,
-                reason=EXPIRY_REASON,
-                actor=EXPIRY_ACTOR,
-                idempotency_key=f"expiry:lot:{lot.id}",
-                only_from_lot=lot.id,
-            )
+            posting = await expire_lot_in(self._ledger, session, member_id, lot)
             total += -posting.entry.points
             balance = posting.balance
         if total:
