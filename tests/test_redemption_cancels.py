@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -45,12 +44,12 @@ from tests.data import count, enrol, registration, scalar
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_member import TelegramMember, webhook_client, webhook_delivery
 from tests.test_cli import cli_env, run_cli
+from tests.test_expiry import START, TTL_DAYS, clock, timed  # noqa: F401 - fixtures
 from tests.test_linking import ask_for_code, say
 
 __all__ = ["cli_env"]
 
-TTL_DAYS = 30
-DAY0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+DAY0 = START
 
 
 async def entries(runtime: Runtime, member_id: int) -> list[tuple[str, int, int]]:
@@ -296,23 +295,9 @@ async def test_points_spent_before_a_merge_come_back_to_the_surviving_card(
 
 
 # ---------------------------------------------------------------------- points, by their lots
-@pytest.fixture
-def clock() -> StoppedClock:
-    return StoppedClock(DAY0)
-
-
-@pytest.fixture
-async def timed(settings: Settings, clock: StoppedClock) -> AsyncIterator[Runtime]:
-    built = build_runtime(settings, clock=clock)
-    await built.program.rules.update(actor="test", points_ttl_days=TTL_DAYS, earn_rate="1")
-    try:
-        yield built
-    finally:
-        await built.close()
-
-
 async def test_points_come_back_with_the_expiry_they_were_spent_with(
-    timed: Runtime, clock: StoppedClock
+    timed: Runtime,  # noqa: F811
+    clock: StoppedClock,  # noqa: F811
 ) -> None:
     program = timed.program
     ann = await enrol(timed, "ann")  # 100 welcome points, expiring on day 30
@@ -362,7 +347,8 @@ async def test_points_come_back_with_the_expiry_they_were_spent_with(
 
 
 async def test_points_past_their_date_never_settle_a_debt(
-    timed: Runtime, clock: StoppedClock
+    timed: Runtime,  # noqa: F811
+    clock: StoppedClock,  # noqa: F811
 ) -> None:
     program = timed.program
     bob = await enrol(timed, "bob")  # 100, expiring on day 30
