@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -56,6 +57,10 @@ async def read_body(request: web.Request, detail: str) -> bytes:
 
 def parse_json(body: bytes, detail: str) -> Any:
     """A JSON document in UTF-8, nested at most `MAX_JSON_DEPTH` deep; else a 400."""
+    if raw_nesting_exceeds(body, MAX_JSON_DEPTH):
+        # Before the parser: its recursion is bounded only by the process's recursion limit,
+        # which a library may have raised past what the C stack holds.
+        raise refuse(detail)
     try:
         value = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -69,6 +74,26 @@ def parse_json(body: bytes, detail: str) -> Any:
 
 async def read_json(request: web.Request, detail: str) -> Any:
     return parse_json(await read_body(request, detail), detail)
+
+
+# A JSON string (skipped whole, escapes included) or a bracket.
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_OPENING = frozenset(b"[{")
+
+
+def raw_nesting_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the brackets of a JSON text (outside its strings) nest deeper than `limit`:
+    read by a scan, never by recursion. A text that is no JSON is the parser's to refuse."""
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(body):
+        first = match.group()[0]
+        if first in _OPENING:
+            depth += 1
+            if depth > limit:
+                return True
+        elif first != ord('"'):
+            depth -= 1
+    return False
 
 
 def nests_deeper_than(value: Any, limit: int) -> bool:

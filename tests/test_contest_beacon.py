@@ -252,3 +252,16 @@ async def test_a_mainnet_draw_from_the_relays_answer_saved_on_another_machine(
     result = drawing.verify(transcript)
     assert result.verified, result.problems
     assert f"beacon: drand mainnet round {MAINNET_ROUND}, {VALID}" in result.notes
+
+
+def test_checking_a_signature_leaves_the_recursion_limit_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """py_ecc raises the process's recursion limit to 100,000 when imported, which would let
+    a deeply nested body overflow the C stack in any parser of the web process afterwards:
+    the import is made as if for the first time here, and the limit is put back."""
+    for name in [name for name in sys.modules if name.split(".")[0] == "py_ecc"]:
+        monkeypatch.delitem(sys.modules, name)
+    limit = sys.getrecursionlimit()
+    assert drawing.signature_valid("quicknet", QUICKNET_ROUND, QUICKNET_SIGNATURE)
+    assert sys.getrecursionlimit() == limit

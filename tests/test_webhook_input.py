@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import sys
 from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from typing import Any, cast
@@ -22,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.telegram.channel import SECRET_HEADER
+from bots.webhooks import parse_json, raw_nesting_exceeds
 from bots.whatsapp.channel import EMPTY_TWIML
 from core.members.accounts import IdentityKey
 from handlers.conversation import Conversation
@@ -436,3 +438,23 @@ async def test_trusted_proxies_reach_the_whatsapp_channel_of_the_built_runtime(
                 assert response.status == expected, trusted
         finally:
             await runtime.close()
+
+
+def test_a_deep_body_is_refused_before_the_parser_whatever_the_recursion_limit() -> None:
+    """A library may raise the process's recursion limit (py_ecc sets 100,000): json's parser
+    would then recurse until the C stack overflows, a segfault that takes the process down.
+    The nesting is read by a scan first, and strings are no nesting."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(web.HTTPBadRequest):
+            parse_json(b"[" * 200_000 + b"]" * 200_000, "not an update")
+    finally:
+        sys.setrecursionlimit(limit)
+    nested_in_a_string = b'{"text": "' + b"[" * 1000 + b'", "ok": [[1]]}'
+    assert parse_json(nested_in_a_string, "not an update") == {
+        "text": "[" * 1000,
+        "ok": [[1]],
+    }
+    assert raw_nesting_exceeds(b'{"a": "\\"[[["}', 1) is False
+    assert raw_nesting_exceeds(b"[[1]]", 1) is True

@@ -204,14 +204,22 @@ def signature_valid(
     `chain`, under the public key pinned in DRAND_CHAINS (under a second of pure Python).
     Needs py_ecc (`pip install py_ecc`): imported here, so that nothing else in this file
     does; ImportError without it."""
-    from py_ecc.bls.ciphersuites import G2Basic
-    from py_ecc.bls.g2_primitives import subgroup_check
-    from py_ecc.bls.hash_to_curve import hash_to_G1
-    from py_ecc.bls.point_compression import decompress_G1, decompress_G2
-    from py_ecc.bls.typing import G1Compressed, G2Compressed
-    from py_ecc.fields import optimized_bls12_381_FQ12 as FQ12
-    from py_ecc.optimized_bls12_381.optimized_curve import G2, is_inf, neg
-    from py_ecc.optimized_bls12_381.optimized_pairing import final_exponentiate, miller_loop
+    # py_ecc raises the whole process's recursion limit to 100,000 when imported: any parser
+    # of the process would then recurse into a deeply nested body until the C stack
+    # overflows (a segfault, not a RecursionError). The pairings here need no more than the
+    # default, so the limit is put back.
+    limit = sys.getrecursionlimit()
+    try:
+        from py_ecc.bls.ciphersuites import G2Basic
+        from py_ecc.bls.g2_primitives import subgroup_check
+        from py_ecc.bls.hash_to_curve import hash_to_G1
+        from py_ecc.bls.point_compression import decompress_G1, decompress_G2
+        from py_ecc.bls.typing import G1Compressed, G2Compressed
+        from py_ecc.fields import optimized_bls12_381_FQ12 as FQ12
+        from py_ecc.optimized_bls12_381.optimized_curve import G2, is_inf, neg
+        from py_ecc.optimized_bls12_381.optimized_pairing import final_exponentiate, miller_loop
+    finally:
+        sys.setrecursionlimit(limit)
 
     spec = DRAND_CHAINS[chain]
     key = bytes.fromhex(spec["public_key"])
