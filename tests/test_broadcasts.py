@@ -27,7 +27,7 @@ from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from cli.broadcasts import read_images
-from core.broadcasts.engine import BroadcastEngine, delivery_key, variant_for
+from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
@@ -496,6 +496,43 @@ async def test_a_member_who_blocked_the_bot_is_counted_and_passed_over_until_the
     third = await shop.create(**PLAIN, text="Welcome back")
     await shop.send(third)
     assert text_of(shop.telegram.sent_to(6002)[-1]) == "Welcome back"
+
+
+async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_found_again(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a worker learnt of an account (blocked) is written with the recipient's outcome,
+    never before it: killed in between, the row's next try finds the block again and says
+    "blocked", not "unreachable" (the account passed over, the reason lost)."""
+    (blocked,) = await add_members(shop, "telegram", ["6101"])
+    shop.telegram.block_chat(6101)
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+
+    async def killed_before_writing() -> None:
+        return None
+
+    dying = shop.engine
+    monkeypatch.setattr(dying._recorder, "flush", killed_before_writing)
+    await dying.broadcasts.start(broadcast_id)
+    await dying.broadcasts.plan(broadcast_id)
+    await dying.run(broadcast_id)
+    assert len(shop.telegram.calls_of("sendMessage")) == 1
+    assert (await shop.rows(broadcast_id))[blocked].status == "sending"
+    async with shop.runtime.db.reading() as session:
+        account = await session.scalar(select(Identity).where(Identity.external_id == "6101"))
+    assert account is not None and account.unreachable_at is None
+
+    # The next worker, once the dead one's lease has run out.
+    monkeypatch.undo()
+    dying._recorder = _Recorder(shop.runtime.db)
+    shop.clock.offset += dying.lease + timedelta(seconds=1)
+    await shop.runtime.broadcast_engine.run(broadcast_id)
+
+    row = (await shop.rows(broadcast_id))[blocked]
+    assert (row.status, row.reason, row.attempts) == ("skipped", "blocked", 2)
+    async with shop.runtime.db.reading() as session:
+        account = await session.scalar(select(Identity).where(Identity.external_id == "6101"))
+    assert account is not None and account.unreachable_at is not None
 
 
 async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(

@@ -320,10 +320,28 @@ _RECORD = (
 )
 
 
+_IDENTITIES = cast(Table, Identity.__table__)
+# An account a messenger refused for good (blocked, dead number, STOP): passed over by every
+# broadcast until the member writes from it again.
+_REFUSED = (
+    update(_IDENTITIES)
+    .where(
+        _IDENTITIES.c.channel == bindparam("refused_channel"),
+        _IDENTITIES.c.external_id == bindparam("refused_address"),
+    )
+    .values(unreachable_at=bindparam("refused_at"))
+)
+
+
 class _Recorder:
     """Outcomes written a group at a time (one transaction for many recipients, not one each:
     on SQLite a commit costs a disk sync). What a killed worker had not written yet is sent
     again by the next one: at most FLUSH_EVERY seconds of sends, the "in flight" ones.
+
+    The accounts a recipient's sends found refused are written in the same transaction as the
+    recipient's outcome: a worker killed in between would otherwise leave the account passed
+    over and the row queued, and the row's next try would report "unreachable" where the
+    member had blocked the bot (sending to a blocked chat again delivers nothing).
 
     A sender never waits for a write: `add` only queues the outcome (and wakes the batch's
     flusher once FLUSH_ROWS are waiting); the flusher writes. What waits is bounded by the
@@ -332,11 +350,13 @@ class _Recorder:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: list[dict[str, object]] = []
+        self._refused: list[dict[str, object]] = []
         self._lock = asyncio.Lock()
         self.full = asyncio.Event()
 
-    def add(self, outcome: dict[str, object]) -> None:
+    def add(self, outcome: dict[str, object], refused: Sequence[dict[str, object]] = ()) -> None:
         self._pending.append(outcome)
+        self._refused.extend(refused)
         if len(self._pending) >= FLUSH_ROWS:
             self.full.set()
 
@@ -346,9 +366,12 @@ class _Recorder:
             if not self._pending:
                 return
             group, self._pending = self._pending, []
+            refused, self._refused = self._refused, []
             try:
                 async with self._db.transaction() as session:
                     await session.execute(_RECORD, group)
+                    if refused:
+                        await session.execute(_REFUSED, refused)
                     # A feedback question becomes answerable with its sending, and only then.
                     await Feedback.ask_sent_in(
                         session,
@@ -361,6 +384,7 @@ class _Recorder:
             except BaseException:
                 # Not written: kept for the next write (or, if the worker dies, the lease).
                 self._pending[:0] = group
+                self._refused[:0] = refused
                 raise
 
 
@@ -785,6 +809,8 @@ class BroadcastEngine:
             images=batch.images,
         )
         refusal: tuple[str, str] | None = None
+        # Refused for good (blocked, dead number, STOP): not tried again until they write.
+        refused: list[_Account] = []
         key_text = delivery_key(broadcast_id, row.round)
         for account in reachable:
             group_limit = self._sender.group_limit(account.channel)
@@ -799,7 +825,7 @@ class BroadcastEngine:
                     sender=row.id,
                 )
                 if grouped is None:
-                    await self._release(row, batch.state.value)
+                    await self._release(row, batch.state.value, refused=refused)
                     return "deferred"
                 result = grouped
             else:
@@ -813,7 +839,7 @@ class BroadcastEngine:
                 if not await self._still_sending(broadcast_id, batch.state):
                     # Paused or cancelled while this one waited for its slot (at most
                     # concurrency / rate seconds): nothing was sent yet, the row goes back.
-                    await self._release(row, batch.state.value)
+                    await self._release(row, batch.state.value, refused=refused)
                     return "deferred"
                 result = await self._sender.send(
                     account.channel, account.external_id, message, key=key_text
@@ -832,7 +858,12 @@ class BroadcastEngine:
                 )
             if result.outcome is SendOutcome.SENT:
                 return await self._finish(
-                    row, status=SENT, variant=key, channel=account.channel, sent_at=now
+                    row,
+                    status=SENT,
+                    variant=key,
+                    channel=account.channel,
+                    sent_at=now,
+                    refused=refused,
                 )
             if result.outcome is SendOutcome.FAILED:
                 if result.retry_after is not None:
@@ -845,28 +876,16 @@ class BroadcastEngine:
                         variant=key,
                         channel=account.channel,
                         counts=False,
+                        refused=refused,
                     )
-                return await self._retry_or_fail(row, result.detail, variant=key)
+                return await self._retry_or_fail(row, result.detail, variant=key, refused=refused)
             if result.detail != SKIP_WHATSAPP_WINDOW:
-                # For good (blocked, dead number, STOP): not tried again until they write.
-                await self._mark_unreachable(account)
+                refused.append(account)
             refusal = refusal or (account.channel, result.detail)
         assert refusal is not None
         channel, detail = refusal
         reason = detail if detail in (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW) else SKIP_UNREACHABLE
-        return await self._skip(row, reason, variant=key, channel=channel)
-
-    async def _mark_unreachable(self, account: _Account) -> None:
-        """A direct write: refusals for good are few, and the next batch must see it."""
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(Identity)
-                .where(
-                    Identity.channel == account.channel,
-                    Identity.external_id == account.external_id,
-                )
-                .values(unreachable_at=self._clock.now())
-            )
+        return await self._skip(row, reason, variant=key, channel=channel, refused=refused)
 
     async def _send_group(
         self,
@@ -1012,9 +1031,11 @@ class BroadcastEngine:
         attempts: int | None = None,
         not_before: datetime | None = None,
         sent_at: datetime | None = None,
+        refused: Sequence[_Account] = (),
     ) -> str:
-        """Record an outcome (in the next group write) if the claim is still ours; the
-        report's field it counts in."""
+        """Record an outcome (in the next group write, with the accounts found refused) if the
+        claim is still ours; the report's field it counts in."""
+        at = self._clock.now()
         self._recorder.add(
             {
                 "row_id": row.id,
@@ -1026,15 +1047,29 @@ class BroadcastEngine:
                 "new_attempts": row.attempt if attempts is None else attempts,
                 "new_not_before": not_before,
                 "new_sent_at": sent_at,
-            }
+            },
+            [
+                {
+                    "refused_channel": account.channel,
+                    "refused_address": account.external_id,
+                    "refused_at": at,
+                }
+                for account in refused
+            ],
         )
         return "deferred" if status == QUEUED else status
 
     async def _skip(
-        self, row: _Claimed, reason: str, *, variant: str, channel: str | None = None
+        self,
+        row: _Claimed,
+        reason: str,
+        *,
+        variant: str,
+        channel: str | None = None,
+        refused: Sequence[_Account] = (),
     ) -> str:
         return await self._finish(
-            row, status=SKIPPED, reason=reason, variant=variant, channel=channel
+            row, status=SKIPPED, reason=reason, variant=variant, channel=channel, refused=refused
         )
 
     async def _defer(
@@ -1046,6 +1081,7 @@ class BroadcastEngine:
         variant: str,
         channel: str | None = None,
         counts: bool = True,
+        refused: Sequence[_Account] = (),
     ) -> str:
         """Queued again, for `until`; `counts=False` gives the attempt back (a rate limit is
         no fault of the recipient's)."""
@@ -1058,9 +1094,17 @@ class BroadcastEngine:
             channel=channel,
             not_before=until,
             attempts=attempts,
+            refused=refused,
         )
 
-    async def _retry_or_fail(self, row: _Claimed, error: str, *, variant: str | None = None) -> str:
+    async def _retry_or_fail(
+        self,
+        row: _Claimed,
+        error: str,
+        *,
+        variant: str | None = None,
+        refused: Sequence[_Account] = (),
+    ) -> str:
         detail = (error or "failed")[:64]
         if row.attempt < self._max_attempts:
             wait = RETRY_BACKOFF * 2 ** (row.attempt - 1)
@@ -1070,15 +1114,20 @@ class BroadcastEngine:
                 reason=detail,
                 variant=variant,
                 not_before=self._clock.now() + wait,
+                refused=refused,
             )
-        return await self._finish(row, status=FAILED, reason=detail, variant=variant)
+        return await self._finish(
+            row, status=FAILED, reason=detail, variant=variant, refused=refused
+        )
 
-    async def _release(self, row: _Claimed, state: str) -> None:
+    async def _release(
+        self, row: _Claimed, state: str, *, refused: Sequence[_Account] = ()
+    ) -> None:
         """Give an untouched claimed row back (a pause came mid-batch), or skip it (a cancel)."""
         if state == CANCELLED:
-            await self._finish(row, status=SKIPPED, reason=CANCELLED)
+            await self._finish(row, status=SKIPPED, reason=CANCELLED, refused=refused)
         else:
-            await self._finish(row, status=QUEUED, attempts=row.attempt - 1)
+            await self._finish(row, status=QUEUED, attempts=row.attempt - 1, refused=refused)
 
 
 def _number(value: Decimal) -> str:
