@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from app.settings import Settings
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         return report(error)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): what is left unprinted goes nowhere, and the
+        # interpreter's own flush at exit must not fail on the closed pipe either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:
         if database_unreachable(error):
             return report_unreachable(settings.database_url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -149,3 +150,29 @@ def test_the_scan_finds_a_messenger_sdk() -> None:
         "import time:      8396 |    4039990 |       aiogram.client.bot\n"
     )
     assert top_level(imported_modules(sample)) == {"aiohttp", "aiogram"}
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(
+    card_and_database: tuple[str, str], tmp_path: Path
+) -> None:
+    """`main.py rules | head -1`: the reader goes away before the command has printed; the
+    command ends with a broken pipe's status, no traceback."""
+    _, database_url = card_and_database
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TELEGRAM_")}
+    env.update(DATABASE_URL=database_url, REDIS_URL="", PYTHONPATH=str(ROOT))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read: every write fails with EPIPE
+    try:
+        process = subprocess.run(
+            [sys.executable, str(ROOT / "main.py"), "rules"],
+            cwd=tmp_path,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in process.stderr.decode(), process.stderr.decode()[-2000:]
+    assert process.returncode == 141
