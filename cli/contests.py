@@ -260,14 +260,8 @@ class VerifyDraw(Command):
             raise UnreadableFile(f"{source} is not a draw transcript")
         # The beacon's signature takes pure-Python pairings: off the event loop.
         result = await asyncio.to_thread(drawing.verify, transcript)
-        print("winners: " + ", ".join(result.winners))
-        print("reserves: " + ", ".join(result.reserves))
-        for note in result.notes:
-            print(note)
-        for problem in result.problems:
-            print("MISMATCH: " + problem)
-        print("VERIFIED" if result.verified else "NOT VERIFIED")
-        return 0 if result.verified else 1
+        print("\n".join(result.report()))
+        return result.verdict()[1]
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -386,16 +386,45 @@ def rank(
     )
 
 
+# What `verify-draw` / `python draw.py` end with, and their exit statuses.
+VERIFIED, NOT_VERIFIED, BEACON_UNCHECKED = "VERIFIED", "NOT VERIFIED", "BEACON NOT VERIFIED"
+EXIT_VERIFIED, EXIT_MISMATCH, EXIT_BEACON_UNCHECKED = 0, 1, 3
+
+
 @dataclass
 class Verification:
     winners: tuple[str, ...] = ()
     reserves: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What could not be checked here (the beacon's signature: absent, as with a beacon the
+    # operator typed in, or without py_ecc), with how to check it by hand. A draw is only as
+    # fair as its beacon: the verdict does not say VERIFIED while the beacon is unchecked.
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
+        """Nothing in the transcript contradicts the draw (the beacon may be unchecked)."""
         return not self.problems
+
+    def verdict(self) -> tuple[str, int]:
+        """The last line printed, and the exit status."""
+        if self.problems:
+            return NOT_VERIFIED, EXIT_MISMATCH
+        if self.unchecked:
+            return BEACON_UNCHECKED, EXIT_BEACON_UNCHECKED
+        return VERIFIED, EXIT_VERIFIED
+
+    def report(self) -> list[str]:
+        """What a verifier prints, line by line: the result, notes, mismatches, the verdict."""
+        lines = ["winners: " + ", ".join(self.winners), "reserves: " + ", ".join(self.reserves)]
+        lines += self.notes
+        lines += ["CHECK BY HAND: " + item for item in self.unchecked]
+        lines += ["MISMATCH: " + problem for problem in self.problems]
+        if not self.problems and self.unchecked:
+            lines.append("everything else matches; the winners stand only if the beacon is drand's")
+        lines.append(self.verdict()[0])
+        return lines
 
 
 def verify(transcript: dict[str, Any]) -> Verification:
@@ -477,7 +506,7 @@ def _check_beacon(
     compare = f"{beacon_url(chain, round_number)} must show randomness {beacon}"
     signature = reveal.get("beacon_signature")
     if not signature:
-        result.notes.append(
+        result.unchecked.append(
             f"no drand signature of the beacon in the transcript: check it yourself: {compare}"
         )
         return
@@ -492,7 +521,7 @@ def _check_beacon(
     try:
         valid = signature_valid(chain, round_number, str(signature), str(previous or ""))
     except ImportError:
-        result.notes.append(
+        result.unchecked.append(
             f"the beacon's signature is not checked here (it needs py_ecc): "
             f"`pip install py_ecc` and run again, or check it yourself: {compare}"
         )
@@ -561,14 +590,8 @@ def main(argv: list[str]) -> int:
         return 2
     with open(argv[1], encoding="utf-8") as file:
         result = verify(json.load(file))
-    print("winners: " + ", ".join(result.winners))
-    print("reserves: " + ", ".join(result.reserves))
-    for note in result.notes:
-        print(note)
-    for problem in result.problems:
-        print("MISMATCH: " + problem)
-    print("VERIFIED" if result.verified else "NOT VERIFIED")
-    return 0 if result.verified else 1
+    print("\n".join(result.report()))
+    return result.verdict()[1]
 
 
 if __name__ == "__main__":
