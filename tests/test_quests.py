@@ -23,6 +23,7 @@ from core.games.events import CheckedIn, QuestCompleted
 from core.games.quests.definition import parse_definition
 from core.games.quests.errors import InvalidQuest, QuestRefused
 from core.members.events import ProfileChanged
+from core.segments.errors import InvalidSegment
 from core.shared.bus import DomainEvent
 from tests.clocks import StoppedClock
 from tests.data import count, enrol, scalar
@@ -661,3 +662,56 @@ async def test_quest_create_with_a_segment_audience(
     assert "Traceback" not in err
     assert await run_cli("quest-list") == 0
     assert "coffee" not in capsys.readouterr().out
+
+
+async def test_quest_create_refuses_an_audience_naming_what_the_program_lacks(
+    cli_env: Settings, runtime: Runtime, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A segment naming a tier, quest, badge or coupon campaign the program does not have
+    would show the quest to nobody (or, "not redeemed", to everybody): quest-create refuses it
+    as broadcast-create does (`invalid_segment`), naming each, exit 1, nothing stored; a tier
+    audience naming no tier of the rules likewise (`invalid_quest`)."""
+    await runtime.program.rules.update(
+        actor="t", tiers=[{"key": "silver", "name": "Silver", "threshold": 1000}]
+    )
+
+    async def quest_create(slug: str, audience: dict[str, Any]) -> tuple[int, str, str]:
+        path = workdir / f"{slug}.json"
+        path.write_text(json.dumps(quest_json(slug=slug, audience=audience)), encoding="utf-8")
+        code = await run_cli("quest-create", "--file", str(path))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    typos = {
+        "tier": "gold",
+        "quest": {"slug": "coffe-week"},
+        "badge": "regullar",
+        "coupon": {"campaign": "sprng", "redeemed": False},
+    }
+    code, _, err = await quest_create("typos", {"kind": "segment", "segment": typos})
+    assert code == 1
+    assert err.strip() == (
+        "Refused: audience.segment: tier: no tier 'gold' in the rules (base, silver); "
+        "quest: no quest 'coffe-week'; badge: no badge 'regullar'; coupon: no campaign 'sprng'"
+    ), err
+    code, _, err = await quest_create("tiers", {"kind": "tier", "tiers": ["silver", "glod"]})
+    assert code == 1
+    assert err.strip() == "Refused: audience.tiers: no tier 'glod' in the rules (tiers: silver)"
+    assert await run_cli("quest-list") == 0
+    assert "No quests yet" in capsys.readouterr().out
+
+    # The stable codes, as an admin web would read them.
+    with pytest.raises(InvalidSegment) as refused:
+        await create(runtime, slug="core", audience={"kind": "segment", "segment": typos})
+    assert refused.value.code == "invalid_segment"
+    with pytest.raises(InvalidQuest) as wrong_tier:
+        await create(runtime, slug="core", audience={"kind": "tier", "tiers": ["glod"]})
+    assert wrong_tier.value.code == "invalid_quest"
+
+    # Names the program has: created, and a later quest may name the first one.
+    code, out, err = await quest_create("silvers", {"kind": "tier", "tiers": ["silver"]})
+    assert (code, err) == (0, ""), err
+    segment = {"tier": "base", "quest": {"slug": "silvers", "state": "joined"}}
+    code, out, err = await quest_create("followers", {"kind": "segment", "segment": segment})
+    assert (code, err) == (0, ""), err
+    assert "(followers) created" in out

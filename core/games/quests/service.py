@@ -86,6 +86,7 @@ from core.games.quests.definition import (
     ChannelStep,
     CheckInStep,
     EventStep,
+    Everyone,
     ProfileStep,
     ProofStep,
     PurchaseStep,
@@ -97,6 +98,7 @@ from core.games.quests.definition import (
     TierAudience,
 )
 from core.games.quests.errors import (
+    InvalidQuest,
     ProfileQuestLive,
     ProofNotFound,
     QuestExists,
@@ -112,7 +114,9 @@ from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
 from core.rules.values import LocalizedText
+from core.segments.errors import InvalidSegment
 from core.segments.query import member_is_in
+from core.segments.service import Segments
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
@@ -226,6 +230,7 @@ class Quests:
         coupons: Coupons,
         rules: RuleBook,
         bus: MessageBus,
+        segments: Segments,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -233,6 +238,7 @@ class Quests:
         self._coupons = coupons
         self._rules = rules
         self._bus = bus
+        self._segments = segments
         # A definition never changes once created: parsed once per process.
         self._definitions: dict[int, QuestDefinition] = {}
         # Messengers that can tell whether an account is in a channel (the bot layer adds
@@ -257,7 +263,11 @@ class Quests:
     # ------------------------------------------------------------------ operators
 
     async def create(self, definition: QuestDefinition, *, actor: str) -> QuestInfo:
+        """Store a quest. Its audience must name what the program has: a tier of the rules,
+        and in a segment a tier, quest, badge or coupon campaign that exists (a typo would
+        show the quest to nobody, or with a coupon "not redeemed" to everybody)."""
         actor = parse_actor(actor)
+        await self._check_audience(definition)
 
         async def attempt() -> QuestInfo:
             async with self._db.transaction() as session:
@@ -282,6 +292,28 @@ class Quests:
                 return self._info(row)
 
         return await retry_on_conflict(attempt)
+
+    async def _check_audience(self, definition: QuestDefinition) -> None:
+        """Refuse an audience naming a tier, quest, badge or campaign the program lacks:
+        InvalidSegment (as broadcasts refuse it) for a segment, InvalidQuest for tiers; the
+        message names the audience's field."""
+        audience = definition.audience
+        if isinstance(audience, Everyone):
+            return
+        tier_keys = [tier.key for tier in (await self._rules.current()).tiers]
+        if isinstance(audience, TierAudience):
+            unknown = [key for key in audience.tiers if key not in tier_keys]
+            if unknown:
+                known = ", ".join(tier_keys) or "none"
+                raise InvalidQuest(
+                    f"audience.tiers: no tier {', '.join(map(repr, unknown))} in the rules "
+                    f"(tiers: {known})"
+                )
+            return
+        try:
+            await self._segments.check_names(audience.segment, tier_keys)
+        except InvalidSegment as refusal:
+            raise InvalidSegment(f"audience.segment: {refusal}") from None
 
     async def _no_live_profile_quest_in(self, session: AsyncSession) -> None:
         """One profile quest at a time: two would pay for the same profile twice."""
