@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.db.models import LedgerEntry, Notice, QuestCompletion, QuestProgress, QuestProof
+from core.db.models import LedgerEntry, Member, Notice, QuestCompletion, QuestProgress, QuestProof
 from core.earning.events import PurchaseRecorded
 from core.games.events import CheckedIn, QuestCompleted
 from core.games.quests.definition import parse_definition
@@ -204,6 +204,59 @@ async def test_a_tier_quest_is_only_for_that_tier(runtime: Runtime) -> None:
     await program.purchases.credit(ann.card_code, "1500", purchase_id="BIG", actor="t")
     await program.bus.drain()
     assert [view.quest.id for view in await program.quests.available(ann.id)] == [quest]
+
+
+async def test_a_member_keeps_a_tier_quest_they_took_part_in_after_losing_the_tier(
+    runtime: Runtime,
+) -> None:
+    """Joined (or, in an automatic quest, counted once), a member keeps a tier's quest when
+    the tier is lost: they see it and finish it. Nobody outside the tier takes part."""
+    program = runtime.program
+    await program.rules.update(
+        actor="t", tiers=[{"key": "gold", "name": "Gold", "threshold": 1000}]
+    )
+    joined = await create(runtime, audience={"kind": "tier", "tiers": ["gold"]})
+    automatic = await create(
+        runtime,
+        slug="gold-checkins",
+        automatic=True,
+        audience={"kind": "tier", "tiers": ["gold"]},
+        steps=[{"kind": "checkin", "count": 2}],
+    )
+    ann, bob = await enrol(runtime, "1001"), await enrol(runtime, "1002")
+    await program.purchases.credit(ann.card_code, "1500", purchase_id="BIG", actor="t")
+    await program.bus.drain()
+    await program.quests.join(ann.id, joined)
+    now = program.clock.now()
+    for member in (ann, bob):
+        await publish(runtime, CheckedIn(occurred_at=now, member_id=member.id, day=now.date()))
+    # The purchase that made Ann gold is returned: she drops to the base level at once.
+    await program.purchases.refund("BIG", refund_id="R-BIG", actor="t")
+    await program.bus.drain()
+    assert await scalar(runtime, select(Member.tier).where(Member.id == ann.id)) is None
+    assert [view.quest.id for view in await program.quests.available(ann.id)] == [
+        joined,
+        automatic,
+    ]
+    coffee = {"coffee": "100"}
+    for number in range(2):
+        await program.purchases.credit(
+            ann.card_code, "100", purchase_id=f"C{number}", actor="t", categories=coffee
+        )
+        await program.bus.drain()
+    tomorrow = now.date() + timedelta(days=1)
+    await publish(runtime, CheckedIn(occurred_at=now, member_id=ann.id, day=tomorrow))
+    assert {view.quest.id for view in await program.quests.available(ann.id)} == {
+        joined,
+        automatic,
+    }
+    assert all(view.completed for view in await program.quests.available(ann.id))
+    assert await count(runtime, QuestCompletion, QuestCompletion.member_id == ann.id) == 2
+    # Bob was never gold: his check-in counted nothing, and he cannot join.
+    assert await count(runtime, QuestProgress, QuestProgress.member_id == bob.id) == 0
+    assert await program.quests.available(bob.id) == []
+    with pytest.raises(QuestRefused):
+        await program.quests.join(bob.id, joined)
 
 
 async def test_an_automatic_segments_quest_counts_only_its_members(runtime: Runtime) -> None:

@@ -42,6 +42,12 @@ Merged cards
 Ordered quests
     A step counts only once every step before it is done; what happens for a later step
     before that is not kept (the member is told the order in the chat).
+
+Audiences
+    A tier's or a segment's quest is shown to and joined by members in its audience now; one
+    who joined (or was counted once in an automatic quest) keeps it after leaving the
+    audience and can finish it: progress is never taken away. What an audience names (tiers,
+    and a segment's tier, quest, badge, campaign) must exist when the quest is created.
 """
 
 from __future__ import annotations
@@ -945,9 +951,10 @@ class Quests:
             )
             if not inserted:
                 continue  # this very event counted already
-            if joined_at is None and isinstance(definition.audience, SegmentAudience):
-                # Counted once, a member of a segment's automatic quest stays in it (as one
-                # who joined does), and the segment is not asked again for their events.
+            if joined_at is None and not isinstance(definition.audience, Everyone):
+                # Counted once, a member of a tier's or a segment's automatic quest stays in
+                # it (as one who joined does), and the audience is not asked again for their
+                # events.
                 joined_at = when
                 await self._join_in(session, quest_id, member_id, when)
             tally, completed = await self._state_in(
@@ -1254,10 +1261,11 @@ class Quests:
     async def _for_in(
         self, session: AsyncSession, info: QuestInfo, member: Member, now: datetime
     ) -> bool:
-        """Whether the member may see and do the quest now: in its audience, or (a segment's
-        quest) joined already, since a segment moves under a member's feet and a marketer
-        expects someone who took up a quest to be able to finish it."""
-        if isinstance(info.definition.audience, SegmentAudience):
+        """Whether the member may see and do the quest now: in its audience, or (a tier's or
+        a segment's quest) joined already. A tier is lost and a segment moves under a
+        member's feet; someone who took up a quest keeps it and can finish it (taking their
+        progress away would be unfair), while nobody outside the audience can join."""
+        if not isinstance(info.definition.audience, Everyone):
             joined = await session.scalar(
                 select(QuestJoin.id).where(
                     QuestJoin.quest_id == info.id, QuestJoin.member_id == member.id
