@@ -94,7 +94,8 @@ class LoyaltyProgram:
         referrals = Referrals(db, clock, ledger, coupons, rules, bus)
         tiers = Tiers(db, clock, rules, bus)
         members = Members(db, clock, ledger, rules, bus)
-        quests = Quests(db, clock, ledger, coupons, rules, bus)
+        segments = Segments(db, clock)
+        quests = Quests(db, clock, ledger, coupons, rules, bus, segments)
         boards = Leaderboards(db, clock, rules)
         contests = Contests(db, clock, ledger, coupons, boards)
         # Order matters within an event: a referral bonus and a tier move first, so the
@@ -166,7 +167,7 @@ class LoyaltyProgram:
             streaks=streaks,
             badges=badges,
             boards=boards,
-            segments=Segments(db, clock),
+            segments=segments,
             feedback=feedback,
             triggers=triggers,
         )

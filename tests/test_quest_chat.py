@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from bots.vk.channel import VkChannel
-from core.db.models import LedgerEntry, QuestCompletion
+from core.db.models import LedgerEntry, Member, QuestCompletion
 from core.games.events import CheckedIn
 from core.games.quests.definition import parse_definition
 from core.members.accounts import IdentityKey, Profile, Registration
@@ -633,3 +633,99 @@ async def test_a_segments_quest_is_seen_and_joined_only_by_its_members(
         )
     assert completed == [(await member(telegram_runtime, "telegram", "7101")).id]
     assert rewarded == 40
+
+
+GOLD: dict[str, Any] = {
+    "slug": "gold-tasting",
+    "title": "Gold tasting",
+    "starts": "2026-01-01T00:00:00+00:00",
+    "audience": {"kind": "tier", "tiers": ["gold"]},
+    "steps": [
+        {"kind": "quiz", "question": "Our roast?", "choices": ["Light", "Dark"], "correct": 2},
+        {"kind": "purchase", "count": 1, "category": "pastry"},
+    ],
+    "reward": {"points": 70},
+}
+
+
+async def test_a_member_who_joined_a_tier_quest_keeps_it_after_losing_the_tier(
+    telegram_runtime: Runtime, fake_telegram: FakeTelegramAPI
+) -> None:
+    """The tier is asked when a member opens the quests or joins; one who joined keeps the
+    quest when they drop out of the tier (a refund here) and finishes it, in the chat and by
+    purchases. A member not in the tier cannot join, also with a button from before."""
+    program = telegram_runtime.program
+    await program.rules.update(
+        actor="t", tiers=[{"key": "gold", "name": "Gold", "threshold": 1000}]
+    )
+    quest = (await program.quests.create(parse_definition(GOLD), actor="t")).id
+
+    async def buy(card: str, purchase_id: str, amount: str, category: str = "coffee") -> None:
+        await program.purchases.credit(
+            card, amount, purchase_id=purchase_id, actor="till", categories={category: amount}
+        )
+        await program.bus.drain()
+
+    async def tier_of(user: TelegramMember) -> str | None:
+        found = await member(telegram_runtime, "telegram", str(user.user_id))
+        async with telegram_runtime.db.sessions() as session:
+            return await session.scalar(select(Member.tier).where(Member.id == found.id))
+
+    async with webhook_client(telegram_runtime) as client:
+        ann = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7201)
+        bob = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7202)
+        cat = TelegramMember(fake_telegram, webhook_delivery(client), user_id=7203)
+        cards = {}
+        for user in (ann, bob, cat):
+            await user.sign_up()
+            cards[user.user_id] = (
+                await member(telegram_runtime, "telegram", str(user.user_id))
+            ).card_code
+        await buy(cards[ann.user_id], "A1", "1500")
+        await buy(cards[bob.user_id], "B1", "100")
+        await buy(cards[cat.user_id], "C1", "1200")
+        assert [await tier_of(user) for user in (ann, bob, cat)] == ["gold", None, "gold"]
+
+        assert text_of(await bob.send("/quests")) == (
+            "No quests are running right now. Look in again soon!"
+        )
+
+        await ann.send("/quests")
+        await ann.press(f"quest:{quest}")
+        joined = await ann.press(f"quest:join:{quest}")
+        assert text_of(joined).startswith("You have joined the quest. Good luck!")
+        # Cat looks at the quest, loses gold (her purchase returned), then presses "Join".
+        await cat.send("/quests")
+        assert f"quest:join:{quest}" in inline_actions(await cat.press(f"quest:{quest}"))
+        await program.purchases.refund("C1", refund_id="RC1", actor="till")
+        await program.bus.drain()
+        assert await tier_of(cat) is None
+        refused = await cat.press(f"quest:join:{quest}")
+        assert text_of(refused).startswith("This quest is no longer available.")
+        assert text_of(await cat.send("/quests")) == (
+            "No quests are running right now. Look in again soon!"
+        )
+
+        # Ann's purchase returned: no longer gold, but she joined, so the quest stays hers.
+        await program.purchases.refund("A1", refund_id="RA1", actor="till")
+        await program.bus.drain()
+        assert await tier_of(ann) is None
+        assert text_of(await ann.send("/quests")).splitlines() == [
+            "🎯 One quest you can do:",
+            "• Gold tasting — 0 of 2 steps done",
+        ]
+        await ann.press(f"quest:{quest}")
+        right = await ann.press(f"quest:choice:{quest}:0:2")
+        assert text_of(right).startswith("✅ Right!")
+        before = len(ann.received)
+        await buy(cards[ann.user_id], "A2", "100", category="pastry")
+        await telegram_runtime.dispatch_notices(50)
+        told = notices_to(fake_telegram, ann.user_id, before)
+        assert any(text.startswith("🏆 Quest “Gold tasting” completed!") for text in told), told
+        assert "• Gold tasting — done ✅" in text_of(await ann.send("/quests"))
+
+    async with telegram_runtime.db.sessions() as session:
+        completed = (await session.scalars(select(QuestCompletion.member_id))).all()
+    assert completed == [(await member(telegram_runtime, "telegram", "7201")).id]
+    entries = await quest_entries(telegram_runtime)
+    assert [entry.points for entry in entries] == [70]

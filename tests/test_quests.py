@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.db.models import LedgerEntry, Notice, QuestCompletion, QuestProgress, QuestProof
+from core.db.models import LedgerEntry, Member, Notice, QuestCompletion, QuestProgress, QuestProof
 from core.earning.events import PurchaseRecorded
 from core.games.events import CheckedIn, QuestCompleted
 from core.games.quests.definition import parse_definition
 from core.games.quests.errors import InvalidQuest, QuestRefused
 from core.members.events import ProfileChanged
+from core.segments.errors import InvalidSegment
 from core.shared.bus import DomainEvent
 from tests.clocks import StoppedClock
 from tests.data import count, enrol, scalar
@@ -203,6 +204,59 @@ async def test_a_tier_quest_is_only_for_that_tier(runtime: Runtime) -> None:
     await program.purchases.credit(ann.card_code, "1500", purchase_id="BIG", actor="t")
     await program.bus.drain()
     assert [view.quest.id for view in await program.quests.available(ann.id)] == [quest]
+
+
+async def test_a_member_keeps_a_tier_quest_they_took_part_in_after_losing_the_tier(
+    runtime: Runtime,
+) -> None:
+    """Joined (or, in an automatic quest, counted once), a member keeps a tier's quest when
+    the tier is lost: they see it and finish it. Nobody outside the tier takes part."""
+    program = runtime.program
+    await program.rules.update(
+        actor="t", tiers=[{"key": "gold", "name": "Gold", "threshold": 1000}]
+    )
+    joined = await create(runtime, audience={"kind": "tier", "tiers": ["gold"]})
+    automatic = await create(
+        runtime,
+        slug="gold-checkins",
+        automatic=True,
+        audience={"kind": "tier", "tiers": ["gold"]},
+        steps=[{"kind": "checkin", "count": 2}],
+    )
+    ann, bob = await enrol(runtime, "1001"), await enrol(runtime, "1002")
+    await program.purchases.credit(ann.card_code, "1500", purchase_id="BIG", actor="t")
+    await program.bus.drain()
+    await program.quests.join(ann.id, joined)
+    now = program.clock.now()
+    for member in (ann, bob):
+        await publish(runtime, CheckedIn(occurred_at=now, member_id=member.id, day=now.date()))
+    # The purchase that made Ann gold is returned: she drops to the base level at once.
+    await program.purchases.refund("BIG", refund_id="R-BIG", actor="t")
+    await program.bus.drain()
+    assert await scalar(runtime, select(Member.tier).where(Member.id == ann.id)) is None
+    assert [view.quest.id for view in await program.quests.available(ann.id)] == [
+        joined,
+        automatic,
+    ]
+    coffee = {"coffee": "100"}
+    for number in range(2):
+        await program.purchases.credit(
+            ann.card_code, "100", purchase_id=f"C{number}", actor="t", categories=coffee
+        )
+        await program.bus.drain()
+    tomorrow = now.date() + timedelta(days=1)
+    await publish(runtime, CheckedIn(occurred_at=now, member_id=ann.id, day=tomorrow))
+    assert {view.quest.id for view in await program.quests.available(ann.id)} == {
+        joined,
+        automatic,
+    }
+    assert all(view.completed for view in await program.quests.available(ann.id))
+    assert await count(runtime, QuestCompletion, QuestCompletion.member_id == ann.id) == 2
+    # Bob was never gold: his check-in counted nothing, and he cannot join.
+    assert await count(runtime, QuestProgress, QuestProgress.member_id == bob.id) == 0
+    assert await program.quests.available(bob.id) == []
+    with pytest.raises(QuestRefused):
+        await program.quests.join(bob.id, joined)
 
 
 async def test_an_automatic_segments_quest_counts_only_its_members(runtime: Runtime) -> None:
@@ -661,3 +715,56 @@ async def test_quest_create_with_a_segment_audience(
     assert "Traceback" not in err
     assert await run_cli("quest-list") == 0
     assert "coffee" not in capsys.readouterr().out
+
+
+async def test_quest_create_refuses_an_audience_naming_what_the_program_lacks(
+    cli_env: Settings, runtime: Runtime, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A segment naming a tier, quest, badge or coupon campaign the program does not have
+    would show the quest to nobody (or, "not redeemed", to everybody): quest-create refuses it
+    as broadcast-create does (`invalid_segment`), naming each, exit 1, nothing stored; a tier
+    audience naming no tier of the rules likewise (`invalid_quest`)."""
+    await runtime.program.rules.update(
+        actor="t", tiers=[{"key": "silver", "name": "Silver", "threshold": 1000}]
+    )
+
+    async def quest_create(slug: str, audience: dict[str, Any]) -> tuple[int, str, str]:
+        path = workdir / f"{slug}.json"
+        path.write_text(json.dumps(quest_json(slug=slug, audience=audience)), encoding="utf-8")
+        code = await run_cli("quest-create", "--file", str(path))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    typos = {
+        "tier": "gold",
+        "quest": {"slug": "coffe-week"},
+        "badge": "regullar",
+        "coupon": {"campaign": "sprng", "redeemed": False},
+    }
+    code, _, err = await quest_create("typos", {"kind": "segment", "segment": typos})
+    assert code == 1
+    assert err.strip() == (
+        "Refused: audience.segment: tier: no tier 'gold' in the rules (base, silver); "
+        "quest: no quest 'coffe-week'; badge: no badge 'regullar'; coupon: no campaign 'sprng'"
+    ), err
+    code, _, err = await quest_create("tiers", {"kind": "tier", "tiers": ["silver", "glod"]})
+    assert code == 1
+    assert err.strip() == "Refused: audience.tiers: no tier 'glod' in the rules (tiers: silver)"
+    assert await run_cli("quest-list") == 0
+    assert "No quests yet" in capsys.readouterr().out
+
+    # The stable codes, as an admin web would read them.
+    with pytest.raises(InvalidSegment) as refused:
+        await create(runtime, slug="core", audience={"kind": "segment", "segment": typos})
+    assert refused.value.code == "invalid_segment"
+    with pytest.raises(InvalidQuest) as wrong_tier:
+        await create(runtime, slug="core", audience={"kind": "tier", "tiers": ["glod"]})
+    assert wrong_tier.value.code == "invalid_quest"
+
+    # Names the program has: created, and a later quest may name the first one.
+    code, out, err = await quest_create("silvers", {"kind": "tier", "tiers": ["silver"]})
+    assert (code, err) == (0, ""), err
+    segment = {"tier": "base", "quest": {"slug": "silvers", "state": "joined"}}
+    code, out, err = await quest_create("followers", {"kind": "segment", "segment": segment})
+    assert (code, err) == (0, ""), err
+    assert "(followers) created" in out

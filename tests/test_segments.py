@@ -159,6 +159,36 @@ async def test_purchases_and_points_earned_in_a_period(runtime: Runtime) -> None
     assert await ids(runtime, {"points_earned": {"max": earned[ann], "days": 7}}) == {ann, cat}
 
 
+async def test_a_purchase_refunded_in_full_is_not_counted_in_purchases(runtime: Runtime) -> None:
+    """`purchases` counts as `spent`, `average_receipt` and `bought` do: a purchase refunded
+    in full (at once, or by refunds that add up to it) is no purchase; one refunded in part
+    still is. Asked for the whole segment and for one member alone (a quest's audience)."""
+    program = runtime.program
+    ann = await join(program, "40")
+    bob = await join(program, "41")
+    cat = await join(program, "42")
+    cards = {member: (await program.members.get(member)).card_code for member in (ann, bob, cat)}
+    for member, prefix in ((ann, "a"), (bob, "b"), (cat, "c")):
+        for number in range(2):
+            await program.purchases.credit(
+                cards[member], "100", purchase_id=f"{prefix}{number}", actor="till"
+            )
+            await program.bus.drain()
+    # Ann: one of her two refunded in full; Bob: one in part; Cat: one by two partial refunds.
+    await program.purchases.refund("a1", refund_id="ra1", actor="till")
+    await program.purchases.refund("b1", refund_id="rb1", actor="till", amount="40")
+    await program.purchases.refund("c1", refund_id="rc1", actor="till", amount="60")
+    await program.purchases.refund("c1", refund_id="rc2", actor="till", amount="40")
+    await program.bus.drain()
+    assert await ids(runtime, {"purchases": {"min": 2, "days": 30}}) == {bob}
+    assert await ids(runtime, {"purchases": {"min": 1, "max": 1, "days": 30}}) == {ann, cat}
+    assert await ids(runtime, {"purchases": {"max": 1, "days": 30}}) == {ann, cat}
+    # Both of Ann's refunded: she has none, as a member who never bought.
+    await program.purchases.refund("a0", refund_id="ra0", actor="till")
+    assert await ids(runtime, {"purchases": {"max": 0, "days": 30}}) == {ann}
+    assert await ids(runtime, {"purchases": {"min": 1, "days": 30}}) == {bob, cat}
+
+
 async def test_money_spent_average_receipt_and_what_was_bought(runtime: Runtime) -> None:
     """Spending and the average receipt count what is left of each purchase after its
     refunds; a category is read from the purchase's JSON on either backend, names with

@@ -227,6 +227,7 @@ class Segment(Strict):
     tier: Key | None = None
     balance: Range | None = None
     points_earned: CountInPeriod | None = None
+    # Purchases in the period; one refunded in full is none (one refunded in part counts).
     purchases: CountInPeriod | None = None
     # Money spent and the average receipt in a period, less what was refunded of them.
     spent: MoneyInPeriod | None = None

@@ -129,16 +129,7 @@ def conditions(
     if segment.birthday_month is not None:
         where.append(extract("month", Member.birthday) == segment.birthday_month)
     if segment.purchases is not None:
-        where.append(
-            _counted(
-                Purchase.__table__,
-                Purchase.member_id,
-                func.count(Purchase.id),
-                _in_period(Purchase.created_at, segment.purchases, now),
-                segment.purchases,
-                only=only,
-            )
-        )
+        where.append(_purchases(segment.purchases, now, only))
     if segment.spent is not None:
         where.append(_spent(segment.spent, now, only))
     if segment.average_receipt is not None:
@@ -259,6 +250,14 @@ def _kept_purchases() -> tuple[FromClause, ColumnElement[Any]]:
     )
     rows = Purchase.__table__.outerjoin(refunded, refunded.c.purchase_row_id == Purchase.id)
     return rows, Purchase.amount - func.coalesce(refunded.c.amount, 0)
+
+
+def _purchases(purchases: CountInPeriod, now: datetime, only: int | None) -> ColumnElement[bool]:
+    """Members with that many purchases in the period: one refunded in full is not counted
+    (as `spent`, `average_receipt` and `bought` leave it out), one refunded in part is."""
+    rows, kept = _kept_purchases()
+    where = [kept > 0, *_in_period(Purchase.created_at, purchases, now)]
+    return _counted(rows, Purchase.member_id, func.count(Purchase.id), where, purchases, only=only)
 
 
 def _spent(spent: MoneyInPeriod, now: datetime, only: int | None) -> ColumnElement[bool]:

@@ -207,7 +207,8 @@ class Everyone(Strict):
 
 
 class TierAudience(Strict):
-    """Members in one of these tiers (keys of the `tiers` rule) when they look or join."""
+    """Members in one of these tiers (keys of the `tiers` rule) when they look or join; a
+    member who joined keeps the quest after losing the tier."""
 
     kind: Literal["tier"]
     tiers: Annotated[list[Annotated[str, Field(pattern=SLUG.pattern)]], Field(min_length=1)]

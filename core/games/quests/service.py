@@ -42,6 +42,12 @@ Merged cards
 Ordered quests
     A step counts only once every step before it is done; what happens for a later step
     before that is not kept (the member is told the order in the chat).
+
+Audiences
+    A tier's or a segment's quest is shown to and joined by members in its audience now; one
+    who joined (or was counted once in an automatic quest) keeps it after leaving the
+    audience and can finish it: progress is never taken away. What an audience names (tiers,
+    and a segment's tier, quest, badge, campaign) must exist when the quest is created.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ from core.games.quests.definition import (
     ChannelStep,
     CheckInStep,
     EventStep,
+    Everyone,
     ProfileStep,
     ProofStep,
     PurchaseStep,
@@ -97,6 +104,7 @@ from core.games.quests.definition import (
     TierAudience,
 )
 from core.games.quests.errors import (
+    InvalidQuest,
     ProfileQuestLive,
     ProofNotFound,
     QuestExists,
@@ -112,7 +120,9 @@ from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
 from core.rules.values import LocalizedText
+from core.segments.errors import InvalidSegment
 from core.segments.query import member_is_in
+from core.segments.service import Segments
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
@@ -226,6 +236,7 @@ class Quests:
         coupons: Coupons,
         rules: RuleBook,
         bus: MessageBus,
+        segments: Segments,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -233,6 +244,7 @@ class Quests:
         self._coupons = coupons
         self._rules = rules
         self._bus = bus
+        self._segments = segments
         # A definition never changes once created: parsed once per process.
         self._definitions: dict[int, QuestDefinition] = {}
         # Messengers that can tell whether an account is in a channel (the bot layer adds
@@ -257,7 +269,11 @@ class Quests:
     # ------------------------------------------------------------------ operators
 
     async def create(self, definition: QuestDefinition, *, actor: str) -> QuestInfo:
+        """Store a quest. Its audience must name what the program has: a tier of the rules,
+        and in a segment a tier, quest, badge or coupon campaign that exists (a typo would
+        show the quest to nobody, or with a coupon "not redeemed" to everybody)."""
         actor = parse_actor(actor)
+        await self._check_audience(definition)
 
         async def attempt() -> QuestInfo:
             async with self._db.transaction() as session:
@@ -282,6 +298,28 @@ class Quests:
                 return self._info(row)
 
         return await retry_on_conflict(attempt)
+
+    async def _check_audience(self, definition: QuestDefinition) -> None:
+        """Refuse an audience naming a tier, quest, badge or campaign the program lacks:
+        InvalidSegment (as broadcasts refuse it) for a segment, InvalidQuest for tiers; the
+        message names the audience's field."""
+        audience = definition.audience
+        if isinstance(audience, Everyone):
+            return
+        tier_keys = [tier.key for tier in (await self._rules.current()).tiers]
+        if isinstance(audience, TierAudience):
+            unknown = [key for key in audience.tiers if key not in tier_keys]
+            if unknown:
+                known = ", ".join(tier_keys) or "none"
+                raise InvalidQuest(
+                    f"audience.tiers: no tier {', '.join(map(repr, unknown))} in the rules "
+                    f"(tiers: {known})"
+                )
+            return
+        try:
+            await self._segments.check_names(audience.segment, tier_keys)
+        except InvalidSegment as refusal:
+            raise InvalidSegment(f"audience.segment: {refusal}") from None
 
     async def _no_live_profile_quest_in(self, session: AsyncSession) -> None:
         """One profile quest at a time: two would pay for the same profile twice."""
@@ -913,9 +951,10 @@ class Quests:
             )
             if not inserted:
                 continue  # this very event counted already
-            if joined_at is None and isinstance(definition.audience, SegmentAudience):
-                # Counted once, a member of a segment's automatic quest stays in it (as one
-                # who joined does), and the segment is not asked again for their events.
+            if joined_at is None and not isinstance(definition.audience, Everyone):
+                # Counted once, a member of a tier's or a segment's automatic quest stays in
+                # it (as one who joined does), and the audience is not asked again for their
+                # events.
                 joined_at = when
                 await self._join_in(session, quest_id, member_id, when)
             tally, completed = await self._state_in(
@@ -1222,10 +1261,11 @@ class Quests:
     async def _for_in(
         self, session: AsyncSession, info: QuestInfo, member: Member, now: datetime
     ) -> bool:
-        """Whether the member may see and do the quest now: in its audience, or (a segment's
-        quest) joined already, since a segment moves under a member's feet and a marketer
-        expects someone who took up a quest to be able to finish it."""
-        if isinstance(info.definition.audience, SegmentAudience):
+        """Whether the member may see and do the quest now: in its audience, or (a tier's or
+        a segment's quest) joined already. A tier is lost and a segment moves under a
+        member's feet; someone who took up a quest keeps it and can finish it (taking their
+        progress away would be unfair), while nobody outside the audience can join."""
+        if not isinstance(info.definition.audience, Everyone):
             joined = await session.scalar(
                 select(QuestJoin.id).where(
                     QuestJoin.quest_id == info.id, QuestJoin.member_id == member.id
