@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
 
 from bots.outbound import Outbound, Outcome
+from core.members.activity import refused_for_good
 from core.notices.outbox import (
     SKIP_ERASED,
     SKIP_NO_CHANNEL,
@@ -23,6 +24,7 @@ from core.notices.outbox import (
     SKIP_UNKNOWN_KIND,
     ClaimedNotice,
     Notices,
+    RecipientIdentity,
 )
 from core.rules.book import RuleBook
 from core.shared.outage import Outage
@@ -124,8 +126,11 @@ class NoticeDispatcher:
         except UnknownNotice:
             return await self._skipped(notice, SKIP_UNKNOWN_KIND)
         refusal: tuple[str, str] | None = None
-        # The newest account first; one that cannot be reached (blocked bot, closed WhatsApp
-        # window) gives way to the next.
+        # Refused for good (blocked bot, dead number, STOP): marked with the outcome, so no
+        # later notice or broadcast tries it again until the member writes from it.
+        refused: list[RecipientIdentity] = []
+        # The account the member wrote from last first; one that cannot be reached (blocked
+        # bot, closed WhatsApp window) gives way to the next.
         for identity in recipient.identities:
             channel = channels.get(identity.channel)
             if channel is None:
@@ -134,7 +139,7 @@ class NoticeDispatcher:
                 identity.external_id, replies, key=f"notice:{notice.id}"
             )
             if delivery.outcome is Outcome.SENT:
-                await self.notices.mark_sent(notice, identity.channel)
+                await self.notices.mark_sent(notice, identity.channel, refused=refused)
                 return DispatchReport(sent=1)
             if delivery.outcome is Outcome.FAILED:
                 wait = delivery.retry_after
@@ -143,17 +148,25 @@ class NoticeDispatcher:
                     delivery.detail,
                     identity.channel,
                     retry_after=timedelta(seconds=wait) if wait is not None else None,
+                    refused=refused,
                 )
+            if refused_for_good(delivery.detail):
+                refused.append(identity)
             refusal = refusal or (identity.channel, delivery.detail)
         if refusal is not None:
-            return await self._skipped(notice, refusal[1], refusal[0])
+            return await self._skipped(notice, refusal[1], refusal[0], refused=refused)
         return await self._skipped(notice, SKIP_NO_CHANNEL)
 
     async def _skipped(
-        self, notice: ClaimedNotice, reason: str, channel: str | None = None
+        self,
+        notice: ClaimedNotice,
+        reason: str,
+        channel: str | None = None,
+        *,
+        refused: Sequence[RecipientIdentity] = (),
     ) -> DispatchReport:
         log.info("notice %s skipped: %s", notice.id, reason)
-        await self.notices.mark_skipped(notice, reason, channel)
+        await self.notices.mark_skipped(notice, reason, channel, refused=refused)
         return DispatchReport(skipped=1)
 
     async def _failed(
@@ -163,9 +176,10 @@ class NoticeDispatcher:
         channel: str | None,
         *,
         retry_after: timedelta | None = None,
+        refused: Sequence[RecipientIdentity] = (),
     ) -> DispatchReport:
         if await self.notices.mark_failed(
-            notice, error or "failed", channel, retry_after=retry_after
+            notice, error or "failed", channel, retry_after=retry_after, refused=refused
         ):
             log.info("notice %s will be retried: %s", notice.id, error)
             return DispatchReport(retrying=1)

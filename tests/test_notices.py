@@ -25,7 +25,7 @@ from bots.dispatch import DispatchReport
 from bots.outbound import Delivery
 from bots.vk.render import random_id
 from core.db.database import Database
-from core.db.models import Member, Notice
+from core.db.models import Identity, Member, Notice
 from core.members.accounts import IdentityKey
 from core.notices.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED, NoticeKind, Notices
 from handlers.messages import Reply
@@ -35,8 +35,9 @@ from tests.clocks import ShiftedClock
 from tests.conftest import Backend
 from tests.data import enrol, registration
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.vk_api import FakeVkAPI
-from tests.telegram_member import TelegramMember, webhook_client, webhook_delivery
+from tests.telegram_member import TelegramMember, text_of, webhook_client, webhook_delivery
 from tests.test_console import ROOT, environment
 from tests.test_vk import GROUP_ID, VkMember, channel_for, fake_vk  # noqa: F401 - fixture
 from tests.test_whatsapp import (  # noqa: F401 - fixtures
@@ -44,7 +45,7 @@ from tests.test_whatsapp import (  # noqa: F401 - fixtures
     fake_twilio,
     whatsapp,
 )
-from tests.whatsapp_member import WhatsApp
+from tests.whatsapp_member import WhatsApp, serve_whatsapp
 
 COUPON = {
     "code": "SPRING-7Q2X",
@@ -790,3 +791,153 @@ async def test_a_merged_cards_notices_reach_the_card_it_became(runtime: Runtime)
     assert recipient is not None
     assert recipient.member_id == survivor.id
     assert [identity.external_id for identity in recipient.identities] == ["8201"]
+
+
+# ---------------------------------------------------------------------- which account
+async def add_account(
+    runtime: Runtime,
+    member: int,
+    channel: str,
+    external_id: str,
+    *,
+    added: datetime,
+    seen: datetime | None,
+) -> None:
+    """Another messenger account on the member's card (linked with a code, as the profile's
+    "My messengers" does), added and last written from at the given times."""
+    async with runtime.db.transaction() as session:
+        session.add(
+            Identity(
+                member_id=member,
+                channel=channel,
+                external_id=external_id,
+                created_at=added,
+                last_seen_at=seen,
+            )
+        )
+
+
+async def account(runtime: Runtime, channel: str, external_id: str) -> Identity:
+    async with runtime.db.reading() as session:
+        found = await session.scalar(
+            select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+    assert found is not None
+    return found
+
+
+async def test_a_notice_goes_to_the_account_the_member_wrote_from_last(
+    telegram_runtime: Runtime,
+    fake_telegram: FakeTelegramAPI,
+    fake_twilio: FakeTwilioAPI,  # noqa: F811
+) -> None:
+    """Ann joined on WhatsApp, added her Telegram account yesterday (and wrote there then),
+    and wrote on WhatsApp today: her points notice comes on WhatsApp, not on the account she
+    added last."""
+    runtime = telegram_runtime
+    async with serve_whatsapp(runtime, fake_twilio) as app:
+        ann_id = await whatsapp_member(app, "+49990005601")
+        now = runtime.program.clock.now()
+        async with runtime.db.transaction() as session:
+            await session.execute(
+                update(Identity)
+                .where(Identity.channel == "whatsapp")
+                .values(created_at=now - timedelta(days=30))
+            )
+        yesterday = now - timedelta(days=1)
+        await add_account(runtime, ann_id, "telegram", "4601", added=yesterday, seen=yesterday)
+        before = len(app.fake.sent_to("+49990005601"))
+        await runtime.notices.enqueue(
+            member_id=ann_id,
+            kind=NoticeKind.POINTS_EARNED,
+            payload={"points": 50, "balance": 150, "reason": "purchase"},
+            dedupe_key="earned:wa-last",
+        )
+
+        assert await runtime.dispatch_notices(10) == DispatchReport(claimed=1, sent=1)
+
+        (sent,) = app.fake.sent_to("+49990005601")[before:]
+        assert sent.body == "✨ You earned 50 points. Your balance: 150 points."
+        assert fake_telegram.sent_to(4601) == []
+        stored = await notice(runtime, "earned:wa-last")
+        assert (stored.status, stored.channel) == (SENT, "whatsapp")
+
+
+async def test_a_blocked_bot_gives_way_to_the_next_account_and_is_not_tried_again(
+    telegram_runtime: Runtime,
+    telegram: TelegramMember,
+    fake_telegram: FakeTelegramAPI,
+    fake_vk: FakeVkAPI,  # noqa: F811
+) -> None:
+    """Ann wrote last on Telegram, then blocked the bot: the notice comes on her VK account,
+    and her Telegram account is marked, so the next notice (and broadcast) goes straight to
+    VK; once she writes on Telegram again, Telegram is hers again."""
+    runtime = telegram_runtime
+    vk = channel_for(fake_vk, runtime.conversation, runtime.updates, runtime.conversations)
+    runtime.vk = vk  # closed by the runtime
+    ann_id = await member_id(runtime, "telegram", "4242")
+    now = runtime.program.clock.now()
+    await add_account(
+        runtime, ann_id, "vk", "5601", added=now - timedelta(days=2), seen=now - timedelta(days=2)
+    )
+    fake_telegram.block_chat(4242)
+    tried = len(fake_telegram.calls_of("sendMessage"))
+    for key in ("earned:1", "earned:2"):
+        await runtime.notices.enqueue(
+            member_id=ann_id,
+            kind=NoticeKind.POINTS_EARNED,
+            payload={"points": 5, "balance": 105},
+            dedupe_key=key,
+        )
+        assert await runtime.dispatch_notices(10) == DispatchReport(claimed=1, sent=1)
+
+    assert [message.message for message in fake_vk.sent_to(5601)] == [
+        "✨ You earned 5 points. Your balance: 105 points."
+    ] * 2
+    # Telegram was tried once, for the first notice only.
+    assert [call.chat_id for call in fake_telegram.calls_of("sendMessage")[tried:]] == [4242]
+    assert (await account(runtime, "telegram", "4242")).unreachable_at is not None
+    assert (await notice(runtime, "earned:2")).channel == "vk"
+
+    # She unblocks the bot and writes to it: Telegram is the account she wrote from last.
+    fake_telegram.unblock_chat(4242)
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(Identity)
+            .where(Identity.channel == "telegram")
+            .values(last_seen_at=now - timedelta(hours=1))
+        )
+    await telegram.send("/start")
+    await runtime.notices.enqueue(
+        member_id=ann_id,
+        kind=NoticeKind.POINTS_EARNED,
+        payload={"points": 5, "balance": 110},
+        dedupe_key="earned:3",
+    )
+    assert await runtime.dispatch_notices(10) == DispatchReport(claimed=1, sent=1)
+    assert (await notice(runtime, "earned:3")).channel == "telegram"
+    assert text_of(fake_telegram.sent_to(4242)[-1]) == (
+        "✨ You earned 5 points. Your balance: 110 points."
+    )
+
+
+async def test_a_member_whose_only_account_refused_for_good_is_skipped_without_a_send(
+    telegram_runtime: Runtime, telegram: TelegramMember, fake_telegram: FakeTelegramAPI
+) -> None:
+    runtime = telegram_runtime
+    ann_id = await member_id(runtime, "telegram", "4242")
+    fake_telegram.block_chat(4242)
+    for key in ("tier:a", "tier:b"):
+        await runtime.notices.enqueue(
+            member_id=ann_id,
+            kind=NoticeKind.TIER_CHANGED,
+            payload={"from_tier": None, "to_tier": "gold", "upgrade": True},
+            dedupe_key=key,
+        )
+        await runtime.dispatch_notices(10)
+    calls = len(fake_telegram.calls_of("sendMessage"))
+
+    first, second = await notice(runtime, "tier:a"), await notice(runtime, "tier:b")
+    assert (first.status, first.error) == (SKIPPED, "blocked")
+    assert (second.status, second.error) == (SKIPPED, "no_channel")
+    assert len(fake_telegram.calls_of("sendMessage")) == calls

@@ -115,6 +115,8 @@ REFUSALS: list[tuple[str, Any, str]] = [
         "time_zone: must be an IANA zone name such as 'Europe/Moscow', not 'Mars/Olympus'",
     ),
     ("program_name", "  ", "program_name: must not be empty"),
+    ("quiet_hours_start", 24, "quiet_hours_start: must be between 0 and 23, not 24"),
+    ("quiet_hours_end", "9:00", "quiet_hours_end: must be a whole number, not '9:00'"),
     ("currency", "rubles", "currency: must be an ISO 4217 code such as 'RUB', not 'rubles'"),
     ("tier_metric", "visits", "tier_metric: must be one of spend, points, not 'visits'"),
     ("tier_window_days", 0, "tier_window_days: must be between 1 and 3660, not 0"),

@@ -1,7 +1,9 @@
 """Birthday bonus and greeting: on the member's day, in the member's time zone, once a year.
 
 `greet_due` is run by the scheduler every hour, so every time zone gets its day: a member in
-Tehran and one in New York have their birthday at different UTC instants. Each greeting is
+Tehran and one in New York have their birthday at different UTC instants. A greeting found in
+the member's night (the rules' quiet hours; from 22:00 on the day itself, by default) waits for
+the morning: the notice's `due_at`. Each greeting is
 one transaction keyed `birthday:{member}:{year}`: the ledger's idempotency key and the
 notice's dedupe key, so hourly runs, replays and concurrent processes pay it at most once.
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +43,7 @@ from core.offers.coupons import Coupons
 from core.rules.book import ProgramRules, RuleBook
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
+from core.shared.quiet_hours import quiet_until, zone_of
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +111,6 @@ def candidates_query(
     )
 
 
-def zone_of(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
-    if not name:
-        return fallback
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown time zone %r: using the program's", name)
-        return fallback
-
-
 @dataclass(frozen=True)
 class Greeting:
     member_id: int
@@ -158,12 +151,16 @@ class Birthdays:
                     break
                 after_id = batch[-1][0]
                 for member_id, birthday, zone_name in batch:
-                    local = now.astimezone(zone_of(zone_name, program_zone))
+                    zone = zone_of(zone_name, program_zone)
+                    local = now.astimezone(zone)
                     if celebrated_on(birthday, local.year) != local.date():
                         continue
                     if local.hour < GREETING_LOCAL_HOUR:
                         continue
-                    greeting = await self._greet(member_id, local.year, rules, now)
+                    # Found in the member's night (a late run, a birthday given in the
+                    # evening): the gift now, the greeting when the night is over.
+                    morning = quiet_until(now, zone, rules.quiet_hours)
+                    greeting = await self._greet(member_id, local.year, rules, now, morning)
                     if greeting is not None:
                         greetings.append(greeting)
         return greetings
@@ -176,7 +173,12 @@ class Birthdays:
         return [(row.id, row.birthday, row.time_zone) for row in rows]
 
     async def _greet(
-        self, member_id: int, year: int, rules: ProgramRules, now: datetime
+        self,
+        member_id: int,
+        year: int,
+        rules: ProgramRules,
+        now: datetime,
+        morning: datetime | None = None,
     ) -> Greeting | None:
         key = birthday_key(member_id, year)
         rejoined = await self._rejoined_recently(member_id, now)
@@ -214,6 +216,7 @@ class Birthdays:
                 # A greeting with a gift is news about the member's own account; one without
                 # is a courtesy, i.e. marketing (see the module's docstring).
                 marketing=bonus == 0 and coupon is None,
+                due_at=morning,
             )
         return Greeting(member_id=member_id, points=bonus, year=year, coupon=coupon)
 

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.birthdays.birthdays import zone_of
 from core.broadcasts.audience import Audience
 from core.broadcasts.errors import BroadcastNotFound, BroadcastRefused, InvalidBroadcast
 from core.broadcasts.images import (
@@ -37,6 +36,7 @@ from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign
 from core.db.models import BroadcastImage as BroadcastImageRow
 from core.rules.book import RuleBook
 from core.shared.clock import Clock
+from core.shared.quiet_hours import zone_of
 
 DRAFT = "draft"
 SCHEDULED = "scheduled"

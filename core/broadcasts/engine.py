@@ -58,7 +58,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
 
-from core.birthdays.birthdays import zone_of
 from core.broadcasts.broadcasts import (
     CANCELLED,
     FAILED,
@@ -82,17 +81,24 @@ from core.broadcasts.render import (
     text_language,
     uses,
 )
-from core.broadcasts.spec import HOLDOUT, BroadcastSpec, QuietHours, Template, Variant
+from core.broadcasts.spec import HOLDOUT, BroadcastSpec, Template, Variant
 from core.db.database import Database
 from core.db.failures import is_infrastructure_failure
-from core.db.models import BroadcastDelivery, Identity, Member
+from core.db.models import BroadcastDelivery, Member
 from core.db.rates import RateLimiter
 from core.feedback.service import Feedback
+from core.members.activity import (
+    MARK_UNREACHABLE,
+    reachable_accounts,
+    refused_for_good,
+    refused_row,
+)
 from core.offers.coupons import Coupons
 from core.rules.book import RuleBook
 from core.rules.sections import ProgramRules
 from core.shared.clock import Clock
 from core.shared.errors import CouponRefused, MemberNotFound
+from core.shared.quiet_hours import quiet_until, zone_of
 from core.tiers.tiers import Tiers
 
 log = logging.getLogger(__name__)
@@ -320,19 +326,6 @@ _RECORD = (
 )
 
 
-_IDENTITIES = cast(Table, Identity.__table__)
-# An account a messenger refused for good (blocked, dead number, STOP): passed over by every
-# broadcast until the member writes from it again.
-_REFUSED = (
-    update(_IDENTITIES)
-    .where(
-        _IDENTITIES.c.channel == bindparam("refused_channel"),
-        _IDENTITIES.c.external_id == bindparam("refused_address"),
-    )
-    .values(unreachable_at=bindparam("refused_at"))
-)
-
-
 class _Recorder:
     """Outcomes written a group at a time (one transaction for many recipients, not one each:
     on SQLite a commit costs a disk sync). What a killed worker had not written yet is sent
@@ -371,7 +364,7 @@ class _Recorder:
                 async with self._db.transaction() as session:
                     await session.execute(_RECORD, group)
                     if refused:
-                        await session.execute(_REFUSED, refused)
+                        await session.execute(MARK_UNREACHABLE, refused)
                     # A feedback question becomes answerable with its sending, and only then.
                     await Feedback.ask_sent_in(
                         session,
@@ -403,17 +396,6 @@ def variant_for(
         if point < edge:
             return variant.key
     return variants[-1].key
-
-
-def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime | None:
-    """When the member's quiet hours end, if it is their night now; else None."""
-    local = now.astimezone(zone)
-    if not quiet.covers(local.hour):
-        return None
-    morning = local.replace(hour=quiet.end, minute=0, second=0, microsecond=0)
-    if morning <= local:
-        morning += timedelta(days=1)
-    return morning
 
 
 def delivery_key(broadcast_id: int, round: int = 0) -> str:
@@ -735,21 +717,7 @@ class BroadcastEngine:
             # the next one that can reach them (accounts never seen yet: newest first). One a
             # messenger refused for good is passed over until the member writes from it.
             for member_id, channel, external_id in (
-                await session.execute(
-                    select(Identity.member_id, Identity.channel, Identity.external_id)
-                    .where(
-                        Identity.member_id.in_(member_ids),
-                        or_(
-                            Identity.unreachable_at.is_(None),
-                            Identity.last_seen_at > Identity.unreachable_at,
-                        ),
-                    )
-                    .order_by(
-                        Identity.member_id,
-                        Identity.last_seen_at.desc().nulls_last(),
-                        Identity.id.desc(),
-                    )
-                )
+                await session.execute(reachable_accounts(member_ids))
             ).all():
                 accounts.setdefault(member_id, []).append(_Account(channel, external_id))
         return {
@@ -879,7 +847,7 @@ class BroadcastEngine:
                         refused=refused,
                     )
                 return await self._retry_or_fail(row, result.detail, variant=key, refused=refused)
-            if result.detail != SKIP_WHATSAPP_WINDOW:
+            if refused_for_good(result.detail):
                 refused.append(account)
             refusal = refusal or (account.channel, result.detail)
         assert refusal is not None
@@ -1048,14 +1016,7 @@ class BroadcastEngine:
                 "new_not_before": not_before,
                 "new_sent_at": sent_at,
             },
-            [
-                {
-                    "refused_channel": account.channel,
-                    "refused_address": account.external_id,
-                    "refused_at": at,
-                }
-                for account in refused
-            ],
+            [refused_row(account, at) for account in refused],
         )
         return "deferred" if status == QUEUED else status
 

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.broadcasts.errors import InvalidBroadcast
 from core.shared.languages import SUPPORTED_LOCALES
 from core.shared.parsing import parse_model
+from core.shared.quiet_hours import QUIET_END, QUIET_START, is_quiet
 
 # {points}: the balance with its word in the member's language ("1 балл", "5 баллов").
 PLACEHOLDERS = ("name", "balance", "points", "tier", "points_to_next_tier", "coupon")
@@ -186,15 +187,11 @@ class VariantSpec(BaseModel):
 class QuietHours(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: int = Field(default=22, ge=0, le=23)
-    end: int = Field(default=9, ge=0, le=23)
+    start: int = Field(default=QUIET_START, ge=0, le=23)
+    end: int = Field(default=QUIET_END, ge=0, le=23)
 
     def covers(self, hour: int) -> bool:
-        if self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= hour < self.end
-        return hour >= self.start or hour < self.end
+        return is_quiet(self, hour)
 
 
 _PERIOD = Field(default=None, ge=1, le=3650)

@@ -7,14 +7,19 @@ than the last message. A purchase sets `last_active_at` in its own write of the 
 
 Locking: the member row is written before the identity row, in the order a merge takes
 them (core.members.linking), so the two cannot deadlock.
+
+The same times choose where a message outside a conversation goes (a broadcast, a notice):
+the account the member wrote from last first, passing over an account a messenger refused for
+good (`identities.unreachable_at`) until the member writes from it again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Select, Table, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Identity, Member
@@ -73,3 +78,59 @@ async def refresh_last_channel_in(session: AsyncSession, member_id: int) -> None
         .limit(1)
     )
     await session.execute(update(Member).where(Member.id == member_id).values(last_channel=channel))
+
+
+def reachable_accounts(member_ids: Collection[int]) -> Select[int, str, str]:
+    """(member_id, channel, external_id) of the members' accounts a message may go to, each
+    member's in the order to try them: the account they wrote from last first (accounts never
+    seen yet after those, newest first). An account a messenger refused for good is left out
+    until the member writes from it again (`last_seen_at` after `unreachable_at`)."""
+    return (
+        select(Identity.member_id, Identity.channel, Identity.external_id)
+        .where(
+            Identity.member_id.in_(list(member_ids)),
+            or_(
+                Identity.unreachable_at.is_(None),
+                Identity.last_seen_at > Identity.unreachable_at,
+            ),
+        )
+        .order_by(
+            Identity.member_id,
+            Identity.last_seen_at.desc().nulls_last(),
+            Identity.id.desc(),
+        )
+    )
+
+
+# Refusals that say nothing lasting about the account: WhatsApp's 24-hour window opens again
+# when the member writes; "not_connected" is a channel this process has not attached (another
+# terminal's console account).
+PASSING_REFUSALS = frozenset({"whatsapp_window", "not_connected"})
+
+
+def refused_for_good(detail: str) -> bool:
+    """Whether a messenger's refusal (blocked bot, dead number, STOP) marks the account
+    unreachable, to be passed over by every later message until the member writes from it."""
+    return detail not in PASSING_REFUSALS
+
+
+_IDENTITIES = cast(Table, Identity.__table__)
+# Marks an account refused for good, for many at once (executemany): parameters
+# `refused_channel`, `refused_address`, `refused_at` (`refused_row`).
+MARK_UNREACHABLE = (
+    update(_IDENTITIES)
+    .where(
+        _IDENTITIES.c.channel == bindparam("refused_channel"),
+        _IDENTITIES.c.external_id == bindparam("refused_address"),
+    )
+    .values(unreachable_at=bindparam("refused_at"))
+)
+
+
+def refused_row(account: Account, at: datetime) -> dict[str, object]:
+    """MARK_UNREACHABLE's parameters for one account refused at `at`."""
+    return {
+        "refused_channel": account.channel,
+        "refused_address": account.external_id,
+        "refused_at": at,
+    }

@@ -8,6 +8,7 @@ never loses the message, and a replayed operation never sends it twice (`dedupe_
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,7 +18,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import Identity, Member, Notice
+from core.db.models import Member, Notice
+from core.members.activity import MARK_UNREACHABLE, Account, reachable_accounts, refused_row
 from core.shared.clock import Clock
 from core.shared.writes import insert_ignoring
 
@@ -77,9 +79,13 @@ async def enqueue_in(
     dedupe_key: str,
     now: datetime,
     marketing: bool = False,
+    due_at: datetime | None = None,
 ) -> bool:
     """Record a notice inside the caller's transaction; a second one with the same
-    `dedupe_key` is ignored without disturbing the transaction. True if it was new."""
+    `dedupe_key` is ignored without disturbing the transaction. True if it was new.
+
+    `due_at`: not delivered before then (a reminder held until the member's night is over,
+    core.shared.quiet_hours); None: at once."""
     values = {
         "member_id": member_id,
         "kind": str(kind),
@@ -89,6 +95,7 @@ async def enqueue_in(
         "status": PENDING,
         "attempts": 0,
         "created_at": now,
+        "due_at": due_at,
     }
     inserted = await session.scalar(
         insert_ignoring(session, Notice, values, unique=["dedupe_key"]).returning(Notice.id)
@@ -130,7 +137,6 @@ class ClaimedNotice:
 class RecipientIdentity:
     channel: str
     external_id: str
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -141,8 +147,9 @@ class Recipient:
     language: str
     marketing_opt_in: bool
     erased: bool
-    # Newest first: the account a member added last is the likeliest one they still read
-    # (the core does not track which account wrote last; channels may know better).
+    # In the order to try them, as a broadcast does: the account the member wrote from last
+    # first (accounts never written from: newest first); one a messenger refused for good is
+    # left out until the member writes from it again (core.members.activity).
     identities: tuple[RecipientIdentity, ...]
 
 
@@ -272,18 +279,31 @@ class Notices:
             for row in rows
         ]
 
-    async def mark_sent(self, notice: ClaimedNotice, channel: str) -> bool:
+    async def mark_sent(
+        self, notice: ClaimedNotice, channel: str, *, refused: Sequence[Account] = ()
+    ) -> bool:
         now = self._clock.now()
         return await self._finish(
-            notice, status=SENT, channel=channel, error=None, sent_at=now, due_at=None
+            notice,
+            refused,
+            status=SENT,
+            channel=channel,
+            error=None,
+            sent_at=now,
+            due_at=None,
         )
 
     async def mark_skipped(
-        self, notice: ClaimedNotice, reason: str, channel: str | None = None
+        self,
+        notice: ClaimedNotice,
+        reason: str,
+        channel: str | None = None,
+        *,
+        refused: Sequence[Account] = (),
     ) -> bool:
         """Not delivered and never will be: no consent, no reachable account, blocked bot."""
         return await self._finish(
-            notice, status=SKIPPED, channel=channel, error=_clip(reason), due_at=None
+            notice, refused, status=SKIPPED, channel=channel, error=_clip(reason), due_at=None
         )
 
     async def mark_failed(
@@ -293,6 +313,7 @@ class Notices:
         channel: str | None = None,
         *,
         retry_after: timedelta | None = None,
+        refused: Sequence[Account] = (),
     ) -> bool:
         """A delivery that may work later: pending again after a backoff (or after
         `retry_after`, when the platform said how long to wait, if that is longer), or failed
@@ -304,6 +325,7 @@ class Notices:
                 delay = max(delay, retry_after)
             await self._finish(
                 notice,
+                refused,
                 status=PENDING,
                 channel=channel,
                 error=_clip(error),
@@ -311,14 +333,26 @@ class Notices:
             )
         else:
             await self._finish(
-                notice, status=FAILED, channel=channel, error=_clip(error), due_at=None
+                notice, refused, status=FAILED, channel=channel, error=_clip(error), due_at=None
             )
         return retry
 
-    async def _finish(self, notice: ClaimedNotice, **values: Any) -> bool:
+    async def _finish(
+        self, notice: ClaimedNotice, refused: Sequence[Account], **values: Any
+    ) -> bool:
         """Record an outcome if the claim is still ours: a dispatcher whose lease ran out
-        and whose notice another one took over must not overwrite that one's outcome."""
+        and whose notice another one took over must not overwrite that one's outcome.
+
+        The accounts the delivery found refused for good are marked unreachable in the same
+        transaction (whoever's claim it is: what the messenger said holds either way), never
+        before it: a dispatcher killed in between leaves the notice to be claimed again, and
+        its next try finds the refusal again and records it ("blocked", not "no_channel")."""
         async with self._db.transaction() as session:
+            if refused:
+                at = self._clock.now()
+                await session.execute(
+                    MARK_UNREACHABLE, [refused_row(account, at) for account in refused]
+                )
             result = await session.execute(
                 update(Notice)
                 .where(
@@ -331,8 +365,8 @@ class Notices:
         return bool(getattr(result, "rowcount", 0))
 
     async def recipient(self, member_id: int) -> Recipient | None:
-        """The member a notice reaches (following merges), with their accounts newest first;
-        None if there is no such member."""
+        """The member a notice reaches (following merges), with the accounts it may go to in
+        the order to try them; None if there is no such member."""
         async with self._db.reading() as session:
             member = await session.get(Member, member_id)
             seen = {member_id}
@@ -344,22 +378,13 @@ class Notices:
                 member = await session.get(Member, member.merged_into_id)
             if member is None:
                 return None
-            identities = (
-                await session.execute(
-                    select(Identity.channel, Identity.external_id, Identity.created_at)
-                    .where(Identity.member_id == member.id)
-                    .order_by(Identity.created_at.desc(), Identity.id.desc())
-                )
-            ).all()
+            identities = (await session.execute(reachable_accounts([member.id]))).all()
         return Recipient(
             member_id=member.id,
             language=member.language,
             marketing_opt_in=member.marketing_opt_in,
             erased=member.erased_at is not None,
-            identities=tuple(
-                RecipientIdentity(row.channel, row.external_id, row.created_at)
-                for row in identities
-            ),
+            identities=tuple(RecipientIdentity(row.channel, row.external_id) for row in identities),
         )
 
     async def get(self, notice_id: int) -> Notice | None:

@@ -4,20 +4,35 @@ of coupons about to expire (a notice per coupon, sent once).
 Safe to run in several processes at once and to rerun: a points reminder's dedupe key is the
 first lot to expire, so a later run within the reminder period finds the same lot and queues
 nothing; a coupon reminder's is the coupon.
+
+Nobody asked for a reminder at that moment, so one found in the member's night (the rules'
+quiet hours, in the member's time zone, else the program's) is queued for the end of it
+(`due_at`). One that could only arrive after the points or the coupon are gone is not queued:
+the next run reminds of what is left (the points' next lot), and the expiry tells the rest.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
 
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, Member, PointLot
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.rules.book import RuleBook
+from core.rules.book import ProgramRules, RuleBook
 from core.shared.clock import Clock
+from core.shared.quiet_hours import quiet_until, zone_of
+
+
+def morning_for(now: datetime, zone_name: str | None, rules: ProgramRules) -> datetime | None:
+    """When a reminder found at `now` may reach the member: the end of their night if it is
+    their night now (the rules' quiet hours in their zone, else the program's); else None."""
+    zone = zone_of(zone_name, zone_of(rules.time_zone, ZoneInfo("UTC")))
+    return quiet_until(now, zone, rules.quiet_hours)
 
 
 class ExpiryReminders:
@@ -37,7 +52,13 @@ class ExpiryReminders:
         async with self._db.reading() as session:
             rows = (
                 await session.execute(
-                    select(PointLot.member_id, PointLot.id, PointLot.remaining, PointLot.expires_at)
+                    select(
+                        PointLot.member_id,
+                        PointLot.id,
+                        PointLot.remaining,
+                        PointLot.expires_at,
+                        Member.time_zone,
+                    )
                     .join(Member, Member.id == PointLot.member_id)
                     .where(
                         PointLot.remaining > 0,
@@ -50,13 +71,18 @@ class ExpiryReminders:
                 )
             ).all()
         by_member: dict[int, list[tuple[int, int, datetime]]] = defaultdict(list)
-        for member_id, lot_id, remaining, expires_at in rows:
+        zones: dict[int, str | None] = {}
+        for member_id, lot_id, remaining, expires_at, zone_name in rows:
             # Only lots with an expiry are selected.
             assert expires_at is not None
             by_member[member_id].append((lot_id, remaining, expires_at))
+            zones[member_id] = zone_name
         queued = 0
         for member_id, lots in by_member.items():
             first_lot, _, first_expiry = lots[0]
+            morning = morning_for(now, zones[member_id], rules)
+            if morning is not None and morning >= first_expiry:
+                continue  # gone before the member wakes: see the module's docstring
             async with self._db.transaction() as session:
                 balance = await session.scalar(select(Member.balance).where(Member.id == member_id))
                 queued += await enqueue_in(
@@ -73,6 +99,7 @@ class ExpiryReminders:
                     dedupe_key=f"expiring:lot:{first_lot}",
                     now=now,
                     marketing=rules.expiry_reminder_is_marketing,
+                    due_at=morning,
                 )
         return queued
 
@@ -99,12 +126,15 @@ class CouponReminders:
         now = self._clock.now()
         horizon = now + timedelta(days=rules.coupon_reminder_days)
         owner = func.coalesce(Member.merged_into_id, Member.id)
+        # The member the reminder reaches (a merged card's survivor), for their time zone.
+        reached = aliased(Member)
         async with self._db.reading() as session:
             rows = (
                 await session.execute(
-                    select(Coupon, CouponCampaign, owner)
+                    select(Coupon, CouponCampaign, owner, reached.time_zone)
                     .join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
                     .join(Member, Member.id == Coupon.member_id)
+                    .join(reached, reached.id == owner)
                     .where(
                         Coupon.voided_at.is_(None),
                         Coupon.uses < CouponCampaign.uses_per_coupon,
@@ -123,12 +153,15 @@ class CouponReminders:
                 )
             ).all()
         queued = 0
-        for coupon, campaign, member_id in rows:
+        for coupon, campaign, member_id, zone_name in rows:
             ends = min(
                 moment for moment in (coupon.valid_until, campaign.ends_at) if moment is not None
             )
             if not now < ends <= horizon:
                 continue
+            morning = morning_for(now, zone_name, rules)
+            if morning is not None and morning >= ends:
+                continue  # gone before the member wakes: see the module's docstring
             async with self._db.transaction() as session:
                 queued += await enqueue_in(
                     session,
@@ -145,5 +178,6 @@ class CouponReminders:
                     dedupe_key=f"expiring:coupon:{coupon.id}",
                     now=now,
                     marketing=rules.coupon_reminder_is_marketing,
+                    due_at=morning,
                 )
         return queued

@@ -50,6 +50,7 @@ from core.rules.values import (
     whole,
     zone_name,
 )
+from core.shared.quiet_hours import QUIET_END, QUIET_START, Night
 
 ReferralAction = Literal["join", "first_purchase"]
 StreakAction = Literal["checkin", "purchase"]
@@ -214,6 +215,16 @@ class ProgramIdentity(Section):
     currency: Annotated[str, currency_code()] = "RUB"
     # The program's IANA time zone: local days for birthdays for members without their own.
     time_zone: Annotated[str, zone_name()] = "Europe/Moscow"
+    # The members' night, local hours in each one's own time zone (start to end; equal: none):
+    # a reminder or greeting nobody asked for just then (points or a coupon about to expire,
+    # a birthday, a streak at risk) is held until it ends. What a member's own action causes
+    # (points at the till, a coupon received, a redemption) goes at once.
+    quiet_hours_start: Annotated[int, whole(0, 23)] = QUIET_START
+    quiet_hours_end: Annotated[int, whole(0, 23)] = QUIET_END
+
+    @property
+    def quiet_hours(self) -> Night:
+        return Night(self.quiet_hours_start, self.quiet_hours_end)
 
 
 class EarningRules(Section):
@@ -352,8 +363,8 @@ DEFAULT_STREAKS = (
     StreakRule(key="checkin", action="checkin", period="day"),
     StreakRule(key="visits", action="purchase", period="week"),
 )
-# Reminders never go out at night: only from the reminder hour until this local hour.
-QUIET_HOURS_START = 22
+# A streak reminder's hour is before the default quiet hours (the rules' may be earlier).
+QUIET_HOURS_START = QUIET_START
 
 
 class GameRules(Section):
@@ -363,7 +374,7 @@ class GameRules(Section):
     # (or a missed week in seven); 0 forgives nothing.
     streak_freeze_every: Annotated[int, whole(0, 366, zero="no freeze")] = 7
     # The member's local hour from which the reminder that a streak is about to break goes
-    # out (the last day of the period), never during the quiet hours (22:00 to 09:00).
+    # out (the last day of the period), never during the quiet hours (`quiet_hours_start`).
     streak_reminder_hour: Annotated[int, whole(9, QUIET_HOURS_START - 1)] = 18
     # A reminder to keep a streak is an invitation: by default only for members who opted in.
     streak_reminder_is_marketing: Annotated[bool, flag()] = True

@@ -39,7 +39,6 @@ from sqlalchemy import and_, delete, func, insert, literal, literal_column, or_,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.birthdays.birthdays import zone_of
 from core.db.database import Database
 from core.db.installation import installation_secret
 from core.db.models import Board, BoardNode, BoardScore, GameProfile, Member
@@ -62,6 +61,7 @@ from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
+from core.shared.quiet_hours import zone_of
 from core.shared.writes import dialect_of, insert_ignoring
 
 Metric = Literal["points", "friends", "quests"]

@@ -30,7 +30,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.birthdays.birthdays import zone_of
 from core.db.database import Database
 from core.db.models import Member, Streak
 from core.earning.events import PurchaseRecorded
@@ -41,10 +40,11 @@ from core.games.streaks.periods import DAY, WEEK, local_day, ordinal
 from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
 from core.rules.book import RuleBook
-from core.rules.sections import QUIET_HOURS_START, ProgramRules, StreakRule
+from core.rules.sections import ProgramRules, StreakRule
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import MemberNotFound
+from core.shared.quiet_hours import is_quiet, zone_of
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,8 @@ class Streaks:
     async def remind_due(self) -> int:
         """Remind every member whose streak breaks unless they act before their local
         period ends: on its last local day, from `streak_reminder_hour` until the quiet
-        hours. Once per (member, streak, period): the notice's dedupe key. Hourly."""
+        hours (the rules' `quiet_hours_start`). Once per (member, streak, period): the
+        notice's dedupe key. Hourly."""
         now = self._clock.now()
         rules = await self._rules.current()
         reminded = 0
@@ -306,7 +307,10 @@ class Streaks:
                     today = ordinal(local.date(), rule.period)
                     if rule.period == WEEK and local.isoweekday() != 7:
                         continue  # a week's reminder comes on its Sunday
-                    if not rules.streak_reminder_hour <= local.hour < QUIET_HOURS_START:
+                    # From the reminder hour until the member's night (the rules' quiet hours).
+                    if local.hour < rules.streak_reminder_hour or is_quiet(
+                        rules.quiet_hours, local.hour
+                    ):
                         continue
                     current = alive(streak, today, rules.streak_freeze_every)
                     if current == 0 or streak.last_period == today:
