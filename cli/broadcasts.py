@@ -29,7 +29,8 @@ from core.broadcasts.broadcasts import BROKEN, SCHEDULED, SENDING, Broadcasts, B
 from core.broadcasts.engine import Preview, RunReport
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.images import MAX_IMAGE_BYTES, too_large
-from core.broadcasts.spec import HOLDOUT, BroadcastSpec, parse_spec
+from core.broadcasts.render import borrowed_languages
+from core.broadcasts.spec import HOLDOUT, BroadcastSpec, Variant, parse_spec
 from core.shared import cards
 
 CHANNELS = ("telegram", "vk", "whatsapp")
@@ -107,10 +108,28 @@ class BroadcastPreview(Command):
             from app.broadcast_sending import captions, text_of
 
             texts = runtime.conversation.texts
-            for preview in previews:
+            for number, preview in enumerate(previews):
                 message = preview.message
                 print(_shown(preview, text_of(message, texts), captions(message, texts)))
+                last_of_variant = (
+                    number + 1 == len(previews) or previews[number + 1].variant != preview.variant
+                )
+                if not args.card and last_of_variant:
+                    print(_borrowed(preview.variant, context.settings.locale))
         return 0
+
+
+def _borrowed(variant: Variant, default_language: str) -> str:
+    """Which members get a text in a language other than their own, and why: said before
+    the send, so a missing translation is seen while it can still be added."""
+    borrowed = borrowed_languages(variant, default_language)
+    if not borrowed:
+        return f"(variant {variant.key}: every member gets the text in their own language)"
+    return "\n".join(
+        f"(variant {variant.key}: {language} members get the {chosen} text: variant "
+        f"{variant.key} has no {language} text)"
+        for language, chosen in borrowed.items()
+    )
 
 
 def _shown(preview: Preview, text: str, captions: list[str]) -> str:

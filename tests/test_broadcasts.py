@@ -1376,3 +1376,29 @@ async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_fl
     assert len(twice) <= 5, twice
     rows = await shop.rows(broadcast_id)
     assert {row.status for row in rows.values()} == {"sent"}
+
+
+async def test_the_preview_says_which_languages_get_another_languages_text(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = shop.runtime.settings
+    # A: en and ru; B: en only. The shop's default language is ru.
+    broadcast_id = await shop.create()
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(broadcast_id)]) == 0
+    out = capsys.readouterr().out
+
+    assert "(variant A: fa members get the ru text: variant A has no fa text)" in out
+    assert "(variant B: ru members get the en text: variant B has no ru text)" in out
+    assert "(variant B: fa members get the en text: variant B has no fa text)" in out
+    assert "en members get" not in out
+    # Said after the variant's own messages.
+    assert out.index("== variant B") < out.index("(variant B: ru members")
+
+    everyone = await shop.create(variants=[], text={"en": "Hi", "ru": "Привет", "fa": "سلام"})
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(everyone)]) == 0
+    out = capsys.readouterr().out
+    assert "(variant A: every member gets the text in their own language)" in out
