@@ -28,7 +28,7 @@ from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from cli.broadcasts import read_images
 from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
-from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
+from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast, SendAtPassed
 from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
 from core.db.rates import (
@@ -1402,3 +1402,32 @@ async def test_the_preview_says_which_languages_get_another_languages_text(
     assert await asyncio.to_thread(main.main, ["broadcast-preview", str(everyone)]) == 0
     out = capsys.readouterr().out
     assert "(variant A: every member gets the text in their own language)" in out
+
+
+async def test_a_send_at_already_past_is_refused_at_create_with_the_shops_time(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 10:00 UTC is 13:00 in Moscow, the program's zone: 12:57 is a file written just now.
+    recent = await shop.create(**PLAIN, text="Hi", send_at="2026-11-24T12:57")
+    info = await shop.engine.broadcasts.start(recent)
+    assert info.state == "sending"
+    with pytest.raises(SendAtPassed) as refused:
+        await shop.create(**PLAIN, text="Hi", send_at="2026-11-24T12:50")
+    assert refused.value.code == "broadcast_send_at_past"
+    assert "2026-11-24 12:50 (Europe/Moscow) has passed (it is 2026-11-24 13:00 there)" in str(
+        refused.value
+    )
+
+    settings = shop.runtime.settings
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(spec(**PLAIN, text="Hi", send_at="2020-01-01T10:00")), "utf-8")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+    code = await asyncio.to_thread(main.main, ["broadcast-create", "--file", str(old)])
+    shown = capsys.readouterr()
+    assert (code, shown.out) == (1, "")
+    assert shown.err.startswith("Refused: send_at: 2020-01-01 10:00 (Europe/Moscow) has passed")
+    async with shop.runtime.db.reading() as session:
+        names = list(await session.scalars(select(Broadcast.id)))
+    assert names == [recent], "nothing else was stored"

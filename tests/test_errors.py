@@ -53,6 +53,7 @@ CODES = [
     "broadcast_invalid",
     "broadcast_not_found",
     "broadcast_refused",
+    "broadcast_send_at_past",
     "campaign_not_found",
     "contest_already_closed",
     "contest_already_drawn",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, insert, literal, select, update
@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.birthdays.birthdays import zone_of
 from core.broadcasts.audience import Audience
-from core.broadcasts.errors import BroadcastNotFound, BroadcastRefused, InvalidBroadcast
+from core.broadcasts.errors import (
+    BroadcastNotFound,
+    BroadcastRefused,
+    InvalidBroadcast,
+    SendAtPassed,
+)
 from core.broadcasts.images import (
     BroadcastImage,
     ImageUnavailable,
@@ -54,6 +59,9 @@ SKIPPED = "skipped"
 FAILED = "failed"
 # Members planned per INSERT ... SELECT.
 PLAN_BATCH = 5000
+# A send_at this little in the past is taken as "now" (a file written a minute ago); an
+# earlier one is refused at create rather than sent at once.
+SEND_AT_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -164,10 +172,17 @@ class Broadcasts:
         await self.audience.check_names(spec.segment, tier_keys=[tier.key for tier in rules.tiers])
         send_at = None
         if spec.send_at is not None:
+            zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
             when = spec.send_at
             if when.tzinfo is None:
-                when = when.replace(tzinfo=zone_of(rules.time_zone, ZoneInfo("UTC")))
+                when = when.replace(tzinfo=zone)
             send_at = when.astimezone(UTC)
+            if send_at < now - SEND_AT_GRACE:
+                raise SendAtPassed(
+                    f"send_at: {send_at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key}) has "
+                    f"passed (it is {now.astimezone(zone):%Y-%m-%d %H:%M} there): give a "
+                    "later time, or leave send_at out to send it at broadcast-send"
+                )
         async with self._db.transaction() as session:
             if spec.coupon_campaign is not None:
                 campaign = await session.scalar(

@@ -11,6 +11,13 @@ class InvalidBroadcast(InvalidInput):
     code = "broadcast_invalid"
 
 
+class SendAtPassed(InvalidBroadcast):
+    """A `send_at` already past when the broadcast is created: it would go at once, which
+    the file's author did not mean (a date copied from an old file, a wrong year)."""
+
+    code = "broadcast_send_at_past"
+
+
 class BroadcastNotFound(NotFound):
     code = "broadcast_not_found"
 
