@@ -17,20 +17,30 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from app import broadcasts as wiring
 from cli.arguments import card_code
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
+from core.birthdays.birthdays import zone_of
 from core.broadcasts.attribution import AttributionReport, Outcome
-from core.broadcasts.broadcasts import BROKEN, SCHEDULED, SENDING, Broadcasts, BroadcastStatus
+from core.broadcasts.broadcasts import (
+    BROKEN,
+    SCHEDULED,
+    SENDING,
+    BroadcastInfo,
+    Broadcasts,
+    BroadcastStatus,
+)
 from core.broadcasts.engine import Preview, RunReport
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.images import MAX_IMAGE_BYTES, too_large
 from core.broadcasts.render import borrowed_languages
 from core.broadcasts.spec import HOLDOUT, BroadcastSpec, Variant, parse_spec
+from core.program import LoyaltyProgram
 from core.shared import cards
 
 CHANNELS = ("telegram", "vk", "whatsapp")
@@ -211,7 +221,10 @@ class BroadcastSend(Command):
                         "seconds."
                     )
                     return 0
-                print(f"Broadcast {info.id} is {info.state}; `python main.py run` sends it.")
+                print(
+                    f"Broadcast {info.id} is {await _when(runtime.program, info)}; "
+                    "`python main.py run` sends it."
+                )
                 return 0
             if args.detach and not context.settings.redis_url:
                 raise BroadcastRefused(
@@ -223,8 +236,8 @@ class BroadcastSend(Command):
             info = await engine.broadcasts.start(args.id)
             if info.state == SCHEDULED and info.send_at is not None:
                 print(
-                    f"Broadcast {info.id} is scheduled for "
-                    f"{info.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; the job worker sends it."
+                    f"Broadcast {info.id} is {await _when(runtime.program, info)}; "
+                    "the job worker sends it."
                 )
                 return 0
             await engine.broadcasts.plan(args.id)
@@ -246,6 +259,14 @@ class BroadcastSend(Command):
         if status.state == BROKEN:
             raise BroadcastRefused(f"broadcast {status.id} failed: {status.failure}")
         return 0
+
+
+async def _when(program: LoyaltyProgram, info: BroadcastInfo) -> str:
+    """Its state, and for a scheduled one its time in the shop's zone."""
+    if info.state != SCHEDULED or info.send_at is None:
+        return info.state
+    zone = zone_of((await program.rules.current()).time_zone, ZoneInfo("UTC"))
+    return f"scheduled for {_local(info.send_at, zone.key)}"
 
 
 async def _confirm_paid(broadcasts: Broadcasts, broadcast_id: int, *, yes: bool) -> None:
@@ -288,13 +309,23 @@ class ProgressBar:
         sys.stdout.write("\n")
 
 
+def _local(when: datetime, zone: str) -> str:
+    """A time as the shop reads it: in its zone, the zone named."""
+    return f"{when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+
+
 def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
+    waiting = f"{status.waiting} waiting for their time"
+    if status.waiting_until is not None:
+        waiting += f", the first at {_local(status.waiting_until, status.time_zone)}"
     lines = [
         f"Broadcast {status.id} ({status.name}): {status.state}",
         f"recipients {status.recipients}: sent {status.sent}, queued {status.queued}"
-        f" ({status.waiting} waiting for their time), in flight {status.in_flight},"
+        f" ({waiting}), in flight {status.in_flight},"
         f" failed {status.failed}, skipped {status.skipped}",
     ]
+    if status.send_at is not None:
+        lines.insert(1, f"send_at {_local(status.send_at, status.time_zone)}")
     if status.failure:
         lines.insert(1, f"it cannot be sent: {status.failure}")
     for reason, count in status.skipped_by_reason.items():

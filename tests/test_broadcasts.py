@@ -26,7 +26,7 @@ from app.broadcast_sending import ChannelSender
 from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from cli.broadcasts import read_images
+from cli.broadcasts import _summary, read_images
 from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast, SendAtPassed
 from core.broadcasts.spec import HOLDOUT, parse_spec
@@ -614,6 +614,11 @@ async def test_quiet_hours_hold_a_message_until_the_members_morning(shop: Shop) 
     assert morning.astimezone(UTC) == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 09:00 MSK
     status = await shop.engine.broadcasts.status(broadcast_id)
     assert (status.state, status.waiting) == ("sending", 1)
+    # broadcast-status says until when.
+    assert "(1 waiting for their time, the first at 2026-11-25 09:00 (Europe/Moscow))" in (
+        _summary(status)
+    )
+    assert status.as_json()["waiting_until"] == "2026-11-25T09:00:00+03:00"
 
     # The scheduled job, run in the night, sends nothing; in the morning, the rest.
     await shop.runtime.send_broadcasts()
@@ -1431,3 +1436,38 @@ async def test_a_send_at_already_past_is_refused_at_create_with_the_shops_time(
     async with shop.runtime.db.reading() as session:
         names = list(await session.scalars(select(Broadcast.id)))
     assert names == [recent], "nothing else was stored"
+
+
+async def test_a_scheduled_broadcast_says_when_it_goes_in_send_and_status(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = shop.runtime.settings
+    await add_members(shop, "telegram", ["8201"])
+    embedded = await shop.create(**PLAIN, text="Hi", send_at="2027-03-01T10:00")
+    with_bot = await shop.create(**PLAIN, text="Hi", send_at="2027-03-01T10:00")
+
+    code, out, err = await run_cli(settings, "broadcast-send", str(embedded))
+    assert code == 0, err
+    assert out.startswith(
+        f"Broadcast {embedded} is scheduled for 2027-03-01 10:00 (Europe/Moscow); "
+    )
+    code, out, err = await run_cli(
+        settings, "broadcast-send", str(with_bot), env=shop.telegram_env()
+    )
+    assert code == 0, err
+    assert out.startswith(
+        f"Broadcast {with_bot} is scheduled for 2027-03-01 10:00 (Europe/Moscow); "
+    )
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main.main, ["broadcast-status", str(embedded)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        f"Broadcast {embedded} (Spring offer): scheduled",
+        "send_at 2027-03-01 10:00 (Europe/Moscow)",
+    ]
+    assert await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(embedded)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["send_at"], shown["time_zone"]) == ("2027-03-01T10:00:00+03:00", "Europe/Moscow")

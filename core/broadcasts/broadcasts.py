@@ -119,10 +119,19 @@ class BroadcastStatus:
     rate: float | None = None
     # Why it cannot be sent (state "failed").
     failure: str | None = None
+    # When it goes (None: at broadcast-send), and when the first of the `waiting` rows does
+    # (quiet hours, a retry): both shown in the shop's zone, `time_zone`.
+    send_at: datetime | None = None
+    waiting_until: datetime | None = None
+    time_zone: str = "UTC"
 
     @property
     def finished(self) -> int:
         return self.sent + self.failed + self.skipped
+
+    def local(self, when: datetime | None) -> datetime | None:
+        """`when` in the shop's time zone."""
+        return when.astimezone(ZoneInfo(self.time_zone)) if when is not None else None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -141,7 +150,14 @@ class BroadcastStatus:
             "by_channel": self.by_channel,
             "rate_per_second": round(self.rate, 2) if self.rate is not None else None,
             "failure": self.failure,
+            "send_at": _iso(self.local(self.send_at)),
+            "waiting_until": _iso(self.local(self.waiting_until)),
+            "time_zone": self.time_zone,
         }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
 
 
 class Broadcasts:
@@ -479,11 +495,13 @@ class Broadcasts:
                     .group_by(d.status, d.reason, d.variant, d.channel)
                 )
             ).all()
-            waiting = await session.scalar(
-                select(func.count()).where(
-                    d.broadcast_id == broadcast_id, d.status == QUEUED, d.not_before > now
+            waiting, waiting_until = (
+                await session.execute(
+                    select(func.count(), func.min(d.not_before)).where(
+                        d.broadcast_id == broadcast_id, d.status == QUEUED, d.not_before > now
+                    )
                 )
-            )
+            ).one()
             first, last = (
                 await session.execute(
                     select(func.min(d.sent_at), func.max(d.sent_at)).where(
@@ -532,4 +550,7 @@ class Broadcasts:
             by_channel=dict(sorted(channels.items())),
             rate=rate,
             failure=info.failure,
+            send_at=info.send_at,
+            waiting_until=waiting_until,
+            time_zone=zone_of((await self._rules.current()).time_zone, ZoneInfo("UTC")).key,
         )
