@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from app import broadcasts as wiring
+from app.settings import Settings
 from cli.arguments import card_code
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
@@ -193,12 +194,13 @@ class BroadcastSend(Command):
         async with opened(context.settings) as runtime:
             rule = await wiring.broadcasts(runtime.program).get(args.id)
             if rule.spec.trigger is not None:
-                # A standing rule is switched on here; the job worker sends what it fires.
+                # A standing rule is switched on here; the jobs send what it fires.
                 info = await wiring.broadcasts(runtime.program).start(args.id)
                 print(
-                    f"Broadcast {info.id} is on: it goes to each member of its segment when its "
-                    f"{rule.spec.trigger.kind} trigger fires (the job worker sends it) until "
-                    "broadcast-pause or broadcast-cancel."
+                    f"Broadcast {info.id} is {info.shown_state}: it goes to each member of its "
+                    f"segment when its {rule.spec.trigger.kind} trigger fires "
+                    f"({who_sends(context.settings)} it) until broadcast-pause or "
+                    "broadcast-cancel."
                 )
                 return 0
             if not runtime.has_messenger:
@@ -223,7 +225,7 @@ class BroadcastSend(Command):
                     return 0
                 print(
                     f"Broadcast {info.id} is {await _when(runtime.program, info)}; "
-                    "`python main.py run` sends it."
+                    f"{who_sends(context.settings)} it."
                 )
                 return 0
             if args.detach and not context.settings.redis_url:
@@ -237,7 +239,7 @@ class BroadcastSend(Command):
             if info.state == SCHEDULED and info.send_at is not None:
                 print(
                     f"Broadcast {info.id} is {await _when(runtime.program, info)}; "
-                    "the job worker sends it."
+                    f"{who_sends(context.settings)} it then."
                 )
                 return 0
             await engine.broadcasts.plan(args.id)
@@ -261,10 +263,22 @@ class BroadcastSend(Command):
         return 0
 
 
+def who_sends(settings: Settings) -> str:
+    """Which process of this deployment sends what is due ("... sends"): the scheduled jobs
+    run in `main.py run` unless SCHEDULER_ENABLED=false; with Redis, workers take them too."""
+    if not settings.scheduler_enabled:
+        if settings.redis_url:
+            return "the `python main.py worker` processes send"
+        return "a running `python main.py scheduler` sends"
+    if settings.redis_url:
+        return "a running `python main.py run` (or `python main.py worker`) sends"
+    return "a running `python main.py run` sends"
+
+
 async def _when(program: LoyaltyProgram, info: BroadcastInfo) -> str:
     """Its state, and for a scheduled one its time in the shop's zone."""
     if info.state != SCHEDULED or info.send_at is None:
-        return info.state
+        return info.shown_state
     zone = zone_of((await program.rules.current()).time_zone, ZoneInfo("UTC"))
     return f"scheduled for {_local(info.send_at, zone.key)}"
 
@@ -319,7 +333,7 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
     if status.waiting_until is not None:
         waiting += f", the first at {_local(status.waiting_until, status.time_zone)}"
     lines = [
-        f"Broadcast {status.id} ({status.name}): {status.state}",
+        f"Broadcast {status.id} ({status.name}): {status.shown_state}",
         f"recipients {status.recipients}: sent {status.sent}, queued {status.queued}"
         f" ({waiting}), in flight {status.in_flight},"
         f" failed {status.failed}, skipped {status.skipped}",
@@ -424,7 +438,7 @@ class BroadcastPause(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         info = await wiring.broadcasts(context.program).pause(args.id)
-        print(f"Broadcast {info.id} is {info.state}.")
+        print(f"Broadcast {info.id} is {info.shown_state}.")
         return 0
 
 
@@ -443,7 +457,7 @@ class BroadcastResume(Command):
             from workers.kicks import kick_broadcast
 
             await kick_broadcast(context.settings.redis_url, args.id)
-        print(f"Broadcast {info.id} is {info.state}.")
+        print(f"Broadcast {info.id} is {info.shown_state}.")
         return 0
 
 
@@ -456,7 +470,7 @@ class BroadcastCancel(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         info = await wiring.broadcasts(context.program).cancel(args.id)
-        print(f"Broadcast {info.id} is {info.state}.")
+        print(f"Broadcast {info.id} is {info.shown_state}.")
         return 0
 
 

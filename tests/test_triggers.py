@@ -458,7 +458,28 @@ async def test_a_standing_rule_on_the_command_line(shop: Shop, tmp_path: Path) -
     code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id))
     assert code == 0, err
     assert f"Broadcast {broadcast_id} is on" in out and "feedback trigger" in out
+    # Who sends it, as this deployment runs: no separate job worker on the embedded default.
+    if settings.redis_url:
+        assert "(a running `python main.py run` (or `python main.py worker`) sends it)" in out
+    else:
+        assert "(a running `python main.py run` sends it)" in out
+    assert "job worker" not in out
     assert await shop.engine.broadcasts.state(broadcast_id) == "sending"
+
+    # The rule is shown on or off; the stored state stays a broadcast's.
+    code, out, err = await run_cli(settings, "broadcast-status", str(broadcast_id))
+    assert code == 0, err
+    assert out.startswith(f"Broadcast {broadcast_id} (How was your visit?): on\n")
+    code, out, err = await run_cli(settings, "broadcast-status", "--json", str(broadcast_id))
+    shown = json.loads(out)
+    assert (shown["state"], shown["stored_state"], shown["standing_rule"]) == (
+        "on",
+        "sending",
+        True,
+    )
+    for command, said in (("pause", "off"), ("resume", "on"), ("cancel", "cancelled")):
+        code, out, err = await run_cli(settings, f"broadcast-{command}", str(broadcast_id))
+        assert (code, out.strip()) == (0, f"Broadcast {broadcast_id} is {said}."), err
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "text": "hi", "trigger": {"kind": "win_back"}}))

@@ -64,6 +64,17 @@ PLAN_BATCH = 5000
 SEND_AT_GRACE = timedelta(minutes=5)
 
 
+# A standing rule (a triggered broadcast) as the marketer reads its state: switched on or off.
+# Stored as a broadcast's (other code keys on SENDING and PAUSED); only what is shown maps.
+RULE_STATES = {SENDING: "on", PAUSED: "off"}
+
+
+def shown_state(state: str, *, standing: bool) -> str:
+    """The state as broadcast-status and the commands say it: a standing rule that sends is
+    "on", a paused one "off"; everything else as stored."""
+    return RULE_STATES.get(state, state) if standing else state
+
+
 @dataclass(frozen=True)
 class BroadcastInfo:
     id: int
@@ -75,6 +86,10 @@ class BroadcastInfo:
     started_at: datetime | None
     finished_at: datetime | None
     failure: str | None = None
+
+    @property
+    def shown_state(self) -> str:
+        return shown_state(self.state, standing=self.spec.trigger is not None)
 
     @classmethod
     def of(cls, row: Broadcast) -> BroadcastInfo:
@@ -124,6 +139,12 @@ class BroadcastStatus:
     send_at: datetime | None = None
     waiting_until: datetime | None = None
     time_zone: str = "UTC"
+    # A standing rule (a trigger): its state is shown as "on" / "off".
+    standing: bool = False
+
+    @property
+    def shown_state(self) -> str:
+        return shown_state(self.state, standing=self.standing)
 
     @property
     def finished(self) -> int:
@@ -137,7 +158,9 @@ class BroadcastStatus:
         return {
             "id": self.id,
             "name": self.name,
-            "state": self.state,
+            "state": self.shown_state,
+            "stored_state": self.state,
+            "standing_rule": self.standing,
             "recipients": self.recipients,
             "queued": self.queued,
             "waiting": self.waiting,
@@ -553,4 +576,5 @@ class Broadcasts:
             send_at=info.send_at,
             waiting_until=waiting_until,
             time_zone=zone_of((await self._rules.current()).time_zone, ZoneInfo("UTC")).key,
+            standing=info.spec.trigger is not None,
         )
