@@ -54,6 +54,7 @@ CODES = [
     "broadcast_not_found",
     "broadcast_refused",
     "broadcast_send_at_past",
+    "broadcast_trigger_cannot_fire",
     "campaign_not_found",
     "contest_already_closed",
     "contest_already_drawn",

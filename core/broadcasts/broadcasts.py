@@ -28,6 +28,7 @@ from core.broadcasts.errors import (
     BroadcastRefused,
     InvalidBroadcast,
     SendAtPassed,
+    TriggerCannotFire,
 )
 from core.broadcasts.images import (
     BroadcastImage,
@@ -36,11 +37,12 @@ from core.broadcasts.images import (
     reference_of,
     unstored,
 )
-from core.broadcasts.spec import BroadcastSpec
+from core.broadcasts.spec import BroadcastSpec, PointsShort
 from core.db.database import Database
-from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign
+from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign, Reward
 from core.db.models import BroadcastImage as BroadcastImageRow
 from core.rules.book import RuleBook
+from core.rules.sections import ProgramRules
 from core.shared.clock import Clock
 
 DRAFT = "draft"
@@ -223,6 +225,8 @@ class Broadcasts:
                     "later time, or leave send_at out to send it at broadcast-send"
                 )
         async with self._db.transaction() as session:
+            if isinstance(spec.trigger, PointsShort):
+                await self._can_fire(session, spec.trigger, rules)
             if spec.coupon_campaign is not None:
                 campaign = await session.scalar(
                     select(CouponCampaign.id).where(
@@ -252,6 +256,28 @@ class Broadcasts:
                     )
                 )
             return BroadcastInfo.of(row)
+
+    @staticmethod
+    async def _can_fire(session: AsyncSession, trigger: PointsShort, rules: ProgramRules) -> None:
+        """Refuse a points_short rule nothing can set off: with no tier above the base, no
+        member is ever short of a next one; with no active reward, of a reward (see
+        triggers.Triggers._short)."""
+        if trigger.of == "tier":
+            if not any(tier.threshold > 0 for tier in rules.tiers):
+                raise TriggerCannotFire(
+                    'trigger: points_short of "tier" can never fire: the rules have no tier '
+                    "to reach (tiers: none above the base); add them first (`python main.py "
+                    'rules set tiers --file F.json`) or use "of": "reward"'
+                )
+            return
+        rewards = await session.scalar(
+            select(func.count()).select_from(Reward).where(Reward.active.is_(True))
+        )
+        if not rewards:
+            raise TriggerCannotFire(
+                'trigger: points_short of "reward" can never fire: the rewards catalogue has '
+                "no active reward; add one first (`python main.py reward-add ...`)"
+            )
 
     async def images(self, info: BroadcastInfo) -> dict[str, BroadcastImage]:
         """The images the broadcast sends, by the reference its spec names them by;

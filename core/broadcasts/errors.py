@@ -18,6 +18,13 @@ class SendAtPassed(InvalidBroadcast):
     code = "broadcast_send_at_past"
 
 
+class TriggerCannotFire(InvalidBroadcast):
+    """A standing rule whose trigger nothing in the program can ever set off (points short
+    of the next tier with no tiers, of a reward with no reward): it would wait for ever."""
+
+    code = "broadcast_trigger_cannot_fire"
+
+
 class BroadcastNotFound(NotFound):
     code = "broadcast_not_found"
 
