@@ -153,7 +153,7 @@ def _shown(preview: Preview, text: str, captions: list[str]) -> str:
         lines.extend("   " + line for line in text.splitlines() or [""])
         if message.image is not None:
             image = message.image
-            size = f"{len(image.content) / 1024:.0f} KB"
+            size = _size(len(image.content))
             lines.append(f"   [image: {image.filename}, {image.extension.upper()}, {size}]")
         elif preview.variant.image is not None:
             lines.append(
@@ -170,6 +170,15 @@ def _shown(preview: Preview, text: str, captions: list[str]) -> str:
             else:
                 lines.append("   (outside it: skipped, no template)")
     return "\n".join(lines)
+
+
+def _size(length: int) -> str:
+    """An image's size as people read it: bytes below a kilobyte, never "0 KB"."""
+    if length < 1024:
+        return f"{length} bytes"
+    if length < 1024 * 1024:
+        return f"{length / 1024:.1f} KB"
+    return f"{length / 1024 / 1024:.1f} MB"
 
 
 class BroadcastSend(Command):
@@ -356,7 +365,8 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
     return "\n".join(lines)
 
 
-def _outcomes(report: AttributionReport) -> str:
+def _outcomes(report: AttributionReport, *, holdout: int) -> str:
+    """`holdout`: the percent the broadcast holds out (0: none, so no uplift is promised)."""
     days = report.window / timedelta(days=1)
     lines = [
         f"did it work (purchases within {days:g} days of the message, revenue net of refunds):"
@@ -371,8 +381,8 @@ def _outcomes(report: AttributionReport) -> str:
     for outcome in report.variants:
         if outcome.versus_holdout is not None:
             lines.append(f"  {outcome.key} against the holdout: {outcome.versus_holdout.words}")
-    if report.holdout is None:
-        lines.append("  no holdout (yet): no baseline to measure an uplift against")
+    if holdout and report.holdout is None:
+        lines.append("  no holdout yet: no baseline to measure an uplift against")
     return "\n".join(lines)
 
 
@@ -418,14 +428,16 @@ class BroadcastStatusCommand(Command):
             days = context.settings.broadcast_attribution_days
         if not 1 <= days <= 366:
             raise BroadcastRefused(f"--window-days must be 1 to 366, not {days}")
-        status = await wiring.broadcasts(context.program).status(args.id)
+        broadcasts = wiring.broadcasts(context.program)
+        status = await broadcasts.status(args.id)
+        holdout = (await broadcasts.get(args.id)).spec.holdout
         report = await wiring.attribution(context.program).report(args.id, timedelta(days=days))
         if args.json:
             shown = {**status.as_json(), "attribution": report.as_json()}
             print(json.dumps(shown, ensure_ascii=False, indent=2))
         else:
             print(_summary(status))
-            print(_outcomes(report))
+            print(_outcomes(report, holdout=holdout))
         return 0
 
 

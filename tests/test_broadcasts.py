@@ -1152,7 +1152,7 @@ async def test_the_cli_creates_previews_sends_and_reports(
     card = ["--card", member.card_code]
     assert await asyncio.to_thread(main.main, ["broadcast-preview", str(broadcast_id), *card]) == 0
     out = capsys.readouterr().out
-    assert "Hi M4101! You have 1 points. Your code: {coupon}" in out
+    assert "Hi M4101! You have 1 points. Your code: ‹personal code›" in out
 
     # With a split and a holdout: the member's own variant only, or that they get nothing;
     # the card as it is printed (with dashes) or typed.
@@ -1174,7 +1174,7 @@ async def test_the_cli_creates_previews_sends_and_reports(
             assert out.startswith(f"Card {shown} is in the holdout: this broadcast sends them")
         else:
             assert "== variant B · en ==" in out and "== variant A" not in out
-            assert f"B for {profile.name}: {{coupon}}" in out
+            assert f"B for {profile.name}: ‹personal code›" in out
 
     assert (
         await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(broadcast_id)]) == 0
@@ -1471,3 +1471,39 @@ async def test_a_scheduled_broadcast_says_when_it_goes_in_send_and_status(
     assert await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(embedded)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["send_at"], shown["time_zone"]) == ("2027-03-01T10:00:00+03:00", "Europe/Moscow")
+
+
+async def test_the_rewards_button_wears_the_menus_emoji_and_no_holdout_is_promised_without_one(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = shop.runtime.settings
+    plain = await shop.create(
+        **{**PLAIN, "buttons": [{"open": "rewards"}]},
+        text={"en": "Hi", "ru": "Привет", "fa": "سلام"},
+    )
+    held = await shop.create(holdout=20)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(plain)]) == 0
+    out = capsys.readouterr().out
+    # As the main menu shows Rewards (🎁 is its "Invite friends").
+    for caption in ("[ 🛍 Rewards ]", "[ 🛍 Награды ]", "[ 🛍 جوایز ]"):
+        assert caption in out
+    assert "🎁" not in out
+
+    assert await asyncio.to_thread(main.main, ["broadcast-status", str(plain)]) == 0
+    assert "holdout" not in capsys.readouterr().out
+    assert await asyncio.to_thread(main.main, ["broadcast-status", str(held)]) == 0
+    assert "  no holdout yet: no baseline to measure an uplift against" in (capsys.readouterr().out)
+
+
+def test_an_image_size_reads_in_bytes_kilobytes_or_megabytes() -> None:
+    from cli.broadcasts import _size
+
+    assert [_size(n) for n in (434, 1536, 3 * 1024 * 1024 // 2)] == [
+        "434 bytes",
+        "1.5 KB",
+        "1.5 MB",
+    ]

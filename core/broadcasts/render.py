@@ -141,6 +141,9 @@ def template_variables(template: Template, values: Mapping[str, object]) -> dict
     return {key: value.format_map(values) for key, value in template.variables.items()}
 
 
+# What a member's preview shows for {coupon} before their code is issued (at the send).
+COUPON_STAND_IN = "‹personal code›"
+
 # What a preview without a member shows for each placeholder: the placeholder itself.
 PLACEHOLDER_VALUES: dict[str, object] = {name: "{" + name + "}" for name in PLACEHOLDERS}
 
