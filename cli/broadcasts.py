@@ -17,19 +17,31 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from app import broadcasts as wiring
+from app.settings import Settings
 from cli.arguments import card_code
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
+from core.birthdays.birthdays import zone_of
 from core.broadcasts.attribution import AttributionReport, Outcome
-from core.broadcasts.broadcasts import BROKEN, SCHEDULED, SENDING, Broadcasts, BroadcastStatus
+from core.broadcasts.broadcasts import (
+    BROKEN,
+    SCHEDULED,
+    SENDING,
+    BroadcastInfo,
+    Broadcasts,
+    BroadcastStatus,
+)
 from core.broadcasts.engine import Preview, RunReport
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.images import MAX_IMAGE_BYTES, too_large
-from core.broadcasts.spec import HOLDOUT, BroadcastSpec, parse_spec
+from core.broadcasts.render import borrowed_languages
+from core.broadcasts.spec import HOLDOUT, BroadcastSpec, Variant, parse_spec
+from core.program import LoyaltyProgram
 from core.shared import cards
 
 CHANNELS = ("telegram", "vk", "whatsapp")
@@ -107,10 +119,28 @@ class BroadcastPreview(Command):
             from app.broadcast_sending import captions, text_of
 
             texts = runtime.conversation.texts
-            for preview in previews:
+            for number, preview in enumerate(previews):
                 message = preview.message
                 print(_shown(preview, text_of(message, texts), captions(message, texts)))
+                last_of_variant = (
+                    number + 1 == len(previews) or previews[number + 1].variant != preview.variant
+                )
+                if not args.card and last_of_variant:
+                    print(_borrowed(preview.variant, context.settings.locale))
         return 0
+
+
+def _borrowed(variant: Variant, default_language: str) -> str:
+    """Which members get a text in a language other than their own, and why: said before
+    the send, so a missing translation is seen while it can still be added."""
+    borrowed = borrowed_languages(variant, default_language)
+    if not borrowed:
+        return f"(variant {variant.key}: every member gets the text in their own language)"
+    return "\n".join(
+        f"(variant {variant.key}: {language} members get the {chosen} text: variant "
+        f"{variant.key} has no {language} text)"
+        for language, chosen in borrowed.items()
+    )
 
 
 def _shown(preview: Preview, text: str, captions: list[str]) -> str:
@@ -123,7 +153,7 @@ def _shown(preview: Preview, text: str, captions: list[str]) -> str:
         lines.extend("   " + line for line in text.splitlines() or [""])
         if message.image is not None:
             image = message.image
-            size = f"{len(image.content) / 1024:.0f} KB"
+            size = _size(len(image.content))
             lines.append(f"   [image: {image.filename}, {image.extension.upper()}, {size}]")
         elif preview.variant.image is not None:
             lines.append(
@@ -140,6 +170,15 @@ def _shown(preview: Preview, text: str, captions: list[str]) -> str:
             else:
                 lines.append("   (outside it: skipped, no template)")
     return "\n".join(lines)
+
+
+def _size(length: int) -> str:
+    """An image's size as people read it: bytes below a kilobyte, never "0 KB"."""
+    if length < 1024:
+        return f"{length} bytes"
+    if length < 1024 * 1024:
+        return f"{length / 1024:.1f} KB"
+    return f"{length / 1024 / 1024:.1f} MB"
 
 
 class BroadcastSend(Command):
@@ -164,12 +203,13 @@ class BroadcastSend(Command):
         async with opened(context.settings) as runtime:
             rule = await wiring.broadcasts(runtime.program).get(args.id)
             if rule.spec.trigger is not None:
-                # A standing rule is switched on here; the job worker sends what it fires.
+                # A standing rule is switched on here; the jobs send what it fires.
                 info = await wiring.broadcasts(runtime.program).start(args.id)
                 print(
-                    f"Broadcast {info.id} is on: it goes to each member of its segment when its "
-                    f"{rule.spec.trigger.kind} trigger fires (the job worker sends it) until "
-                    "broadcast-pause or broadcast-cancel."
+                    f"Broadcast {info.id} is {info.shown_state}: it goes to each member of its "
+                    f"segment when its {rule.spec.trigger.kind} trigger fires "
+                    f"({who_sends(context.settings)} it) until broadcast-pause or "
+                    "broadcast-cancel."
                 )
                 return 0
             if not runtime.has_messenger:
@@ -192,7 +232,10 @@ class BroadcastSend(Command):
                         "seconds."
                     )
                     return 0
-                print(f"Broadcast {info.id} is {info.state}; `python main.py run` sends it.")
+                print(
+                    f"Broadcast {info.id} is {await _when(runtime.program, info)}; "
+                    f"{who_sends(context.settings)} it."
+                )
                 return 0
             if args.detach and not context.settings.redis_url:
                 raise BroadcastRefused(
@@ -204,8 +247,8 @@ class BroadcastSend(Command):
             info = await engine.broadcasts.start(args.id)
             if info.state == SCHEDULED and info.send_at is not None:
                 print(
-                    f"Broadcast {info.id} is scheduled for "
-                    f"{info.send_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; the job worker sends it."
+                    f"Broadcast {info.id} is {await _when(runtime.program, info)}; "
+                    f"{who_sends(context.settings)} it then."
                 )
                 return 0
             await engine.broadcasts.plan(args.id)
@@ -227,6 +270,26 @@ class BroadcastSend(Command):
         if status.state == BROKEN:
             raise BroadcastRefused(f"broadcast {status.id} failed: {status.failure}")
         return 0
+
+
+def who_sends(settings: Settings) -> str:
+    """Which process of this deployment sends what is due ("... sends"): the scheduled jobs
+    run in `main.py run` unless SCHEDULER_ENABLED=false; with Redis, workers take them too."""
+    if not settings.scheduler_enabled:
+        if settings.redis_url:
+            return "the `python main.py worker` processes send"
+        return "a running `python main.py scheduler` sends"
+    if settings.redis_url:
+        return "a running `python main.py run` (or `python main.py worker`) sends"
+    return "a running `python main.py run` sends"
+
+
+async def _when(program: LoyaltyProgram, info: BroadcastInfo) -> str:
+    """Its state, and for a scheduled one its time in the shop's zone."""
+    if info.state != SCHEDULED or info.send_at is None:
+        return info.shown_state
+    zone = zone_of((await program.rules.current()).time_zone, ZoneInfo("UTC"))
+    return f"scheduled for {_local(info.send_at, zone.key)}"
 
 
 async def _confirm_paid(broadcasts: Broadcasts, broadcast_id: int, *, yes: bool) -> None:
@@ -269,13 +332,23 @@ class ProgressBar:
         sys.stdout.write("\n")
 
 
+def _local(when: datetime, zone: str) -> str:
+    """A time as the shop reads it: in its zone, the zone named."""
+    return f"{when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+
+
 def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
+    waiting = f"{status.waiting} waiting for their time"
+    if status.waiting_until is not None:
+        waiting += f", the first at {_local(status.waiting_until, status.time_zone)}"
     lines = [
-        f"Broadcast {status.id} ({status.name}): {status.state}",
+        f"Broadcast {status.id} ({status.name}): {status.shown_state}",
         f"recipients {status.recipients}: sent {status.sent}, queued {status.queued}"
-        f" ({status.waiting} waiting for their time), in flight {status.in_flight},"
+        f" ({waiting}), in flight {status.in_flight},"
         f" failed {status.failed}, skipped {status.skipped}",
     ]
+    if status.send_at is not None:
+        lines.insert(1, f"send_at {_local(status.send_at, status.time_zone)}")
     if status.failure:
         lines.insert(1, f"it cannot be sent: {status.failure}")
     for reason, count in status.skipped_by_reason.items():
@@ -292,7 +365,8 @@ def _summary(status: BroadcastStatus, report: RunReport | None = None) -> str:
     return "\n".join(lines)
 
 
-def _outcomes(report: AttributionReport) -> str:
+def _outcomes(report: AttributionReport, *, holdout: int) -> str:
+    """`holdout`: the percent the broadcast holds out (0: none, so no uplift is promised)."""
     days = report.window / timedelta(days=1)
     lines = [
         f"did it work (purchases within {days:g} days of the message, revenue net of refunds):"
@@ -307,8 +381,8 @@ def _outcomes(report: AttributionReport) -> str:
     for outcome in report.variants:
         if outcome.versus_holdout is not None:
             lines.append(f"  {outcome.key} against the holdout: {outcome.versus_holdout.words}")
-    if report.holdout is None:
-        lines.append("  no holdout (yet): no baseline to measure an uplift against")
+    if holdout and report.holdout is None:
+        lines.append("  no holdout yet: no baseline to measure an uplift against")
     return "\n".join(lines)
 
 
@@ -354,14 +428,16 @@ class BroadcastStatusCommand(Command):
             days = context.settings.broadcast_attribution_days
         if not 1 <= days <= 366:
             raise BroadcastRefused(f"--window-days must be 1 to 366, not {days}")
-        status = await wiring.broadcasts(context.program).status(args.id)
+        broadcasts = wiring.broadcasts(context.program)
+        status = await broadcasts.status(args.id)
+        holdout = (await broadcasts.get(args.id)).spec.holdout
         report = await wiring.attribution(context.program).report(args.id, timedelta(days=days))
         if args.json:
             shown = {**status.as_json(), "attribution": report.as_json()}
             print(json.dumps(shown, ensure_ascii=False, indent=2))
         else:
             print(_summary(status))
-            print(_outcomes(report))
+            print(_outcomes(report, holdout=holdout))
         return 0
 
 
@@ -374,7 +450,7 @@ class BroadcastPause(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         info = await wiring.broadcasts(context.program).pause(args.id)
-        print(f"Broadcast {info.id} is {info.state}.")
+        print(f"Broadcast {info.id} is {info.shown_state}.")
         return 0
 
 
@@ -393,7 +469,7 @@ class BroadcastResume(Command):
             from workers.kicks import kick_broadcast
 
             await kick_broadcast(context.settings.redis_url, args.id)
-        print(f"Broadcast {info.id} is {info.state}.")
+        print(f"Broadcast {info.id} is {info.shown_state}.")
         return 0
 
 
@@ -406,7 +482,7 @@ class BroadcastCancel(Command):
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
         info = await wiring.broadcasts(context.program).cancel(args.id)
-        print(f"Broadcast {info.id} is {info.state}.")
+        print(f"Broadcast {info.id} is {info.shown_state}.")
         return 0
 
 

@@ -26,9 +26,9 @@ from app.broadcast_sending import ChannelSender
 from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from cli.broadcasts import read_images
+from cli.broadcasts import _summary, read_images
 from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
-from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
+from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast, SendAtPassed
 from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
 from core.db.rates import (
@@ -614,6 +614,11 @@ async def test_quiet_hours_hold_a_message_until_the_members_morning(shop: Shop) 
     assert morning.astimezone(UTC) == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 09:00 MSK
     status = await shop.engine.broadcasts.status(broadcast_id)
     assert (status.state, status.waiting) == ("sending", 1)
+    # broadcast-status says until when.
+    assert "(1 waiting for their time, the first at 2026-11-25 09:00 (Europe/Moscow))" in (
+        _summary(status)
+    )
+    assert status.as_json()["waiting_until"] == "2026-11-25T09:00:00+03:00"
 
     # The scheduled job, run in the night, sends nothing; in the morning, the rest.
     await shop.runtime.send_broadcasts()
@@ -1147,7 +1152,7 @@ async def test_the_cli_creates_previews_sends_and_reports(
     card = ["--card", member.card_code]
     assert await asyncio.to_thread(main.main, ["broadcast-preview", str(broadcast_id), *card]) == 0
     out = capsys.readouterr().out
-    assert "Hi M4101! You have 1 points. Your code: {coupon}" in out
+    assert "Hi M4101! You have 1 points. Your code: ‹personal code›" in out
 
     # With a split and a holdout: the member's own variant only, or that they get nothing;
     # the card as it is printed (with dashes) or typed.
@@ -1169,7 +1174,7 @@ async def test_the_cli_creates_previews_sends_and_reports(
             assert out.startswith(f"Card {shown} is in the holdout: this broadcast sends them")
         else:
             assert "== variant B · en ==" in out and "== variant A" not in out
-            assert f"B for {profile.name}: {{coupon}}" in out
+            assert f"B for {profile.name}: ‹personal code›" in out
 
     assert (
         await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(broadcast_id)]) == 0
@@ -1376,3 +1381,129 @@ async def test_kill_9_mid_run_then_a_restart_loses_nobody_and_repeats_only_in_fl
     assert len(twice) <= 5, twice
     rows = await shop.rows(broadcast_id)
     assert {row.status for row in rows.values()} == {"sent"}
+
+
+async def test_the_preview_says_which_languages_get_another_languages_text(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = shop.runtime.settings
+    # A: en and ru; B: en only. The shop's default language is ru.
+    broadcast_id = await shop.create()
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(broadcast_id)]) == 0
+    out = capsys.readouterr().out
+
+    assert "(variant A: fa members get the ru text: variant A has no fa text)" in out
+    assert "(variant B: ru members get the en text: variant B has no ru text)" in out
+    assert "(variant B: fa members get the en text: variant B has no fa text)" in out
+    assert "en members get" not in out
+    # Said after the variant's own messages.
+    assert out.index("== variant B") < out.index("(variant B: ru members")
+
+    everyone = await shop.create(variants=[], text={"en": "Hi", "ru": "Привет", "fa": "سلام"})
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(everyone)]) == 0
+    out = capsys.readouterr().out
+    assert "(variant A: every member gets the text in their own language)" in out
+
+
+async def test_a_send_at_already_past_is_refused_at_create_with_the_shops_time(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 10:00 UTC is 13:00 in Moscow, the program's zone: 12:57 is a file written just now.
+    recent = await shop.create(**PLAIN, text="Hi", send_at="2026-11-24T12:57")
+    info = await shop.engine.broadcasts.start(recent)
+    assert info.state == "sending"
+    with pytest.raises(SendAtPassed) as refused:
+        await shop.create(**PLAIN, text="Hi", send_at="2026-11-24T12:50")
+    assert refused.value.code == "broadcast_send_at_past"
+    assert "2026-11-24 12:50 (Europe/Moscow) has passed (it is 2026-11-24 13:00 there)" in str(
+        refused.value
+    )
+
+    settings = shop.runtime.settings
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(spec(**PLAIN, text="Hi", send_at="2020-01-01T10:00")), "utf-8")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+    code = await asyncio.to_thread(main.main, ["broadcast-create", "--file", str(old)])
+    shown = capsys.readouterr()
+    assert (code, shown.out) == (1, "")
+    assert shown.err.startswith("Refused: send_at: 2020-01-01 10:00 (Europe/Moscow) has passed")
+    async with shop.runtime.db.reading() as session:
+        names = list(await session.scalars(select(Broadcast.id)))
+    assert names == [recent], "nothing else was stored"
+
+
+async def test_a_scheduled_broadcast_says_when_it_goes_in_send_and_status(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = shop.runtime.settings
+    await add_members(shop, "telegram", ["8201"])
+    embedded = await shop.create(**PLAIN, text="Hi", send_at="2027-03-01T10:00")
+    with_bot = await shop.create(**PLAIN, text="Hi", send_at="2027-03-01T10:00")
+
+    code, out, err = await run_cli(settings, "broadcast-send", str(embedded))
+    assert code == 0, err
+    assert out.startswith(
+        f"Broadcast {embedded} is scheduled for 2027-03-01 10:00 (Europe/Moscow); "
+    )
+    code, out, err = await run_cli(
+        settings, "broadcast-send", str(with_bot), env=shop.telegram_env()
+    )
+    assert code == 0, err
+    assert out.startswith(
+        f"Broadcast {with_bot} is scheduled for 2027-03-01 10:00 (Europe/Moscow); "
+    )
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main.main, ["broadcast-status", str(embedded)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        f"Broadcast {embedded} (Spring offer): scheduled",
+        "send_at 2027-03-01 10:00 (Europe/Moscow)",
+    ]
+    assert await asyncio.to_thread(main.main, ["broadcast-status", "--json", str(embedded)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["send_at"], shown["time_zone"]) == ("2027-03-01T10:00:00+03:00", "Europe/Moscow")
+
+
+async def test_the_rewards_button_wears_the_menus_emoji_and_no_holdout_is_promised_without_one(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = shop.runtime.settings
+    plain = await shop.create(
+        **{**PLAIN, "buttons": [{"open": "rewards"}]},
+        text={"en": "Hi", "ru": "Привет", "fa": "سلام"},
+    )
+    held = await shop.create(holdout=20)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main.main, ["broadcast-preview", str(plain)]) == 0
+    out = capsys.readouterr().out
+    # As the main menu shows Rewards (🎁 is its "Invite friends").
+    for caption in ("[ 🛍 Rewards ]", "[ 🛍 Награды ]", "[ 🛍 جوایز ]"):
+        assert caption in out
+    assert "🎁" not in out
+
+    assert await asyncio.to_thread(main.main, ["broadcast-status", str(plain)]) == 0
+    assert "holdout" not in capsys.readouterr().out
+    assert await asyncio.to_thread(main.main, ["broadcast-status", str(held)]) == 0
+    assert "  no holdout yet: no baseline to measure an uplift against" in (capsys.readouterr().out)
+
+
+def test_an_image_size_reads_in_bytes_kilobytes_or_megabytes() -> None:
+    from cli.broadcasts import _size
+
+    assert [_size(n) for n in (434, 1536, 3 * 1024 * 1024 // 2)] == [
+        "434 bytes",
+        "1.5 KB",
+        "1.5 MB",
+    ]

@@ -53,6 +53,8 @@ CODES = [
     "broadcast_invalid",
     "broadcast_not_found",
     "broadcast_refused",
+    "broadcast_send_at_past",
+    "broadcast_trigger_cannot_fire",
     "campaign_not_found",
     "contest_already_closed",
     "contest_already_drawn",

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app import broadcasts as wiring
 from core.broadcasts.engine import variant_for
+from core.broadcasts.errors import TriggerCannotFire
 from core.broadcasts.spec import HOLDOUT, BroadcastSpec, parse_spec
 from core.db.models import (
     Broadcast,
@@ -458,7 +459,28 @@ async def test_a_standing_rule_on_the_command_line(shop: Shop, tmp_path: Path) -
     code, out, err = await run_cli(settings, "broadcast-send", str(broadcast_id))
     assert code == 0, err
     assert f"Broadcast {broadcast_id} is on" in out and "feedback trigger" in out
+    # Who sends it, as this deployment runs: no separate job worker on the embedded default.
+    if settings.redis_url:
+        assert "(a running `python main.py run` (or `python main.py worker`) sends it)" in out
+    else:
+        assert "(a running `python main.py run` sends it)" in out
+    assert "job worker" not in out
     assert await shop.engine.broadcasts.state(broadcast_id) == "sending"
+
+    # The rule is shown on or off; the stored state stays a broadcast's.
+    code, out, err = await run_cli(settings, "broadcast-status", str(broadcast_id))
+    assert code == 0, err
+    assert out.startswith(f"Broadcast {broadcast_id} (How was your visit?): on\n")
+    code, out, err = await run_cli(settings, "broadcast-status", "--json", str(broadcast_id))
+    shown = json.loads(out)
+    assert (shown["state"], shown["stored_state"], shown["standing_rule"]) == (
+        "on",
+        "sending",
+        True,
+    )
+    for command, said in (("pause", "off"), ("resume", "on"), ("cancel", "cancelled")):
+        code, out, err = await run_cli(settings, f"broadcast-{command}", str(broadcast_id))
+        assert (code, out.strip()) == (0, f"Broadcast {broadcast_id} is {said}."), err
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "text": "hi", "trigger": {"kind": "win_back"}}))
@@ -738,3 +760,31 @@ async def test_a_broadcast_named_trigger_finishes(shop: Shop) -> None:
     await shop.send(broadcast_id)
     assert [text_of(m) for m in shop.telegram.sent_to(7300)] == ["trigger"]
     assert await shop.engine.broadcasts.state(broadcast_id) == "done"
+
+
+async def test_a_points_short_rule_that_can_never_fire_is_refused_at_create(
+    shop: Shop, tmp_path: Path
+) -> None:
+    # The shop has no tiers and an empty rewards catalogue, as after a fresh install.
+    for of in ("tier", "reward"):
+        with pytest.raises(TriggerCannotFire) as refused:
+            await standing(shop, {"kind": "points_short", "points": 100, "of": of})
+        assert refused.value.code == "broadcast_trigger_cannot_fire"
+    rule = tmp_path / "short.json"
+    rule.write_text(
+        json.dumps({"name": "x", "text": "hi", "trigger": {"kind": "points_short", "points": 1}})
+    )
+    code, out, err = await run_cli(shop.runtime.settings, "broadcast-create", "--file", str(rule))
+    assert (code, out) == (1, "")
+    assert err.startswith('Refused: trigger: points_short of "tier" can never fire: the rules')
+    async with shop.runtime.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Broadcast)) == 0
+
+    # A base tier alone is reached by everyone: still nothing to be short of.
+    await shop.runtime.program.rules.update(
+        actor="marketer", tiers=[{"key": "base", "name": "Base", "threshold": 0}]
+    )
+    with pytest.raises(TriggerCannotFire):
+        await standing(shop, {"kind": "points_short", "points": 100})
+    await shop.runtime.program.rules.update(actor="marketer", tiers=TIERS)
+    assert await standing(shop, {"kind": "points_short", "points": 100})

@@ -15,14 +15,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.broadcasts.audience import Audience
-from core.broadcasts.errors import BroadcastNotFound, BroadcastRefused, InvalidBroadcast
+from core.broadcasts.errors import (
+    BroadcastNotFound,
+    BroadcastRefused,
+    InvalidBroadcast,
+    SendAtPassed,
+    TriggerCannotFire,
+)
 from core.broadcasts.images import (
     BroadcastImage,
     ImageUnavailable,
@@ -30,11 +36,12 @@ from core.broadcasts.images import (
     reference_of,
     unstored,
 )
-from core.broadcasts.spec import BroadcastSpec
+from core.broadcasts.spec import BroadcastSpec, PointsShort
 from core.db.database import Database
-from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign
+from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign, Reward
 from core.db.models import BroadcastImage as BroadcastImageRow
 from core.rules.book import RuleBook
+from core.rules.sections import ProgramRules
 from core.shared.clock import Clock
 from core.shared.quiet_hours import zone_of
 
@@ -54,6 +61,20 @@ SKIPPED = "skipped"
 FAILED = "failed"
 # Members planned per INSERT ... SELECT.
 PLAN_BATCH = 5000
+# A send_at this little in the past is taken as "now" (a file written a minute ago); an
+# earlier one is refused at create rather than sent at once.
+SEND_AT_GRACE = timedelta(minutes=5)
+
+
+# A standing rule (a triggered broadcast) as the marketer reads its state: switched on or off.
+# Stored as a broadcast's (other code keys on SENDING and PAUSED); only what is shown maps.
+RULE_STATES = {SENDING: "on", PAUSED: "off"}
+
+
+def shown_state(state: str, *, standing: bool) -> str:
+    """The state as broadcast-status and the commands say it: a standing rule that sends is
+    "on", a paused one "off"; everything else as stored."""
+    return RULE_STATES.get(state, state) if standing else state
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,10 @@ class BroadcastInfo:
     started_at: datetime | None
     finished_at: datetime | None
     failure: str | None = None
+
+    @property
+    def shown_state(self) -> str:
+        return shown_state(self.state, standing=self.spec.trigger is not None)
 
     @classmethod
     def of(cls, row: Broadcast) -> BroadcastInfo:
@@ -111,16 +136,33 @@ class BroadcastStatus:
     rate: float | None = None
     # Why it cannot be sent (state "failed").
     failure: str | None = None
+    # When it goes (None: at broadcast-send), and when the first of the `waiting` rows does
+    # (quiet hours, a retry): both shown in the shop's zone, `time_zone`.
+    send_at: datetime | None = None
+    waiting_until: datetime | None = None
+    time_zone: str = "UTC"
+    # A standing rule (a trigger): its state is shown as "on" / "off".
+    standing: bool = False
+
+    @property
+    def shown_state(self) -> str:
+        return shown_state(self.state, standing=self.standing)
 
     @property
     def finished(self) -> int:
         return self.sent + self.failed + self.skipped
 
+    def local(self, when: datetime | None) -> datetime | None:
+        """`when` in the shop's time zone."""
+        return when.astimezone(ZoneInfo(self.time_zone)) if when is not None else None
+
     def as_json(self) -> dict[str, object]:
         return {
             "id": self.id,
             "name": self.name,
-            "state": self.state,
+            "state": self.shown_state,
+            "stored_state": self.state,
+            "standing_rule": self.standing,
             "recipients": self.recipients,
             "queued": self.queued,
             "waiting": self.waiting,
@@ -133,7 +175,14 @@ class BroadcastStatus:
             "by_channel": self.by_channel,
             "rate_per_second": round(self.rate, 2) if self.rate is not None else None,
             "failure": self.failure,
+            "send_at": _iso(self.local(self.send_at)),
+            "waiting_until": _iso(self.local(self.waiting_until)),
+            "time_zone": self.time_zone,
         }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
 
 
 class Broadcasts:
@@ -164,11 +213,20 @@ class Broadcasts:
         await self.audience.check_names(spec.segment, tier_keys=[tier.key for tier in rules.tiers])
         send_at = None
         if spec.send_at is not None:
+            zone = zone_of(rules.time_zone, ZoneInfo("UTC"))
             when = spec.send_at
             if when.tzinfo is None:
-                when = when.replace(tzinfo=zone_of(rules.time_zone, ZoneInfo("UTC")))
+                when = when.replace(tzinfo=zone)
             send_at = when.astimezone(UTC)
+            if send_at < now - SEND_AT_GRACE:
+                raise SendAtPassed(
+                    f"send_at: {send_at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key}) has "
+                    f"passed (it is {now.astimezone(zone):%Y-%m-%d %H:%M} there): give a "
+                    "later time, or leave send_at out to send it at broadcast-send"
+                )
         async with self._db.transaction() as session:
+            if isinstance(spec.trigger, PointsShort):
+                await self._can_fire(session, spec.trigger, rules)
             if spec.coupon_campaign is not None:
                 campaign = await session.scalar(
                     select(CouponCampaign.id).where(
@@ -198,6 +256,28 @@ class Broadcasts:
                     )
                 )
             return BroadcastInfo.of(row)
+
+    @staticmethod
+    async def _can_fire(session: AsyncSession, trigger: PointsShort, rules: ProgramRules) -> None:
+        """Refuse a points_short rule nothing can set off: with no tier above the base, no
+        member is ever short of a next one; with no active reward, of a reward (see
+        triggers.Triggers._short)."""
+        if trigger.of == "tier":
+            if not any(tier.threshold > 0 for tier in rules.tiers):
+                raise TriggerCannotFire(
+                    'trigger: points_short of "tier" can never fire: the rules have no tier '
+                    "to reach (tiers: none above the base); add them first (`python main.py "
+                    'rules set tiers --file F.json`) or use "of": "reward"'
+                )
+            return
+        rewards = await session.scalar(
+            select(func.count()).select_from(Reward).where(Reward.active.is_(True))
+        )
+        if not rewards:
+            raise TriggerCannotFire(
+                'trigger: points_short of "reward" can never fire: the rewards catalogue has '
+                "no active reward; add one first (`python main.py reward-add ...`)"
+            )
 
     async def images(self, info: BroadcastInfo) -> dict[str, BroadcastImage]:
         """The images the broadcast sends, by the reference its spec names them by;
@@ -464,11 +544,13 @@ class Broadcasts:
                     .group_by(d.status, d.reason, d.variant, d.channel)
                 )
             ).all()
-            waiting = await session.scalar(
-                select(func.count()).where(
-                    d.broadcast_id == broadcast_id, d.status == QUEUED, d.not_before > now
+            waiting, waiting_until = (
+                await session.execute(
+                    select(func.count(), func.min(d.not_before)).where(
+                        d.broadcast_id == broadcast_id, d.status == QUEUED, d.not_before > now
+                    )
                 )
-            )
+            ).one()
             first, last = (
                 await session.execute(
                     select(func.min(d.sent_at), func.max(d.sent_at)).where(
@@ -517,4 +599,8 @@ class Broadcasts:
             by_channel=dict(sorted(channels.items())),
             rate=rate,
             failure=info.failure,
+            send_at=info.send_at,
+            waiting_until=waiting_until,
+            time_zone=zone_of((await self._rules.current()).time_zone, ZoneInfo("UTC")).key,
+            standing=info.spec.trigger is not None,
         )

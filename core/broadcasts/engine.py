@@ -71,6 +71,7 @@ from core.broadcasts.broadcasts import (
 from core.broadcasts.coalescer import Coalescer
 from core.broadcasts.images import BroadcastImage, ImageUnavailable
 from core.broadcasts.render import (
+    COUPON_STAND_IN,
     PLACEHOLDER_VALUES,
     Numerals,
     Outgoing,
@@ -966,7 +967,10 @@ class BroadcastEngine:
         previews = []
         for variant in variants:
             if recipient is not None:
-                personal = await self._personal(recipient, variant, rules, coupon or "{coupon}")
+                # Before the send the member has no code yet: a stand-in that reads as one.
+                personal = await self._personal(
+                    recipient, variant, rules, coupon or COUPON_STAND_IN
+                )
                 values = personal.values()
                 languages = [recipient.language]
             else:

@@ -11,6 +11,20 @@ class InvalidBroadcast(InvalidInput):
     code = "broadcast_invalid"
 
 
+class SendAtPassed(InvalidBroadcast):
+    """A `send_at` already past when the broadcast is created: it would go at once, which
+    the file's author did not mean (a date copied from an old file, a wrong year)."""
+
+    code = "broadcast_send_at_past"
+
+
+class TriggerCannotFire(InvalidBroadcast):
+    """A standing rule whose trigger nothing in the program can ever set off (points short
+    of the next tier with no tiers, of a reward with no reward): it would wait for ever."""
+
+    code = "broadcast_trigger_cannot_fire"
+
+
 class BroadcastNotFound(NotFound):
     code = "broadcast_not_found"
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from core.broadcasts.images import BroadcastImage
 from core.broadcasts.spec import NPS_QUESTION, PLACEHOLDERS, Template, Variant, placeholders_in
+from core.shared.languages import SUPPORTED_LOCALES
 
 
 class Wording(Protocol):
@@ -140,6 +141,9 @@ def template_variables(template: Template, values: Mapping[str, object]) -> dict
     return {key: value.format_map(values) for key, value in template.variables.items()}
 
 
+# What a member's preview shows for {coupon} before their code is issued (at the send).
+COUPON_STAND_IN = "‹personal code›"
+
 # What a preview without a member shows for each placeholder: the placeholder itself.
 PLACEHOLDER_VALUES: dict[str, object] = {name: "{" + name + "}" for name in PLACEHOLDERS}
 
@@ -151,3 +155,16 @@ def uses(variant: Variant, placeholder: str) -> bool:
     if variant.whatsapp_template is not None:
         texts.extend(variant.whatsapp_template.variables.values())
     return any(placeholder in placeholders_in(text) for text in texts)
+
+
+def borrowed_languages(variant: Variant, default_language: str) -> dict[str, str]:
+    """The member languages the variant has no text of its own in, each with the language
+    of the text those members get instead (the shop's default, else another). A feedback
+    question asks them in their own language: it borrows none."""
+    borrowed = {}
+    for language in SUPPORTED_LOCALES:
+        if variant.own_text(language) is None:
+            chosen = text_language(variant, language, default_language)
+            if chosen != language:
+                borrowed[language] = chosen
+    return borrowed

@@ -2,8 +2,8 @@
 
 broadcast-button-coupon = 🎟 My coupon
 broadcast-button-coupons = 🎟 My coupons
-broadcast-button-rewards = 🎁 Rewards
-broadcast-button-reward = 🎁 Get the reward
+broadcast-button-rewards = 🛍 Rewards
+broadcast-button-reward = 🛍 Get the reward
 broadcast-button-quests = 🎯 Quests
 broadcast-button-quest = 🎯 Open the quest
 

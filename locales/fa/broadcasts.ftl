@@ -2,8 +2,8 @@
 
 broadcast-button-coupon = 🎟 کوپن من
 broadcast-button-coupons = 🎟 کوپن‌های من
-broadcast-button-rewards = 🎁 جایزه‌ها
-broadcast-button-reward = 🎁 دریافت جایزه
+broadcast-button-rewards = 🛍 جوایز
+broadcast-button-reward = 🛍 دریافت جایزه
 broadcast-button-quests = 🎯 مأموریت‌ها
 broadcast-button-quest = 🎯 باز کردن مأموریت
 

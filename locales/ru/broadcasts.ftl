@@ -2,8 +2,8 @@
 
 broadcast-button-coupon = 🎟 Мой купон
 broadcast-button-coupons = 🎟 Мои купоны
-broadcast-button-rewards = 🎁 Награды
-broadcast-button-reward = 🎁 Получить награду
+broadcast-button-rewards = 🛍 Награды
+broadcast-button-reward = 🛍 Получить награду
 broadcast-button-quests = 🎯 Задания
 broadcast-button-quest = 🎯 Открыть задание
 
