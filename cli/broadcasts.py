@@ -21,7 +21,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 from app import broadcasts as wiring
-from cli.arguments import card_code
+from cli.arguments import card_code, row_number
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
 from core.broadcasts.attribution import AttributionReport, Outcome
@@ -36,7 +36,9 @@ CHANNELS = ("telegram", "vk", "whatsapp")
 
 
 def _id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", type=int, help="the broadcast's id (broadcast-create prints it)")
+    parser.add_argument(
+        "id", type=row_number, help="the broadcast's id (broadcast-create prints it)"
+    )
 
 
 class BroadcastCreate(Command):
