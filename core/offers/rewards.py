@@ -122,6 +122,13 @@ def _picture(raw: str | None) -> str | None:
     return picture
 
 
+def _check_cost(cost: int) -> None:
+    if cost < 1:
+        raise InvalidCampaign("a reward costs at least 1 point")
+    if cost > MAX_COST:
+        raise InvalidCampaign(f"a reward costs at most {MAX_COST} points")
+
+
 def _positive_or_none(value: int | None, what: str, *, zero_ok: bool = False) -> int | None:
     if value is None:
         return None
@@ -155,8 +162,7 @@ class Rewards:
         name = spec.name.strip()
         if not name or len(name) > 128 or has_control_characters(name):
             raise InvalidCampaign("a reward name of 1 to 128 characters is required")
-        if not 1 <= spec.cost <= MAX_COST:
-            raise InvalidCampaign(f"a reward costs 1 to {MAX_COST} points")
+        _check_cost(spec.cost)
         picture = _picture(spec.picture)
         stock = _positive_or_none(spec.stock, "stock", zero_ok=True)
         limit = _positive_or_none(spec.per_member_limit, "the per-member limit")
@@ -228,8 +234,7 @@ class Rewards:
             if not isinstance(picture, _Unset):
                 row.picture = _picture(picture)
             if cost is not None:
-                if not 1 <= cost <= MAX_COST:
-                    raise InvalidCampaign(f"a reward costs 1 to {MAX_COST} points")
+                _check_cost(cost)
                 row.cost = cost
             if not isinstance(stock, _Unset):
                 row.stock = _positive_or_none(stock, "stock", zero_ok=True)
