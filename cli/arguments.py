@@ -10,6 +10,7 @@ from typing import Any
 
 from core.members.phones import InvalidPhone, parse_phone_number
 from core.shared import cards
+from core.shared.parsing import row_id
 
 
 def card_code(raw: str) -> str:
@@ -38,6 +39,15 @@ def points_change(raw: str) -> int:
         ) from error
 
 
+def row_number(raw: str) -> int:
+    """The id of a row the program printed (a broadcast, a proof): a whole number no row id
+    is larger than, so that a mistyped one is refused here, not by the database driver."""
+    number = row_id(raw.strip())
+    if number is None:
+        raise argparse.ArgumentTypeError(f"not an id: {raw!r} (a whole number, as printed)")
+    return number
+
+
 def add_member_arguments(parser: argparse.ArgumentParser) -> None:
     """CARD, or `--phone NUMBER` instead: the member a command is about. The number must be
     one a messenger vouched for, and only one member's (cli.command.Context.member_of)."""
@@ -59,7 +69,15 @@ def moment(raw: str) -> datetime:
         parsed = datetime.fromisoformat(raw)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"not an ISO date or time: {raw!r}") from error
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        # Stored and compared in UTC: a moment whose UTC falls off the calendar (year 1 at
+        # +01:00, 9999-12-31 at -01:00) is no moment the database can hold.
+        parsed.astimezone(UTC)
+    except OverflowError as error:
+        raise argparse.ArgumentTypeError(f"out of the calendar in UTC: {raw!r}") from error
+    return parsed
 
 
 def category_amount(raw: str) -> tuple[str, str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 from cli.command import Command, Context
 from core.games.badges.badges import BadgeInfo
 from core.games.errors import InvalidBadge
+from core.shared.parsing import load_json
 
 MAX_FILE_BYTES = 64 * 1024
 
@@ -29,8 +29,8 @@ def read_definition(path: Path) -> Any:
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidBadge(f"{path} is larger than a badge can be ({MAX_FILE_BYTES} bytes)")
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        return load_json(raw.decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError among them
         raise InvalidBadge(f"{path} is not JSON: {error}") from None
 
 

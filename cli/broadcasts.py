@@ -23,10 +23,9 @@ from zoneinfo import ZoneInfo
 
 from app import broadcasts as wiring
 from app.settings import Settings
-from cli.arguments import card_code
+from cli.arguments import card_code, row_number
 from cli.command import Command, Context, Needs
 from cli.coupons import read_text
-from core.birthdays.birthdays import zone_of
 from core.broadcasts.attribution import AttributionReport, Outcome
 from core.broadcasts.broadcasts import (
     BROKEN,
@@ -43,12 +42,15 @@ from core.broadcasts.render import borrowed_languages
 from core.broadcasts.spec import HOLDOUT, BroadcastSpec, Variant, parse_spec
 from core.program import LoyaltyProgram
 from core.shared import cards
+from core.shared.quiet_hours import zone_of
 
 CHANNELS = ("telegram", "vk", "whatsapp")
 
 
 def _id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", type=int, help="the broadcast's id (broadcast-create prints it)")
+    parser.add_argument(
+        "id", type=row_number, help="the broadcast's id (broadcast-create prints it)"
+    )
 
 
 class BroadcastCreate(Command):

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from cli.command import Command, Context, Needs
-from cli.coupons import UnreadableFile
+from cli.coupons import UnreadableFile, UnwritableFile, open_for_output
 from core.games.contests import draw as drawing
 from core.games.contests.contests import ContestView
 from core.games.contests.errors import ContestRefused
 from core.games.contests.spec import localized
+from core.shared.parsing import load_json
 
 # How long fetching a beacon or a published transcript may take.
 FETCH_TIMEOUT_SECONDS = 15
@@ -40,9 +41,9 @@ def _read_json_file(path: str) -> Any:
     except UnicodeDecodeError as error:
         raise UnreadableFile(f"{path} is not UTF-8 text") from error
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UnreadableFile(f"{path} is not JSON: {error}") from error
+        return load_json(text)
+    except ValueError as error:
+        raise UnreadableFile(f"{path} is not JSON: {error}") from None
 
 
 def _fetch(url: str) -> bytes:
@@ -147,6 +148,30 @@ class ContestDraw(Command):
         parser.add_argument("--output", help="also write the transcript to this file")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
+        # An --output that cannot be written is refused before the draw is recorded.
+        output = Path(args.output) if args.output else None
+        created = output is not None and open_for_output(output)
+        try:
+            transcript = await self._draw(context, args)
+        except BaseException:
+            if created and output is not None:
+                output.unlink(missing_ok=True)
+            raise
+        text = json.dumps(transcript, ensure_ascii=False, indent=2, sort_keys=True)
+        # Printed first: the draw is recorded, and its transcript must reach the operator
+        # even if the file cannot be written.
+        print(text)
+        if output is not None:
+            try:
+                await asyncio.to_thread(output.write_text, text + "\n", encoding="utf-8")
+            except OSError as error:
+                raise UnwritableFile(
+                    f"cannot write {output}: {error.strerror}; the transcript is printed"
+                ) from None
+        return 0
+
+    @staticmethod
+    async def _draw(context: Context, args: argparse.Namespace) -> Any:
         contests = context.program.contests
         contest = await contests.get(args.contest)
         if contest.kind == "leaderboard":
@@ -178,17 +203,13 @@ class ContestDraw(Command):
                     raise
                 # Which relay (or file) gave the round that is not drand's.
                 raise ContestRefused("beacon_invalid", f"{where}: {refusal.detail}") from None
-        text = json.dumps(transcript, ensure_ascii=False, indent=2, sort_keys=True)
-        if args.output:
-            await asyncio.to_thread(Path(args.output).write_text, text + "\n", encoding="utf-8")
-        print(text)
-        return 0
+        return transcript
 
 
 def fetch_beacon(url: str) -> Any:
     """A drand relay's answer for a round (JSON): refused if the relay cannot be read."""
     try:
-        return json.loads(_fetch(url))
+        return load_json(_fetch(url))
     except (OSError, urllib.error.URLError, ValueError) as error:
         raise ContestRefused(
             "beacon_unavailable",
@@ -251,8 +272,8 @@ class VerifyDraw(Command):
             if len(raw) > MAX_TRANSCRIPT_BYTES:
                 raise UnreadableFile(f"{source} is larger than a transcript can be")
             try:
-                transcript = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                transcript = load_json(raw)
+            except ValueError as error:  # UnicodeDecodeError among them
                 raise UnreadableFile(f"{source} is not JSON: {error}") from None
         else:
             transcript = await asyncio.to_thread(_read_json_file, source)

@@ -64,6 +64,25 @@ class UnreadableFile(InvalidInput):
     code = "unreadable_file"
 
 
+class UnwritableFile(InvalidInput):
+    """A file the operator asked the output written to that cannot be written (no such
+    directory, a directory, not allowed)."""
+
+    code = "unwritable_file"
+
+
+def open_for_output(path: Path) -> bool:
+    """Make sure `path` can be written before anything is made to write there (touched, not
+    truncated); whether it is new, so that it can be removed again if nothing comes of it."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise UnwritableFile(f"cannot write {path}: {error.strerror}") from None
+    return not existed
+
+
 def read_lines(source: str) -> list[str]:
     """The lines of a file, or of stdin for "-"."""
     return _read(source).splitlines()
@@ -147,11 +166,29 @@ class CouponsGenerate(Command):
         parser.add_argument("--output", type=Path, help="write the codes to this file")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
-        codes = await context.program.coupons.generate(args.slug, args.count, pattern=args.pattern)
-        if args.output is not None:
-            await asyncio.to_thread(
-                args.output.write_text, "\n".join(codes) + "\n", encoding="utf-8"
+        # An --output that cannot be written is refused before any code is stored: codes
+        # made and then lost with the file would be live coupons nobody can hand out.
+        created = args.output is not None and open_for_output(args.output)
+        try:
+            codes = await context.program.coupons.generate(
+                args.slug, args.count, pattern=args.pattern
             )
+        except BaseException:
+            if created:
+                args.output.unlink(missing_ok=True)
+            raise
+        if args.output is not None:
+            try:
+                await asyncio.to_thread(
+                    args.output.write_text, "\n".join(codes) + "\n", encoding="utf-8"
+                )
+            except OSError as error:
+                # Stored already: printed, so that they are not lost (a full disk ...).
+                print("\n".join(codes))
+                raise UnwritableFile(
+                    f"cannot write {args.output}: {error.strerror}; "
+                    f"the {len(codes)} codes generated are printed above"
+                ) from None
             print(f"Generated {len(codes)} codes for {args.slug} into {args.output}.")
         else:
             print("\n".join(codes))

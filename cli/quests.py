@@ -17,6 +17,7 @@ import json
 from datetime import UTC
 from pathlib import Path
 
+from cli.arguments import row_number
 from cli.command import Command, Context, UsageError
 from cli.coupons import read_text
 from core.games.quests.definition import QuestDefinition, parse_definition
@@ -139,8 +140,8 @@ class QuestReview(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         decision = parser.add_mutually_exclusive_group()
-        decision.add_argument("--approve", type=int, metavar="ID", help="approve this proof")
-        decision.add_argument("--reject", type=int, metavar="ID", help="reject this proof")
+        decision.add_argument("--approve", type=row_number, metavar="ID", help="approve this proof")
+        decision.add_argument("--reject", type=row_number, metavar="ID", help="reject this proof")
         parser.add_argument("--reason", help="why it was rejected (the member reads it)")
         parser.add_argument("--actor", default="staff", help="who reviews")
 

@@ -3,7 +3,8 @@
 python main.py rules                      every rule in force, as JSON
 python main.py rules set KEY VALUE        one rule; VALUE is JSON (0.1, 30, true, "text",
                                           [...], {...}) or else plain text
-python main.py rules set KEY --file F     one rule from a JSON file (tiers, promotions, ...)
+python main.py rules set KEY --file F     one rule from a JSON file (tiers, promotions, ...),
+                                          or from stdin with --file -
 
 A value the program cannot use is refused with the reason and changes nothing.
 """
@@ -11,14 +12,12 @@ A value the program cannot use is refused with the reason and changes nothing.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from cli.command import Command, Context, UsageError
+from cli.coupons import read_text
 from core.rules.book import rules_as_json
 from core.shared.errors import InvalidRules
 
@@ -37,6 +36,11 @@ def _loads(text: str) -> Any:
     except RecursionError:
         # Not text either: a value nested thousands of levels deep is no rule.
         raise InvalidRules("the value is nested too deeply to be a rule") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        # An integer of thousands of digits (past sys.get_int_max_str_digits): no rule either.
+        raise InvalidRules("the value has a number with too many digits to be a rule") from None
 
 
 class Rules(Command):
@@ -49,7 +53,7 @@ class Rules(Command):
         change = actions.add_parser("set", help="set one rule")
         change.add_argument("key", help="the rule's name, as `rules` shows it")
         change.add_argument("value", nargs="?", help="JSON, or plain text")
-        change.add_argument("--file", type=Path, help="read the value (JSON) from this file")
+        change.add_argument("--file", help="read the value (JSON) from this file, or - for stdin")
         change.add_argument("--actor", default="operator", help="who changes it (kept with it)")
 
     async def run(self, context: Context, args: argparse.Namespace) -> int:
@@ -61,12 +65,12 @@ class Rules(Command):
         if (args.value is None) == (args.file is None):
             raise UsageError("Give the value, or --file with it, not both.")
         if args.file is not None:
+            text = await read_text(args.file)  # UnreadableFile if it cannot be read as text
             try:
-                text = await asyncio.to_thread(args.file.read_text, encoding="utf-8")
                 value = _loads(text)
-            except (OSError, json.JSONDecodeError) as error:
-                print(f"Cannot read {args.file}: {error}", file=sys.stderr)
-                return 1
+            except json.JSONDecodeError as error:
+                where = "stdin" if args.file == "-" else args.file
+                raise InvalidRules(f"{where} is not JSON: {error}") from None
         else:
             value = parse_value(args.value)
         # A refused value (InvalidRules) is printed and mapped to its exit code by cli/errors.py.

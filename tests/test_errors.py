@@ -140,6 +140,7 @@ CODES = [
     "unknown_event_kind",
     "unknown_job",
     "unreadable_file",
+    "unwritable_file",
 ]
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")

@@ -133,11 +133,17 @@ def _optional_money(raw: Decimal | str | None, what: str) -> Decimal | None:
         raise InvalidCampaign(f"{what}: {error}") from error
 
 
-def _optional_count(raw: int | None, what: str) -> int | None:
+# The most a campaign's limits may say: their columns are 32-bit, and a coupon's validity
+# must end before the calendar does (now + valid days is computed at every issue).
+MAX_LIMIT = 1_000_000_000
+MAX_VALID_DAYS = 36_500
+
+
+def _optional_count(raw: int | None, what: str, *, most: int = MAX_LIMIT) -> int | None:
     if raw is None:
         return None
-    if raw < 1:
-        raise InvalidCampaign(f"{what} must be at least 1 (or left out for no limit)")
+    if not 1 <= raw <= most:
+        raise InvalidCampaign(f"{what} must be 1 to {most} (or left out for no limit)")
     return raw
 
 
@@ -201,8 +207,8 @@ class Campaigns:
                 raise InvalidCampaign("campaign dates need a time zone")
         if spec.starts_at and spec.ends_at and spec.starts_at >= spec.ends_at:
             raise InvalidCampaign("the campaign must end after it starts")
-        if spec.uses_per_coupon < 1:
-            raise InvalidCampaign("uses per coupon must be at least 1")
+        if not 1 <= spec.uses_per_coupon <= MAX_LIMIT:
+            raise InvalidCampaign(f"uses per coupon must be 1 to {MAX_LIMIT}")
         now = self._clock.now()
         return CouponCampaign(
             slug=slug,
@@ -214,7 +220,7 @@ class Campaigns:
             min_order=_optional_money(spec.min_order, "minimum order"),
             starts_at=spec.starts_at,
             ends_at=spec.ends_at,
-            valid_days=_optional_count(spec.valid_days, "valid days"),
+            valid_days=_optional_count(spec.valid_days, "valid days", most=MAX_VALID_DAYS),
             total_limit=_optional_count(spec.total_limit, "the total limit"),
             per_member_limit=_optional_count(spec.per_member_limit, "the per-member limit"),
             budget=budget,

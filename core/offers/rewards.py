@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, Member, Reward, RewardClaim
 from core.ledger.entries import Ledger
-from core.offers.campaigns import CampaignSpec, CouponKind
+from core.offers.campaigns import MAX_LIMIT, CampaignSpec, CouponKind
 from core.offers.coupons import Coupons
 from core.offers.events import RewardClaimed
 from core.offers.issuing import IssuedCoupon
@@ -122,11 +122,22 @@ def _picture(raw: str | None) -> str | None:
     return picture
 
 
+def _check_cost(cost: int) -> None:
+    if cost < 1:
+        raise InvalidCampaign("a reward costs at least 1 point")
+    if cost > MAX_COST:
+        raise InvalidCampaign(f"a reward costs at most {MAX_COST} points")
+
+
 def _positive_or_none(value: int | None, what: str, *, zero_ok: bool = False) -> int | None:
     if value is None:
         return None
-    if value < (0 if zero_ok else 1):
-        raise InvalidCampaign(f"{what} must be at least {0 if zero_ok else 1}")
+    least = 0 if zero_ok else 1
+    if value < least:
+        raise InvalidCampaign(f"{what} must be at least {least}")
+    if value > MAX_LIMIT:
+        # Its column is 32-bit.
+        raise InvalidCampaign(f"{what} must be at most {MAX_LIMIT}")
     return value
 
 
@@ -151,8 +162,7 @@ class Rewards:
         name = spec.name.strip()
         if not name or len(name) > 128 or has_control_characters(name):
             raise InvalidCampaign("a reward name of 1 to 128 characters is required")
-        if not 1 <= spec.cost <= MAX_COST:
-            raise InvalidCampaign("a reward costs at least 1 point")
+        _check_cost(spec.cost)
         picture = _picture(spec.picture)
         stock = _positive_or_none(spec.stock, "stock", zero_ok=True)
         limit = _positive_or_none(spec.per_member_limit, "the per-member limit")
@@ -224,8 +234,7 @@ class Rewards:
             if not isinstance(picture, _Unset):
                 row.picture = _picture(picture)
             if cost is not None:
-                if not 1 <= cost <= MAX_COST:
-                    raise InvalidCampaign("a reward costs at least 1 point")
+                _check_cost(cost)
                 row.cost = cost
             if not isinstance(stock, _Unset):
                 row.stock = _positive_or_none(stock, "stock", zero_ok=True)

@@ -142,7 +142,13 @@ class RedemptionTooLarge(Refused):
 
 
 class PurchaseNotFound(NotFound):
+    """No purchase was recorded under this receipt id (a refund names one)."""
+
     code = "purchase_not_found"
+
+    def __init__(self, purchase_id: str) -> None:
+        super().__init__(f"no purchase with id {purchase_id!r}")
+        self.purchase_id = purchase_id
 
 
 class RedemptionNotFound(NotFound):

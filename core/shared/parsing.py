@@ -8,7 +8,7 @@ import json
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +29,37 @@ MAX_NOTE_LENGTH = 256
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cs", "Co"})
 
 Model = TypeVar("Model", bound=BaseModel)
+# The largest row id (BIGINT): a number past it names no row, and a driver cannot even send it.
+MAX_ROW_ID = 2**63 - 1
+
+
+def load_json(text: str | bytes) -> Any:
+    """A JSON text's value, or ValueError saying in plain words why it is none: besides what
+    the parser says, a text nested deeper than the parser's recursion (RecursionError) and a
+    number longer than Python converts (ValueError naming sys.set_int_max_str_digits) are
+    named as such, so that no caller lets them through as a traceback."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as error:
+        if "int_max_str_digits" in str(error):
+            raise ValueError("a number has too many digits") from None
+        raise
+
+
+def row_id(raw: int | str) -> int | None:
+    """The row id `raw` names (an int, or ASCII digits), if it can name one; None for a
+    text that is no id (a slug) or a number past MAX_ROW_ID (no row has it)."""
+    if isinstance(raw, str):
+        if not (raw.isascii() and raw.isdigit()):
+            return None
+        if len(raw.lstrip("0")) > len(str(MAX_ROW_ID)):
+            return None
+        raw = int(raw)
+    return raw if 0 <= raw <= MAX_ROW_ID else None
 
 
 def parse_model(
@@ -45,7 +76,7 @@ def parse_model(
     when it is no JSON object, or what pydantic found as `explained` words it."""
     if from_text and isinstance(raw, str | bytes):
         try:
-            raw = json.loads(raw)
+            raw = load_json(raw)
         except ValueError as error:
             raise refusal(f"not JSON: {error}") from None
     if not isinstance(raw, dict):

@@ -80,6 +80,7 @@ from core.referrals.events import ReferralQualified
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.owners import owner_of_card
+from core.shared.parsing import row_id
 from core.shared.writes import insert_ignoring
 
 log = logging.getLogger(__name__)
@@ -278,8 +279,11 @@ class Contests:
     async def _row_in(
         self, session: AsyncSession, contest: int | str, *, lock: bool = False
     ) -> Contest:
-        if isinstance(contest, int) or contest.isdigit():
-            statement = select(Contest).where(Contest.id == int(contest))
+        number = row_id(contest)
+        if number is not None:
+            statement = select(Contest).where(Contest.id == number)
+        elif isinstance(contest, int):
+            raise ContestNotFound(contest)  # a negative id: no contest has it
         else:
             statement = select(Contest).where(Contest.slug == contest)
         row = await session.scalar(statement.with_for_update() if lock else statement)

@@ -126,7 +126,7 @@ from core.segments.service import Segments
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.errors import CampaignNotFound, CouponRefused
-from core.shared.parsing import parse_actor
+from core.shared.parsing import parse_actor, row_id
 from core.shared.writes import insert_ignoring, retry_on_conflict
 
 QUEST_REASON = "quest"
@@ -1240,8 +1240,11 @@ class Quests:
         return tally, completed
 
     async def _row_in(self, session: AsyncSession, quest: int | str) -> Quest:
-        if isinstance(quest, int) or (isinstance(quest, str) and quest.isdigit()):
-            row = await session.get(Quest, int(quest))
+        number = row_id(quest)
+        if number is not None:
+            row = await session.get(Quest, number)
+        elif isinstance(quest, int):
+            row = None  # a negative id: no quest has it
         else:
             row = await session.scalar(select(Quest).where(Quest.slug == quest))
         if row is None:
