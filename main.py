@@ -15,7 +15,14 @@ import sys
 
 from app.settings import Settings
 from cli import registry
-from cli.errors import REFUSALS, database_unreachable, report, report_unreachable
+from cli.errors import (
+    REFUSALS,
+    database_not_set_up,
+    database_unreachable,
+    report,
+    report_not_set_up,
+    report_unreachable,
+)
 from core.shared.redaction import install_log_redaction
 
 
@@ -44,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if database_unreachable(error):
             return report_unreachable(settings.database_url)
+        if database_not_set_up(error):
+            return report_not_set_up(settings.database_url)
         raise
 
 

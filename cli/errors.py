@@ -4,11 +4,13 @@ A `LoyaltyError` exits with its own `exit_code` (the kind's, from core.shared.er
 operator typed that do not exist as such (a card code, a job) and commands that do not say one
 thing to do are usage errors, 2, like argparse's own. A database that cannot be reached
 (refused, unknown host, timed out, wrong password, no such database, an unopenable file) is
-named, without its password, and exits 1: never a traceback.
+named, without its password, and exits 1: never a traceback; so is one that has not been
+migrated (no such table or column), with the command that sets it up.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from types import TracebackType
@@ -103,6 +105,51 @@ def _raised_under_database(traceback: TracebackType | None) -> bool:
             return True
         traceback = traceback.tb_next
     return False
+
+
+def database_not_set_up(error: BaseException) -> bool:
+    """Whether `error` is a query meeting a database without this program's tables (never
+    migrated: a command run against an empty or wrong database) or columns (migrated by an
+    older version of the program)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    cause: BaseException | None = error.orig
+    while cause is not None:
+        if isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(
+            ("no such table", "no such column")
+        ):
+            return True
+        kind = type(cause)
+        if kind.__module__.startswith("asyncpg") and kind.__name__ in (
+            "UndefinedTableError",
+            "UndefinedColumnError",
+        ):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def report_not_set_up(database_url: str) -> int:
+    print(
+        f"The database at {shown_url(database_url)}{_where(database_url)} is not set up for "
+        "this version of the program: run `python main.py migrate` (or point DATABASE_URL at "
+        "the shop's database)",
+        file=sys.stderr,
+    )
+    return UNREACHABLE
+
+
+def _where(database_url: str) -> str:
+    """An SQLite file's place on disk, when the URL names it relative to the folder the
+    command runs in (the likeliest reason a command finds no tables: another folder)."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return ""
+    path = url.database
+    if not url.drivername.startswith("sqlite") or not path or os.path.isabs(path):
+        return ""
+    return f" ({os.path.abspath(path)})"
 
 
 def report_unreachable(database_url: str) -> int:

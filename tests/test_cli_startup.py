@@ -176,3 +176,31 @@ def test_output_cut_short_by_its_reader_ends_quietly(
         os.close(write_end)
     assert "Traceback" not in process.stderr.decode(), process.stderr.decode()[-2000:]
     assert process.returncode == 141
+
+
+@pytest.mark.parametrize("argv", [("rules",), ("broadcast-status", "1"), ("quest-list",)])
+def test_a_command_run_where_no_database_was_set_up_says_how_to_set_it_up(
+    tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    """The default database is `data/loyalty.db` under the folder the command runs in: from
+    another folder (or against an empty database) the operator is told which file it opened
+    and what to run, not shown SQLAlchemy's traceback."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TELEGRAM_")}
+    env.pop("DATABASE_URL", None)
+    env.update(REDIS_URL="", PYTHONPATH=str(ROOT))
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    err = process.stderr.decode()
+    assert "Traceback" not in err, err[-2000:]
+    assert process.returncode == 1
+    assert err.strip() == (
+        "The database at sqlite+aiosqlite:///data/loyalty.db "
+        f"({tmp_path / 'data' / 'loyalty.db'}) is not set up for this version of the program: "
+        "run `python main.py migrate` (or point DATABASE_URL at the shop's database)"
+    )
