@@ -24,7 +24,8 @@ already under the key is replayed when
   - when the caller gives a reference, its reference is equal too;
 anything else under that key is an `IdempotencyConflict`. A replay posts nothing and returns
 that entry with the asked member's balance now. It is judged after the asked member's row is
-locked, as any posting, so it never races the first request of that member.
+locked, as any posting; two first requests racing on one key are settled by the key's unique
+constraint, and the loser's retry (`retry_on_conflict`) is judged by this rule.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ class Ledger:
         reference: str | None = None,
         take_first_from: int | None = None,
     ) -> Posting:
-        """Add `points` (negative to spend). Replaying a key returns the first result; what
-        a replay is, is in the module's docstring."""
+        """Add `points` (negative to spend). Replaying a key returns the first result (the
+        module's docstring says what a replay is)."""
 
         async def attempt() -> Posting:
             async with self._db.transaction() as session:
