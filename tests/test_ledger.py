@@ -89,6 +89,29 @@ async def test_reusing_a_key_for_a_different_operation_is_a_conflict(
     assert await ledger.balance(member.id) == WELCOME_BONUS + 40
 
 
+async def test_reusing_a_key_with_another_reference_is_a_conflict(runtime: Runtime) -> None:
+    ledger = runtime.program.ledger
+    member = await enrol(runtime)
+    first = await ledger.post(
+        member.id, 40, reason="bonus", actor="m", idempotency_key="gift-1", reference="order-1"
+    )
+
+    with pytest.raises(IdempotencyConflict) as raised:
+        await ledger.post(
+            member.id, 40, reason="bonus", actor="m", idempotency_key="gift-1", reference="order-2"
+        )
+
+    assert raised.value.code == "idempotency_conflict"
+    # The same reference, or none given (the caller does not judge by it): the first result.
+    for reference in ("order-1", None):
+        again = await ledger.post(
+            member.id, 40, reason="bonus", actor="m", idempotency_key="gift-1", reference=reference
+        )
+        assert again.replayed and again.entry == first.entry
+    assert await count(runtime, LedgerEntry) == 2
+    assert await ledger.balance(member.id) == WELCOME_BONUS + 40
+
+
 async def test_reusing_a_key_for_another_member_is_a_conflict(runtime: Runtime) -> None:
     ledger = runtime.program.ledger
     alice = await enrol(runtime, "alice")

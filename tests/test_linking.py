@@ -16,10 +16,13 @@ from core.db.models import (
     LinkCode,
     Member,
     Merge,
+    Notice,
     RetiredIdentity,
 )
 from core.members.accounts import IdentityKey, LastIdentity
 from core.members.linking import MAX_WRONG_CODES, LinkRefused
+from core.notices.outbox import NoticeKind
+from core.shared.errors import IdempotencyConflict
 from handlers.messages import Incoming, Reply
 from tests.data import count, enrol, registration, scalar
 
@@ -240,3 +243,56 @@ async def test_a_purchase_replayed_after_its_member_was_merged_is_a_replay(
     assert again.replayed and again.points == first.points
     assert again.member_id == older.id and again.balance == 230
     assert await count(runtime, LedgerEntry) == 5, "welcome ×2, purchase, merge out and in"
+
+
+async def test_a_ledger_key_replayed_after_its_member_was_merged_is_a_replay(
+    runtime: Runtime,
+) -> None:
+    ledger = runtime.program.ledger
+    older = await enrol(runtime, "older")
+    newer = (await runtime.program.members.enrol(registration("newer", channel="vk"))).member
+    bob = await enrol(runtime, "bob")
+    first = await ledger.post(
+        newer.id, 40, reason="bonus", actor="marketer", idempotency_key="gift-1", reference="g"
+    )
+    code = await ask_for_code(runtime, "vk", "newer")
+    await say(runtime, "telegram", "older", code)
+    entries_after_merge = await count(runtime, LedgerEntry)
+
+    # Asked for the surviving member, or for the card merged into it: the first entry.
+    for member_id in (older.id, newer.id):
+        again = await ledger.post(
+            member_id, 40, reason="bonus", actor="marketer", idempotency_key="gift-1"
+        )
+        assert again.replayed and again.entry == first.entry
+    survivor = await ledger.post(
+        older.id, 40, reason="bonus", actor="marketer", idempotency_key="gift-1", reference="g"
+    )
+    assert survivor.balance == 240, "the survivor's balance now: 100 + 100 + 40"
+    # Somebody else is not the same member, merge or not.
+    with pytest.raises(IdempotencyConflict):
+        await ledger.post(bob.id, 40, reason="bonus", actor="marketer", idempotency_key="gift-1")
+    assert await count(runtime, LedgerEntry) == entries_after_merge
+    assert await ledger.balance(bob.id) == 100
+
+
+async def test_a_redemption_replayed_after_its_member_was_merged_is_a_replay(
+    runtime: Runtime,
+) -> None:
+    purchases = runtime.program.purchases
+    older = await enrol(runtime, "older")
+    newer = (await runtime.program.members.enrol(registration("newer", channel="vk"))).member
+    first = await purchases.redeem(newer.card_code, 60, redemption_id="T-1", actor="till")
+    code = await ask_for_code(runtime, "vk", "newer")
+    await say(runtime, "telegram", "older", code)
+    entries_after_merge = await count(runtime, LedgerEntry)
+
+    # The till sends it again (a lost answer) with the card it had.
+    again = await purchases.redeem(newer.card_code, 60, redemption_id="T-1", actor="till")
+
+    assert (first.replayed, again.replayed) == (False, True)
+    assert (again.member_id, again.points, again.balance) == (older.id, 60, 140)
+    assert await count(runtime, LedgerEntry) == entries_after_merge
+    assert await count(runtime, Notice, Notice.kind == NoticeKind.POINTS_SPENT) == 1
+    with pytest.raises(IdempotencyConflict):
+        await purchases.redeem(newer.card_code, 61, redemption_id="T-1", actor="till")

@@ -15,14 +15,16 @@ from app.runtime import Runtime
 from app.settings import Settings
 from core.db.models import Coupon, LedgerEntry, Member, Notice, Purchase
 from core.members.accounts import IdentityKey, Profile, Registration
+from core.notices.outbox import NoticeKind
 from core.offers.campaigns import CampaignSpec
 from core.shared import cards
 from core.shared.errors import InsufficientPoints
 from handlers.messages import Incoming
 from handlers.render.i18n import Translator
 from handlers.render.notices import NoticeTexts
-from tests.data import count, enrol, scalar
+from tests.data import count, enrol, registration, scalar
 from tests.test_cli import cli_env, run_cli, run_main
+from tests.test_linking import ask_for_code, say
 
 __all__ = ["cli_env"]
 
@@ -271,6 +273,35 @@ async def test_an_adjustment_corrects_the_balance_once_with_who_and_why(
         "reason": "adjustment",
         "reference": "Receipt 17 not scanned",
     }.items() <= exported["points"][1].items()
+
+
+async def test_an_adjustment_sent_again_after_the_card_was_merged_is_made_once(
+    runtime: Runtime, cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann = await join(runtime, "ann")
+    second = (await runtime.program.members.enrol(registration("ann-vk", channel="vk"))).member
+    add = ("adjust", second.card_code, "50", "--reason", "Receipt 17 not scanned", "--id", "SUP-1")
+    assert await run_cli(*add) == 0
+    capsys.readouterr()
+    # Ann joins her two cards: the second one's 150 points move to her first.
+    await say(runtime, "telegram", "ann", await ask_for_code(runtime, "vk", "ann-vk"))
+    written = await count(runtime, LedgerEntry)
+
+    # The support script is retried with the card it had: the adjustment made before, told
+    # on the card that card is part of now.
+    assert await run_cli(*add) == 0
+    out, _ = capsys.readouterr()
+    assert (
+        f"Adjustment SUP-1 was already made: +50 points on card {cards.display(ann.card_code)} "
+        "(Receipt 17 not "
+        f"scanned). Balance: {2 * WELCOME_BONUS + 50}." in out
+    )
+    # The same id with another reason is still refused.
+    assert await run_cli(*add[:4], "Another reason", *add[5:]) == 1
+    _, err = capsys.readouterr()
+    assert "Refused: idempotency key 'adjustment:SUP-1' was already used" in err
+    assert await count(runtime, LedgerEntry) == written
+    assert await count(runtime, Notice, Notice.kind == NoticeKind.POINTS_ADJUSTED) == 1
 
 
 @pytest.mark.parametrize(

@@ -233,7 +233,11 @@ class Purchases:
             raise MemberNotFound(code)
         previous = await session.scalar(select(Purchase).where(Purchase.purchase_id == purchase_id))
         if previous is not None:
-            # Compare today's owners: the member may have been merged since.
+            # The purchase's own record, not its ledger entry, is what a replay is checked
+            # against: its amount, store and categories are not the ledger's to know, its
+            # points were worked out under the rules of that day, and a purchase worth no
+            # points has no entry. Same member as the ledger counts it: today's owners (the
+            # card may have been merged since).
             owner = await session.scalar(owner_of(previous.member_id))
             if (
                 owner != member_id
@@ -494,17 +498,18 @@ class Purchases:
                     idempotency_key=f"redemption:{redemption_id}",
                     reference=redemption_id,
                 )
-                # Published for a replay too: subscribers key on redemption_id.
-                await self._bus.publish_in(
-                    session,
-                    PointsRedeemed(
-                        occurred_at=self._clock.now(),
-                        member_id=owner,
-                        redemption_id=redemption_id,
-                        points=points,
-                        balance=posting.balance,
-                    ),
-                )
+                if not posting.replayed:
+                    # A replay was published with its first posting, in its transaction.
+                    await self._bus.publish_in(
+                        session,
+                        PointsRedeemed(
+                            occurred_at=self._clock.now(),
+                            member_id=owner,
+                            redemption_id=redemption_id,
+                            points=points,
+                            balance=posting.balance,
+                        ),
+                    )
                 return Redemption(owner, points, posting.balance, posting.replayed)
 
         # The same redemption posted concurrently: the retry reports it.

@@ -2,27 +2,26 @@
 with who did it and why.
 
 An adjustment is one ledger entry (reason `adjustment`, the staff's words as its reference,
-the staff member as its actor), idempotent on the adjustment's id: the same id again is a
-replay, the same id with another member, amount or reason is refused. Taking points back
-never takes the balance below zero; points added settle a refund's debt first, as any
-earning does (core.ledger.entries).
+the staff member as its actor), idempotent on the adjustment's id, as the ledger judges a
+replay (core.ledger.entries): the same id again for the same member (or the card it was
+merged into since), amount and reason is a replay, which returns the first entry and tells
+the member nothing more; the same id with another member, amount or reason is refused.
+Taking points back never takes the balance below zero; points added settle a refund's debt
+first, as any earning does (core.ledger.entries).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import LedgerEntry, Member
 from core.ledger.entries import Entry, Ledger
 from core.ledger.events import PointsAdjusted
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
-from core.shared.errors import IdempotencyConflict, InvalidAmount, InvalidReference
-from core.shared.owners import owner_of
+from core.shared.errors import InvalidAmount, InvalidReference
 from core.shared.parsing import clean_text, parse_actor, parse_reference
 from core.shared.writes import retry_on_conflict
 
@@ -86,33 +85,20 @@ class Adjustments:
         reason: str,
         actor: str,
     ) -> Adjustment:
-        key = f"{ADJUSTMENT_REASON}:{adjustment_id}"
-        previous = await session.scalar(
-            select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
-        )
-        if previous is not None:
-            # Compare today's owners: the member may have been merged since.
-            owner = await session.scalar(owner_of(previous.member_id))
-            if (owner, previous.points, previous.reason, previous.reference) != (
-                member_id,
-                points,
-                ADJUSTMENT_REASON,
-                reason,
-            ):
-                raise IdempotencyConflict(key)
-            balance = await session.scalar(select(Member.balance).where(Member.id == member_id))
-            return Adjustment(
-                member_id, adjustment_id, Entry.of(previous), int(balance or 0), replayed=True
-            )
         posting = await self._ledger.post_in(
             session,
             member_id,
             points,
             reason=ADJUSTMENT_REASON,
             actor=actor,
-            idempotency_key=key,
+            idempotency_key=f"{ADJUSTMENT_REASON}:{adjustment_id}",
             reference=reason,
         )
+        if posting.replayed:
+            # Told when it was made: the member hears of one adjustment once.
+            return Adjustment(
+                member_id, adjustment_id, posting.entry, posting.balance, replayed=True
+            )
         await self._bus.publish_in(
             session,
             PointsAdjusted(
@@ -123,6 +109,4 @@ class Adjustments:
                 balance=posting.balance,
             ),
         )
-        return Adjustment(
-            member_id, adjustment_id, posting.entry, posting.balance, replayed=posting.replayed
-        )
+        return Adjustment(member_id, adjustment_id, posting.entry, posting.balance, replayed=False)

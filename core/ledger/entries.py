@@ -13,6 +13,19 @@ batch expires only its own remainder goes, never points earned later.
 Points given back (a merge moving them, a cancelled redemption returning them) go into lots
 with the expiries of the lots they were taken from: giving points back never makes them
 younger, and points whose date has passed meanwhile never settle a debt.
+
+A posting is idempotent on its key, and `post_in` alone decides what "the same request
+again" is; callers rely on `Posting.replayed` and keep no check of their own. The entry
+already under the key is replayed when
+  - its member and the member asked for are one member today (`core.shared.owners`: a card
+    merged since counts as the card it was merged into, so a request replayed with the
+    surviving member, or with the original one, finds its first result),
+  - its points and its reason are equal, and
+  - when the caller gives a reference, its reference is equal too;
+anything else under that key is an `IdempotencyConflict`. A replay posts nothing and returns
+that entry with the asked member's balance now. It is judged after the asked member's row is
+locked, as any posting; two first requests racing on one key are settled by the key's unique
+constraint, and the loser's retry (`retry_on_conflict`) is judged by this rule.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from core.db.database import Database
 from core.db.models import LedgerEntry, LotAllocation, Member, PointLot, ProgramRule
 from core.shared.clock import Clock
 from core.shared.errors import IdempotencyConflict, InsufficientPoints, MemberNotFound
+from core.shared.owners import owner_of
 from core.shared.parsing import parse_actor
 from core.shared.writes import retry_on_conflict
 
@@ -109,7 +123,8 @@ class Ledger:
         reference: str | None = None,
         take_first_from: int | None = None,
     ) -> Posting:
-        """Add `points` (negative to spend). Replaying a key returns the first result."""
+        """Add `points` (negative to spend). Replaying a key returns the first result (the
+        module's docstring says what a replay is)."""
 
         async def attempt() -> Posting:
             async with self._db.transaction() as session:
@@ -162,12 +177,7 @@ class Ledger:
             select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
         )
         if previous is not None:
-            if (previous.member_id, previous.points, previous.reason) != (
-                member_id,
-                points,
-                reason,
-            ):
-                raise IdempotencyConflict(idempotency_key)
+            await self._check_replay(session, previous, member, points, reason, reference)
             return Posting(entry=Entry.of(previous), balance=member.balance, replayed=True)
         if member.balance + points < 0:
             raise InsufficientPoints(member.balance, -points)
@@ -213,6 +223,32 @@ class Ledger:
             )
         await session.flush()
         return Posting(entry=Entry.of(row), balance=member.balance, replayed=False)
+
+    async def _check_replay(
+        self,
+        session: AsyncSession,
+        previous: LedgerEntry,
+        member: Member,
+        points: int,
+        reason: str,
+        reference: str | None,
+    ) -> None:
+        """IdempotencyConflict unless posting `points` to `member` is a replay of `previous`
+        (the rule is in the module's docstring). `member` is locked; the previous entry's
+        member is only read, so a posting still locks one member row."""
+        asked = member.merged_into_id or member.id
+        owner = (
+            asked
+            if previous.member_id == member.id
+            else await session.scalar(owner_of(previous.member_id))
+        )
+        if (
+            owner != asked
+            or previous.points != points
+            or previous.reason != reason
+            or (reference is not None and previous.reference != reference)
+        ):
+            raise IdempotencyConflict(previous.idempotency_key)
 
     async def _open_lots(
         self,
