@@ -22,6 +22,7 @@ from core.db.models import (
 from core.members.accounts import IdentityKey, LastIdentity
 from core.members.linking import MAX_WRONG_CODES, LinkRefused
 from core.notices.outbox import NoticeKind
+from core.offers.rewards import RewardSpec
 from core.shared.errors import IdempotencyConflict
 from handlers.messages import Incoming, Reply
 from tests.data import count, enrol, registration, scalar
@@ -296,3 +297,26 @@ async def test_a_redemption_replayed_after_its_member_was_merged_is_a_replay(
     assert await count(runtime, Notice, Notice.kind == NoticeKind.POINTS_SPENT) == 1
     with pytest.raises(IdempotencyConflict):
         await purchases.redeem(newer.card_code, 61, redemption_id="T-1", actor="till")
+
+
+async def test_a_reward_claim_replayed_after_its_member_was_merged_is_a_replay(
+    runtime: Runtime,
+) -> None:
+    """The chat's answer to a claim was lost and the claim comes again after the member linked
+    their VK card into their Telegram one: the same coupon, no second spending."""
+    rewards = runtime.program.rewards
+    await rewards.add(RewardSpec(slug="mug", name="Mug", cost=50), actor="t")
+    older = await enrol(runtime, "older")
+    newer = (await runtime.program.members.enrol(registration("newer", channel="vk"))).member
+    first = await rewards.claim(newer.id, "mug", claim_id="C-1", actor="member")
+    code = await ask_for_code(runtime, "vk", "newer")
+    await say(runtime, "telegram", "older", code)
+    entries_after_merge = await count(runtime, LedgerEntry)
+
+    for member_id in (older.id, newer.id):
+        again = await rewards.claim(member_id, "mug", claim_id="C-1", actor="member")
+        assert again.replayed and again.coupon.code == first.coupon.code
+    assert await count(runtime, LedgerEntry) == entries_after_merge
+    stranger = await enrol(runtime, "stranger")
+    with pytest.raises(IdempotencyConflict):
+        await rewards.claim(stranger.id, "mug", claim_id="C-1", actor="member")

@@ -32,7 +32,7 @@ from core.shared.errors import (
     RewardNotFound,
     RewardRefused,
 )
-from core.shared.owners import member_ids_of
+from core.shared.owners import member_ids_of, owner_of
 from core.shared.parsing import (
     has_control_characters,
     parse_actor,
@@ -336,7 +336,14 @@ class Rewards:
         campaign = await session.get(CouponCampaign, row.campaign_id, with_for_update=True)
         assert campaign is not None
         if previous is not None:
-            if previous.reward_id != row.id or previous.member_id != member_id:
+            # The same member today: the claim may have been made with a card merged since.
+            asked = member.merged_into_id or member.id
+            owner = (
+                asked
+                if previous.member_id == member.id
+                else await session.scalar(owner_of(previous.member_id))
+            )
+            if previous.reward_id != row.id or owner != asked:
                 raise IdempotencyConflict(f"reward-claim:{claim_id}")
             coupon = await session.get(Coupon, previous.coupon_id)
             assert coupon is not None
