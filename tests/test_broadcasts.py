@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 import main
 from app import broadcasts as wiring
@@ -27,7 +27,13 @@ from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
 from cli.broadcasts import read_images
-from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
+from core.broadcasts.engine import (
+    BroadcastEngine,
+    _Account,
+    _Recorder,
+    delivery_key,
+    variant_for,
+)
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
 from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
@@ -533,6 +539,85 @@ async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_f
     async with shop.runtime.db.reading() as session:
         account = await session.scalar(select(Identity).where(Identity.external_id == "6101"))
     assert account is not None and account.unreachable_at is not None
+
+
+@pytest.mark.parametrize("backend", ["services"], indirect=True)
+async def test_a_lease_renewal_waits_for_the_outcomes_being_written_and_never_deadlocks_them(
+    shop: Shop,
+) -> None:
+    """A batch's lease is renewed while its outcomes are written, by the same worker on
+    another connection: the renewal waits for the group's write instead of locking the rows
+    the write is locking too (in another order: PostgreSQL failed the write as a deadlock,
+    and the worker stopped mid-broadcast, in the 10,000-member test)."""
+    first, second = await add_members(shop, "telegram", ["6201", "6202"])
+    broadcast_id = await shop.create(**PLAIN, text="Hi")
+    engine = shop.engine
+    await engine.broadcasts.start(broadcast_id)
+    await engine.broadcasts.plan(broadcast_id)
+    claimed = await engine._claim(broadcast_id)
+    assert [row.member_id for row in claimed] == [first, second]
+    leased = (await shop.rows(broadcast_id))[second].claimed_until
+    assert leased is not None
+
+    # The first one's outcome is written with its account found blocked; another transaction
+    # holds that account, so the write stops half-way, with the first one's row locked.
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def holding_the_account() -> None:
+        async with shop.runtime.db.transaction() as session:
+            await session.execute(
+                select(Identity).where(Identity.external_id == "6201").with_for_update()
+            )
+            held.set()
+            await release.wait()
+
+    holder = asyncio.create_task(holding_the_account())
+    await held.wait()
+    await engine._finish(
+        claimed[0],
+        status="skipped",
+        reason="blocked",
+        variant="A",
+        channel="telegram",
+        refused=[_Account("telegram", "6201")],
+    )
+    writing = asyncio.create_task(engine._recorder.flush())
+    renewing: asyncio.Task[None] | None = None
+
+    async def waiting_for_a_lock(statement: str) -> bool:
+        async with shop.runtime.db.reading() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE :statement"
+                ),
+                {"statement": f"{statement}%"},
+            )
+        return bool(waiting)
+
+    try:
+        deadline = time.monotonic() + 30
+        while not await waiting_for_a_lock("UPDATE identities"):
+            assert time.monotonic() < deadline, "the outcomes' write never reached the account"
+            await asyncio.sleep(0.05)
+
+        renewing = asyncio.create_task(engine._renew(claimed))
+        # Time for the renewal to reach the database, were it to go there now.
+        for _ in range(20):
+            await asyncio.sleep(0.1)
+            assert not await waiting_for_a_lock("UPDATE broadcast_deliveries SET claimed_until")
+        assert not renewing.done()
+    finally:
+        release.set()
+        await holder
+        await writing
+        if renewing is not None:
+            await renewing
+
+    rows = await shop.rows(broadcast_id)
+    assert (rows[first].status, rows[first].reason) == ("skipped", "blocked")
+    renewed = rows[second].claimed_until
+    assert rows[second].status == "sending" and renewed is not None and renewed >= leased
 
 
 async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(
