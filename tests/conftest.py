@@ -10,6 +10,7 @@ and the configured Redis database shifted by the worker's number (15 -> 15, 14; 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -61,6 +62,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     logging.getLogger().removeHandler(LOG_SCAN)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In an xdist worker: collect the garbage now and freeze what is left, before the worker
+    reports that it finished (xdist sends "workerfinished" after this hook, the controller
+    then ends the worker's gateway). From then on execnet gives the worker 5 seconds, then
+    sends it SIGINT: the full collections that followed over the worker's whole heap (the
+    interpreter's own, pytest's at unconfigure) took longer than that on a loaded 2-core
+    machine, and the KeyboardInterrupt surfaced in hypothesis's gc callback, the first Python
+    code to run after a collection ("Exception ignored in: gc_callback", a
+    PytestUnraisableExceptionWarning at the end of CI's output). What this collection finds
+    is still reported by pytest; the frozen rest is never scanned again (the process ends).
+    Hypothesis's terminal summary, after the report too, imports hypothesis in a worker that
+    ran none of its tests (seconds, with pytest rewriting its asserts): imported here."""
+    if worker_number() is None:
+        return
+    import hypothesis.internal.observability  # noqa: F401 - see above
+
+    gc.collect()
+    gc.freeze()
 
 
 def worker_number() -> int | None:

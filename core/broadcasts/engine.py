@@ -339,7 +339,16 @@ class _Recorder:
 
     A sender never waits for a write: `add` only queues the outcome (and wakes the batch's
     flusher once FLUSH_ROWS are waiting); the flusher writes. What waits is bounded by the
-    batch (a batch's rows are all its claim holds)."""
+    batch (a batch's rows are all its claim holds).
+
+    Locking. Every write to this worker's claimed rows goes through `writing()`, one at a time:
+    the outcomes and the lease renewal (`BroadcastEngine._renew`) would otherwise run at once on
+    two connections and lock the same rows in different orders (a group in the order its sends
+    came back, a renewal in the table's), which PostgreSQL ends as a deadlock by failing one
+    of them: a failed group write stops the worker, and its in-flight recipients get the
+    message again after the lease. Within a group the rows and the refused accounts are
+    written in key order, so two workers' groups that touch the same accounts (two broadcasts
+    to the same blocked members) lock them in one order too."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -354,6 +363,10 @@ class _Recorder:
         if len(self._pending) >= FLUSH_ROWS:
             self.full.set()
 
+    def writing(self) -> asyncio.Lock:
+        """Held for a write to the worker's claimed rows (see Locking above)."""
+        return self._lock
+
     async def flush(self) -> None:
         async with self._lock:
             self.full.clear()
@@ -363,9 +376,9 @@ class _Recorder:
             refused, self._refused = self._refused, []
             try:
                 async with self._db.transaction() as session:
-                    await session.execute(_RECORD, group)
+                    await session.execute(_RECORD, sorted(group, key=_row_of))
                     if refused:
-                        await session.execute(MARK_UNREACHABLE, refused)
+                        await session.execute(MARK_UNREACHABLE, sorted(refused, key=_account_of))
                     # A feedback question becomes answerable with its sending, and only then.
                     await Feedback.ask_sent_in(
                         session,
@@ -380,6 +393,14 @@ class _Recorder:
                 self._pending[:0] = group
                 self._refused[:0] = refused
                 raise
+
+
+def _row_of(outcome: Mapping[str, object]) -> int:
+    return cast(int, outcome["row_id"])
+
+
+def _account_of(refused: Mapping[str, object]) -> tuple[str, str]:
+    return cast(str, refused["refused_channel"]), cast(str, refused["refused_address"])
 
 
 def variant_for(
@@ -680,8 +701,10 @@ class BroadcastEngine:
         by_attempt: dict[int, list[int]] = {}
         for row in claimed:
             by_attempt.setdefault(row.attempt, []).append(row.id)
-        until = self._clock.now() + self.lease
-        async with self._db.transaction() as session:
+        # Not while an outcome group is written (the _Recorder's Locking): the two would lock
+        # the same rows in different orders. A group's write is short; the lease has room.
+        async with self._recorder.writing(), self._db.transaction() as session:
+            until = self._clock.now() + self.lease
             for attempt, ids in by_attempt.items():
                 await session.execute(
                     update(d)
