@@ -545,7 +545,10 @@ async def test_ten_thousand_members_a_429_a_kill_9_and_a_pause_each_gets_one_mes
     }
     for member_id in twice:
         first_at = min(at for _, _, at, _ in received[member_id])
-        assert killed_at - 3.0 <= first_at <= killed_at, (member_id, received[member_id])
+        # A request the dead worker wrote just before the signal may be answered by the
+        # in-process fake a moment after `killed_at` was read; nobody else may send it before
+        # the dead worker's lease (LEASE_SECONDS) has run out.
+        assert killed_at - 3.0 <= first_at <= killed_at + 1.0, (member_id, received[member_id])
         assert rows[member_id].attempts >= 2
         if expected[member_id].channel == "telegram":
             # Sent first by the killed worker (Telegram sends carry each worker's token).
