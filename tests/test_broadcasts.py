@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 import main
 from app import broadcasts as wiring
@@ -30,7 +30,7 @@ from cli.broadcasts import read_images
 from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
 from core.broadcasts.spec import HOLDOUT, parse_spec
-from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
+from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member, Notice
 from core.db.rates import (
     BULK_SPAN,
     CHATS_KEPT,
@@ -524,7 +524,7 @@ async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_f
 
     # The next worker, once the dead one's lease has run out.
     monkeypatch.undo()
-    dying._recorder = _Recorder(shop.runtime.db)
+    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
     shop.clock.offset += dying.lease + timedelta(seconds=1)
     await shop.runtime.broadcast_engine.run(broadcast_id)
 
@@ -533,6 +533,105 @@ async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_f
     async with shop.runtime.db.reading() as session:
         account = await session.scalar(select(Identity).where(Identity.external_id == "6101"))
     assert account is not None and account.unreachable_at is not None
+
+
+async def free_codes(shop: Shop) -> list[str]:
+    async with shop.runtime.db.reading() as session:
+        return sorted(
+            await session.scalars(
+                select(Coupon.code).where(
+                    Coupon.issued_at.is_(None),
+                    Coupon.member_id.is_(None),
+                    Coupon.voided_at.is_(None),
+                )
+            )
+        )
+
+
+async def test_a_broadcast_coupon_is_taken_back_from_whoever_the_message_did_not_reach(
+    shop: Shop,
+) -> None:
+    """A member the message never reached (blocked the bot, a dead number, STOP, WhatsApp's
+    window with no template) is left no coupon: an imported code goes back to the pool for
+    someone else, in the transaction that records the skip. Who got the message keeps it."""
+    program = shop.runtime.program
+    # One for each member: each is issued one before its send is tried.
+    pool = ["POOL-AAAA", "POOL-BBBB", "POOL-CCCC", "POOL-EEEE"]
+    await program.coupons.import_codes("spring", pool)
+    (kept,) = await add_members(shop, "telegram", ["6301"])
+    (blocked,) = await add_members(shop, "telegram", ["6302"])
+    (stopped,) = await add_members(shop, "whatsapp", ["+49990003001"])
+    (windowed,) = await add_members(shop, "whatsapp", ["+49990003002"])
+    shop.telegram.block_chat(6302)
+    await shop.open_window("+49990003001")
+    shop.twilio.unsubscribe("+49990003001")
+    broadcast_id = await shop.create(
+        variants=[], holdout=0, whatsapp_template=None, text={"en": "Your code: {coupon}"}
+    )
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    code = await coupon_of(shop, kept)
+    assert rows[kept].status == "sent" and rows[kept].coupon_code == code
+    assert text_of(shop.telegram.sent_to(6301)[-1]) == f"Your code: {code}"
+    for member, reason in ((blocked, "blocked"), (stopped, "unreachable"), (windowed,
+            "whatsapp_window")):  # fmt: skip
+        assert (rows[member].status, rows[member].reason) == ("skipped", reason)
+        assert rows[member].coupon_code is None
+        assert await coupon_of(shop, member) == ""
+        assert await program.coupons.active_for(member) == []
+    # Only the one delivered code left the pool (none was generated, none voided).
+    assert await free_codes(shop) == sorted(set(pool) - {code})
+    async with shop.runtime.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Coupon)) == len(pool)
+    # A returned code is anyone's: the next members get the pool's codes, not new ones.
+    later = await add_members(shop, "telegram", ["6303", "6304", "6305"])
+    issued = [(await program.coupons.issue("spring", member)).code for member in later]
+    assert sorted(issued) == sorted(set(pool) - {code})
+    # What the member holds who got the message stays theirs.
+    assert [c.code for c in await program.coupons.active_for(kept)] == [code]
+
+
+async def test_a_coupon_a_dead_worker_may_have_sent_is_voided_on_the_retrys_skip_silently(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row tried before (a worker died after its send, before writing) reuses the coupon it
+    was issued; skipped on the retry, the coupon may have reached the member all the same: it
+    is voided (not given to anyone else), says why, and the member is not told."""
+    program = shop.runtime.program
+    await program.coupons.import_codes("spring", ["POOL-DDDD"])
+    (blocked,) = await add_members(shop, "telegram", ["6401"])
+    shop.telegram.block_chat(6401)
+    broadcast_id = await shop.create(**{**PLAIN, "coupon_campaign": "spring"}, text="{coupon}")
+
+    async def killed_before_writing() -> None:
+        return None
+
+    dying = shop.engine
+    monkeypatch.setattr(dying._recorder, "flush", killed_before_writing)
+    await dying.broadcasts.start(broadcast_id)
+    await dying.broadcasts.plan(broadcast_id)
+    await dying.run(broadcast_id)
+    assert (await shop.rows(broadcast_id))[blocked].coupon_code == "POOL-DDDD"
+    monkeypatch.undo()
+    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
+    shop.clock.offset += dying.lease + timedelta(seconds=1)
+    await shop.runtime.broadcast_engine.run(broadcast_id)
+
+    row = (await shop.rows(broadcast_id))[blocked]
+    assert (row.status, row.reason, row.attempts, row.coupon_code) == (
+        "skipped", "blocked", 2, "POOL-DDDD"
+    )  # fmt: skip
+    async with shop.runtime.db.reading() as session:
+        coupon = await session.scalar(select(Coupon).where(Coupon.code == "POOL-DDDD"))
+        notices = list(await session.scalars(select(Notice.kind)))
+    assert coupon is not None and coupon.voided_at is not None
+    assert coupon.void_reason == f"broadcast {broadcast_id} not delivered (blocked)"
+    assert coupon.voided_by == "broadcast"
+    assert await program.coupons.active_for(blocked) == []
+    assert notices == []
+    assert await free_codes(shop) == []
 
 
 async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(

@@ -30,7 +30,7 @@ nothing); quiet hours in the member's own time zone (queued again for the mornin
 issued once per delivery row (broadcast, member, round) with the row locked and its code
 written with the issue; then the member's accounts, first that can reach them: free text, or
 on WhatsApp outside the 24-hour window the variant's approved template, else skipped with the
-reason.
+reason. A skipped (or finally failed) recipient's coupon is taken back with its outcome.
 
 A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
 after the wait. The limiter hears when each send came back (`RateLimiter.sent`): one that came
@@ -68,6 +68,7 @@ from core.broadcasts.broadcasts import (
     SENT,
     SKIPPED,
     Broadcasts,
+    take_back_coupons_in,
 )
 from core.broadcasts.coalescer import Coalescer
 from core.broadcasts.images import BroadcastImage, ImageUnavailable
@@ -339,7 +340,9 @@ class _Recorder:
     again by the next one: at most FLUSH_EVERY seconds of sends, the "in flight" ones.
 
     The accounts a recipient's sends found refused are written in the same transaction as the
-    recipient's outcome: a worker killed in between would otherwise leave the account passed
+    recipient's outcome, and so is the take-back of a coupon issued to a recipient the message
+    did not reach (core.broadcasts.broadcasts.take_back_coupons_in): a worker killed in
+    between would otherwise leave a code with a member who never saw it, or the account passed
     over and the row queued, and the row's next try would report "unreachable" where the
     member had blocked the bot (sending to a blocked chat again delivers nothing).
 
@@ -347,8 +350,9 @@ class _Recorder:
     flusher once FLUSH_ROWS are waiting); the flusher writes. What waits is bounded by the
     batch (a batch's rows are all its claim holds)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
         self._pending: list[dict[str, object]] = []
         self._refused: list[dict[str, object]] = []
         self._lock = asyncio.Lock()
@@ -372,6 +376,17 @@ class _Recorder:
                     await session.execute(_RECORD, group)
                     if refused:
                         await session.execute(_REFUSED, refused)
+                    # A coupon issued for a message that did not reach the member is taken
+                    # back with the outcome (a crash leaves neither without the other).
+                    ended = [
+                        cast(int, outcome["row_id"])
+                        for outcome in group
+                        if outcome["new_status"] in (SKIPPED, FAILED)
+                    ]
+                    if ended:
+                        await take_back_coupons_in(
+                            session, BroadcastDelivery.id.in_(ended), now=self._clock.now()
+                        )
                     # A feedback question becomes answerable with its sending, and only then.
                     await Feedback.ask_sent_in(
                         session,
@@ -457,7 +472,7 @@ class BroadcastEngine:
         self._concurrency = concurrency
         self.lease = lease
         self._max_attempts = max_attempts
-        self._recorder = _Recorder(db)
+        self._recorder = _Recorder(db, clock)
 
     # ------------------------------------------------------------------ runs
     async def run_due(self) -> RunReport:
