@@ -6,6 +6,7 @@ the middle, and a worker that died holding a batch."""
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import sys
@@ -26,6 +27,7 @@ from app.broadcast_sending import ChannelSender
 from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from bots.console import ConsoleChannel
 from cli.broadcasts import read_images
 from core.broadcasts.engine import BroadcastEngine, _Recorder, delivery_key, variant_for
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast
@@ -533,6 +535,44 @@ async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_f
     async with shop.runtime.db.reading() as session:
         account = await session.scalar(select(Identity).where(Identity.external_id == "6101"))
     assert account is not None and account.unreachable_at is not None
+
+
+async def test_a_console_member_not_at_this_terminal_is_not_connected_not_unreachable(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """Only the member at `run`'s terminal reads what the console prints: another console
+    member (joined with `chat --user`) is skipped as "not_connected", their account kept for
+    the next broadcast, never "unreachable" (blocked or a dead number)."""
+    output = io.StringIO()
+
+    async def no_input() -> str:
+        return ""
+
+    shop.runtime.console = ConsoleChannel(
+        shop.runtime.conversation, user_id="desk0001", language_code="en", display_name=None,
+        read_line=no_input, output=output, images_dir=tmp_path,
+    )  # fmt: skip
+    here, elsewhere = await add_members(shop, "console", ["desk0001", "desk0002"])
+    broadcast_id = await shop.create(**PLAIN, text="Hi from the shop")
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    assert rows[here].status == "sent" and "Hi from the shop" in output.getvalue()
+    assert (rows[elsewhere].status, rows[elsewhere].reason) == ("skipped", "not_connected")
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert status.skipped_by_reason == {"not_connected": 1}
+    async with shop.runtime.db.reading() as session:
+        accounts = list(await session.scalars(select(Identity.unreachable_at)))
+    assert accounts == [None, None]
+
+    # A process with no console at all (a worker): both are not connected, neither refused.
+    shop.runtime.console = None
+    again = await shop.create(**PLAIN, text="Hi again")
+    await shop.send(again)
+    assert {row.reason for row in (await shop.rows(again)).values()} == {"not_connected"}
+    async with shop.runtime.db.reading() as session:
+        assert list(await session.scalars(select(Identity.unreachable_at))) == [None, None]
 
 
 async def free_codes(shop: Shop) -> list[str]:

@@ -115,6 +115,9 @@ SKIP_HOLDOUT = HOLDOUT
 SKIP_UNREACHABLE = "unreachable"
 SKIP_BLOCKED = "blocked"
 SKIP_WHATSAPP_WINDOW = "whatsapp_window"
+# The member's accounts are all on messengers this process has no connection to (a console
+# member while only another terminal's member is connected): nothing is wrong with them.
+SKIP_NOT_CONNECTED = "not_connected"
 SKIP_COUPON = "coupon_refused"
 SKIP_GONE = "member_gone"
 QUIET = "quiet_hours"
@@ -799,7 +802,10 @@ class BroadcastEngine:
         channels = self._sender.channels()
         reachable = [account for account in recipient.accounts if account.channel in channels]
         if not reachable:
-            return await self._skip(row, SKIP_UNREACHABLE, variant=key)
+            # None left to try (every one refused for good) is unreachable; accounts only on
+            # messengers not connected here are not.
+            reason = SKIP_NOT_CONNECTED if recipient.accounts else SKIP_UNREACHABLE
+            return await self._skip(row, reason, variant=key)
         coupon = row.coupon_code
         if spec.coupon_campaign is not None and coupon is None:
             try:
@@ -894,12 +900,15 @@ class BroadcastEngine:
                         refused=refused,
                     )
                 return await self._retry_or_fail(row, result.detail, variant=key, refused=refused)
-            if result.detail != SKIP_WHATSAPP_WINDOW:
+            # Refused for good, unless for now only: WhatsApp's window, or an account this
+            # process cannot reach (another terminal's console member).
+            if result.detail not in (SKIP_WHATSAPP_WINDOW, SKIP_NOT_CONNECTED):
                 refused.append(account)
             refusal = refusal or (account.channel, result.detail)
         assert refusal is not None
         channel, detail = refusal
-        reason = detail if detail in (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW) else SKIP_UNREACHABLE
+        kept = (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW, SKIP_NOT_CONNECTED)
+        reason = detail if detail in kept else SKIP_UNREACHABLE
         return await self._skip(row, reason, variant=key, channel=channel, refused=refused)
 
     async def _send_group(
