@@ -674,6 +674,32 @@ async def test_a_coupon_a_dead_worker_may_have_sent_is_voided_on_the_retrys_skip
     assert await free_codes(shop) == []
 
 
+async def test_a_cancel_voids_the_coupon_of_a_member_whose_send_failed_and_waits_again(
+    shop: Shop,
+) -> None:
+    """Cancelled while queued for a retry, a member whose send failed (it may have reached
+    them all the same) has the coupon voided, not given to another."""
+    program = shop.runtime.program
+    await program.coupons.import_codes("spring", ["POOL-FFFF"])
+    (member,) = await add_members(shop, "whatsapp", ["+49990004001"])
+    await shop.open_window("+49990004001")
+    shop.twilio.fail_next(20500, status=500)
+    broadcast_id = await shop.create(**{**PLAIN, "coupon_campaign": "spring"}, text="{coupon}")
+    await shop.send(broadcast_id)
+    row = (await shop.rows(broadcast_id))[member]
+    assert (row.status, row.attempts, row.coupon_code) == ("queued", 1, "POOL-FFFF")
+
+    await wiring.broadcasts(program).cancel(broadcast_id)
+
+    row = (await shop.rows(broadcast_id))[member]
+    assert (row.status, row.reason) == ("skipped", "cancelled")
+    async with shop.runtime.db.reading() as session:
+        coupon = await session.scalar(select(Coupon).where(Coupon.code == "POOL-FFFF"))
+    assert coupon is not None and coupon.voided_at is not None
+    assert coupon.void_reason == f"broadcast {broadcast_id} not delivered (cancelled)"
+    assert await free_codes(shop) == []
+
+
 async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(
     shop: Shop,
 ) -> None:

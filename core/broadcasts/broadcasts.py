@@ -325,8 +325,13 @@ class Broadcasts:
                 )
                 .values(status=SKIPPED, reason="cancelled", not_before=None)
             )
+            # A queued row's attempts are its tries that failed (a wait for the morning, a
+            # rate limit or a pause gives its try back): one with any may have been seen.
             await take_back_coupons_in(
-                session, BroadcastDelivery.broadcast_id == broadcast_id, now=self._clock.now()
+                session,
+                BroadcastDelivery.broadcast_id == broadcast_id,
+                now=self._clock.now(),
+                unseen_attempts=0,
             )
             await session.execute(
                 update(Broadcast)
@@ -538,15 +543,18 @@ async def take_back_coupons_in(
     *,
     now: datetime,
     may_have_seen: bool = False,
+    unseen_attempts: int = 1,
 ) -> None:
     """The coupons of deliveries (of `rows`) that ended without reaching their member
     (skipped, or failed after every attempt), taken back in the caller's transaction: the one
     that records the outcome, so no crash leaves a member holding a code they were never sent.
 
-    A row skipped at its first attempt never reached anyone (every account refused it, or
-    nothing was sent): its code goes back to the campaign's free codes, for the next member,
-    and off the row. One that failed, or had a try before (a failure, a worker that died
-    mid-send), may have reached them: the coupon is voided, saying why, and stays on the row.
+    A skipped row whose attempts are at most `unseen_attempts` never reached anyone (the
+    engine's skip at the first try: every account refused it, or nothing was sent; a
+    cancel's, of a row never tried): its code goes back to the campaign's free codes, for the
+    next member, and off the row. One that failed, or had a try before (a failure, a worker
+    that died mid-send), may have reached them: the coupon is voided, saying why, and stays
+    on the row.
     A sent row is never touched, nor a coupon used or voided meanwhile; taking back twice
     changes nothing. Locks the rows, then their coupons."""
     d = BroadcastDelivery
@@ -563,7 +571,9 @@ async def take_back_coupons_in(
     takes = {
         row.id: TakeBack(
             cast(str, row.coupon_code),
-            to_pool=not may_have_seen and row.status == SKIPPED and row.attempts <= 1,
+            to_pool=(
+                not may_have_seen and row.status == SKIPPED and row.attempts <= unseen_attempts
+            ),
             reason=f"broadcast {row.broadcast_id} not delivered ({row.reason or row.status})",
         )
         for row in found
