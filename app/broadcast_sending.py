@@ -18,7 +18,7 @@ from typing import TypeGuard
 
 from app.broadcasts import broadcasts
 from app.settings import Settings
-from bots.outbound import Delivery, ManyOutbound, Outbound, Outcome
+from bots.outbound import NOT_CONNECTED, Delivery, ManyOutbound, Outbound, Outcome
 from core.broadcasts.engine import BroadcastEngine, ChannelRate, SendOutcome, SendResult
 from core.broadcasts.render import Outgoing
 from core.broadcasts.spec import NPS_QUESTION, Template
@@ -72,7 +72,8 @@ class ChannelSender:
     ) -> SendResult:
         outbound = self._channels().get(channel)
         if outbound is None:
-            return SendResult(SendOutcome.UNREACHABLE, "not_connected")
+            # Detached since the batch asked (the engine skips it as not connected, for now).
+            return SendResult(SendOutcome.UNREACHABLE, NOT_CONNECTED)
         replies = self._replies(message)
         return result_of(
             await outbound.send_outbound(external_id, replies, key=key, wait_rate_limit=False)

@@ -6,6 +6,7 @@ the middle, and a worker that died holding a batch."""
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 import main
 from app import broadcasts as wiring
@@ -26,6 +27,7 @@ from app.broadcast_sending import ChannelSender
 from app.broadcast_sending import engine as wiring_engine
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
+from bots.console import ConsoleChannel
 from cli.broadcasts import _summary, read_images
 from core.broadcasts.engine import (
     BroadcastEngine,
@@ -36,7 +38,7 @@ from core.broadcasts.engine import (
 )
 from core.broadcasts.errors import BroadcastRefused, InvalidBroadcast, SendAtPassed
 from core.broadcasts.spec import HOLDOUT, parse_spec
-from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member
+from core.db.models import Broadcast, BroadcastDelivery, Coupon, Identity, Member, Notice
 from core.db.rates import (
     BULK_SPAN,
     CHATS_KEPT,
@@ -530,7 +532,7 @@ async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_f
 
     # The next worker, once the dead one's lease has run out.
     monkeypatch.undo()
-    dying._recorder = _Recorder(shop.runtime.db)
+    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
     shop.clock.offset += dying.lease + timedelta(seconds=1)
     await shop.runtime.broadcast_engine.run(broadcast_id)
 
@@ -618,6 +620,169 @@ async def test_a_lease_renewal_waits_for_the_outcomes_being_written_and_never_de
     assert (rows[first].status, rows[first].reason) == ("skipped", "blocked")
     renewed = rows[second].claimed_until
     assert rows[second].status == "sending" and renewed is not None and renewed >= leased
+
+
+async def test_a_console_member_not_at_this_terminal_is_not_connected_not_unreachable(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """Only the member at `run`'s terminal reads what the console prints: another console
+    member (joined with `chat --user`) is skipped as "not_connected", their account kept for
+    the next broadcast, never "unreachable" (blocked or a dead number)."""
+    output = io.StringIO()
+
+    async def no_input() -> str:
+        return ""
+
+    shop.runtime.console = ConsoleChannel(
+        shop.runtime.conversation, user_id="desk0001", language_code="en", display_name=None,
+        read_line=no_input, output=output, images_dir=tmp_path,
+    )  # fmt: skip
+    here, elsewhere = await add_members(shop, "console", ["desk0001", "desk0002"])
+    broadcast_id = await shop.create(**PLAIN, text="Hi from the shop")
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    assert rows[here].status == "sent" and "Hi from the shop" in output.getvalue()
+    assert (rows[elsewhere].status, rows[elsewhere].reason) == ("skipped", "not_connected")
+    status = await shop.engine.broadcasts.status(broadcast_id)
+    assert status.skipped_by_reason == {"not_connected": 1}
+    async with shop.runtime.db.reading() as session:
+        accounts = list(await session.scalars(select(Identity.unreachable_at)))
+    assert accounts == [None, None]
+
+    # A process with no console at all (a worker): both are not connected, neither refused.
+    shop.runtime.console = None
+    again = await shop.create(**PLAIN, text="Hi again")
+    await shop.send(again)
+    assert {row.reason for row in (await shop.rows(again)).values()} == {"not_connected"}
+    async with shop.runtime.db.reading() as session:
+        assert list(await session.scalars(select(Identity.unreachable_at))) == [None, None]
+
+
+async def free_codes(shop: Shop) -> list[str]:
+    async with shop.runtime.db.reading() as session:
+        return sorted(
+            await session.scalars(
+                select(Coupon.code).where(
+                    Coupon.issued_at.is_(None),
+                    Coupon.member_id.is_(None),
+                    Coupon.voided_at.is_(None),
+                )
+            )
+        )
+
+
+async def test_a_broadcast_coupon_is_taken_back_from_whoever_the_message_did_not_reach(
+    shop: Shop,
+) -> None:
+    """A member the message never reached (blocked the bot, a dead number, STOP, WhatsApp's
+    window with no template) is left no coupon: an imported code goes back to the pool for
+    someone else, in the transaction that records the skip. Who got the message keeps it."""
+    program = shop.runtime.program
+    # One for each member: each is issued one before its send is tried.
+    pool = ["POOL-AAAA", "POOL-BBBB", "POOL-CCCC", "POOL-EEEE"]
+    await program.coupons.import_codes("spring", pool)
+    (kept,) = await add_members(shop, "telegram", ["6301"])
+    (blocked,) = await add_members(shop, "telegram", ["6302"])
+    (stopped,) = await add_members(shop, "whatsapp", ["+49990003001"])
+    (windowed,) = await add_members(shop, "whatsapp", ["+49990003002"])
+    shop.telegram.block_chat(6302)
+    await shop.open_window("+49990003001")
+    shop.twilio.unsubscribe("+49990003001")
+    broadcast_id = await shop.create(
+        variants=[], holdout=0, whatsapp_template=None, text={"en": "Your code: {coupon}"}
+    )
+
+    await shop.send(broadcast_id)
+
+    rows = await shop.rows(broadcast_id)
+    code = await coupon_of(shop, kept)
+    assert rows[kept].status == "sent" and rows[kept].coupon_code == code
+    assert text_of(shop.telegram.sent_to(6301)[-1]) == f"Your code: {code}"
+    for member, reason in ((blocked, "blocked"), (stopped, "unreachable"), (windowed,
+            "whatsapp_window")):  # fmt: skip
+        assert (rows[member].status, rows[member].reason) == ("skipped", reason)
+        assert rows[member].coupon_code is None
+        assert await coupon_of(shop, member) == ""
+        assert await program.coupons.active_for(member) == []
+    # Only the one delivered code left the pool (none was generated, none voided).
+    assert await free_codes(shop) == sorted(set(pool) - {code})
+    async with shop.runtime.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Coupon)) == len(pool)
+    # A returned code is anyone's: the next members get the pool's codes, not new ones.
+    later = await add_members(shop, "telegram", ["6303", "6304", "6305"])
+    issued = [(await program.coupons.issue("spring", member)).code for member in later]
+    assert sorted(issued) == sorted(set(pool) - {code})
+    # What the member holds who got the message stays theirs.
+    assert [c.code for c in await program.coupons.active_for(kept)] == [code]
+
+
+async def test_a_coupon_a_dead_worker_may_have_sent_is_voided_on_the_retrys_skip_silently(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row tried before (a worker died after its send, before writing) reuses the coupon it
+    was issued; skipped on the retry, the coupon may have reached the member all the same: it
+    is voided (not given to anyone else), says why, and the member is not told."""
+    program = shop.runtime.program
+    await program.coupons.import_codes("spring", ["POOL-DDDD"])
+    (blocked,) = await add_members(shop, "telegram", ["6401"])
+    shop.telegram.block_chat(6401)
+    broadcast_id = await shop.create(**{**PLAIN, "coupon_campaign": "spring"}, text="{coupon}")
+
+    async def killed_before_writing() -> None:
+        return None
+
+    dying = shop.engine
+    monkeypatch.setattr(dying._recorder, "flush", killed_before_writing)
+    await dying.broadcasts.start(broadcast_id)
+    await dying.broadcasts.plan(broadcast_id)
+    await dying.run(broadcast_id)
+    assert (await shop.rows(broadcast_id))[blocked].coupon_code == "POOL-DDDD"
+    monkeypatch.undo()
+    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
+    shop.clock.offset += dying.lease + timedelta(seconds=1)
+    await shop.runtime.broadcast_engine.run(broadcast_id)
+
+    row = (await shop.rows(broadcast_id))[blocked]
+    assert (row.status, row.reason, row.attempts, row.coupon_code) == (
+        "skipped", "blocked", 2, "POOL-DDDD"
+    )  # fmt: skip
+    async with shop.runtime.db.reading() as session:
+        coupon = await session.scalar(select(Coupon).where(Coupon.code == "POOL-DDDD"))
+        notices = list(await session.scalars(select(Notice.kind)))
+    assert coupon is not None and coupon.voided_at is not None
+    assert coupon.void_reason == f"broadcast {broadcast_id} not delivered (blocked)"
+    assert coupon.voided_by == "broadcast"
+    assert await program.coupons.active_for(blocked) == []
+    assert notices == []
+    assert await free_codes(shop) == []
+
+
+async def test_a_cancel_voids_the_coupon_of_a_member_whose_send_failed_and_waits_again(
+    shop: Shop,
+) -> None:
+    """Cancelled while queued for a retry, a member whose send failed (it may have reached
+    them all the same) has the coupon voided, not given to another."""
+    program = shop.runtime.program
+    await program.coupons.import_codes("spring", ["POOL-FFFF"])
+    (member,) = await add_members(shop, "whatsapp", ["+49990004001"])
+    await shop.open_window("+49990004001")
+    shop.twilio.fail_next(20500, status=500)
+    broadcast_id = await shop.create(**{**PLAIN, "coupon_campaign": "spring"}, text="{coupon}")
+    await shop.send(broadcast_id)
+    row = (await shop.rows(broadcast_id))[member]
+    assert (row.status, row.attempts, row.coupon_code) == ("queued", 1, "POOL-FFFF")
+
+    await wiring.broadcasts(program).cancel(broadcast_id)
+
+    row = (await shop.rows(broadcast_id))[member]
+    assert (row.status, row.reason) == ("skipped", "cancelled")
+    async with shop.runtime.db.reading() as session:
+        coupon = await session.scalar(select(Coupon).where(Coupon.code == "POOL-FFFF"))
+    assert coupon is not None and coupon.voided_at is not None
+    assert coupon.void_reason == f"broadcast {broadcast_id} not delivered (cancelled)"
+    assert await free_codes(shop) == []
 
 
 async def test_a_dead_whatsapp_number_is_skipped_at_once_and_a_429_holds_then_sends(

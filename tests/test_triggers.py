@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -447,6 +448,106 @@ async def test_feedback_report_gives_nps_per_store_and_period(shop: Shop) -> Non
         shop.runtime.settings, "feedback-report", "--since", "2026-02-01", "--until", "2026-01-01"
     )
     assert code == 1 and "Refused" in err + out
+
+
+async def test_feedback_report_takes_a_date_as_the_whole_day_in_the_programs_zone(
+    shop: Shop,
+) -> None:
+    """--since D --until D is the day D, from its midnight to the next in the program's zone
+    (Moscow), the last minute included: as a segment's dates, a date is a whole day."""
+    (member,) = await members(shop, telegram_ids(6800, 1))
+    moscow = ZoneInfo("Europe/Moscow")
+    day = shop.clock.now().astimezone(moscow).date()
+    midnight = datetime.combine(day, time.min, tzinfo=moscow)
+    # 00:30 (still yesterday in UTC) and 23:59 count; 00:30 the next day does not.
+    times = [midnight + timedelta(minutes=30), midnight + timedelta(hours=23, minutes=59),
+             midnight + timedelta(days=1, minutes=30)]  # fmt: skip
+    async with shop.runtime.db.transaction() as session:
+        for number, (at, score) in enumerate(zip(times, (10, 0, 9), strict=True)):
+            session.add(
+                FeedbackRequest(
+                    member_id=member, purchase_id=f"d-{number}", store="Center",
+                    reward_points=0, asked_at=at, score=score, answered_at=at,
+                    comment=f"comment {number}",
+                )
+            )  # fmt: skip
+    settings = shop.runtime.settings
+    the_day = ["--since", day.isoformat(), "--until", day.isoformat()]
+
+    code, out, err = await run_cli(settings, "feedback-report", *the_day, "--json")
+    assert code == 0, err
+    assert json.loads(out) == [
+        {"store": "Center", "answers": 2, "promoters": 1, "passives": 0, "detractors": 1,
+         "nps": 0.0}
+    ]  # fmt: skip
+    code, out, err = await run_cli(settings, "feedback-report", "--comments", *the_day, "--json")
+    assert code == 0, err
+    assert [comment["comment"] for comment in json.loads(out)] == ["comment 1", "comment 0"]
+    # A time is an instant as given, --until's excluded.
+    code, out, err = await run_cli(
+        settings, "feedback-report", "--since", day.isoformat(), "--until",
+        (midnight + timedelta(hours=23, minutes=59)).isoformat(), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)[0]["answers"] == 1
+    code, out, err = await run_cli(settings, "feedback-report", "--until", "2026-13-01")
+    assert code == 2 and "not an ISO date" in err
+
+
+async def test_feedback_report_comments_newest_first_with_store_score_and_card(
+    shop: Shop,
+) -> None:
+    """A member who wrote a comment was told it is with the shop: the shop reads it with
+    feedback-report --comments (and --json), filtered as the NPS is."""
+    ann, bob = await members(shop, telegram_ids(6700, 2))
+    now = shop.clock.now()
+    answers = [
+        (ann, "Center", 9, "Friendly staff", timedelta(hours=2)),
+        (bob, "Mall", 3, "Cold coffee\nand a slow till", timedelta(hours=1)),
+        (ann, "Center", 10, None, timedelta(minutes=30)),
+        (bob, "Center", 6, "Last month", timedelta(days=40)),
+    ]
+    async with shop.runtime.db.transaction() as session:
+        for number, (member, store, score, comment, ago) in enumerate(answers):
+            session.add(
+                FeedbackRequest(
+                    member_id=member, purchase_id=f"c-{number}", store=store,
+                    reward_points=0, asked_at=now - ago, score=score,
+                    answered_at=now - ago, comment=comment,
+                )
+            )  # fmt: skip
+    moscow = ZoneInfo("Europe/Moscow")
+    since = (now - timedelta(days=7)).date().isoformat()
+    settings = shop.runtime.settings
+
+    code, out, err = await run_cli(settings, "feedback-report", "--comments", "--since", since)
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{(now - timedelta(hours=1)).astimezone(moscow):%Y-%m-%d %H:%M} MSK  Mall  score 3"
+        f"  card {await card_of(shop, bob)}",
+        "    Cold coffee",
+        "    and a slow till",
+        f"{(now - timedelta(hours=2)).astimezone(moscow):%Y-%m-%d %H:%M} MSK  Center  score 9"
+        f"  card {await card_of(shop, ann)}",
+        "    Friendly staff",
+    ]
+    code, out, err = await run_cli(
+        settings, "feedback-report", "--comments", "--store", "Center", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out) == [
+        {"answered_at": (now - timedelta(hours=2)).isoformat(), "store": "Center", "score": 9,
+         "card": await card_of(shop, ann), "comment": "Friendly staff"},
+        {"answered_at": (now - timedelta(days=40)).isoformat(), "store": "Center", "score": 6,
+         "card": await card_of(shop, bob), "comment": "Last month"},
+    ]  # fmt: skip
+    code, out, err = await run_cli(settings, "feedback-report", "--comments", "--limit", "1")
+    assert code == 0, err
+    assert "Mall" in out and "Center" not in out
+    code, out, err = await run_cli(settings, "feedback-report", "--comments", "--limit", "0")
+    assert code == 2 and "--limit" in err
+    code, out, err = await run_cli(settings, "feedback-report", "--comments", "--store", "Nowhere")
+    assert (code, out.strip()) == (0, "No comments in this period.")
 
 
 async def test_a_standing_rule_on_the_command_line(shop: Shop, tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.broadcasts.audience import Audience
@@ -40,6 +41,7 @@ from core.broadcasts.spec import BroadcastSpec, PointsShort
 from core.db.database import Database
 from core.db.models import Broadcast, BroadcastDelivery, CouponCampaign, Reward
 from core.db.models import BroadcastImage as BroadcastImageRow
+from core.offers.issuing import TakeBack, take_back_in
 from core.rules.book import RuleBook
 from core.rules.sections import ProgramRules
 from core.shared.clock import Clock
@@ -323,6 +325,13 @@ class Broadcasts:
                 )
                 .values(status=SKIPPED, reason=BROKEN, not_before=None, claimed_until=None)
             )
+            # A row in flight may have been sent: its coupon is voided, not given to another.
+            await take_back_coupons_in(
+                session,
+                BroadcastDelivery.broadcast_id == broadcast_id,
+                now=self._clock.now(),
+                may_have_seen=True,
+            )
 
     async def get(self, broadcast_id: int) -> BroadcastInfo:
         async with self._db.reading() as session:
@@ -395,6 +404,14 @@ class Broadcasts:
                     BroadcastDelivery.status == QUEUED,
                 )
                 .values(status=SKIPPED, reason="cancelled", not_before=None)
+            )
+            # A queued row's attempts are its tries that failed (a wait for the morning, a
+            # rate limit or a pause gives its try back): one with any may have been seen.
+            await take_back_coupons_in(
+                session,
+                BroadcastDelivery.broadcast_id == broadcast_id,
+                now=self._clock.now(),
+                unseen_attempts=0,
             )
             await session.execute(
                 update(Broadcast)
@@ -604,3 +621,50 @@ class Broadcasts:
             time_zone=zone_of((await self._rules.current()).time_zone, ZoneInfo("UTC")).key,
             standing=info.spec.trigger is not None,
         )
+
+
+async def take_back_coupons_in(
+    session: AsyncSession,
+    rows: ColumnElement[bool],
+    *,
+    now: datetime,
+    may_have_seen: bool = False,
+    unseen_attempts: int = 1,
+) -> None:
+    """The coupons of deliveries (of `rows`) that ended without reaching their member
+    (skipped, or failed after every attempt), taken back in the caller's transaction: the one
+    that records the outcome, so no crash leaves a member holding a code they were never sent.
+
+    A skipped row whose attempts are at most `unseen_attempts` never reached anyone (the
+    engine's skip at the first try: every account refused it, or nothing was sent; a
+    cancel's, of a row never tried): its code goes back to the campaign's free codes, for the
+    next member, and off the row. One that failed, or had a try before (a failure, a worker
+    that died mid-send), may have reached them: the coupon is voided, saying why, and stays
+    on the row.
+    A sent row is never touched, nor a coupon used or voided meanwhile; taking back twice
+    changes nothing. Locks the rows, then their coupons."""
+    d = BroadcastDelivery
+    found = (
+        await session.execute(
+            select(d.id, d.broadcast_id, d.coupon_code, d.status, d.reason, d.attempts)
+            .where(rows, d.status.in_((SKIPPED, FAILED)), d.coupon_code.is_not(None))
+            .order_by(d.id)
+            .with_for_update()
+        )
+    ).all()
+    if not found:
+        return
+    takes = {
+        row.id: TakeBack(
+            cast(str, row.coupon_code),
+            to_pool=(
+                not may_have_seen and row.status == SKIPPED and row.attempts <= unseen_attempts
+            ),
+            reason=f"broadcast {row.broadcast_id} not delivered ({row.reason or row.status})",
+        )
+        for row in found
+    }
+    taken = {take.code for take in await take_back_in(session, list(takes.values()), now=now)}
+    pooled = [row_id for row_id, take in takes.items() if take.to_pool and take.code in taken]
+    if pooled:
+        await session.execute(update(d).where(d.id.in_(pooled)).values(coupon_code=None))

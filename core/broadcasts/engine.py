@@ -30,7 +30,7 @@ nothing); quiet hours in the member's own time zone (queued again for the mornin
 issued once per delivery row (broadcast, member, round) with the row locked and its code
 written with the issue; then the member's accounts, first that can reach them: free text, or
 on WhatsApp outside the 24-hour window the variant's approved template, else skipped with the
-reason.
+reason. A skipped (or finally failed) recipient's coupon is taken back with its outcome.
 
 A 429 holds the channel's lane for every worker (`RateLimiter.hold`) and puts the row back for
 after the wait. The limiter hears when each send came back (`RateLimiter.sent`): one that came
@@ -67,6 +67,7 @@ from core.broadcasts.broadcasts import (
     SENT,
     SKIPPED,
     Broadcasts,
+    take_back_coupons_in,
 )
 from core.broadcasts.coalescer import Coalescer
 from core.broadcasts.images import BroadcastImage, ImageUnavailable
@@ -121,6 +122,9 @@ SKIP_HOLDOUT = HOLDOUT
 SKIP_UNREACHABLE = "unreachable"
 SKIP_BLOCKED = "blocked"
 SKIP_WHATSAPP_WINDOW = "whatsapp_window"
+# The member's accounts are all on messengers this process has no connection to (a console
+# member while only another terminal's member is connected): nothing is wrong with them.
+SKIP_NOT_CONNECTED = "not_connected"
 SKIP_COUPON = "coupon_refused"
 SKIP_GONE = "member_gone"
 QUIET = "quiet_hours"
@@ -333,7 +337,9 @@ class _Recorder:
     again by the next one: at most FLUSH_EVERY seconds of sends, the "in flight" ones.
 
     The accounts a recipient's sends found refused are written in the same transaction as the
-    recipient's outcome: a worker killed in between would otherwise leave the account passed
+    recipient's outcome, and so is the take-back of a coupon issued to a recipient the message
+    did not reach (core.broadcasts.broadcasts.take_back_coupons_in): a worker killed in
+    between would otherwise leave a code with a member who never saw it, or the account passed
     over and the row queued, and the row's next try would report "unreachable" where the
     member had blocked the bot (sending to a blocked chat again delivers nothing).
 
@@ -350,8 +356,9 @@ class _Recorder:
     written in key order, so two workers' groups that touch the same accounts (two broadcasts
     to the same blocked members) lock them in one order too."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
         self._pending: list[dict[str, object]] = []
         self._refused: list[dict[str, object]] = []
         self._lock = asyncio.Lock()
@@ -379,6 +386,17 @@ class _Recorder:
                     await session.execute(_RECORD, sorted(group, key=_row_of))
                     if refused:
                         await session.execute(MARK_UNREACHABLE, sorted(refused, key=_account_of))
+                    # A coupon issued for a message that did not reach the member is taken
+                    # back with the outcome (a crash leaves neither without the other).
+                    ended = [
+                        cast(int, outcome["row_id"])
+                        for outcome in group
+                        if outcome["new_status"] in (SKIPPED, FAILED)
+                    ]
+                    if ended:
+                        await take_back_coupons_in(
+                            session, BroadcastDelivery.id.in_(ended), now=self._clock.now()
+                        )
                     # A feedback question becomes answerable with its sending, and only then.
                     await Feedback.ask_sent_in(
                         session,
@@ -461,7 +479,7 @@ class BroadcastEngine:
         self._concurrency = concurrency
         self.lease = lease
         self._max_attempts = max_attempts
-        self._recorder = _Recorder(db)
+        self._recorder = _Recorder(db, clock)
 
     # ------------------------------------------------------------------ runs
     async def run_due(self) -> RunReport:
@@ -776,7 +794,10 @@ class BroadcastEngine:
         channels = self._sender.channels()
         reachable = [account for account in recipient.accounts if account.channel in channels]
         if not reachable:
-            return await self._skip(row, SKIP_UNREACHABLE, variant=key)
+            # None left to try (every one refused for good) is unreachable; accounts only on
+            # messengers not connected here are not.
+            reason = SKIP_NOT_CONNECTED if recipient.accounts else SKIP_UNREACHABLE
+            return await self._skip(row, reason, variant=key)
         coupon = row.coupon_code
         if spec.coupon_campaign is not None and coupon is None:
             try:
@@ -876,7 +897,8 @@ class BroadcastEngine:
             refusal = refusal or (account.channel, result.detail)
         assert refusal is not None
         channel, detail = refusal
-        reason = detail if detail in (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW) else SKIP_UNREACHABLE
+        kept = (SKIP_BLOCKED, SKIP_WHATSAPP_WINDOW, SKIP_NOT_CONNECTED)
+        reason = detail if detail in kept else SKIP_UNREACHABLE
         return await self._skip(row, reason, variant=key, channel=channel, refused=refused)
 
     async def _send_group(

@@ -482,7 +482,8 @@ class Coupon(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaigns.id"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
-    # How it came to be: bulk, import, reward, referral, birthday, manual.
+    # How it came to be: bulk, import, reward, referral, birthday, manual, broadcast;
+    # returned: a broadcast issued it and took it back (never delivered), free again.
     source: Mapped[str] = mapped_column(String(16))
     uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

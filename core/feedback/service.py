@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Select, case, func, select, update
+from sqlalchemy import ColumnElement, Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.database import Database
-from core.db.models import BroadcastDelivery, FeedbackRequest
+from core.db.models import BroadcastDelivery, FeedbackRequest, Member
 from core.feedback.errors import FeedbackNotAsked, InvalidPeriod, InvalidScore
 from core.ledger.entries import Ledger
 from core.shared.clock import Clock
@@ -76,6 +77,26 @@ class StoreScore:
             "passives": self.passives,
             "detractors": self.detractors,
             "nps": self.nps,
+        }
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A comment a member wrote after their score, as the shop reads it."""
+
+    answered_at: datetime
+    store: str
+    score: int
+    card_code: str
+    text: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "answered_at": self.answered_at.isoformat(),
+            "store": self.store,
+            "score": self.score,
+            "card": self.card_code,
+            "comment": self.text,
         }
 
 
@@ -221,6 +242,53 @@ class Feedback:
             request.comment = text
             return True
 
+    async def comments(
+        self,
+        *,
+        store: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Comment]:
+        """The comments of the answers given in [since, until), newest first, at most
+        `limit`, each with the card of the member who wrote it."""
+        self._check_period(since, until)
+        r = FeedbackRequest
+        query = (
+            select(r.answered_at, r.store, r.score, Member.card_code, r.comment)
+            .join(Member, Member.id == r.member_id)
+            .where(r.comment.is_not(None), r.score.is_not(None), r.answered_at.is_not(None))
+            .order_by(r.answered_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        async with self._db.reading() as session:
+            rows = (await session.execute(query.where(*self._in_period(store, since, until)))).all()
+        return [
+            # The query keeps only answered ones with a comment: none of these is None.
+            Comment(cast(datetime, at), name or NO_STORE, cast(int, score), card, cast(str, text))
+            for at, name, score, card, text in rows
+        ]
+
+    @staticmethod
+    def _check_period(since: datetime | None, until: datetime | None) -> None:
+        if since is not None and until is not None and since >= until:
+            raise InvalidPeriod("--since must come before --until")
+
+    @staticmethod
+    def _in_period(
+        store: str | None, since: datetime | None, until: datetime | None
+    ) -> list[ColumnElement[bool]]:
+        """The answers of a store (all: None) given in [since, until)."""
+        r = FeedbackRequest
+        conditions: list[ColumnElement[bool]] = []
+        if store is not None:
+            conditions.append(r.store == store)
+        if since is not None:
+            conditions.append(r.answered_at >= since)
+        if until is not None:
+            conditions.append(r.answered_at < until)
+        return conditions
+
     async def report(
         self,
         *,
@@ -229,8 +297,7 @@ class Feedback:
         until: datetime | None = None,
     ) -> list[StoreScore]:
         """NPS per store of the answers given in [since, until), stores by name."""
-        if since is not None and until is not None and since >= until:
-            raise InvalidPeriod("--since must come before --until")
+        self._check_period(since, until)
         r = FeedbackRequest
         promoter = func.sum(case((r.score >= PROMOTER_FROM, 1), else_=0))
         detractor = func.sum(case((r.score <= DETRACTOR_UP_TO, 1), else_=0))
@@ -239,14 +306,8 @@ class Feedback:
             .where(r.score.is_not(None))
             .group_by(r.store)
         )
-        if store is not None:
-            query = query.where(r.store == store)
-        if since is not None:
-            query = query.where(r.answered_at >= since)
-        if until is not None:
-            query = query.where(r.answered_at < until)
         async with self._db.reading() as session:
-            rows = (await session.execute(query)).all()
+            rows = (await session.execute(query.where(*self._in_period(store, since, until)))).all()
         scores = [
             StoreScore(
                 store=name or NO_STORE,

@@ -7,6 +7,7 @@ it cannot deadlock with a redemption (which locks the coupon, then its campaign)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,6 +38,8 @@ from core.shared.parsing import clean_text, parse_actor
 
 # Kept with a voided coupon (coupons.void_reason).
 MAX_VOID_REASON_LENGTH = 128
+# The source of a code an issue gave back to its campaign's free codes (`take_back_in`).
+RETURNED = "returned"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,60 @@ def parse_void_reason(raw: str) -> str:
     if not reason or len(reason) > MAX_VOID_REASON_LENGTH:
         raise InvalidReference(f"a reason of 1 to {MAX_VOID_REASON_LENGTH} characters is required")
     return reason
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    """An issued coupon to take back (`take_back_in`)."""
+
+    code: str
+    # True: its holder cannot have seen it, the code goes back to its campaign's free codes
+    # (the next issue takes it); False: it may have reached them, it is voided for good.
+    to_pool: bool
+    # Kept as the void's reason (unused when the code goes back to the pool).
+    reason: str
+
+
+async def take_back_in(
+    session: AsyncSession, takes: Sequence[TakeBack], *, now: datetime, actor: str = "broadcast"
+) -> list[TakeBack]:
+    """Undo issues whose message never reached the member, in the caller's transaction (the
+    one that records why); those taken back.
+
+    Only a coupon still as it was issued is touched (issued, not voided, never used): one
+    used or voided meanwhile stays as it is. No notice: the holder never knew of it. A code
+    back in the pool is as if never issued (no holder, no date), so it counts against neither
+    the campaign nor the member's limit; a voided one keeps its holder and says why.
+    Locks the coupons (after whatever the caller holds): as a redemption or a void does."""
+    by_code = {take.code: take for take in takes}
+    if not by_code:
+        return []
+    coupons = (
+        await session.scalars(
+            select(Coupon)
+            .where(
+                Coupon.code.in_(sorted(by_code)),
+                Coupon.issued_at.is_not(None),
+                Coupon.voided_at.is_(None),
+                Coupon.uses == 0,
+            )
+            .order_by(Coupon.id)
+            .with_for_update()
+        )
+    ).all()
+    for coupon in coupons:
+        take = by_code[coupon.code]
+        if take.to_pool:
+            coupon.member_id = None
+            coupon.issued_at = None
+            coupon.valid_until = None
+            coupon.source = RETURNED
+        else:
+            coupon.voided_at = now
+            coupon.void_reason = take.reason[:MAX_VOID_REASON_LENGTH]
+            coupon.voided_by = actor
+    await session.flush()
+    return [by_code[coupon.code] for coupon in coupons]
 
 
 def valid_until(coupon: Coupon, campaign: CouponCampaign) -> datetime | None:
