@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from cli.arguments import moment
 from cli.command import Command, Context
-from core.birthdays.birthdays import zone_of
 from core.feedback.service import Comment, StoreScore
+from core.shared.quiet_hours import zone_of
 
 DEFAULT_COMMENTS = 50
 MAX_COMMENTS = 10_000

@@ -36,10 +36,11 @@ import main
 from app import broadcasts as wiring
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.broadcasts.engine import DEFAULT_BATCH, quiet_until, variant_for
+from core.broadcasts.engine import DEFAULT_BATCH, variant_for
 from core.broadcasts.spec import QuietHours, parse_spec
 from core.db.models import BroadcastDelivery, Identity, Member
 from core.shared import cards
+from core.shared.quiet_hours import quiet_until
 from tests.conftest import TELEGRAM_TOKEN, WEBHOOK_SECRET, Backend
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI

@@ -9,6 +9,7 @@ Each row: the command line ({file}: a file holding the row's content; {dir}: a d
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from app.settings import Settings
 from core.db.models import Coupon
 from tests.conftest import Backend, make_settings
 from tests.test_cli import SETTINGS_VARIABLES, cli_env, run_cli  # noqa: F401  (a fixture)
+from tests.test_quests import quest_json
 
 DEEP = "[" * 100_000 + "]" * 100_000
 DEEP_OBJECT = '{"a":' * 50_000 + "1" + "}" * 50_000
@@ -69,6 +71,38 @@ CASES: list[tuple[tuple[str, ...], str | bytes, int, str]] = [
         "",
         2,
         "out of the calendar",
+    ),
+    # times typed as a bare number (pydantic would read seconds since 1970) and fields pydantic
+    # refuses, said in the rules' words rather than pydantic's ("Input should be ...")
+    (
+        ("broadcast-create", "--file", "{file}"),
+        '{"name": "x", "segment": {}, "text": "Hi", "send_at": "2027"}',
+        1,
+        "send_at: must be a date (2027-03-01) or a time (2027-03-01T10:00), not '2027'",
+    ),
+    (
+        ("segment-count", "--file", "{file}"),
+        '{"joined": {"since": 1700000000}}',
+        1,
+        "joined.since: must be a date (2027-03-01) or a time",
+    ),
+    (
+        ("quest-create", "--file", "{file}"),
+        json.dumps(quest_json(starts="2026")),
+        1,
+        "starts: must be a date (2027-03-01) or a time",
+    ),
+    (
+        ("broadcast-create", "--file", "{file}"),
+        '{"name": "x", "segment": {}, "text": "Hi", "trigger": {"kind": "birthday"}}',
+        1,
+        "trigger: 'kind' is 'birthday': it must be one of 'win_back', 'first_purchase'",
+    ),
+    (
+        ("broadcast-create", "--file", "{file}"),
+        '{"name": "x", "segment": {"balance": {"min": "a"}}, "text": "Hi", "holdout": 150}',
+        1,
+        "holdout: must be at most 50, not 150",
     ),
     # unknown things named as such
     (

@@ -38,11 +38,12 @@ import string
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.broadcasts.errors import InvalidBroadcast
+from core.rules.values import explained
 from core.shared.languages import SUPPORTED_LOCALES
-from core.shared.parsing import parse_model
+from core.shared.parsing import parse_model, time_text
 from core.shared.quiet_hours import QUIET_END, QUIET_START, is_quiet
 
 # {points}: the balance with its word in the member's language ("1 балл", "5 баллов").
@@ -295,7 +296,7 @@ class BroadcastSpec(BaseModel):
     @field_validator("send_at", mode="before")
     @classmethod
     def _now(cls, value: Any) -> Any:
-        return None if value in ("now", "") else value
+        return None if value in ("now", "") else time_text(value)
 
     @model_validator(mode="after")
     def _coherent(self) -> BroadcastSpec:
@@ -367,14 +368,5 @@ def parse_spec(raw: str | dict[str, Any]) -> BroadcastSpec:
         BroadcastSpec,
         InvalidBroadcast,
         not_object="a broadcast is a JSON object",
-        explained=_explain,
+        explained=explained,
     )
-
-
-def _explain(error: ValidationError) -> str:
-    problems = []
-    for problem in error.errors(include_url=False):
-        where = ".".join(str(part) for part in problem["loc"])
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)

@@ -282,6 +282,37 @@ _STRUCTURE = {
     "model_attributes_type": "must be an object, not {input}",
     "list_type": "must be a list, not {input}",
     "tuple_type": "must be a list, not {input}",
+    # What pydantic says in its own words ("Input should be ..."), said as the rules say it.
+    "int_type": "must be a whole number, not {input}",
+    "int_parsing": "must be a whole number, not {input}",
+    "int_from_float": "must be a whole number, not {input}",
+    "float_type": "must be a number, not {input}",
+    "float_parsing": "must be a number, not {input}",
+    "decimal_type": "must be a number, not {input}",
+    "decimal_parsing": "must be a number, not {input}",
+    "bool_type": "must be true or false, not {input}",
+    "bool_parsing": "must be true or false, not {input}",
+    "string_type": "must be text, not {input}",
+    "less_than_equal": "must be at most {le}, not {input}",
+    "greater_than_equal": "must be at least {ge}, not {input}",
+    "less_than": "must be less than {lt}, not {input}",
+    "greater_than": "must be more than {gt}, not {input}",
+    "string_too_short": "must be at least {min_length} character(s) long",
+    "string_too_long": "must be at most {max_length} characters long",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+    "literal_error": "must be one of {expected}, not {input}",
+    "enum": "must be one of {expected}, not {input}",
+    "union_tag_invalid": "{discriminator} is {tag!r}: it must be one of {expected_tags}",
+    "union_tag_not_found": "lacks {discriminator}",
+    "datetime_type": "must be a time such as 2027-03-01T10:00, not {input}",
+    "datetime_parsing": "must be a time such as 2027-03-01T10:00, not {input}",
+    "datetime_from_date_parsing": "must be a time such as 2027-03-01T10:00, not {input}",
+    "date_type": "must be a date such as 2027-03-01, not {input}",
+    "date_parsing": "must be a date such as 2027-03-01, not {input}",
+    "date_from_datetime_parsing": "must be a date such as 2027-03-01, not {input}",
+    "timezone_aware": "needs a time zone offset, such as 2027-03-01T10:00:00+03:00",
+    "url_parsing": "must be a URL, not {input}",
 }
 
 
@@ -321,9 +352,13 @@ def explained(error: ValidationError) -> str:
 
 def _why(detail: ErrorDetails) -> str:
     template = _STRUCTURE.get(detail["type"])
-    if template is not None:
-        return template.format(input=shown(detail["input"]))
-    return detail["msg"]
+    if template is None:
+        return detail["msg"]
+    try:
+        return template.format(input=shown(detail["input"]), **detail.get("ctx", {}))
+    except (KeyError, IndexError, ValueError):
+        # A pydantic version whose context lacks a name the template uses: its own words.
+        return detail["msg"]
 
 
 def _where(location: tuple[int | str, ...]) -> str:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from core.rules.values import explained
 from core.segments.errors import InvalidSegment, InvalidTag
-from core.shared.parsing import parse_model
+from core.shared.parsing import parse_model, time_text
 
 # Members.last_channel and identities.channel hold these names.
 Channel = Literal["telegram", "vk", "whatsapp", "console"]
@@ -89,6 +89,7 @@ class Period(Strict):
     @field_validator("since", "until", mode="before")
     @classmethod
     def _date_or_aware_time(cls, value: object) -> object:
+        value = time_text(value)
         # A date ("2026-12-01") stays a whole day; pydantic alone would make it a naive time.
         if isinstance(value, str):
             try:

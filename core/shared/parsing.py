@@ -5,6 +5,7 @@ segment, a broadcast, a badge) read into their pydantic models."""
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -48,6 +49,19 @@ def load_json(text: str | bytes) -> Any:
         if "int_max_str_digits" in str(error):
             raise ValueError("a number has too many digits") from None
         raise
+
+
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
+def time_text(value: object) -> object:
+    """For a pydantic "before" validator of a date or time a person types in a JSON file:
+    a number (or a text of digits alone, "2027") is refused. pydantic would take it as
+    seconds since 1970, so a year typed alone would become a moment in January 1970."""
+    # (bool is an int: `true` is refused too.)
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(f"must be a date (2027-03-01) or a time (2027-03-01T10:00), not {value!r}")
+    return value
 
 
 def row_id(raw: int | str) -> int | None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.games.contests.draw import DRAND_CHAINS
 from core.games.contests.errors import InvalidContest
 from core.rules.values import text_in
+from core.shared.parsing import time_text
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 LANGUAGE = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?$")
@@ -134,6 +135,11 @@ class ContestSpec(_Strict):
     @classmethod
     def _description(cls, value: Any) -> Any:
         return None if value is None else _check_text(value, 1000)
+
+    @field_validator("starts_at", "ends_at", "draw_at", mode="before")
+    @classmethod
+    def _typed(cls, value: object) -> object:
+        return time_text(value)
 
     @field_validator("starts_at", "ends_at", "draw_at")
     @classmethod

@@ -19,7 +19,7 @@ from core.games.quests.errors import InvalidQuest
 from core.rules.values import LocalizedText, explained, localized
 from core.segments.definition import Segment, parse_segment
 from core.segments.errors import InvalidSegment
-from core.shared.parsing import parse_model
+from core.shared.parsing import parse_model, time_text
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_STEPS = 10
@@ -277,6 +277,11 @@ class QuestDefinition(Strict):
         if not SLUG.match(value):
             raise ValueError(f"{value!r}: lowercase letters, digits, - and _, at most 32")
         return value
+
+    @field_validator("starts", "ends", mode="before")
+    @classmethod
+    def _typed(cls, value: object) -> object:
+        return time_text(value)
 
     @field_validator("starts", "ends")
     @classmethod
