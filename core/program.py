@@ -107,7 +107,7 @@ class LoyaltyProgram:
         # they publish (a quest done, a streak grown) the others hear in that transaction.
         quests.subscribe(bus)
         contests.subscribe(bus)
-        announcements.subscribe(bus)
+        announcements.subscribe(bus, rules)
         # Streaks before badges: a streak that grows publishes StreakExtended, which badges
         # hear (depth first) within the same transaction.
         streaks = Streaks(db, clock, rules, bus)
