@@ -97,7 +97,7 @@ class LoyaltyProgram:
         segments = Segments(db, clock)
         quests = Quests(db, clock, ledger, coupons, rules, bus, segments)
         boards = Leaderboards(db, clock, rules)
-        contests = Contests(db, clock, ledger, coupons, boards)
+        contests = Contests(db, clock, ledger, coupons, boards, rules)
         # Order matters within an event: a referral bonus and a tier move first, so the
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)

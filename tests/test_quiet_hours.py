@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.db.models import Member, Notice
+from core.db.models import ContestWinner, Member, Notice
 from core.members.accounts import IdentityKey
 from core.notices.outbox import NoticeKind
 from core.offers.campaigns import CampaignSpec
@@ -228,3 +228,51 @@ async def test_a_tier_lost_in_the_night_review_is_told_in_the_morning_one_won_at
     assert (await shop.dispatch_notices(10)).sent == 1
     (text,) = texts_since(moscow, before)
     assert text.startswith(DOWNGRADED)
+
+
+async def test_a_contest_won_when_the_job_closes_it_at_night_is_told_in_the_morning(
+    shop: Runtime, fake_telegram: FakeTelegramAPI, clock: StoppedClock
+) -> None:
+    moscow, member_id = await member_in(shop, fake_telegram, 7701, "Europe/Moscow")
+    card = (await shop.program.members.get(member_id)).card_code
+    contest = await shop.program.contests.create(
+        {
+            "slug": "march-top",
+            "kind": "leaderboard",
+            "metric": "points",
+            "title": "March top",
+            "starts_at": JOINED.isoformat(),
+            # 03:00 in Moscow: the settle_contests job closes it in the member's night.
+            "ends_at": datetime(2026, 3, 2, 0, 0, tzinfo=UTC).isoformat(),
+            "winners": 1,
+            "reserves": 0,
+            "claim_hours": 48,
+            "prize": {"points": 300},
+        },
+        actor="test",
+    )
+    clock.set(2026, 3, 1, 12, 0)
+    await shop.program.contests.join(contest.id, member_id)
+    await shop.program.purchases.credit(card, "300", purchase_id="M-1", actor="till")
+    await shop.program.bus.drain()
+    await shop.dispatch_notices(10)
+    before = len(moscow.received)
+
+    clock.set(2026, 3, 2, 0, 1)
+    assert (await shop.program.contests.settle_due()).closed == 1
+    assert await shop.program.contests.awaiting_for(member_id) == [contest.id]
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    clock.set(2026, 3, 2, 5, 59)
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    assert texts_since(moscow, before) == []
+
+    clock.set(2026, 3, 2, 6, 0)  # 09:00 in Moscow: told, with 48 hours to claim from now
+    assert (await shop.dispatch_notices(10)).sent == 1
+    (text,) = texts_since(moscow, before)
+    assert text.startswith("🎉 You won «March top»!")
+    async with shop.db.reading() as session:
+        deadline = await session.scalar(
+            select(ContestWinner.claim_deadline).where(ContestWinner.contest_id == contest.id)
+        )
+    assert deadline is not None
+    assert deadline.replace(tzinfo=UTC) == datetime(2026, 3, 4, 6, 0, tzinfo=UTC)
