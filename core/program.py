@@ -97,7 +97,7 @@ class LoyaltyProgram:
         segments = Segments(db, clock)
         quests = Quests(db, clock, ledger, coupons, rules, bus, segments)
         boards = Leaderboards(db, clock, rules)
-        contests = Contests(db, clock, ledger, coupons, boards)
+        contests = Contests(db, clock, ledger, coupons, boards, rules)
         # Order matters within an event: a referral bonus and a tier move first, so the
         # notice that comes last reports the balance after them.
         referrals.subscribe(bus)
@@ -107,7 +107,7 @@ class LoyaltyProgram:
         # they publish (a quest done, a streak grown) the others hear in that transaction.
         quests.subscribe(bus)
         contests.subscribe(bus)
-        announcements.subscribe(bus)
+        announcements.subscribe(bus, rules)
         # Streaks before badges: a streak that grows publishes StreakExtended, which badges
         # hear (depth first) within the same transaction.
         streaks = Streaks(db, clock, rules, bus)

@@ -1,5 +1,6 @@
-"""Reminders nobody asked for just then (points or a coupon about to expire, a birthday) reach
-a member in their waking hours: one found in the member's night, in their own time zone, is
+"""Reminders nobody asked for just then (points or a coupon about to expire, a birthday), and
+what a scheduled job did at night (points expired, a tier lost in the review), reach a member
+in their waking hours: one found in the member's night, in their own time zone, is
 held until the night ends; what the member's own action causes still comes at once. Driven
 through the Telegram fake with a clock the test moves (on SQLite and on PostgreSQL)."""
 
@@ -13,7 +14,7 @@ from sqlalchemy import select, update
 
 from app.runtime import Runtime, build_runtime
 from app.settings import Settings
-from core.db.models import Member, Notice
+from core.db.models import ContestWinner, Member, Notice
 from core.members.accounts import IdentityKey
 from core.notices.outbox import NoticeKind
 from core.offers.campaigns import CampaignSpec
@@ -159,3 +160,119 @@ async def test_a_birthday_found_late_in_the_evening_is_greeted_the_next_morning(
     assert (await shop.dispatch_notices(10)).sent == 1
     (text,) = texts_since(moscow, before)
     assert "birthday" in text.lower()
+
+
+# What the scheduled jobs do to a member at night (the expiry, the tier review at 02:20 UTC)
+# waits for the member's morning as well; a tier reached at the till is told at once.
+EXPIRED = "⌛ 100 points expired"
+DOWNGRADED = "Your level is now"
+UPGRADED = "🏆 Congratulations! You have reached the Silver level."
+
+
+async def test_points_expired_by_the_night_job_are_told_in_the_morning(
+    shop: Runtime, fake_telegram: FakeTelegramAPI, clock: StoppedClock
+) -> None:
+    moscow, moscow_id = await member_in(shop, fake_telegram, 7501, "Europe/Moscow")
+    tokyo, tokyo_id = await member_in(shop, fake_telegram, 7502, "Asia/Tokyo")
+    asleep, awake = len(moscow.received), len(tokyo.received)
+
+    clock.set(2026, 4, 1, 2, 20)  # 05:20 in Moscow, 11:20 in Tokyo (gone at 10:00 UTC)
+    run = await shop.program.expiry.expire_due()
+    assert (run.members, run.points) == (2, 200)
+    assert (await shop.program.members.get(moscow_id)).balance == 0  # gone at once
+    assert (await shop.dispatch_notices(10)).sent == 1
+    assert [text.startswith(EXPIRED) for text in texts_since(tokyo, awake)] == [True]
+    assert texts_since(moscow, asleep) == []
+
+    clock.set(2026, 4, 1, 5, 59)  # 08:59 in Moscow
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    clock.set(2026, 4, 1, 6, 0)  # 09:00 in Moscow
+    assert (await shop.dispatch_notices(10)).sent == 1
+    (text,) = texts_since(moscow, asleep)
+    assert text.startswith(EXPIRED)
+    assert (await shop.program.members.get(tokyo_id)).balance == 0
+
+
+async def test_a_tier_lost_in_the_night_review_is_told_in_the_morning_one_won_at_the_till_at_once(
+    shop: Runtime, fake_telegram: FakeTelegramAPI, clock: StoppedClock
+) -> None:
+    await shop.program.rules.update(
+        actor="test",
+        tiers=[{"key": "silver", "name": "Silver", "threshold": 1000}],
+        tier_window_days=1,
+        tier_grace_days=0,
+    )
+    moscow, member_id = await member_in(shop, fake_telegram, 7601, "Europe/Moscow")
+    card = (await shop.program.members.get(member_id)).card_code
+    before = len(moscow.received)
+
+    # 23:00 in Moscow: the member buys at the till and reaches Silver; told at once.
+    clock.set(2026, 3, 2, 20, 0)
+    bought = await shop.program.purchases.credit(card, "1200", purchase_id="P1", actor="till")
+    assert (bought.tier, bought.tier_changed) == ("silver", True)
+    await shop.dispatch_notices(10)
+    assert UPGRADED in texts_since(moscow, before)
+    before = len(moscow.received)
+
+    # The review at 02:20 UTC (05:20 in Moscow), the purchase out of the window: Silver is
+    # gone at once, the notice waits for 09:00 there.
+    clock.set(2026, 3, 4, 2, 20)
+    assert (await shop.program.tiers.review_all()).downgraded == 1
+    assert (await shop.program.tiers.status(member_id)).tier is None
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    clock.set(2026, 3, 4, 5, 59)
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    assert texts_since(moscow, before) == []
+
+    clock.set(2026, 3, 4, 6, 0)
+    assert (await shop.dispatch_notices(10)).sent == 1
+    (text,) = texts_since(moscow, before)
+    assert text.startswith(DOWNGRADED)
+
+
+async def test_a_contest_won_when_the_job_closes_it_at_night_is_told_in_the_morning(
+    shop: Runtime, fake_telegram: FakeTelegramAPI, clock: StoppedClock
+) -> None:
+    moscow, member_id = await member_in(shop, fake_telegram, 7701, "Europe/Moscow")
+    card = (await shop.program.members.get(member_id)).card_code
+    contest = await shop.program.contests.create(
+        {
+            "slug": "march-top",
+            "kind": "leaderboard",
+            "metric": "points",
+            "title": "March top",
+            "starts_at": JOINED.isoformat(),
+            # 03:00 in Moscow: the settle_contests job closes it in the member's night.
+            "ends_at": datetime(2026, 3, 2, 0, 0, tzinfo=UTC).isoformat(),
+            "winners": 1,
+            "reserves": 0,
+            "claim_hours": 48,
+            "prize": {"points": 300},
+        },
+        actor="test",
+    )
+    clock.set(2026, 3, 1, 12, 0)
+    await shop.program.contests.join(contest.id, member_id)
+    await shop.program.purchases.credit(card, "300", purchase_id="M-1", actor="till")
+    await shop.program.bus.drain()
+    await shop.dispatch_notices(10)
+    before = len(moscow.received)
+
+    clock.set(2026, 3, 2, 0, 1)
+    assert (await shop.program.contests.settle_due()).closed == 1
+    assert await shop.program.contests.awaiting_for(member_id) == [contest.id]
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    clock.set(2026, 3, 2, 5, 59)
+    assert (await shop.dispatch_notices(10)).claimed == 0
+    assert texts_since(moscow, before) == []
+
+    clock.set(2026, 3, 2, 6, 0)  # 09:00 in Moscow: told, with 48 hours to claim from now
+    assert (await shop.dispatch_notices(10)).sent == 1
+    (text,) = texts_since(moscow, before)
+    assert text.startswith("🎉 You won «March top»!")
+    async with shop.db.reading() as session:
+        deadline = await session.scalar(
+            select(ContestWinner.claim_deadline).where(ContestWinner.contest_id == contest.id)
+        )
+    assert deadline is not None
+    assert deadline.replace(tzinfo=UTC) == datetime(2026, 3, 4, 6, 0, tzinfo=UTC)

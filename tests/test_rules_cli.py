@@ -115,3 +115,35 @@ async def test_a_value_nested_thousands_deep_is_refused_not_a_traceback(
         assert code == 1, err
         assert err.startswith("Refused: "), err
         assert "Traceback" not in err
+
+
+async def test_quiet_hours_that_would_silence_every_streak_reminder_are_refused(
+    cli_env: Settings,  # noqa: F811
+    runtime: Runtime,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Streak reminders go from `streak_reminder_hour` until the quiet hours: a night that
+    starts before that hour (and lasts to midnight) would leave none, so it is refused."""
+    before = await runtime.program.rules.current()
+    assert before.streak_reminder_hour == 18 and before.streaks
+
+    assert await run_cli("rules", "set", "quiet_hours_start", "17") == 1
+    assert capsys.readouterr().err.startswith(
+        "Refused: streak_reminder_hour: the quiet hours (17:00 to 09:00) cover 18:00 to"
+        " midnight, so no streak reminder would ever go out; choose an earlier hour or"
+        " shorter quiet hours"
+    )
+    assert await runtime.program.rules.current() == before
+
+    # An earlier reminder hour first: then the longer night is the shop's to choose.
+    assert await run_cli("rules", "set", "streak_reminder_hour", "12") == 0
+    assert await run_cli("rules", "set", "quiet_hours_start", "17") == 0
+    assert await run_cli("rules", "set", "streak_reminder_hour", "20") == 1
+    assert "no streak reminder would ever go out" in capsys.readouterr().err
+    rules = await runtime.program.rules.current()
+    assert (rules.streak_reminder_hour, rules.quiet_hours_start) == (12, 17)
+
+    # A night that ends before midnight still leaves the evening's last hours.
+    assert await run_cli("rules", "set", "quiet_hours_start", "9") == 0
+    assert await run_cli("rules", "set", "quiet_hours_end", "21") == 0
+    assert await run_cli("rules", "set", "streak_reminder_hour", "18") == 0

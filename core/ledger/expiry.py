@@ -3,7 +3,8 @@
 Expiring is safe to run in several processes at once and to rerun: it takes each lot's
 remainder under the member's row lock, keyed by the lot, so a lot expires once, and publishes
 `PointsExpired`. Reminders before the date are the notices context's job
-(`core.notices.reminders`).
+(`core.notices.reminders`), and so is the notice of the expiry: the job runs at night for
+many members, so it waits for each one's morning.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class Expiry:
     async def expire_due(self) -> ExpiryRun:
         """Post the expiry of every lot whose time has come, one transaction per member."""
         now = self._clock.now()
+        # Read once per run: each member's transaction pins them for the expiry's notice.
+        rules = await self._rules.current()
         members = points = 0
         after = 0
         while True:
@@ -148,6 +151,7 @@ class Expiry:
                 return ExpiryRun(members=members, points=points)
             for member_id in member_ids:
                 async with self._db.transaction() as session:
+                    self._rules.pin(session, rules)
                     expired = await self._expire_member_in(session, member_id, now)
                 if expired:
                     members += 1

@@ -4,10 +4,16 @@ the other contexts' events and records each notice in the transaction of its cau
 A notice's dedupe key is made of the event's ids, so an event published again (a replayed
 redemption) records nothing new. Registered last in `LoyaltyProgram.build`: a notice reports
 the balance after everything else the event caused (a friend's referral bonus).
+
+What a scheduled job did to a member, not their own action just now (points expired, a tier
+lost or gained in the nightly review), is held like a reminder until the member's night is
+over (`morning_for`); a tier reached at the till is told at once.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,18 +30,20 @@ from core.earning.events import (
 )
 from core.ledger.events import PointsAdjusted, PointsExpired
 from core.notices.outbox import NoticeKind, enqueue_in
+from core.notices.reminders import morning_for
 from core.offers.events import CouponIssued, CouponRedemptionCancelled, CouponVoided
+from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
 from core.tiers.events import TierChanged
 
 
-def subscribe(bus: MessageBus) -> None:
+def subscribe(bus: MessageBus, rules: RuleBook) -> None:
     bus.subscribe_in_transaction(PurchaseRecorded, points_earned_by_purchase)
     bus.subscribe_in_transaction(EventBonusRecorded, points_earned_by_event)
     bus.subscribe_in_transaction(PointsRedeemed, points_spent)
-    bus.subscribe_in_transaction(TierChanged, tier_changed)
+    bus.subscribe_in_transaction(TierChanged, partial(tier_changed, rules=rules))
     bus.subscribe_in_transaction(CouponIssued, coupon_received)
-    bus.subscribe_in_transaction(PointsExpired, points_expired)
+    bus.subscribe_in_transaction(PointsExpired, partial(points_expired, rules=rules))
     bus.subscribe_in_transaction(PointsReturned, points_returned)
     bus.subscribe_in_transaction(CouponRedemptionCancelled, coupon_use_cancelled)
     bus.subscribe_in_transaction(PointsAdjusted, points_adjusted)
@@ -110,7 +118,22 @@ async def _points(
     )
 
 
-async def tier_changed(session: AsyncSession, event: TierChanged) -> None:
+async def _morning_in(
+    session: AsyncSession, rules: RuleBook, member_id: int, now: datetime
+) -> datetime | None:
+    """The end of the member's night if `now` is in it, else None. The member is the
+    publisher's (locked and loaded in this session: no query), the rules those it pinned."""
+    member = await session.get(Member, member_id)
+    assert member is not None
+    return morning_for(now, member.time_zone, await rules.in_force(session))
+
+
+async def tier_changed(session: AsyncSession, event: TierChanged, *, rules: RuleBook) -> None:
+    due_at = (
+        await _morning_in(session, rules, event.member_id, event.occurred_at)
+        if event.scheduled
+        else None  # a tier reached (or lost to a refund) at the till: at once
+    )
     await enqueue_in(
         session,
         member_id=event.member_id,
@@ -125,6 +148,7 @@ async def tier_changed(session: AsyncSession, event: TierChanged) -> None:
         },
         dedupe_key=f"tier:{event.change_id}",
         now=event.occurred_at,
+        due_at=due_at,
     )
 
 
@@ -150,7 +174,8 @@ async def coupon_received(session: AsyncSession, event: CouponIssued) -> None:
     )
 
 
-async def points_expired(session: AsyncSession, event: PointsExpired) -> None:
+async def points_expired(session: AsyncSession, event: PointsExpired, *, rules: RuleBook) -> None:
+    # Only the scheduled expiry publishes it.
     await enqueue_in(
         session,
         member_id=event.member_id,
@@ -158,6 +183,7 @@ async def points_expired(session: AsyncSession, event: PointsExpired) -> None:
         payload={"points": event.points, "balance": event.balance},
         dedupe_key=f"expired:lot:{event.first_lot_id}",
         now=event.occurred_at,
+        due_at=await _morning_in(session, rules, event.member_id, event.occurred_at),
     )
 
 

@@ -36,6 +36,7 @@ from core.rules.values import LocalizedText, validated
 from core.shared.clock import Clock
 from core.shared.errors import InvalidRules
 from core.shared.parsing import parse_actor
+from core.shared.quiet_hours import is_quiet
 
 __all__ = [
     "MAX_EARN_RATE",
@@ -107,6 +108,30 @@ def _refuse_unknown(names: Any) -> None:
     unknown = set(names) - RULE_NAMES
     if unknown:
         raise InvalidRules(f"unknown rules: {', '.join(sorted(unknown))}")
+
+
+# The rules that together decide whether a streak reminder can ever go out.
+_NIGHT_RULES = frozenset(
+    {"quiet_hours_start", "quiet_hours_end", "streak_reminder_hour", "streaks"}
+)
+
+
+def _refuse_streak_reminders_at_night(rules: ProgramRules) -> None:
+    """A streak reminder goes from `streak_reminder_hour` to midnight, never in the quiet
+    hours: quiet hours covering all of that would silently end every streak reminder.
+
+    Checked on a change of one of `_NIGHT_RULES` only, not on reading: rules stored before
+    this check still load (their streak reminders just never go out), and a change of some
+    other rule is not refused for them."""
+    hour = rules.streak_reminder_hour
+    if not rules.streaks or not all(is_quiet(rules.quiet_hours, h) for h in range(hour, 24)):
+        return
+    night = rules.quiet_hours
+    raise InvalidRules(
+        f"streak_reminder_hour: the quiet hours ({night.start:02}:00 to {night.end:02}:00)"
+        f" cover {hour:02}:00 to midnight, so no streak reminder would ever go out;"
+        " choose an earlier hour or shorter quiet hours"
+    )
 
 
 def _from_stored(stored: Mapping[str, str]) -> ProgramRules:
@@ -187,6 +212,8 @@ class RuleBook:
         _refuse_too_deep(changes)
         current = await self.current()
         updated = _validate({**dict(current), **changes})
+        if _NIGHT_RULES.intersection(changes):
+            _refuse_streak_reminders_at_night(updated)
         shapes = rules_as_json(updated)
         now = self._clock.now()
         async with self._db.transaction() as session:

@@ -19,3 +19,6 @@ class TierChanged(DomainEvent):
     # The marketer's names per language at the time of the move.
     from_name: dict[str, str] | None
     to_name: dict[str, str] | None
+    # Made by the scheduled review (grace over, thresholds changed), not by the member just
+    # now: nobody expects it at that moment, so it is told in their waking hours.
+    scheduled: bool = False

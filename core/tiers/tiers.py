@@ -16,7 +16,8 @@ Policy, in one place:
 - A member is never moved more than needed: a downgrade goes to the highest tier the member
   still qualifies for.
 Every move is a `TierChange` row and a published `TierChanged` (a notice follows), in the same
-transaction. Tiers follow `PurchaseRecorded` and `RefundRecorded`.
+transaction. Tiers follow `PurchaseRecorded` and `RefundRecorded`. A move the review makes is
+published as `scheduled` (its notice waits for the member's morning); one at the till is not.
 """
 
 from __future__ import annotations
@@ -203,12 +204,16 @@ class Tiers:
             if not await self._may_need_review(member_id, rules):
                 continue
             async with self._db.transaction() as session:
+                # The notice of a move reads the rules' quiet hours back (see `pin`).
+                self._rules.pin(session, rules)
                 member = await session.get(Member, member_id, with_for_update=True)
                 # Re-checked under the lock: another process may have handled it meanwhile.
                 if member is None or member.tier is None or member.merged_into_id is not None:
                     continue
                 had_grace = member.tier_grace_until is not None
-                change = await self._settle(session, member, rules, REVIEW, immediate=False)
+                change = await self._settle(
+                    session, member, rules, REVIEW, immediate=False, scheduled=True
+                )
                 if change is None:
                     grace_started += not had_grace and member.tier_grace_until is not None
                 elif _is_upgrade(rules, change):
@@ -237,23 +242,25 @@ class Tiers:
         reason: str,
         *,
         immediate: bool,
+        scheduled: bool = False,
     ) -> TierChange | None:
+        """`scheduled`: decided by the review job, not by what the member did just now."""
         now = self._clock.now()
         value = await self.metric_in(session, member.id, rules, now)
         current = _rank(rules, member.tier)
         qualifying = _qualifying_rank(rules, value)
         if qualifying > current:
-            return await self._move(session, member, rules, qualifying, reason, now)
+            return await self._move(session, member, rules, qualifying, reason, now, scheduled)
         if qualifying == current:
             # Qualifying again (or still) ends any grace.
             member.tier_grace_until = None
             return None
         if immediate:
-            return await self._move(session, member, rules, qualifying, reason, now)
+            return await self._move(session, member, rules, qualifying, reason, now, scheduled)
         if member.tier_grace_until is None:
             member.tier_grace_until = now + timedelta(days=rules.tier_grace_days)
         if member.tier_grace_until <= now:
-            return await self._move(session, member, rules, qualifying, GRACE_OVER, now)
+            return await self._move(session, member, rules, qualifying, GRACE_OVER, now, scheduled)
         return None
 
     async def _move(
@@ -264,6 +271,7 @@ class Tiers:
         rank: int,
         reason: str,
         now: datetime,
+        scheduled: bool,
     ) -> TierChange:
         held = rules.held_tier(member.tier)
         target = rules.tiers[rank] if rank >= 0 else None
@@ -296,6 +304,7 @@ class Tiers:
                 # the rules change before it is delivered.
                 from_name=_names(held),
                 to_name=_names(target),
+                scheduled=scheduled,
             ),
         )
         return change

@@ -10,6 +10,8 @@ Life of a giveaway
     reserves by core.games.contests.draw, the seed revealed, the transcript stored) -> winners
     told in the chat, each claims within `claim_hours`; a winner who is no longer eligible or
     lets the deadline pass is replaced by the next reserve (`settle_contests`, every minute).
+    A winner called in their night (the rules' quiet hours, in their zone) is told when it
+    ends, and their `claim_hours` count from then.
 
 Leaderboard contests ("top N of a period win")
     Ranked by the leaderboards engine on a board of the contest's own window (key
@@ -75,8 +77,10 @@ from core.games.leaderboards.boards import Place as BoardPlace
 from core.ledger.entries import Ledger
 from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
+from core.notices.reminders import morning_for
 from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
+from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.owners import owner_of_card
@@ -202,9 +206,16 @@ def state_of(row: Contest, now: datetime) -> str:
 
 class Contests:
     def __init__(
-        self, db: Database, clock: Clock, ledger: Ledger, coupons: Coupons, boards: Leaderboards
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: Ledger,
+        coupons: Coupons,
+        boards: Leaderboards,
+        rules: RuleBook,
     ) -> None:
         self._db = db
+        self._rules = rules
         self._clock = clock
         self._ledger = ledger
         self._coupons = coupons
@@ -1028,16 +1039,24 @@ class Contests:
         entry: ContestEntry,
         now: datetime,
     ) -> None:
-        """Tell a winner (or a reserve stepping up) and start their claim deadline."""
-        place.status = AWAITING
-        place.claim_deadline = now + timedelta(hours=spec.claim_hours)
-        place.updated_at = now
+        """Tell a winner (or a reserve stepping up) and start their claim deadline.
+
+        The job (or an operator) calls winners at any hour: one called in the member's night
+        is told when it ends, and the claim time counts from then, so nobody loses hours of
+        it asleep."""
         assert entry.member_id is not None
         member = await session.get(Member, entry.member_id)
         assert member is not None
+        told = member
+        if member.merged_into_id is not None:
+            told = await session.get(Member, member.merged_into_id) or member
+        morning = morning_for(now, told.time_zone, await self._rules.in_force(session))
+        place.status = AWAITING
+        place.claim_deadline = (morning or now) + timedelta(hours=spec.claim_hours)
+        place.updated_at = now
         await enqueue_in(
             session,
-            member_id=member.merged_into_id or member.id,
+            member_id=told.id,
             kind=NoticeKind.CONTEST_WON,
             payload={
                 "contest_id": row.id,
@@ -1050,6 +1069,7 @@ class Contests:
             },
             dedupe_key=f"contest-won:{row.id}:{place.position}",
             now=now,
+            due_at=morning,
         )
 
     async def _replace_in(
