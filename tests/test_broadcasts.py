@@ -506,6 +506,31 @@ async def test_a_member_who_blocked_the_bot_is_counted_and_passed_over_until_the
     assert text_of(shop.telegram.sent_to(6002)[-1]) == "Welcome back"
 
 
+async def send_and_die_before_writing(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, broadcast_id: int
+) -> None:
+    """A worker sends the broadcast's batch and is killed before it writes any outcome: its
+    rows stay claimed ("sending") until its lease runs out."""
+
+    async def killed_before_writing() -> None:
+        return None
+
+    dying = shop.engine
+    with monkeypatch.context() as patched:
+        patched.setattr(dying._recorder, "flush", killed_before_writing)
+        await dying.broadcasts.start(broadcast_id)
+        await dying.broadcasts.plan(broadcast_id)
+        await dying.run(broadcast_id)
+    # What the dead worker had not written is gone with it.
+    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
+
+
+async def take_over_after_the_lease(shop: Shop, broadcast_id: int) -> None:
+    """The next worker, once the dead one's lease has run out."""
+    shop.clock.offset += shop.engine.lease + timedelta(seconds=1)
+    await shop.runtime.broadcast_engine.run(broadcast_id)
+
+
 async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_found_again(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -516,25 +541,14 @@ async def test_a_worker_killed_before_its_write_leaves_a_blocked_account_to_be_f
     shop.telegram.block_chat(6101)
     broadcast_id = await shop.create(**PLAIN, text="Hi")
 
-    async def killed_before_writing() -> None:
-        return None
-
-    dying = shop.engine
-    monkeypatch.setattr(dying._recorder, "flush", killed_before_writing)
-    await dying.broadcasts.start(broadcast_id)
-    await dying.broadcasts.plan(broadcast_id)
-    await dying.run(broadcast_id)
+    await send_and_die_before_writing(shop, monkeypatch, broadcast_id)
     assert len(shop.telegram.calls_of("sendMessage")) == 1
     assert (await shop.rows(broadcast_id))[blocked].status == "sending"
     async with shop.runtime.db.reading() as session:
         account = await session.scalar(select(Identity).where(Identity.external_id == "6101"))
     assert account is not None and account.unreachable_at is None
 
-    # The next worker, once the dead one's lease has run out.
-    monkeypatch.undo()
-    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
-    shop.clock.offset += dying.lease + timedelta(seconds=1)
-    await shop.runtime.broadcast_engine.run(broadcast_id)
+    await take_over_after_the_lease(shop, broadcast_id)
 
     row = (await shop.rows(broadcast_id))[blocked]
     assert (row.status, row.reason, row.attempts) == ("skipped", "blocked", 2)
@@ -730,19 +744,9 @@ async def test_a_coupon_a_dead_worker_may_have_sent_is_voided_on_the_retrys_skip
     shop.telegram.block_chat(6401)
     broadcast_id = await shop.create(**{**PLAIN, "coupon_campaign": "spring"}, text="{coupon}")
 
-    async def killed_before_writing() -> None:
-        return None
-
-    dying = shop.engine
-    monkeypatch.setattr(dying._recorder, "flush", killed_before_writing)
-    await dying.broadcasts.start(broadcast_id)
-    await dying.broadcasts.plan(broadcast_id)
-    await dying.run(broadcast_id)
+    await send_and_die_before_writing(shop, monkeypatch, broadcast_id)
     assert (await shop.rows(broadcast_id))[blocked].coupon_code == "POOL-DDDD"
-    monkeypatch.undo()
-    dying._recorder = _Recorder(shop.runtime.db, shop.clock)
-    shop.clock.offset += dying.lease + timedelta(seconds=1)
-    await shop.runtime.broadcast_engine.run(broadcast_id)
+    await take_over_after_the_lease(shop, broadcast_id)
 
     row = (await shop.rows(broadcast_id))[blocked]
     assert (row.status, row.reason, row.attempts, row.coupon_code) == (
