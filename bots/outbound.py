@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+# Reasons an account is unreachable, shared by the channels and the dispatcher's records: the
+# core's words, which the broadcasts and notices read back (core.members.activity).
+from core.members.activity import BLOCKED as BLOCKED
+from core.members.activity import NOT_CONNECTED as NOT_CONNECTED
+from core.members.activity import WHATSAPP_WINDOW as WHATSAPP_WINDOW
 from handlers.messages import Reply
 
 
@@ -70,9 +75,3 @@ class ManyOutbound(Outbound, Protocol):
         """`send_outbound` (with `wait_rate_limit=False`) to each of `external_ids` at once:
         each one's delivery. A failure of the whole request fails every one of them."""
         ...
-
-
-# Reasons an account is unreachable, shared by the channels and the dispatcher's records.
-BLOCKED = "blocked"
-WHATSAPP_WINDOW = "whatsapp_window"
-NOT_CONNECTED = "not_connected"

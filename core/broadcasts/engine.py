@@ -90,7 +90,10 @@ from core.db.models import BroadcastDelivery, Member
 from core.db.rates import RateLimiter
 from core.feedback.service import Feedback
 from core.members.activity import (
+    BLOCKED,
     MARK_UNREACHABLE,
+    NOT_CONNECTED,
+    WHATSAPP_WINDOW,
     reachable_accounts,
     refused_for_good,
     refused_row,
@@ -120,11 +123,11 @@ STATE_EVERY = 0.5
 # Reasons a recipient is skipped.
 SKIP_HOLDOUT = HOLDOUT
 SKIP_UNREACHABLE = "unreachable"
-SKIP_BLOCKED = "blocked"
-SKIP_WHATSAPP_WINDOW = "whatsapp_window"
+SKIP_BLOCKED = BLOCKED
+SKIP_WHATSAPP_WINDOW = WHATSAPP_WINDOW
 # The member's accounts are all on messengers this process has no connection to (a console
 # member while only another terminal's member is connected): nothing is wrong with them.
-SKIP_NOT_CONNECTED = "not_connected"
+SKIP_NOT_CONNECTED = NOT_CONNECTED
 SKIP_COUPON = "coupon_refused"
 SKIP_GONE = "member_gone"
 QUIET = "quiet_hours"

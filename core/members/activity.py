@@ -102,10 +102,14 @@ def reachable_accounts(member_ids: Collection[int]) -> Select[int, str, str]:
     )
 
 
+# Why a messenger did not take a message, as the channels (bots.outbound) report it.
+BLOCKED = "blocked"
+WHATSAPP_WINDOW = "whatsapp_window"
+NOT_CONNECTED = "not_connected"
 # Refusals that say nothing lasting about the account: WhatsApp's 24-hour window opens again
 # when the member writes; "not_connected" is a channel this process has not attached (another
 # terminal's console account).
-PASSING_REFUSALS = frozenset({"whatsapp_window", "not_connected"})
+PASSING_REFUSALS = frozenset({WHATSAPP_WINDOW, NOT_CONNECTED})
 
 
 def refused_for_good(detail: str) -> bool:

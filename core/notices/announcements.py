@@ -30,10 +30,10 @@ from core.earning.events import (
 )
 from core.ledger.events import PointsAdjusted, PointsExpired
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.notices.reminders import morning_for
 from core.offers.events import CouponIssued, CouponRedemptionCancelled, CouponVoided
 from core.rules.book import RuleBook
 from core.shared.bus import MessageBus
+from core.shared.quiet_hours import morning_for
 from core.tiers.events import TierChanged
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
@@ -23,16 +22,9 @@ from sqlalchemy.orm import aliased
 from core.db.database import Database
 from core.db.models import Coupon, CouponCampaign, Member, PointLot
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.rules.book import ProgramRules, RuleBook
+from core.rules.book import RuleBook
 from core.shared.clock import Clock
-from core.shared.quiet_hours import quiet_until, zone_of
-
-
-def morning_for(now: datetime, zone_name: str | None, rules: ProgramRules) -> datetime | None:
-    """When a reminder found at `now` may reach the member: the end of their night if it is
-    their night now (the rules' quiet hours in their zone, else the program's); else None."""
-    zone = zone_of(zone_name, zone_of(rules.time_zone, ZoneInfo("UTC")))
-    return quiet_until(now, zone, rules.quiet_hours)
+from core.shared.quiet_hours import morning_for
 
 
 class ExpiryReminders:

@@ -64,3 +64,21 @@ class Night:
 
     start: int
     end: int
+
+
+class ShopHours(Protocol):
+    """The program's rules as far as a member's night goes (core.rules.ProgramRules)."""
+
+    @property
+    def time_zone(self) -> str: ...
+
+    @property
+    def quiet_hours(self) -> Night: ...
+
+
+def morning_for(now: datetime, zone_name: str | None, shop: ShopHours) -> datetime | None:
+    """When something nobody asked for at `now` may reach the member: the end of their night
+    if it is their night now (the shop's quiet hours in their zone, else the shop's); else
+    None."""
+    zone = zone_of(zone_name, zone_of(shop.time_zone, ZoneInfo("UTC")))
+    return quiet_until(now, zone, shop.quiet_hours)

@@ -77,7 +77,6 @@ from core.games.leaderboards.boards import Place as BoardPlace
 from core.ledger.entries import Ledger
 from core.members.events import MembersMerged
 from core.notices.outbox import NoticeKind, enqueue_in
-from core.notices.reminders import morning_for
 from core.offers.coupons import Coupons
 from core.referrals.events import ReferralQualified
 from core.rules.book import RuleBook
@@ -85,6 +84,7 @@ from core.shared.bus import MessageBus
 from core.shared.clock import Clock
 from core.shared.owners import owner_of_card
 from core.shared.parsing import row_id
+from core.shared.quiet_hours import morning_for
 from core.shared.writes import insert_ignoring
 
 log = logging.getLogger(__name__)
